@@ -1,0 +1,49 @@
+// acquire_error.hpp: why an acquire failed, with the pool's state at that moment.
+#pragma once
+
+#include <berth/errc.hpp>
+#include <berth/stats.hpp>
+
+#include <chrono>
+#include <string>
+#include <system_error>
+
+namespace berth {
+
+struct acquire_error;
+
+/// Thrown by result<lease, acquire_error>::value() and pool::with().
+class acquire_exception : public std::system_error {
+ public:
+  explicit acquire_exception(const acquire_error& e);
+};
+
+/// An acquire's failure. For errc::timeout it tells "pool exhausted" from
+/// "database down": counts.leased == counts.total == max_size means every
+/// connection was held; a last_creation_error with a low total means new
+/// connections could not be opened.
+struct acquire_error {
+  using exception_type = acquire_exception;
+
+  errc code = errc::timeout;
+  /// The pool's state when the acquire gave up.
+  pool_counts counts;
+  /// How long the caller waited.
+  std::chrono::nanoseconds waited{0};
+  /// Last failed connection attempt, if one failed since the last success
+  /// (not filled for errc::would_block, which must stay cheap).
+  std::error_code last_creation_error;
+  std::string last_creation_message;
+  /// The pool's name (not filled for errc::would_block).
+  std::string pool_name;
+
+  /// One line: what failed, the counts, and the creation failure if any,
+  /// e.g. "berth pool 'orders': acquire timed out after 30000 ms (total=10,
+  /// idle=0, leased=10, ...); last connection attempt failed: ...".
+  std::string message() const;
+};
+
+inline acquire_exception::acquire_exception(const acquire_error& e)
+    : std::system_error(make_error_code(e.code), e.message()) {}
+
+}  // namespace berth

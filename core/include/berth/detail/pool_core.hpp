@@ -1,0 +1,283 @@
+// pool_core.hpp: the type-independent pool: slots, idle ring, per-thread
+// hints, waiter queue, maintenance thread. pool<Adapter> (pool.hpp) adds the
+// connection storage and the adapter calls.
+//
+// Fast path (acquire = try_claim, release = release):
+//   acquire: load gate; CAS the slot this thread released last (its hint) from
+//            idle to leased; else pop indices from the idle ring until one
+//            CASes idle -> leased. No mutex, no allocation, no system call.
+//   release: remember the slot as this thread's hint; load gate; CAS the slot
+//            leased -> idle setting in_ring; push the index only if in_ring was
+//            clear; load gate again.
+// In the steady state of a thread that reuses its connection, acquire and
+// release are one CAS each on a line that thread already owns (HikariCP's
+// thread-local list idea, made a single hint per pool and thread).
+//
+// Synchronization:
+//   [G1] gate_ (waiter count | closed bit): acquire's relaxed load is a
+//        fairness heuristic: a non-zero gate sends a new acquirer to the back
+//        of the waiter queue instead of barging. A stale zero only lets it
+//        barge once; a stale non-zero only sends it to the slow path, which
+//        rechecks under mutex_.
+//   [G2] a waiter registers with a seq_cst fetch_add on gate_ and then pops
+//        the ring (seq_cst loads, idle_ring.hpp [Q2]).
+//   [G3] a releaser publishes (seq_cst CAS [W1], seq_cst ring push [Q1]) and
+//        then loads gate_ seq_cst. [G2]/[G3] are a Dekker pair: in the single
+//        total order of seq_cst operations either the waiter's pop sees the
+//        published index, or the releaser's load sees the waiter and rescues
+//        its slot for the queue head (rescue()). No waiter sleeps while a
+//        connection sits idle. close() uses the same pair with the closed
+//        bit, so no connection is left idle in a closed pool.
+//   [G4] a hand-off moves a leased slot to a waiter under mutex_; the
+//        waiter reads its slot index under the same mutex, which also
+//        publishes the connection object.
+//   Linearization points: acquire at the successful try_lease/lease_from_ring
+//   CAS or at the hand-off under mutex_; release at publish_idle's CAS or the
+//   hand-off.
+#pragma once
+
+#include <berth/acquire_error.hpp>
+#include <berth/adapter.hpp>
+#include <berth/clock.hpp>
+#include <berth/detail/cache_padded.hpp>
+#include <berth/detail/idle_ring.hpp>
+#include <berth/detail/slot_state.hpp>
+#include <berth/options.hpp>
+#include <berth/stats.hpp>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <source_location>
+#include <thread>
+
+namespace berth::detail {
+
+inline constexpr std::uint32_t no_slot = 0xffffffffu;
+
+/// This thread's last released slot for one pool. Four ways indexed by the
+/// pool's id, so a thread alternating between a few pools keeps a hint in
+/// each. Pool ids are never reused, so a hint of a destroyed pool never
+/// matches a live one.
+struct thread_hint {
+  std::uint64_t pool_id = 0;
+  std::uint32_t slot = 0;
+};
+inline constexpr std::size_t thread_hint_ways = 4;
+inline thread_local std::array<thread_hint, thread_hint_ways> tls_hints{};
+
+/// Per-slot metadata on its own 128-byte line pair.
+struct slot_meta {
+  slot_atomic word;
+  /// Leases granted on this slot. Written only by the lessee while it owns
+  /// the slot (relaxed load + store, no RMW: single writer); summed by stats.
+  std::atomic<std::uint64_t> leases{0};
+  /// Where the current lease was acquired; written by the lessee (relaxed,
+  /// single writer), read by reports of outstanding leases.
+  std::atomic<std::source_location> site{};
+};
+static_assert(std::atomic<std::source_location>::is_always_lock_free);
+static_assert(sizeof(cache_padded<slot_meta>) == cache_pair_size);
+
+/// How a lease ends.
+enum class release_mode : std::uint8_t { normal, unwinding, discard };
+
+/// The pool without the connection type.
+/// Distinct objects: safe. Shared objects: acquire/release/stats/counts/
+/// close/drain safe from any thread; construction and destruction are not.
+class pool_core : private clock_listener {
+ public:
+  pool_core(const pool_core&) = delete;
+  pool_core& operator=(const pool_core&) = delete;
+
+  /// The options, as validated. Thread-safe. Never blocks.
+  const pool_options& options() const noexcept { return opts_; }
+
+  /// Counts by state. Approximate under load, exact at quiescence.
+  /// Thread-safe. Never blocks. Never allocates. O(max_size).
+  pool_counts counts() const noexcept;
+
+  /// Typed snapshot of counters and wait percentiles. Thread-safe. Briefly
+  /// takes the slow-path mutex (never held on the fast path). O(max_size).
+  pool_stats stats() const;
+
+  /// Stops new acquires (they fail with errc::pool_closed at once), fails
+  /// queued waiters with errc::pool_closed, stops connection creation and
+  /// closes idle connections now; leased ones are closed as they come back.
+  /// Idempotent. Thread-safe. Does not wait for leases.
+  void close() noexcept;
+
+  /// close(), then waits up to `timeout` for every lease to come back.
+  /// errc::drain_timeout if some are still out (they close on return).
+  /// Thread-safe. Blocks.
+  std::error_code drain(std::chrono::nanoseconds timeout) noexcept;
+
+  /// True after close() or drain(). Thread-safe. Never blocks.
+  bool closed() const noexcept { return (gate_.value.load(std::memory_order_acquire) & gate_closed) != 0; }
+
+  /// Soft-evicts every connection: idle ones are closed now, leased ones when
+  /// they come back. The pool refills as demand and min_idle require.
+  /// Thread-safe.
+  void evict_all() noexcept;
+
+ protected:
+  explicit pool_core(const pool_options& opts, clock_source& clock);
+  ~pool_core();
+
+  // ---- fast path -------------------------------------------------------
+
+  /// The pool's clock. Thread-safe. Never blocks.
+  clock_source::time_point clock_now() const noexcept { return clock_.now(); }
+
+  /// Claims an idle slot without waiting: the thread's hint, then the ring.
+  /// no_slot when none is idle or acquirers are queued (fairness) or the pool
+  /// is closed. Thread-safe. Never blocks. Never allocates.
+  std::uint32_t try_claim(std::source_location site) noexcept {
+    // [G1] relaxed: fairness heuristic, see the header.
+    if (gate_.value.load(std::memory_order_relaxed) != 0) [[unlikely]]
+      return no_slot;
+    const thread_hint h = tls_hints[id_ % thread_hint_ways];
+    std::uint32_t i = h.slot;
+    if (h.pool_id != id_ || !meta(i).word.try_lease()) {
+      i = pop_idle();
+      if (i == no_slot) return no_slot;
+    }
+    note_lease(i, site);
+    return i;
+  }
+
+  /// Ends the lease on slot i (the caller owns it). Thread-safe. Never blocks
+  /// in normal mode unless acquirers are queued (then a short mutex section
+  /// hands the slot over). Never allocates.
+  void release(std::uint32_t i, release_mode mode) noexcept {
+    tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
+    if (mode != release_mode::normal) [[unlikely]]
+      return release_abnormal(i, mode);
+    // [G3] seq_cst: pairs with close()/waiter registration [G2].
+    if (gate_.value.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+      return offer_contended(i, slot_state::leased);
+    publish(i, slot_state::leased);
+  }
+
+  // ---- slow path ---------------------------------------------------------
+
+  /// Blocks until a slot is handed over or idle, or the deadline passes, or
+  /// the pool closes. Fair: FIFO among waiters. Thread-safe.
+  /// On failure returns no_slot and fills err.
+  std::uint32_t claim_until(clock_source::time_point deadline, std::source_location site,
+                            acquire_error& err) noexcept;
+
+  /// Fills err for a failed try_claim. Thread-safe. Never blocks.
+  void fill_would_block(acquire_error& err) const noexcept;
+
+  /// Opens min_idle connections now (startup_mode::fail_fast) and starts the
+  /// maintenance thread. Called once by pool<A>'s constructor after its
+  /// storage exists. Throws std::system_error(errc::startup_failed).
+  void start();
+
+  /// close(), joins the maintenance thread, and aborts with a report naming
+  /// each outstanding lease (slot, acquisition site) if any is still out:
+  /// the alternative is a silent use-after-free. Called by pool<A>'s
+  /// destructor before its storage goes away.
+  void shutdown() noexcept;
+
+  // ---- implemented by pool<A>: adapter calls on slot storage --------------
+  /// Opens a connection into slot i's storage. Cold path.
+  virtual result<void, adapter_error> open_slot(std::uint32_t i) noexcept = 0;
+  /// adapter.reset() on slot i's connection. Cold path.
+  virtual result<void, adapter_error> reset_slot(std::uint32_t i) noexcept = 0;
+  /// adapter.close() on slot i's connection and destroys it. Cold path.
+  virtual void close_slot(std::uint32_t i) noexcept = 0;
+
+ private:
+  struct waiter;
+  static constexpr std::uint64_t gate_closed = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t gate_waiters = gate_closed - 1;
+
+  slot_meta& meta(std::uint32_t i) const noexcept { return meta_[i].value; }
+
+  void note_lease(std::uint32_t i, std::source_location site) noexcept {
+    slot_meta& m = meta(i);
+    // Relaxed: single writer (the lessee); readers want approximate values.
+    m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    m.site.store(site, std::memory_order_relaxed);
+  }
+
+  std::uint32_t pop_idle() noexcept {
+    std::uint32_t i;
+    while (ring_.try_pop(i))
+      if (meta(i).word.lease_from_ring()) return i;
+    return no_slot;
+  }
+
+  /// Owner of `from` makes slot i idle and findable; see [G3].
+  void publish(std::uint32_t i, slot_state from) noexcept {
+    const slot_word::rep before = meta(i).word.publish_idle(from);
+    if (before & slot_word::evict) [[unlikely]]
+      return retire(i, from);
+    if (!(before & slot_word::in_ring)) push_idle(i);
+    // [G3] seq_cst: after our publication; pairs with [G2].
+    if (gate_.value.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+      rescue(i);
+  }
+
+  void push_idle(std::uint32_t i) noexcept;
+  void release_abnormal(std::uint32_t i, release_mode mode) noexcept;
+  void offer_contended(std::uint32_t i, slot_state from) noexcept;
+  void rescue(std::uint32_t i) noexcept;
+  void retire(std::uint32_t i, slot_state from) noexcept;
+  bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
+  void fail_waiters_locked() noexcept;
+  void close_idle() noexcept;
+  std::size_t waiting_locked() const noexcept;
+  void fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const;
+  void record_wait_locked(std::chrono::nanoseconds waited) noexcept;
+  void on_clock_advanced() noexcept override;
+  void maintenance_loop() noexcept;
+  bool creation_wanted_locked() const noexcept;
+  void create_one(std::unique_lock<std::mutex>& lock) noexcept;
+  void wake_maintenance() noexcept;
+
+  // ---- immutable after construction ----
+  const pool_options opts_;
+  clock_source& clock_;
+  const std::uint64_t id_;
+  std::unique_ptr<cache_padded<slot_meta>[]> meta_;
+
+  // ---- atomics only ----
+  /// waiters (low 63 bits) | closed (bit 63). Read on every acquire/release,
+  /// written only on the slow path.
+  cache_padded<std::atomic<std::uint64_t>> gate_{};
+  idle_ring ring_;
+  /// Cold-path counters (relaxed: statistics, no ordering duty).
+  std::atomic<std::uint64_t> created_{0}, destroyed_{0}, creation_failures_{0}, timeouts_{0},
+      discarded_{0}, unwound_{0};
+  /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed:
+  /// changed on cold paths and read under mutex_ after the changer locked it.
+  std::atomic<std::size_t> open_{0};
+
+  // ---- guarded by mutex_ (slow path only) ----
+  mutable std::mutex mutex_;
+  waiter* head_ = nullptr;  // FIFO of blocked acquirers
+  waiter* tail_ = nullptr;
+  std::size_t queued_ = 0;
+  std::size_t connecting_ = 0;  // creations in flight
+  std::uint32_t consecutive_failures_ = 0;
+  clock_source::time_point retry_at_{};
+  adapter_error last_creation_error_{};
+  bool stop_ = false;
+  std::uint64_t acquired_after_wait_ = 0;
+  std::array<std::uint64_t, 64> wait_histogram_{};  // bucket b: waited < 2^b ns
+  std::condition_variable maintenance_cv_;
+  std::condition_variable drained_cv_;
+  std::minstd_rand jitter_rng_;
+
+  // ---- maintenance thread ----
+  std::thread maintenance_;
+};
+
+}  // namespace berth::detail

@@ -1,0 +1,205 @@
+// slot_state.hpp: the per-slot state machine, as a table, a pure function and
+// the named CAS operations that realise it on one atomic word.
+//
+//   state       event            next        who
+//   ---------   --------------   ---------   ----------------------------------------
+//   empty       begin_connect    connecting  maintenance thread claims a free slot
+//   connecting  connected        idle        new connection published to the ring
+//   connecting  hand_off         leased      new connection given to a queued waiter
+//   connecting  connect_failed   empty       adapter.connect() failed
+//   idle        lease            leased      acquirer (thread hint or ring pop)
+//   idle        reserve          reserved    maintenance/close: claim before acting
+//   leased      release          idle        lease destroyed, no waiter queued
+//   leased      retire           closing     discard(), evicted, pool closed, reset failed
+//   reserved    unreserve        idle        maintenance done, connection kept
+//   reserved    hand_off         leased      maintenance done, given to a waiter
+//   reserved    retire           closing     maintenance decided to close
+//   closing     closed           empty       adapter.close() returned
+//
+// A lease handed from one lessee to a queued waiter stays `leased`: ownership
+// moves with the slot index, not with a state change.
+//
+// Word layout (std::uint32_t): bits 0-7 the state; flag bits beside it that
+// survive transitions:
+//   in_ring  the slot's index is in the idle ring, or held by a popper that has
+//            not yet examined the slot. Set by whoever publishes the slot as
+//            idle (and then pushes iff it was clear), cleared only by a popper.
+//            Hence each index is in the ring at most once and the ring, sized
+//            to max_size, can never overflow.
+//   evict    soft eviction of a leased slot: the lessee retires it at release.
+//
+// Synchronization:
+//   [W1] every transition is a seq_cst CAS on the word. acq_rel alone would
+//        publish the connection object between owners (a releaser's writes to
+//        it happen-before the next lessee's reads); seq_cst is needed because
+//        the release path is one half of a Dekker pair with waiter
+//        registration (see pool_core.hpp [G2]/[G3]). On x86-64 every CAS is a
+//        lock cmpxchg whatever the order, so seq_cst costs nothing there.
+//   [W2] relaxed loads of the word only seed a CAS or read an approximate
+//        count; a stale value makes the CAS fail and retry.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+#include <optional>
+
+namespace berth::detail {
+
+enum class slot_state : std::uint8_t { empty, connecting, idle, leased, reserved, closing };
+inline constexpr int slot_state_count = 6;
+
+enum class slot_event : std::uint8_t {
+  begin_connect,
+  connected,
+  hand_off,
+  connect_failed,
+  lease,
+  reserve,
+  release,
+  retire,
+  unreserve,
+  closed,
+};
+inline constexpr int slot_event_count = 10;
+
+/// The transition table above as a pure function: the next state, or nullopt
+/// when the event is not allowed in that state. Thread-safe, constexpr.
+constexpr std::optional<slot_state> next(slot_state s, slot_event e) noexcept {
+  using S = slot_state;
+  using E = slot_event;
+  switch (s) {
+    case S::empty:
+      if (e == E::begin_connect) return S::connecting;
+      break;
+    case S::connecting:
+      if (e == E::connected) return S::idle;
+      if (e == E::hand_off) return S::leased;
+      if (e == E::connect_failed) return S::empty;
+      break;
+    case S::idle:
+      if (e == E::lease) return S::leased;
+      if (e == E::reserve) return S::reserved;
+      break;
+    case S::leased:
+      if (e == E::release) return S::idle;
+      if (e == E::retire) return S::closing;
+      break;
+    case S::reserved:
+      if (e == E::unreserve) return S::idle;
+      if (e == E::hand_off) return S::leased;
+      if (e == E::retire) return S::closing;
+      break;
+    case S::closing:
+      if (e == E::closed) return S::empty;
+      break;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(slot_state s) noexcept;
+const char* to_string(slot_event e) noexcept;
+
+/// The packed slot word: state in the low byte, sticky flags above it.
+struct slot_word {
+  using rep = std::uint32_t;
+  static constexpr rep state_mask = 0xffu;
+  static constexpr rep in_ring = 1u << 8;
+  static constexpr rep evict = 1u << 9;
+
+  static constexpr slot_state state(rep w) noexcept { return static_cast<slot_state>(w & state_mask); }
+  static constexpr rep with_state(rep w, slot_state s) noexcept {
+    return (w & ~state_mask) | static_cast<rep>(s);
+  }
+};
+
+/// One slot's atomic word with the table's transitions as named CAS
+/// operations. Each returns true when this caller performed the transition.
+/// Thread-safe: every member may be called concurrently; a transition out of
+/// an owned state (leased, reserved, connecting, closing) is performed only by
+/// the owner by protocol, which the CAS also checks.
+class slot_atomic {
+ public:
+  using rep = slot_word::rep;
+
+  /// idle -> leased, keeping flags. The acquirer's linearization point.
+  /// [W1] pairs with the releaser's CAS in publish_idle(). Never blocks.
+  bool try_lease() noexcept { return transition(slot_state::idle, slot_state::leased); }
+
+  /// idle -> reserved (HikariCP's reserve-then-act). [W1]
+  bool try_reserve() noexcept { return transition(slot_state::idle, slot_state::reserved); }
+
+  /// empty -> connecting: the creator's claim of a free slot. [W1]
+  bool try_begin_connect() noexcept { return transition(slot_state::empty, slot_state::connecting); }
+
+  /// Owner-only transitions between owned states (see the table):
+  /// connecting -> empty|leased, leased|reserved -> closing, closing -> empty,
+  /// reserved -> leased. Returns false only if the caller did not own `from`.
+  bool transition(slot_state from, slot_state to) noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    while (slot_word::state(w) == from) {
+      // [W1] seq_cst: publishes/obtains the connection and orders against gate.
+      if (word_.compare_exchange_weak(w, slot_word::with_state(w, to), std::memory_order_seq_cst,
+                                      std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+
+  /// Owner of `from` (leased, reserved or connecting) makes the slot idle and
+  /// sets in_ring. Returns the flags as they were before, so the caller pushes
+  /// the index to the ring iff in_ring was clear, and retires instead when
+  /// evict is set (in which case nothing changed and the state is still from).
+  /// The releaser's linearization point. [W1] pairs with try_lease().
+  rep publish_idle([[maybe_unused]] slot_state from) noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    for (;;) {
+      assert(slot_word::state(w) == from && "publish_idle by a non-owner");
+      if (w & slot_word::evict) return w;
+      rep n = slot_word::with_state(w, slot_state::idle) | slot_word::in_ring;
+      if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return w;
+    }
+  }
+
+  /// A ring popper examines a popped index: if idle, lease it and clear
+  /// in_ring (true); otherwise only clear in_ring so that the next publisher
+  /// pushes the index again (false). [W1]
+  bool lease_from_ring() noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    for (;;) {
+      rep n = slot_word::state(w) == slot_state::idle
+                  ? slot_word::with_state(w, slot_state::leased) & ~slot_word::in_ring
+                  : w & ~slot_word::in_ring;
+      if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return slot_word::state(w) == slot_state::idle;
+    }
+  }
+
+  /// Soft eviction: sets evict iff the slot is leased (its lessee retires it
+  /// at release). Returns whether it was set. [W1]
+  bool mark_evict_if_leased() noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    while (slot_word::state(w) == slot_state::leased && !(w & slot_word::evict)) {
+      if (word_.compare_exchange_weak(w, w | slot_word::evict, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+
+  /// Owner-only: clears evict (on retirement). [W1]
+  void clear_evict() noexcept { word_.fetch_and(~slot_word::evict, std::memory_order_seq_cst); }
+
+  /// Flags as of now. [W2] approximate unless the caller owns the slot.
+  rep flags() const noexcept { return word_.load(std::memory_order_relaxed) & ~slot_word::state_mask; }
+
+  /// Current state. [W2] approximate unless the caller owns the slot.
+  slot_state state() const noexcept {
+    return slot_word::state(word_.load(std::memory_order_relaxed));
+  }
+ private:
+  std::atomic<rep> word_{static_cast<rep>(slot_state::empty)};
+};
+
+}  // namespace berth::detail

@@ -1,0 +1,43 @@
+// errc.hpp: berth's error codes, wired into std::error_code.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace berth {
+
+/// Why a pool operation failed. Each value says when it occurs and what to do.
+enum class errc : int {
+  /// acquire_for/acquire_until/acquire: the deadline passed with no connection.
+  /// The error carries the pool's counts and the last creation failure: if
+  /// total == max_size and leased == total, the pool is exhausted (raise
+  /// max_size or find the code holding leases); if a creation error is
+  /// present and total is low, the database is unreachable.
+  timeout = 1,
+  /// try_acquire: no connection was idle at that instant. Retry later or block.
+  would_block,
+  /// The pool was closed or is draining: no further acquires. Not retryable.
+  pool_closed,
+  /// Start-up in fail-fast mode could not open min_idle connections. The
+  /// adapter's message says why (host, credentials, path).
+  startup_failed,
+  /// drain(timeout): leases were still outstanding when the timeout passed;
+  /// they are closed as they come back.
+  drain_timeout,
+  /// An adapter call (connect, validate, reset) failed; the message is the
+  /// adapter's.
+  adapter_failure,
+};
+
+/// The category of berth::errc. Thread-safe.
+const std::error_category& error_category() noexcept;
+
+/// Thread-safe. Never blocks.
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace berth
+
+template <>
+struct std::is_error_code_enum<berth::errc> : std::true_type {};

@@ -1,0 +1,84 @@
+// lease.hpp: the move-only RAII handle to a pooled connection.
+#pragma once
+
+#include <berth/adapter.hpp>
+#include <berth/detail/pool_core.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <utility>
+
+namespace berth {
+
+template <adapter A>
+class pool;
+
+/// Exclusive use of one pooled connection. Destroying the lease returns the
+/// connection; if the destruction happens during stack unwinding (the user's
+/// code threw), the connection is reset (or discarded, per
+/// pool_options::on_unwind) before reuse. discard() closes it instead (use it
+/// when the connection is broken).
+/// Distinct objects: safe. Shared objects: unsafe (a lease belongs to one
+/// thread at a time; it may be moved to another thread).
+/// The pool must outlive its leases: destroying a pool with leases out aborts
+/// with a report naming them.
+template <adapter A>
+class lease {
+ public:
+  using connection_type = typename A::connection_type;
+
+  /// An empty lease. Never blocks.
+  lease() noexcept = default;
+  lease(lease&& o) noexcept
+      : pool_(std::exchange(o.pool_, nullptr)), conn_(o.conn_), slot_(o.slot_), uncaught_(o.uncaught_) {}
+  lease& operator=(lease&& o) noexcept {
+    if (this != &o) {
+      release();
+      pool_ = std::exchange(o.pool_, nullptr);
+      conn_ = o.conn_;
+      slot_ = o.slot_;
+      uncaught_ = o.uncaught_;
+    }
+    return *this;
+  }
+  lease(const lease&) = delete;
+  lease& operator=(const lease&) = delete;
+  /// Returns the connection (see class doc). Never blocks unless acquirers are
+  /// queued (brief hand-off) or the connection needs a reset.
+  ~lease() { release(); }
+
+  /// True while the lease holds a connection. Never blocks.
+  explicit operator bool() const noexcept { return pool_ != nullptr; }
+  /// The connection. Precondition: *this holds one. Never blocks.
+  connection_type& operator*() const noexcept { return *conn_; }
+  connection_type* operator->() const noexcept { return conn_; }
+  connection_type& get() const noexcept { return *conn_; }
+
+  /// Returns the connection to the pool now; the lease becomes empty.
+  /// No-op on an empty lease. Never allocates.
+  void release() noexcept {
+    if (pool_ == nullptr) return;
+    const auto mode = std::uncaught_exceptions() > uncaught_ ? detail::release_mode::unwinding
+                                                             : detail::release_mode::normal;
+    std::exchange(pool_, nullptr)->release(slot_, mode);
+  }
+
+  /// Closes the connection instead of returning it (it is broken or its
+  /// session state is unknown); the pool replaces it as demand requires. The
+  /// lease becomes empty. No-op on an empty lease.
+  void discard() noexcept {
+    if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(slot_, detail::release_mode::discard);
+  }
+
+ private:
+  friend class pool<A>;
+  lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept
+      : pool_(p), conn_(c), slot_(slot), uncaught_(std::uncaught_exceptions()) {}
+
+  pool<A>* pool_ = nullptr;
+  connection_type* conn_ = nullptr;
+  std::uint32_t slot_ = 0;
+  int uncaught_ = 0;
+};
+
+}  // namespace berth

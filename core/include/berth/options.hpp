@@ -1,0 +1,77 @@
+// options.hpp: pool_options, a plain struct validated once at construction.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace berth {
+
+/// What a pool does at construction when the database cannot be reached.
+enum class startup_mode {
+  /// Open min_idle connections in the constructing thread; the first failure
+  /// fails construction (errc::startup_failed) with the adapter's message.
+  fail_fast,
+  /// Return at once; the maintenance thread opens min_idle connections in the
+  /// background with backoff. Acquires wait (up to their deadline) meanwhile.
+  degraded,
+};
+
+/// What happens to a connection whose lease is destroyed during stack
+/// unwinding (user code threw while holding it): its session state is unknown.
+enum class unwind_policy {
+  /// Call adapter.reset() in the releasing thread; discard if reset fails.
+  reset,
+  /// Close the connection; the pool replaces it as demand requires.
+  discard,
+};
+
+/// Pool configuration. A plain struct: set fields, pass it to the pool, which
+/// validates it once (validate()) and copies it; it is never re-read.
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
+struct pool_options {
+  /// Name used in error messages and reports. Default "berth". Non-empty.
+  std::string name = "berth";
+  /// Upper bound on open connections (idle + leased + being opened or closed).
+  /// Default 10. Range 1..65536.
+  std::size_t max_size = 10;
+  /// Connections kept open even when unused; opened at start and refilled in
+  /// the background. Default 1. Range 0..max_size.
+  std::size_t min_idle = 1;
+  /// Deadline used by acquire() (acquire_for/acquire_until take their own).
+  /// Default 30 s. Must be > 0.
+  std::chrono::milliseconds acquire_timeout{30'000};
+  /// First delay after a failed connection attempt; doubled per consecutive
+  /// failure, with jitter, up to creation_backoff_max. Default 50 ms. > 0.
+  std::chrono::milliseconds creation_backoff_initial{50};
+  /// Cap of the creation backoff. Default 10 s. >= creation_backoff_initial.
+  std::chrono::milliseconds creation_backoff_max{10'000};
+  /// Start-up behaviour when the database is unreachable. Default fail_fast.
+  startup_mode startup = startup_mode::fail_fast;
+  /// Fate of a connection released during stack unwinding. Default reset.
+  unwind_policy on_unwind = unwind_policy::reset;
+};
+
+/// Largest max_size: slot indices and the idle ring are sized for it.
+inline constexpr std::size_t max_pool_size = 65536;
+
+/// Thrown by a pool constructor for invalid options; field() names the field.
+class options_error : public std::invalid_argument {
+ public:
+  options_error(std::string field, const std::string& why)
+      : std::invalid_argument("berth: invalid pool_options." + field + ": " + why),
+        field_(std::move(field)) {}
+  /// The offending field's name, e.g. "max_size". Thread-safe.
+  const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
+};
+
+/// Checks every field; returns the first violation, or nullopt when valid.
+/// Thread-safe. Allocates only to build the error.
+std::optional<options_error> validate(const pool_options& o);
+
+}  // namespace berth

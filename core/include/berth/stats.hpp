@@ -1,0 +1,54 @@
+// stats.hpp: typed statistics snapshot of a pool.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace berth {
+
+/// Slots by state at one moment, plus queued acquirers. Each field is read
+/// separately without stopping the pool, so under load the sum is
+/// approximate; at quiescence it is exact.
+struct pool_counts {
+  std::size_t total = 0;       ///< open or being opened/closed (= max_size - empty)
+  std::size_t idle = 0;        ///< ready to lease
+  std::size_t leased = 0;      ///< held by a lease
+  std::size_t reserved = 0;    ///< claimed by the maintenance thread
+  std::size_t connecting = 0;  ///< creations in flight
+  std::size_t closing = 0;     ///< being closed
+  std::size_t waiting = 0;     ///< acquirers blocked for a connection
+  std::size_t max_size = 0;    ///< the pool's max_size
+
+  /// "total=10, idle=0, leased=10, waiting=5, connecting=1", for messages.
+  std::string to_string() const;
+};
+
+/// Wait time of acquire calls, over the pool's lifetime. Acquires served by the
+/// fast path count as zero wait. Values are bucket upper bounds (powers of
+/// two of nanoseconds), so they over-estimate by at most 2x.
+struct wait_percentiles {
+  std::chrono::nanoseconds p50{0};
+  std::chrono::nanoseconds p90{0};
+  std::chrono::nanoseconds p99{0};
+  std::chrono::nanoseconds p999{0};
+  std::chrono::nanoseconds max{0};
+};
+
+/// A snapshot of a pool's counters. Counters only grow; at quiescence
+/// created - destroyed == counts.total.
+struct pool_stats {
+  pool_counts counts;
+  std::uint64_t created = 0;             ///< connections opened
+  std::uint64_t destroyed = 0;           ///< connections closed
+  std::uint64_t acquired = 0;            ///< successful acquires (fast + waited)
+  std::uint64_t acquired_after_wait = 0; ///< of which had to block
+  std::uint64_t timeouts = 0;            ///< acquires that hit their deadline
+  std::uint64_t creation_failures = 0;   ///< failed connection attempts
+  std::uint64_t discarded = 0;           ///< leases ended by discard()
+  std::uint64_t unwound = 0;             ///< leases released during unwinding
+  wait_percentiles wait;
+};
+
+}  // namespace berth

@@ -1,0 +1,21 @@
+#include <berth/clock.hpp>
+
+namespace berth {
+
+namespace {
+class steady_source final : public clock_source {
+ public:
+  time_point now() const noexcept override { return std::chrono::steady_clock::now(); }
+  void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                  time_point deadline) const override {
+    cv.wait_until(lock, deadline);
+  }
+};
+}  // namespace
+
+clock_source& clock_source::steady() noexcept {
+  static steady_source s;
+  return s;
+}
+
+}  // namespace berth

@@ -1,0 +1,59 @@
+#include <berth/acquire_error.hpp>
+#include <berth/errc.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace berth {
+
+namespace {
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "berth"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::timeout: return "timed out waiting for a connection";
+      case errc::would_block: return "no idle connection";
+      case errc::pool_closed: return "pool is closed";
+      case errc::startup_failed: return "pool start-up failed";
+      case errc::drain_timeout: return "leases still outstanding when drain timed out";
+      case errc::adapter_failure: return "adapter call failed";
+    }
+    return "unknown berth error";
+  }
+};
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const category c;
+  return c;
+}
+
+std::string acquire_error::message() const {
+  std::string m = "berth pool '" + pool_name + "': ";
+  switch (code) {
+    case errc::timeout:
+      m += "acquire timed out after " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) + " ms";
+      break;
+    case errc::would_block: m += "no idle connection (try_acquire)"; break;
+    case errc::pool_closed: m += "pool is closed"; break;
+    default: m += make_error_code(code).message(); break;
+  }
+  m += " (" + counts.to_string() + ")";
+  if (last_creation_error || !last_creation_message.empty())
+    m += "; last connection attempt failed: " +
+         (last_creation_message.empty() ? last_creation_error.message() : last_creation_message);
+  else if (code == errc::timeout && counts.total >= counts.max_size)
+    m += "; pool exhausted: every connection is leased, raise max_size or shorten lease hold times";
+  return m;
+}
+
+std::string pool_counts::to_string() const {
+  return "total=" + std::to_string(total) + ", idle=" + std::to_string(idle) +
+         ", leased=" + std::to_string(leased) + ", waiting=" + std::to_string(waiting) +
+         ", connecting=" + std::to_string(connecting) + ", reserved=" + std::to_string(reserved) +
+         ", closing=" + std::to_string(closing) + ", max_size=" + std::to_string(max_size);
+}
+
+}  // namespace berth

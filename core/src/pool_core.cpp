@@ -1,0 +1,421 @@
+// pool_core.cpp: the slow paths, lifecycle and maintenance thread of
+// pool_core. Synchronization pairs are described in pool_core.hpp.
+#include <berth/detail/backoff.hpp>
+#include <berth/detail/pool_core.hpp>
+
+#include <bit>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace berth::detail {
+
+namespace {
+std::atomic<std::uint64_t> next_pool_id{1};  // relaxed: uniqueness only
+
+const pool_options& checked(const pool_options& o) {
+  if (auto err = validate(o)) throw *err;
+  return o;
+}
+
+[[noreturn]] void die(const char* what) noexcept {
+  std::fprintf(stderr, "berth: internal invariant violated: %s\n", what);
+  std::abort();
+}
+}  // namespace
+
+/// A blocked acquirer, on its own stack; linked into the FIFO under mutex_.
+struct pool_core::waiter {
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  std::condition_variable cv;
+  std::uint32_t slot = no_slot;  // set by a hand-off [G4]
+  bool closed = false;           // set by close()
+};
+
+pool_core::pool_core(const pool_options& opts, clock_source& clock)
+    : opts_(checked(opts)),
+      clock_(clock),
+      id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+      meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
+      ring_(opts.max_size),
+      jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)) {
+  clock_.subscribe(*this);
+}
+
+pool_core::~pool_core() {
+  if (maintenance_.joinable()) die("pool destroyed without shutdown()");
+  clock_.unsubscribe(*this);
+}
+
+void pool_core::push_idle(std::uint32_t i) noexcept {
+  // Each index is in the ring at most once (in_ring) and the ring holds
+  // max_size, so a failed push is a broken invariant, never load.
+  if (!ring_.try_push(i)) die("idle ring overflow");
+}
+
+void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
+  if (mode == release_mode::discard) {
+    discarded_.fetch_add(1, std::memory_order_relaxed);
+    return retire(i, slot_state::leased);
+  }
+  unwound_.fetch_add(1, std::memory_order_relaxed);
+  if (opts_.on_unwind == unwind_policy::discard || !reset_slot(i)) return retire(i, slot_state::leased);
+  if (gate_.value.load(std::memory_order_seq_cst) != 0) return offer_contended(i, slot_state::leased);  // [G3]
+  publish(i, slot_state::leased);
+}
+
+void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
+  if (gate_.value.load(std::memory_order_seq_cst) & gate_closed) return retire(i, from);  // [G3]
+  {
+    std::lock_guard lk(mutex_);
+    if (hand_to_waiter_locked(i, from)) return;
+  }
+  publish(i, from);
+}
+
+bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept {
+  waiter* w = head_;
+  if (w == nullptr || (meta(i).word.flags() & slot_word::evict)) return false;
+  if (from != slot_state::leased && !meta(i).word.transition(from, slot_state::leased))
+    die("hand-off by a non-owner");
+  head_ = w->next;
+  (head_ ? head_->prev : tail_) = nullptr;
+  --queued_;
+  w->slot = i;  // [G4] read by the waiter under mutex_
+  gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+  // Notify under the lock: once unlocked the waiter may return and its
+  // stack-resident cv would be gone.
+  w->cv.notify_one();
+  return true;
+}
+
+void pool_core::rescue(std::uint32_t i) noexcept {
+  // We published slot i and then saw a non-zero gate [G3]: a waiter may have
+  // registered before seeing our publication, or the pool closed.
+  if (gate_.value.load(std::memory_order_seq_cst) & gate_closed) {
+    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved);
+    return;
+  }
+  std::unique_lock lk(mutex_);
+  if (head_ == nullptr || !meta(i).word.try_lease()) return;  // served, or someone took i
+  if (hand_to_waiter_locked(i, slot_state::leased)) return;
+  lk.unlock();
+  publish(i, slot_state::leased);  // evicted meanwhile: publish retires it
+}
+
+void pool_core::retire(std::uint32_t i, slot_state from) noexcept {
+  slot_atomic& w = meta(i).word;
+  if (!w.transition(from, slot_state::closing)) die("retire by a non-owner");
+  close_slot(i);
+  w.clear_evict();
+  if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
+  destroyed_.fetch_add(1, std::memory_order_relaxed);
+  open_.fetch_sub(1, std::memory_order_relaxed);  // read under mutex_ after wake_maintenance's lock
+  wake_maintenance();
+}
+
+void pool_core::wake_maintenance() noexcept {
+  std::lock_guard lk(mutex_);
+  maintenance_cv_.notify_one();
+  drained_cv_.notify_all();
+}
+
+std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::source_location site,
+                                     acquire_error& err) noexcept {
+  const auto start = clock_.now();
+  std::unique_lock lk(mutex_);
+  if (gate_.value.load(std::memory_order_relaxed) & gate_closed) {  // written under mutex_ too
+    fill_error_locked(err, errc::pool_closed, {});
+    return no_slot;
+  }
+  gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
+  if (std::uint32_t i = pop_idle(); i != no_slot) {
+    gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+    note_lease(i, site);
+    return i;
+  }
+  waiter w;
+  w.prev = tail_;
+  (tail_ ? tail_->next : head_) = &w;
+  tail_ = &w;
+  ++queued_;
+  if (creation_wanted_locked()) maintenance_cv_.notify_one();
+  for (;;) {
+    if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
+      ++acquired_after_wait_;
+      record_wait_locked(clock_.now() - start);
+      note_lease(w.slot, site);
+      return w.slot;
+    }
+    if (w.closed) {
+      fill_error_locked(err, errc::pool_closed, clock_.now() - start);
+      return no_slot;
+    }
+    const auto now = clock_.now();
+    if (now >= deadline) {
+      fill_error_locked(err, errc::timeout, now - start);  // counts include this waiter
+      (w.prev ? w.prev->next : head_) = w.next;
+      (w.next ? w.next->prev : tail_) = w.prev;
+      --queued_;
+      gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+      timeouts_.fetch_add(1, std::memory_order_relaxed);
+      return no_slot;
+    }
+    clock_.wait_until(w.cv, lk, deadline);
+  }
+}
+
+void pool_core::fail_waiters_locked() noexcept {
+  while (waiter* w = head_) {
+    head_ = w->next;
+    w->closed = true;
+    --queued_;
+    gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+    w->cv.notify_one();
+  }
+  tail_ = nullptr;
+}
+
+void pool_core::record_wait_locked(std::chrono::nanoseconds waited) noexcept {
+  const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(waited.count(), 0));
+  ++wait_histogram_[std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(ns)), 63)];
+}
+
+void pool_core::fill_would_block(acquire_error& err) const noexcept {
+  err.code = gate_.value.load(std::memory_order_relaxed) & gate_closed ? errc::pool_closed
+                                                                       : errc::would_block;
+  err.counts = counts();
+}
+
+void pool_core::fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const {
+  err.code = code;
+  err.counts = counts();
+  err.waited = waited;
+  try {
+    err.pool_name = opts_.name;
+    err.last_creation_error = last_creation_error_.code;
+    err.last_creation_message = last_creation_error_.message;
+  } catch (...) {  // out of memory: the code and counts still tell the story
+  }
+}
+
+pool_counts pool_core::counts() const noexcept {
+  pool_counts c;
+  c.max_size = opts_.max_size;
+  for (std::size_t i = 0; i < opts_.max_size; ++i) {
+    switch (meta(static_cast<std::uint32_t>(i)).word.state()) {
+      case slot_state::empty: break;
+      case slot_state::connecting: ++c.connecting; break;
+      case slot_state::idle: ++c.idle; break;
+      case slot_state::leased: ++c.leased; break;
+      case slot_state::reserved: ++c.reserved; break;
+      case slot_state::closing: ++c.closing; break;
+    }
+  }
+  c.total = c.connecting + c.idle + c.leased + c.reserved + c.closing;
+  c.waiting = static_cast<std::size_t>(gate_.value.load(std::memory_order_relaxed) & gate_waiters);
+  return c;
+}
+
+pool_stats pool_core::stats() const {
+  pool_stats s;
+  s.counts = counts();
+  for (std::size_t i = 0; i < opts_.max_size; ++i)
+    s.acquired += meta(static_cast<std::uint32_t>(i)).leases.load(std::memory_order_relaxed);
+  s.created = created_.load(std::memory_order_relaxed);
+  s.destroyed = destroyed_.load(std::memory_order_relaxed);
+  s.creation_failures = creation_failures_.load(std::memory_order_relaxed);
+  s.timeouts = timeouts_.load(std::memory_order_relaxed);
+  s.discarded = discarded_.load(std::memory_order_relaxed);
+  s.unwound = unwound_.load(std::memory_order_relaxed);
+  std::array<std::uint64_t, 64> hist;
+  {
+    std::lock_guard lk(mutex_);
+    s.acquired_after_wait = acquired_after_wait_;
+    hist = wait_histogram_;
+  }
+  // Fast-path acquires waited ~0: they fill bucket 0. The per-slot sums are
+  // read without stopping the pool, so clamp.
+  hist[0] += s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0;
+  std::uint64_t n = 0;
+  for (auto h : hist) n += h;
+  auto bound = [](std::size_t b) { return std::chrono::nanoseconds{b == 0 ? 0 : std::int64_t{1} << b}; };
+  auto quantile = [&](double q) {
+    if (n == 0) return std::chrono::nanoseconds{0};
+    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(n - 1)) + 1;
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b < hist.size(); ++b)
+      if ((seen += hist[b]) >= rank) return bound(b);
+    return bound(hist.size() - 1);
+  };
+  s.wait.p50 = quantile(0.50);
+  s.wait.p90 = quantile(0.90);
+  s.wait.p99 = quantile(0.99);
+  s.wait.p999 = quantile(0.999);
+  for (std::size_t b = hist.size(); b-- > 0;)
+    if (hist[b] != 0) {
+      s.wait.max = bound(b);
+      break;
+    }
+  return s;
+}
+
+void pool_core::close_idle() noexcept {
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i)
+    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved);
+}
+
+void pool_core::close() noexcept {
+  gate_.value.fetch_or(gate_closed, std::memory_order_seq_cst);  // [G2] then scan for idle
+  {
+    std::lock_guard lk(mutex_);
+    stop_ = true;
+    fail_waiters_locked();
+    maintenance_cv_.notify_all();
+  }
+  close_idle();
+}
+
+std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
+  const auto deadline = clock_.now() + timeout;  // the timeout runs from the call
+  close();
+  std::unique_lock lk(mutex_);
+  while (open_.load(std::memory_order_relaxed) != 0) {
+    if (clock_.now() >= deadline) return errc::drain_timeout;
+    clock_.wait_until(drained_cv_, lk, deadline);
+  }
+  return {};
+}
+
+void pool_core::evict_all() noexcept {
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    if (meta(i).word.try_reserve())
+      retire(i, slot_state::reserved);
+    else
+      meta(i).word.mark_evict_if_leased();
+  }
+}
+
+void pool_core::on_clock_advanced() noexcept {
+  std::lock_guard lk(mutex_);
+  for (waiter* w = head_; w; w = w->next) w->cv.notify_one();
+  maintenance_cv_.notify_all();
+  drained_cv_.notify_all();
+}
+
+bool pool_core::creation_wanted_locked() const noexcept {
+  if (stop_) return false;
+  const std::size_t open = open_.load(std::memory_order_relaxed);
+  return open < opts_.max_size && (queued_ > connecting_ || open < opts_.min_idle);
+}
+
+void pool_core::start() {
+  if (opts_.startup == startup_mode::fail_fast) {
+    std::uint32_t opened = 0;
+    for (; opened < opts_.min_idle; ++opened) {
+      meta(opened).word.try_begin_connect();
+      open_.fetch_add(1, std::memory_order_relaxed);
+      auto r = open_slot(opened);
+      if (!r) {
+        meta(opened).word.transition(slot_state::connecting, slot_state::empty);
+        open_.fetch_sub(1, std::memory_order_relaxed);
+        for (std::uint32_t k = 0; k < opened; ++k) {
+          meta(k).word.transition(slot_state::connecting, slot_state::closing);
+          close_slot(k);
+          meta(k).word.transition(slot_state::closing, slot_state::empty);
+        }
+        creation_failures_.fetch_add(1, std::memory_order_relaxed);
+        throw std::system_error(make_error_code(errc::startup_failed),
+                                "berth pool '" + opts_.name + "': could not open connection " +
+                                    std::to_string(opened + 1) + " of min_idle=" +
+                                    std::to_string(opts_.min_idle) + ": " + r.error().message);
+      }
+      created_.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (std::uint32_t k = 0; k < opened; ++k) publish(k, slot_state::connecting);
+  }
+  maintenance_ = std::thread([this] { maintenance_loop(); });
+}
+
+void pool_core::maintenance_loop() noexcept {
+  std::unique_lock lk(mutex_);
+  while (!stop_) {
+    if (!creation_wanted_locked()) {
+      maintenance_cv_.wait(lk);
+    } else if (clock_.now() < retry_at_) {
+      clock_.wait_until(maintenance_cv_, lk, retry_at_);
+    } else {
+      create_one(lk);
+    }
+  }
+}
+
+void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
+  std::uint32_t i = 0;
+  while (i < opts_.max_size && !meta(i).word.try_begin_connect()) ++i;
+  if (i == opts_.max_size) {  // open_ counted a slot still closing: wait for its retire()
+    maintenance_cv_.wait(lk);
+    return;
+  }
+  open_.fetch_add(1, std::memory_order_relaxed);
+  ++connecting_;
+  lk.unlock();
+  auto r = open_slot(i);
+  lk.lock();
+  --connecting_;
+  if (!r) {
+    meta(i).word.transition(slot_state::connecting, slot_state::empty);
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    creation_failures_.fetch_add(1, std::memory_order_relaxed);
+    ++consecutive_failures_;
+    last_creation_error_ = std::move(r).error();
+    const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(jitter_rng_);
+    retry_at_ = clock_.now() + std::chrono::duration_cast<clock_source::duration>(creation_backoff(
+                                   opts_.creation_backoff_initial, opts_.creation_backoff_max,
+                                   consecutive_failures_, unit));
+    drained_cv_.notify_all();
+    return;
+  }
+  created_.fetch_add(1, std::memory_order_relaxed);
+  consecutive_failures_ = 0;
+  last_creation_error_ = {};
+  if (stop_) {
+    lk.unlock();
+    retire(i, slot_state::connecting);
+    lk.lock();
+    return;
+  }
+  if (hand_to_waiter_locked(i, slot_state::connecting)) return;
+  lk.unlock();
+  publish(i, slot_state::connecting);
+  lk.lock();
+}
+
+void pool_core::shutdown() noexcept {
+  close();
+  if (maintenance_.joinable()) maintenance_.join();
+  close_idle();  // anything published by the maintenance thread before it saw stop_
+  std::string report;
+  std::size_t outstanding = 0;
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    if (meta(i).word.state() != slot_state::leased) continue;
+    ++outstanding;
+    const std::source_location at = meta(i).site.load(std::memory_order_relaxed);
+    char line[512];
+    std::snprintf(line, sizeof line, "  slot %" PRIu32 ": acquired at %s:%u in %s\n", i, at.file_name(),
+                  static_cast<unsigned>(at.line()), at.function_name());
+    report += line;
+  }
+  if (outstanding != 0) {
+    std::fprintf(stderr,
+                 "berth: pool '%s' destroyed with %zu lease(s) still outstanding; their "
+                 "connections would be used after free. Leases:\n%s"
+                 "Release every lease (or call drain()) before destroying the pool.\n",
+                 opts_.name.c_str(), outstanding, report.c_str());
+    std::abort();
+  }
+}
+
+}  // namespace berth::detail

@@ -1,0 +1,59 @@
+#include <berth/options.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(PoolOptionsTest, DefaultsAreValid) { EXPECT_FALSE(validate(pool_options{}).has_value()); }
+
+struct bad_case {
+  std::string field;
+  std::function<void(pool_options&)> mutate;
+};
+
+TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
+  const std::vector<bad_case> cases = {
+      {"name", [](pool_options& o) { o.name = ""; }},
+      {"max_size", [](pool_options& o) { o.max_size = 0; }},
+      {"max_size", [](pool_options& o) { o.max_size = max_pool_size + 1; }},
+      {"min_idle", [](pool_options& o) { o.min_idle = o.max_size + 1; }},
+      {"acquire_timeout", [](pool_options& o) { o.acquire_timeout = 0ms; }},
+      {"acquire_timeout", [](pool_options& o) { o.acquire_timeout = -5ms; }},
+      {"creation_backoff_initial", [](pool_options& o) { o.creation_backoff_initial = 0ms; }},
+      {"creation_backoff_max", [](pool_options& o) {
+         o.creation_backoff_initial = 100ms;
+         o.creation_backoff_max = 99ms;
+       }},
+      {"startup", [](pool_options& o) { o.startup = static_cast<startup_mode>(7); }},
+      {"on_unwind", [](pool_options& o) { o.on_unwind = static_cast<unwind_policy>(9); }},
+  };
+  for (const auto& c : cases) {
+    pool_options o;
+    c.mutate(o);
+    auto err = validate(o);
+    ASSERT_TRUE(err.has_value()) << c.field;
+    EXPECT_EQ(err->field(), c.field);
+    EXPECT_NE(std::string(err->what()).find("pool_options." + c.field), std::string::npos) << err->what();
+  }
+}
+
+TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
+  pool_options o;
+  o.max_size = max_pool_size;
+  o.min_idle = 0;
+  EXPECT_FALSE(validate(o).has_value());
+  o.max_size = 1;
+  o.min_idle = 1;
+  o.creation_backoff_initial = o.creation_backoff_max = 1ms;
+  EXPECT_FALSE(validate(o).has_value());
+}
+
+}  // namespace
+}  // namespace berth
