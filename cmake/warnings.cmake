@@ -4,5 +4,5 @@ add_library(berth_warnings INTERFACE)
 target_compile_options(berth_warnings INTERFACE
   -Wall -Wextra -Werror -Wpedantic -Wshadow -Wnon-virtual-dtor
   -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wconversion
-  -Wsign-conversion -Wnull-dereference -Wdouble-promotion -Wformat=2
+  -Wsign-conversion -Wdouble-promotion -Wformat=2
   -Wimplicit-fallthrough)

@@ -16,12 +16,19 @@ std::atomic<long> allocations{0};
 thread_local bool counting = false;
 }  // namespace
 
+// GCC 12 pairs the replaced operator delete's free() with operator new at
+// -O2 and warns of a mismatch; the replacement pair is malloc/free by design.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t n) {
   if (counting) allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) { return operator new(n); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace berth {

@@ -16,7 +16,11 @@
 // wraps in practice); tests instantiate std::uint8_t so that wrap-around of
 // positions and sequence numbers happens within a few hundred operations
 // (moodycamel's SmallIndexTraits idea). Comparisons use the signed difference
-// of Seq, valid while capacity <= half of Seq's range.
+// of Seq, valid while capacity <= half of Seq's range. A narrow Seq is for
+// single-threaded wrap tests only: a thread stalled between its position load
+// and its CAS while others perform 2^bits operations would see the position
+// wrap back (ABA) and claim a cell that is still full. With std::uint64_t
+// that takes centuries.
 //
 // Synchronization:
 //   [Q1] cell.seq store (seq_cst) publishes cell.value to the consumer's
