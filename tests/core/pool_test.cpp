@@ -207,6 +207,46 @@ TEST_F(PoolTest, DemandCreatesInBackgroundAndWaiterTakesIt) {
   EXPECT_EQ(p->counts().total, 2u);
 }
 
+TEST_F(PoolTest, ConnectNeverRunsInTheAcquirersThread) {
+  auto p = make(opts(3, 0, startup_mode::degraded));
+  auto a = p->acquire_for(1h);
+  auto b = p->acquire_for(1h);
+  ASSERT_TRUE(a && b);
+  std::lock_guard lk(script->threads_mutex);
+  ASSERT_EQ(script->connect_threads.size(), 2u);
+  for (auto id : script->connect_threads) EXPECT_NE(id, std::this_thread::get_id());
+}
+
+// HikariCP's spike rule on the fake clock: while one 150 ms connect is in
+// flight, waiters served by returning connections trigger no more creations.
+TEST_F(PoolTest, WaitersServedByReturnsDoNotMultiplyCreations) {
+  auto p = make(opts(50, 2));
+  script->clock = &clock;
+  script->connect_latency = 150ms;
+  auto a = p->try_acquire();
+  auto b = p->try_acquire();
+  ASSERT_TRUE(a && b);
+  constexpr int n = 10;
+  std::atomic<int> served{0};
+  std::vector<std::thread> ts;
+  for (int k = 0; k < n; ++k)
+    ts.emplace_back([&] {
+      auto l = p->acquire_for(1h);
+      ASSERT_TRUE(l);
+      served.fetch_add(1);
+    });
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == n && script->in_connect.load() == 1; }));
+  a.value().release();
+  b.value().release();
+  for (auto& t : ts) t.join();  // all served by the two returning connections
+  EXPECT_EQ(served.load(), n);
+  EXPECT_EQ(script->connects.load() + static_cast<std::uint64_t>(script->in_connect.load()), 3u)
+      << "one creation in flight, no more";
+  clock.advance(150ms);
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 3; }));
+  EXPECT_EQ(script->connects.load(), 3u);
+}
+
 TEST_F(PoolTest, CreationRetriesWithBackoffOnTheClock) {
   script->connect_down = true;
   auto o = opts(1, 1, startup_mode::degraded);

@@ -17,6 +17,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace berth::testing {
 
@@ -34,12 +36,14 @@ struct fake_script {
   std::atomic<int> fail_resets{0};
   std::atomic<bool> throw_on_connect{false};
   std::atomic<std::uint64_t> fail_from_connect{0};  // if > 0: connect number >= this fails (1-based)
-  std::chrono::nanoseconds connect_latency{0};  // set before use; simulated on clock
-  fake_clock* clock = nullptr;                  // required when latency > 0
+  std::atomic<std::chrono::nanoseconds> connect_latency{std::chrono::nanoseconds{0}};  // on `clock`
+  std::atomic<fake_clock*> clock{nullptr};  // required when latency > 0
 
   std::atomic<std::uint64_t> connects{0}, connect_failures{0}, closes{0}, resets{0}, validates{0};
   std::atomic<std::int64_t> live{0};
   std::atomic<int> in_connect{0};
+  std::mutex threads_mutex;
+  std::vector<std::thread::id> connect_threads;  // guarded by threads_mutex
   std::atomic<std::uint64_t> next_id{1};
 };
 
@@ -57,7 +61,14 @@ class fake_adapter {
       fake_script& s;
       ~leave() { s.in_connect.fetch_sub(1); }
     } guard{*s_};
-    if (s_->connect_latency.count() > 0) s_->clock->sleep_until(s_->clock->now() + s_->connect_latency);
+    if (const auto lat = s_->connect_latency.load(); lat.count() > 0) {
+      fake_clock* c = s_->clock.load();
+      c->sleep_until(c->now() + lat);
+    }
+    {
+      std::lock_guard lk(s_->threads_mutex);
+      s_->connect_threads.push_back(std::this_thread::get_id());
+    }
     const std::uint64_t n = s_->connects.fetch_add(1) + 1;
     if (s_->throw_on_connect.load()) throw std::runtime_error("fake connect threw");
     const std::uint64_t from = s_->fail_from_connect.load();
