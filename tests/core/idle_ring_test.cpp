@@ -10,7 +10,49 @@
 #include <vector>
 
 namespace berth::detail {
+
+// A popper that claims its position and then stalls before freeing the cell.
+template <class Seq>
+struct idle_ring_test_access {
+  static std::size_t claim_pop_and_stall(basic_idle_ring<Seq>& r, std::uint32_t& v) {
+    Seq pos = r.dequeue_pos_.value.load();
+    auto& c = r.cells_[static_cast<std::size_t>(pos) & r.mask_];
+    EXPECT_EQ(c.seq.load(), static_cast<Seq>(pos + 1)) << "cell must be full";
+    EXPECT_TRUE(r.dequeue_pos_.value.compare_exchange_strong(pos, static_cast<Seq>(pos + 1)));
+    v = c.value;
+    return static_cast<std::size_t>(pos);
+  }
+  static void finish_pop(basic_idle_ring<Seq>& r, std::size_t pos) {
+    r.cells_[pos & r.mask_].seq.store(static_cast<Seq>(pos + r.mask_ + 1));
+  }
+};
+
 namespace {
+
+// Found by stress_pool under TSan: "each index in the ring at most once" does
+// not make pushes infallible. A popper stalled between its claim and its
+// release of a cell blocks the producer one lap later although the ring holds
+// fewer values than its capacity. pool_core::push_idle waits it out.
+TEST(IdleRingTest, IdleRingStalledPopperBug) {
+  idle_ring r(4);
+  std::uint32_t v = 0;
+  ASSERT_TRUE(r.try_push(0));
+  const std::size_t stalled = idle_ring_test_access<std::uint64_t>::claim_pop_and_stall(r, v);
+  EXPECT_EQ(v, 0u);
+  // Other threads cycle 1, 2, 3 through the remaining cells until the
+  // producer wraps around to the stalled cell.
+  for (std::uint32_t k = 1; k < 4; ++k) {
+    ASSERT_TRUE(r.try_push(k));
+    ASSERT_TRUE(r.try_pop(v));
+    ASSERT_EQ(v, k);
+  }
+  EXPECT_EQ(r.size_approx(), 0u) << "nothing is in the ring...";
+  EXPECT_FALSE(r.try_push(9)) << "...yet the push at the stalled cell fails";
+  idle_ring_test_access<std::uint64_t>::finish_pop(r, stalled);
+  EXPECT_TRUE(r.try_push(9)) << "and succeeds once the popper runs again";
+  ASSERT_TRUE(r.try_pop(v));
+  EXPECT_EQ(v, 9u);
+}
 
 TEST(IdleRingTest, CapacityRoundsUpToPowerOfTwo) {
   EXPECT_EQ(idle_ring(1).capacity(), 2u);

@@ -22,6 +22,14 @@
 // wrap back (ABA) and claim a cell that is still full. With std::uint64_t
 // that takes centuries.
 //
+// Blocking corner (Vyukov's design has it): a consumer preempted between its
+// position CAS and its [Q1] store keeps that cell occupied, so the producer
+// that reaches the cell one lap later sees "full" although other cells are
+// free. The ring is not full then, only stalled. The pool sizes the ring at
+// twice max_size and its push_idle() yields until the consumer finishes
+// (found by the stress harness under TSan: pool_core.cpp,
+// push_idle, and stress/stress_pool.cpp).
+//
 // Synchronization:
 //   [Q1] cell.seq store (seq_cst) publishes cell.value to the consumer's
 //        [Q2] load; and symmetrically a consumer's store frees the cell for the
@@ -48,6 +56,9 @@
 #include <type_traits>
 
 namespace berth::detail {
+
+template <class Seq>
+struct idle_ring_test_access;  // tests only: splits try_pop to model a stalled popper
 
 /// Bounded MPMC FIFO of std::uint32_t values.
 /// Thread-safety: try_push/try_pop safe from any threads concurrently; never
@@ -132,6 +143,7 @@ class basic_idle_ring {
   }
 
  private:
+  friend struct idle_ring_test_access<Seq>;
   struct cell {
     std::atomic<Seq> seq{0};
     std::uint32_t value = 0;  // written before [Q1], read after [Q2]
