@@ -21,6 +21,9 @@ std::optional<options_error> validate(const pool_options& o) {
                                                      to_string(o.creation_backoff_initial.count()) +
                                                      " ms), got " +
                                                      to_string(o.creation_backoff_max.count()) + " ms");
+  if (o.handoff_after.count() < 0)
+    return options_error("handoff_after", "must be >= 0 us (0: always strict), got " +
+                                              to_string(o.handoff_after.count()));
   if (o.startup != startup_mode::fail_fast && o.startup != startup_mode::degraded)
     return options_error("startup", "not a startup_mode value");
   if (o.on_unwind != unwind_policy::reset && o.on_unwind != unwind_policy::discard)

@@ -38,8 +38,9 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
     : opts_(checked(opts)),
       clock_(clock),
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+      strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : opts_.max_size),
       meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
-      ring_(opts.max_size),
+      ring_(2 * opts.max_size),  // see push_idle()
       jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)) {
   clock_.subscribe(*this);
 }
@@ -51,8 +52,12 @@ pool_core::~pool_core() {
 
 void pool_core::push_idle(std::uint32_t i) noexcept {
   // Each index is in the ring at most once (in_ring) and the ring holds
-  // max_size, so a failed push is a broken invariant, never load.
-  if (!ring_.try_push(i)) die("idle ring overflow");
+  // 2 * max_size, so the ring is never full. A push can still fail when the
+  // cell one lap ahead is held by a popper preempted between its claim and
+  // its release of that cell (idle_ring.hpp, "Blocking corner"); it frees as
+  // soon as that thread runs again. Yield meanwhile. Regression:
+  // stress_pool's hammer scenarios under TSan (IdleRingStalledPopperBug).
+  while (!ring_.try_push(i)) std::this_thread::yield();
 }
 
 void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
@@ -62,7 +67,7 @@ void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
   }
   unwound_.fetch_add(1, std::memory_order_relaxed);
   if (opts_.on_unwind == unwind_policy::discard || !reset_slot(i)) return retire(i, slot_state::leased);
-  if (gate_.value.load(std::memory_order_seq_cst) != 0) return offer_contended(i, slot_state::leased);  // [G3]
+  if (must_queue(gate_.value.load(std::memory_order_seq_cst))) return offer_contended(i, slot_state::leased);  // [G3]
   publish(i, slot_state::leased);
 }
 
@@ -80,29 +85,63 @@ bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept
   if (w == nullptr || (meta(i).word.flags() & slot_word::evict)) return false;
   if (from != slot_state::leased && !meta(i).word.transition(from, slot_state::leased))
     die("hand-off by a non-owner");
-  head_ = w->next;
-  (head_ ? head_->prev : tail_) = nullptr;
-  --queued_;
+  unlink_locked(*w);
   w->slot = i;  // [G4] read by the waiter under mutex_
-  gate_.value.fetch_sub(1, std::memory_order_seq_cst);
   // Notify under the lock: once unlocked the waiter may return and its
   // stack-resident cv would be gone.
   w->cv.notify_one();
   return true;
 }
 
-void pool_core::rescue(std::uint32_t i) noexcept {
-  // We published slot i and then saw a non-zero gate [G3]: a waiter may have
-  // registered before seeing our publication, or the pool closed.
-  if (gate_.value.load(std::memory_order_seq_cst) & gate_closed) {
+void pool_core::unlink_locked(waiter& w) noexcept {
+  const bool was_head = head_ == &w;
+  (w.prev ? w.prev->next : head_) = w.next;
+  (w.next ? w.next->prev : tail_) = w.prev;
+  w.prev = w.next = nullptr;
+  --queued_;
+  gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G2] deregister
+  if (was_head) head_changed_locked();
+}
+
+void pool_core::head_changed_locked() noexcept {
+  // [G5] the notified head is gone: let the next publication wake the new
+  // one, and wake it now if connections are already idle.
+  std::uint64_t clear = gate_woken;
+  if (head_ == nullptr) clear |= gate_handoff;  // no waiter left to starve
+  gate_.value.fetch_and(~clear, std::memory_order_seq_cst);
+  if (head_ != nullptr && ring_.size_approx() != 0) head_->cv.notify_one();
+}
+
+void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
+  // We published slot i and then saw a non-zero gate [G3]: the pool closed,
+  // or a waiter may have registered before seeing our publication.
+  if (g & gate_closed) {
     if (meta(i).word.try_reserve()) retire(i, slot_state::reserved);
     return;
   }
+  if (!must_queue(g)) return wake_head();  // saturated: the head competes [G5]
+  // Strict hand-off: take our slot back for the queue head (the rescue).
   std::unique_lock lk(mutex_);
   if (head_ == nullptr || !meta(i).word.try_lease()) return;  // served, or someone took i
   if (hand_to_waiter_locked(i, slot_state::leased)) return;
   lk.unlock();
   publish(i, slot_state::leased);  // evicted meanwhile: publish retires it
+}
+
+void pool_core::wake_head() noexcept {
+  std::uint64_t g = gate_.value.load(std::memory_order_relaxed);  // seeds the CAS
+  while ((g & gate_waiters) != 0 && !(g & gate_woken)) {
+    // [G5] one releaser wins the right to notify.
+    if (gate_.value.compare_exchange_weak(g, g | gate_woken, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed)) {
+      std::lock_guard lk(mutex_);
+      if (head_ != nullptr)
+        head_->cv.notify_one();
+      else
+        gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // it left meanwhile
+      return;
+    }
+  }
 }
 
 void pool_core::retire(std::uint32_t i, slot_state from) noexcept {
@@ -112,7 +151,9 @@ void pool_core::retire(std::uint32_t i, slot_state from) noexcept {
   w.clear_evict();
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
   destroyed_.fetch_add(1, std::memory_order_relaxed);
-  open_.fetch_sub(1, std::memory_order_relaxed);  // read under mutex_ after wake_maintenance's lock
+  // release: pairs with drain()'s acquire load, so a drained pool's caller
+  // sees every adapter.close() effect.
+  open_.fetch_sub(1, std::memory_order_release);
   wake_maintenance();
 }
 
@@ -124,10 +165,14 @@ void pool_core::wake_maintenance() noexcept {
 
 std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::source_location site,
                                      acquire_error& err) noexcept {
+  if (gate_.value.load(std::memory_order_acquire) & gate_closed) {  // fail at once, no mutex
+    fill_closed(err);
+    return no_slot;
+  }
   const auto start = clock_.now();
   std::unique_lock lk(mutex_);
-  if (gate_.value.load(std::memory_order_relaxed) & gate_closed) {  // written under mutex_ too
-    fill_error_locked(err, errc::pool_closed, {});
+  if (gate_.value.load(std::memory_order_relaxed) & gate_closed) {  // set before close() locks mutex_
+    fill_closed(err);
     return no_slot;
   }
   gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
@@ -144,10 +189,12 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
   if (creation_wanted_locked()) maintenance_cv_.notify_one();
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
-      ++acquired_after_wait_;
-      record_wait_locked(clock_.now() - start);
-      note_lease(w.slot, site);
-      return w.slot;
+      const auto waited = clock_.now() - start;
+      // Go's exit from starvation mode: strict hand-off ends once a waiter is
+      // served quickly or none is left.
+      if (head_ == nullptr || waited < opts_.handoff_after)
+        gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
+      return served_locked(w.slot, waited, site);
     }
     if (w.closed) {
       fill_error_locked(err, errc::pool_closed, clock_.now() - start);
@@ -156,26 +203,40 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
     const auto now = clock_.now();
     if (now >= deadline) {
       fill_error_locked(err, errc::timeout, now - start);  // counts include this waiter
-      (w.prev ? w.prev->next : head_) = w.next;
-      (w.next ? w.next->prev : tail_) = w.prev;
-      --queued_;
-      gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+      unlink_locked(w);
       timeouts_.fetch_add(1, std::memory_order_relaxed);
       return no_slot;
     }
     clock_.wait_until(w.cv, lk, deadline);
+    if (w.slot != no_slot || w.closed) continue;
+    if (head_ == &w) gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // [G5] the head ran
+    const std::uint64_t g = gate_.value.load(std::memory_order_seq_cst);
+    if (!must_queue(g)) {
+      // Saturated pool: compete for an idle connection like a newcomer.
+      if (const std::uint32_t i = pop_idle(); i != no_slot) {
+        unlink_locked(w);
+        return served_locked(i, clock_.now() - start, site);
+      }
+    }
+    if (opts_.handoff_after.count() > 0 && !(g & gate_handoff) && clock_.now() - start >= opts_.handoff_after)
+      gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // starving: strict from now on
   }
+}
+
+std::uint32_t pool_core::served_locked(std::uint32_t i, std::chrono::nanoseconds waited,
+                                       std::source_location site) noexcept {
+  ++acquired_after_wait_;
+  record_wait_locked(waited);
+  note_lease(i, site);
+  return i;
 }
 
 void pool_core::fail_waiters_locked() noexcept {
   while (waiter* w = head_) {
-    head_ = w->next;
+    unlink_locked(*w);
     w->closed = true;
-    --queued_;
-    gate_.value.fetch_sub(1, std::memory_order_seq_cst);
     w->cv.notify_one();
   }
-  tail_ = nullptr;
 }
 
 void pool_core::record_wait_locked(std::chrono::nanoseconds waited) noexcept {
@@ -187,6 +248,15 @@ void pool_core::fill_would_block(acquire_error& err) const noexcept {
   err.code = gate_.value.load(std::memory_order_relaxed) & gate_closed ? errc::pool_closed
                                                                        : errc::would_block;
   err.counts = counts();
+}
+
+void pool_core::fill_closed(acquire_error& err) const noexcept {
+  err.code = errc::pool_closed;
+  err.counts = counts();
+  try {
+    err.pool_name = opts_.name;
+  } catch (...) {  // out of memory: the code still says it
+  }
 }
 
 void pool_core::fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const {
@@ -215,7 +285,9 @@ pool_counts pool_core::counts() const noexcept {
     }
   }
   c.total = c.connecting + c.idle + c.leased + c.reserved + c.closing;
-  c.waiting = static_cast<std::size_t>(gate_.value.load(std::memory_order_relaxed) & gate_waiters);
+  const std::uint64_t g = gate_.value.load(std::memory_order_relaxed);  // approximate by contract
+  c.waiting = static_cast<std::size_t>(g & gate_waiters);
+  c.strict_handoff = c.waiting != 0 && must_queue(g);
   return c;
 }
 
@@ -282,7 +354,7 @@ std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
   const auto deadline = clock_.now() + timeout;  // the timeout runs from the call
   close();
   std::unique_lock lk(mutex_);
-  while (open_.load(std::memory_order_relaxed) != 0) {
+  while (open_.load(std::memory_order_acquire) != 0) {  // pairs with retire()'s release
     if (clock_.now() >= deadline) return errc::drain_timeout;
     clock_.wait_until(drained_cv_, lk, deadline);
   }
@@ -325,6 +397,8 @@ void pool_core::start() {
           meta(k).word.transition(slot_state::connecting, slot_state::closing);
           close_slot(k);
           meta(k).word.transition(slot_state::closing, slot_state::empty);
+          open_.fetch_sub(1, std::memory_order_relaxed);
+          destroyed_.fetch_add(1, std::memory_order_relaxed);
         }
         creation_failures_.fetch_add(1, std::memory_order_relaxed);
         throw std::system_error(make_error_code(errc::startup_failed),

@@ -33,6 +33,7 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
        }},
       {"startup", [](pool_options& o) { o.startup = static_cast<startup_mode>(7); }},
       {"on_unwind", [](pool_options& o) { o.on_unwind = static_cast<unwind_policy>(9); }},
+      {"handoff_after", [](pool_options& o) { o.handoff_after = -1us; }},
   };
   for (const auto& c : cases) {
     pool_options o;

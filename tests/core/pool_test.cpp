@@ -197,6 +197,77 @@ TEST_F(PoolTest, ReleasedConnectionGoesToTheWaiterNotToABarger) {
   EXPECT_TRUE(got);
 }
 
+// More waiters than connections (a saturated pool): running threads may reuse
+// connections, but once a waiter has waited handoff_after the pool turns
+// strict and serves the queue in order (Go's starvation mode).
+TEST_F(PoolTest, SaturatedPoolTurnsStrictOnceAWaiterStarves) {
+  auto p = make(opts(1, 1));  // handoff_after defaults to 1 ms
+  auto held = p->try_acquire();
+  ASSERT_TRUE(held);
+  std::vector<int> order;
+  std::mutex m;
+  std::atomic<bool> let_go{false};
+  std::vector<std::thread> ts;
+  for (int k = 0; k < 2; ++k) {
+    ts.emplace_back([&, k] {
+      auto l = p->acquire_for(1h);
+      ASSERT_TRUE(l);
+      {
+        std::lock_guard lk(m);
+        order.push_back(k);
+      }
+      ASSERT_TRUE(eventually([&] { return let_go.load(); }));
+    });
+    ASSERT_TRUE(eventually([&] { return p->counts().waiting == static_cast<std::size_t>(k + 1); }));
+  }
+  EXPECT_FALSE(p->counts().strict_handoff) << "2 waiters > max_size 1: throughput mode";
+  clock.advance(1ms);  // both have now waited handoff_after; they wake and say so
+  ASSERT_TRUE(eventually([&] { return p->counts().strict_handoff; }));
+  held.value().release();
+  EXPECT_FALSE(p->try_acquire()) << "strict: the connection went to the longest waiter";
+  let_go = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+  EXPECT_FALSE(p->counts().strict_handoff) << "queue empty: back to normal";
+}
+
+TEST_F(PoolTest, HandoffAfterZeroIsAlwaysStrict) {
+  auto o = opts(1, 1);
+  o.handoff_after = 0us;
+  auto p = make(o);
+  auto held = p->try_acquire();
+  std::atomic<bool> let_go{false};
+  std::vector<std::thread> ts;
+  for (int k = 0; k < 3; ++k) {
+    ts.emplace_back([&] {
+      auto l = p->acquire_for(1h);
+      ASSERT_TRUE(l);
+      ASSERT_TRUE(eventually([&] { return let_go.load(); }));
+    });
+    ASSERT_TRUE(eventually([&] { return p->counts().waiting == static_cast<std::size_t>(k + 1); }));
+  }
+  EXPECT_TRUE(p->counts().strict_handoff);
+  held.value().release();
+  EXPECT_FALSE(p->try_acquire());
+  let_go = true;
+  for (auto& t : ts) t.join();
+}
+
+TEST_F(PoolTest, SaturatedPoolStillServesEveryWaiter) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::atomic<int> served{0};
+  std::vector<std::thread> ts;
+  for (int k = 0; k < 4; ++k)
+    ts.emplace_back([&] {
+      if (p->acquire_for(1h)) served.fetch_add(1);
+    });
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 4; }));
+  held.value().release();  // throughput mode: the head is woken to compete
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(served.load(), 4);
+}
+
 TEST_F(PoolTest, DemandCreatesInBackgroundAndWaiterTakesIt) {
   auto p = make(opts(2, 1));
   auto held = p->try_acquire();

@@ -29,15 +29,13 @@ class lease {
 
   /// An empty lease. Never blocks.
   lease() noexcept = default;
-  lease(lease&& o) noexcept
-      : pool_(std::exchange(o.pool_, nullptr)), conn_(o.conn_), slot_(o.slot_), uncaught_(o.uncaught_) {}
+  lease(lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), conn_(o.conn_), slot_(o.slot_) {}
   lease& operator=(lease&& o) noexcept {
     if (this != &o) {
       release();
       pool_ = std::exchange(o.pool_, nullptr);
       conn_ = o.conn_;
       slot_ = o.slot_;
-      uncaught_ = o.uncaught_;
     }
     return *this;
   }
@@ -56,10 +54,15 @@ class lease {
 
   /// Returns the connection to the pool now; the lease becomes empty.
   /// No-op on an empty lease. Never allocates.
+  /// Unwinding is detected as std::uncaught_exceptions() != 0 at release.
+  /// Comparing with the count at acquire would be exact but costs a second
+  /// call into libstdc++ (a dynamic-TLS lookup) on every cycle; the only
+  /// difference is a lease acquired and released entirely inside a destructor
+  /// that runs during unwinding, which then gets a (harmless) reset.
   void release() noexcept {
     if (pool_ == nullptr) return;
-    const auto mode = std::uncaught_exceptions() > uncaught_ ? detail::release_mode::unwinding
-                                                             : detail::release_mode::normal;
+    const auto mode = std::uncaught_exceptions() != 0 ? detail::release_mode::unwinding
+                                                      : detail::release_mode::normal;
     std::exchange(pool_, nullptr)->release(slot_, mode);
   }
 
@@ -72,13 +75,11 @@ class lease {
 
  private:
   friend class pool<A>;
-  lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept
-      : pool_(p), conn_(c), slot_(slot), uncaught_(std::uncaught_exceptions()) {}
+  lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
 
   pool<A>* pool_ = nullptr;
   connection_type* conn_ = nullptr;
   std::uint32_t slot_ = 0;
-  int uncaught_ = 0;
 };
 
 }  // namespace berth

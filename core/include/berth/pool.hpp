@@ -73,28 +73,29 @@ class pool final : public detail::pool_core {
   /// Waits until deadline for a connection, FIFO among waiters. On failure:
   /// errc::timeout (with the pool's counts and the last creation error) or
   /// errc::pool_closed. Thread-safe. The fast path (a connection idle, no
-  /// queue) never blocks and never allocates.
+  /// queue) never blocks, never allocates and reads no clock.
   acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t i = try_claim(site);
+    const std::uint32_t i = try_claim(site);
     if (i != detail::no_slot) [[likely]]
       return lease_type(this, &*conns_[i], i);
-    acquire_error err;
-    i = claim_until(deadline, site, err);
-    if (i != detail::no_slot) return lease_type(this, &*conns_[i], i);
-    return failure{std::move(err)};
+    return wait_for_slot(deadline, site);
   }
 
-  /// acquire_until(now + timeout). Thread-safe.
+  /// acquire_until(now + timeout); the clock is read only if it must wait.
+  /// Thread-safe.
   template <class Rep, class Period>
   acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
-    return acquire_until(deadline_after(timeout), site);
+    const std::uint32_t i = try_claim(site);
+    if (i != detail::no_slot) [[likely]]
+      return lease_type(this, &*conns_[i], i);
+    return wait_for_slot(deadline_after(timeout), site);
   }
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
   acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
-    return acquire_until(deadline_after(options().acquire_timeout), site);
+    return acquire_for(options().acquire_timeout, site);
   }
 
   /// Runs f(connection&) with a connection from acquire() and returns its
@@ -113,6 +114,13 @@ class pool final : public detail::pool_core {
 
  private:
   friend class lease<A>;
+
+  acquire_result wait_for_slot(time_point deadline, std::source_location site) noexcept {
+    acquire_error err;
+    const std::uint32_t i = claim_until(deadline, site, err);
+    if (i != detail::no_slot) return lease_type(this, &*conns_[i], i);
+    return failure{std::move(err)};
+  }
 
   template <class Rep, class Period>
   time_point deadline_after(std::chrono::duration<Rep, Period> timeout) const noexcept {
