@@ -28,6 +28,26 @@ std::optional<options_error> validate(const pool_options& o) {
     return options_error("startup", "not a startup_mode value");
   if (o.on_unwind != unwind_policy::reset && o.on_unwind != unwind_policy::discard)
     return options_error("on_unwind", "not an unwind_policy value");
+  auto non_negative = [](std::chrono::milliseconds d) { return d.count() >= 0; };
+  if (o.reaper_period.count() <= 0)
+    return options_error("reaper_period", "must be > 0 ms, got " + to_string(o.reaper_period.count()));
+  if (!non_negative(o.validation_interval))
+    return options_error("validation_interval", "must be >= 0 ms (0 disables), got " +
+                                                    to_string(o.validation_interval.count()));
+  if (o.validation_timeout.count() <= 0)
+    return options_error("validation_timeout", "must be > 0 ms, got " + to_string(o.validation_timeout.count()));
+  if (!non_negative(o.idle_timeout))
+    return options_error("idle_timeout", "must be >= 0 ms (0 disables), got " + to_string(o.idle_timeout.count()));
+  if (!non_negative(o.max_lifetime))
+    return options_error("max_lifetime", "must be >= 0 ms (0 disables), got " + to_string(o.max_lifetime.count()));
+  if (!non_negative(o.lifetime_jitter))
+    return options_error("lifetime_jitter", "must be >= 0 ms, got " + to_string(o.lifetime_jitter.count()));
+  if (o.max_lifetime.count() > 0 && o.lifetime_jitter >= o.max_lifetime)
+    return options_error("lifetime_jitter", "must be < max_lifetime (" + to_string(o.max_lifetime.count()) +
+                                                " ms), got " + to_string(o.lifetime_jitter.count()) + " ms");
+  if (!non_negative(o.keepalive_interval))
+    return options_error("keepalive_interval", "must be >= 0 ms (0 disables), got " +
+                                                   to_string(o.keepalive_interval.count()));
   return std::nullopt;
 }
 

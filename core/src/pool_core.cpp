@@ -2,6 +2,7 @@
 // pool_core. Synchronization pairs are described in pool_core.hpp.
 #include <berth/detail/backoff.hpp>
 #include <berth/detail/pool_core.hpp>
+#include <berth/detail/reaper_policy.hpp>
 
 #include <bit>
 #include <cinttypes>
@@ -41,7 +42,9 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : opts_.max_size),
       meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
       ring_(2 * opts.max_size),  // see push_idle()
-      jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)) {
+      jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
+      reaper_(std::make_unique<reaper_slot[]>(opts.max_size)),
+      reaper_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))) {
   clock_.subscribe(*this);
 }
 
@@ -63,16 +66,18 @@ void pool_core::push_idle(std::uint32_t i) noexcept {
 void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
   if (mode == release_mode::discard) {
     discarded_.fetch_add(1, std::memory_order_relaxed);
-    return retire(i, slot_state::leased);
+    return retire(i, slot_state::leased, close_reason::discarded);
   }
   unwound_.fetch_add(1, std::memory_order_relaxed);
-  if (opts_.on_unwind == unwind_policy::discard || !reset_slot(i)) return retire(i, slot_state::leased);
+  if (opts_.on_unwind == unwind_policy::discard) return retire(i, slot_state::leased, close_reason::unwound);
+  if (!reset_slot(i)) return retire(i, slot_state::leased, close_reason::reset_failed);
   if (must_queue(gate_.value.load(std::memory_order_seq_cst))) return offer_contended(i, slot_state::leased);  // [G3]
   publish(i, slot_state::leased);
 }
 
 void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
-  if (gate_.value.load(std::memory_order_seq_cst) & gate_closed) return retire(i, from);  // [G3]
+  if (gate_.value.load(std::memory_order_seq_cst) & gate_closed)  // [G3]
+    return retire(i, from, close_reason::pool_closed);
   {
     std::lock_guard lk(mutex_);
     if (hand_to_waiter_locked(i, from)) return;
@@ -116,7 +121,7 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
   // We published slot i and then saw a non-zero gate [G3]: the pool closed,
   // or a waiter may have registered before seeing our publication.
   if (g & gate_closed) {
-    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved);
+    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
     return;
   }
   if (!must_queue(g)) return wake_head();  // saturated: the head competes [G5]
@@ -144,9 +149,17 @@ void pool_core::wake_head() noexcept {
   }
 }
 
-void pool_core::retire(std::uint32_t i, slot_state from) noexcept {
+void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexcept {
   slot_atomic& w = meta(i).word;
   if (!w.transition(from, slot_state::closing)) die("retire by a non-owner");
+  if (opts_.on_event) {
+    pool_event ev;
+    ev.kind = event_kind::closed;
+    ev.reason = why;
+    ev.slot = i;
+    ev.age = clock_.now() - meta(i).created;  // written by the creator before publication
+    emit(ev);
+  }
   close_slot(i);
   w.clear_evict();
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
@@ -155,6 +168,28 @@ void pool_core::retire(std::uint32_t i, slot_state from) noexcept {
   // sees every adapter.close() effect.
   open_.fetch_sub(1, std::memory_order_release);
   wake_maintenance();
+}
+
+void pool_core::emit(pool_event& ev) const noexcept {
+  if (!opts_.on_event) return;
+  ev.pool = opts_.name;
+  try {
+    opts_.on_event(ev);
+  } catch (...) {  // a throwing logger must not take the pool down
+  }
+}
+
+void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
+  // Maintenance thread (or the constructor before it starts) owns slot i
+  // (connecting): these writes reach later owners through [W1].
+  slot_meta& m = meta(i);
+  m.created = now;
+  m.deadline = lifetime_deadline(now, opts_, std::uniform_real_distribution<double>(0.0, 1.0)(reaper_rng_));
+  reaper_[i] = reaper_slot{m.leases.load(std::memory_order_relaxed), now, now};
+  pool_event ev;
+  ev.kind = event_kind::created;
+  ev.slot = i;
+  emit(ev);
 }
 
 void pool_core::wake_maintenance() noexcept {
@@ -302,6 +337,8 @@ pool_stats pool_core::stats() const {
   s.timeouts = timeouts_.load(std::memory_order_relaxed);
   s.discarded = discarded_.load(std::memory_order_relaxed);
   s.unwound = unwound_.load(std::memory_order_relaxed);
+  s.reaper_passes = reaper_passes_.load(std::memory_order_relaxed);
+  s.validation_failures = validation_failures_.load(std::memory_order_relaxed);
   std::array<std::uint64_t, 64> hist;
   {
     std::lock_guard lk(mutex_);
@@ -336,7 +373,7 @@ pool_stats pool_core::stats() const {
 
 void pool_core::close_idle() noexcept {
   for (std::uint32_t i = 0; i < opts_.max_size; ++i)
-    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved);
+    if (meta(i).word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
 }
 
 void pool_core::close() noexcept {
@@ -364,9 +401,9 @@ std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
 void pool_core::evict_all() noexcept {
   for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
     if (meta(i).word.try_reserve())
-      retire(i, slot_state::reserved);
+      retire(i, slot_state::reserved, close_reason::evicted);
     else
-      meta(i).word.mark_evict_if_leased();
+      meta(i).word.mark_evict_if_owned();
   }
 }
 
@@ -407,21 +444,111 @@ void pool_core::start() {
                                     std::to_string(opts_.min_idle) + ": " + r.error().message);
       }
       created_.fetch_add(1, std::memory_order_relaxed);
+      this->opened(opened, clock_.now());
     }
     for (std::uint32_t k = 0; k < opened; ++k) publish(k, slot_state::connecting);
   }
-  maintenance_ = std::thread([this] { maintenance_loop(); });
+  // The first pass is due one period after construction, not after the
+  // thread happens to be scheduled.
+  const auto first_pass = clock_.now() + opts_.reaper_period;
+  maintenance_ = std::thread([this, first_pass] { maintenance_loop(first_pass); });
 }
 
-void pool_core::maintenance_loop() noexcept {
+bool pool_core::reaper_enabled() const noexcept {
+  return opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
+         opts_.validation_interval.count() > 0;
+}
+
+void pool_core::maintenance_loop(clock_source::time_point next_pass) noexcept {
+  const bool reaping = reaper_enabled();
   std::unique_lock lk(mutex_);
   while (!stop_) {
-    if (!creation_wanted_locked()) {
-      maintenance_cv_.wait(lk);
-    } else if (clock_.now() < retry_at_) {
-      clock_.wait_until(maintenance_cv_, lk, retry_at_);
-    } else {
+    const auto now = clock_.now();
+    if (reaping && now >= next_pass) {
+      // One pass however late we are: a starved or delayed reaper judges the
+      // state as it is now instead of replaying missed passes, so it catches
+      // up without a storm of closes; creations stay one at a time.
+      lk.unlock();
+      reap(now);
+      reaper_passes_.fetch_add(1, std::memory_order_relaxed);
+      lk.lock();
+      next_pass = now + opts_.reaper_period;
+      continue;
+    }
+    const bool create = creation_wanted_locked();
+    if (create && now >= retry_at_) {
       create_one(lk);
+      continue;
+    }
+    if (reaping)
+      clock_.wait_until(maintenance_cv_, lk, create ? std::min(retry_at_, next_pass) : next_pass);
+    else if (create)
+      clock_.wait_until(maintenance_cv_, lk, retry_at_);
+    else
+      maintenance_cv_.wait(lk);
+  }
+}
+
+void pool_core::reap(clock_source::time_point now) noexcept {
+  std::size_t open = open_.load(std::memory_order_acquire);  // pairs with retire()'s release
+  // Lifetime retirements per pass are capped at a quarter of the open
+  // connections (at least one): jitter normally spreads them, and after a
+  // stalled reaper or with lifetime_jitter 0 this keeps the reconnects of
+  // connections opened together from landing in one burst.
+  std::size_t expiry_budget = std::max<std::size_t>(1, open / 4);
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    slot_meta& m = meta(i);
+    reaper_slot& r = reaper_[i];
+    // "Used since the last pass" is read off the lessee's per-slot lease
+    // counter: no clock read or store is added to acquire/release.
+    if (const auto n = m.leases.load(std::memory_order_relaxed); n != r.seen_leases) {
+      r.seen_leases = n;
+      r.last_used = now;
+    }
+    const slot_state st = m.word.state();
+    if (st == slot_state::leased) r.last_used = now;
+    if (st != slot_state::idle) continue;
+    // created/deadline: written by this thread (opened()).
+    const slot_times t{m.created, m.deadline, r.last_used, r.last_validated};
+    const idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
+    if (act == idle_action::keep || (act == idle_action::close_expired && expiry_budget == 0)) continue;
+    if (!m.word.try_reserve()) continue;  // reserve-then-act: a borrower got there first
+    if (m.leases.load(std::memory_order_relaxed) != r.seen_leases) {  // leased and returned meanwhile
+      r.seen_leases = m.leases.load(std::memory_order_relaxed);
+      r.last_used = now;
+      if (act != idle_action::close_expired) {
+        publish(i, slot_state::reserved);
+        continue;
+      }
+    }
+    switch (act) {
+      case idle_action::close_expired:
+        retire(i, slot_state::reserved, close_reason::expired);
+        --open;
+        --expiry_budget;
+        break;
+      case idle_action::close_idle:
+        retire(i, slot_state::reserved, close_reason::idle_timeout);
+        --open;
+        break;
+      case idle_action::validate:
+        if (auto v = validate_slot(i); !v) {
+          pool_event ev;
+          ev.kind = event_kind::validation_failed;
+          ev.slot = i;
+          ev.error = v.error().code;
+          ev.message = v.error().message;
+          emit(ev);
+          validation_failures_.fetch_add(1, std::memory_order_relaxed);
+          retire(i, slot_state::reserved, close_reason::validation_failed);
+          --open;
+        } else {
+          r.last_validated = now;
+          publish(i, slot_state::reserved);  // hands it to a waiter if one is queued
+        }
+        break;
+      case idle_action::keep:
+        break;
     }
   }
 }
@@ -437,6 +564,16 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   ++connecting_;
   lk.unlock();
   auto r = open_slot(i);
+  if (r) {
+    opened(i, clock_.now());
+  } else {
+    pool_event ev;
+    ev.kind = event_kind::creation_failed;
+    ev.slot = i;
+    ev.error = r.error().code;
+    ev.message = r.error().message;
+    emit(ev);
+  }
   lk.lock();
   --connecting_;
   if (!r) {
@@ -457,7 +594,7 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   last_creation_error_ = {};
   if (stop_) {
     lk.unlock();
-    retire(i, slot_state::connecting);
+    retire(i, slot_state::connecting, close_reason::pool_closed);
     lk.lock();
     return;
   }

@@ -31,3 +31,34 @@ const char* to_string(slot_event e) noexcept {
 }
 
 }  // namespace berth::detail
+
+#include <berth/events.hpp>
+
+namespace berth {
+
+const char* to_string(event_kind k) noexcept {
+  switch (k) {
+    case event_kind::created: return "created";
+    case event_kind::closed: return "closed";
+    case event_kind::creation_failed: return "creation_failed";
+    case event_kind::validation_failed: return "validation_failed";
+  }
+  return "?";
+}
+
+const char* to_string(close_reason r) noexcept {
+  switch (r) {
+    case close_reason::none: return "none";
+    case close_reason::discarded: return "discarded";
+    case close_reason::reset_failed: return "reset_failed";
+    case close_reason::unwound: return "unwound";
+    case close_reason::evicted: return "evicted";
+    case close_reason::pool_closed: return "pool_closed";
+    case close_reason::expired: return "expired";
+    case close_reason::idle_timeout: return "idle_timeout";
+    case close_reason::validation_failed: return "validation_failed";
+  }
+  return "?";
+}
+
+}  // namespace berth

@@ -34,6 +34,17 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
       {"startup", [](pool_options& o) { o.startup = static_cast<startup_mode>(7); }},
       {"on_unwind", [](pool_options& o) { o.on_unwind = static_cast<unwind_policy>(9); }},
       {"handoff_after", [](pool_options& o) { o.handoff_after = -1us; }},
+      {"reaper_period", [](pool_options& o) { o.reaper_period = 0ms; }},
+      {"validation_interval", [](pool_options& o) { o.validation_interval = -1ms; }},
+      {"validation_timeout", [](pool_options& o) { o.validation_timeout = 0ms; }},
+      {"idle_timeout", [](pool_options& o) { o.idle_timeout = -1ms; }},
+      {"max_lifetime", [](pool_options& o) { o.max_lifetime = -1ms; }},
+      {"lifetime_jitter", [](pool_options& o) { o.lifetime_jitter = -1ms; }},
+      {"lifetime_jitter", [](pool_options& o) {
+         o.max_lifetime = 10s;
+         o.lifetime_jitter = 10s;
+       }},
+      {"keepalive_interval", [](pool_options& o) { o.keepalive_interval = -1ms; }},
   };
   for (const auto& c : cases) {
     pool_options o;
@@ -53,6 +64,10 @@ TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
   o.max_size = 1;
   o.min_idle = 1;
   o.creation_backoff_initial = o.creation_backoff_max = 1ms;
+  EXPECT_FALSE(validate(o).has_value());
+  // Zero disables each lifecycle policy; a jitter without a lifetime is moot.
+  o.validation_interval = o.idle_timeout = o.max_lifetime = o.keepalive_interval = 0ms;
+  o.lifetime_jitter = 1h;
   EXPECT_FALSE(validate(o).has_value());
 }
 

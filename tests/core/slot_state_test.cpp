@@ -94,15 +94,18 @@ TEST(SlotAtomicTest, LeaseFromRingClearsInRingWhetherOrNotIdle) {
   EXPECT_EQ(a.state(), S::leased);
 }
 
-TEST(SlotAtomicTest, EvictFlagOnlyOnLeasedAndSeenByPublish) {
+TEST(SlotAtomicTest, EvictFlagOnlyOnOwnedSlotsAndSeenByPublish) {
   slot_atomic a;
-  EXPECT_FALSE(a.mark_evict_if_leased());
+  EXPECT_FALSE(a.mark_evict_if_owned()) << "empty";
   ASSERT_TRUE(a.try_begin_connect());
-  EXPECT_FALSE(a.mark_evict_if_leased());
+  EXPECT_TRUE(a.mark_evict_if_owned()) << "connecting";
+  EXPECT_TRUE(a.publish_idle(S::connecting) & slot_word::evict);
+  a.clear_evict();
   (void)a.publish_idle(S::connecting);
-  EXPECT_FALSE(a.mark_evict_if_leased());
+  EXPECT_FALSE(a.mark_evict_if_owned()) << "idle: evict_all reserves and closes it instead";
+  EXPECT_FALSE(a.mark_evict_if_owned());
   ASSERT_TRUE(a.try_lease());
-  EXPECT_TRUE(a.mark_evict_if_leased());
+  EXPECT_TRUE(a.mark_evict_if_owned());
   auto before = a.publish_idle(S::leased);
   EXPECT_TRUE(before & slot_word::evict);
   EXPECT_EQ(a.state(), S::leased) << "publish refuses an evicted slot";

@@ -37,7 +37,9 @@ struct fake_script {
   std::atomic<bool> throw_on_connect{false};
   std::atomic<std::uint64_t> fail_from_connect{0};  // if > 0: connect number >= this fails (1-based)
   std::atomic<std::chrono::nanoseconds> connect_latency{std::chrono::nanoseconds{0}};  // on `clock`
-  std::atomic<fake_clock*> clock{nullptr};  // required when latency > 0
+  std::atomic<std::chrono::nanoseconds> validate_latency{std::chrono::nanoseconds{0}};  // on `clock`
+  std::atomic<int> in_validate{0};
+  std::atomic<fake_clock*> clock{nullptr};  // required when a latency > 0
 
   std::atomic<std::uint64_t> connects{0}, connect_failures{0}, closes{0}, resets{0}, validates{0};
   std::atomic<std::int64_t> live{0};
@@ -81,6 +83,12 @@ class fake_adapter {
     return fake_connection{s_->next_id.fetch_add(1)};
   }
   result<void, adapter_error> validate(fake_connection&) {
+    s_->in_validate.fetch_add(1);
+    if (const auto lat = s_->validate_latency.load(); lat.count() > 0) {
+      fake_clock* c = s_->clock.load();
+      c->sleep_until(c->now() + lat);
+    }
+    s_->in_validate.fetch_sub(1);
     s_->validates.fetch_add(1);
     if (take(s_->fail_validates))
       return failure{adapter_error{std::make_error_code(std::errc::broken_pipe), "fake: validation failed"}};

@@ -1,7 +1,10 @@
 // options.hpp: pool_options, a plain struct validated once at construction.
 #pragma once
 
+#include <berth/events.hpp>
+
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
@@ -60,6 +63,41 @@ struct pool_options {
   startup_mode startup = startup_mode::fail_fast;
   /// Fate of a connection released during stack unwinding. Default reset.
   unwind_policy on_unwind = unwind_policy::reset;
+
+  // ---- lifecycle policy, applied by the pool's reaper (its maintenance
+  // thread), never on the acquire/release path. A zero duration disables
+  // the policy it names.
+
+  /// How often the reaper wakes to apply the policies below (only when one
+  /// is enabled). Its notion of "last used" has this resolution: it sees a
+  /// connection as used in a period when its lease count changed.
+  /// Default 1 s. Must be > 0.
+  std::chrono::milliseconds reaper_period{1'000};
+  /// Validate every idle connection this often. Default 0 (off; keepalive
+  /// covers idle connections).
+  std::chrono::milliseconds validation_interval{0};
+  /// Passed to the adapter's validate(conn, timeout) when it has that
+  /// overload. Default 5 s. Must be > 0.
+  std::chrono::milliseconds validation_timeout{5'000};
+  /// Close connections idle longer than this while more than min_idle are
+  /// open. Default 10 min. 0 disables.
+  std::chrono::milliseconds idle_timeout{600'000};
+  /// Retire connections this long after creation, minus a per-connection
+  /// random part of up to lifetime_jitter drawn once at creation, so
+  /// connections opened together do not reconnect together. The reaper
+  /// retires expired idle connections. Default 30 min. 0 disables.
+  std::chrono::milliseconds max_lifetime{1'800'000};
+  /// See max_lifetime. Default 30 s. Must be < max_lifetime when that is set.
+  std::chrono::milliseconds lifetime_jitter{30'000};
+  /// Validate idle connections untouched this long, so firewalls and servers
+  /// do not cut them silently. Default 2 min. 0 disables.
+  std::chrono::milliseconds keepalive_interval{120'000};
+  /// Receives pool events (created, closed with reason, validation failed,
+  /// creation failed, evicted). Called from the pool's maintenance thread or
+  /// from a thread ending a lease, with no pool lock held; must be
+  /// thread-safe, should be quick, and must not close or destroy the pool.
+  /// Default: none. Never called on the acquire/release fast path.
+  std::function<void(const pool_event&)> on_event{};
 };
 
 /// Largest max_size: slot indices and the idle ring are sized for it.

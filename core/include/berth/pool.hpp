@@ -109,6 +109,14 @@ class pool final : public detail::pool_core {
     return std::forward<F>(f)(*l);
   }
 
+  /// Soft-evicts the lease's connection (after a failover, or when the
+  /// caller knows it is stale): the lease stays usable; the connection is
+  /// closed when the lease ends instead of being returned. Thread-safe.
+  /// Never blocks.
+  void evict(const lease_type& l) noexcept {
+    if (l.pool_ == this) evict_slot(l.slot_);
+  }
+
   /// The adapter. Thread-safety: that of A's const members.
   const A& adapter() const noexcept { return adapter_; }
 
@@ -147,6 +155,21 @@ class pool final : public detail::pool_core {
       return failure{adapter_error{make_error_code(errc::adapter_failure), e.what()}};
     } catch (...) {
       return failure{adapter_error{make_error_code(errc::adapter_failure), "reset threw"}};
+    }
+  }
+
+  result<void, adapter_error> validate_slot(std::uint32_t i) noexcept override {
+    try {
+      if constexpr (requires(A& a, connection_type& c, std::chrono::milliseconds t) {
+                      { a.validate(c, t) } -> std::same_as<result<void, adapter_error>>;
+                    })
+        return adapter_.validate(*conns_[i], options().validation_timeout);
+      else
+        return adapter_.validate(*conns_[i]);
+    } catch (const std::exception& e) {
+      return failure{adapter_error{make_error_code(errc::adapter_failure), e.what()}};
+    } catch (...) {
+      return failure{adapter_error{make_error_code(errc::adapter_failure), "validate threw"}};
     }
   }
 

@@ -52,6 +52,8 @@ struct pool_stats {
   std::uint64_t creation_failures = 0;   ///< failed connection attempts
   std::uint64_t discarded = 0;           ///< leases ended by discard()
   std::uint64_t unwound = 0;             ///< leases released during unwinding
+  std::uint64_t reaper_passes = 0;       ///< lifecycle passes run by the reaper
+  std::uint64_t validation_failures = 0; ///< background/keepalive validations that failed
   wait_percentiles wait;
 };
 

@@ -54,6 +54,7 @@
 #include <berth/acquire_error.hpp>
 #include <berth/adapter.hpp>
 #include <berth/clock.hpp>
+#include <berth/events.hpp>
 #include <berth/detail/cache_padded.hpp>
 #include <berth/detail/idle_ring.hpp>
 #include <berth/detail/slot_state.hpp>
@@ -94,6 +95,12 @@ struct slot_meta {
   /// Where the current lease was acquired; written by the lessee (relaxed,
   /// single writer), read by reports of outstanding leases.
   std::atomic<std::source_location> site{};
+  /// When the connection was opened and when max_lifetime retires it
+  /// (computed once, with its jitter). Written by the maintenance thread
+  /// while the slot is connecting, read by later owners: the slot word's
+  /// CAS chain orders them [W1].
+  clock_source::time_point created{};
+  clock_source::time_point deadline{};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(sizeof(cache_padded<slot_meta>) == cache_pair_size);
@@ -209,6 +216,13 @@ class pool_core : private clock_listener {
   virtual result<void, adapter_error> reset_slot(std::uint32_t i) noexcept = 0;
   /// adapter.close() on slot i's connection and destroys it. Cold path.
   virtual void close_slot(std::uint32_t i) noexcept = 0;
+  /// adapter.validate() on slot i's connection (with validation_timeout
+  /// when the adapter takes one). Cold path (reaper thread).
+  virtual result<void, adapter_error> validate_slot(std::uint32_t i) noexcept = 0;
+
+  /// Soft-evicts the connection held by the lease on slot i: it is closed
+  /// when the lease ends. Thread-safe. Never blocks.
+  void evict_slot(std::uint32_t i) noexcept { meta(i).word.mark_evict_if_owned(); }
 
  private:
   struct waiter;
@@ -245,7 +259,7 @@ class pool_core : private clock_listener {
   void publish(std::uint32_t i, slot_state from) noexcept {
     const slot_word::rep before = meta(i).word.publish_idle(from);
     if (before & slot_word::evict) [[unlikely]]
-      return retire(i, from);
+      return retire(i, from, close_reason::evicted);
     if (!(before & slot_word::in_ring)) push_idle(i);
     // [G3] seq_cst: after our publication; pairs with [G2].
     if (const std::uint64_t g = gate_.value.load(std::memory_order_seq_cst); g != 0) [[unlikely]]
@@ -259,7 +273,11 @@ class pool_core : private clock_listener {
   void wake_head() noexcept;
   void unlink_locked(waiter& w) noexcept;
   void head_changed_locked() noexcept;
-  void retire(std::uint32_t i, slot_state from) noexcept;
+  void retire(std::uint32_t i, slot_state from, close_reason why) noexcept;
+  void emit(pool_event& ev) const noexcept;
+  void opened(std::uint32_t i, clock_source::time_point now) noexcept;
+  void reap(clock_source::time_point now) noexcept;
+  bool reaper_enabled() const noexcept;
   bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
   void fail_waiters_locked() noexcept;
   void close_idle() noexcept;
@@ -269,7 +287,7 @@ class pool_core : private clock_listener {
   void record_wait_locked(std::chrono::nanoseconds waited) noexcept;
   std::uint32_t served_locked(std::uint32_t i, std::chrono::nanoseconds waited, std::source_location site) noexcept;
   void on_clock_advanced() noexcept override;
-  void maintenance_loop() noexcept;
+  void maintenance_loop(clock_source::time_point first_pass) noexcept;
   bool creation_wanted_locked() const noexcept;
   void create_one(std::unique_lock<std::mutex>& lock) noexcept;
   void wake_maintenance() noexcept;
@@ -290,7 +308,7 @@ class pool_core : private clock_listener {
   idle_ring ring_;
   /// Cold-path counters (relaxed: statistics, no ordering duty).
   std::atomic<std::uint64_t> created_{0}, destroyed_{0}, creation_failures_{0}, timeouts_{0},
-      discarded_{0}, unwound_{0};
+      discarded_{0}, unwound_{0}, reaper_passes_{0}, validation_failures_{0};
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed:
   /// changed on cold paths and read under mutex_ after the changer locked it.
   std::atomic<std::size_t> open_{0};
@@ -310,6 +328,15 @@ class pool_core : private clock_listener {
   std::condition_variable maintenance_cv_;
   std::condition_variable drained_cv_;
   std::minstd_rand jitter_rng_;
+
+  // ---- maintenance (reaper) thread only, or the constructor before it starts ----
+  struct reaper_slot {
+    std::uint64_t seen_leases = 0;         // slot_meta::leases at the last look
+    clock_source::time_point last_used{};  // last pass that saw it leased or re-leased
+    clock_source::time_point last_validated{};
+  };
+  std::unique_ptr<reaper_slot[]> reaper_;
+  std::minstd_rand reaper_rng_;  // lifetime jitter
 
   // ---- maintenance thread ----
   std::thread maintenance_;

@@ -176,11 +176,15 @@ class slot_atomic {
     }
   }
 
-  /// Soft eviction: sets evict iff the slot is leased (its lessee retires it
-  /// at release). Returns whether it was set. [W1]
-  bool mark_evict_if_leased() noexcept {
+  /// Soft eviction: sets evict iff the slot is owned (leased, reserved by
+  /// the reaper, or connecting); its owner retires it instead of publishing
+  /// it. Returns whether it was set. [W1]
+  bool mark_evict_if_owned() noexcept {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
-    while (slot_word::state(w) == slot_state::leased && !(w & slot_word::evict)) {
+    auto owned = [](slot_state s) {
+      return s == slot_state::leased || s == slot_state::reserved || s == slot_state::connecting;
+    };
+    while (owned(slot_word::state(w)) && !(w & slot_word::evict)) {
       if (word_.compare_exchange_weak(w, w | slot_word::evict, std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
         return true;

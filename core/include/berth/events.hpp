@@ -1,0 +1,48 @@
+// events.hpp: typed pool events for the user's logger or metrics.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+namespace berth {
+
+/// What happened.
+enum class event_kind : std::uint8_t {
+  created,            ///< a connection was opened
+  closed,             ///< a connection was closed; see close_reason
+  creation_failed,    ///< adapter.connect() failed; error/message say why
+  validation_failed,  ///< adapter.validate() failed; the connection is closed next
+};
+
+/// Why a connection was closed.
+enum class close_reason : std::uint8_t {
+  none,               ///< (not a close event)
+  discarded,          ///< lease.discard()
+  reset_failed,       ///< released during unwinding and adapter.reset() failed
+  unwound,            ///< released during unwinding with unwind_policy::discard
+  evicted,            ///< evict_all() / evict(lease)
+  pool_closed,        ///< close() / drain()
+  expired,            ///< max_lifetime reached
+  idle_timeout,       ///< idle past idle_timeout above min_idle
+  validation_failed,  ///< background or keepalive validation failed
+};
+
+/// One event. Views point into pool or adapter state and are valid only
+/// during the callback.
+struct pool_event {
+  event_kind kind = event_kind::created;
+  close_reason reason = close_reason::none;
+  std::string_view pool;           ///< pool_options::name
+  std::uint32_t slot = 0;          ///< slot index of the connection
+  std::chrono::nanoseconds age{0}; ///< connection age (closed), 0 otherwise
+  std::error_code error;           ///< creation_failed / validation_failed
+  std::string_view message;        ///< the adapter's words for error
+};
+
+/// "closed", "idle_timeout", ... for logs. Thread-safe.
+const char* to_string(event_kind k) noexcept;
+const char* to_string(close_reason r) noexcept;
+
+}  // namespace berth

@@ -1,0 +1,243 @@
+// The reaper's policies on a fake clock: every pass is driven by advancing
+// the clock one reaper period and waiting for the pass counter, no sleeps.
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <vector>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::fake_adapter;
+using testing::fake_clock;
+using testing::fake_script;
+using fake_pool = pool<fake_adapter>;
+
+struct recorded_event {
+  event_kind kind;
+  close_reason reason;
+  std::uint32_t slot;
+  clock_source::time_point at;
+};
+
+struct ReaperTest : ::testing::Test {
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+  std::mutex events_mutex;
+  std::vector<recorded_event> events;
+
+  ReaperTest() { script->clock = &clock; }
+
+  // All policies off; each test turns on what it checks.
+  pool_options opts(std::size_t max, std::size_t min_idle) {
+    pool_options o;
+    o.name = "reaper";
+    o.max_size = max;
+    o.min_idle = min_idle;
+    o.reaper_period = 100ms;
+    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
+    o.lifetime_jitter = 0ms;
+    o.on_event = [this](const pool_event& e) {
+      std::lock_guard lk(events_mutex);
+      events.push_back({e.kind, e.reason, e.slot, clock.now()});
+    };
+    return o;
+  }
+  std::unique_ptr<fake_pool> make(const pool_options& o) {
+    return std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+  }
+  // One reaper period, and wait until the pass for it has run.
+  void tick(fake_pool& p) {
+    const auto before = p.stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p.stats().reaper_passes > before; }));
+  }
+  std::size_t closed_for(close_reason r) {
+    std::lock_guard lk(events_mutex);
+    return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [&](const recorded_event& e) {
+      return e.kind == event_kind::closed && e.reason == r;
+    }));
+  }
+};
+
+TEST_F(ReaperTest, PoolShrinksToMinIdleWithinIdleTimeoutPlusOnePeriodAfterASpike) {
+  auto o = opts(10, 2);
+  o.idle_timeout = 1s;
+  auto p = make(o);
+  {
+    std::vector<fake_pool::lease_type> spike;
+    for (int k = 0; k < 10; ++k) spike.push_back(std::move(p->acquire_for(1h).value()));
+    EXPECT_EQ(p->counts().total, 10u);
+  }  // the spike ends now
+  for (int k = 0; k < 10; ++k) tick(*p);  // idle_timeout has not passed since the last use was seen
+  EXPECT_EQ(p->counts().total, 10u);
+  tick(*p);  // idle_timeout + one period
+  EXPECT_EQ(p->counts().total, 2u) << p->counts().to_string();
+  EXPECT_EQ(closed_for(close_reason::idle_timeout), 8u);
+  for (int k = 0; k < 30; ++k) tick(*p);
+  EXPECT_EQ(p->counts().total, 2u) << "never below min_idle";
+}
+
+TEST_F(ReaperTest, ConnectionInUseDoesNotIdleOut) {
+  auto o = opts(4, 0);
+  o.idle_timeout = 500ms;
+  o.startup = startup_mode::fail_fast;
+  o.min_idle = 2;
+  auto p = make(o);
+  o.min_idle = 0;
+  for (int k = 0; k < 20; ++k) {
+    (void)p->try_acquire();  // this thread keeps reusing one connection
+    tick(*p);
+  }
+  EXPECT_EQ(closed_for(close_reason::idle_timeout), 0u) << "min_idle 2 keeps both";
+}
+
+TEST_F(ReaperTest, LifetimeRetirementsOf32SimultaneousConnectionsSpreadOverTheJitterWindow) {
+  auto o = opts(32, 32);
+  o.max_lifetime = 10s;
+  o.lifetime_jitter = 4s;
+  auto p = make(o);  // fail-fast: all 32 opened at the same fake instant
+  const auto created = clock.now();
+  for (int k = 0; k < 102; ++k) tick(*p);  // to 10.2 s
+  std::vector<recorded_event> expired;
+  {
+    std::lock_guard lk(events_mutex);
+    for (const auto& e : events)
+      if (e.kind == event_kind::closed && e.reason == close_reason::expired) expired.push_back(e);
+  }
+  ASSERT_EQ(expired.size(), 32u);
+  std::set<clock_source::time_point> passes;
+  for (const auto& e : expired) {
+    EXPECT_GE(e.at, created + 6s);
+    EXPECT_LE(e.at, created + 10s + 100ms);
+    passes.insert(e.at);
+  }
+  EXPECT_GE(passes.size(), 12u) << "retirements must not bunch up";
+  EXPECT_GE(*passes.rbegin() - *passes.begin(), 2s);
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 32; })) << "refilled to min_idle";
+}
+
+TEST_F(ReaperTest, StalledReaperCatchesUpWithoutAStormOfCloses) {
+  auto o = opts(8, 8);
+  o.max_lifetime = 10s;  // no jitter: all expire together
+  auto p = make(o);
+  const auto before = p->stats().reaper_passes;
+  clock.advance(1h);  // the reaper slept through everything
+  ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+  EXPECT_EQ(p->stats().reaper_passes, before + 1) << "one pass, not one per missed period";
+  EXPECT_EQ(closed_for(close_reason::expired), 2u) << "a quarter per pass";
+  tick(*p);
+  EXPECT_EQ(closed_for(close_reason::expired), 4u);
+}
+
+TEST_F(ReaperTest, LeasedConnectionIsNeverTouchedAndRetiresOnceIdle) {
+  auto o = opts(1, 1);
+  o.max_lifetime = 1s;
+  auto p = make(o);
+  auto l = p->try_acquire();
+  ASSERT_TRUE(l);
+  for (int k = 0; k < 15; ++k) tick(*p);
+  EXPECT_EQ(script->closes.load(), 0u) << "reserve-then-act: a leased slot cannot be reserved";
+  l.value().release();
+  tick(*p);
+  EXPECT_EQ(closed_for(close_reason::expired), 1u);
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+}
+
+TEST_F(ReaperTest, KeepaliveValidatesUntouchedConnectionsAndReplacesFailures) {
+  auto o = opts(2, 1);
+  o.keepalive_interval = 1s;
+  auto p = make(o);
+  for (int k = 0; k < 9; ++k) tick(*p);
+  EXPECT_EQ(script->validates.load(), 0u);
+  tick(*p);
+  EXPECT_EQ(script->validates.load(), 1u);
+  const auto first_id = p->try_acquire().value()->id;
+  script->fail_validates = 1;
+  for (int k = 0; k < 11; ++k) tick(*p);
+  EXPECT_EQ(p->stats().validation_failures, 1u);
+  EXPECT_EQ(closed_for(close_reason::validation_failed), 1u);
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+  EXPECT_NE(p->try_acquire().value()->id, first_id) << "replaced";
+}
+
+TEST_F(ReaperTest, BackgroundValidationRunsEveryInterval) {
+  auto o = opts(2, 2);
+  o.validation_interval = 500ms;
+  auto p = make(o);
+  for (int k = 0; k < 5; ++k) tick(*p);
+  EXPECT_EQ(script->validates.load(), 2u);
+  for (int k = 0; k < 5; ++k) tick(*p);
+  EXPECT_EQ(script->validates.load(), 4u);
+}
+
+TEST_F(ReaperTest, EvictAllDuringValidationClosesTheConnectionAfterwards) {
+  auto o = opts(1, 1);
+  o.keepalive_interval = 100ms;
+  auto p = make(o);
+  script->validate_latency = 50ms;
+  clock.advance(100ms);
+  ASSERT_TRUE(eventually([&] { return script->in_validate.load() == 1; }));  // reserved by the reaper
+  p->evict_all();
+  EXPECT_EQ(script->closes.load(), 0u) << "a reserved slot is not closed under the reaper";
+  clock.advance(50ms);  // validation succeeds...
+  ASSERT_TRUE(eventually([&] { return closed_for(close_reason::evicted) == 1; }));  // ...and eviction wins
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+}
+
+TEST_F(ReaperTest, ValidationFailingDuringEvictionClosesOnce) {
+  auto o = opts(1, 1);
+  o.keepalive_interval = 100ms;
+  auto p = make(o);
+  script->validate_latency = 50ms;
+  script->fail_validates = 1;
+  clock.advance(100ms);
+  ASSERT_TRUE(eventually([&] { return script->in_validate.load() == 1; }));
+  p->evict_all();
+  clock.advance(50ms);
+  ASSERT_TRUE(eventually([&] { return closed_for(close_reason::validation_failed) == 1; }));
+  EXPECT_EQ(closed_for(close_reason::evicted), 0u);
+  EXPECT_EQ(script->closes.load(), 1u);
+}
+
+TEST_F(ReaperTest, EvictLeaseClosesItAtReleaseAndThePoolRefills) {
+  auto p = make(opts(2, 1));
+  auto l = p->try_acquire();
+  ASSERT_TRUE(l);
+  p->evict(l.value());
+  EXPECT_EQ(l.value()->id, 1u) << "still usable";
+  l.value().release();
+  EXPECT_EQ(closed_for(close_reason::evicted), 1u);
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+}
+
+TEST_F(ReaperTest, EventsNameCreationAndCloseReasons) {
+  auto p = make(opts(2, 1));
+  p->try_acquire().value().discard();
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+  std::lock_guard lk(events_mutex);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, event_kind::created);
+  EXPECT_EQ(events[1].kind, event_kind::closed);
+  EXPECT_EQ(events[1].reason, close_reason::discarded);
+  EXPECT_EQ(events[2].kind, event_kind::created);
+}
+
+TEST_F(ReaperTest, DisabledPoliciesMeanNoPasses) {
+  auto p = make(opts(1, 1));
+  clock.advance(1h);
+  EXPECT_FALSE(eventually([&] { return p->stats().reaper_passes > 0; }, std::chrono::seconds{1}));
+}
+
+}  // namespace
+}  // namespace berth
