@@ -257,6 +257,9 @@ struct fault_plan {
   /// Probability that reset() returns a failure, or throws.
   double reset_fail = 0;
   double reset_throw = 0;
+  /// Probability that validate() (the reaper's keepalive/background
+  /// validation) returns a failure.
+  double validate_fail = 0;
 };
 
 /// Owner word values besides 0 (free) and lessee ids (1..2^32).
@@ -291,7 +294,7 @@ struct stress_script {
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::uint64_t> connects{0}, connect_failures{0}, connect_throws{0};
   std::atomic<std::uint64_t> created{0}, closed{0};
-  std::atomic<std::uint64_t> resets{0}, reset_failures{0}, validates{0};
+  std::atomic<std::uint64_t> resets{0}, reset_failures{0}, validates{0}, validate_failures{0};
   std::atomic<std::int64_t> live{0};
   std::atomic<int> in_connect{0};
   /// Connections destroyed by the pool without close(): an adapter contract
@@ -419,12 +422,17 @@ class stress_adapter {
     return stress_connection{std::move(st)};
   }
 
-  // Not yet called by the pool (validation on acquire comes with a later
-  // issue); kept honest for when it is.
+  // Called by the reaper on connections it has reserved: claiming the owner
+  // word proves no lessee holds the connection meanwhile.
   result<void, adapter_error> validate(stress_connection& c) {
     s_->validates.fetch_add(1);
     claim(c.state(), adapter_owner, "the pool (validate)");
+    const bool fails = s_->call_rng().chance(s_->faults.validate_fail);
     unclaim(c.state(), adapter_owner);
+    if (fails) {
+      s_->validate_failures.fetch_add(1);
+      return failure{adapter_error{std::make_error_code(std::errc::broken_pipe), "stress: injected validation failure"}};
+    }
     return {};
   }
 

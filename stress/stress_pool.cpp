@@ -93,7 +93,8 @@ struct scenario {
   startup_mode startup;
   unwind_policy on_unwind;
   fault_plan faults;
-  bool evict_churn;  // the monitor calls evict_all() now and then
+  bool evict_churn;       // the monitor calls evict_all() now and then
+  bool aggressive_reaper; // reaper every 2 ms: idle timeout, lifetime, keepalive, validation
 };
 
 fault_plan hammer_faults() {
@@ -119,6 +120,12 @@ fault_plan degraded_faults() {
   return f;
 }
 
+fault_plan reaper_faults() {
+  fault_plan f = hammer_faults();
+  f.validate_fail = 0.1;
+  return f;
+}
+
 pool_options options_for(const scenario& sc) {
   pool_options o;
   o.name = sc.name;
@@ -129,6 +136,17 @@ pool_options options_for(const scenario& sc) {
   o.creation_backoff_max = 16ms;
   o.startup = sc.startup;
   o.on_unwind = sc.on_unwind;
+  if (sc.aggressive_reaper) {
+    // Every policy at once, at periods of a few milliseconds: the reaper
+    // reserves, validates and closes idle connections while 136 threads
+    // borrow them. Ownership checks must still hold.
+    o.reaper_period = 2ms;
+    o.idle_timeout = 6ms;
+    o.max_lifetime = 20ms;
+    o.lifetime_jitter = 10ms;
+    o.keepalive_interval = 3ms;
+    o.validation_interval = 5ms;
+  }
   return o;
 }
 
@@ -639,7 +657,35 @@ void run_hammer(const scenario& sc, const run_args& a, std::uint64_t seed) {
     BERTH_STRESS_CHECK(c.leased == 0, "%s: %zu leases outstanding after all threads joined: %s", sc.name, c.leased,
                        c.to_string().c_str());
     BERTH_STRESS_CHECK(c.waiting == 0, "%s: %zu waiters after all threads joined", sc.name, c.waiting);
-    settle(p, sc.min_idle, sc.name);
+    if (!sc.aggressive_reaper) settle(p, sc.min_idle, sc.name);
+  }
+
+  if (sc.aggressive_reaper) {
+    // The reaper never stops changing an idle pool (lifetimes of 20 ms), so
+    // there is no quiescent open state to audit: drain it, then the books
+    // must balance exactly. First let it act on an idle pool for a moment:
+    // under 136 threads it rarely finds a slot idle.
+    std::this_thread::sleep_for(40ms);
+    const std::error_code dr = p.drain(under_sanitizer ? 60s : 20s);
+    BERTH_STRESS_CHECK(!dr, "%s: drain() with no lease out failed: %s", sc.name, dr.message().c_str());
+    check_all_closed(p, s, sc.name);
+    const pool_stats fs = p.stats();
+    check_books(fs, s, t, sc.name);
+    BERTH_STRESS_CHECK(fs.validation_failures == s.validate_failures.load(),
+                       "%s: stats().validation_failures=%llu, adapter failed %llu", sc.name,
+                       ull(fs.validation_failures), ull(s.validate_failures.load()));
+    BERTH_STRESS_CHECK(fs.reaper_passes > 0 && s.validates.load() > 0, "%s: the reaper never ran (passes=%llu)",
+                       sc.name, ull(fs.reaper_passes));
+    check_closed_acquires(p, sc.name);
+    box.pool.reset();
+    BERTH_STRESS_CHECK(s.live.load() == 0 && s.dropped_unclosed.load() == 0,
+                       "%s: after destruction live=%lld dropped_unclosed=%llu", sc.name,
+                       static_cast<long long>(s.live.load()), ull(s.dropped_unclosed.load()));
+    char extra[160];
+    std::snprintf(extra, sizeof extra, " reaper_passes=%llu validations=%llu validation_failures=%llu evictions=%llu",
+                  ull(fs.reaper_passes), ull(s.validates.load()), ull(fs.validation_failures), ull(evictions));
+    print_summary(sc.name, extra, a, sc.max_size, t, fs, s, box.startup_failures, clock_type::now() - start);
+    return;
   }
 
   const pool_stats st = p.stats();
@@ -700,7 +746,7 @@ const char* variant_name(close_variant v) {
 /// Threads hammer while the main thread closes or drains the pool.
 void run_close_under_load(close_variant v, const run_args& a, std::uint64_t seed, unsigned soak_slice_ms) {
   const auto start = clock_type::now();
-  scenario sc{variant_name(v), 16, 4, startup_mode::fail_fast, unwind_policy::reset, hammer_faults(), false};
+  scenario sc{variant_name(v), 16, 4, startup_mode::fail_fast, unwind_policy::reset, hammer_faults(), false, false};
   pool_box box = make_pool(sc, seed);
   stress_pool& p = *box.pool;
   stress_script& s = *box.script;
@@ -792,11 +838,13 @@ int main(int argc, char** argv) {
   const auto start = clock_type::now();
   std::uint64_t stream = 0;
 
-  const std::array<scenario, 4> hammers{{
-      {"hammer-32", 32, 8, berth::startup_mode::fail_fast, berth::unwind_policy::reset, hammer_faults(), false},
-      {"hammer-8", 8, 2, berth::startup_mode::fail_fast, berth::unwind_policy::discard, hammer_faults(), false},
-      {"hammer-1", 1, 1, berth::startup_mode::fail_fast, berth::unwind_policy::reset, hammer_faults(), false},
-      {"degraded", 12, 6, berth::startup_mode::degraded, berth::unwind_policy::reset, degraded_faults(), true},
+  const std::array<scenario, 6> hammers{{
+      {"hammer-32", 32, 8, berth::startup_mode::fail_fast, berth::unwind_policy::reset, hammer_faults(), false, false},
+      {"hammer-8", 8, 2, berth::startup_mode::fail_fast, berth::unwind_policy::discard, hammer_faults(), false, false},
+      {"hammer-1", 1, 1, berth::startup_mode::fail_fast, berth::unwind_policy::reset, hammer_faults(), false, false},
+      {"degraded", 12, 6, berth::startup_mode::degraded, berth::unwind_policy::reset, degraded_faults(), true, false},
+      {"reaper-16", 16, 4, berth::startup_mode::fail_fast, berth::unwind_policy::reset, reaper_faults(), true, true},
+      {"reaper-1", 1, 1, berth::startup_mode::fail_fast, berth::unwind_policy::reset, reaper_faults(), false, true},
   }};
   unsigned ran = 0;
   for (const scenario& sc : hammers) {
