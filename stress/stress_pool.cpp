@@ -146,6 +146,8 @@ pool_options options_for(const scenario& sc) {
     o.lifetime_jitter = 10ms;
     o.keepalive_interval = 3ms;
     o.validation_interval = 5ms;
+    o.validation_bypass = 2ms;  // validate at acquire after 2 ms unused
+    o.leak_threshold = 4ms;     // stacks captured on every acquire, leaks reported under load
   }
   return o;
 }
@@ -681,9 +683,12 @@ void run_hammer(const scenario& sc, const run_args& a, std::uint64_t seed) {
     BERTH_STRESS_CHECK(s.live.load() == 0 && s.dropped_unclosed.load() == 0,
                        "%s: after destruction live=%lld dropped_unclosed=%llu", sc.name,
                        static_cast<long long>(s.live.load()), ull(s.dropped_unclosed.load()));
-    char extra[160];
-    std::snprintf(extra, sizeof extra, " reaper_passes=%llu validations=%llu validation_failures=%llu evictions=%llu",
-                  ull(fs.reaper_passes), ull(s.validates.load()), ull(fs.validation_failures), ull(evictions));
+    char extra[256];
+    std::snprintf(extra, sizeof extra,
+                  " reaper_passes=%llu validations=%llu (at acquire %llu) validation_failures=%llu leaks=%llu "
+                  "evictions=%llu",
+                  ull(fs.reaper_passes), ull(s.validates.load()), ull(fs.acquire_validations),
+                  ull(fs.validation_failures), ull(fs.leaks_suspected), ull(evictions));
     print_summary(sc.name, extra, a, sc.max_size, t, fs, s, box.startup_failures, clock_type::now() - start);
     return;
   }

@@ -36,6 +36,8 @@ std::optional<options_error> validate(const pool_options& o) {
                                                     to_string(o.validation_interval.count()));
   if (o.validation_timeout.count() <= 0)
     return options_error("validation_timeout", "must be > 0 ms, got " + to_string(o.validation_timeout.count()));
+  if (!non_negative(o.validation_bypass))
+    return options_error("validation_bypass", "must be >= 0 ms, got " + to_string(o.validation_bypass.count()));
   if (!non_negative(o.idle_timeout))
     return options_error("idle_timeout", "must be >= 0 ms (0 disables), got " + to_string(o.idle_timeout.count()));
   if (!non_negative(o.max_lifetime))
@@ -48,6 +50,9 @@ std::optional<options_error> validate(const pool_options& o) {
   if (!non_negative(o.keepalive_interval))
     return options_error("keepalive_interval", "must be >= 0 ms (0 disables), got " +
                                                    to_string(o.keepalive_interval.count()));
+  if (!non_negative(o.leak_threshold))
+    return options_error("leak_threshold", "must be >= 0 ms (0 disables), got " +
+                                               to_string(o.leak_threshold.count()));
   return std::nullopt;
 }
 

@@ -4,6 +4,8 @@
 #include <berth/detail/pool_core.hpp>
 #include <berth/detail/reaper_policy.hpp>
 
+#include <boost/stacktrace.hpp>
+
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
@@ -26,6 +28,26 @@ const pool_options& checked(const pool_options& o) {
 }
 }  // namespace
 
+/// Per-slot leak records, present only when leak_threshold > 0. Each record
+/// has its own mutex: the lessee writes it at acquire (after note_lease),
+/// the reaper reads it, the releaser of a reported lease reads it; contention
+/// is per slot and only with leak detection on.
+class leak_tracker {
+ public:
+  struct record {
+    std::mutex mutex;
+    std::uint64_t lease_no = 0;  // slot_meta::leases of the lease recorded
+    clock_source::time_point acquired{};
+    boost::stacktrace::stacktrace trace{0, 0};  // empty until the first lease
+    bool reported = false;
+  };
+  explicit leak_tracker(std::size_t n) : records_(std::make_unique<record[]>(n)) {}
+  record& operator[](std::uint32_t i) noexcept { return records_[i]; }
+
+ private:
+  std::unique_ptr<record[]> records_;
+};
+
 /// A blocked acquirer, on its own stack; linked into the FIFO under mutex_.
 struct pool_core::waiter {
   waiter* prev = nullptr;
@@ -41,6 +63,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
       strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : opts_.max_size),
       meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
+      leaks_(opts.leak_threshold.count() > 0 ? std::make_unique<leak_tracker>(opts.max_size) : nullptr),
       ring_(2 * opts.max_size),  // see push_idle()
       jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
       reaper_(std::make_unique<reaper_slot[]>(opts.max_size)),
@@ -161,7 +184,7 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
     emit(ev);
   }
   close_slot(i);
-  w.clear_evict();
+  w.clear_flags(slot_word::all_flags);
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
   destroyed_.fetch_add(1, std::memory_order_relaxed);
   // release: pairs with drain()'s acquire load, so a drained pool's caller
@@ -200,6 +223,125 @@ void pool_core::wake_maintenance() noexcept {
 
 std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::source_location site,
                                      acquire_error& err) noexcept {
+  const auto start = clock_.now();
+  for (;;) {
+    bool blocked = false;
+    const std::uint32_t i = wait_for_slot(deadline, err, blocked);
+    if (i == no_slot) return no_slot;
+    // Outside mutex_: attend() may validate through the adapter.
+    if (!(meta(i).word.flags() & slot_word::attention_mask) || attend(i)) {
+      if (blocked) {  // counted only for a connection actually handed out
+        const auto d = clock_.now() - start;
+        std::lock_guard lk(mutex_);
+        ++acquired_after_wait_;
+        record_wait_locked(d);
+      }
+      note_lease(i, site);
+      return i;
+    }
+  }
+}
+
+void pool_core::record_lease(std::uint32_t i) noexcept {
+  try {
+    boost::stacktrace::stacktrace trace;  // captured outside the lock
+    const auto now = clock_.now();
+    leak_tracker::record& r = (*leaks_)[i];
+    std::lock_guard lk(r.mutex);
+    r.lease_no = meta(i).leases.load(std::memory_order_relaxed);  // we are its only writer
+    r.acquired = now;
+    r.trace = std::move(trace);
+    r.reported = false;
+  } catch (...) {  // out of memory: this lease goes without a trace
+  }
+}
+
+void pool_core::check_leak(std::uint32_t i, clock_source::time_point now) noexcept {
+  leak_tracker::record& r = (*leaks_)[i];
+  std::string report;
+  std::chrono::nanoseconds held{};
+  {
+    std::lock_guard lk(r.mutex);
+    if (r.reported || r.lease_no != meta(i).leases.load(std::memory_order_relaxed) ||
+        now - r.acquired < opts_.leak_threshold)
+      return;
+    // Flag the lease so that its release reports the return; fails if it
+    // just came back.
+    if (!meta(i).word.mark_if(slot_word::leaked, slot_atomic::state_bit(slot_state::leased))) return;
+    r.reported = true;
+    held = now - r.acquired;
+    try {
+      const std::source_location at = meta(i).site.load(std::memory_order_relaxed);
+      report = "lease on slot " + std::to_string(i) + " held " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) +
+               " ms (leak_threshold " + std::to_string(opts_.leak_threshold.count()) + " ms), acquired at " +
+               at.file_name() + ":" + std::to_string(at.line()) + " in " + at.function_name() +
+               "\nstack at acquire:\n" + boost::stacktrace::to_string(r.trace);
+    } catch (...) {
+    }
+  }
+  leaks_suspected_.fetch_add(1, std::memory_order_relaxed);
+  pool_event ev;
+  ev.kind = event_kind::leak_suspected;
+  ev.slot = i;
+  ev.age = held;
+  ev.message = report;
+  emit(ev);
+}
+
+void pool_core::leak_returned(std::uint32_t i) noexcept {
+  // The releaser owns slot i (it has not published it yet).
+  std::chrono::nanoseconds held{};
+  bool report = false;
+  if (leaks_) {
+    leak_tracker::record& r = (*leaks_)[i];
+    std::lock_guard lk(r.mutex);
+    held = clock_.now() - r.acquired;
+    report = r.reported;
+    r.reported = false;
+  }
+  meta(i).word.clear_flags(slot_word::leaked);
+  if (!report) return;
+  std::string msg;
+  try {
+    msg = "lease on slot " + std::to_string(i) + " returned after " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) + " ms";
+  } catch (...) {
+  }
+  pool_event ev;
+  ev.kind = event_kind::leak_returned;
+  ev.slot = i;
+  ev.age = held;
+  ev.message = msg;
+  emit(ev);
+}
+
+bool pool_core::attend(std::uint32_t i) noexcept {
+  // The caller holds slot i leased and has not handed it out yet.
+  const slot_word::rep f = meta(i).word.flags();
+  if (f & slot_word::retire_mask) {
+    retire(i, slot_state::leased, f & slot_word::evict ? close_reason::evicted : close_reason::expired);
+    return false;
+  }
+  if (f & slot_word::stale) {  // idle past validation_bypass: check before use
+    if (auto v = validate_slot(i); !v) {
+      pool_event ev;
+      ev.kind = event_kind::validation_failed;
+      ev.slot = i;
+      ev.error = v.error().code;
+      ev.message = v.error().message;
+      emit(ev);
+      validation_failures_.fetch_add(1, std::memory_order_relaxed);
+      retire(i, slot_state::leased, close_reason::validation_failed);
+      return false;
+    }
+    acquire_validations_.fetch_add(1, std::memory_order_relaxed);
+    meta(i).word.clear_flags(slot_word::stale);
+  }
+  return true;
+}
+
+std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, acquire_error& err, bool& blocked) noexcept {
   if (gate_.value.load(std::memory_order_acquire) & gate_closed) {  // fail at once, no mutex
     fill_closed(err);
     return no_slot;
@@ -213,7 +355,6 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
   gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
   if (std::uint32_t i = pop_idle(); i != no_slot) {
     gate_.value.fetch_sub(1, std::memory_order_seq_cst);
-    note_lease(i, site);
     return i;
   }
   waiter w;
@@ -225,11 +366,12 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
       const auto waited = clock_.now() - start;
+      blocked = true;
       // Go's exit from starvation mode: strict hand-off ends once a waiter is
       // served quickly or none is left.
       if (head_ == nullptr || waited < opts_.handoff_after)
         gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
-      return served_locked(w.slot, waited, site);
+      return w.slot;
     }
     if (w.closed) {
       fill_error_locked(err, errc::pool_closed, clock_.now() - start);
@@ -250,7 +392,8 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
       // Saturated pool: compete for an idle connection like a newcomer.
       if (const std::uint32_t i = pop_idle(); i != no_slot) {
         unlink_locked(w);
-        return served_locked(i, clock_.now() - start, site);
+        blocked = true;
+        return i;
       }
     }
     if (opts_.handoff_after.count() > 0 && !(g & gate_handoff) && clock_.now() - start >= opts_.handoff_after)
@@ -258,13 +401,6 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
   }
 }
 
-std::uint32_t pool_core::served_locked(std::uint32_t i, std::chrono::nanoseconds waited,
-                                       std::source_location site) noexcept {
-  ++acquired_after_wait_;
-  record_wait_locked(waited);
-  note_lease(i, site);
-  return i;
-}
 
 void pool_core::fail_waiters_locked() noexcept {
   while (waiter* w = head_) {
@@ -339,6 +475,8 @@ pool_stats pool_core::stats() const {
   s.unwound = unwound_.load(std::memory_order_relaxed);
   s.reaper_passes = reaper_passes_.load(std::memory_order_relaxed);
   s.validation_failures = validation_failures_.load(std::memory_order_relaxed);
+  s.acquire_validations = acquire_validations_.load(std::memory_order_relaxed);
+  s.leaks_suspected = leaks_suspected_.load(std::memory_order_relaxed);
   std::array<std::uint64_t, 64> hist;
   {
     std::lock_guard lk(mutex_);
@@ -456,7 +594,7 @@ void pool_core::start() {
 
 bool pool_core::reaper_enabled() const noexcept {
   return opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
-         opts_.validation_interval.count() > 0;
+         opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0;
 }
 
 void pool_core::maintenance_loop(clock_source::time_point next_pass) noexcept {
@@ -506,13 +644,32 @@ void pool_core::reap(clock_source::time_point now) noexcept {
       r.last_used = now;
     }
     const slot_state st = m.word.state();
-    if (st == slot_state::leased) r.last_used = now;
+    if (st == slot_state::leased) {
+      r.last_used = now;
+      if (leaks_) check_leak(i, now);
+      // A hot connection is rarely idle when the reaper looks: flag it, and
+      // its lessee retires it at release (pgx #2560: hot pools age too).
+      if (now >= m.deadline && expiry_budget > 0 &&
+          m.word.mark_if(slot_word::expired, slot_atomic::state_bit(slot_state::leased)))
+        --expiry_budget;
+      continue;
+    }
     if (st != slot_state::idle) continue;
     // created/deadline: written by this thread (opened()).
     const slot_times t{m.created, m.deadline, r.last_used, r.last_validated};
     const idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
-    if (act == idle_action::keep || (act == idle_action::close_expired && expiry_budget == 0)) continue;
-    if (!m.word.try_reserve()) continue;  // reserve-then-act: a borrower got there first
+    if (act == idle_action::keep) {
+      if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
+        m.word.mark_if(slot_word::stale, slot_atomic::state_bit(slot_state::idle));  // validated at next acquire
+      continue;
+    }
+    if (act == idle_action::close_expired && expiry_budget == 0) continue;
+    if (!m.word.try_reserve()) {  // reserve-then-act: a borrower got there first
+      if (act == idle_action::close_expired &&
+          m.word.mark_if(slot_word::expired, slot_atomic::state_bit(slot_state::leased)))
+        --expiry_budget;
+      continue;
+    }
     if (m.leases.load(std::memory_order_relaxed) != r.seen_leases) {  // leased and returned meanwhile
       r.seen_leases = m.leases.load(std::memory_order_relaxed);
       r.last_used = now;
@@ -544,6 +701,7 @@ void pool_core::reap(clock_source::time_point now) noexcept {
           --open;
         } else {
           r.last_validated = now;
+          m.word.clear_flags(slot_word::stale);
           publish(i, slot_state::reserved);  // hands it to a waiter if one is queued
         }
         break;

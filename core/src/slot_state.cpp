@@ -42,6 +42,8 @@ const char* to_string(event_kind k) noexcept {
     case event_kind::closed: return "closed";
     case event_kind::creation_failed: return "creation_failed";
     case event_kind::validation_failed: return "validation_failed";
+    case event_kind::leak_suspected: return "leak_suspected";
+    case event_kind::leak_returned: return "leak_returned";
   }
   return "?";
 }

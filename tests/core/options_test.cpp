@@ -37,6 +37,7 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
       {"reaper_period", [](pool_options& o) { o.reaper_period = 0ms; }},
       {"validation_interval", [](pool_options& o) { o.validation_interval = -1ms; }},
       {"validation_timeout", [](pool_options& o) { o.validation_timeout = 0ms; }},
+      {"validation_bypass", [](pool_options& o) { o.validation_bypass = -1ms; }},
       {"idle_timeout", [](pool_options& o) { o.idle_timeout = -1ms; }},
       {"max_lifetime", [](pool_options& o) { o.max_lifetime = -1ms; }},
       {"lifetime_jitter", [](pool_options& o) { o.lifetime_jitter = -1ms; }},
@@ -45,6 +46,7 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
          o.lifetime_jitter = 10s;
        }},
       {"keepalive_interval", [](pool_options& o) { o.keepalive_interval = -1ms; }},
+      {"leak_threshold", [](pool_options& o) { o.leak_threshold = -1ms; }},
   };
   for (const auto& c : cases) {
     pool_options o;

@@ -100,7 +100,7 @@ TEST(SlotAtomicTest, EvictFlagOnlyOnOwnedSlotsAndSeenByPublish) {
   ASSERT_TRUE(a.try_begin_connect());
   EXPECT_TRUE(a.mark_evict_if_owned()) << "connecting";
   EXPECT_TRUE(a.publish_idle(S::connecting) & slot_word::evict);
-  a.clear_evict();
+  a.clear_flags(slot_word::evict);
   (void)a.publish_idle(S::connecting);
   EXPECT_FALSE(a.mark_evict_if_owned()) << "idle: evict_all reserves and closes it instead";
   EXPECT_FALSE(a.mark_evict_if_owned());
@@ -109,8 +109,24 @@ TEST(SlotAtomicTest, EvictFlagOnlyOnOwnedSlotsAndSeenByPublish) {
   auto before = a.publish_idle(S::leased);
   EXPECT_TRUE(before & slot_word::evict);
   EXPECT_EQ(a.state(), S::leased) << "publish refuses an evicted slot";
-  a.clear_evict();
+  a.clear_flags(slot_word::evict);
   EXPECT_FALSE(a.flags() & slot_word::evict);
+}
+
+TEST(SlotAtomicTest, ExpiredAndStaleFlagsAreStickyUntilTheOwnerClearsThem) {
+  slot_atomic a;
+  ASSERT_TRUE(a.try_begin_connect());
+  (void)a.publish_idle(S::connecting);
+  EXPECT_TRUE(a.mark_if(slot_word::stale, slot_atomic::state_bit(S::idle)));
+  EXPECT_FALSE(a.mark_if(slot_word::stale, slot_atomic::state_bit(S::idle))) << "already set";
+  ASSERT_TRUE(a.try_lease());
+  EXPECT_TRUE(a.flags() & slot_word::stale) << "the acquirer sees it";
+  EXPECT_FALSE(a.mark_if(slot_word::expired, slot_atomic::state_bit(S::idle))) << "not idle any more";
+  EXPECT_TRUE(a.mark_if(slot_word::expired, slot_atomic::state_bit(S::leased)));
+  a.clear_flags(slot_word::stale | slot_word::in_ring);
+  EXPECT_TRUE(a.flags() & slot_word::in_ring) << "clear_flags never touches in_ring";
+  EXPECT_TRUE(a.publish_idle(S::leased) & slot_word::expired) << "an expired slot is not published";
+  EXPECT_EQ(a.state(), S::leased);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@ enum class event_kind : std::uint8_t {
   closed,             ///< a connection was closed; see close_reason
   creation_failed,    ///< adapter.connect() failed; error/message say why
   validation_failed,  ///< adapter.validate() failed; the connection is closed next
+  leak_suspected,     ///< a lease is held longer than leak_threshold; message: where and stack
+  leak_returned,      ///< a suspected leak came back; age: how long it was held
 };
 
 /// Why a connection was closed.
@@ -36,7 +38,7 @@ struct pool_event {
   close_reason reason = close_reason::none;
   std::string_view pool;           ///< pool_options::name
   std::uint32_t slot = 0;          ///< slot index of the connection
-  std::chrono::nanoseconds age{0}; ///< connection age (closed), 0 otherwise
+  std::chrono::nanoseconds age{0}; ///< connection age (closed), lease age (leak_*), else 0
   std::error_code error;           ///< creation_failed / validation_failed
   std::string_view message;        ///< the adapter's words for error
 };

@@ -79,21 +79,42 @@ struct pool_options {
   /// Passed to the adapter's validate(conn, timeout) when it has that
   /// overload. Default 5 s. Must be > 0.
   std::chrono::milliseconds validation_timeout{5'000};
+  /// Validate a connection in the acquiring thread before handing it out
+  /// when it has not been used for longer than validation_bypass (HikariCP
+  /// 500 ms, pgxpool 1 s): a stale connection is never handed out after long
+  /// idleness, and a hot pool pays nothing (the reaper flags stale
+  /// connections; the acquirer reads the flag from the word it CASes).
+  /// A connection that fails is closed and the acquire tries another.
+  /// Default true.
+  bool validate_on_acquire = true;
+  /// See validate_on_acquire. Measured by the reaper, so its resolution is
+  /// reaper_period. Default 500 ms. >= 0.
+  std::chrono::milliseconds validation_bypass{500};
   /// Close connections idle longer than this while more than min_idle are
   /// open. Default 10 min. 0 disables.
   std::chrono::milliseconds idle_timeout{600'000};
   /// Retire connections this long after creation, minus a per-connection
   /// random part of up to lifetime_jitter drawn once at creation, so
   /// connections opened together do not reconnect together. The reaper
-  /// retires expired idle connections. Default 30 min. 0 disables.
+  /// retires expired idle connections and flags leased ones, which are
+  /// retired when they come back (or by an acquirer that claims one).
+  /// Default 30 min. 0 disables.
   std::chrono::milliseconds max_lifetime{1'800'000};
   /// See max_lifetime. Default 30 s. Must be < max_lifetime when that is set.
   std::chrono::milliseconds lifetime_jitter{30'000};
   /// Validate idle connections untouched this long, so firewalls and servers
   /// do not cut them silently. Default 2 min. 0 disables.
   std::chrono::milliseconds keepalive_interval{120'000};
+  /// Report a lease held longer than this, once, through on_event
+  /// (leak_suspected, with where it was acquired and the stack captured at
+  /// acquire), and again when it comes back (leak_returned, "returned after
+  /// N ms"); counted in pool_stats::leaks_suspected. The stack is captured
+  /// (Boost.Stacktrace, a few microseconds) only while this is on; off, the
+  /// acquire path does not even read the clock. Resolution: reaper_period.
+  /// Default 0 (off).
+  std::chrono::milliseconds leak_threshold{0};
   /// Receives pool events (created, closed with reason, validation failed,
-  /// creation failed, evicted). Called from the pool's maintenance thread or
+  /// creation failed, leak suspected, leak returned). Called from the pool's maintenance thread or
   /// from a thread ending a lease, with no pool lock held; must be
   /// thread-safe, should be quick, and must not close or destroy the pool.
   /// Default: none. Never called on the acquire/release fast path.

@@ -53,7 +53,9 @@ struct pool_stats {
   std::uint64_t discarded = 0;           ///< leases ended by discard()
   std::uint64_t unwound = 0;             ///< leases released during unwinding
   std::uint64_t reaper_passes = 0;       ///< lifecycle passes run by the reaper
-  std::uint64_t validation_failures = 0; ///< background/keepalive validations that failed
+  std::uint64_t validation_failures = 0; ///< validations that failed (reaper or at acquire)
+  std::uint64_t leaks_suspected = 0;     ///< leases reported as held past leak_threshold
+  std::uint64_t acquire_validations = 0; ///< successful validations at acquire (stale connections)
   wait_percentiles wait;
 };
 

@@ -75,6 +75,8 @@ namespace berth::detail {
 
 inline constexpr std::uint32_t no_slot = 0xffffffffu;
 
+class leak_tracker;  // pool_core.cpp: keeps Boost.Stacktrace out of public headers
+
 /// This thread's last released slot for one pool. Four ways indexed by the
 /// pool's id, so a thread alternating between a few pools keeps a hint in
 /// each. Pool ids are never reused, so a hint of a destroyed pool never
@@ -162,14 +164,21 @@ class pool_core : private clock_listener {
     // [G1] relaxed: fairness heuristic, see the header.
     if (const std::uint64_t g = gate_.value.load(std::memory_order_relaxed); g != 0 && must_queue(g)) [[unlikely]]
       return no_slot;
-    const thread_hint h = tls_hints[id_ % thread_hint_ways];
-    std::uint32_t i = h.slot;
-    if (h.pool_id != id_ || !meta(i).word.try_lease()) {
-      i = pop_idle();
-      if (i == no_slot) return no_slot;
+    for (;;) {
+      const thread_hint h = tls_hints[id_ % thread_hint_ways];
+      std::uint32_t i = h.slot;
+      if (h.pool_id != id_ || !meta(i).word.try_lease()) {
+        i = pop_idle();
+        if (i == no_slot) return no_slot;
+      }
+      // Relaxed: we own the slot; flags set by the reaper before our CAS are
+      // in the word it read. A flagged slot is checked (cold); one that fails
+      // the check was retired, so try again.
+      if (meta(i).word.flags() & slot_word::attention_mask) [[unlikely]]
+        if (!attend(i)) continue;
+      note_lease(i, site);
+      return i;
     }
-    note_lease(i, site);
-    return i;
   }
 
   /// Ends the lease on slot i (the caller owns it). Thread-safe. Never
@@ -246,6 +255,8 @@ class pool_core : private clock_listener {
     // Relaxed: single writer (the lessee); readers want approximate values.
     m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     m.site.store(site, std::memory_order_relaxed);
+    if (leaks_) [[unlikely]]
+      record_lease(i);  // leak detection on: time + stack, cold
   }
 
   std::uint32_t pop_idle() noexcept {
@@ -258,8 +269,12 @@ class pool_core : private clock_listener {
   /// Owner of `from` makes slot i idle and findable; see [G3].
   void publish(std::uint32_t i, slot_state from) noexcept {
     const slot_word::rep before = meta(i).word.publish_idle(from);
-    if (before & slot_word::evict) [[unlikely]]
-      return retire(i, from, close_reason::evicted);
+    if (before & slot_word::stop_mask) [[unlikely]] {
+      if (before & slot_word::retire_mask)
+        return retire(i, from, before & slot_word::evict ? close_reason::evicted : close_reason::expired);
+      leak_returned(i);  // clears leaked
+      return publish(i, from);
+    }
     if (!(before & slot_word::in_ring)) push_idle(i);
     // [G3] seq_cst: after our publication; pairs with [G2].
     if (const std::uint64_t g = gate_.value.load(std::memory_order_seq_cst); g != 0) [[unlikely]]
@@ -270,6 +285,11 @@ class pool_core : private clock_listener {
   void release_abnormal(std::uint32_t i, release_mode mode) noexcept;
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
   void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
+  bool attend(std::uint32_t i) noexcept;
+  void record_lease(std::uint32_t i) noexcept;
+  void leak_returned(std::uint32_t i) noexcept;
+  void check_leak(std::uint32_t i, clock_source::time_point now) noexcept;
+  std::uint32_t wait_for_slot(clock_source::time_point deadline, acquire_error& err, bool& blocked) noexcept;
   void wake_head() noexcept;
   void unlink_locked(waiter& w) noexcept;
   void head_changed_locked() noexcept;
@@ -285,7 +305,6 @@ class pool_core : private clock_listener {
   void fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const;
   void fill_closed(acquire_error& err) const noexcept;
   void record_wait_locked(std::chrono::nanoseconds waited) noexcept;
-  std::uint32_t served_locked(std::uint32_t i, std::chrono::nanoseconds waited, std::source_location site) noexcept;
   void on_clock_advanced() noexcept override;
   void maintenance_loop(clock_source::time_point first_pass) noexcept;
   bool creation_wanted_locked() const noexcept;
@@ -300,6 +319,8 @@ class pool_core : private clock_listener {
   /// unlimited when handoff_after is 0.
   const std::uint64_t strict_waiters_;
   std::unique_ptr<cache_padded<slot_meta>[]> meta_;
+  /// Leak records (pool_core.cpp); null when leak_threshold is 0.
+  std::unique_ptr<leak_tracker> leaks_;
 
   // ---- atomics only ----
   /// waiters (low 63 bits) | closed (bit 63). Read on every acquire/release,
@@ -308,7 +329,8 @@ class pool_core : private clock_listener {
   idle_ring ring_;
   /// Cold-path counters (relaxed: statistics, no ordering duty).
   std::atomic<std::uint64_t> created_{0}, destroyed_{0}, creation_failures_{0}, timeouts_{0},
-      discarded_{0}, unwound_{0}, reaper_passes_{0}, validation_failures_{0};
+      discarded_{0}, unwound_{0}, reaper_passes_{0}, validation_failures_{0},
+      acquire_validations_{0}, leaks_suspected_{0};
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed:
   /// changed on cold paths and read under mutex_ after the changer locked it.
   std::atomic<std::size_t> open_{0};

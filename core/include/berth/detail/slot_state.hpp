@@ -26,7 +26,17 @@
 //            idle (and then pushes iff it was clear), cleared only by a popper.
 //            Hence each index is in the ring at most once and the ring, sized
 //            to max_size, can never overflow.
-//   evict    soft eviction of a leased slot: the lessee retires it at release.
+//   evict    soft eviction of an owned slot: its owner retires it instead of
+//            publishing it (reason evicted).
+//   expired  set by the reaper on a connection past its max-lifetime deadline
+//            that it could not reserve (leased, typically): retired at
+//            release, or by the acquirer that claims it.
+//   stale    set by the reaper on an idle connection unused for longer than
+//            validation_bypass: the next acquirer validates it first.
+//   leaked   set by the reaper when it reports a lease held past
+//            leak_threshold: the releaser reports the return, then publishes.
+// The acquirer reads all flags from the word its CAS already loaded, so a
+// pool with no flagged slot pays nothing for these policies.
 //
 // Synchronization:
 //   [W1] every transition is a seq_cst CAS on the word. acq_rel alone would
@@ -106,6 +116,16 @@ struct slot_word {
   static constexpr rep state_mask = 0xffu;
   static constexpr rep in_ring = 1u << 8;
   static constexpr rep evict = 1u << 9;
+  static constexpr rep expired = 1u << 10;
+  static constexpr rep stale = 1u << 11;
+  static constexpr rep leaked = 1u << 12;
+  /// Flags that make an owner retire the slot instead of publishing it.
+  static constexpr rep retire_mask = evict | expired;
+  /// Flags an acquirer must act on before handing the connection out.
+  static constexpr rep attention_mask = evict | expired | stale;
+  /// Flags that stop publish_idle (the owner acts, then publishes again).
+  static constexpr rep stop_mask = retire_mask | leaked;
+  static constexpr rep all_flags = in_ring | evict | expired | stale | leaked;
 
   static constexpr slot_state state(rep w) noexcept { return static_cast<slot_state>(w & state_mask); }
   static constexpr rep with_state(rep w, slot_state s) noexcept {
@@ -155,7 +175,7 @@ class slot_atomic {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
     for (;;) {
       assert(slot_word::state(w) == from && "publish_idle by a non-owner");
-      if (w & slot_word::evict) return w;
+      if (w & slot_word::stop_mask) return w;
       rep n = slot_word::with_state(w, slot_state::idle) | slot_word::in_ring;
       if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
         return w;
@@ -176,24 +196,31 @@ class slot_atomic {
     }
   }
 
-  /// Soft eviction: sets evict iff the slot is owned (leased, reserved by
-  /// the reaper, or connecting); its owner retires it instead of publishing
-  /// it. Returns whether it was set. [W1]
-  bool mark_evict_if_owned() noexcept {
+  /// Bit set of states for mark_if().
+  static constexpr unsigned state_bit(slot_state s) noexcept { return 1u << static_cast<unsigned>(s); }
+  static constexpr unsigned owned_states = (1u << static_cast<unsigned>(slot_state::leased)) |
+                                           (1u << static_cast<unsigned>(slot_state::reserved)) |
+                                           (1u << static_cast<unsigned>(slot_state::connecting));
+
+  /// Sets `flag` iff the slot's state is in `states` (a state_bit set) and
+  /// the flag is not set yet. Returns whether this call set it. [W1]
+  bool mark_if(rep flag, unsigned states) noexcept {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
-    auto owned = [](slot_state s) {
-      return s == slot_state::leased || s == slot_state::reserved || s == slot_state::connecting;
-    };
-    while (owned(slot_word::state(w)) && !(w & slot_word::evict)) {
-      if (word_.compare_exchange_weak(w, w | slot_word::evict, std::memory_order_seq_cst,
-                                      std::memory_order_relaxed))
+    while ((states & state_bit(slot_word::state(w))) && !(w & flag)) {
+      if (word_.compare_exchange_weak(w, w | flag, std::memory_order_seq_cst, std::memory_order_relaxed))
         return true;
     }
     return false;
   }
 
-  /// Owner-only: clears evict (on retirement). [W1]
-  void clear_evict() noexcept { word_.fetch_and(~slot_word::evict, std::memory_order_seq_cst); }
+  /// Soft eviction: sets evict iff the slot is owned (leased, reserved by
+  /// the reaper, or connecting); its owner retires it instead of publishing
+  /// it. Returns whether it was set. [W1]
+  bool mark_evict_if_owned() noexcept { return mark_if(slot_word::evict, owned_states); }
+
+  /// Owner-only: clears flags (never in_ring, which belongs to the ring's
+  /// protocol). [W1]
+  void clear_flags(rep f) noexcept { word_.fetch_and(~(f & ~slot_word::in_ring), std::memory_order_seq_cst); }
 
   /// Flags as of now. [W2] approximate unless the caller owns the slot.
   rep flags() const noexcept { return word_.load(std::memory_order_relaxed) & ~slot_word::state_mask; }
