@@ -61,7 +61,8 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
     : opts_(checked(opts)),
       clock_(clock),
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
-      strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : opts_.max_size),
+      leak_detection_(opts_.leak_threshold.count() > 0),
+      strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : 1),
       meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
       leaks_(opts.leak_threshold.count() > 0 ? std::make_unique<leak_tracker>(opts.max_size) : nullptr),
       ring_(2 * opts.max_size),  // see push_idle()
@@ -314,6 +315,25 @@ void pool_core::leak_returned(std::uint32_t i) noexcept {
   ev.age = held;
   ev.message = msg;
   emit(ev);
+}
+
+std::uint32_t pool_core::claim_flagged(std::uint32_t i, std::source_location site) noexcept {
+  // try_claim's cold path: slot i is ours and flagged. Check it; if it was
+  // retired, claim another the same way (bounded: each retirement empties a
+  // slot, and empty slots are never claimed here).
+  for (;;) {
+    if (attend(i)) {
+      note_lease(i, site);
+      return i;
+    }
+    slot_word::rep w = 0;
+    i = claim_idle(w);
+    if (i == no_slot) return no_slot;
+    if (!(w & slot_word::attention_mask)) {
+      note_lease(i, site);
+      return i;
+    }
+  }
 }
 
 bool pool_core::attend(std::uint32_t i) noexcept {

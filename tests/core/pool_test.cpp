@@ -197,9 +197,9 @@ TEST_F(PoolTest, ReleasedConnectionGoesToTheWaiterNotToABarger) {
   EXPECT_TRUE(got);
 }
 
-// More waiters than connections (a saturated pool): running threads may reuse
-// connections, but once a waiter has waited handoff_after the pool turns
-// strict and serves the queue in order (Go's starvation mode).
+// Several waiters (a saturated pool): running threads may reuse connections,
+// but once a waiter has waited handoff_after the pool turns strict and
+// serves the queue in order (Go's starvation mode).
 TEST_F(PoolTest, SaturatedPoolTurnsStrictOnceAWaiterStarves) {
   auto p = make(opts(1, 1));  // handoff_after defaults to 1 ms
   auto held = p->try_acquire();
@@ -220,7 +220,7 @@ TEST_F(PoolTest, SaturatedPoolTurnsStrictOnceAWaiterStarves) {
     });
     ASSERT_TRUE(eventually([&] { return p->counts().waiting == static_cast<std::size_t>(k + 1); }));
   }
-  EXPECT_FALSE(p->counts().strict_handoff) << "2 waiters > max_size 1: throughput mode";
+  EXPECT_FALSE(p->counts().strict_handoff) << "2 waiters: throughput mode";
   clock.advance(1ms);  // both have now waited handoff_after; they wake and say so
   ASSERT_TRUE(eventually([&] { return p->counts().strict_handoff; }));
   held.value().release();

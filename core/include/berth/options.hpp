@@ -52,11 +52,12 @@ struct pool_options {
   /// Cap of the creation backoff. Default 10 s. >= creation_backoff_initial.
   std::chrono::milliseconds creation_backoff_max{10'000};
   /// Fairness bound. Hand-off is strict FIFO (a released connection goes to
-  /// the longest waiter, newcomers queue) while no more acquirers wait than
-  /// max_size, or once a waiter has waited this long. Beyond max_size waiters
-  /// (a saturated pool), running threads may reuse connections ahead of
-  /// sleeping waiters for up to this long, which avoids a context switch per
-  /// cycle (Go's sync.Mutex starvation mode). 0: always strict.
+  /// the longest waiter, newcomers queue) while a single acquirer waits, or
+  /// once any waiter has waited this long. With several waiters (a saturated
+  /// pool), running threads may reuse connections ahead of sleeping waiters
+  /// for up to this long, which avoids a context switch per cycle (Go's
+  /// sync.Mutex starvation mode); waiters are still woken in FIFO order.
+  /// 0: always strict.
   /// Default 1 ms. >= 0.
   std::chrono::microseconds handoff_after{1000};
   /// Start-up behaviour when the database is unreachable. Default fail_fast.

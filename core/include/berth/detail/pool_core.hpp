@@ -22,13 +22,14 @@
 //
 // Fairness (Go's sync.Mutex starvation mode, applied to a pool): hand-off is
 // strict FIFO, a released connection goes to the head waiter and new
-// acquirers queue, whenever no more acquirers wait than the pool has
-// connections, or once a waiter has waited handoff_after. Otherwise (a
-// saturated pool with more waiters than connections) running threads may
-// reuse connections ahead of sleeping waiters, and a release wakes the head
-// waiter to compete: strict hand-off there would cost a context switch per
-// cycle (bench/cycle_bench: 2.5 us vs 9 ns at 128 threads on 32
-// connections). No waiter is passed over for longer than handoff_after.
+// acquirers queue, while a single acquirer waits, or once any waiter has
+// waited handoff_after. With several waiters (a saturated pool) running
+// threads may reuse connections ahead of sleeping waiters and a release
+// wakes the head waiter to compete: strict hand-off there costs a context
+// switch per cycle and convoys (bench/cycle_bench: 1-2.5 us vs 9 ns per
+// cycle at 64-128 threads on 32 connections, with "strict while waiters <=
+// max_size"). No waiter is passed over for longer than handoff_after, and
+// waiters are woken in FIFO order.
 //   [G5] woken bit: set by the one releaser that notifies the head waiter,
 //        cleared when the head runs or changes, so a burst of releases wakes
 //        one thread, not one per release. The head clears it (seq_cst) before
@@ -164,21 +165,15 @@ class pool_core : private clock_listener {
     // [G1] relaxed: fairness heuristic, see the header.
     if (const std::uint64_t g = gate_.value.load(std::memory_order_relaxed); g != 0 && must_queue(g)) [[unlikely]]
       return no_slot;
-    for (;;) {
-      const thread_hint h = tls_hints[id_ % thread_hint_ways];
-      std::uint32_t i = h.slot;
-      if (h.pool_id != id_ || !meta(i).word.try_lease()) {
-        i = pop_idle();
-        if (i == no_slot) return no_slot;
-      }
-      // Relaxed: we own the slot; flags set by the reaper before our CAS are
-      // in the word it read. A flagged slot is checked (cold); one that fails
-      // the check was retired, so try again.
-      if (meta(i).word.flags() & slot_word::attention_mask) [[unlikely]]
-        if (!attend(i)) continue;
-      note_lease(i, site);
-      return i;
-    }
+    slot_word::rep w = 0;
+    const std::uint32_t i = claim_idle(w);
+    if (i == no_slot) return no_slot;
+    // The word our CAS replaced carries the reaper's flags: a flagged slot
+    // takes the cold path (checked, retired or validated, then retried).
+    if (w & slot_word::attention_mask) [[unlikely]]
+      return claim_flagged(i, site);
+    note_lease(i, site);
+    return i;
   }
 
   /// Ends the lease on slot i (the caller owns it). Thread-safe. Never
@@ -255,15 +250,28 @@ class pool_core : private clock_listener {
     // Relaxed: single writer (the lessee); readers want approximate values.
     m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     m.site.store(site, std::memory_order_relaxed);
-    if (leaks_) [[unlikely]]
+    if (leak_detection_) [[unlikely]]
       record_lease(i);  // leak detection on: time + stack, cold
   }
 
-  std::uint32_t pop_idle() noexcept {
+  /// This thread's hint, then the ring; w receives the slot's word before
+  /// our CAS (its flags). Never blocks.
+  std::uint32_t claim_idle(slot_word::rep& w) noexcept {
+    const thread_hint h = tls_hints[id_ % thread_hint_ways];
+    if (h.pool_id == id_ && (w = meta(h.slot).word.try_lease()) != 0) return h.slot;
+    return pop_idle(w);
+  }
+
+  /// Pops indices until one leases; w receives its word before the CAS.
+  std::uint32_t pop_idle(slot_word::rep& w) noexcept {
     std::uint32_t i;
     while (ring_.try_pop(i))
-      if (meta(i).word.lease_from_ring()) return i;
+      if ((w = meta(i).word.lease_from_ring()) != 0) return i;
     return no_slot;
+  }
+  std::uint32_t pop_idle() noexcept {
+    slot_word::rep w;
+    return pop_idle(w);
   }
 
   /// Owner of `from` makes slot i idle and findable; see [G3].
@@ -286,6 +294,7 @@ class pool_core : private clock_listener {
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
   void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
   bool attend(std::uint32_t i) noexcept;
+  [[gnu::cold, gnu::noinline]] std::uint32_t claim_flagged(std::uint32_t i, std::source_location site) noexcept;
   void record_lease(std::uint32_t i) noexcept;
   void leak_returned(std::uint32_t i) noexcept;
   void check_leak(std::uint32_t i, clock_source::time_point now) noexcept;
@@ -315,8 +324,9 @@ class pool_core : private clock_listener {
   const pool_options opts_;
   clock_source& clock_;
   const std::uint64_t id_;
-  /// Up to this many waiters, hand-off is always strict; max_size, or
-  /// unlimited when handoff_after is 0.
+  const bool leak_detection_;  // leak_threshold > 0
+  /// Up to this many waiters, hand-off is always strict: 1 (a lone waiter
+  /// is never passed over), or unlimited when handoff_after is 0.
   const std::uint64_t strict_waiters_;
   std::unique_ptr<cache_padded<slot_meta>[]> meta_;
   /// Leak records (pool_core.cpp); null when leak_threshold is 0.

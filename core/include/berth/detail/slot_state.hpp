@@ -143,8 +143,19 @@ class slot_atomic {
   using rep = slot_word::rep;
 
   /// idle -> leased, keeping flags. The acquirer's linearization point.
-  /// [W1] pairs with the releaser's CAS in publish_idle(). Never blocks.
-  bool try_lease() noexcept { return transition(slot_state::idle, slot_state::leased); }
+  /// Returns the word as it was (non-zero: idle is not 0), flags included,
+  /// or 0 when the slot was not idle. [W1] pairs with the releaser's CAS in
+  /// publish_idle(). Never blocks.
+  rep try_lease() noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    while (slot_word::state(w) == slot_state::idle) {
+      if (word_.compare_exchange_weak(w, slot_word::with_state(w, slot_state::leased), std::memory_order_seq_cst,
+                                      std::memory_order_relaxed))
+        return w;
+    }
+    return 0;
+  }
+  static_assert(static_cast<rep>(slot_state::idle) != 0);
 
   /// idle -> reserved (HikariCP's reserve-then-act). [W1]
   bool try_reserve() noexcept { return transition(slot_state::idle, slot_state::reserved); }
@@ -183,16 +194,15 @@ class slot_atomic {
   }
 
   /// A ring popper examines a popped index: if idle, lease it and clear
-  /// in_ring (true); otherwise only clear in_ring so that the next publisher
-  /// pushes the index again (false). [W1]
-  bool lease_from_ring() noexcept {
+  /// in_ring, returning the word as it was (non-zero); otherwise only clear
+  /// in_ring so that the next publisher pushes the index again (0). [W1]
+  rep lease_from_ring() noexcept {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
     for (;;) {
-      rep n = slot_word::state(w) == slot_state::idle
-                  ? slot_word::with_state(w, slot_state::leased) & ~slot_word::in_ring
-                  : w & ~slot_word::in_ring;
+      const bool idle = slot_word::state(w) == slot_state::idle;
+      rep n = idle ? slot_word::with_state(w, slot_state::leased) & ~slot_word::in_ring : w & ~slot_word::in_ring;
       if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
-        return slot_word::state(w) == slot_state::idle;
+        return idle ? w : 0;
     }
   }
 
