@@ -6,7 +6,9 @@
 
 #include <boost/stacktrace.hpp>
 
+#include <algorithm>
 #include <bit>
+#include <vector>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -176,7 +178,8 @@ void pool_core::wake_head() noexcept {
 void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexcept {
   slot_atomic& w = meta(i).word;
   if (!w.transition(from, slot_state::closing)) die("retire by a non-owner");
-  if (opts_.on_event) {
+  close_slot(i);
+  if (opts_.on_event) {  // after the adapter closed it: "closed" means closed
     pool_event ev;
     ev.kind = event_kind::closed;
     ev.reason = why;
@@ -184,7 +187,6 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
     ev.age = clock_.now() - meta(i).created;  // written by the creator before publication
     emit(ev);
   }
-  close_slot(i);
   w.clear_flags(slot_word::all_flags);
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
   destroyed_.fetch_add(1, std::memory_order_relaxed);
@@ -654,6 +656,7 @@ void pool_core::reap(clock_source::time_point now) noexcept {
   // stalled reaper or with lifetime_jitter 0 this keeps the reconnects of
   // connections opened together from landing in one burst.
   std::size_t expiry_budget = std::max<std::size_t>(1, open / 4);
+  std::size_t idle = 0;  // left idle after this pass's own decisions
   for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
     slot_meta& m = meta(i);
     reaper_slot& r = reaper_[i];
@@ -679,6 +682,7 @@ void pool_core::reap(clock_source::time_point now) noexcept {
     const slot_times t{m.created, m.deadline, r.last_used, r.last_validated};
     const idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
     if (act == idle_action::keep) {
+      ++idle;
       if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
         m.word.mark_if(slot_word::stale, slot_atomic::state_bit(slot_state::idle));  // validated at next acquire
       continue;
@@ -723,12 +727,51 @@ void pool_core::reap(clock_source::time_point now) noexcept {
           r.last_validated = now;
           m.word.clear_flags(slot_word::stale);
           publish(i, slot_state::reserved);  // hands it to a waiter if one is queued
+          ++idle;
         }
         break;
       case idle_action::keep:
         break;
     }
   }
+  if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open);
+}
+
+void pool_core::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept {
+  try {
+    if (idle_window_.empty() && idle_window_start_ == clock_source::time_point{}) idle_window_start_ = now;
+    while (!idle_window_.empty() && idle_window_.back().second >= idle) idle_window_.pop_back();
+    idle_window_.emplace_back(now, idle);
+    while (idle_window_.size() > 1 && idle_window_[1].first <= now - opts_.idle_timeout) idle_window_.pop_front();
+  } catch (...) {  // out of memory: skip the surplus rule this pass
+    return;
+  }
+  // The window must span a full idle_timeout before it proves anything.
+  if (now - idle_window_start_ < opts_.idle_timeout) return;
+  const std::size_t surplus = idle_window_.front().second;
+  std::size_t closable = std::min(surplus, open > opts_.min_idle ? open - opts_.min_idle : 0);
+  if (closable == 0) return;
+  // Least recently used first (reaper_slot::last_used, pass resolution).
+  std::vector<std::uint32_t> order;
+  try {
+    order.reserve(opts_.max_size);
+    for (std::uint32_t i = 0; i < opts_.max_size; ++i)
+      if (meta(i).word.state() == slot_state::idle) order.push_back(i);
+  } catch (...) {
+    return;
+  }
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return reaper_[a].last_used < reaper_[b].last_used; });
+  for (std::uint32_t i : order) {
+    if (closable == 0) break;
+    if (!meta(i).word.try_reserve()) continue;  // reserve-then-act
+    retire(i, slot_state::reserved, close_reason::idle_timeout);
+    --open;
+    --closable;
+  }
+  // What the window proved has been acted on: start a new one.
+  idle_window_.clear();
+  idle_window_start_ = now;
 }
 
 void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <set>
+#include <thread>
 #include <vector>
 
 namespace berth {
@@ -91,6 +92,33 @@ TEST_F(ReaperTest, PoolShrinksToMinIdleWithinIdleTimeoutPlusOnePeriodAfterASpike
   EXPECT_EQ(closed_for(close_reason::idle_timeout), 8u);
   for (int k = 0; k < 30; ++k) tick(*p);
   EXPECT_EQ(p->counts().total, 2u) << "never below min_idle";
+}
+
+// Threads without a hint (a thread per request) pop the oldest idle
+// connection from the FIFO ring, so every connection is used every few
+// periods and none is ever idle for idle_timeout on its own. The surplus rule
+// still sees that 9 of 10 stayed idle through the whole window.
+TEST_F(ReaperTest, FifoRotationByFreshThreadsDoesNotKeepASpikeAlive) {
+  auto o = opts(10, 2);
+  o.idle_timeout = 1s;
+  auto p = make(o);
+  {
+    std::vector<fake_pool::lease_type> spike;
+    for (int k = 0; k < 10; ++k) spike.push_back(std::move(p->acquire_for(1h).value()));
+  }
+  std::set<std::uint64_t> used;
+  for (int k = 0; k < 11; ++k) {
+    for (int r = 0; r < 2; ++r)
+      std::thread([&] {
+        auto l = p->try_acquire();  // no hint on a new thread: the ring's oldest
+        ASSERT_TRUE(l);
+        used.insert((*l)->id);
+      }).join();
+    tick(*p);
+  }
+  EXPECT_GE(used.size(), 8u) << "the requests rotated through the pool";
+  EXPECT_EQ(p->counts().total, 2u) << p->counts().to_string();
+  EXPECT_EQ(closed_for(close_reason::idle_timeout), 8u);
 }
 
 TEST_F(ReaperTest, ConnectionInUseDoesNotIdleOut) {

@@ -65,6 +65,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -368,6 +369,14 @@ class pool_core : private clock_listener {
     clock_source::time_point last_validated{};
   };
   std::unique_ptr<reaper_slot[]> reaper_;
+  /// Idle-count samples, one per pass, over the last idle_timeout: a
+  /// monotonic deque whose front is the window's minimum. Connections that
+  /// stayed idle-surplus for the whole window are closed even if a FIFO
+  /// rotation (threads without a hint popping the oldest idle connection)
+  /// kept each one individually warm.
+  std::deque<std::pair<clock_source::time_point, std::size_t>> idle_window_;
+  clock_source::time_point idle_window_start_{};
+  void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept;
   std::minstd_rand reaper_rng_;  // lifetime jitter
 
   // ---- maintenance thread ----
