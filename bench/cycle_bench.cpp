@@ -11,6 +11,9 @@
 //   BM_mutex_pool_cycle_pool8  acquirers wait (berth queues them FIFO and
 //                              hands connections over; the mutex pool lets
 //                              running threads barge).
+//   BM_berth_cycle_reaper_off  pool 32 with every lifecycle policy off, and
+//   BM_berth_cycle_reaper_busy with a reaper pass every 1 ms validating idle
+//                              connections: what the reaper costs the cycle.
 //   BM_berth_try_acquire_cycle try_acquire() + lease destruction, single
 //                              thread: acquire() minus its deadline (a steady
 //                              clock read), to show what that read costs.
@@ -40,6 +43,7 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -63,6 +67,24 @@ template <std::size_t Size>
 berth_pool& shared_berth_pool() {
   static berth_pool p{null_adapter{}, full_pool_options(Size)};
   return p;
+}
+
+// Reaper off (every lifecycle policy 0) vs reaper busy (a pass every
+// millisecond validating idle connections): the reaper's cost on the cycle.
+berth_pool& reaper_pool(bool busy) {
+  auto make = [](bool on) {
+    berth::pool_options o = full_pool_options(32);
+    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = std::chrono::milliseconds{0};
+    if (on) {
+      o.reaper_period = std::chrono::milliseconds{1};
+      o.keepalive_interval = std::chrono::milliseconds{2};
+      o.validation_interval = std::chrono::milliseconds{5};
+    }
+    return o;
+  };
+  static berth_pool off{null_adapter{}, make(false)};
+  static berth_pool on{null_adapter{}, make(true)};
+  return busy ? on : off;
 }
 
 template <std::size_t Size>
@@ -141,6 +163,17 @@ void BM_mutex_pool_cycle(benchmark::State& state) {
   static run_wall_clock wall;
   mutex_pool_cycle(state, shared_mutex_pool<32>(), wall);
 }
+void BM_berth_cycle_reaper_off(benchmark::State& state) {
+  static run_wall_clock wall;
+  berth_cycle(state, reaper_pool(false), wall);
+}
+void BM_berth_cycle_reaper_busy(benchmark::State& state) {
+  static run_wall_clock wall;
+  berth_cycle(state, reaper_pool(true), wall);
+}
+BENCHMARK(BM_berth_cycle_reaper_off)->Threads(1)->Threads(2)->Threads(8)->Threads(128)->UseManualTime();
+BENCHMARK(BM_berth_cycle_reaper_busy)->Threads(1)->Threads(2)->Threads(8)->Threads(128)->UseManualTime();
+
 void BM_berth_cycle_pool8(benchmark::State& state) {
   static run_wall_clock wall;
   berth_cycle(state, shared_berth_pool<8>(), wall);
