@@ -295,6 +295,22 @@ TEST_F(ReaperTest, ValidationFailingDuringEvictionClosesOnce) {
   EXPECT_EQ(script->closes.load(), 1u);
 }
 
+// A refill in flight when the pool closes: the new connection must be closed
+// when its connect returns, not published into a closed pool or leaked.
+TEST_F(ReaperTest, RefillRacingCloseLeaksNothing) {
+  auto p = make(opts(2, 2));
+  script->connect_latency = 100ms;
+  p->try_acquire().value().discard();  // below min_idle: the refill starts
+  ASSERT_TRUE(eventually([&] { return script->in_connect.load() == 1; }));
+  p->close();
+  EXPECT_EQ(script->live.load(), 0) << "idle ones closed at once";
+  clock.advance(100ms);  // the refill's connect returns into a closed pool
+  ASSERT_TRUE(eventually([&] { return script->connects.load() == 3u && p->counts().total == 0; }));
+  EXPECT_EQ(script->live.load(), 0);
+  EXPECT_EQ(closed_for(close_reason::pool_closed), 2u) << "the idle one, then the late refill";
+  EXPECT_EQ(p->drain(0s), std::error_code{});
+}
+
 TEST_F(ReaperTest, EvictLeaseClosesItAtReleaseAndThePoolRefills) {
   auto p = make(opts(2, 1));
   auto l = p->try_acquire();
