@@ -346,21 +346,28 @@ bool pool_core::attend(std::uint32_t i) noexcept {
     return false;
   }
   if (f & slot_word::stale) {  // idle past validation_bypass: check before use
-    if (auto v = validate_slot(i); !v) {
-      pool_event ev;
-      ev.kind = event_kind::validation_failed;
-      ev.slot = i;
-      ev.error = v.error().code;
-      ev.message = v.error().message;
-      emit(ev);
-      validation_failures_.fetch_add(1, std::memory_order_relaxed);
-      retire(i, slot_state::leased, close_reason::validation_failed);
-      return false;
-    }
+    if (!validate_or_retire(i, slot_state::leased)) return false;
     acquire_validations_.fetch_add(1, std::memory_order_relaxed);
-    meta(i).word.clear_flags(slot_word::stale);
   }
   return true;
+}
+
+bool pool_core::validate_or_retire(std::uint32_t i, slot_state from) noexcept {
+  // The caller owns slot i in state `from` (leased or reserved).
+  auto v = validate_slot(i);
+  if (v) {
+    meta(i).word.clear_flags(slot_word::stale);
+    return true;
+  }
+  pool_event ev;
+  ev.kind = event_kind::validation_failed;
+  ev.slot = i;
+  ev.error = v.error().code;
+  ev.message = v.error().message;
+  emit(ev);
+  validation_failures_.fetch_add(1, std::memory_order_relaxed);
+  retire(i, from, close_reason::validation_failed);
+  return false;
 }
 
 std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, acquire_error& err, bool& blocked) noexcept {
@@ -713,19 +720,10 @@ void pool_core::reap(clock_source::time_point now) noexcept {
         --open;
         break;
       case idle_action::validate:
-        if (auto v = validate_slot(i); !v) {
-          pool_event ev;
-          ev.kind = event_kind::validation_failed;
-          ev.slot = i;
-          ev.error = v.error().code;
-          ev.message = v.error().message;
-          emit(ev);
-          validation_failures_.fetch_add(1, std::memory_order_relaxed);
-          retire(i, slot_state::reserved, close_reason::validation_failed);
+        if (!validate_or_retire(i, slot_state::reserved)) {
           --open;
         } else {
           r.last_validated = now;
-          m.word.clear_flags(slot_word::stale);
           publish(i, slot_state::reserved);  // hands it to a waiter if one is queued
           ++idle;
         }

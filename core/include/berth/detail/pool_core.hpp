@@ -295,6 +295,7 @@ class pool_core : private clock_listener {
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
   void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
   bool attend(std::uint32_t i) noexcept;
+  bool validate_or_retire(std::uint32_t i, slot_state from) noexcept;
   [[gnu::cold, gnu::noinline]] std::uint32_t claim_flagged(std::uint32_t i, std::source_location site) noexcept;
   void record_lease(std::uint32_t i) noexcept;
   void leak_returned(std::uint32_t i) noexcept;
