@@ -6,11 +6,14 @@
 //        pool of that size, each iteration picking try_acquire / acquire_for
 //        (random short timeout) / acquire / with. Faults: connect fails, throws
 //        and sleeps now and then (fail-fast start-up is retried, checking that
-//        a failed start leaks nothing); reset fails or throws (the only
-//        adapter check the pool makes today: validate() is not called yet, a
-//        later issue adds validation on acquire, so reset failures stand in
-//        for "the connection turned out broken"). hammer-8 uses
+//        a failed start leaks nothing); reset fails or throws. These runs
+//        keep the default lifecycle policies (1 s reaper period, so the
+//        reaper barely acts in a short run). hammer-8 uses
 //        unwind_policy::discard, the others unwind_policy::reset.
+//   reaper-16, reaper-1   the hammer with every lifecycle policy at
+//        millisecond periods (idle timeout, 20 ms lifetimes, keepalive,
+//        background validation, validation at acquire, leak reports) and
+//        injected validation failures; books audited after drain().
 //   degraded   startup_mode::degraded, the first connects fail, then ~30% fail
 //        or throw, min_idle 6 of 12: the maintenance thread retries with
 //        backoff while acquirers wait; a monitor also calls evict_all().

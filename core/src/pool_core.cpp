@@ -151,7 +151,7 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
     return;
   }
   if (!must_queue(g)) return wake_head();  // saturated: the head competes [G5]
-  // Strict hand-off: take our slot back for the queue head (the rescue).
+  // Strict hand-off: take our slot back for the queue head.
   std::unique_lock lk(mutex_);
   if (head_ == nullptr || !meta(i).word.try_lease()) return;  // served, or someone took i
   if (hand_to_waiter_locked(i, slot_state::leased)) return;

@@ -40,8 +40,9 @@
 //   [G3] a releaser publishes (seq_cst CAS [W1], seq_cst ring push [Q1]) and
 //        then loads gate_ seq_cst. [G2]/[G3] are a Dekker pair: in the single
 //        total order of seq_cst operations either the waiter's pop sees the
-//        published index, or the releaser's load sees the waiter and rescues
-//        its slot for the queue head (after_publish()). No waiter sleeps while a
+//        published index, or the releaser's load sees the waiter and acts in
+//        after_publish(): it hands its slot to the queue head (strict) or
+//        wakes the head to compete ([G5]). No waiter sleeps while a
 //        connection sits idle. close() uses the same pair with the closed
 //        bit, so no connection is left idle in a closed pool.
 //   [G4] a hand-off moves a leased slot to a waiter under mutex_; the
