@@ -567,11 +567,24 @@ std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
 
 void pool_core::evict_all() noexcept {
   for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
-    if (meta(i).word.try_reserve())
+    if (meta(i).word.try_reserve()) {
+      emit_evicted(i);
       retire(i, slot_state::reserved, close_reason::evicted);
-    else
-      meta(i).word.mark_evict_if_owned();
+    } else if (meta(i).word.mark_evict_if_owned()) {
+      emit_evicted(i);  // closed (reason evicted) when its owner lets go
+    }
   }
+}
+
+void pool_core::evict_slot(std::uint32_t i) noexcept {
+  if (meta(i).word.mark_evict_if_owned()) emit_evicted(i);
+}
+
+void pool_core::emit_evicted(std::uint32_t i) const noexcept {
+  pool_event ev;
+  ev.kind = event_kind::evicted;
+  ev.slot = i;
+  emit(ev);
 }
 
 void pool_core::on_clock_advanced() noexcept {

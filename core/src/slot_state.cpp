@@ -44,6 +44,7 @@ const char* to_string(event_kind k) noexcept {
     case event_kind::validation_failed: return "validation_failed";
     case event_kind::leak_suspected: return "leak_suspected";
     case event_kind::leak_returned: return "leak_returned";
+    case event_kind::evicted: return "evicted";
   }
   return "?";
 }

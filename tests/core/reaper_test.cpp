@@ -295,6 +295,31 @@ TEST_F(ReaperTest, ValidationFailingDuringEvictionClosesOnce) {
   EXPECT_EQ(script->closes.load(), 1u);
 }
 
+// An adapter whose validate takes a timeout gets validation_timeout.
+struct timed_validate_adapter : fake_adapter {
+  using fake_adapter::fake_adapter;
+  using fake_adapter::validate;
+  std::shared_ptr<std::atomic<std::int64_t>> seen_timeout_ms = std::make_shared<std::atomic<std::int64_t>>(-1);
+  result<void, adapter_error> validate(testing::fake_connection& c, std::chrono::milliseconds timeout) {
+    seen_timeout_ms->store(timeout.count());
+    return fake_adapter::validate(c);
+  }
+};
+
+TEST_F(ReaperTest, ValidationTimeoutReachesAnAdapterThatTakesOne) {
+  auto o = opts(1, 1);
+  o.keepalive_interval = 100ms;
+  o.validation_timeout = 1234ms;
+  timed_validate_adapter a{script};
+  auto seen = a.seen_timeout_ms;
+  pool<timed_validate_adapter> p(std::move(a), o, clock);
+  const auto before = p.stats().reaper_passes;
+  clock.advance(100ms);
+  ASSERT_TRUE(eventually([&] { return p.stats().reaper_passes > before; }));
+  EXPECT_EQ(seen->load(), 1234);
+  EXPECT_EQ(script->validates.load(), 1u);
+}
+
 // A refill in flight when the pool closes: the new connection must be closed
 // when its connect returns, not published into a closed pool or leaked.
 TEST_F(ReaperTest, RefillRacingCloseLeaksNothing) {
@@ -317,6 +342,11 @@ TEST_F(ReaperTest, EvictLeaseClosesItAtReleaseAndThePoolRefills) {
   ASSERT_TRUE(l);
   p->evict(l.value());
   EXPECT_EQ(l.value()->id, 1u) << "still usable";
+  {
+    std::lock_guard lk(events_mutex);
+    EXPECT_EQ(events.back().kind, event_kind::evicted) << "reported when asked";
+  }
+  EXPECT_EQ(closed_for(close_reason::evicted), 0u) << "not closed under its lessee";
   l.value().release();
   EXPECT_EQ(closed_for(close_reason::evicted), 1u);
   ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));

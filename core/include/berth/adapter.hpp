@@ -34,7 +34,9 @@ inline adapter_exception::adapter_exception(const adapter_error& e)
 ///   connect():   open a new connection (may block: runs on the pool's
 ///                maintenance thread, or the constructing thread at fail-fast
 ///                start-up, never in an acquirer's call).
-///   validate(c): is c still usable? (a cheap round trip)
+///   validate(c): is c still usable? (a cheap round trip). An adapter may
+///                also provide validate(c, std::chrono::milliseconds timeout);
+///                the pool then passes pool_options::validation_timeout.
 ///   reset(c):    bring c back to a clean session state (roll back, discard
 ///                temporary state); called on connections released during
 ///                stack unwinding.

@@ -16,6 +16,8 @@ enum class event_kind : std::uint8_t {
   validation_failed,  ///< adapter.validate() failed; the connection is closed next
   leak_suspected,     ///< a lease is held longer than leak_threshold; message: where and stack
   leak_returned,      ///< a suspected leak came back; age: how long it was held
+  evicted,            ///< evict_all()/evict(lease) marked or closed this connection;
+                      ///< a closed event (reason evicted) follows when it is closed
 };
 
 /// Why a connection was closed.

@@ -228,7 +228,7 @@ class pool_core : private clock_listener {
 
   /// Soft-evicts the connection held by the lease on slot i: it is closed
   /// when the lease ends. Thread-safe. Never blocks.
-  void evict_slot(std::uint32_t i) noexcept { meta(i).word.mark_evict_if_owned(); }
+  void evict_slot(std::uint32_t i) noexcept;
 
  private:
   struct waiter;
@@ -307,6 +307,7 @@ class pool_core : private clock_listener {
   void head_changed_locked() noexcept;
   void retire(std::uint32_t i, slot_state from, close_reason why) noexcept;
   void emit(pool_event& ev) const noexcept;
+  void emit_evicted(std::uint32_t i) const noexcept;
   void opened(std::uint32_t i, clock_source::time_point now) noexcept;
   void reap(clock_source::time_point now) noexcept;
   bool reaper_enabled() const noexcept;
