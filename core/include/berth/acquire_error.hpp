@@ -22,6 +22,7 @@ class acquire_exception : public std::system_error {
 /// "database down": counts.leased == counts.total == max_size means every
 /// connection was held; a last_creation_error with a low total means new
 /// connections could not be opened.
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct acquire_error {
   using exception_type = acquire_exception;
 

@@ -19,7 +19,7 @@ class adapter_exception : public std::system_error {
 };
 
 /// An adapter call's failure: a code plus the adapter's own words (libpq's
-/// PQerrorMessage, sqlite3_errmsg, ...).
+/// PQerrorMessage, sqlite3_errmsg, ...). Thread-safety: a value type.
 struct adapter_error {
   using exception_type = adapter_exception;
   std::error_code code;

@@ -11,6 +11,7 @@ namespace berth {
 /// Slots by state at one moment, plus queued acquirers. Each field is read
 /// separately without stopping the pool, so under load the sum is
 /// approximate; at quiescence it is exact.
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct pool_counts {
   std::size_t total = 0;       ///< open or being opened/closed (= max_size - empty)
   std::size_t idle = 0;        ///< ready to lease
@@ -32,6 +33,7 @@ struct pool_counts {
 /// Wait time of acquire calls, over the pool's lifetime. Acquires served by the
 /// fast path count as zero wait. Values are bucket upper bounds (powers of
 /// two of nanoseconds), so they over-estimate by at most 2x.
+/// Thread-safety: a value type.
 struct wait_percentiles {
   std::chrono::nanoseconds p50{0};
   std::chrono::nanoseconds p90{0};
@@ -42,6 +44,7 @@ struct wait_percentiles {
 
 /// A snapshot of a pool's counters. Counters only grow; at quiescence
 /// created - destroyed == counts.total.
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct pool_stats {
   pool_counts counts;
   std::uint64_t created = 0;             ///< connections opened
