@@ -180,12 +180,8 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   if (!w.transition(from, slot_state::closing)) die("retire by a non-owner");
   close_slot(i);
   if (opts_.on_event) {  // after the adapter closed it: "closed" means closed
-    pool_event ev;
-    ev.kind = event_kind::closed;
-    ev.reason = why;
-    ev.slot = i;
-    ev.age = clock_.now() - meta(i).created;  // written by the creator before publication
-    emit(ev);
+    // created: written by the creator before publication.
+    emit({.kind = event_kind::closed, .reason = why, .slot = i, .age = clock_.now() - meta(i).created});
   }
   w.clear_flags(slot_word::all_flags);
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
@@ -196,7 +192,7 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   wake_maintenance();
 }
 
-void pool_core::emit(pool_event& ev) const noexcept {
+void pool_core::emit(pool_event ev) const noexcept {
   if (!opts_.on_event) return;
   ev.pool = opts_.name;
   try {
@@ -212,10 +208,7 @@ void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
   m.created = now;
   m.deadline = lifetime_deadline(now, opts_, std::uniform_real_distribution<double>(0.0, 1.0)(reaper_rng_));
   reaper_[i] = reaper_slot{m.leases.load(std::memory_order_relaxed), now, now};
-  pool_event ev;
-  ev.kind = event_kind::created;
-  ev.slot = i;
-  emit(ev);
+  emit({.kind = event_kind::created, .slot = i});
 }
 
 void pool_core::wake_maintenance() noexcept {
@@ -284,12 +277,7 @@ void pool_core::check_leak(std::uint32_t i, clock_source::time_point now) noexce
     }
   }
   leaks_suspected_.fetch_add(1, std::memory_order_relaxed);
-  pool_event ev;
-  ev.kind = event_kind::leak_suspected;
-  ev.slot = i;
-  ev.age = held;
-  ev.message = report;
-  emit(ev);
+  emit({.kind = event_kind::leak_suspected, .slot = i, .age = held, .message = report});
 }
 
 void pool_core::leak_returned(std::uint32_t i) noexcept {
@@ -311,12 +299,7 @@ void pool_core::leak_returned(std::uint32_t i) noexcept {
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) + " ms";
   } catch (...) {
   }
-  pool_event ev;
-  ev.kind = event_kind::leak_returned;
-  ev.slot = i;
-  ev.age = held;
-  ev.message = msg;
-  emit(ev);
+  emit({.kind = event_kind::leak_returned, .slot = i, .age = held, .message = msg});
 }
 
 std::uint32_t pool_core::claim_flagged(std::uint32_t i, std::source_location site) noexcept {
@@ -359,12 +342,7 @@ bool pool_core::validate_or_retire(std::uint32_t i, slot_state from) noexcept {
     meta(i).word.clear_flags(slot_word::stale);
     return true;
   }
-  pool_event ev;
-  ev.kind = event_kind::validation_failed;
-  ev.slot = i;
-  ev.error = v.error().code;
-  ev.message = v.error().message;
-  emit(ev);
+  emit({.kind = event_kind::validation_failed, .slot = i, .error = v.error().code, .message = v.error().message});
   validation_failures_.fetch_add(1, std::memory_order_relaxed);
   retire(i, from, close_reason::validation_failed);
   return false;
@@ -581,10 +559,7 @@ void pool_core::evict_slot(std::uint32_t i) noexcept {
 }
 
 void pool_core::emit_evicted(std::uint32_t i) const noexcept {
-  pool_event ev;
-  ev.kind = event_kind::evicted;
-  ev.slot = i;
-  emit(ev);
+  emit({.kind = event_kind::evicted, .slot = i});
 }
 
 void pool_core::on_clock_advanced() noexcept {
@@ -799,12 +774,7 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   if (r) {
     opened(i, clock_.now());
   } else {
-    pool_event ev;
-    ev.kind = event_kind::creation_failed;
-    ev.slot = i;
-    ev.error = r.error().code;
-    ev.message = r.error().message;
-    emit(ev);
+    emit({.kind = event_kind::creation_failed, .slot = i, .error = r.error().code, .message = r.error().message});
   }
   lk.lock();
   --connecting_;

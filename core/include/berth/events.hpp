@@ -40,11 +40,11 @@ enum class close_reason : std::uint8_t {
 struct pool_event {
   event_kind kind = event_kind::created;
   close_reason reason = close_reason::none;
-  std::string_view pool;           ///< pool_options::name
+  std::string_view pool{};         ///< pool_options::name
   std::uint32_t slot = 0;          ///< slot index of the connection
   std::chrono::nanoseconds age{0}; ///< connection age (closed), lease age (leak_*), else 0
-  std::error_code error;           ///< creation_failed / validation_failed
-  std::string_view message;        ///< the adapter's words for error
+  std::error_code error{};         ///< creation_failed / validation_failed
+  std::string_view message{};      ///< the adapter's words for error
 };
 
 /// "closed", "idle_timeout", ... for logs. Thread-safe.

@@ -306,7 +306,7 @@ class pool_core : private clock_listener {
   void unlink_locked(waiter& w) noexcept;
   void head_changed_locked() noexcept;
   void retire(std::uint32_t i, slot_state from, close_reason why) noexcept;
-  void emit(pool_event& ev) const noexcept;
+  void emit(pool_event ev) const noexcept;
   void emit_evicted(std::uint32_t i) const noexcept;
   void opened(std::uint32_t i, clock_source::time_point now) noexcept;
   void reap(clock_source::time_point now) noexcept;
