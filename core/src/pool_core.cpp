@@ -1,6 +1,8 @@
-// pool_core.cpp: the slow paths, lifecycle and maintenance thread of
-// pool_core. Synchronization pairs are described in pool_core.hpp.
+// pool_core.cpp: the slow paths, lifecycle, creator and reaper threads of
+// pool_core. Synchronization pairs and the waiter protocol are described in
+// pool_core.hpp.
 #include <berth/detail/backoff.hpp>
+#include <berth/detail/duration.hpp>
 #include <berth/detail/pool_core.hpp>
 #include <berth/detail/reaper_policy.hpp>
 
@@ -8,11 +10,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <vector>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace berth::detail {
 
@@ -28,20 +30,28 @@ const pool_options& checked(const pool_options& o) {
   std::fprintf(stderr, "berth: internal invariant violated: %s\n", what);
   std::abort();
 }
+
+std::string to_ms(std::chrono::nanoseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
 }  // namespace
 
-/// Per-slot leak records, present only when leak_threshold > 0. Each record
-/// has its own mutex: the lessee writes it at acquire (after note_lease),
-/// the reaper reads it, the releaser of a reported lease reads it; contention
-/// is per slot and only with leak detection on.
+/// Per-slot leak records, present only when leak_threshold > 0. A record
+/// describes the lease currently out on its slot: the lessee writes it when
+/// the lease is handed out (lease_began), whoever ends the lease clears it
+/// before the slot can change hands (lease_ended, from release()), and the
+/// reaper judges it (check_leaks). Each record has its own mutex, held only
+/// to copy a few fields: the stack is symbolized outside it, on the reaper
+/// thread, so neither a release nor an acquire ever waits for a report.
 class leak_tracker {
  public:
   struct record {
     std::mutex mutex;
-    std::uint64_t lease_no = 0;  // slot_meta::leases of the lease recorded
+    bool active = false;    // a lease is out and watched
+    bool reported = false;  // leak_suspected was emitted for it
     clock_source::time_point acquired{};
+    std::source_location site{};
     boost::stacktrace::stacktrace trace{0, 0};  // empty until the first lease
-    bool reported = false;
   };
   explicit leak_tracker(std::size_t n) : records_(std::make_unique<record[]>(n)) {}
   record& operator[](std::uint32_t i) noexcept { return records_[i]; }
@@ -65,17 +75,18 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
       leak_detection_(opts_.leak_threshold.count() > 0),
       strict_waiters_(opts_.handoff_after.count() == 0 ? gate_waiters : 1),
+      handoff_after_(saturating_ns(opts_.handoff_after)),
       meta_(std::make_unique<cache_padded<slot_meta>[]>(opts.max_size)),
       leaks_(opts.leak_threshold.count() > 0 ? std::make_unique<leak_tracker>(opts.max_size) : nullptr),
       ring_(2 * opts.max_size),  // see push_idle()
       jitter_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
-      reaper_(std::make_unique<reaper_slot[]>(opts.max_size)),
-      reaper_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))) {
+      lifetime_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))),
+      reaper_(std::make_unique<reaper_slot[]>(opts.max_size)) {
   clock_.subscribe(*this);
 }
 
 pool_core::~pool_core() {
-  if (maintenance_.joinable()) die("pool destroyed without shutdown()");
+  if (creator_.joinable() || reaper_thread_.joinable()) die("pool destroyed without shutdown()");
   clock_.unsubscribe(*this);
 }
 
@@ -112,16 +123,21 @@ void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
 }
 
 bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept {
-  waiter* w = head_;
-  if (w == nullptr || (meta(i).word.flags() & slot_word::evict)) return false;
+  // An evicted slot is retired by its owner (outside mutex_), not handed.
+  if (head_ == nullptr || (meta(i).word.flags() & slot_word::evict)) return false;
   if (from != slot_state::leased && !meta(i).word.transition(from, slot_state::leased))
     die("hand-off by a non-owner");
-  unlink_locked(*w);
-  w->slot = i;  // [G4] read by the waiter under mutex_
+  give_locked(*head_, i);
+  settle_locked();  // the queue changed [G6]
+  return true;
+}
+
+void pool_core::give_locked(waiter& w, std::uint32_t i) noexcept {
+  unlink_locked(w);
+  w.slot = i;  // [G4] read by the waiter under mutex_
   // Notify under the lock: once unlocked the waiter may return and its
   // stack-resident cv would be gone.
-  w->cv.notify_one();
-  return true;
+  w.cv.notify_one();
 }
 
 void pool_core::unlink_locked(waiter& w) noexcept {
@@ -130,17 +146,25 @@ void pool_core::unlink_locked(waiter& w) noexcept {
   (w.next ? w.next->prev : tail_) = w.prev;
   w.prev = w.next = nullptr;
   --queued_;
-  gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G2] deregister
-  if (was_head) head_changed_locked();
+  // [G2] deregister; [G6] a seq_cst RMW before the caller's settle.
+  gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+  if (was_head) {
+    // [G5] the notified head is gone: the next publication wakes the new one.
+    std::uint64_t clear = gate_woken;
+    if (head_ == nullptr) clear |= gate_handoff;  // no waiter left to starve
+    gate_.value.fetch_and(~clear, std::memory_order_seq_cst);
+  }
 }
 
-void pool_core::head_changed_locked() noexcept {
-  // [G5] the notified head is gone: let the next publication wake the new
-  // one, and wake it now if connections are already idle.
-  std::uint64_t clear = gate_woken;
-  if (head_ == nullptr) clear |= gate_handoff;  // no waiter left to starve
-  gate_.value.fetch_and(~clear, std::memory_order_seq_cst);
-  if (head_ != nullptr && ring_.size_approx() != 0) head_->cv.notify_one();
+void pool_core::settle_locked() noexcept {
+  // [G6] After a change of the queue or the mode: nobody may sleep while a
+  // connection is idle. Pop for the head until the ring or the queue is
+  // empty; a popped slot that carries flags is checked by the waiter.
+  while (head_ != nullptr) {
+    const std::uint32_t i = pop_idle();
+    if (i == no_slot) return;
+    give_locked(*head_, i);
+  }
 }
 
 void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
@@ -150,13 +174,9 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
     if (meta(i).word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
     return;
   }
-  if (!must_queue(g)) return wake_head();  // saturated: the head competes [G5]
-  // Strict hand-off: take our slot back for the queue head.
-  std::unique_lock lk(mutex_);
-  if (head_ == nullptr || !meta(i).word.try_lease()) return;  // served, or someone took i
-  if (hand_to_waiter_locked(i, slot_state::leased)) return;
-  lk.unlock();
-  publish(i, slot_state::leased);  // evicted meanwhile: publish retires it
+  if (!must_queue(g)) return wake_head();  // throughput: the head competes [G5]
+  std::lock_guard lk(mutex_);
+  settle_locked();  // strict: what we published (or whatever is idle) goes to the head
 }
 
 void pool_core::wake_head() noexcept {
@@ -180,8 +200,8 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   if (!w.transition(from, slot_state::closing)) die("retire by a non-owner");
   close_slot(i);
   if (opts_.on_event) {  // after the adapter closed it: "closed" means closed
-    // created: written by the creator before publication.
-    emit({.kind = event_kind::closed, .reason = why, .slot = i, .age = clock_.now() - meta(i).created});
+    // created: written by the creator before publication; we own slot i.
+    emit({.kind = event_kind::closed, .reason = why, .slot = i, .age = saturating_sub(clock_.now(), meta(i).created.load(std::memory_order_relaxed))});
   }
   w.clear_flags(slot_word::all_flags);
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
@@ -189,7 +209,7 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   // release: pairs with drain()'s acquire load, so a drained pool's caller
   // sees every adapter.close() effect.
   open_.fetch_sub(1, std::memory_order_release);
-  wake_maintenance();
+  wake_creator();
 }
 
 void pool_core::emit(pool_event ev) const noexcept {
@@ -202,32 +222,49 @@ void pool_core::emit(pool_event ev) const noexcept {
 }
 
 void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
-  // Maintenance thread (or the constructor before it starts) owns slot i
-  // (connecting): these writes reach later owners through [W1].
+  // The creator (or the constructor before the threads start) owns slot i
+  // (connecting): these writes reach later owners through [W1], and the
+  // reaper tells the new connection by its generation.
   slot_meta& m = meta(i);
-  m.created = now;
-  m.deadline = lifetime_deadline(now, opts_, std::uniform_real_distribution<double>(0.0, 1.0)(reaper_rng_));
-  reaper_[i] = reaper_slot{m.leases.load(std::memory_order_relaxed), now, now};
+  m.created.store(now, std::memory_order_relaxed);
+  m.deadline.store(lifetime_deadline(now, opts_, std::uniform_real_distribution<double>(0.0, 1.0)(lifetime_rng_)),
+                   std::memory_order_relaxed);
+  m.leases_at_open.store(m.leases.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  m.generation.store(m.generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // single writer
   emit({.kind = event_kind::created, .slot = i});
 }
 
-void pool_core::wake_maintenance() noexcept {
+void pool_core::wake_creator() noexcept {
   std::lock_guard lk(mutex_);
-  maintenance_cv_.notify_one();
+  creator_cv_.notify_one();
   drained_cv_.notify_all();
 }
 
-std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::source_location site,
-                                     acquire_error& err) noexcept {
+std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& limit, std::source_location site,
+                                    acquire_error& err) noexcept {
+  if (limit.k == acquire_limit::kind::now) {
+    // try_acquire: held == no_slot means the fast path found nothing idle or
+    // was told to queue behind waiters.
+    const std::uint32_t i = held == no_slot ? no_slot : claim_ready(held, site);
+    if (i == no_slot) fill_would_block(err);
+    return i;
+  }
+  // The call's start: the fast path read no clock, so this is it.
   const auto start = clock_.now();
+  const auto deadline =
+      limit.k == acquire_limit::kind::relative ? deadline_after(start, limit.timeout) : limit.deadline;
+  std::uint32_t i = held;
+  bool front = false;
   for (;;) {
     bool blocked = false;
-    const std::uint32_t i = wait_for_slot(deadline, err, blocked);
-    if (i == no_slot) return no_slot;
+    if (i == no_slot) {
+      i = wait_for_slot(deadline, start, front, err, blocked);
+      if (i == no_slot) return no_slot;
+    }
     // Outside mutex_: attend() may validate through the adapter.
-    if (!(meta(i).word.flags() & slot_word::attention_mask) || attend(i)) {
+    if (!(meta(i).word.flags() & slot_word::attention_mask) || attend(i, deadline)) {
       if (blocked) {  // counted only for a connection actually handed out
-        const auto d = clock_.now() - start;
+        const auto d = saturating_sub(clock_.now(), start);
         std::lock_guard lk(mutex_);
         ++acquired_after_wait_;
         record_wait_locked(d);
@@ -235,84 +272,39 @@ std::uint32_t pool_core::claim_until(clock_source::time_point deadline, std::sou
       note_lease(i, site);
       return i;
     }
-  }
-}
-
-void pool_core::record_lease(std::uint32_t i) noexcept {
-  try {
-    boost::stacktrace::stacktrace trace;  // captured outside the lock
-    const auto now = clock_.now();
-    leak_tracker::record& r = (*leaks_)[i];
-    std::lock_guard lk(r.mutex);
-    r.lease_no = meta(i).leases.load(std::memory_order_relaxed);  // we are its only writer
-    r.acquired = now;
-    r.trace = std::move(trace);
-    r.reported = false;
-  } catch (...) {  // out of memory: this lease goes without a trace
-  }
-}
-
-void pool_core::check_leak(std::uint32_t i, clock_source::time_point now) noexcept {
-  leak_tracker::record& r = (*leaks_)[i];
-  std::string report;
-  std::chrono::nanoseconds held{};
-  {
-    std::lock_guard lk(r.mutex);
-    if (r.reported || r.lease_no != meta(i).leases.load(std::memory_order_relaxed) ||
-        now - r.acquired < opts_.leak_threshold)
-      return;
-    // Flag the lease so that its release reports the return; fails if it
-    // just came back.
-    if (!meta(i).word.mark_if(slot_word::leaked, slot_atomic::state_bit(slot_state::leased))) return;
-    r.reported = true;
-    held = now - r.acquired;
-    try {
-      const std::source_location at = meta(i).site.load(std::memory_order_relaxed);
-      report = "lease on slot " + std::to_string(i) + " held " +
-               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) +
-               " ms (leak_threshold " + std::to_string(opts_.leak_threshold.count()) + " ms), acquired at " +
-               at.file_name() + ":" + std::to_string(at.line()) + " in " + at.function_name() +
-               "\nstack at acquire:\n" + boost::stacktrace::to_string(r.trace);
-    } catch (...) {
+    // The connection was retired or put back. A waiter keeps its place at
+    // the head of the queue; nobody starts a wait or a validation once the
+    // deadline has passed.
+    front = blocked;
+    i = no_slot;
+    if (const auto now = clock_.now(); now >= deadline) {
+      std::lock_guard lk(mutex_);
+      fill_error_locked(err, errc::timeout, saturating_sub(now, start));
+      timeouts_.fetch_add(1, std::memory_order_relaxed);
+      return no_slot;
     }
   }
-  leaks_suspected_.fetch_add(1, std::memory_order_relaxed);
-  emit({.kind = event_kind::leak_suspected, .slot = i, .age = held, .message = report});
 }
 
-void pool_core::leak_returned(std::uint32_t i) noexcept {
-  // The releaser owns slot i (it has not published it yet).
-  std::chrono::nanoseconds held{};
-  bool report = false;
-  if (leaks_) {
-    leak_tracker::record& r = (*leaks_)[i];
-    std::lock_guard lk(r.mutex);
-    held = clock_.now() - r.acquired;
-    report = r.reported;
-    r.reported = false;
-  }
-  meta(i).word.clear_flags(slot_word::leaked);
-  if (!report) return;
-  std::string msg;
-  try {
-    msg = "lease on slot " + std::to_string(i) + " returned after " +
-          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) + " ms";
-  } catch (...) {
-  }
-  emit({.kind = event_kind::leak_returned, .slot = i, .age = held, .message = msg});
-}
-
-std::uint32_t pool_core::claim_flagged(std::uint32_t i, std::source_location site) noexcept {
-  // try_claim's cold path: slot i is ours and flagged. Check it; if it was
-  // retired, claim another the same way (bounded: each retirement empties a
-  // slot, and empty slots are never claimed here).
-  for (;;) {
-    if (attend(i)) {
+std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
+  // try_acquire's cold path: slot i is ours and flagged. It never validates
+  // (that may block): a stale connection goes back for a blocking acquirer,
+  // and the reaper's next pass validates it. Bounded: at most max_size
+  // slots are examined.
+  for (std::size_t seen = 1;; ++seen) {
+    const slot_word::rep f = meta(i).word.flags();
+    if (f & slot_word::retire_mask) {
+      retire(i, slot_state::leased, f & slot_word::evict ? close_reason::evicted : close_reason::expired);
+    } else if (f & slot_word::stale) {
+      stale_skipped_.store(true, std::memory_order_relaxed);  // read by the reaper's exchange
+      publish(i, slot_state::leased);
+    } else {
       note_lease(i, site);
       return i;
     }
+    if (seen >= opts_.max_size) return no_slot;
     slot_word::rep w = 0;
-    i = claim_idle(w);
+    i = pop_idle(w);  // not the hint: it may be the slot just put back
     if (i == no_slot) return no_slot;
     if (!(w & slot_word::attention_mask)) {
       note_lease(i, site);
@@ -321,7 +313,7 @@ std::uint32_t pool_core::claim_flagged(std::uint32_t i, std::source_location sit
   }
 }
 
-bool pool_core::attend(std::uint32_t i) noexcept {
+bool pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexcept {
   // The caller holds slot i leased and has not handed it out yet.
   const slot_word::rep f = meta(i).word.flags();
   if (f & slot_word::retire_mask) {
@@ -329,15 +321,24 @@ bool pool_core::attend(std::uint32_t i) noexcept {
     return false;
   }
   if (f & slot_word::stale) {  // idle past validation_bypass: check before use
-    if (!validate_or_retire(i, slot_state::leased)) return false;
+    // The validation gets at most the time left; none starts after the
+    // deadline (the connection goes back, still stale, for the next one).
+    const std::chrono::nanoseconds left = saturating_sub(deadline, clock_.now());
+    if (left <= std::chrono::nanoseconds::zero()) {
+      publish(i, slot_state::leased);
+      return false;
+    }
+    const auto timeout = left >= opts_.validation_timeout ? opts_.validation_timeout
+                                                          : std::chrono::ceil<std::chrono::milliseconds>(left);
+    if (!validate_or_retire(i, slot_state::leased, timeout)) return false;
     acquire_validations_.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
 }
 
-bool pool_core::validate_or_retire(std::uint32_t i, slot_state from) noexcept {
+bool pool_core::validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept {
   // The caller owns slot i in state `from` (leased or reserved).
-  auto v = validate_slot(i);
+  auto v = validate_slot(i, timeout);
   if (v) {
     meta(i).word.clear_flags(slot_word::stale);
     return true;
@@ -348,66 +349,145 @@ bool pool_core::validate_or_retire(std::uint32_t i, slot_state from) noexcept {
   return false;
 }
 
-std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, acquire_error& err, bool& blocked) noexcept {
+void pool_core::lease_began(std::uint32_t i, std::source_location site) noexcept {
+  boost::stacktrace::stacktrace trace;  // captured outside the lock; empty if out of memory
+  const auto now = clock_.now();
+  leak_tracker::record& r = (*leaks_)[i];
+  std::lock_guard lk(r.mutex);
+  r.active = true;
+  r.reported = false;
+  r.acquired = now;
+  r.site = site;
+  r.trace = std::move(trace);
+}
+
+void pool_core::lease_ended(std::uint32_t i) noexcept {
+  // The releaser still owns slot i: nobody else can begin a lease on it.
+  leak_tracker::record& r = (*leaks_)[i];
+  std::chrono::nanoseconds held{};
+  {
+    std::lock_guard lk(r.mutex);
+    if (!r.active) return;
+    r.active = false;
+    if (!r.reported) return;
+    r.reported = false;
+    held = saturating_sub(clock_.now(), r.acquired);
+  }
+  std::string msg;
+  try {
+    msg = "lease on slot " + std::to_string(i) + " returned after " + to_ms(held) + " ms";
+  } catch (...) {  // out of memory: the event still says it
+  }
+  emit({.kind = event_kind::leak_returned, .slot = i, .age = held, .message = msg});
+}
+
+void pool_core::check_leaks(clock_source::time_point now) noexcept {
+  // Reaper thread. A record is judged only while its lease is out and
+  // recorded: a slot leased but not yet handed out (validation at acquire,
+  // a waiter not yet running) has no active record, so no earlier lease is
+  // ever judged in its place.
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    leak_tracker::record& r = (*leaks_)[i];
+    std::chrono::nanoseconds held{};
+    std::source_location at{};
+    boost::stacktrace::stacktrace trace{0, 0};
+    {
+      std::lock_guard lk(r.mutex);
+      if (!r.active || r.reported) continue;
+      held = saturating_sub(now, r.acquired);
+      if (held < opts_.leak_threshold) continue;
+      r.reported = true;
+      at = r.site;
+      trace = std::move(r.trace);  // reported once: the record needs it no more
+    }
+    leaks_suspected_.fetch_add(1, std::memory_order_relaxed);
+    std::string report;
+    try {  // symbolized here, with no lock held
+      report = "lease on slot " + std::to_string(i) + " held " + to_ms(held) + " ms (leak_threshold " +
+               std::to_string(opts_.leak_threshold.count()) + " ms), acquired at " + at.file_name() + ":" +
+               std::to_string(at.line()) + " in " + at.function_name() + "\nstack at acquire:\n" +
+               boost::stacktrace::to_string(trace);
+    } catch (...) {
+    }
+    emit({.kind = event_kind::leak_suspected, .slot = i, .age = held, .message = report});
+  }
+}
+
+std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_source::time_point start, bool front,
+                                       acquire_error& err, bool& blocked) noexcept {
   if (gate_.value.load(std::memory_order_acquire) & gate_closed) {  // fail at once, no mutex
-    fill_closed(err);
+    fill_closed(err, saturating_sub(clock_.now(), start));
     return no_slot;
   }
-  const auto start = clock_.now();
   std::unique_lock lk(mutex_);
   if (gate_.value.load(std::memory_order_relaxed) & gate_closed) {  // set before close() locks mutex_
-    fill_closed(err);
+    fill_closed(err, saturating_sub(clock_.now(), start));
     return no_slot;
   }
   gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
   if (std::uint32_t i = pop_idle(); i != no_slot) {
-    gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+    gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G6] the count changed
+    settle_locked();
     return i;
   }
   waiter w;
-  w.prev = tail_;
-  (tail_ ? tail_->next : head_) = &w;
-  tail_ = &w;
+  if (front && head_ != nullptr) {  // a handed connection failed its check: keep our place
+    w.next = head_;
+    head_->prev = &w;
+    head_ = &w;
+    // [G5] woken referred to the old head; the new head has not been told.
+    gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);
+  } else {
+    w.prev = tail_;
+    (tail_ ? tail_->next : head_) = &w;
+    tail_ = &w;
+  }
   ++queued_;
-  if (creation_wanted_locked()) maintenance_cv_.notify_one();
+  settle_locked();  // [G6]
+  if (w.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
-      const auto waited = clock_.now() - start;
+      const auto waited = saturating_sub(clock_.now(), start);
       blocked = true;
       // Go's exit from starvation mode: strict hand-off ends once a waiter is
-      // served quickly or none is left.
-      if (head_ == nullptr || waited < opts_.handoff_after)
+      // served quickly or none is left (towards throughput: no settle needed).
+      if (head_ == nullptr || waited < handoff_after_)
         gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
       return w.slot;
     }
     if (w.closed) {
-      fill_error_locked(err, errc::pool_closed, clock_.now() - start);
+      fill_error_locked(err, errc::pool_closed, saturating_sub(clock_.now(), start));
       return no_slot;
     }
     const auto now = clock_.now();
     if (now >= deadline) {
-      fill_error_locked(err, errc::timeout, now - start);  // counts include this waiter
+      fill_error_locked(err, errc::timeout, saturating_sub(now, start));  // counts include this waiter
       unlink_locked(w);
+      settle_locked();  // [G6]
       timeouts_.fetch_add(1, std::memory_order_relaxed);
       return no_slot;
     }
     clock_.wait_until(w.cv, lk, deadline);
     if (w.slot != no_slot || w.closed) continue;
-    if (head_ == &w) gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // [G5] the head ran
+    const bool head = head_ == &w;
+    if (head) gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // [G5] the head ran
     const std::uint64_t g = gate_.value.load(std::memory_order_seq_cst);
-    if (!must_queue(g)) {
-      // Saturated pool: compete for an idle connection like a newcomer.
+    // The head takes an idle connection in either mode (in strict mode it
+    // is its due); others compete only in throughput mode.
+    if (head || !must_queue(g)) {
       if (const std::uint32_t i = pop_idle(); i != no_slot) {
         unlink_locked(w);
+        settle_locked();  // [G6]
         blocked = true;
         return i;
       }
     }
-    if (opts_.handoff_after.count() > 0 && !(g & gate_handoff) && clock_.now() - start >= opts_.handoff_after)
+    if (handoff_after_.count() > 0 && !(g & gate_handoff) && saturating_sub(clock_.now(), start) >= handoff_after_) {
       gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // starving: strict from now on
+      settle_locked();  // [G6]
+    }
   }
 }
-
 
 void pool_core::fail_waiters_locked() noexcept {
   while (waiter* w = head_) {
@@ -428,9 +508,10 @@ void pool_core::fill_would_block(acquire_error& err) const noexcept {
   err.counts = counts();
 }
 
-void pool_core::fill_closed(acquire_error& err) const noexcept {
+void pool_core::fill_closed(acquire_error& err, std::chrono::nanoseconds waited) const noexcept {
   err.code = errc::pool_closed;
   err.counts = counts();
+  err.waited = waited;
   try {
     err.pool_name = opts_.name;
   } catch (...) {  // out of memory: the code still says it
@@ -527,13 +608,14 @@ void pool_core::close() noexcept {
     std::lock_guard lk(mutex_);
     stop_ = true;
     fail_waiters_locked();
-    maintenance_cv_.notify_all();
+    creator_cv_.notify_all();
+    reaper_cv_.notify_all();
   }
   close_idle();
 }
 
 std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
-  const auto deadline = clock_.now() + timeout;  // the timeout runs from the call
+  const auto deadline = deadline_after(clock_.now(), timeout);  // the timeout runs from the call
   close();
   std::unique_lock lk(mutex_);
   while (open_.load(std::memory_order_acquire) != 0) {  // pairs with retire()'s release
@@ -565,7 +647,8 @@ void pool_core::emit_evicted(std::uint32_t i) const noexcept {
 void pool_core::on_clock_advanced() noexcept {
   std::lock_guard lk(mutex_);
   for (waiter* w = head_; w; w = w->next) w->cv.notify_one();
-  maintenance_cv_.notify_all();
+  creator_cv_.notify_all();
+  reaper_cv_.notify_all();
   drained_cv_.notify_all();
 }
 
@@ -605,8 +688,14 @@ void pool_core::start() {
   }
   // The first pass is due one period after construction, not after the
   // thread happens to be scheduled.
-  const auto first_pass = clock_.now() + opts_.reaper_period;
-  maintenance_ = std::thread([this, first_pass] { maintenance_loop(first_pass); });
+  const auto first_pass = saturating_add(clock_.now(), saturating_ns(opts_.reaper_period));
+  try {
+    creator_ = std::thread([this] { creator_loop(); });
+    if (reaper_enabled()) reaper_thread_ = std::thread([this, first_pass] { reaper_loop(first_pass); });
+  } catch (...) {  // no thread: close what start-up opened, then report
+    shutdown();
+    throw;
+  }
 }
 
 bool pool_core::reaper_enabled() const noexcept {
@@ -614,37 +703,55 @@ bool pool_core::reaper_enabled() const noexcept {
          opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0;
 }
 
-void pool_core::maintenance_loop(clock_source::time_point next_pass) noexcept {
-  const bool reaping = reaper_enabled();
+void pool_core::creator_loop() noexcept {
+  std::unique_lock lk(mutex_);
+  while (!stop_) {
+    const bool create = creation_wanted_locked();
+    if (create && clock_.now() >= retry_at_) {
+      create_one(lk);
+      continue;
+    }
+    if (create)
+      clock_.wait_until(creator_cv_, lk, retry_at_);
+    else
+      creator_cv_.wait(lk);
+  }
+}
+
+void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
+  if (leaks_) {
+    // libbacktrace loads debug information once per thread (~100 ms): pay it
+    // now so that the first leak report is not late by that much.
+    try {
+      (void)boost::stacktrace::to_string(boost::stacktrace::stacktrace(0, 1));
+    } catch (...) {
+    }
+  }
+  const auto period = saturating_ns(opts_.reaper_period);
   std::unique_lock lk(mutex_);
   while (!stop_) {
     const auto now = clock_.now();
-    if (reaping && now >= next_pass) {
-      // One pass however late we are: a starved or delayed reaper judges the
-      // state as it is now instead of replaying missed passes, so it catches
-      // up without a storm of closes; creations stay one at a time.
+    if (now >= next_pass) {
+      // One pass however late we are: a delayed reaper judges the state as
+      // it is now instead of replaying missed passes, so it catches up
+      // without a storm of closes.
       lk.unlock();
       reap(now);
       reaper_passes_.fetch_add(1, std::memory_order_relaxed);
       lk.lock();
-      next_pass = now + opts_.reaper_period;
+      next_pass = saturating_add(now, period);
       continue;
     }
-    const bool create = creation_wanted_locked();
-    if (create && now >= retry_at_) {
-      create_one(lk);
-      continue;
-    }
-    if (reaping)
-      clock_.wait_until(maintenance_cv_, lk, create ? std::min(retry_at_, next_pass) : next_pass);
-    else if (create)
-      clock_.wait_until(maintenance_cv_, lk, retry_at_);
-    else
-      maintenance_cv_.wait(lk);
+    clock_.wait_until(reaper_cv_, lk, next_pass);
   }
 }
 
 void pool_core::reap(clock_source::time_point now) noexcept {
+  // Leaks first: a long validation below must not make a report late.
+  if (leaks_) check_leaks(now);
+  // A try_acquire put back a stale connection it may not validate: validate
+  // stale idle connections in this pass so that it can have them next time.
+  const bool validate_stale = stale_skipped_.exchange(false, std::memory_order_relaxed);
   std::size_t open = open_.load(std::memory_order_acquire);  // pairs with retire()'s release
   // Lifetime retirements per pass are capped at a quarter of the open
   // connections (at least one): jitter normally spreads them, and after a
@@ -655,27 +762,34 @@ void pool_core::reap(clock_source::time_point now) noexcept {
   for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
     slot_meta& m = meta(i);
     reaper_slot& r = reaper_[i];
+    // acquire: pairs with the [W1] CAS chain, so created/deadline/generation
+    // read below are at least those of the connection in this state.
+    const slot_state st = m.word.state(std::memory_order_acquire);
+    const std::uint32_t gen = m.generation.load(std::memory_order_relaxed);
+    if (gen != r.generation) {  // a connection opened since the last look
+      const auto created = m.created.load(std::memory_order_relaxed);
+      r = reaper_slot{gen, m.leases_at_open.load(std::memory_order_relaxed), created, created};
+    }
     // "Used since the last pass" is read off the lessee's per-slot lease
     // counter: no clock read or store is added to acquire/release.
     if (const auto n = m.leases.load(std::memory_order_relaxed); n != r.seen_leases) {
       r.seen_leases = n;
       r.last_used = now;
     }
-    const slot_state st = m.word.state();
     if (st == slot_state::leased) {
       r.last_used = now;
-      if (leaks_) check_leak(i, now);
       // A hot connection is rarely idle when the reaper looks: flag it, and
       // its lessee retires it at release (pgx #2560: hot pools age too).
-      if (now >= m.deadline && expiry_budget > 0 &&
+      if (now >= m.deadline.load(std::memory_order_relaxed) && expiry_budget > 0 &&
           m.word.mark_if(slot_word::expired, slot_atomic::state_bit(slot_state::leased)))
         --expiry_budget;
       continue;
     }
     if (st != slot_state::idle) continue;
-    // created/deadline: written by this thread (opened()).
-    const slot_times t{m.created, m.deadline, r.last_used, r.last_validated};
-    const idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
+    const slot_times t{m.created.load(std::memory_order_relaxed), m.deadline.load(std::memory_order_relaxed),
+                       r.last_used, r.last_validated};
+    idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
+    if (act == idle_action::keep && validate_stale && (m.word.flags() & slot_word::stale)) act = idle_action::validate;
     if (act == idle_action::keep) {
       ++idle;
       if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
@@ -687,6 +801,12 @@ void pool_core::reap(clock_source::time_point now) noexcept {
       if (act == idle_action::close_expired &&
           m.word.mark_if(slot_word::expired, slot_atomic::state_bit(slot_state::leased)))
         --expiry_budget;
+      continue;
+    }
+    // Ours now. Judged on another connection (the slot was refilled since
+    // the look above)? Put it back; the next pass judges the new one.
+    if (m.generation.load(std::memory_order_relaxed) != gen) {
+      publish(i, slot_state::reserved);
       continue;
     }
     if (m.leases.load(std::memory_order_relaxed) != r.seen_leases) {  // leased and returned meanwhile
@@ -708,7 +828,7 @@ void pool_core::reap(clock_source::time_point now) noexcept {
         --open;
         break;
       case idle_action::validate:
-        if (!validate_or_retire(i, slot_state::reserved)) {
+        if (!validate_or_retire(i, slot_state::reserved, opts_.validation_timeout)) {
           --open;
         } else {
           r.last_validated = now;
@@ -764,7 +884,7 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   std::uint32_t i = 0;
   while (i < opts_.max_size && !meta(i).word.try_begin_connect()) ++i;
   if (i == opts_.max_size) {  // open_ counted a slot still closing: wait for its retire()
-    maintenance_cv_.wait(lk);
+    creator_cv_.wait(lk);
     return;
   }
   open_.fetch_add(1, std::memory_order_relaxed);
@@ -785,9 +905,8 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
     ++consecutive_failures_;
     last_creation_error_ = std::move(r).error();
     const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(jitter_rng_);
-    retry_at_ = clock_.now() + std::chrono::duration_cast<clock_source::duration>(creation_backoff(
-                                   opts_.creation_backoff_initial, opts_.creation_backoff_max,
-                                   consecutive_failures_, unit));
+    retry_at_ = saturating_add(clock_.now(), creation_backoff(opts_.creation_backoff_initial,
+                                                              opts_.creation_backoff_max, consecutive_failures_, unit));
     drained_cv_.notify_all();
     return;
   }
@@ -808,8 +927,9 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
 
 void pool_core::shutdown() noexcept {
   close();
-  if (maintenance_.joinable()) maintenance_.join();
-  close_idle();  // anything published by the maintenance thread before it saw stop_
+  if (creator_.joinable()) creator_.join();
+  if (reaper_thread_.joinable()) reaper_thread_.join();
+  close_idle();  // anything published by the creator or reaper before they saw stop_
   std::string report;
   std::size_t outstanding = 0;
   for (std::uint32_t i = 0; i < opts_.max_size; ++i) {

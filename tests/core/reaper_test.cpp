@@ -215,8 +215,10 @@ TEST_F(ReaperTest, StaleConnectionIsValidatedAtAcquireAndAHotOneIsNot) {
   }
   EXPECT_EQ(script->validates.load(), 0u) << "a hot pool pays nothing";
   for (int k = 0; k < 7; ++k) tick(*p);  // idle longer than the bypass window
+  EXPECT_FALSE(p->try_acquire()) << "try_acquire never validates: it leaves a stale connection";
+  EXPECT_EQ(script->validates.load(), 0u);
   {
-    auto l = p->try_acquire();
+    auto l = p->acquire_for(1s);
     ASSERT_TRUE(l);
     EXPECT_EQ(script->validates.load(), 1u) << "validated before it was handed out";
   }

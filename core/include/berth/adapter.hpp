@@ -32,7 +32,7 @@ inline adapter_exception::adapter_exception(const adapter_error& e)
 /// The adapter contract. An adapter is an object the pool owns; it opens,
 /// checks, cleans and closes connections of type A::connection_type.
 ///   connect():   open a new connection (may block: runs on the pool's
-///                maintenance thread, or the constructing thread at fail-fast
+///                creator thread, or the constructing thread at fail-fast
 ///                start-up, never in an acquirer's call).
 ///   validate(c): is c still usable? (a cheap round trip). An adapter may
 ///                also provide validate(c, std::chrono::milliseconds timeout);

@@ -35,7 +35,8 @@ class clock_source {
   virtual time_point now() const noexcept = 0;
 
   /// Blocks on cv (lock held by the caller, released while blocked) until
-  /// notified, spuriously woken, or this clock reaches deadline. Callers loop
+  /// notified, spuriously woken, or this clock reaches deadline
+  /// (time_point::max(): no deadline, wait for a notification). Callers loop
   /// on their own predicate and on now() >= deadline. Thread-safe.
   virtual void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                           time_point deadline) const = 0;

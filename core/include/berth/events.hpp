@@ -36,7 +36,7 @@ enum class close_reason : std::uint8_t {
 /// One event. Views point into pool or adapter state and are valid only
 /// during the callback: copy what you keep.
 /// Thread-safety: a value type; the hook may receive events from several
-/// threads at once (the maintenance thread and threads ending leases).
+/// threads at once (the creator and reaper threads and threads ending leases).
 struct pool_event {
   event_kind kind = event_kind::created;
   close_reason reason = close_reason::none;

@@ -4,6 +4,7 @@
 #include <berth/adapter.hpp>
 #include <berth/detail/pool_core.hpp>
 
+#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <utility>
@@ -47,10 +48,11 @@ class lease {
 
   /// True while the lease holds a connection. Never blocks.
   explicit operator bool() const noexcept { return pool_ != nullptr; }
-  /// The connection. Precondition: *this holds one. Never blocks.
-  connection_type& operator*() const noexcept { return *conn_; }
-  connection_type* operator->() const noexcept { return conn_; }
-  connection_type& get() const noexcept { return *conn_; }
+  /// The connection. Precondition: *this holds one (not moved from,
+  /// released or discarded); debug builds assert it. Never blocks.
+  connection_type& operator*() const noexcept { return *get_checked(); }
+  connection_type* operator->() const noexcept { return get_checked(); }
+  connection_type& get() const noexcept { return *get_checked(); }
 
   /// Returns the connection to the pool now; the lease becomes empty.
   /// No-op on an empty lease. Never allocates.
@@ -75,6 +77,10 @@ class lease {
 
  private:
   friend class pool<A>;
+  connection_type* get_checked() const noexcept {
+    assert(pool_ != nullptr && "berth::lease: no connection (moved from, released or discarded)");
+    return conn_;
+  }
   lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
 
   pool<A>* pool_ = nullptr;

@@ -10,6 +10,7 @@
 #include <berth/acquire_error.hpp>
 #include <berth/adapter.hpp>
 #include <berth/clock.hpp>
+#include <berth/detail/duration.hpp>
 #include <berth/detail/pool_core.hpp>
 #include <berth/lease.hpp>
 #include <berth/options.hpp>
@@ -29,7 +30,7 @@ namespace berth {
 ///
 /// acquire/try_acquire/with/stats/counts/close/drain/evict_all may be called
 /// from any number of threads concurrently. The pool is neither copyable nor
-/// movable (leases and its maintenance thread point into it).
+/// movable (leases and its threads point into it).
 /// Distinct objects: safe. Shared objects: safe for acquire*, with, stats,
 /// counts, close, drain, evict_all; unsafe for destruction.
 template <adapter A>
@@ -43,7 +44,7 @@ class pool final : public detail::pool_core {
   /// Validates opts (throws options_error naming the field), then with
   /// startup_mode::fail_fast opens min_idle connections in this thread
   /// (throws std::system_error(errc::startup_failed) with the adapter's
-  /// message on the first failure), then starts the maintenance thread.
+  /// message on the first failure), then starts its creator and reaper threads.
   /// clock must outlive the pool; tests pass a fake one.
   explicit pool(A adapter, const pool_options& opts = {},
                 clock_source& clock = clock_source::steady())
@@ -58,39 +59,53 @@ class pool final : public detail::pool_core {
   /// with other members.
   ~pool() { shutdown(); }
 
-  /// An idle connection now, or errc::would_block (none idle, or acquirers
-  /// are queued and fairness sends this one behind them) or
-  /// errc::pool_closed. Thread-safe. Never blocks. Never allocates.
+  /// An idle connection now, or errc::would_block (none idle and ready, or
+  /// acquirers are queued and fairness sends this one behind them) or
+  /// errc::pool_closed. Never waits for a connection and never validates: a
+  /// connection that must be validated first (unused for longer than
+  /// validation_bypass) is left for a blocking acquire, and the reaper
+  /// validates it in its next pass. It may close a connection it found
+  /// expired (adapter.close) and briefly take the slow-path mutex to hand a
+  /// connection it put back to a queued waiter. Thread-safe. Never allocates.
   acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
-    const std::uint32_t i = try_claim(site);
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]]
       return lease_type(this, &*conns_[i], i);
-    acquire_error err;
-    fill_would_block(err);
-    return failure{std::move(err)};
+    return slow(held, detail::acquire_limit{}, site);
   }
 
-  /// Waits until deadline for a connection, FIFO among waiters. On failure:
-  /// errc::timeout (with the pool's counts and the last creation error) or
+  /// Waits until deadline for a connection, FIFO among waiters. The deadline
+  /// bounds the whole call: a validation at acquire gets at most the time
+  /// left (passed as the adapter's timeout when it takes one) and none
+  /// starts once it has passed. time_point::max() waits without a deadline;
+  /// a deadline already passed still takes a connection that is idle and
+  /// needs no validation. On failure: errc::timeout (with the pool's counts,
+  /// the whole call's duration and the last creation error) or
   /// errc::pool_closed. Thread-safe. The fast path (a connection idle, no
   /// queue) never blocks, never allocates and reads no clock.
   acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
-    const std::uint32_t i = try_claim(site);
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]]
       return lease_type(this, &*conns_[i], i);
-    return wait_for_slot(deadline, site);
+    return slow(held, {.k = detail::acquire_limit::kind::absolute, .deadline = deadline}, site);
   }
 
-  /// acquire_until(now + timeout); the clock is read only if it must wait.
-  /// Thread-safe.
+  /// acquire_until(now + timeout), computed without overflow: a timeout
+  /// too large to add to the clock (e.g. any duration's max()) waits without
+  /// a deadline; zero or negative tries once. The clock is read only if the
+  /// fast path fails. Thread-safe.
   template <class Rep, class Period>
   acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
-    const std::uint32_t i = try_claim(site);
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]]
       return lease_type(this, &*conns_[i], i);
-    return wait_for_slot(deadline_after(timeout), site);
+    return slow(held, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(timeout)},
+                site);
   }
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
@@ -101,10 +116,14 @@ class pool final : public detail::pool_core {
   /// Runs f(connection&) with a connection from acquire() and returns its
   /// result. Throws acquire_exception if none could be had; if f throws, the
   /// exception propagates and the connection is reset or discarded (see
-  /// pool_options::on_unwind). Thread-safe.
+  /// pool_options::on_unwind). f may not return a reference: it would refer
+  /// into a connection that is back in the pool (a compile error).
+  /// Thread-safe.
   template <class F>
-    requires std::is_invocable_v<F&&, connection_type&>
-  decltype(auto) with(F&& f, std::source_location site = std::source_location::current()) {
+    requires std::is_invocable_v<F&&, connection_type&> &&
+             (!std::is_reference_v<std::invoke_result_t<F&&, connection_type&>>)
+  std::invoke_result_t<F&&, connection_type&> with(F&& f,
+                                                   std::source_location site = std::source_location::current()) {
     lease_type l = acquire(site).value();
     return std::forward<F>(f)(*l);
   }
@@ -123,16 +142,11 @@ class pool final : public detail::pool_core {
  private:
   friend class lease<A>;
 
-  acquire_result wait_for_slot(time_point deadline, std::source_location site) noexcept {
+  acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
     acquire_error err;
-    const std::uint32_t i = claim_until(deadline, site, err);
+    const std::uint32_t i = claim_slow(held, limit, site, err);
     if (i != detail::no_slot) return lease_type(this, &*conns_[i], i);
     return failure{std::move(err)};
-  }
-
-  template <class Rep, class Period>
-  time_point deadline_after(std::chrono::duration<Rep, Period> timeout) const noexcept {
-    return clock_now() + std::chrono::duration_cast<clock_source::duration>(timeout);
   }
 
   result<void, adapter_error> open_slot(std::uint32_t i) noexcept override {
@@ -158,12 +172,12 @@ class pool final : public detail::pool_core {
     }
   }
 
-  result<void, adapter_error> validate_slot(std::uint32_t i) noexcept override {
+  result<void, adapter_error> validate_slot(std::uint32_t i, std::chrono::milliseconds timeout) noexcept override {
     try {
       if constexpr (requires(A& a, connection_type& c, std::chrono::milliseconds t) {
                       { a.validate(c, t) } -> std::same_as<result<void, adapter_error>>;
                     })
-        return adapter_.validate(*conns_[i], options().validation_timeout);
+        return adapter_.validate(*conns_[i], timeout);
       else
         return adapter_.validate(*conns_[i]);
     } catch (const std::exception& e) {

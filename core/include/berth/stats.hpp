@@ -16,7 +16,7 @@ struct pool_counts {
   std::size_t total = 0;       ///< open or being opened/closed (= max_size - empty)
   std::size_t idle = 0;        ///< ready to lease
   std::size_t leased = 0;      ///< held by a lease
-  std::size_t reserved = 0;    ///< claimed by the maintenance thread
+  std::size_t reserved = 0;    ///< claimed by the reaper (or close/evict_all)
   std::size_t connecting = 0;  ///< creations in flight
   std::size_t closing = 0;     ///< being closed
   std::size_t waiting = 0;     ///< acquirers blocked for a connection

@@ -1,6 +1,6 @@
 // pool_core.hpp: the type-independent pool: slots, idle ring, per-thread
-// hints, waiter queue, maintenance thread. pool<Adapter> (pool.hpp) adds the
-// connection storage and the adapter calls.
+// hints, waiter queue, the creator and reaper threads. pool<Adapter>
+// (pool.hpp) adds the connection storage and the adapter calls.
 //
 // Fast path (acquire = try_claim, release = release):
 //   acquire: load gate; CAS the slot this thread released last (its hint) from
@@ -19,38 +19,62 @@
 //        (must_queue) a new acquirer goes to the back of the waiter queue
 //        instead of barging. A stale value only lets it barge once or sends it
 //        to the slow path, which rechecks under mutex_.
-//
-// Fairness (Go's sync.Mutex starvation mode, applied to a pool): hand-off is
-// strict FIFO, a released connection goes to the head waiter and new
-// acquirers queue, while a single acquirer waits, or once any waiter has
-// waited handoff_after. With several waiters (a saturated pool) running
-// threads may reuse connections ahead of sleeping waiters and a release
-// wakes the head waiter to compete: strict hand-off there costs a context
-// switch per cycle and convoys (bench/cycle_bench: 1-2.5 us vs 9 ns per
-// cycle at 64-128 threads on 32 connections, with "strict while waiters <=
-// max_size"). No waiter is passed over for longer than handoff_after, and
-// waiters are woken in FIFO order.
-//   [G5] woken bit: set by the one releaser that notifies the head waiter,
-//        cleared when the head runs or changes, so a burst of releases wakes
-//        one thread, not one per release. The head clears it (seq_cst) before
-//        popping; a releaser pushes before loading gate_ (seq_cst): either it
-//        sees woken clear and notifies, or the head's pop sees its push.
 //   [G2] a waiter registers with a seq_cst fetch_add on gate_ and then pops
 //        the ring (seq_cst loads, idle_ring.hpp [Q2]).
 //   [G3] a releaser publishes (seq_cst CAS [W1], seq_cst ring push [Q1]) and
 //        then loads gate_ seq_cst. [G2]/[G3] are a Dekker pair: in the single
-//        total order of seq_cst operations either the waiter's pop sees the
+//        total order S of seq_cst operations either the waiter's pop sees the
 //        published index, or the releaser's load sees the waiter and acts in
-//        after_publish(): it hands its slot to the queue head (strict) or
-//        wakes the head to compete ([G5]). No waiter sleeps while a
-//        connection sits idle. close() uses the same pair with the closed
-//        bit, so no connection is left idle in a closed pool.
+//        after_publish(). close() uses the same pair with the closed bit, so
+//        no connection is left idle in a closed pool.
 //   [G4] a hand-off moves a leased slot to a waiter under mutex_; the
 //        waiter reads its slot index under the same mutex, which also
 //        publishes the connection object.
+//   [G5] woken bit: set by the one releaser that notifies the head waiter in
+//        throughput mode, so a burst of releases wakes one thread, not one per
+//        release. The head clears it (seq_cst RMW) and then pops; a releaser
+//        pushes and then loads gate_ (seq_cst): either it sees woken clear and
+//        notifies, or the head's pop sees its push.
+//   [G6] settle: whoever changes the queue or the mode under mutex_ (a waiter
+//        leaves, the head changes, hand-off turns strict) does so with a
+//        seq_cst RMW on gate_ and then pops the ring on the head's behalf,
+//        handing what it finds to the head, until the ring or the queue is
+//        empty. A releaser whose gate load preceded that RMW in S pushed
+//        before it, so the settle's pop sees the push; one whose load
+//        followed it sees the new mode and acts on it.
 //   Linearization points: acquire at the successful try_lease/lease_from_ring
 //   CAS or at the hand-off under mutex_; release at publish_idle's CAS or the
 //   hand-off.
+//
+// Fairness (Go's sync.Mutex starvation mode, applied to a pool). Two modes,
+// read off gate_ by must_queue():
+//   strict      a lone waiter, or any waiter has waited handoff_after (the
+//               handoff bit), or handoff_after is 0: a released connection
+//               goes to the head waiter (offer_contended, or after_publish
+//               then settle) and new acquirers queue.
+//   throughput  several waiters, none starving: running threads may reuse
+//               connections ahead of sleeping waiters and a release wakes the
+//               head waiter to compete ([G5]). Strict hand-off here costs a
+//               context switch per cycle and convoys (bench/cycle_bench: 1-2.5
+//               us vs 9 ns per cycle at 64-128 threads on 32 connections).
+// A waiter, whenever it runs, is in one of these states (wait_for_slot):
+//   served      a hand-off gave it a slot [G4]: it takes it.
+//   closed      close() failed it.
+//   expired     its deadline passed: it leaves (then settle [G6]).
+//   head        it pops the ring in either mode: the connection is its due
+//               in strict mode and its to compete for in throughput mode.
+//               If it has waited handoff_after it sets the handoff bit (then
+//               settle [G6]).
+//   behind      it pops the ring only in throughput mode.
+// No lost wake-up: an idle connection and a sleeping waiter cannot coexist
+// once every thread has finished its step. The idle index was pushed by a
+// publisher; by [G3] either a waiter's pop (registration, head, settle) saw
+// it, or the publisher's gate load saw the waiter: in strict mode the
+// publisher settles under mutex_, in throughput mode it wakes the head,
+// which pops when it runs ([G5]). A switch to strict mode (a waiter leaving
+// so that one remains, or the handoff bit) is followed by a settle [G6], so
+// a connection published in throughput mode is never stranded by the switch
+// (issue 6, LostWakeupWhenPoolTurnsStrictBug).
 #pragma once
 
 #include <berth/acquire_error.hpp>
@@ -100,18 +124,36 @@ struct slot_meta {
   /// Where the current lease was acquired; written by the lessee (relaxed,
   /// single writer), read by reports of outstanding leases.
   std::atomic<std::source_location> site{};
-  /// When the connection was opened and when max_lifetime retires it
-  /// (computed once, with its jitter). Written by the maintenance thread
-  /// while the slot is connecting, read by later owners: the slot word's
-  /// CAS chain orders them [W1].
-  clock_source::time_point created{};
-  clock_source::time_point deadline{};
+  /// Connections opened in this slot so far, and the current one's opening
+  /// time and max_lifetime deadline (computed once, with its jitter).
+  /// Written by the creator while the slot is connecting; the slot word's
+  /// CAS chain [W1] publishes them to later owners. The reaper also reads
+  /// them without owning the slot (relaxed: a value of a newer connection
+  /// only makes it skip or re-check after reserving, see reap()).
+  std::atomic<std::uint32_t> generation{0};
+  std::atomic<std::uint64_t> leases_at_open{0};  // `leases` when it was opened
+  std::atomic<clock_source::time_point> created{};
+  std::atomic<clock_source::time_point> deadline{};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
+static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);
 static_assert(sizeof(cache_padded<slot_meta>) == cache_pair_size);
 
 /// How a lease ends.
 enum class release_mode : std::uint8_t { normal, unwinding, discard };
+
+/// How long an acquire may take. Built by pool<A>'s entry points; the clock
+/// is read only on the slow path.
+struct acquire_limit {
+  enum class kind : std::uint8_t {
+    now,       ///< try_acquire: never blocks, never validates
+    relative,  ///< acquire_for: `timeout` from the call (<= 0: no waiting)
+    absolute,  ///< acquire_until: `deadline` (time_point::max(): none)
+  };
+  kind k = kind::now;
+  std::chrono::nanoseconds timeout{0};
+  clock_source::time_point deadline{};
+};
 
 /// The pool without the connection type.
 /// Distinct objects: safe. Shared objects: acquire/release/stats/counts/
@@ -139,8 +181,9 @@ class pool_core : private clock_listener {
   void close() noexcept;
 
   /// close(), then waits up to `timeout` for every lease to come back.
-  /// errc::drain_timeout if some are still out (they close on return).
-  /// Thread-safe. Blocks.
+  /// errc::drain_timeout if some are still out (they close on return). A
+  /// timeout too large to add to the clock means no deadline; <= 0 checks
+  /// once. Thread-safe. Blocks.
   std::error_code drain(std::chrono::nanoseconds timeout) noexcept;
 
   /// True after close() or drain(). Thread-safe. Never blocks.
@@ -157,23 +200,25 @@ class pool_core : private clock_listener {
 
   // ---- fast path -------------------------------------------------------
 
-  /// The pool's clock. Thread-safe. Never blocks.
-  clock_source::time_point clock_now() const noexcept { return clock_.now(); }
-
-  /// Claims an idle slot without waiting: the thread's hint, then the ring.
-  /// no_slot when none is idle or acquirers are queued (fairness) or the pool
-  /// is closed. Thread-safe. Never blocks. Never allocates.
-  std::uint32_t try_claim(std::source_location site) noexcept {
+  /// Claims an idle slot that needs no attention without waiting: the
+  /// thread's hint, then the ring. Returns its index, or no_slot when none
+  /// is idle, acquirers are queued (fairness) or the pool is closed; then
+  /// `held` is a claimed slot that carries the reaper's flags (the slow
+  /// path checks, validates or retires it), or no_slot. Thread-safe. Never
+  /// blocks. Never allocates. Reads no clock.
+  std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
+    held = no_slot;
     // [G1] relaxed: fairness heuristic, see the header.
     if (const std::uint64_t g = gate_.value.load(std::memory_order_relaxed); g != 0 && must_queue(g)) [[unlikely]]
       return no_slot;
     slot_word::rep w = 0;
     const std::uint32_t i = claim_idle(w);
-    if (i == no_slot) return no_slot;
     // The word our CAS replaced carries the reaper's flags: a flagged slot
-    // takes the cold path (checked, retired or validated, then retried).
-    if (w & slot_word::attention_mask) [[unlikely]]
-      return claim_flagged(i, site);
+    // takes the slow path.
+    if (i == no_slot || (w & slot_word::attention_mask)) [[unlikely]] {
+      held = i;
+      return no_slot;
+    }
     note_lease(i, site);
     return i;
   }
@@ -185,6 +230,8 @@ class pool_core : private clock_listener {
   /// runs again.
   void release(std::uint32_t i, release_mode mode) noexcept {
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
+    if (leak_detection_) [[unlikely]]
+      lease_ended(i);  // before anyone else can own slot i
     if (mode != release_mode::normal) [[unlikely]]
       return release_abnormal(i, mode);
     // [G3] seq_cst: pairs with close()/waiter registration [G2].
@@ -195,21 +242,25 @@ class pool_core : private clock_listener {
 
   // ---- slow path ---------------------------------------------------------
 
-  /// Blocks until a slot is handed over or idle, or the deadline passes, or
-  /// the pool closes. Fair: FIFO among waiters. Thread-safe.
-  /// On failure returns no_slot and fills err.
-  std::uint32_t claim_until(clock_source::time_point deadline, std::source_location site,
-                            acquire_error& err) noexcept;
-
-  /// Fills err for a failed try_claim. Thread-safe. Never blocks.
-  void fill_would_block(acquire_error& err) const noexcept;
+  /// Everything try_claim() could not do, within `limit`: checks `held` (a
+  /// flagged slot the caller claimed, or no_slot), then, unless the limit
+  /// is kind::now, waits FIFO until a slot is handed over or idle, the
+  /// deadline passes, or the pool closes. The deadline bounds the whole
+  /// call: validation at acquire gets at most the time left, and none
+  /// starts once it has passed. kind::now never blocks and never validates:
+  /// a stale connection is put back for a blocking acquirer or the reaper.
+  /// On failure returns no_slot and fills err (err.waited: the whole call).
+  /// Thread-safe.
+  std::uint32_t claim_slow(std::uint32_t held, const acquire_limit& limit, std::source_location site,
+                           acquire_error& err) noexcept;
 
   /// Opens min_idle connections now (startup_mode::fail_fast) and starts the
-  /// maintenance thread. Called once by pool<A>'s constructor after its
-  /// storage exists. Throws std::system_error(errc::startup_failed).
+  /// creator and (if a lifecycle policy is on) reaper threads. Called once by
+  /// pool<A>'s constructor after its storage exists. Throws
+  /// std::system_error(errc::startup_failed).
   void start();
 
-  /// close(), joins the maintenance thread, and aborts with a report naming
+  /// close(), joins the pool's threads, and aborts with a report naming
   /// each outstanding lease (slot, acquisition site) if any is still out:
   /// the alternative is a silent use-after-free. Called by pool<A>'s
   /// destructor before its storage goes away.
@@ -222,9 +273,9 @@ class pool_core : private clock_listener {
   virtual result<void, adapter_error> reset_slot(std::uint32_t i) noexcept = 0;
   /// adapter.close() on slot i's connection and destroys it. Cold path.
   virtual void close_slot(std::uint32_t i) noexcept = 0;
-  /// adapter.validate() on slot i's connection (with validation_timeout
-  /// when the adapter takes one). Cold path (reaper thread).
-  virtual result<void, adapter_error> validate_slot(std::uint32_t i) noexcept = 0;
+  /// adapter.validate() on slot i's connection, passing `timeout` when the
+  /// adapter takes one. Cold path (reaper, or an acquirer's time left).
+  virtual result<void, adapter_error> validate_slot(std::uint32_t i, std::chrono::milliseconds timeout) noexcept = 0;
 
   /// Soft-evicts the connection held by the lease on slot i: it is closed
   /// when the lease ends. Thread-safe. Never blocks.
@@ -253,7 +304,7 @@ class pool_core : private clock_listener {
     m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     m.site.store(site, std::memory_order_relaxed);
     if (leak_detection_) [[unlikely]]
-      record_lease(i);  // leak detection on: time + stack, cold
+      lease_began(i, site);  // leak detection on: time + stack, cold
   }
 
   /// This thread's hint, then the ring; w receives the slot's word before
@@ -279,14 +330,10 @@ class pool_core : private clock_listener {
   /// Owner of `from` makes slot i idle and findable; see [G3].
   void publish(std::uint32_t i, slot_state from) noexcept {
     const slot_word::rep before = meta(i).word.publish_idle(from);
-    if (before & slot_word::stop_mask) [[unlikely]] {
-      if (before & slot_word::retire_mask)
-        return retire(i, from, before & slot_word::evict ? close_reason::evicted : close_reason::expired);
-      leak_returned(i);  // clears leaked
-      return publish(i, from);
-    }
+    if (before & slot_word::retire_mask) [[unlikely]]
+      return retire(i, from, before & slot_word::evict ? close_reason::evicted : close_reason::expired);
     if (!(before & slot_word::in_ring)) push_idle(i);
-    // [G3] seq_cst: after our publication; pairs with [G2].
+    // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
     if (const std::uint64_t g = gate_.value.load(std::memory_order_seq_cst); g != 0) [[unlikely]]
       after_publish(i, g);
   }
@@ -295,16 +342,18 @@ class pool_core : private clock_listener {
   void release_abnormal(std::uint32_t i, release_mode mode) noexcept;
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
   void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
-  bool attend(std::uint32_t i) noexcept;
-  bool validate_or_retire(std::uint32_t i, slot_state from) noexcept;
-  [[gnu::cold, gnu::noinline]] std::uint32_t claim_flagged(std::uint32_t i, std::source_location site) noexcept;
-  void record_lease(std::uint32_t i) noexcept;
-  void leak_returned(std::uint32_t i) noexcept;
-  void check_leak(std::uint32_t i, clock_source::time_point now) noexcept;
-  std::uint32_t wait_for_slot(clock_source::time_point deadline, acquire_error& err, bool& blocked) noexcept;
+  std::uint32_t claim_ready(std::uint32_t held, std::source_location site) noexcept;
+  bool attend(std::uint32_t i, clock_source::time_point deadline) noexcept;
+  bool validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept;
+  void lease_began(std::uint32_t i, std::source_location site) noexcept;
+  void lease_ended(std::uint32_t i) noexcept;
+  void check_leaks(clock_source::time_point now) noexcept;
+  std::uint32_t wait_for_slot(clock_source::time_point deadline, clock_source::time_point start, bool front,
+                              acquire_error& err, bool& blocked) noexcept;
   void wake_head() noexcept;
   void unlink_locked(waiter& w) noexcept;
-  void head_changed_locked() noexcept;
+  void give_locked(waiter& w, std::uint32_t i) noexcept;
+  void settle_locked() noexcept;
   void retire(std::uint32_t i, slot_state from, close_reason why) noexcept;
   void emit(pool_event ev) const noexcept;
   void emit_evicted(std::uint32_t i) const noexcept;
@@ -314,15 +363,16 @@ class pool_core : private clock_listener {
   bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
   void fail_waiters_locked() noexcept;
   void close_idle() noexcept;
-  std::size_t waiting_locked() const noexcept;
   void fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const;
-  void fill_closed(acquire_error& err) const noexcept;
+  void fill_closed(acquire_error& err, std::chrono::nanoseconds waited) const noexcept;
+  void fill_would_block(acquire_error& err) const noexcept;
   void record_wait_locked(std::chrono::nanoseconds waited) noexcept;
   void on_clock_advanced() noexcept override;
-  void maintenance_loop(clock_source::time_point first_pass) noexcept;
+  void creator_loop() noexcept;
+  void reaper_loop(clock_source::time_point first_pass) noexcept;
   bool creation_wanted_locked() const noexcept;
   void create_one(std::unique_lock<std::mutex>& lock) noexcept;
-  void wake_maintenance() noexcept;
+  void wake_creator() noexcept;
 
   // ---- immutable after construction ----
   const pool_options opts_;
@@ -332,13 +382,15 @@ class pool_core : private clock_listener {
   /// Up to this many waiters, hand-off is always strict: 1 (a lone waiter
   /// is never passed over), or unlimited when handoff_after is 0.
   const std::uint64_t strict_waiters_;
+  /// handoff_after in the clock's unit (bounded by validate(), so exact).
+  const std::chrono::nanoseconds handoff_after_;
   std::unique_ptr<cache_padded<slot_meta>[]> meta_;
   /// Leak records (pool_core.cpp); null when leak_threshold is 0.
   std::unique_ptr<leak_tracker> leaks_;
 
   // ---- atomics only ----
-  /// waiters (low 63 bits) | closed (bit 63). Read on every acquire/release,
-  /// written only on the slow path.
+  /// waiters (low 61 bits) | woken | handoff | closed. Read on every
+  /// acquire/release, written only on the slow path.
   cache_padded<std::atomic<std::uint64_t>> gate_{};
   idle_ring ring_;
   /// Cold-path counters (relaxed: statistics, no ordering duty).
@@ -348,6 +400,10 @@ class pool_core : private clock_listener {
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed:
   /// changed on cold paths and read under mutex_ after the changer locked it.
   std::atomic<std::size_t> open_{0};
+  /// Set (relaxed) by a try_acquire that put back a stale connection it may
+  /// not validate; the reaper's next pass validates stale idle connections
+  /// (exchange, relaxed: a flag with no data behind it).
+  std::atomic<bool> stale_skipped_{false};
 
   // ---- guarded by mutex_ (slow path only) ----
   mutable std::mutex mutex_;
@@ -361,12 +417,17 @@ class pool_core : private clock_listener {
   bool stop_ = false;
   std::uint64_t acquired_after_wait_ = 0;
   std::array<std::uint64_t, 64> wait_histogram_{};  // bucket b: waited < 2^b ns
-  std::condition_variable maintenance_cv_;
+  std::condition_variable creator_cv_;
+  std::condition_variable reaper_cv_;
   std::condition_variable drained_cv_;
   std::minstd_rand jitter_rng_;
 
-  // ---- maintenance (reaper) thread only, or the constructor before it starts ----
+  // ---- creator thread only, or the constructor before it starts ----
+  std::minstd_rand lifetime_rng_;  // lifetime jitter, drawn in opened()
+
+  // ---- reaper thread only ----
   struct reaper_slot {
+    std::uint32_t generation = 0;          // slot_meta::generation this entry describes
     std::uint64_t seen_leases = 0;         // slot_meta::leases at the last look
     clock_source::time_point last_used{};  // last pass that saw it leased or re-leased
     clock_source::time_point last_validated{};
@@ -380,10 +441,12 @@ class pool_core : private clock_listener {
   std::deque<std::pair<clock_source::time_point, std::size_t>> idle_window_;
   clock_source::time_point idle_window_start_{};
   void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept;
-  std::minstd_rand reaper_rng_;  // lifetime jitter
 
-  // ---- maintenance thread ----
-  std::thread maintenance_;
+  // ---- the pool's threads: connection creation apart from the reaper, so
+  // a hanging connect never delays a reaper pass and a long pass never
+  // delays creation (HikariCP keeps its housekeeper and adder apart too).
+  std::thread creator_;
+  std::thread reaper_thread_;
 };
 
 }  // namespace berth::detail

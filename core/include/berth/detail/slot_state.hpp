@@ -32,9 +32,10 @@
 //            that it could not reserve (leased, typically): retired at
 //            release, or by the acquirer that claims it.
 //   stale    set by the reaper on an idle connection unused for longer than
-//            validation_bypass: the next acquirer validates it first.
-//   leaked   set by the reaper when it reports a lease held past
-//            leak_threshold: the releaser reports the return, then publishes.
+//            validation_bypass: the next blocking acquirer validates it first
+//            (try_acquire puts it back instead; it never validates).
+// Leak tracking keeps no flag here: with leak_threshold on, every lease's
+// start and end are recorded beside the slot (pool_core.cpp, leak_tracker).
 // The acquirer reads all flags from the word its CAS already loaded, so a
 // pool with no flagged slot pays nothing for these policies.
 //
@@ -118,14 +119,12 @@ struct slot_word {
   static constexpr rep evict = 1u << 9;
   static constexpr rep expired = 1u << 10;
   static constexpr rep stale = 1u << 11;
-  static constexpr rep leaked = 1u << 12;
-  /// Flags that make an owner retire the slot instead of publishing it.
+  /// Flags that make an owner retire the slot instead of publishing it; they
+  /// stop publish_idle.
   static constexpr rep retire_mask = evict | expired;
   /// Flags an acquirer must act on before handing the connection out.
   static constexpr rep attention_mask = evict | expired | stale;
-  /// Flags that stop publish_idle (the owner acts, then publishes again).
-  static constexpr rep stop_mask = retire_mask | leaked;
-  static constexpr rep all_flags = in_ring | evict | expired | stale | leaked;
+  static constexpr rep all_flags = in_ring | evict | expired | stale;
 
   static constexpr slot_state state(rep w) noexcept { return static_cast<slot_state>(w & state_mask); }
   static constexpr rep with_state(rep w, slot_state s) noexcept {
@@ -186,7 +185,7 @@ class slot_atomic {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
     for (;;) {
       assert(slot_word::state(w) == from && "publish_idle by a non-owner");
-      if (w & slot_word::stop_mask) return w;
+      if (w & slot_word::retire_mask) return w;
       rep n = slot_word::with_state(w, slot_state::idle) | slot_word::in_ring;
       if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
         return w;
@@ -235,9 +234,11 @@ class slot_atomic {
   /// Flags as of now. [W2] approximate unless the caller owns the slot.
   rep flags() const noexcept { return word_.load(std::memory_order_relaxed) & ~slot_word::state_mask; }
 
-  /// Current state. [W2] approximate unless the caller owns the slot.
-  slot_state state() const noexcept {
-    return slot_word::state(word_.load(std::memory_order_relaxed));
+  /// Current state. [W2] approximate unless the caller owns the slot. With
+  /// std::memory_order_acquire it pairs with the [W1] CAS chain: what the
+  /// slot's owners wrote before the transitions seen is visible.
+  slot_state state(std::memory_order order = std::memory_order_relaxed) const noexcept {
+    return slot_word::state(word_.load(order));
   }
  private:
   std::atomic<rep> word_{static_cast<rep>(slot_state::empty)};
