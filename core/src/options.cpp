@@ -1,6 +1,34 @@
 #include <berth/options.hpp>
 
+#include <ratio>
+#include <type_traits>
+
 namespace berth {
+
+namespace {
+
+/// "ms" or "us", the unit suffix of a duration field in messages.
+template <class Period>
+constexpr const char* unit_suffix() noexcept {
+  if constexpr (std::is_same_v<Period, std::micro>)
+    return "us";
+  else
+    return "ms";
+}
+
+/// The upper-bound check shared by every duration field but acquire_timeout:
+/// an error naming the field when d > max_option_duration. Compared in d's
+/// own unit, into which 10 years converts without overflow.
+template <class Rep, class Period>
+std::optional<options_error> above_max(const char* field, std::chrono::duration<Rep, Period> d) {
+  using D = std::chrono::duration<Rep, Period>;
+  static_assert(std::is_same_v<Period, std::milli> || std::is_same_v<Period, std::micro>);
+  if (d <= std::chrono::duration_cast<D>(max_option_duration)) return std::nullopt;
+  return options_error(field, "must be <= " + std::to_string(max_option_duration.count()) + " h, got " +
+                                  std::to_string(d.count()) + " " + unit_suffix<Period>());
+}
+
+}  // namespace
 
 std::optional<options_error> validate(const pool_options& o) {
   using std::to_string;
@@ -16,14 +44,19 @@ std::optional<options_error> validate(const pool_options& o) {
   if (o.creation_backoff_initial.count() <= 0)
     return options_error("creation_backoff_initial",
                          "must be > 0 ms, got " + to_string(o.creation_backoff_initial.count()));
+  // Before the comparison with creation_backoff_max, so a huge initial value
+  // is blamed on its own field.
+  if (auto e = above_max("creation_backoff_initial", o.creation_backoff_initial)) return e;
   if (o.creation_backoff_max < o.creation_backoff_initial)
     return options_error("creation_backoff_max", "must be >= creation_backoff_initial (" +
                                                      to_string(o.creation_backoff_initial.count()) +
                                                      " ms), got " +
                                                      to_string(o.creation_backoff_max.count()) + " ms");
+  if (auto e = above_max("creation_backoff_max", o.creation_backoff_max)) return e;
   if (o.handoff_after.count() < 0)
     return options_error("handoff_after", "must be >= 0 us (0: always strict), got " +
                                               to_string(o.handoff_after.count()));
+  if (auto e = above_max("handoff_after", o.handoff_after)) return e;
   if (o.startup != startup_mode::fail_fast && o.startup != startup_mode::degraded)
     return options_error("startup", "not a startup_mode value");
   if (o.on_unwind != unwind_policy::reset && o.on_unwind != unwind_policy::discard)
@@ -31,28 +64,37 @@ std::optional<options_error> validate(const pool_options& o) {
   auto non_negative = [](std::chrono::milliseconds d) { return d.count() >= 0; };
   if (o.reaper_period.count() <= 0)
     return options_error("reaper_period", "must be > 0 ms, got " + to_string(o.reaper_period.count()));
+  if (auto e = above_max("reaper_period", o.reaper_period)) return e;
   if (!non_negative(o.validation_interval))
     return options_error("validation_interval", "must be >= 0 ms (0 disables), got " +
                                                     to_string(o.validation_interval.count()));
+  if (auto e = above_max("validation_interval", o.validation_interval)) return e;
   if (o.validation_timeout.count() <= 0)
     return options_error("validation_timeout", "must be > 0 ms, got " + to_string(o.validation_timeout.count()));
+  if (auto e = above_max("validation_timeout", o.validation_timeout)) return e;
   if (!non_negative(o.validation_bypass))
     return options_error("validation_bypass", "must be >= 0 ms, got " + to_string(o.validation_bypass.count()));
+  if (auto e = above_max("validation_bypass", o.validation_bypass)) return e;
   if (!non_negative(o.idle_timeout))
     return options_error("idle_timeout", "must be >= 0 ms (0 disables), got " + to_string(o.idle_timeout.count()));
+  if (auto e = above_max("idle_timeout", o.idle_timeout)) return e;
   if (!non_negative(o.max_lifetime))
     return options_error("max_lifetime", "must be >= 0 ms (0 disables), got " + to_string(o.max_lifetime.count()));
+  if (auto e = above_max("max_lifetime", o.max_lifetime)) return e;
   if (!non_negative(o.lifetime_jitter))
     return options_error("lifetime_jitter", "must be >= 0 ms, got " + to_string(o.lifetime_jitter.count()));
+  if (auto e = above_max("lifetime_jitter", o.lifetime_jitter)) return e;
   if (o.max_lifetime.count() > 0 && o.lifetime_jitter >= o.max_lifetime)
     return options_error("lifetime_jitter", "must be < max_lifetime (" + to_string(o.max_lifetime.count()) +
                                                 " ms), got " + to_string(o.lifetime_jitter.count()) + " ms");
   if (!non_negative(o.keepalive_interval))
     return options_error("keepalive_interval", "must be >= 0 ms (0 disables), got " +
                                                    to_string(o.keepalive_interval.count()));
+  if (auto e = above_max("keepalive_interval", o.keepalive_interval)) return e;
   if (!non_negative(o.leak_threshold))
     return options_error("leak_threshold", "must be >= 0 ms (0 disables), got " +
                                                to_string(o.leak_threshold.count()));
+  if (auto e = above_max("leak_threshold", o.leak_threshold)) return e;
   return std::nullopt;
 }
 

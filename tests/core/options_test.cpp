@@ -13,6 +13,8 @@ using namespace std::chrono_literals;
 
 TEST(PoolOptionsTest, DefaultsAreValid) { EXPECT_FALSE(validate(pool_options{}).has_value()); }
 
+constexpr std::chrono::milliseconds over_max_ms = max_option_duration + 1ms;
+
 struct bad_case {
   std::string field;
   std::function<void(pool_options&)> mutate;
@@ -47,6 +49,29 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
        }},
       {"keepalive_interval", [](pool_options& o) { o.keepalive_interval = -1ms; }},
       {"leak_threshold", [](pool_options& o) { o.leak_threshold = -1ms; }},
+      // Issue 6: above max_option_duration, deadline arithmetic overflows.
+      {"creation_backoff_initial", [](pool_options& o) {
+         o.creation_backoff_initial = o.creation_backoff_max = std::chrono::milliseconds::max();
+       }},
+      {"creation_backoff_initial", [](pool_options& o) { o.creation_backoff_initial = over_max_ms; }},
+      {"creation_backoff_max", [](pool_options& o) { o.creation_backoff_max = std::chrono::milliseconds::max(); }},
+      {"handoff_after", [](pool_options& o) { o.handoff_after = std::chrono::microseconds::max(); }},
+      {"handoff_after", [](pool_options& o) { o.handoff_after = max_option_duration + 1us; }},
+      {"reaper_period", [](pool_options& o) { o.reaper_period = std::chrono::milliseconds::max(); }},
+      {"reaper_period", [](pool_options& o) { o.reaper_period = over_max_ms; }},
+      {"validation_interval", [](pool_options& o) { o.validation_interval = std::chrono::milliseconds::max(); }},
+      {"validation_timeout", [](pool_options& o) { o.validation_timeout = std::chrono::milliseconds::max(); }},
+      {"validation_bypass", [](pool_options& o) { o.validation_bypass = std::chrono::milliseconds::max(); }},
+      {"idle_timeout", [](pool_options& o) { o.idle_timeout = std::chrono::milliseconds::max(); }},
+      {"max_lifetime", [](pool_options& o) { o.max_lifetime = std::chrono::milliseconds::max(); }},
+      {"max_lifetime", [](pool_options& o) { o.max_lifetime = over_max_ms; }},
+      {"lifetime_jitter", [](pool_options& o) { o.lifetime_jitter = std::chrono::milliseconds::max(); }},
+      {"lifetime_jitter", [](pool_options& o) {
+         o.max_lifetime = 0ms;  // jitter is moot without a lifetime, but still bounded
+         o.lifetime_jitter = over_max_ms;
+       }},
+      {"keepalive_interval", [](pool_options& o) { o.keepalive_interval = std::chrono::milliseconds::max(); }},
+      {"leak_threshold", [](pool_options& o) { o.leak_threshold = std::chrono::milliseconds::max(); }},
   };
   for (const auto& c : cases) {
     pool_options o;
@@ -71,6 +96,37 @@ TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
   o.validation_interval = o.idle_timeout = o.max_lifetime = o.keepalive_interval = 0ms;
   o.lifetime_jitter = 1h;
   EXPECT_FALSE(validate(o).has_value());
+  // Issue 6: every bounded duration exactly at max_option_duration, and an
+  // acquire_timeout at milliseconds::max() (it saturates to no deadline).
+  pool_options m;
+  m.acquire_timeout = std::chrono::milliseconds::max();
+  m.creation_backoff_initial = m.creation_backoff_max = max_option_duration;
+  m.handoff_after = max_option_duration;
+  m.reaper_period = m.validation_interval = m.validation_timeout = m.validation_bypass = max_option_duration;
+  m.idle_timeout = m.max_lifetime = m.keepalive_interval = m.leak_threshold = max_option_duration;
+  m.lifetime_jitter = max_option_duration - 1ms;
+  const auto err = validate(m);
+  EXPECT_FALSE(err.has_value()) << err->what();
+  // The jitter at the bound too, without a lifetime.
+  m.max_lifetime = 0ms;
+  m.lifetime_jitter = max_option_duration;
+  EXPECT_FALSE(validate(m).has_value());
+}
+
+// The message gives the bound and the value with its unit.
+TEST(PoolOptionsTest, UpperBoundMessageSaysBoundAndValue) {
+  pool_options o;
+  o.idle_timeout = max_option_duration + 1ms;
+  auto err = validate(o);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_STREQ(err->what(), "berth: invalid pool_options.idle_timeout: must be <= 87600 h, got 315360000001 ms");
+  o = pool_options{};
+  o.handoff_after = std::chrono::microseconds::max();
+  err = validate(o);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_STREQ(err->what(),
+               "berth: invalid pool_options.handoff_after: must be <= 87600 h, got 9223372036854775807 us");
+  EXPECT_EQ(max_option_duration, std::chrono::hours{87'600});
 }
 
 }  // namespace

@@ -31,6 +31,14 @@ enum class unwind_policy {
   discard,
 };
 
+/// Upper bound of every pool_options duration field except acquire_timeout:
+/// 10 years (87600 h). Every duration field except acquire_timeout must be
+/// <= this; larger values would overflow deadline arithmetic (the pool adds
+/// them to clock readings and compares them with differences of readings, in
+/// nanoseconds, whose range is about 292 years). validate() rejects larger
+/// values, naming the field.
+inline constexpr std::chrono::hours max_option_duration{24 * 365 * 10};
+
 /// Pool configuration. A plain struct: set fields, pass it to the pool, which
 /// validates it once (validate()) and copies it; it is never re-read.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
@@ -44,12 +52,16 @@ struct pool_options {
   /// the background. Default 1. Range 0..max_size.
   std::size_t min_idle = 1;
   /// Deadline used by acquire() (acquire_for/acquire_until take their own).
-  /// Default 30 s. Must be > 0.
+  /// Default 30 s. Must be > 0; no upper bound: any larger value, up to
+  /// milliseconds::max(), means "wait that long", and a wait whose deadline
+  /// would overflow the clock waits with no deadline (forever).
   std::chrono::milliseconds acquire_timeout{30'000};
   /// First delay after a failed connection attempt; doubled per consecutive
-  /// failure, with jitter, up to creation_backoff_max. Default 50 ms. > 0.
+  /// failure, with jitter, up to creation_backoff_max. Default 50 ms.
+  /// Range (0, max_option_duration].
   std::chrono::milliseconds creation_backoff_initial{50};
-  /// Cap of the creation backoff. Default 10 s. >= creation_backoff_initial.
+  /// Cap of the creation backoff. Default 10 s.
+  /// Range [creation_backoff_initial, max_option_duration].
   std::chrono::milliseconds creation_backoff_max{10'000};
   /// Fairness bound. Hand-off is strict FIFO (a released connection goes to
   /// the longest waiter, newcomers queue) while a single acquirer waits, or
@@ -58,7 +70,7 @@ struct pool_options {
   /// for up to this long, which avoids a context switch per cycle (Go's
   /// sync.Mutex starvation mode); waiters are still woken in FIFO order.
   /// 0: always strict.
-  /// Default 1 ms. >= 0.
+  /// Default 1 ms. Range [0, max_option_duration].
   std::chrono::microseconds handoff_after{1000};
   /// Start-up behaviour when the database is unreachable. Default fail_fast.
   startup_mode startup = startup_mode::fail_fast;
@@ -72,13 +84,13 @@ struct pool_options {
   /// How often the reaper wakes to apply the policies below (only when one
   /// is enabled). Its notion of "last used" has this resolution: it sees a
   /// connection as used in a period when its lease count changed.
-  /// Default 1 s. Must be > 0.
+  /// Default 1 s. Range (0, max_option_duration].
   std::chrono::milliseconds reaper_period{1'000};
   /// Validate every idle connection this often. Default 0 (off; keepalive
-  /// covers idle connections).
+  /// covers idle connections). Range [0, max_option_duration].
   std::chrono::milliseconds validation_interval{0};
   /// Passed to the adapter's validate(conn, timeout) when it has that
-  /// overload. Default 5 s. Must be > 0.
+  /// overload. Default 5 s. Range (0, max_option_duration].
   std::chrono::milliseconds validation_timeout{5'000};
   /// Validate a connection in the acquiring thread before handing it out
   /// when it has not been used for longer than validation_bypass (HikariCP
@@ -89,22 +101,24 @@ struct pool_options {
   /// Default true.
   bool validate_on_acquire = true;
   /// See validate_on_acquire. Measured by the reaper, so its resolution is
-  /// reaper_period. Default 500 ms. >= 0.
+  /// reaper_period. Default 500 ms. Range [0, max_option_duration].
   std::chrono::milliseconds validation_bypass{500};
   /// Close connections idle longer than this while more than min_idle are
-  /// open. Default 10 min. 0 disables.
+  /// open. Default 10 min. 0 disables. Range [0, max_option_duration].
   std::chrono::milliseconds idle_timeout{600'000};
   /// Retire connections this long after creation, minus a per-connection
   /// random part of up to lifetime_jitter drawn once at creation, so
   /// connections opened together do not reconnect together. The reaper
   /// retires expired idle connections and flags leased ones, which are
   /// retired when they come back (or by an acquirer that claims one).
-  /// Default 30 min. 0 disables.
+  /// Default 30 min. 0 disables. Range [0, max_option_duration].
   std::chrono::milliseconds max_lifetime{1'800'000};
-  /// See max_lifetime. Default 30 s. Must be < max_lifetime when that is set.
+  /// See max_lifetime. Default 30 s. Range [0, max_option_duration], and
+  /// < max_lifetime when that is set.
   std::chrono::milliseconds lifetime_jitter{30'000};
   /// Validate idle connections untouched this long, so firewalls and servers
   /// do not cut them silently. Default 2 min. 0 disables.
+  /// Range [0, max_option_duration].
   std::chrono::milliseconds keepalive_interval{120'000};
   /// Report a lease held longer than this, once, through on_event
   /// (leak_suspected, with where it was acquired and the stack captured at
@@ -112,7 +126,7 @@ struct pool_options {
   /// N ms"); counted in pool_stats::leaks_suspected. The stack is captured
   /// (Boost.Stacktrace, a few microseconds) only while this is on; off, the
   /// acquire path does not even read the clock. Resolution: reaper_period.
-  /// Default 0 (off).
+  /// Default 0 (off). Range [0, max_option_duration].
   std::chrono::milliseconds leak_threshold{0};
   /// Receives pool events (created, closed with reason, validation failed,
   /// creation failed, leak suspected, leak returned). Called from the pool's maintenance thread or
