@@ -255,15 +255,17 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
       limit.k == acquire_limit::kind::relative ? deadline_after(start, limit.timeout) : limit.deadline;
   std::uint32_t i = held;
   bool front = false;
+  bool waited = false;  // this call has blocked at some point
   for (;;) {
     bool blocked = false;
     if (i == no_slot) {
       i = wait_for_slot(deadline, start, front, err, blocked);
       if (i == no_slot) return no_slot;
+      waited |= blocked;
     }
     // Outside mutex_: attend() may validate through the adapter.
     if (!(meta(i).word.flags() & slot_word::attention_mask) || attend(i, deadline)) {
-      if (blocked) {  // counted only for a connection actually handed out
+      if (waited) {  // counted only for a connection actually handed out
         const auto d = saturating_sub(clock_.now(), start);
         std::lock_guard lk(mutex_);
         ++acquired_after_wait_;
