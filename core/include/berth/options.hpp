@@ -17,7 +17,7 @@ enum class startup_mode {
   /// Open min_idle connections in the constructing thread; the first failure
   /// fails construction (errc::startup_failed) with the adapter's message.
   fail_fast,
-  /// Return at once; the maintenance thread opens min_idle connections in the
+  /// Return at once; the creator thread opens min_idle connections in the
   /// background with backoff. Acquires wait (up to their deadline) meanwhile.
   degraded,
 };
@@ -77,7 +77,7 @@ struct pool_options {
   /// Fate of a connection released during stack unwinding. Default reset.
   unwind_policy on_unwind = unwind_policy::reset;
 
-  // ---- lifecycle policy, applied by the pool's reaper (its maintenance
+  // ---- lifecycle policy, applied by the pool's reaper (its own
   // thread), never on the acquire/release path. A zero duration disables
   // the policy it names.
 
@@ -97,7 +97,11 @@ struct pool_options {
   /// 500 ms, pgxpool 1 s): a stale connection is never handed out after long
   /// idleness, and a hot pool pays nothing (the reaper flags stale
   /// connections; the acquirer reads the flag from the word it CASes).
-  /// A connection that fails is closed and the acquire tries another.
+  /// A connection that fails is closed and the acquire tries another. The
+  /// validation gets at most the acquire's time left (as the adapter's
+  /// timeout, capped by validation_timeout) and none starts after the
+  /// deadline. try_acquire() never validates: it leaves such a connection
+  /// for a blocking acquire, and the reaper validates it in its next pass.
   /// Default true.
   bool validate_on_acquire = true;
   /// See validate_on_acquire. Measured by the reaper, so its resolution is
@@ -122,14 +126,17 @@ struct pool_options {
   std::chrono::milliseconds keepalive_interval{120'000};
   /// Report a lease held longer than this, once, through on_event
   /// (leak_suspected, with where it was acquired and the stack captured at
-  /// acquire), and again when it comes back (leak_returned, "returned after
-  /// N ms"); counted in pool_stats::leaks_suspected. The stack is captured
-  /// (Boost.Stacktrace, a few microseconds) only while this is on; off, the
-  /// acquire path does not even read the clock. Resolution: reaper_period.
+  /// acquire), and again when it ends, however it ends (leak_returned,
+  /// "returned after N ms"); counted in pool_stats::leaks_suspected. The
+  /// report comes at most one reaper_period (plus the duration of the
+  /// reaper's pass) after the lease crossed the threshold. The stack is
+  /// captured (Boost.Stacktrace, a few microseconds) and each lease's start
+  /// and end are recorded under a per-slot mutex only while this is on;
+  /// off, the acquire path does not even read the clock.
   /// Default 0 (off). Range [0, max_option_duration].
   std::chrono::milliseconds leak_threshold{0};
   /// Receives pool events (created, closed with reason, validation failed,
-  /// creation failed, leak suspected, leak returned). Called from the pool's maintenance thread or
+  /// creation failed, leak suspected, leak returned). Called from the pool's creator or reaper thread or
   /// from a thread ending a lease, with no pool lock held; must be
   /// thread-safe, should be quick, and must not close or destroy the pool.
   /// Default: none. Never called on the acquire/release fast path.
