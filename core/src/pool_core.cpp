@@ -578,7 +578,10 @@ pool_stats pool_core::stats() const {
   hist[0] += s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0;
   std::uint64_t n = 0;
   for (auto h : hist) n += h;
-  auto bound = [](std::size_t b) { return std::chrono::nanoseconds{b == 0 ? 0 : std::int64_t{1} << b}; };
+  auto bound = [](std::size_t b) {  // bucket 63's bound 2^63 is past nanoseconds::max()
+    return b == 0 ? std::chrono::nanoseconds{0}
+                  : b >= 63 ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds{std::int64_t{1} << b};
+  };
   auto quantile = [&](double q) {
     if (n == 0) return std::chrono::nanoseconds{0};
     const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(n - 1)) + 1;
