@@ -289,21 +289,20 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
 }
 
 std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
-  // try_acquire's cold path: slot i is ours and flagged. It never validates
-  // (that may block): a stale connection goes back for a blocking acquirer,
-  // and the reaper's next pass validates it. Bounded: at most max_size
-  // slots are examined.
+  // try_acquire's cold path: slot i is ours and was stale when we claimed
+  // it (an idle slot carries no other flag: publish_idle stops on evict and
+  // expired, which are set only on owned slots). It never validates (that
+  // may block): the connection goes back for a blocking acquirer, and the
+  // reaper's next pass validates it. A retire flag set after our claim is
+  // acted on when the lease ends, as for any lease. Bounded: at most
+  // max_size slots are examined.
   for (std::size_t seen = 1;; ++seen) {
-    const slot_word::rep f = meta(i).word.flags();
-    if (f & slot_word::retire_mask) {
-      retire(i, slot_state::leased, f & slot_word::evict ? close_reason::evicted : close_reason::expired);
-    } else if (f & slot_word::stale) {
-      stale_skipped_.store(true, std::memory_order_relaxed);  // read by the reaper's exchange
-      publish(i, slot_state::leased);
-    } else {
+    if (!(meta(i).word.flags() & slot_word::stale)) {
       note_lease(i, site);
       return i;
     }
+    stale_skipped_.store(true, std::memory_order_relaxed);  // read by the reaper's exchange
+    publish(i, slot_state::leased);
     if (seen >= opts_.max_size) return no_slot;
     slot_word::rep w = 0;
     i = pop_idle(w);  // not the hint: it may be the slot just put back

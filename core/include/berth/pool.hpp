@@ -64,9 +64,9 @@ class pool final : public detail::pool_core {
   /// errc::pool_closed. Never waits for a connection and never validates: a
   /// connection that must be validated first (unused for longer than
   /// validation_bypass) is left for a blocking acquire, and the reaper
-  /// validates it in its next pass. It may close a connection it found
-  /// expired (adapter.close) and briefly take the slow-path mutex to hand a
-  /// connection it put back to a queued waiter. Thread-safe. Never allocates.
+  /// validates it in its next pass; putting it back may briefly take the
+  /// slow-path mutex to hand it to a queued waiter. Calls no adapter
+  /// function. Thread-safe. Never allocates.
   acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
