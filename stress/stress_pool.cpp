@@ -467,21 +467,51 @@ class worker {
 
 // ---- pool set-up and checks ---------------------------------------------------
 
+/// Events the pool emitted, counted by kind (pool_options::on_event). Each
+/// is checked against the pool's own statistics at the audit: every
+/// leak_suspected lease ends with exactly one leak_returned (issue 6: the
+/// hand-off, discard, unwinding, eviction and close paths lost theirs).
+struct event_books {
+  std::array<std::atomic<std::uint64_t>, 8> by_kind{};
+  std::uint64_t count(event_kind k) const { return by_kind[static_cast<std::size_t>(k)].load(); }
+};
+
 struct pool_box {
   std::shared_ptr<stress_script> script;
+  std::shared_ptr<event_books> events;
   std::unique_ptr<stress_pool> pool;
   std::uint64_t startup_failures = 0;
 };
 
+/// The events tell the same story as the statistics: one created per
+/// connection opened, one closed per connection closed, and (all leases
+/// having ended) one leak_returned per leak_suspected.
+void check_events(const event_books& ev, const pool_stats& st, const char* name) {
+  BERTH_STRESS_CHECK(ev.count(event_kind::created) == st.created, "%s: %llu created events, stats().created=%llu",
+                     name, ull(ev.count(event_kind::created)), ull(st.created));
+  BERTH_STRESS_CHECK(ev.count(event_kind::closed) == st.destroyed, "%s: %llu closed events, stats().destroyed=%llu",
+                     name, ull(ev.count(event_kind::closed)), ull(st.destroyed));
+  BERTH_STRESS_CHECK(ev.count(event_kind::leak_suspected) == st.leaks_suspected,
+                     "%s: %llu leak_suspected events, stats().leaks_suspected=%llu", name,
+                     ull(ev.count(event_kind::leak_suspected)), ull(st.leaks_suspected));
+  BERTH_STRESS_CHECK(ev.count(event_kind::leak_returned) == ev.count(event_kind::leak_suspected),
+                     "%s: %llu leak_returned events for %llu leak_suspected: a reported lease ended unreported",
+                     name, ull(ev.count(event_kind::leak_returned)), ull(ev.count(event_kind::leak_suspected)));
+}
+
 /// Builds the pool; with fail_fast and connect faults a start can fail: check
 /// that the failed start left nothing open, and retry with a fresh script.
 pool_box make_pool(const scenario& sc, std::uint64_t seed) {
-  const pool_options opts = options_for(sc);
+  pool_options opts = options_for(sc);
   for (std::uint64_t attempt = 0;; ++attempt) {
     auto script = std::make_shared<stress_script>(sc.faults, derive_seed(seed, attempt));
+    auto events = std::make_shared<event_books>();
+    opts.on_event = [events](const pool_event& e) {
+      events->by_kind[static_cast<std::size_t>(e.kind)].fetch_add(1);
+    };
     try {
       auto p = std::make_unique<stress_pool>(stress_adapter{script}, opts);
-      return pool_box{std::move(script), std::move(p), attempt};
+      return pool_box{std::move(script), std::move(events), std::move(p), attempt};
     } catch (const std::system_error& e) {
       BERTH_STRESS_CHECK(e.code() == make_error_code(errc::startup_failed), "%s: pool construction threw %s",
                          sc.name, e.what());
@@ -681,6 +711,7 @@ void run_hammer(const scenario& sc, const run_args& a, std::uint64_t seed) {
                        ull(fs.validation_failures), ull(s.validate_failures.load()));
     BERTH_STRESS_CHECK(fs.reaper_passes > 0 && s.validates.load() > 0, "%s: the reaper never ran (passes=%llu)",
                        sc.name, ull(fs.reaper_passes));
+    check_events(*box.events, fs, sc.name);
     check_closed_acquires(p, sc.name);
     box.pool.reset();
     BERTH_STRESS_CHECK(s.live.load() == 0 && s.dropped_unclosed.load() == 0,
@@ -708,6 +739,7 @@ void run_hammer(const scenario& sc, const run_args& a, std::uint64_t seed) {
                      "%s: adapter has %lld live connections, pool counts total=%zu", sc.name,
                      static_cast<long long>(s.live.load()), c.total);
   check_books(st, s, t, sc.name);
+  check_events(*box.events, st, sc.name);
   // Without eviction a connection is closed only by discard(), a failed
   // reset or (unwind_policy::discard) an unwinding release.
   if (!sc.evict_churn) {
