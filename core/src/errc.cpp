@@ -36,7 +36,12 @@ std::string acquire_error::message() const {
       m += "acquire timed out after " +
            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) + " ms";
       break;
-    case errc::would_block: m += "no idle connection (try_acquire)"; break;
+    case errc::would_block:
+      m += counts.idle != 0 && counts.waiting == 0
+               ? "no idle connection ready (try_acquire): the idle ones await validation (validate_on_acquire); "
+                 "a blocking acquire validates them, and the reaper is validating them now"
+               : "no idle connection (try_acquire)";
+      break;
     case errc::pool_closed: m += "pool is closed"; break;
     default: m += make_error_code(code).message(); break;
   }

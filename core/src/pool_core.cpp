@@ -301,8 +301,15 @@ std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site)
       note_lease(i, site);
       return i;
     }
-    stale_skipped_.store(true, std::memory_order_relaxed);  // read by the reaper's exchange
     publish(i, slot_state::leased);
+    // Ask the reaper to validate it now rather than at its next pass. Under
+    // mutex_ so that the request cannot fall between the reaper's check and
+    // its wait; only the first skipper since the last validation asks.
+    // Relaxed: a flag with no data behind it (the slots carry their own).
+    if (!stale_skipped_.exchange(true, std::memory_order_relaxed)) {
+      std::lock_guard lk(mutex_);
+      reaper_cv_.notify_one();
+    }
     if (seen >= opts_.max_size) return no_slot;
     slot_word::rep w = 0;
     i = pop_idle(w);  // not the hint: it may be the slot just put back
@@ -746,6 +753,12 @@ void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
       next_pass = saturating_add(now, period);
       continue;
     }
+    if (stale_skipped_.load(std::memory_order_relaxed)) {  // a try_acquire skipped a stale connection
+      lk.unlock();
+      validate_stale(now);
+      lk.lock();
+      continue;
+    }
     clock_.wait_until(reaper_cv_, lk, next_pass);
   }
 }
@@ -753,9 +766,6 @@ void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
 void pool_core::reap(clock_source::time_point now) noexcept {
   // Leaks first: a long validation below must not make a report late.
   if (leaks_) check_leaks(now);
-  // A try_acquire put back a stale connection it may not validate: validate
-  // stale idle connections in this pass so that it can have them next time.
-  const bool validate_stale = stale_skipped_.exchange(false, std::memory_order_relaxed);
   std::size_t open = open_.load(std::memory_order_acquire);  // pairs with retire()'s release
   // Lifetime retirements per pass are capped at a quarter of the open
   // connections (at least one): jitter normally spreads them, and after a
@@ -793,7 +803,6 @@ void pool_core::reap(clock_source::time_point now) noexcept {
     const slot_times t{m.created.load(std::memory_order_relaxed), m.deadline.load(std::memory_order_relaxed),
                        r.last_used, r.last_validated};
     idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
-    if (act == idle_action::keep && validate_stale && (m.word.flags() & slot_word::stale)) act = idle_action::validate;
     if (act == idle_action::keep) {
       ++idle;
       if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
@@ -845,6 +854,21 @@ void pool_core::reap(clock_source::time_point now) noexcept {
     }
   }
   if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open);
+}
+
+void pool_core::validate_stale(clock_source::time_point now) noexcept {
+  // Reaper thread, between passes: validate the idle connections flagged
+  // stale, so that try_acquire (which never validates) can have them.
+  stale_skipped_.store(false, std::memory_order_relaxed);  // before the scan: a later skip asks again
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    slot_meta& m = meta(i);
+    if (!(m.word.flags() & slot_word::stale) || !m.word.try_reserve()) continue;  // reserve-then-act
+    const bool stale = m.word.flags() & slot_word::stale;  // ours now: exact
+    if (stale && !validate_or_retire(i, slot_state::reserved, opts_.validation_timeout)) continue;
+    if (reaper_slot& r = reaper_[i]; stale && r.generation == m.generation.load(std::memory_order_relaxed))
+      r.last_validated = now;
+    publish(i, slot_state::reserved);  // hands it to a waiter if one is queued
+  }
 }
 
 void pool_core::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept {

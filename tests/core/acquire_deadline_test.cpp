@@ -336,7 +336,8 @@ TEST_F(AcquireDeadlineTest, StaleValidationsIgnoringTheTimeoutStopAtTheDeadlineB
 
 // try_acquire never blocks and never validates: with only stale idle
 // connections and a validate that would hang, it says would_block at once;
-// after the next reaper pass the reaper has validated them and try_acquire
+// it wakes the reaper, which validates them on its own thread (hanging
+// there, not in the caller), and once that validation ends try_acquire
 // succeeds, still without validating in the caller's thread.
 // Observed on the current code (9b69ded): FAILS. try_acquire called
 // validate in the caller's thread and hung there (on the fake clock) past
@@ -365,11 +366,17 @@ TEST_F(AcquireDeadlineTest, TryAcquireValidatesStaleConnectionAndBlocksBug) {
   EXPECT_TRUE(vs->calls_from(caller).empty())
       << "try_acquire called validate " << vs->calls_from(caller).size() << " time(s)";
 
+  // The skip woke the reaper: it is validating on its own thread (in the
+  // hanging validate) without waiting for its next pass.
+  ASSERT_TRUE(eventually([&] { return vs->call_count() >= 1; })) << "the reaper was not woken";
   vs->mode = validate_mode::succeed;
   const auto before = vs->calls_from(std::this_thread::get_id()).size();
-  tick(*p);  // the reaper validates the stale connections
-  auto l = p->try_acquire();
-  ASSERT_TRUE(l) << l.error().message();
+  clock.advance(24h);  // the hanging validation succeeds
+  std::optional<timed_pool::acquire_result> l;
+  ASSERT_TRUE(eventually([&] {
+    l.emplace(p->try_acquire());
+    return l->has_value();
+  })) << l->error().message();
   EXPECT_EQ(vs->calls_from(std::this_thread::get_id()).size(), before) << "try_acquire validated";
 }
 

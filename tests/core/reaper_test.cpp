@@ -215,8 +215,6 @@ TEST_F(ReaperTest, StaleConnectionIsValidatedAtAcquireAndAHotOneIsNot) {
   }
   EXPECT_EQ(script->validates.load(), 0u) << "a hot pool pays nothing";
   for (int k = 0; k < 7; ++k) tick(*p);  // idle longer than the bypass window
-  EXPECT_FALSE(p->try_acquire()) << "try_acquire never validates: it leaves a stale connection";
-  EXPECT_EQ(script->validates.load(), 0u);
   {
     auto l = p->acquire_for(1s);
     ASSERT_TRUE(l);
@@ -225,6 +223,25 @@ TEST_F(ReaperTest, StaleConnectionIsValidatedAtAcquireAndAHotOneIsNot) {
   EXPECT_EQ(p->stats().acquire_validations, 1u);
   (void)p->try_acquire();
   EXPECT_EQ(script->validates.load(), 1u) << "validated once, not every acquire";
+}
+
+// try_acquire never validates: it leaves a stale connection and wakes the
+// reaper, which validates it at once (no clock advance, no pass needed).
+TEST_F(ReaperTest, TryAcquireSkipsAStaleConnectionAndTheReaperValidatesItAtOnce) {
+  auto o = opts(1, 1);
+  o.validate_on_acquire = true;
+  o.validation_bypass = 500ms;
+  auto p = make(o);
+  for (int k = 0; k < 7; ++k) tick(*p);  // idle longer than the bypass window: stale
+  const auto passes = p->stats().reaper_passes;
+  auto miss = p->try_acquire();
+  ASSERT_FALSE(miss);
+  EXPECT_EQ(miss.error().code, errc::would_block);
+  EXPECT_NE(miss.error().message().find("await validation"), std::string::npos) << miss.error().message();
+  ASSERT_TRUE(eventually([&] { return p->try_acquire().has_value(); }));
+  EXPECT_EQ(script->validates.load(), 1u) << "validated once, by the reaper";
+  EXPECT_EQ(p->stats().acquire_validations, 0u) << "not by an acquirer";
+  EXPECT_EQ(p->stats().reaper_passes, passes) << "without waiting for a pass";
 }
 
 TEST_F(ReaperTest, StaleConnectionFailingValidationAtAcquireIsReplacedTransparently) {

@@ -101,7 +101,7 @@ struct pool_options {
   /// validation gets at most the acquire's time left (as the adapter's
   /// timeout, capped by validation_timeout) and none starts after the
   /// deadline. try_acquire() never validates: it leaves such a connection
-  /// for a blocking acquire, and the reaper validates it in its next pass.
+  /// for a blocking acquire and wakes the reaper, which validates it at once.
   /// Default true.
   bool validate_on_acquire = true;
   /// See validate_on_acquire. Measured by the reaper, so its resolution is

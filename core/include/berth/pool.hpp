@@ -63,10 +63,10 @@ class pool final : public detail::pool_core {
   /// acquirers are queued and fairness sends this one behind them) or
   /// errc::pool_closed. Never waits for a connection and never validates: a
   /// connection that must be validated first (unused for longer than
-  /// validation_bypass) is left for a blocking acquire, and the reaper
-  /// validates it in its next pass; putting it back may briefly take the
-  /// slow-path mutex to hand it to a queued waiter. Calls no adapter
-  /// function. Thread-safe. Never allocates.
+  /// validation_bypass) is left for a blocking acquire, and the reaper is
+  /// woken to validate it at once on its own thread; putting it back and
+  /// waking the reaper may briefly take the slow-path mutex. Calls no
+  /// adapter function. Thread-safe. Never allocates.
   acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);

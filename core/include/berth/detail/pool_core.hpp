@@ -359,6 +359,7 @@ class pool_core : private clock_listener {
   void emit_evicted(std::uint32_t i) const noexcept;
   void opened(std::uint32_t i, clock_source::time_point now) noexcept;
   void reap(clock_source::time_point now) noexcept;
+  void validate_stale(clock_source::time_point now) noexcept;
   bool reaper_enabled() const noexcept;
   bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
   void fail_waiters_locked() noexcept;
@@ -400,9 +401,9 @@ class pool_core : private clock_listener {
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed:
   /// changed on cold paths and read under mutex_ after the changer locked it.
   std::atomic<std::size_t> open_{0};
-  /// Set (relaxed) by a try_acquire that put back a stale connection it may
-  /// not validate; the reaper's next pass validates stale idle connections
-  /// (exchange, relaxed: a flag with no data behind it).
+  /// Set by a try_acquire that put back a stale connection it may not
+  /// validate; the reaper, woken, validates the stale idle connections at
+  /// once (validate_stale). Relaxed: a flag with no data behind it.
   std::atomic<bool> stale_skipped_{false};
 
   // ---- guarded by mutex_ (slow path only) ----
