@@ -794,6 +794,10 @@ void pool_core::reap(clock_source::time_point now) noexcept {
       r.last_used = now;
       // A hot connection is rarely idle when the reaper looks: flag it, and
       // its lessee retires it at release (pgx #2560: hot pools age too).
+      // Known narrow race, harmless: if between the state load above and
+      // mark_if the slot is retired, refilled and leased again, a fresh
+      // connection may be flagged with the old one's deadline and retire
+      // early (it is simply reopened).
       if (now >= m.deadline.load(std::memory_order_relaxed) && expiry_budget > 0 &&
           m.word.mark_if(slot_word::expired, slot_atomic::state_bit(slot_state::leased)))
         --expiry_budget;
