@@ -1,0 +1,105 @@
+// slot.hpp: the slot: one connection's place in the pool. Its atomic state
+// word (slot_state.hpp), the metadata beside it on its own 128-byte line
+// pair, the table of all slots, and the per-thread hint.
+//
+// Owns: the slot array and what each slot's owners write into it.
+// Never touches: the idle ring, the waiter queue, the connection objects
+// (pool<A> keeps those, indexed by slot).
+//
+// Synchronization: every field is an atomic. The word's CAS chain [W1]
+// publishes what a slot's owner wrote (connection, metadata) to the next
+// owner; the fields below say who writes them and why relaxed suffices.
+#pragma once
+
+#include <berth/clock.hpp>
+#include <berth/detail/cache_padded.hpp>
+#include <berth/detail/slot_state.hpp>
+#include <berth/stats.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <source_location>
+
+namespace berth::detail {
+
+inline constexpr std::uint32_t no_slot = 0xffffffffu;
+
+/// This thread's last released slot for one pool. Four ways indexed by the
+/// pool's id, so a thread alternating between a few pools keeps a hint in
+/// each. Pool ids are never reused, so a hint of a destroyed pool never
+/// matches a live one. Thread-local: no synchronization.
+struct thread_hint {
+  std::uint64_t pool_id = 0;
+  std::uint32_t slot = 0;
+};
+inline constexpr std::size_t thread_hint_ways = 4;
+inline thread_local std::array<thread_hint, thread_hint_ways> tls_hints{};
+
+/// Per-slot metadata on its own 128-byte line pair.
+struct slot_meta {
+  slot_atomic word;
+  /// Leases granted on this slot. Written only by the lessee while it owns
+  /// the slot (relaxed load + store, no RMW: single writer); summed by stats.
+  std::atomic<std::uint64_t> leases{0};
+  /// Where the current lease was acquired; written by the lessee (relaxed,
+  /// single writer), read by reports of outstanding leases.
+  std::atomic<std::source_location> site{};
+  /// Connections opened in this slot so far, and the current one's opening
+  /// time and max_lifetime deadline (computed once, with its jitter).
+  /// Written by the creator while the slot is connecting; the slot word's
+  /// CAS chain [W1] publishes them to later owners. The reaper also reads
+  /// them without owning the slot (relaxed: a value of a newer connection
+  /// only makes it skip or re-check after reserving, see reaper.cpp).
+  std::atomic<std::uint32_t> generation{0};
+  std::atomic<std::uint64_t> leases_at_open{0};  // `leases` when it was opened
+  std::atomic<clock_source::time_point> created{};
+  std::atomic<clock_source::time_point> deadline{};
+};
+static_assert(std::atomic<std::source_location>::is_always_lock_free);
+static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);
+static_assert(sizeof(cache_padded<slot_meta>) == cache_pair_size);
+
+/// The fixed array of slots, each on its own line pair.
+/// Thread-safety: operator[] and the const members from any thread (each
+/// slot's fields have their own contracts above). Never allocates after
+/// construction.
+class slot_table {
+ public:
+  explicit slot_table(std::size_t n) : slots_(std::make_unique<cache_padded<slot_meta>[]>(n)), size_(n) {}
+
+  slot_meta& operator[](std::uint32_t i) const noexcept { return slots_[i].value; }
+  std::size_t size() const noexcept { return size_; }
+
+  /// Slots by state ([W2] relaxed loads: approximate under load, exact at
+  /// quiescence); fills the state fields of c and its total. O(size).
+  void count_states(pool_counts& c) const noexcept {
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      switch ((*this)[i].word.state()) {
+        case slot_state::empty: break;
+        case slot_state::connecting: ++c.connecting; break;
+        case slot_state::idle: ++c.idle; break;
+        case slot_state::leased: ++c.leased; break;
+        case slot_state::reserved: ++c.reserved; break;
+        case slot_state::closing: ++c.closing; break;
+      }
+    }
+    c.total = c.connecting + c.idle + c.leased + c.reserved + c.closing;
+  }
+
+  /// Leases granted on all slots (relaxed: each counter has one writer;
+  /// the sum is approximate under load). O(size).
+  std::uint64_t leases_total() const noexcept {
+    std::uint64_t n = 0;
+    for (std::uint32_t i = 0; i < size_; ++i) n += (*this)[i].leases.load(std::memory_order_relaxed);
+    return n;
+  }
+
+ private:
+  std::unique_ptr<cache_padded<slot_meta>[]> slots_;
+  std::size_t size_;
+};
+
+}  // namespace berth::detail

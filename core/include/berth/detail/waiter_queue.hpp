@@ -1,0 +1,209 @@
+// waiter_queue.hpp: the acquirers that wait for a connection, and the rules
+// by which released connections reach them (hand-off and fairness).
+//
+// Owns: the FIFO of waiters, the gate word (waiter count | closed | handoff
+// | woken) that the fast path reads, the mode (strict or throughput), and
+// the settle step that keeps an idle connection from sitting beside a
+// sleeping waiter.
+// Never touches: slot words other than through idle_source (a popped slot
+// arrives leased), connection objects, the clock (callers pass elapsed
+// times), creation. How a waiter sleeps is the waiter's business: wake() is
+// virtual, so a blocking acquirer notifies a condition variable and an
+// asynchronous one can post a completion instead.
+//
+// Synchronization (the pool's tags; [G1] and [G3] are on the fast path in
+// pool_core.hpp):
+//   [G1] a new acquirer's relaxed gate load is a fairness heuristic: while
+//        hand-off is strict (must_queue) it queues instead of barging. A
+//        stale value only lets it barge once or sends it to the slow path,
+//        which rechecks under the mutex.
+//   [G2] a waiter registers with a seq_cst fetch_add on the gate and then
+//        pops the ring (seq_cst loads, idle_ring.hpp [Q2]).
+//   [G3] a releaser publishes (seq_cst CAS [W1], seq_cst ring push [Q1]) and
+//        then loads the gate seq_cst. [G2]/[G3] are a Dekker pair: in the
+//        single total order S of seq_cst operations either the waiter's pop
+//        sees the published index, or the releaser's load sees the waiter
+//        and acts (pool_core::after_publish). close() uses the same pair with
+//        the closed bit, so no connection is left idle in a closed pool.
+//   [G4] a hand-off moves a leased slot to a waiter under the mutex; the
+//        waiter reads its slot index under the same mutex, which also
+//        publishes the connection object.
+//   [G5] woken bit: set by the one releaser that wakes the head waiter in
+//        throughput mode (wake_head), so a burst of releases wakes one
+//        thread, not one per release. The head clears it (seq_cst RMW) and
+//        then pops; a releaser pushes and then loads the gate (seq_cst):
+//        either it sees woken clear and wakes, or the head's pop sees its
+//        push.
+//   [G6] settle: whoever changes the queue or the mode under the mutex (a
+//        waiter leaves, the head changes, hand-off turns strict) does so with
+//        a seq_cst RMW on the gate and then pops the ring on the head's
+//        behalf, handing what it finds to the head, until the ring or the
+//        queue is empty. A releaser whose gate load preceded that RMW in S
+//        pushed before it, so the settle's pop sees the push; one whose load
+//        followed it sees the new mode and acts on it.
+//
+// Fairness (Go's sync.Mutex starvation mode, applied to a pool). Two modes,
+// read off the gate by must_queue():
+//   strict      a lone waiter, or any waiter has waited handoff_after (the
+//               handoff bit), or handoff_after is 0: a released connection
+//               goes to the head waiter (the releaser hands it, or publishes
+//               and settles) and new acquirers queue.
+//   throughput  several waiters, none starving: running threads may reuse
+//               connections ahead of sleeping waiters and a release wakes the
+//               head waiter to compete ([G5]). Strict hand-off here costs a
+//               context switch per cycle and convoys (bench/cycle_bench: 1-2.5
+//               us vs 9 ns per cycle at 64-128 threads on 32 connections).
+// A waiter, whenever it runs, is in one of these states:
+//   served      a hand-off gave it a slot [G4]: it takes it (served_locked).
+//   closed      close() failed it.
+//   expired     its deadline passed: it leaves (leave_locked, then settle).
+//   head        it pops the ring in either mode (after_wake_locked): the
+//               connection is its due in strict mode and its to compete for
+//               in throughput mode. If it finds nothing and has waited
+//               handoff_after it sets the handoff bit (starving_locked, then
+//               settle [G6]).
+//   behind      it pops the ring only in throughput mode.
+// No lost wake-up: an idle connection and a sleeping waiter cannot coexist
+// once every thread has finished its step. The idle index was pushed by a
+// publisher; by [G3] either a waiter's pop (registration, head, settle) saw
+// it, or the publisher's gate load saw the waiter: in strict mode the
+// publisher settles under the mutex, in throughput mode it wakes the head,
+// which pops when it runs ([G5]). A switch to strict mode (a waiter leaving
+// so that one remains, or the handoff bit) is followed by a settle [G6], so
+// a connection published in throughput mode is never stranded by the switch
+// (issue 6, LostWakeupWhenPoolTurnsStrictBug in waiter_queue_test.cpp).
+#pragma once
+
+#include <berth/detail/cache_padded.hpp>
+#include <berth/detail/slot.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+namespace berth::detail {
+
+/// Where settle and waking waiters find idle connections: the pool pops its
+/// ring and leases the slot (pool_core). Called under the queue's mutex.
+class idle_source {
+ public:
+  /// An idle slot, now leased to the caller, or no_slot. Never blocks.
+  virtual std::uint32_t pop_idle_for_waiter() noexcept = 0;
+
+ protected:
+  ~idle_source() = default;
+};
+
+/// One queued acquirer. Lives wherever its owner keeps it (a blocking
+/// acquirer: its own stack) and stays put while queued.
+/// Thread-safety: every member is read and written under the queue's mutex.
+class waiter {
+ public:
+  std::uint32_t slot = no_slot;  ///< set by a hand-off [G4]
+  bool closed = false;           ///< set when the pool closes
+
+  /// Makes the waiter run: a slot was handed to it, the pool closed, it is
+  /// the head and should look at the ring, or time moved (fake clocks).
+  /// Called under the mutex; must not block or take the mutex. Once it
+  /// returns after a hand-off or close, the waiter may be gone.
+  virtual void wake() noexcept = 0;
+
+  virtual ~waiter() = default;
+
+ private:
+  friend class waiter_queue;
+  waiter* prev_ = nullptr;
+  waiter* next_ = nullptr;
+};
+
+/// The FIFO of waiters and its gate word.
+/// Thread-safety: members ending in _locked need the mutex given at
+/// construction (the pool's slow-path mutex); load_gate(), must_queue(),
+/// mark_closed() and wake_head() are lock-free and safe from any thread.
+class waiter_queue {
+ public:
+  static constexpr std::uint64_t gate_closed = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t gate_handoff = std::uint64_t{1} << 62;  // a waiter starved: strict
+  static constexpr std::uint64_t gate_woken = std::uint64_t{1} << 61;    // [G5]
+  static constexpr std::uint64_t gate_waiters = gate_woken - 1;
+
+  /// handoff_after: the fairness bound (0: always strict).
+  waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept;
+
+  /// The gate word, with the caller's order (see [G1]-[G3] at the call site).
+  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.value.load(order); }
+
+  /// True when an acquirer must queue and a releaser must hand off (strict
+  /// FIFO, see "Fairness"); also when the pool is closed. Pure.
+  bool must_queue(std::uint64_t g) const noexcept {
+    if (g & gate_closed) return true;
+    const std::uint64_t w = g & gate_waiters;
+    return w != 0 && ((g & gate_handoff) || w <= strict_waiters_);
+  }
+
+  /// Sets the closed bit ([G2]: seq_cst, before close() scans for idle
+  /// slots). Lock-free.
+  void mark_closed() noexcept { gate_.value.fetch_or(gate_closed, std::memory_order_seq_cst); }
+
+  /// Registers a waiter [G2] and pops the ring for it: the popped slot (the
+  /// registration is withdrawn, then settle), or no_slot (still registered:
+  /// enqueue_locked() must follow under the same lock hold).
+  std::uint32_t register_locked() noexcept;
+  /// Links a registered waiter at the back, or at the front when a
+  /// connection handed to it failed its check (it keeps its place), then
+  /// settles [G6]: w.slot may be set on return.
+  void enqueue_locked(waiter& w, bool front) noexcept;
+  /// The waiter woke without a hand-off: the head pops the ring in either
+  /// mode, others only in throughput mode; a popped slot is returned (w has
+  /// left the queue), else no_slot and starving_locked() follows.
+  std::uint32_t after_wake_locked(waiter& w) noexcept;
+  /// A waiter that has waited `waited` found nothing: past handoff_after it
+  /// turns the pool strict (then settle [G6]).
+  void starving_locked(std::chrono::nanoseconds waited) noexcept;
+  /// A waiter was served after `waited`: strict hand-off ends once a waiter
+  /// is served quickly or none is left (Go's exit from starvation mode).
+  void served_locked(std::chrono::nanoseconds waited) noexcept;
+  /// w gives up (deadline): leaves the queue, then settle.
+  void leave_locked(waiter& w) noexcept;
+  /// Hands slot i (leased by the caller) to the head waiter, then settles.
+  /// False when nobody waits.
+  bool hand_locked(std::uint32_t i) noexcept;
+  /// [G6]: pops the ring for the head until the ring or the queue is empty.
+  void settle_locked() noexcept;
+  /// Fails every waiter (closed) and empties the queue.
+  void fail_all_locked() noexcept;
+  /// Wakes every waiter to re-check its deadline (a fake clock moved).
+  void wake_all_locked() noexcept;
+  bool empty_locked() const noexcept { return head_ == nullptr; }
+  std::size_t queued_locked() const noexcept { return queued_; }
+
+  /// [G5] throughput mode: the one releaser that sets the woken bit wakes
+  /// the head (taking the mutex briefly). Thread-safe.
+  void wake_head() noexcept;
+
+ private:
+  void unlink_locked(waiter& w) noexcept;
+  void give_locked(waiter& w, std::uint32_t i) noexcept;
+
+  // ---- immutable after construction ----
+  std::mutex& mutex_;
+  idle_source& idle_;
+  /// Up to this many waiters, hand-off is always strict: 1 (a lone waiter
+  /// is never passed over), or unlimited when handoff_after is 0.
+  const std::uint64_t strict_waiters_;
+  const std::chrono::nanoseconds handoff_after_;
+
+  // ---- atomics only ----
+  /// waiters (low 61 bits) | woken | handoff | closed. Read on every
+  /// acquire/release, written only on the slow path.
+  cache_padded<std::atomic<std::uint64_t>> gate_{};
+
+  // ---- guarded by mutex_ ----
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+  std::size_t queued_ = 0;
+};
+
+}  // namespace berth::detail

@@ -1,0 +1,140 @@
+// waiter_queue.cpp: see waiter_queue.hpp for the protocol and its tags.
+#include <berth/detail/waiter_queue.hpp>
+
+namespace berth::detail {
+
+waiter_queue::waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept
+    : mutex_(mutex),
+      idle_(idle),
+      strict_waiters_(handoff_after.count() == 0 ? gate_waiters : 1),
+      handoff_after_(handoff_after) {}
+
+std::uint32_t waiter_queue::register_locked() noexcept {
+  gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
+  const std::uint32_t i = idle_.pop_idle_for_waiter();
+  if (i != no_slot) {
+    gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G6] the count changed
+    settle_locked();
+  }
+  return i;
+}
+
+void waiter_queue::enqueue_locked(waiter& w, bool front) noexcept {
+  if (front && head_ != nullptr) {  // keep our place
+    w.next_ = head_;
+    head_->prev_ = &w;
+    head_ = &w;
+    // [G5] woken referred to the old head; the new head has not been told.
+    gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);
+  } else {
+    w.prev_ = tail_;
+    (tail_ ? tail_->next_ : head_) = &w;
+    tail_ = &w;
+  }
+  ++queued_;
+  settle_locked();  // [G6]
+}
+
+std::uint32_t waiter_queue::after_wake_locked(waiter& w) noexcept {
+  const bool head = head_ == &w;
+  if (head) gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // [G5] the head ran
+  // The head takes an idle connection in either mode (in strict mode it is
+  // its due); others compete only in throughput mode.
+  if (head || !must_queue(gate_.value.load(std::memory_order_seq_cst))) {
+    if (const std::uint32_t i = idle_.pop_idle_for_waiter(); i != no_slot) {
+      unlink_locked(w);
+      settle_locked();  // [G6]
+      return i;
+    }
+  }
+  return no_slot;
+}
+
+void waiter_queue::starving_locked(std::chrono::nanoseconds waited) noexcept {
+  if (handoff_after_.count() > 0 && waited >= handoff_after_ &&
+      !(gate_.value.load(std::memory_order_relaxed) & gate_handoff)) {  // relaxed: the bit changes only under mutex_
+    gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // starving: strict from now on
+    settle_locked();                                                // [G6]
+  }
+}
+
+void waiter_queue::served_locked(std::chrono::nanoseconds waited) noexcept {
+  // Towards throughput mode: no settle needed.
+  if (head_ == nullptr || waited < handoff_after_) gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
+}
+
+void waiter_queue::leave_locked(waiter& w) noexcept {
+  unlink_locked(w);
+  settle_locked();  // [G6]
+}
+
+bool waiter_queue::hand_locked(std::uint32_t i) noexcept {
+  if (head_ == nullptr) return false;
+  give_locked(*head_, i);
+  settle_locked();  // the queue changed [G6]
+  return true;
+}
+
+void waiter_queue::settle_locked() noexcept {
+  // [G6] After a change of the queue or the mode: nobody may sleep while a
+  // connection is idle. A popped slot that carries flags is checked by the
+  // waiter.
+  while (head_ != nullptr) {
+    const std::uint32_t i = idle_.pop_idle_for_waiter();
+    if (i == no_slot) return;
+    give_locked(*head_, i);
+  }
+}
+
+void waiter_queue::fail_all_locked() noexcept {
+  while (waiter* w = head_) {
+    unlink_locked(*w);
+    w->closed = true;
+    w->wake();
+  }
+}
+
+void waiter_queue::wake_all_locked() noexcept {
+  for (waiter* w = head_; w; w = w->next_) w->wake();
+}
+
+void waiter_queue::wake_head() noexcept {
+  std::uint64_t g = gate_.value.load(std::memory_order_relaxed);  // seeds the CAS
+  while ((g & gate_waiters) != 0 && !(g & gate_woken)) {
+    // [G5] one releaser wins the right to wake.
+    if (gate_.value.compare_exchange_weak(g, g | gate_woken, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed)) {
+      std::lock_guard lk(mutex_);
+      if (head_ != nullptr)
+        head_->wake();
+      else
+        gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // it left meanwhile
+      return;
+    }
+  }
+}
+
+void waiter_queue::give_locked(waiter& w, std::uint32_t i) noexcept {
+  unlink_locked(w);
+  w.slot = i;  // [G4] read by the waiter under the mutex
+  // Wake under the lock: once unlocked the waiter may return and be gone.
+  w.wake();
+}
+
+void waiter_queue::unlink_locked(waiter& w) noexcept {
+  const bool was_head = head_ == &w;
+  (w.prev_ ? w.prev_->next_ : head_) = w.next_;
+  (w.next_ ? w.next_->prev_ : tail_) = w.prev_;
+  w.prev_ = w.next_ = nullptr;
+  --queued_;
+  // [G2] deregister; [G6] a seq_cst RMW before the caller's settle.
+  gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+  if (was_head) {
+    // [G5] the woken head is gone: the next publication wakes the new one.
+    std::uint64_t clear = gate_woken;
+    if (head_ == nullptr) clear |= gate_handoff;  // no waiter left to starve
+    gate_.value.fetch_and(~clear, std::memory_order_seq_cst);
+  }
+}
+
+}  // namespace berth::detail
