@@ -1,7 +1,7 @@
 // Regression tests for the hand-off protocol (waiter queue, woken bit,
 // strict/throughput switch), on a clock that lets the test stop one thread at
 // a chosen point so an interleaving that real time hits only rarely happens
-// every run. The real-time repro is tests/core/handoff_realtime_test.cpp.
+// every run. The real-time repro is tests/core/waiter_queue_realtime_test.cpp.
 //
 // Contract under test: whenever an acquirer waits, no connection stays idle
 // for longer than it takes a woken thread to run, and every waiter with a

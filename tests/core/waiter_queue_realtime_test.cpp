@@ -1,5 +1,5 @@
 // Real-time repro of the hand-off lost wake-up (the deterministic versions,
-// on a gated fake clock, are in handoff_test.cpp). Threads, the real steady
+// on a gated fake clock, are in waiter_queue_test.cpp). Threads, the real steady
 // clock and the pool's default clock: the scenario is looped with a bounded
 // real-time budget and a watchdog, so it hits the race window by repetition.
 // Labelled integration: it depends on real scheduling.
