@@ -2,6 +2,11 @@
 // the reaper's periodic passes must not wait for each other (contract:
 // creation and the reaper run on separate threads). Fake clock; a hanging
 // adapter call is a latency on the fake clock, released at the end.
+//
+// The second half tests detail::creator directly: when a connection is
+// wanted, the backoff after consecutive failures, the retry time and the last
+// error, on time points the test chooses (no clock, no threads).
+#include <berth/detail/creator.hpp>
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
@@ -12,11 +17,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace berth {
@@ -135,3 +143,192 @@ TEST_F(MaintenanceTest, CreationStarvedWhileTheReaperValidatesBug) {
 
 }  // namespace
 }  // namespace berth
+
+// ---- detail::creator, directly ------------------------------------------------------
+namespace berth::detail {
+namespace {
+
+using namespace std::chrono_literals;
+using time_point = clock_source::time_point;
+
+struct CreatorTest : ::testing::Test {
+  pool_options opts = [] {
+    pool_options o;
+    o.max_size = 4;
+    o.min_idle = 1;
+    o.creation_backoff_initial = 100ms;
+    o.creation_backoff_max = 1s;
+    return o;
+  }();
+  const time_point t0 = time_point{} + 1h;
+
+  static adapter_error refused(std::string what = "refused") {
+    return adapter_error{std::make_error_code(std::errc::connection_refused), std::move(what)};
+  }
+
+  /// The capped exponential before jitter, computed here independently:
+  /// initial * 2^(failures-1), at most cap.
+  std::chrono::nanoseconds capped(std::uint32_t failures) const {
+    std::chrono::nanoseconds d = opts.creation_backoff_initial;
+    for (std::uint32_t k = 1; k < failures && d < opts.creation_backoff_max; ++k) d *= 2;
+    return std::min<std::chrono::nanoseconds>(d, opts.creation_backoff_max);
+  }
+
+  /// One failed attempt at `now`; returns the delay it set.
+  static std::chrono::nanoseconds fail_at(creator& c, time_point now) {
+    c.began_locked();
+    c.failed_locked(refused(), now);
+    return c.retry_at_locked() - now;
+  }
+};
+
+TEST_F(CreatorTest, WantedBelowMinIdleWithNoWaiter) {
+  opts.min_idle = 2;
+  creator c(opts, 1);
+  EXPECT_TRUE(c.wanted_locked(0, 0));
+  EXPECT_TRUE(c.wanted_locked(1, 0));
+  EXPECT_FALSE(c.wanted_locked(2, 0)) << "min_idle reached";
+  EXPECT_FALSE(c.wanted_locked(3, 0));
+}
+
+TEST_F(CreatorTest, NothingWantedWithMinIdleZeroAndNoWaiter) {
+  opts.min_idle = 0;
+  creator c(opts, 1);
+  EXPECT_FALSE(c.wanted_locked(0, 0));
+}
+
+TEST_F(CreatorTest, WantedWhileWaitersOutnumberCreationsInFlight) {
+  opts.min_idle = 0;
+  creator c(opts, 1);
+  EXPECT_TRUE(c.wanted_locked(1, 1));
+  c.began_locked();
+  EXPECT_FALSE(c.wanted_locked(1, 1)) << "one creation in flight covers one waiter";
+  EXPECT_TRUE(c.wanted_locked(1, 2));
+  c.began_locked();
+  EXPECT_FALSE(c.wanted_locked(2, 2));
+  EXPECT_TRUE(c.wanted_locked(2, 3));
+}
+
+TEST_F(CreatorTest, NotWantedAtMaxSizeWhateverTheDemand) {
+  opts.min_idle = 4;  // == max_size
+  creator c(opts, 1);
+  EXPECT_TRUE(c.wanted_locked(3, 100)) << "one below max_size";
+  EXPECT_FALSE(c.wanted_locked(4, 100));
+  EXPECT_FALSE(c.wanted_locked(4, 0)) << "min_idle == max_size, reached";
+  EXPECT_FALSE(c.wanted_locked(5, 100)) << "above max_size (a slot still closing)";
+}
+
+TEST_F(CreatorTest, InFlightCountsUntilTheAttemptSucceedsOrFails) {
+  opts.min_idle = 0;
+  creator c(opts, 1);
+  c.began_locked();
+  c.began_locked();
+  EXPECT_FALSE(c.wanted_locked(0, 2));
+  c.succeeded_locked();
+  EXPECT_TRUE(c.wanted_locked(0, 2));
+  EXPECT_FALSE(c.wanted_locked(0, 1));
+  c.failed_locked(refused(), t0);
+  EXPECT_TRUE(c.wanted_locked(0, 1)) << "none in flight";
+}
+
+TEST_F(CreatorTest, FreshCreatorHasNoErrorAndARetryTimeInThePast) {
+  creator c(opts, 1);
+  EXPECT_EQ(c.retry_at_locked(), time_point{});
+  EXPECT_FALSE(c.last_error_locked().code);
+  EXPECT_TRUE(c.last_error_locked().message.empty());
+}
+
+TEST_F(CreatorTest, BackoffDoublesPerConsecutiveFailureWithinEqualJitterUpToTheCap) {
+  creator c(opts, 7);
+  for (std::uint32_t k = 1; k <= 12; ++k) {
+    const time_point now = t0 + k * 1h;
+    const auto delay = fail_at(c, now);
+    const auto d = capped(k);
+    EXPECT_GE(delay, d / 2) << "failure " << k;
+    EXPECT_LE(delay, d) << "failure " << k;
+  }
+  EXPECT_EQ(capped(1), 100ms);
+  EXPECT_EQ(capped(4), 800ms);
+  EXPECT_EQ(capped(5), 1s) << "capped";
+}
+
+TEST_F(CreatorTest, BackoffStaysWithinTheCapAfterManyFailures) {
+  creator c(opts, 7);
+  for (std::uint32_t k = 1; k <= 300; ++k) {  // past 63 doublings
+    const auto delay = fail_at(c, t0);
+    ASSERT_GE(delay, capped(k) / 2) << "failure " << k;
+    ASSERT_LE(delay, capped(k)) << "failure " << k;
+    ASSERT_LE(capped(k), 1s);
+  }
+}
+
+TEST_F(CreatorTest, SuccessResetsTheBackoff) {
+  creator c(opts, 7);
+  for (int k = 0; k < 6; ++k) fail_at(c, t0);
+  ASSERT_GE(fail_at(c, t0), 500ms) << "capped by now";
+  c.began_locked();
+  c.succeeded_locked();
+  const auto delay = fail_at(c, t0 + 1h);
+  EXPECT_GE(delay, 50ms) << "first failure again";
+  EXPECT_LE(delay, 100ms);
+}
+
+TEST_F(CreatorTest, RetryAtIsTheFailureTimePlusTheBackoff) {
+  creator a(opts, 99), b(opts, 99);  // same seed: same jitter draws
+  a.began_locked();
+  b.began_locked();
+  a.failed_locked(refused(), t0);
+  b.failed_locked(refused(), t0 + 5h);
+  EXPECT_EQ(b.retry_at_locked() - a.retry_at_locked(), 5h) << "the delay does not depend on the time";
+  EXPECT_GE(a.retry_at_locked(), t0 + 50ms);
+  EXPECT_LE(a.retry_at_locked(), t0 + 100ms);
+}
+
+TEST_F(CreatorTest, SameSeedGivesTheSameBackoffSequence) {
+  creator a(opts, 12345), b(opts, 12345);
+  for (int k = 0; k < 10; ++k) EXPECT_EQ(fail_at(a, t0), fail_at(b, t0)) << "failure " << k + 1;
+}
+
+TEST_F(CreatorTest, JitterSpreadsTheFirstDelayAcrossSeeds) {
+  std::set<std::chrono::nanoseconds::rep> delays;
+  for (std::uint_fast32_t seed = 1; seed <= 64; ++seed) {
+    creator c(opts, seed);
+    const auto delay = fail_at(c, t0);
+    ASSERT_GE(delay, 50ms);
+    ASSERT_LE(delay, 100ms);
+    delays.insert(delay.count());
+  }
+  EXPECT_GT(delays.size(), 32u) << "equal jitter: a spread, not one value";
+}
+
+TEST_F(CreatorTest, RetryAtSaturatesAtTheEndOfTime) {
+  opts.creation_backoff_initial = 50ms;
+  opts.creation_backoff_max = max_option_duration;  // 10 years
+  creator c(opts, 3);
+  const time_point late = time_point::max() - 1s;
+  for (int k = 0; k < 80; ++k) {
+    c.began_locked();
+    c.failed_locked(refused(), late);
+    ASSERT_GE(c.retry_at_locked(), late) << "failure " << k + 1 << " wrapped around";
+  }
+  EXPECT_EQ(c.retry_at_locked(), time_point::max());
+}
+
+TEST_F(CreatorTest, LastErrorIsTheLatestFailureAndASuccessClearsIt) {
+  creator c(opts, 1);
+  c.began_locked();
+  c.failed_locked(refused("first"), t0);
+  EXPECT_EQ(c.last_error_locked().code, std::make_error_code(std::errc::connection_refused));
+  EXPECT_EQ(c.last_error_locked().message, "first");
+  c.began_locked();
+  c.failed_locked(adapter_error{std::make_error_code(std::errc::timed_out), "second"}, t0 + 1s);
+  EXPECT_EQ(c.last_error_locked().code, std::make_error_code(std::errc::timed_out));
+  EXPECT_EQ(c.last_error_locked().message, "second");
+  c.began_locked();
+  c.succeeded_locked();
+  EXPECT_FALSE(c.last_error_locked().code);
+  EXPECT_TRUE(c.last_error_locked().message.empty());
+}
+
+}  // namespace
+}  // namespace berth::detail

@@ -16,6 +16,11 @@
 //     previous lease's acquisition while an acquire validates;
 //   - an on_event hook that blocks on leak_suspected blocks neither the
 //     lessee's release nor another thread's acquire.
+//
+// The last section tests detail::leak_tracker directly: began/ended/check on
+// time points the test chooses (no clock, no reaper thread), events recorded
+// through an event_sink built from pool_options::on_event.
+#include <berth/detail/leak_tracker.hpp>
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
@@ -33,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -440,3 +446,210 @@ TEST_F(LeakTest, LeakReportHookBlocksReleaseOrAcquireBug) {
 
 }  // namespace
 }  // namespace berth
+
+// ---- detail::leak_tracker, directly -------------------------------------------------
+namespace berth::detail {
+namespace {
+
+using namespace std::chrono_literals;
+using time_point = clock_source::time_point;
+
+struct tracked_event {
+  event_kind kind;
+  std::string pool;
+  std::uint32_t slot;
+  std::chrono::nanoseconds age;
+  std::string message;
+};
+
+/// Where a lease was "acquired": a named function, so that its name shows in
+/// the report.
+std::source_location acquire_site_for_leak_test() { return std::source_location::current(); }
+
+struct LeakTrackerTest : ::testing::Test {
+  std::vector<tracked_event> events;  // single-threaded: every emit is on the test thread
+  pool_options opts = [this] {
+    pool_options o;
+    o.name = "tracked";
+    o.on_event = [this](const pool_event& e) {
+      events.push_back({e.kind, std::string(e.pool), e.slot, e.age, std::string(e.message)});
+    };
+    return o;
+  }();
+  event_sink sink{opts};
+  leak_tracker tracker{3, 1s, sink};  // 3 slots, threshold 1 s
+  const time_point t0 = time_point{} + 1h;
+  const std::source_location site = acquire_site_for_leak_test();
+
+  std::size_t of_kind(event_kind k) const {
+    return static_cast<std::size_t>(
+        std::count_if(events.begin(), events.end(), [k](const tracked_event& e) { return e.kind == k; }));
+  }
+};
+
+TEST_F(LeakTrackerTest, CheckBeforeTheThresholdReportsNothing) {
+  tracker.began(0, t0, site);
+  tracker.check(t0);
+  tracker.check(t0 + 999ms);
+  tracker.check(t0 + 1s - 1ns);
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(tracker.suspected(), 0u);
+}
+
+TEST_F(LeakTrackerTest, CheckAtTheThresholdReportsOneLeakSuspected) {
+  tracker.began(1, t0, site);
+  tracker.check(t0 + 1s);
+  ASSERT_EQ(events.size(), 1u);
+  const tracked_event& e = events[0];
+  EXPECT_EQ(e.kind, event_kind::leak_suspected);
+  EXPECT_EQ(e.pool, "tracked");
+  EXPECT_EQ(e.slot, 1u);
+  EXPECT_EQ(e.age, 1s);
+  EXPECT_NE(e.message.find(site.file_name()), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find(site.function_name()), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("acquire_site_for_leak_test"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find(":" + std::to_string(site.line())), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("stack at acquire"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("held 1000 ms"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("leak_threshold 1000 ms"), std::string::npos) << e.message;
+  EXPECT_EQ(tracker.suspected(), 1u);
+}
+
+TEST_F(LeakTrackerTest, CheckReportsALeaseOnlyOnce) {
+  tracker.began(0, t0, site);
+  tracker.check(t0 + 1s);
+  tracker.check(t0 + 2s);
+  tracker.check(t0 + 1h);
+  EXPECT_EQ(of_kind(event_kind::leak_suspected), 1u);
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(tracker.suspected(), 1u);
+}
+
+TEST_F(LeakTrackerTest, EndedAfterAReportEmitsOneLeakReturnedWithTheHeldAge) {
+  tracker.began(2, t0, site);
+  tracker.check(t0 + 1500ms);
+  tracker.ended(2, t0 + 3s);
+  ASSERT_EQ(events.size(), 2u);
+  const tracked_event& e = events[1];
+  EXPECT_EQ(e.kind, event_kind::leak_returned);
+  EXPECT_EQ(e.pool, "tracked");
+  EXPECT_EQ(e.slot, 2u);
+  EXPECT_EQ(e.age, 3s) << "from began, not from the report";
+  EXPECT_NE(e.message.find("returned after 3000 ms"), std::string::npos) << e.message;
+}
+
+TEST_F(LeakTrackerTest, EndedWithoutAReportEmitsNothing) {
+  tracker.began(0, t0, site);
+  tracker.ended(0, t0 + 500ms);
+  tracker.began(1, t0, site);
+  tracker.ended(1, t0 + 1h);  // long, but never checked: never reported
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(tracker.suspected(), 0u);
+}
+
+TEST_F(LeakTrackerTest, EndedTwiceAfterAReportEmitsOneLeakReturned) {
+  tracker.began(0, t0, site);
+  tracker.check(t0 + 1s);
+  tracker.ended(0, t0 + 2s);
+  tracker.ended(0, t0 + 3s);
+  EXPECT_EQ(of_kind(event_kind::leak_returned), 1u);
+  EXPECT_EQ(events.size(), 2u);
+}
+
+TEST_F(LeakTrackerTest, EndedOnASlotNeverLeasedEmitsNothing) {
+  tracker.ended(0, t0);
+  tracker.ended(2, t0 + 1h);
+  EXPECT_TRUE(events.empty());
+}
+
+TEST_F(LeakTrackerTest, CheckNeverReportsALeaseThatHasEnded) {
+  tracker.began(0, t0, site);
+  tracker.ended(0, t0 + 1ms);
+  tracker.check(t0 + 1h);
+  tracker.check(t0 + 100h);
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(tracker.suspected(), 0u);
+}
+
+TEST_F(LeakTrackerTest, ANewLeaseAfterEndedIsWatchedFromItsOwnStart) {
+  tracker.began(0, t0, site);
+  tracker.ended(0, t0 + 100ms);
+  tracker.began(0, t0 + 10s, site);
+  tracker.check(t0 + 10500ms);  // 10.5 s after the first lease, 0.5 s into this one
+  EXPECT_TRUE(events.empty());
+  tracker.check(t0 + 11s);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].age, 1s);
+}
+
+TEST_F(LeakTrackerTest, ANewLeaseAfterAReportedOneIsReportedAgain) {
+  tracker.began(0, t0, site);
+  tracker.check(t0 + 1s);
+  tracker.ended(0, t0 + 2s);
+  tracker.began(0, t0 + 5s, site);
+  tracker.check(t0 + 5s + 999ms);
+  EXPECT_EQ(of_kind(event_kind::leak_suspected), 1u);
+  tracker.check(t0 + 6s);
+  EXPECT_EQ(of_kind(event_kind::leak_suspected), 2u);
+  EXPECT_EQ(tracker.suspected(), 2u);
+  tracker.ended(0, t0 + 7s);
+  ASSERT_EQ(of_kind(event_kind::leak_returned), 2u);
+  EXPECT_EQ(events.back().age, 2s);
+}
+
+// began() on a slot whose previous lease was reported but never ended (the
+// pool always calls ended() first; the tracker still starts afresh).
+TEST_F(LeakTrackerTest, BeganAgainWithoutEndedStartsAFreshRecord) {
+  tracker.began(0, t0, site);
+  tracker.check(t0 + 1s);
+  tracker.began(0, t0 + 2s, site);
+  tracker.ended(0, t0 + 2500ms);
+  EXPECT_EQ(of_kind(event_kind::leak_returned), 0u) << "the new lease was not reported";
+  EXPECT_EQ(of_kind(event_kind::leak_suspected), 1u);
+}
+
+TEST_F(LeakTrackerTest, CheckReportsEachSlotPastTheThresholdAndSuspectedCountsThem) {
+  tracker.began(0, t0, site);
+  tracker.began(1, t0 + 500ms, site);
+  tracker.began(2, t0 + 2s, site);
+  tracker.check(t0 + 1500ms);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].slot, 0u);
+  EXPECT_EQ(events[0].age, 1500ms);
+  EXPECT_EQ(events[1].slot, 1u);
+  EXPECT_EQ(events[1].age, 1s);
+  EXPECT_EQ(tracker.suspected(), 2u);
+  tracker.check(t0 + 3s);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].slot, 2u);
+  EXPECT_EQ(tracker.suspected(), 3u);
+  tracker.ended(1, t0 + 4s);
+  EXPECT_EQ(tracker.suspected(), 3u) << "a count of reports: returns do not lower it";
+}
+
+TEST_F(LeakTrackerTest, CheckWithTimeBeforeTheAcquisitionReportsNothing) {
+  tracker.began(0, t0, site);
+  tracker.check(t0 - 1h);  // a clock reading older than began's
+  EXPECT_TRUE(events.empty());
+}
+
+TEST_F(LeakTrackerTest, ZeroSlotTrackerChecksNothing) {
+  leak_tracker none(0, 1s, sink);
+  none.check(t0 + 100h);
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(none.suspected(), 0u);
+}
+
+TEST_F(LeakTrackerTest, WithoutAHookNothingIsEmittedButLeaksAreCounted) {
+  pool_options silent;
+  event_sink quiet(silent);
+  leak_tracker t(1, 1s, quiet);
+  t.began(0, t0, site);
+  t.check(t0 + 1s);
+  t.ended(0, t0 + 2s);
+  EXPECT_EQ(t.suspected(), 1u);
+  EXPECT_TRUE(events.empty());
+}
+
+}  // namespace
+}  // namespace berth::detail

@@ -6,6 +6,12 @@
 // Contract under test: whenever an acquirer waits, no connection stays idle
 // for longer than it takes a woken thread to run, and every waiter with a
 // long deadline is eventually served.
+//
+// The second half tests detail::waiter_queue directly, single-threaded: a
+// scripted idle_source and waiters that count their wake-ups, the mutex held
+// where the contract says _locked, each rule of waiter_queue.hpp
+// ("Fairness", [G5], [G6]) pinned by one test.
+#include <berth/detail/waiter_queue.hpp>
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
@@ -18,9 +24,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -317,3 +326,713 @@ TEST_F(HandoffTest, LostWakeupWhenSecondWaiterTimesOutBug) {
 
 }  // namespace
 }  // namespace berth
+
+// ---- detail::waiter_queue, directly ------------------------------------------------
+namespace berth::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Idle slots handed out in the order the test scripts them; counts pops.
+class scripted_idle final : public idle_source {
+ public:
+  std::deque<std::uint32_t> idle;
+  int pops = 0;  // calls, including those that found nothing
+
+  std::uint32_t pop_idle_for_waiter() noexcept override {
+    ++pops;
+    if (idle.empty()) return no_slot;
+    const std::uint32_t i = idle.front();
+    idle.pop_front();
+    return i;
+  }
+};
+
+/// A waiter that counts its wake-ups and logs its name to a shared list.
+class recording_waiter final : public waiter {
+ public:
+  recording_waiter(std::string name, std::vector<std::string>& log) : name_(std::move(name)), log_(log) {}
+  int wakes = 0;
+
+  void wake() noexcept override {
+    ++wakes;
+    log_.push_back(name_);
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::string>& log_;
+};
+
+struct WaiterQueueTest : ::testing::Test {
+  std::mutex mutex;
+  scripted_idle source;
+  std::vector<std::string> woken;  // waiter names, in wake() order
+
+  /// The gate's waiter count; tests compare it with queued_locked().
+  static std::uint64_t waiters_in(std::uint64_t g) { return g & waiter_queue::gate_waiters; }
+  static std::uint64_t gate(const waiter_queue& q) { return q.load_gate(std::memory_order_seq_cst); }
+  bool strict(const waiter_queue& q) const { return q.must_queue(gate(q)); }
+
+  /// The gate counts exactly the queued waiters (outside a register/enqueue
+  /// pair). Call with the mutex held.
+  static void expect_counted(const waiter_queue& q) {
+    EXPECT_EQ(waiters_in(gate(q)), q.queued_locked()) << "gate word " << std::hex << gate(q);
+  }
+
+  /// register_locked() then enqueue_locked() in one lock hold, as the pool
+  /// does; asserts that nothing idle was found at registration.
+  static void queue_up(waiter_queue& q, waiter& w, bool front = false) {
+    ASSERT_EQ(q.register_locked(), no_slot);
+    q.enqueue_locked(w, front);
+    expect_counted(q);
+  }
+};
+
+// must_queue() is pure: it reads only the gate word given.
+TEST_F(WaiterQueueTest, MustQueueIsFalseWithNoWaiterTrueForALoneWaiterFalseForTwo) {
+  waiter_queue q(mutex, source, 1ms);
+  EXPECT_FALSE(q.must_queue(0));
+  EXPECT_TRUE(q.must_queue(1)) << "a lone waiter is never passed over";
+  EXPECT_FALSE(q.must_queue(2)) << "several waiters, none starving: throughput";
+  EXPECT_FALSE(q.must_queue(waiter_queue::gate_waiters)) << "largest count";
+}
+
+TEST_F(WaiterQueueTest, MustQueueIsTrueWithTheHandoffBitAndAnyWaiter) {
+  waiter_queue q(mutex, source, 1ms);
+  constexpr std::uint64_t h = waiter_queue::gate_handoff;
+  EXPECT_FALSE(q.must_queue(h)) << "the bit alone, nobody waiting: nothing to hand off to";
+  EXPECT_TRUE(q.must_queue(h | 1));
+  EXPECT_TRUE(q.must_queue(h | 2));
+  EXPECT_TRUE(q.must_queue(h | waiter_queue::gate_waiters));
+}
+
+TEST_F(WaiterQueueTest, MustQueueIgnoresTheWokenBit) {
+  waiter_queue q(mutex, source, 1ms);
+  constexpr std::uint64_t k = waiter_queue::gate_woken;
+  EXPECT_FALSE(q.must_queue(k));
+  EXPECT_TRUE(q.must_queue(k | 1));
+  EXPECT_FALSE(q.must_queue(k | 2));
+}
+
+TEST_F(WaiterQueueTest, MustQueueWithHandoffAfterZeroIsStrictForAnyNumberOfWaiters) {
+  waiter_queue q(mutex, source, 0ns);
+  EXPECT_FALSE(q.must_queue(0));
+  EXPECT_TRUE(q.must_queue(1));
+  EXPECT_TRUE(q.must_queue(2));
+  EXPECT_TRUE(q.must_queue(1000));
+  EXPECT_TRUE(q.must_queue(waiter_queue::gate_waiters));
+  EXPECT_TRUE(q.must_queue(waiter_queue::gate_woken | 2));
+}
+
+TEST_F(WaiterQueueTest, HandoffAfterZeroKeepsAQueueOfManyStrict) {
+  waiter_queue q(mutex, source, 0ns);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  EXPECT_FALSE(strict(q));
+  for (recording_waiter* w : {&w1, &w2, &w3}) {
+    queue_up(q, *w);
+    EXPECT_TRUE(strict(q)) << q.queued_locked() << " waiters";
+  }
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff) << "strict by mode, not by the bit";
+}
+
+TEST_F(WaiterQueueTest, MustQueueIsTrueWhenClosedWhateverTheWaiters) {
+  waiter_queue q(mutex, source, 1ms);
+  constexpr std::uint64_t c = waiter_queue::gate_closed;
+  EXPECT_TRUE(q.must_queue(c));
+  EXPECT_TRUE(q.must_queue(c | 2));
+  EXPECT_TRUE(q.must_queue(c | waiter_queue::gate_woken | 5));
+}
+
+TEST_F(WaiterQueueTest, GateBitsAreDisjointAndTheCountTakesTheRest) {
+  EXPECT_EQ(waiter_queue::gate_waiters & (waiter_queue::gate_closed | waiter_queue::gate_handoff |
+                                          waiter_queue::gate_woken),
+            0u);
+  EXPECT_EQ(waiter_queue::gate_waiters | waiter_queue::gate_closed | waiter_queue::gate_handoff |
+                waiter_queue::gate_woken,
+            ~std::uint64_t{0});
+}
+
+TEST_F(WaiterQueueTest, MarkClosedSetsTheClosedBitSoEveryoneQueues) {
+  waiter_queue q(mutex, source, 1ms);
+  EXPECT_EQ(gate(q), 0u) << "a new queue: no bit, no waiter";
+  EXPECT_FALSE(strict(q));
+  q.mark_closed();
+  EXPECT_EQ(gate(q), waiter_queue::gate_closed);
+  EXPECT_TRUE(strict(q));
+}
+
+TEST_F(WaiterQueueTest, RegisterPopsAnIdleSlotAndDeregisters) {
+  waiter_queue q(mutex, source, 1ms);
+  source.idle = {7};
+  std::lock_guard lk(mutex);
+  EXPECT_EQ(q.register_locked(), 7u);
+  EXPECT_EQ(waiters_in(gate(q)), 0u) << "registration withdrawn";
+  EXPECT_EQ(q.queued_locked(), 0u);
+  EXPECT_TRUE(q.empty_locked());
+  EXPECT_TRUE(source.idle.empty());
+}
+
+TEST_F(WaiterQueueTest, RegisterWithNothingIdleStaysRegisteredUntilEnqueued) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w("w", woken);
+  std::lock_guard lk(mutex);
+  EXPECT_EQ(q.register_locked(), no_slot);
+  EXPECT_EQ(waiters_in(gate(q)), 1u) << "counted before it is linked ([G2])";
+  EXPECT_EQ(q.queued_locked(), 0u);
+  q.enqueue_locked(w, false);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+  EXPECT_EQ(w.wakes, 0);
+  EXPECT_EQ(w.slot, no_slot);
+}
+
+TEST_F(WaiterQueueTest, RegisterThatPopsSettlesWhatElseIsIdleOnTheQueuedHead) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  source.idle = {3, 4};
+  EXPECT_EQ(q.register_locked(), 3u) << "the newcomer's own pop";
+  EXPECT_EQ(w1.slot, 4u) << "then settle [G6]: the head gets the rest";
+  EXPECT_EQ(w1.wakes, 1);
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, EnqueueSettlesAnIdleSlotOntoTheNewHead) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w("w", woken);
+  std::lock_guard lk(mutex);
+  ASSERT_EQ(q.register_locked(), no_slot);
+  source.idle = {5};  // published between the registration's pop and the link
+  q.enqueue_locked(w, false);
+  EXPECT_EQ(w.slot, 5u);
+  EXPECT_EQ(w.wakes, 1);
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, SettleHandsIdleSlotsToTheHeadUntilTheQueueIsEmpty) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  source.idle = {10, 11, 12};
+  q.settle_locked();
+  EXPECT_EQ(w1.slot, 10u);
+  EXPECT_EQ(w2.slot, 11u);
+  EXPECT_EQ(source.idle, std::deque<std::uint32_t>{12}) << "nobody left to take it";
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2"}));
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, SettleWithNothingIdleWakesNobody) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  q.settle_locked();
+  EXPECT_EQ(w1.wakes, 0);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, SettleOnAnEmptyQueueDoesNotPop) {
+  waiter_queue q(mutex, source, 1ms);
+  source.idle = {1};
+  std::lock_guard lk(mutex);
+  q.settle_locked();
+  EXPECT_EQ(source.pops, 0);
+  EXPECT_EQ(source.idle.size(), 1u);
+}
+
+TEST_F(WaiterQueueTest, HandGoesToWaitersInFifoOrder) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  EXPECT_TRUE(q.hand_locked(20));
+  expect_counted(q);
+  EXPECT_TRUE(q.hand_locked(21));
+  expect_counted(q);
+  EXPECT_TRUE(q.hand_locked(22));
+  expect_counted(q);
+  EXPECT_EQ(w1.slot, 20u);
+  EXPECT_EQ(w2.slot, 21u);
+  EXPECT_EQ(w3.slot, 22u);
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2", "w3"}));
+  EXPECT_EQ(gate(q), 0u) << "no waiter, no bit";
+}
+
+TEST_F(WaiterQueueTest, HandWithNobodyWaitingReturnsFalse) {
+  waiter_queue q(mutex, source, 1ms);
+  std::lock_guard lk(mutex);
+  EXPECT_FALSE(q.hand_locked(3));
+  EXPECT_EQ(gate(q), 0u);
+}
+
+TEST_F(WaiterQueueTest, HandThenSettlesIdleSlotsOntoTheNextWaiters) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  source.idle = {9};
+  EXPECT_TRUE(q.hand_locked(8));
+  EXPECT_EQ(w1.slot, 8u);
+  EXPECT_EQ(w2.slot, 9u) << "the queue changed: settle [G6]";
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, EnqueueAtFrontPutsTheWaiterAheadAndClearsTheWokenBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), again("again", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+  }
+  q.wake_head();  // throughput mode: a releaser woke the head
+  ASSERT_EQ(w1.wakes, 1);
+  ASSERT_TRUE(gate(q) & waiter_queue::gate_woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, again, /*front=*/true);  // its handed connection failed its check: it keeps its place
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_woken) << "the new head has not been told";
+  EXPECT_EQ(q.queued_locked(), 3u);
+  woken.clear();
+  EXPECT_TRUE(q.hand_locked(1));
+  EXPECT_TRUE(q.hand_locked(2));
+  EXPECT_TRUE(q.hand_locked(3));
+  EXPECT_EQ(woken, (std::vector<std::string>{"again", "w1", "w2"}));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, EnqueueAtFrontOfAnEmptyQueueIsAPlainEnqueue) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1, /*front=*/true);
+  queue_up(q, w2);
+  EXPECT_TRUE(q.hand_locked(1));
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1"}));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeHeadPopsInStrictMode) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  ASSERT_TRUE(strict(q)) << "a lone waiter";
+  source.idle = {4};
+  EXPECT_EQ(q.after_wake_locked(w1), 4u);
+  EXPECT_EQ(w1.slot, no_slot) << "returned, not handed";
+  EXPECT_TRUE(q.empty_locked()) << "w left the queue";
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeHeadPopsInThroughputModeToo) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  ASSERT_FALSE(strict(q));
+  source.idle = {4};
+  EXPECT_EQ(q.after_wake_locked(w1), 4u);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  EXPECT_EQ(w2.wakes, 0) << "nothing else idle to settle";
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopInStrictMode) {
+  waiter_queue q(mutex, source, 0ns);  // always strict
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  ASSERT_TRUE(strict(q));
+  source.idle = {4};
+  const int pops = source.pops;
+  EXPECT_EQ(q.after_wake_locked(w2), no_slot);
+  EXPECT_EQ(source.pops, pops) << "the connection is the head's due";
+  EXPECT_EQ(source.idle.size(), 1u);
+  EXPECT_EQ(q.queued_locked(), 2u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopWhenTheHandoffBitIsSet) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.starving_locked(1ms);
+  ASSERT_TRUE(strict(q));
+  source.idle = {4};
+  EXPECT_EQ(q.after_wake_locked(w2), no_slot);
+  EXPECT_EQ(source.idle.size(), 1u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeNonHeadPopsInThroughputModeAndLeavesTheQueue) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  ASSERT_FALSE(strict(q));
+  source.idle = {4};
+  EXPECT_EQ(q.after_wake_locked(w2), 4u);
+  EXPECT_EQ(q.queued_locked(), 2u);
+  expect_counted(q);
+  // w2 left from the middle: the order of the others is kept.
+  EXPECT_TRUE(q.hand_locked(1));
+  EXPECT_TRUE(q.hand_locked(2));
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w3"}));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeWithNothingIdleKeepsTheWaiterQueued) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  EXPECT_EQ(q.after_wake_locked(w1), no_slot);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSetTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.starving_locked(999us);
+  q.starving_locked(0ns);
+  q.starving_locked(-1h);
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_FALSE(strict(q));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, StarvingAtHandoffAfterSetsTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.starving_locked(1ms);
+  EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_TRUE(strict(q));
+  q.starving_locked(std::chrono::nanoseconds::max());  // already set: no change
+  EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, StarvingWithHandoffAfterZeroNeverSetsTheBit) {
+  waiter_queue q(mutex, source, 0ns);  // strict already; the bit is not needed
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.starving_locked(std::chrono::nanoseconds::max());
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_TRUE(strict(q));
+}
+
+// The switch to strict mode settles [G6]: a connection published while the
+// pool was in throughput mode goes to the head (issue 6).
+TEST_F(WaiterQueueTest, StarvingSettlesAnIdleSlotOntoTheHead) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  source.idle = {6};
+  q.starving_locked(2ms);
+  EXPECT_EQ(w1.slot, 6u);
+  EXPECT_EQ(w1.wakes, 1);
+  EXPECT_EQ(w2.wakes, 0);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSettle) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  source.idle = {6};
+  const int pops = source.pops;
+  q.starving_locked(999us);
+  EXPECT_EQ(source.pops, pops);
+  EXPECT_EQ(w1.wakes, 0);
+}
+
+TEST_F(WaiterQueueTest, ServedQuicklyClearsTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);
+  ASSERT_TRUE(q.hand_locked(1));
+  q.served_locked(999us);
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_FALSE(strict(q)) << "two waiters left: back to throughput";
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, ServedSlowlyWithOthersWaitingKeepsTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);
+  ASSERT_TRUE(q.hand_locked(1));
+  q.served_locked(1ms);
+  EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_TRUE(strict(q));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, ServedSlowlyWithTheQueueEmptyClearsTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  std::lock_guard lk(mutex);
+  q.starving_locked(1h);  // the bit set with nobody queued (the contract does not forbid it)
+  ASSERT_TRUE(gate(q) & waiter_queue::gate_handoff);
+  q.served_locked(1h);
+  EXPECT_EQ(gate(q), 0u);
+}
+
+TEST_F(WaiterQueueTest, ServingTheLastWaiterClearsTheHandoffBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.starving_locked(1ms);
+  ASSERT_TRUE(q.hand_locked(1));
+  ASSERT_TRUE(q.hand_locked(2));
+  q.served_locked(1h);
+  EXPECT_EQ(gate(q), 0u);
+}
+
+TEST_F(WaiterQueueTest, LeaveOfTheHeadSettlesAnIdleSlotOntoTheNextWaiter) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  source.idle = {5};  // published in throughput mode; the woken head times out instead
+  q.leave_locked(w1);
+  EXPECT_EQ(w1.wakes, 0) << "the leaver is not woken";
+  EXPECT_EQ(w1.slot, no_slot);
+  EXPECT_EQ(w2.slot, 5u);
+  EXPECT_EQ(w2.wakes, 1);
+  EXPECT_EQ(w3.wakes, 0);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, LeaveOfANonHeadLeavingOneWaiterMakesThePoolStrict) {
+  waiter_queue q(mutex, source, 50ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  ASSERT_FALSE(strict(q));
+  q.leave_locked(w2);
+  EXPECT_TRUE(strict(q)) << "a lone waiter";
+  EXPECT_EQ(w1.wakes, 0) << "nothing idle";
+  expect_counted(q);
+}
+
+// LostWakeupWhenSecondWaiterTimesOutBug, at the unit level: the second of two
+// waiters leaves, so the lone one left makes the pool strict; what was
+// published in throughput mode goes to it (settle [G6]).
+TEST_F(WaiterQueueTest, LeaveOfANonHeadSettlesWhatWasPublishedInThroughputMode) {
+  waiter_queue q(mutex, source, 50ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  ASSERT_FALSE(strict(q));
+  source.idle = {5};
+  q.leave_locked(w2);
+  EXPECT_EQ(w1.slot, 5u);
+  EXPECT_EQ(w1.wakes, 1);
+  EXPECT_EQ(w2.wakes, 0);
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, LeaveOfTheLastWaiterClearsTheWokenAndHandoffBits) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+    q.starving_locked(1ms);
+    q.leave_locked(w2);
+  }
+  q.wake_head();  // strict, but wake_head itself does not look at the mode
+  ASSERT_TRUE(gate(q) & waiter_queue::gate_woken);
+  std::lock_guard lk(mutex);
+  q.leave_locked(w1);
+  EXPECT_EQ(gate(q), 0u);
+}
+
+TEST_F(WaiterQueueTest, FailAllMarksEveryWaiterClosedWakesEachOnceAndEmptiesTheQueue) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);
+  q.mark_closed();  // close() sets the bit first, then fails the waiters
+  q.fail_all_locked();
+  for (const recording_waiter* w : {&w1, &w2, &w3}) {
+    EXPECT_TRUE(w->closed);
+    EXPECT_EQ(w->wakes, 1);
+    EXPECT_EQ(w->slot, no_slot);
+  }
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2", "w3"}));
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+  EXPECT_EQ(gate(q), waiter_queue::gate_closed) << "only the closed bit is left";
+  EXPECT_TRUE(strict(q));
+}
+
+TEST_F(WaiterQueueTest, FailAllOnAnEmptyQueueDoesNothing) {
+  waiter_queue q(mutex, source, 1ms);
+  std::lock_guard lk(mutex);
+  q.fail_all_locked();
+  EXPECT_EQ(gate(q), 0u);
+  EXPECT_TRUE(woken.empty());
+}
+
+TEST_F(WaiterQueueTest, WakeAllWakesEveryWaiterAndKeepsThemQueued) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.wake_all_locked();
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2"}));
+  EXPECT_FALSE(w1.closed);
+  EXPECT_EQ(q.queued_locked(), 2u);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, WakeHeadWakesTheHeadOnceForABurstAndAgainAfterItRan) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+  }
+  q.wake_head();
+  q.wake_head();
+  q.wake_head();  // a burst of releases
+  EXPECT_EQ(w1.wakes, 1);
+  EXPECT_EQ(w2.wakes, 0);
+  EXPECT_TRUE(gate(q) & waiter_queue::gate_woken);
+  {
+    std::lock_guard lk(mutex);
+    expect_counted(q);
+    // The head runs, finds nothing (a barger took it) and clears woken [G5].
+    EXPECT_EQ(q.after_wake_locked(w1), no_slot);
+    EXPECT_FALSE(gate(q) & waiter_queue::gate_woken);
+    expect_counted(q);
+  }
+  q.wake_head();
+  EXPECT_EQ(w1.wakes, 2);
+  EXPECT_EQ(w2.wakes, 0);
+}
+
+TEST_F(WaiterQueueTest, AfterWakeOfANonHeadDoesNotClearTheWokenBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+  }
+  q.wake_head();
+  {
+    std::lock_guard lk(mutex);
+    EXPECT_EQ(q.after_wake_locked(w2), no_slot);  // e.g. woken by wake_all_locked
+    EXPECT_TRUE(gate(q) & waiter_queue::gate_woken) << "the head has not run yet";
+  }
+  q.wake_head();
+  EXPECT_EQ(w1.wakes, 1);
+}
+
+TEST_F(WaiterQueueTest, WakeHeadWithNobodyWaitingDoesNothing) {
+  waiter_queue q(mutex, source, 1ms);
+  q.wake_head();
+  EXPECT_EQ(gate(q), 0u);
+}
+
+TEST_F(WaiterQueueTest, WakeHeadAfterTheWokenHeadLeftWakesTheNewHead) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+    queue_up(q, w3);
+  }
+  q.wake_head();
+  {
+    std::lock_guard lk(mutex);
+    q.leave_locked(w1);  // the woken head timed out instead
+    EXPECT_FALSE(gate(q) & waiter_queue::gate_woken);
+    expect_counted(q);
+  }
+  q.wake_head();
+  EXPECT_EQ(w2.wakes, 1);
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2"}));
+}
+
+TEST_F(WaiterQueueTest, HandToTheWokenHeadClearsTheWokenBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  {
+    std::lock_guard lk(mutex);
+    queue_up(q, w1);
+    queue_up(q, w2);
+    queue_up(q, w3);
+  }
+  q.wake_head();
+  {
+    std::lock_guard lk(mutex);
+    ASSERT_TRUE(q.hand_locked(1));
+    EXPECT_FALSE(gate(q) & waiter_queue::gate_woken);
+    expect_counted(q);
+  }
+  q.wake_head();
+  EXPECT_EQ(w2.wakes, 1);
+}
+
+}  // namespace
+}  // namespace berth::detail
