@@ -10,6 +10,7 @@ namespace berth::detail {
 void creator::succeeded_locked() noexcept {
   --in_flight_;
   consecutive_failures_ = 0;
+  retry_at_ = {};  // with one attempt at a time it has passed already; say so
   last_error_ = {};
 }
 

@@ -31,7 +31,7 @@ class creator {
   bool wanted_locked(std::size_t open, std::size_t queued) const noexcept {
     return open < opts_.max_size && (queued > in_flight_ || open < opts_.min_idle);
   }
-  /// Earliest time of the next attempt (a past time after a success).
+  /// Earliest time of the next attempt; after a success, none (a past time).
   clock_source::time_point retry_at_locked() const noexcept { return retry_at_; }
   /// The last attempt's error, if it failed; empty after a success.
   const adapter_error& last_error_locked() const noexcept { return last_error_; }

@@ -74,8 +74,10 @@ class slot_table {
   std::size_t size() const noexcept { return size_; }
 
   /// Slots by state ([W2] relaxed loads: approximate under load, exact at
-  /// quiescence); fills the state fields of c and its total. O(size).
+  /// quiescence); sets the state fields of c and its total (the others are
+  /// left alone). O(size).
   void count_states(pool_counts& c) const noexcept {
+    c.connecting = c.idle = c.leased = c.reserved = c.closing = 0;
     for (std::uint32_t i = 0; i < size_; ++i) {
       switch ((*this)[i].word.state()) {
         case slot_state::empty: break;
