@@ -1,5 +1,9 @@
 // idle_ring.hpp: bounded lock-free MPMC ring of idle slot indices.
 //
+// Owns: its cells and positions. Never touches: slots (an index is only a
+// number here; pool_core leases the slot it names and keeps each index in
+// the ring at most once through the slot word's in_ring flag).
+//
 // Algorithm: Dmitry Vyukov's bounded MPMC queue (1024cores.net, "Bounded
 // MPMC queue", 2010): each cell carries a sequence number; a producer claims
 // position p by CAS on enqueue_pos when cell[p].seq == p, writes the value and

@@ -1,6 +1,10 @@
 // slot_state.hpp: the per-slot state machine, as a table, a pure function and
 // the named CAS operations that realise it on one atomic word.
 //
+// Owns: the word's encoding (state + flags) and every transition on it.
+// Never touches: anything outside the word; who may perform a transition is
+// the callers' protocol, which each CAS also checks.
+//
 //   state       event            next        who
 //   ---------   --------------   ---------   ----------------------------------------
 //   empty       begin_connect    connecting  maintenance thread claims a free slot
