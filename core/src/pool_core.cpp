@@ -72,8 +72,10 @@ void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
     pool_counters::bump(counters_.discarded);
     return retire(i, slot_state::leased, close_reason::discarded);
   }
-  pool_counters::bump(counters_.unwound);
-  if (opts_.on_unwind == unwind_policy::discard) return retire(i, slot_state::leased, close_reason::unwound);
+  if (mode == release_mode::unwinding) {
+    pool_counters::bump(counters_.unwound);
+    if (opts_.on_unwind == unwind_policy::discard) return retire(i, slot_state::leased, close_reason::unwound);
+  }
   if (!reset_slot(i)) return retire(i, slot_state::leased, close_reason::reset_failed);
   if (waiters_.must_queue(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
     return offer_contended(i, slot_state::leased);

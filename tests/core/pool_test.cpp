@@ -405,6 +405,51 @@ TEST_F(PoolTest, LeaseReleasedInsideACatchBlockIsNotUnwinding) {
   EXPECT_EQ(script->resets.load(), 0u);
 }
 
+// An adapter that says, on every release, whether the connection needs a
+// reset (here: the test marks it dirty, as an open transaction would).
+struct dirty_tracking_adapter : fake_adapter {
+  using fake_adapter::fake_adapter;
+  bool needs_reset(const testing::fake_connection& c) const noexcept { return c.dirty; }
+};
+static_assert(adapter_with_needs_reset<dirty_tracking_adapter>);
+static_assert(!adapter_with_needs_reset<fake_adapter>);
+
+TEST_F(PoolTest, ReleaseOfAConnectionTheAdapterFlagsResetsItFirst) {
+  pool<dirty_tracking_adapter> p(dirty_tracking_adapter{script}, opts(1, 1), clock);
+  {
+    auto l = p.try_acquire();
+    ASSERT_TRUE(l);
+  }
+  EXPECT_EQ(script->resets.load(), 0u) << "a clean connection is not reset";
+  {
+    auto l = p.try_acquire();
+    ASSERT_TRUE(l);
+    (*l)->dirty = true;  // e.g. a transaction left open
+  }
+  EXPECT_EQ(script->resets.load(), 1u);
+  auto l = p.try_acquire();
+  ASSERT_TRUE(l);
+  EXPECT_FALSE((*l)->dirty) << "the next lessee gets it clean";
+  EXPECT_EQ((*l)->resets, 1u);
+  EXPECT_EQ(p.stats().unwound, 0u) << "not an unwinding release";
+}
+
+TEST_F(PoolTest, FlaggedConnectionWhoseResetFailsIsDiscardedAndReplaced) {
+  pool<dirty_tracking_adapter> p(dirty_tracking_adapter{script}, opts(1, 1), clock);
+  std::uint64_t first = 0;
+  {
+    auto l = p.try_acquire();
+    ASSERT_TRUE(l);
+    first = (*l)->id;
+    (*l)->dirty = true;
+    script->fail_resets = 1;
+  }
+  EXPECT_EQ(script->closes.load(), 1u) << "closed, not returned dirty";
+  auto l = p.acquire_for(1h);  // min_idle refills it in the background
+  ASSERT_TRUE(l);
+  EXPECT_NE((*l)->id, first);
+}
+
 TEST_F(PoolTest, WithReturnsTheFunctionsValue) {
   auto p = make(opts(1, 1));
   EXPECT_EQ(p->with([](testing::fake_connection& c) { return c.id; }), 1u);

@@ -39,8 +39,17 @@ inline adapter_exception::adapter_exception(const adapter_error& e)
 ///                the pool then passes pool_options::validation_timeout.
 ///   reset(c):    bring c back to a clean session state (roll back, discard
 ///                temporary state); called on connections released during
-///                stack unwinding.
+///                stack unwinding, and on any release that needs_reset()
+///                flags. A failure discards the connection.
 ///   close(c):    release c's resources. noexcept.
+/// Optional:
+///   bool needs_reset(const connection_type& c) const noexcept: called on
+///                every ordinary release, in the releasing thread, before
+///                the connection can reach anyone else; true makes the pool
+///                call reset(c) first (an open transaction, an unfinished
+///                statement). It must be cheap and do no I/O (a flag or a
+///                library's status call): it is on the release path.
+/// Optional timeouts: validate(c, std::chrono::milliseconds timeout).
 /// Thread-safety the adapter must give: its functions may run concurrently on
 /// different threads for different connections; never concurrently on the
 /// same connection. A thrown exception is treated as a failure with what().
@@ -52,5 +61,11 @@ concept adapter = requires(A& a, typename A::connection_type& c) {
   { a.reset(c) } -> std::same_as<result<void, adapter_error>>;
   { a.close(c) } noexcept;
 } && std::is_nothrow_move_constructible_v<typename A::connection_type>;
+
+/// True when A declares the optional needs_reset() check (see adapter).
+template <class A>
+concept adapter_with_needs_reset = adapter<A> && requires(const A& a, const typename A::connection_type& c) {
+  { a.needs_reset(c) } noexcept -> std::convertible_to<bool>;
+};
 
 }  // namespace berth

@@ -24,7 +24,7 @@ enum class event_kind : std::uint8_t {
 enum class close_reason : std::uint8_t {
   none,               ///< (not a close event)
   discarded,          ///< lease.discard()
-  reset_failed,       ///< released during unwinding and adapter.reset() failed
+  reset_failed,       ///< adapter.reset() failed (a release during unwinding, or one needs_reset() flagged)
   unwound,            ///< released during unwinding with unwind_policy::discard
   evicted,            ///< evict_all() / evict(lease)
   pool_closed,        ///< close() / drain()

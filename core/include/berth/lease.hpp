@@ -55,7 +55,9 @@ class lease {
   connection_type& get() const noexcept { return *get_checked(); }
 
   /// Returns the connection to the pool now; the lease becomes empty.
-  /// No-op on an empty lease. Never allocates.
+  /// No-op on an empty lease. Never allocates. If the adapter's
+  /// needs_reset() says so (an open transaction, say), the connection is
+  /// reset first, in this thread (discarded if that fails).
   /// Unwinding is detected as std::uncaught_exceptions() != 0 at release.
   /// Comparing with the count at acquire would be exact but costs a second
   /// call into libstdc++ (a dynamic-TLS lookup) on every cycle; the only
@@ -63,8 +65,10 @@ class lease {
   /// that runs during unwinding, which then gets a (harmless) reset.
   void release() noexcept {
     if (pool_ == nullptr) return;
-    const auto mode = std::uncaught_exceptions() != 0 ? detail::release_mode::unwinding
-                                                      : detail::release_mode::normal;
+    auto mode = std::uncaught_exceptions() != 0 ? detail::release_mode::unwinding : detail::release_mode::normal;
+    if constexpr (adapter_with_needs_reset<A>) {  // the adapter's cheap check, compiled in only if it has one
+      if (mode == detail::release_mode::normal && pool_->adapter().needs_reset(*conn_)) mode = detail::release_mode::reset;
+    }
     std::exchange(pool_, nullptr)->release(slot_, mode);
   }
 

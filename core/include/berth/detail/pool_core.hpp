@@ -69,8 +69,10 @@
 
 namespace berth::detail {
 
-/// How a lease ends.
-enum class release_mode : std::uint8_t { normal, unwinding, discard };
+/// How a lease ends: normally, during stack unwinding (reset or discard per
+/// pool_options::on_unwind), by discard(), or normally but flagged by the
+/// adapter's needs_reset() (reset before reuse, discard if that fails).
+enum class release_mode : std::uint8_t { normal, unwinding, discard, reset };
 
 /// How long an acquire may take. Built by pool<A>'s entry points; the clock
 /// is read only on the slow path.
