@@ -6,7 +6,7 @@ set -euo pipefail
 BERTH_PACKAGES=(
   g++ cmake ninja-build python3
   libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
-  libboost-stacktrace-dev
+  libboost-stacktrace-dev libsqlite3-dev
 )
 
 berth_missing_packages() {

@@ -1,0 +1,67 @@
+// adapter.hpp: berth::sqlite::adapter, which lets berth::pool hand out
+// SQLite connections.
+//
+//   berth::pool<berth::sqlite::adapter> pool{
+//       berth::sqlite::adapter{{.path = "/var/lib/app/app.db"}}, {.max_size = 8}};
+//   pool.with([](berth::sqlite::connection& c) { c.execute("..."); });
+#pragma once
+
+#include <berth/adapter.hpp>
+#include <berth/result.hpp>
+#include <berth/sqlite/connection.hpp>
+#include <berth/sqlite/options.hpp>
+
+#include <memory>
+#include <string>
+
+namespace berth::sqlite {
+
+/// Satisfies berth::adapter. Never throws from connect/validate/reset/close:
+/// failures come back as adapter_error{extended result code in
+/// error_category(), message}.
+/// Connections are opened with SQLITE_OPEN_NOMUTEX (SQLite's multi-thread
+/// mode: no per-connection mutex), which is right because the pool gives a
+/// connection to one thread at a time and calls the adapter on it only when
+/// no lease holds it.
+/// Distinct objects: safe. Shared objects: connect/validate/reset/close are
+/// safe concurrently for different connections (the pool's contract);
+/// copies share the in-memory database.
+class adapter {
+ public:
+  using connection_type = connection;
+
+  /// Validates `opts` (throws sqlite::options_error, a berth::options_error,
+  /// naming the field). For in_memory, generates the database name when
+  /// none is given and opens the connection that keeps the database alive
+  /// (throws sqlite_error if that fails).
+  explicit adapter(options opts);
+
+  /// Opens and configures a connection (see options). Blocks on file I/O.
+  result<connection, adapter_error> connect();
+  /// Fails if the connection is closed, its last error was fatal
+  /// (is_fatal: IOERR, CORRUPT, NOTADB, CANTOPEN) or a cached "SELECT 1"
+  /// fails. Never blocks on locks (SELECT 1 reads no table).
+  result<void, adapter_error> validate(connection& c);
+  /// Fails for a fatal last error; otherwise resets every cached statement
+  /// and, if a transaction is open, rolls it back (ROLLBACK). A failure
+  /// makes the pool close the connection.
+  result<void, adapter_error> reset(connection& c);
+  /// Finalizes the statements and closes the handle. Never throws.
+  void close(connection& c) noexcept;
+
+  /// The validated options, with the generated in-memory name filled in.
+  const options& opts() const noexcept { return opts_; }
+  /// The filename passed to sqlite3_open_v2 (path or the file: URI).
+  const std::string& filename() const noexcept { return filename_; }
+
+ private:
+  // Immutable after construction.
+  options opts_;
+  std::string filename_;
+  int flags_ = 0;
+  std::shared_ptr<const connection> keeper_;  // in_memory: keeps the database alive
+};
+
+static_assert(berth::adapter<adapter>);
+
+}  // namespace berth::sqlite

@@ -1,0 +1,101 @@
+// connection.hpp: a move-only RAII SQLite connection with a statement cache.
+//
+// Error style: this class, statement and transaction THROW sqlite_error
+// (code: the extended result code; engine_message(): sqlite3_errmsg; sql()).
+// SQL work is naturally written as a sequence of calls, and pool::with()
+// already turns an exception into a reset (or discard) of the connection.
+// The pool-facing adapter (adapter.hpp) returns berth::result instead and
+// never throws.
+#pragma once
+
+#include <berth/sqlite/error.hpp>
+#include <berth/sqlite/statement.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+
+namespace berth::sqlite {
+
+class transaction;
+
+/// One SQLite connection (sqlite3*), closed with sqlite3_close_v2 after its
+/// cached statements are finalized. Statements come from a per-connection
+/// cache keyed by SQL text (prepare()).
+/// Distinct objects: safe (each connection is opened in SQLite's
+/// multi-thread mode, SQLITE_OPEN_NOMUTEX by the adapter). Shared objects:
+/// unsafe: one thread at a time, as a pool lease guarantees.
+class connection {
+ public:
+  /// Opens `filename` (a path, or a URI when flags include SQLITE_OPEN_URI)
+  /// with sqlite3_open_v2 flags `flags` (SQLITE_OPEN_* values), enables
+  /// extended result codes. Throws sqlite_error with the engine's message.
+  /// Blocks on file I/O.
+  static connection open(const std::string& filename, int flags);
+  /// open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX).
+  static connection open(const std::string& filename);
+
+  /// An empty (closed) connection.
+  connection() noexcept;
+  connection(connection&&) noexcept;
+  connection& operator=(connection&&) noexcept;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  /// close(). Never throws.
+  ~connection();
+
+  /// Runs `sql`, which may hold several statements separated by ';'; rows
+  /// they return are discarded. Not cached. Throws sqlite_error naming the
+  /// failing statement. Blocks (I/O, busy_timeout).
+  void execute(std::string_view sql);
+
+  /// The cached prepared statement for exactly this SQL text (one
+  /// statement; trailing text other than whitespace and ';' throws),
+  /// preparing it on first use. The same text returns the same statement
+  /// object, reset and with bindings cleared, so do not interleave two uses
+  /// of one SQL text. The reference is valid until close(). Throws
+  /// sqlite_error on a syntax error. Allocates on first use of a text.
+  statement& prepare(std::string_view sql);
+
+  /// Rows changed by the last INSERT/UPDATE/DELETE (sqlite3_changes64).
+  std::int64_t changes() const noexcept;
+  /// Rowid of the last successful INSERT on this connection.
+  std::int64_t last_insert_rowid() const noexcept;
+  /// True while a transaction is open (!sqlite3_get_autocommit), whoever
+  /// opened it (a transaction guard or a plain BEGIN).
+  bool in_transaction() const noexcept;
+  /// Nesting depth of live transaction guards (0: none).
+  int transaction_depth() const noexcept;
+
+  /// Resets every cached statement and clears its bindings (releases their
+  /// read locks). Never throws.
+  void reset_statements() noexcept;
+  /// Number of cached statements.
+  std::size_t cached_statements() const noexcept;
+
+  /// The extended result code of the last failure raised through this
+  /// connection or its statements (0 if none); see is_fatal().
+  std::error_code last_error() const noexcept;
+
+  /// True while open.
+  explicit operator bool() const noexcept { return native_handle() != nullptr; }
+  /// The underlying handle (nullptr when closed), for calls berth does not
+  /// wrap. Do not close it.
+  sqlite3* native_handle() const noexcept;
+
+  /// Finalizes the cached statements and closes the handle
+  /// (sqlite3_close_v2). Idempotent. Never throws.
+  void close() noexcept;
+
+ private:
+  friend class transaction;
+  explicit connection(std::unique_ptr<detail::connection_state> s) noexcept;
+
+  std::unique_ptr<detail::connection_state> s_;  // null when closed or moved from
+};
+
+}  // namespace berth::sqlite

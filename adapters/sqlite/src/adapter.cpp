@@ -1,0 +1,134 @@
+#include <berth/sqlite/adapter.hpp>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <new>
+#include <random>
+#include <string>
+
+namespace berth::sqlite {
+
+namespace {
+
+/// A name no other adapter in this process (or, with overwhelming
+/// probability, any other process) generates: shared-cache in-memory
+/// databases are process-wide, keyed by name.
+std::string unique_memory_name() {
+  static std::atomic<std::uint64_t> counter{0};
+  std::random_device rd;
+  const std::uint64_t r = (std::uint64_t{rd()} << 32) ^ rd();
+  // relaxed: only uniqueness of the returned values matters, no ordering.
+  return "berth-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + "-" + std::to_string(r);
+}
+
+result<void, adapter_error> fail(int rc, std::string message) {
+  return failure{adapter_error{to_error_code(rc), "berth::sqlite: " + std::move(message)}};
+}
+
+/// The first column of the first row of `sql`, as text (empty if none).
+/// Not cached: used once per connection.
+std::string query_text(connection& c, const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(c.native_handle(), sql, -1, &st, nullptr);
+  if (rc != SQLITE_OK) throw sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()), sql);
+  std::string out;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (const unsigned char* t = sqlite3_column_text(st, 0)) out = reinterpret_cast<const char*>(t);
+  } else if (rc != SQLITE_DONE) {
+    std::string msg = sqlite3_errmsg(c.native_handle());
+    sqlite3_finalize(st);
+    throw sqlite_error(to_error_code(rc), std::move(msg), sql);
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+}  // namespace
+
+adapter::adapter(options opts) : opts_(std::move(opts)) {
+  if (auto e = sqlite::validate(opts_)) throw *e;
+  if (opts_.in_memory) {
+    if (opts_.name.empty()) opts_.name = unique_memory_name();
+    filename_ = "file:" + opts_.name + "?mode=memory&cache=shared";
+    flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+    // The database lives while one connection to it is open: keep one for
+    // the adapter's lifetime, read-write so it exists even for read_only
+    // pools (their connections get query_only).
+    keeper_ = std::make_shared<const connection>(connection::open(filename_, flags_));
+  } else {
+    filename_ = opts_.path;
+    flags_ = (opts_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+             SQLITE_OPEN_NOMUTEX;
+  }
+}
+
+result<connection, adapter_error> adapter::connect() {
+  try {
+    connection c = connection::open(filename_, flags_);
+    const int rc = sqlite3_busy_timeout(c.native_handle(), static_cast<int>(opts_.busy_timeout.count()));
+    if (rc != SQLITE_OK) throw sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()));
+    // Read the database header now, so a file that is not a database
+    // (SQLITE_NOTADB) or cannot be read fails connect, not the first query.
+    (void)query_text(c, "PRAGMA schema_version");
+    if (!opts_.in_memory && opts_.wal && !opts_.read_only) {
+      const std::string mode = query_text(c, "PRAGMA journal_mode=WAL");
+      if (mode != "wal")
+        return failure{adapter_error{to_error_code(SQLITE_CANTOPEN),
+                                     "berth::sqlite: options.wal is set but '" + opts_.path +
+                                         "' stays in journal_mode '" + mode +
+                                         "' (the file system may not support WAL; set wal = false)"}};
+      c.execute("PRAGMA synchronous=NORMAL");
+    }
+    c.execute(opts_.foreign_keys ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF");
+    if (opts_.in_memory && opts_.read_only) c.execute("PRAGMA query_only=1");
+    for (const std::string& p : opts_.pragmas) c.execute("PRAGMA " + p);
+    return c;
+  } catch (const sqlite_error& e) {
+    return failure{e.to_adapter_error()};
+  } catch (const std::bad_alloc&) {
+    return failure{adapter_error{to_error_code(SQLITE_NOMEM), "berth::sqlite: out of memory"}};
+  }
+}
+
+result<void, adapter_error> adapter::validate(connection& c) {
+  if (!c) return fail(SQLITE_MISUSE, "validate: the connection is closed");
+  if (const std::error_code last = c.last_error(); is_fatal(last))
+    return fail(last.value(), "validate: the connection failed earlier with '" + last.message() + "'; discarding it");
+  try {
+    statement& st = c.prepare("SELECT 1");
+    const bool row = st.step();
+    st.reset();
+    if (!row) return fail(SQLITE_ERROR, "validate: SELECT 1 returned no row");
+    return {};
+  } catch (const sqlite_error& e) {
+    return failure{e.to_adapter_error()};
+  } catch (const std::bad_alloc&) {
+    return fail(SQLITE_NOMEM, "validate: out of memory");
+  }
+}
+
+result<void, adapter_error> adapter::reset(connection& c) {
+  if (!c) return fail(SQLITE_MISUSE, "reset: the connection is closed");
+  if (const std::error_code last = c.last_error(); is_fatal(last))
+    return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
+  if (c.transaction_depth() != 0)
+    return fail(SQLITE_MISUSE, "reset: a transaction guard is still alive on the connection (it outlived its lease)");
+  c.reset_statements();
+  if (c.in_transaction()) {
+    try {
+      c.execute("ROLLBACK");
+    } catch (const sqlite_error& e) {
+      return failure{e.to_adapter_error()};
+    } catch (const std::bad_alloc&) {
+      return fail(SQLITE_NOMEM, "reset: out of memory");
+    }
+    if (c.in_transaction()) return fail(SQLITE_ERROR, "reset: a transaction is still open after ROLLBACK");
+  }
+  return {};
+}
+
+void adapter::close(connection& c) noexcept { c.close(); }
+
+}  // namespace berth::sqlite

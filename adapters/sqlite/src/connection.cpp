@@ -1,0 +1,155 @@
+#include <berth/sqlite/connection.hpp>
+
+#include "connection_state.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace berth::sqlite {
+
+namespace detail {
+
+void connection_state::fail(int rc, std::string_view sql) {
+  // sqlite3_errmsg describes the most recent failed call on this handle,
+  // which is the one that returned rc.
+  fail_with(rc, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), sql);
+}
+
+void connection_state::fail_with(int rc, std::string message, std::string_view sql) {
+  last_error = rc;
+  throw sqlite_error(to_error_code(rc), std::move(message), std::string(sql));
+}
+
+namespace {
+bool only_separators(std::string_view s) noexcept {
+  for (const char ch : s)
+    if (ch != ';' && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') return false;
+  return true;
+}
+}  // namespace
+
+statement& connection_state::prepare_cached(std::string_view sql) {
+  if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
+  if (auto it = cache.find(sql); it != cache.end()) {
+    it->second->reset();
+    it->second->clear_bindings();
+    return *it->second;
+  }
+  sqlite3_stmt* st = nullptr;
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
+                                    &tail);
+  if (rc != SQLITE_OK) fail(rc, sql);
+  const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+  if (st == nullptr || !only_separators(rest)) {
+    sqlite3_finalize(st);
+    fail_with(SQLITE_MISUSE,
+              st == nullptr ? "prepare: the SQL holds no statement"
+                            : "prepare: the SQL must hold exactly one statement (use execute() for several)",
+              sql);
+  }
+  auto owned = std::unique_ptr<statement>(new statement(*this, st));
+  statement& ref = *owned;
+  cache.emplace(std::string(sql), std::move(owned));
+  return ref;
+}
+
+void connection_state::close() noexcept {
+  cache.clear();  // finalizes every statement before the handle goes
+  if (db != nullptr) sqlite3_close_v2(std::exchange(db, nullptr));
+}
+
+}  // namespace detail
+
+connection connection::open(const std::string& filename, int flags) {
+  sqlite3* h = nullptr;
+  const int rc = sqlite3_open_v2(filename.c_str(), &h, flags | SQLITE_OPEN_EXRESCODE, nullptr);
+  if (rc != SQLITE_OK) {
+    // A handle is returned even on failure (unless out of memory); it holds
+    // the message and must be closed.
+    std::string msg = h != nullptr ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
+    sqlite3_close_v2(h);
+    throw sqlite_error(to_error_code(rc), "cannot open '" + filename + "': " + msg);
+  }
+  sqlite3_extended_result_codes(h, 1);
+  return connection(std::make_unique<detail::connection_state>(h));
+}
+
+connection connection::open(const std::string& filename) {
+  return open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+}
+
+connection::connection() noexcept = default;
+connection::connection(std::unique_ptr<detail::connection_state> s) noexcept : s_(std::move(s)) {}
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&& o) noexcept {
+  if (this != &o) {
+    close();
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+connection::~connection() = default;
+
+void connection::execute(std::string_view sql) {
+  if (!s_ || s_->db == nullptr) throw sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  std::string_view rest = sql;
+  while (true) {
+    // Errors name the statement without the whitespace before it.
+    rest.remove_prefix(std::min(rest.size(), rest.find_first_not_of(" \t\r\n")));
+    if (rest.empty()) break;
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v2(s_->db, rest.data(), static_cast<int>(rest.size()), &st, &tail);
+    if (rc != SQLITE_OK) s_->fail(rc, rest);
+    const std::string_view this_sql(rest.data(), static_cast<std::size_t>(tail - rest.data()));
+    rest.remove_prefix(this_sql.size());
+    if (st == nullptr) {
+      if (this_sql.empty()) break;  // nothing consumed: only trailing text left
+      continue;                     // whitespace or a comment
+    }  // whitespace or a comment
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) {
+      // Read the message before finalize, which may replace it.
+      std::string msg = sqlite3_errmsg(s_->db);
+      sqlite3_finalize(st);
+      s_->fail_with(rc, std::move(msg), this_sql);
+    }
+    sqlite3_finalize(st);
+  }
+}
+
+statement& connection::prepare(std::string_view sql) {
+  if (!s_) throw sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  return s_->prepare_cached(sql);
+}
+
+std::int64_t connection::changes() const noexcept { return s_ && s_->db ? sqlite3_changes64(s_->db) : 0; }
+std::int64_t connection::last_insert_rowid() const noexcept {
+  return s_ && s_->db ? sqlite3_last_insert_rowid(s_->db) : 0;
+}
+bool connection::in_transaction() const noexcept { return s_ && s_->db && sqlite3_get_autocommit(s_->db) == 0; }
+int connection::transaction_depth() const noexcept { return s_ ? s_->depth : 0; }
+
+void connection::reset_statements() noexcept {
+  if (!s_) return;
+  for (auto& [sql, st] : s_->cache) {
+    st->reset();
+    st->clear_bindings();
+  }
+}
+
+std::size_t connection::cached_statements() const noexcept { return s_ ? s_->cache.size() : 0; }
+
+std::error_code connection::last_error() const noexcept {
+  return s_ && s_->last_error != 0 ? to_error_code(s_->last_error) : std::error_code{};
+}
+
+sqlite3* connection::native_handle() const noexcept { return s_ ? s_->db : nullptr; }
+
+void connection::close() noexcept { s_.reset(); }
+
+}  // namespace berth::sqlite

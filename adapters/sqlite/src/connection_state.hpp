@@ -1,0 +1,45 @@
+// connection_state.hpp (private): what a connection owns, at a stable address
+// so statements can point back to it while the connection object moves.
+#pragma once
+
+#include <berth/sqlite/error.hpp>
+#include <berth/sqlite/statement.hpp>
+
+#include <sqlite3.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace berth::sqlite::detail {
+
+/// Transparent hash so the cache is searched with a string_view, no copy.
+struct sql_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+/// Thread-safety: that of the owning connection (one user at a time).
+struct connection_state {
+  explicit connection_state(sqlite3* h) noexcept : db(h) {}
+  connection_state(const connection_state&) = delete;
+  connection_state& operator=(const connection_state&) = delete;
+  ~connection_state() { close(); }
+
+  /// Records rc as the last failure and throws it with the engine's message.
+  [[noreturn]] void fail(int rc, std::string_view sql);
+  /// Records rc and throws berth's own message (mismatch, range).
+  [[noreturn]] void fail_with(int rc, std::string message, std::string_view sql);
+  /// Prepares one statement (for the cache or for execute()).
+  statement& prepare_cached(std::string_view sql);
+  void close() noexcept;
+
+  sqlite3* db;  // null once closed
+  std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
+  int depth = 0;       // live transaction guards
+  int last_error = 0;  // extended code of the last failure thrown, 0 if none
+};
+
+}  // namespace berth::sqlite::detail

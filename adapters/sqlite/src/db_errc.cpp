@@ -1,0 +1,28 @@
+#include <berth/sqlite/db_errc.hpp>
+
+#include <string>
+
+namespace berth {
+
+namespace {
+class db_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "berth.db"; }
+  std::string message(int ev) const override {
+    switch (static_cast<db_errc>(ev)) {
+      case db_errc::retryable: return "retryable (lock contention)";
+      case db_errc::constraint_violation: return "constraint violation";
+      case db_errc::connection_lost: return "connection lost or database unusable";
+      case db_errc::timeout: return "operation interrupted by a timeout";
+    }
+    return "unknown berth.db condition";
+  }
+};
+}  // namespace
+
+const std::error_category& db_category() noexcept {
+  static const db_category_impl c;
+  return c;
+}
+
+}  // namespace berth

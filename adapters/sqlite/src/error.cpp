@@ -1,0 +1,52 @@
+#include <berth/sqlite/error.hpp>
+
+#include <sqlite3.h>
+
+namespace berth::sqlite {
+
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sqlite"; }
+  std::string message(int ev) const override { return sqlite3_errstr(ev); }
+  bool equivalent(int code, const std::error_condition& cond) const noexcept override {
+    if (cond.category() != db_category()) return default_error_condition(code) == cond;
+    const int primary = code & 0xff;  // an extended code's low byte is its primary code
+    switch (static_cast<db_errc>(cond.value())) {
+      case db_errc::retryable: return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+      case db_errc::constraint_violation: return primary == SQLITE_CONSTRAINT;
+      case db_errc::connection_lost:
+        return primary == SQLITE_IOERR || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
+               primary == SQLITE_CANTOPEN;
+      case db_errc::timeout: return primary == SQLITE_INTERRUPT;
+    }
+    return false;
+  }
+};
+
+std::string describe(const std::string& engine_message, const std::string& sql) {
+  std::string w = "berth::sqlite: " + engine_message;
+  if (!sql.empty()) w += " (in \"" + sql + "\")";
+  return w;
+}
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const category c;
+  return c;
+}
+
+std::error_code to_error_code(int extended_result_code) noexcept {
+  return {extended_result_code, error_category()};
+}
+
+bool is_fatal(std::error_code ec) noexcept { return ec == db_errc::connection_lost; }
+
+sqlite_error::sqlite_error(std::error_code code, std::string engine_message, std::string sql)
+    : std::system_error(code, describe(engine_message, sql)),
+      engine_message_(std::move(engine_message)),
+      sql_(std::move(sql)) {}
+
+}  // namespace berth::sqlite

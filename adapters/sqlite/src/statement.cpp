@@ -1,0 +1,163 @@
+#include <berth/sqlite/statement.hpp>
+
+#include "connection_state.hpp"
+
+#include <sqlite3.h>
+
+#include <string>
+
+namespace berth::sqlite {
+
+namespace {
+
+const char* type_name(int t) noexcept {
+  switch (t) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    case SQLITE_NULL: return "NULL";
+    default: return "unknown";
+  }
+}
+
+// SQLITE_TRANSIENT without the header macro's C-style cast: SQLite copies
+// the bytes before the bind call returns.
+sqlite3_destructor_type transient() noexcept {
+  return reinterpret_cast<sqlite3_destructor_type>(static_cast<std::intptr_t>(-1));
+}
+
+}  // namespace
+
+statement::~statement() { sqlite3_finalize(stmt_); }
+
+// ---- binding
+
+void statement::check_bind(int index, int rc) {
+  if (rc == SQLITE_OK) return;
+  if (rc == SQLITE_RANGE) bind_out_of_range(index);
+  conn_->fail(rc, sql());
+}
+
+void statement::bind_out_of_range(int index) const {
+  const int n = sqlite3_bind_parameter_count(stmt_);
+  std::string why = "bind index " + std::to_string(index) + " out of range: ";
+  if (n == 0)
+    why += "the statement has no parameters";
+  else
+    why += "the statement has " + std::to_string(n) + " parameter" + (n == 1 ? "" : "s") + " (valid: 1.." +
+           std::to_string(n) + ")";
+  conn_->fail_with(SQLITE_RANGE, std::move(why), sql());
+}
+
+void statement::bind(int index, std::nullptr_t) { check_bind(index, sqlite3_bind_null(stmt_, index)); }
+void statement::bind(int index, std::int64_t value) { check_bind(index, sqlite3_bind_int64(stmt_, index, value)); }
+void statement::bind(int index, double value) { check_bind(index, sqlite3_bind_double(stmt_, index, value)); }
+void statement::bind(int index, std::string_view text) {
+  // A null pointer would bind NULL; an empty view must bind ''.
+  const char* p = text.data() != nullptr ? text.data() : "";
+  check_bind(index, sqlite3_bind_text64(stmt_, index, p, text.size(), transient(), SQLITE_UTF8));
+}
+void statement::bind(int index, std::span<const std::byte> blob) {
+  if (blob.empty()) {
+    check_bind(index, sqlite3_bind_zeroblob(stmt_, index, 0));  // an empty blob, not NULL
+    return;
+  }
+  check_bind(index, sqlite3_bind_blob64(stmt_, index, blob.data(), blob.size(), transient()));
+}
+
+void statement::clear_bindings() noexcept { sqlite3_clear_bindings(stmt_); }
+void statement::reset() noexcept { sqlite3_reset(stmt_); }
+
+// ---- execution
+
+bool statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  conn_->fail(rc, sql());
+}
+
+// ---- reading
+
+int statement::column_count() const noexcept { return sqlite3_column_count(stmt_); }
+
+void statement::check_column(int col) const {
+  const int n = sqlite3_column_count(stmt_);
+  if (col >= 0 && col < n) return;
+  std::string why = "column index " + std::to_string(col) + " out of range: ";
+  if (n == 0)
+    why += "the statement returns no columns";
+  else
+    why += "the result has " + std::to_string(n) + " column" + (n == 1 ? "" : "s") + " (valid: 0.." +
+           std::to_string(n - 1) + ")";
+  conn_->fail_with(SQLITE_RANGE, std::move(why), sql());
+}
+
+std::string_view statement::column_name(int col) const {
+  check_column(col);
+  const char* name = sqlite3_column_name(stmt_, col);
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+bool statement::is_null(int col) const {
+  check_column(col);
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+void statement::check_type(int col, int expected, const char* expected_name) const {
+  check_column(col);
+  const int actual = sqlite3_column_type(stmt_, col);
+  if (actual == expected) return;
+  std::string why = "type mismatch reading column " + std::to_string(col) + " (\"" +
+                    std::string(column_name(col)) + "\") as " + expected_name + ": the value is " +
+                    type_name(actual);
+  if (actual == SQLITE_NULL) why += " (check is_null() or read a std::optional)";
+  conn_->fail_with(SQLITE_MISMATCH, std::move(why), sql());
+}
+
+std::int64_t statement::get_int64(int col) const {
+  check_type(col, SQLITE_INTEGER, "INTEGER (std::int64_t)");
+  return sqlite3_column_int64(stmt_, col);
+}
+
+double statement::get_double(int col) const {
+  check_column(col);
+  if (sqlite3_column_type(stmt_, col) == SQLITE_INTEGER) {
+    // The one widening allowed: only when exact.
+    const std::int64_t i = sqlite3_column_int64(stmt_, col);
+    const auto d = static_cast<double>(i);
+    if (d < 9223372036854775808.0 && static_cast<std::int64_t>(d) == i) return d;
+    conn_->fail_with(SQLITE_MISMATCH,
+                     "type mismatch reading column " + std::to_string(col) + " (\"" +
+                         std::string(column_name(col)) + "\") as REAL (double): the value is INTEGER " +
+                         std::to_string(i) + ", which a double cannot hold exactly",
+                     sql());
+  }
+  check_type(col, SQLITE_FLOAT, "REAL (double)");
+  return sqlite3_column_double(stmt_, col);
+}
+
+std::string_view statement::get_text(int col) const {
+  check_type(col, SQLITE_TEXT, "TEXT (string)");
+  // Pointer first, then the size (SQLite's documented order).
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  const int n = sqlite3_column_bytes(stmt_, col);
+  if (p == nullptr) return {};
+  return {p, static_cast<std::size_t>(n)};
+}
+
+std::span<const std::byte> statement::get_blob(int col) const {
+  check_type(col, SQLITE_BLOB, "BLOB (bytes)");
+  const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(stmt_, col));
+  const int n = sqlite3_column_bytes(stmt_, col);
+  if (p == nullptr) return {};  // a zero-length blob
+  return {p, static_cast<std::size_t>(n)};
+}
+
+std::string_view statement::sql() const noexcept {
+  const char* s = sqlite3_sql(stmt_);
+  return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+}  // namespace berth::sqlite

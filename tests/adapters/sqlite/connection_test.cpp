@@ -1,0 +1,118 @@
+#include <berth/sqlite/connection.hpp>
+
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <type_traits>
+#include <utility>
+
+namespace berth::sqlite {
+namespace {
+
+using testing::temp_dir;
+
+static_assert(std::is_nothrow_move_constructible_v<connection>);
+static_assert(!std::is_copy_constructible_v<connection>);
+
+TEST(SqliteConnection, ExecuteRunsSeveralStatementsAndReportsChanges) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  c.execute("CREATE TABLE t(x);\n INSERT INTO t VALUES (1); INSERT INTO t VALUES (2), (3);  -- trailing comment\n");
+  EXPECT_EQ(c.changes(), 2);
+  EXPECT_EQ(c.last_insert_rowid(), 3);
+  c.execute("UPDATE t SET x = x + 1");
+  EXPECT_EQ(c.changes(), 3);
+  c.execute("SELECT * FROM t");  // rows are discarded
+  c.execute("");
+}
+
+TEST(SqliteConnection, ExecuteFailureNamesTheFailingStatement) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  try {
+    c.execute("CREATE TABLE t(x); INSERT INTO nope VALUES (1); INSERT INTO t VALUES (1)");
+    FAIL();
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.engine_message(), "no such table: nope");
+    EXPECT_EQ(e.sql().find("INSERT INTO nope"), 0u) << e.sql();
+  }
+}
+
+TEST(SqliteConnection, CacheReturnsTheSamePreparedStatementForTheSameSql) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  c.execute("CREATE TABLE t(x)");
+  auto& a = c.prepare("INSERT INTO t VALUES (?)");
+  sqlite3_stmt* handle = a.native_handle();
+  a.bind(1, 1);
+  (void)a.step();
+  auto& b = c.prepare("INSERT INTO t VALUES (?)");
+  EXPECT_EQ(&a, &b);
+  EXPECT_EQ(b.native_handle(), handle) << "not re-prepared";
+  EXPECT_EQ(c.cached_statements(), 1u);
+  // Handed out reset with bindings cleared.
+  EXPECT_FALSE(b.step());
+  auto& sel = c.prepare("SELECT count(*), count(x) FROM t");
+  EXPECT_EQ(c.cached_statements(), 2u);
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::int64_t>(0), 2);
+  EXPECT_EQ(sel.get<std::int64_t>(1), 1);
+  // The engine agrees: two statements are prepared on this handle.
+  int n = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(c.native_handle(), nullptr); s != nullptr;
+       s = sqlite3_next_stmt(c.native_handle(), s))
+    ++n;
+  EXPECT_EQ(n, 2);
+}
+
+TEST(SqliteConnection, PrepareRejectsSeveralStatementsAndBadSql) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  EXPECT_THROW(c.prepare("SELECT 1; SELECT 2"), sqlite_error);
+  (void)c.prepare("SELECT 1;  ");  // trailing separators are fine
+  try {
+    (void)c.prepare("SELEC 1");
+    FAIL();
+  } catch (const sqlite_error& e) {
+    EXPECT_NE(e.engine_message().find("syntax error"), std::string::npos) << e.engine_message();
+    EXPECT_EQ(e.sql(), "SELEC 1");
+  }
+  EXPECT_EQ(c.cached_statements(), 1u);
+}
+
+TEST(SqliteConnection, CloseFinalizesCachedStatementsAndMovesKeepThem) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  auto& st = c.prepare("SELECT 1");
+  ASSERT_TRUE(st.step());  // left mid-iteration: close must still succeed
+  connection moved = std::move(c);
+  EXPECT_FALSE(c);  // NOLINT(bugprone-use-after-move): moved-from is closed
+  EXPECT_EQ(moved.cached_statements(), 1u);
+  EXPECT_EQ(&moved.prepare("SELECT 1"), &st) << "statements survive a move of the connection";
+  moved.close();
+  EXPECT_FALSE(moved);
+  EXPECT_EQ(moved.cached_statements(), 0u);
+  moved.close();  // idempotent
+  // Leaks of statements or handles would show under ASan's leak checker.
+}
+
+TEST(SqliteConnection, ResetStatementsReleasesReadersAndInTransactionTracksAutocommit) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)");
+  EXPECT_FALSE(c.in_transaction());
+  c.execute("BEGIN");
+  EXPECT_TRUE(c.in_transaction());
+  auto& sel = c.prepare("SELECT x FROM t");
+  ASSERT_TRUE(sel.step());
+  EXPECT_NE(sqlite3_stmt_busy(sel.native_handle()), 0);
+  c.reset_statements();
+  EXPECT_EQ(sqlite3_stmt_busy(sel.native_handle()), 0);
+  c.execute("ROLLBACK");
+  EXPECT_FALSE(c.in_transaction());
+}
+
+}  // namespace
+}  // namespace berth::sqlite

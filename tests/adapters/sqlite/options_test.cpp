@@ -1,0 +1,62 @@
+#include <berth/sqlite/adapter.hpp>
+#include <berth/sqlite/options.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace berth::sqlite {
+namespace {
+
+TEST(SqliteOptions, DefaultsAreDocumentedValues) {
+  const options o;
+  EXPECT_TRUE(o.path.empty());
+  EXPECT_FALSE(o.in_memory);
+  EXPECT_EQ(o.busy_timeout, std::chrono::seconds(5));
+  EXPECT_TRUE(o.wal);
+  EXPECT_TRUE(o.foreign_keys);
+  EXPECT_FALSE(o.read_only);
+  EXPECT_TRUE(o.pragmas.empty());
+  EXPECT_TRUE(validate(options{.path = "x.db"}) == std::nullopt);
+  EXPECT_TRUE(validate(options{.in_memory = true}) == std::nullopt);
+}
+
+TEST(SqliteOptions, EachBadFieldIsNamed) {
+  struct row {
+    const char* label;
+    options o;
+    const char* field;
+    const char* says;
+  };
+  const row rows[] = {
+      {"no database", {}, "path", "required"},
+      {"both", {.path = "x.db", .in_memory = true}, "path", "must be empty when in_memory"},
+      {"name on a file", {.path = "x.db", .name = "n"}, "name", "only used with in_memory"},
+      {"name not URI-safe", {.in_memory = true, .name = "a&b"}, "name", "[A-Za-z0-9._-]"},
+      {"name too long", {.in_memory = true, .name = std::string(65, 'n')}, "name", "at most 64"},
+      {"negative busy", {.path = "x.db", .busy_timeout = std::chrono::milliseconds(-1)}, "busy_timeout", "-1 ms"},
+      {"huge busy", {.path = "x.db", .busy_timeout = std::chrono::hours(1000)}, "busy_timeout", "2147483647"},
+      {"empty pragma", {.path = "x.db", .pragmas = {"cache_size=10", " "}}, "pragmas[1]", "must not be empty"},
+      {"two pragmas", {.path = "x.db", .pragmas = {"a=1; DROP TABLE t"}}, "pragmas[0]", "must not contain ';'"},
+  };
+  for (const auto& r : rows) {
+    const auto e = validate(r.o);
+    ASSERT_TRUE(e.has_value()) << r.label;
+    EXPECT_EQ(e->field(), r.field) << r.label;
+    const std::string what = e->what();
+    EXPECT_EQ(what.rfind(std::string("berth: invalid sqlite::options.") + r.field + ": ", 0), 0u) << what;
+    EXPECT_NE(what.find(r.says), std::string::npos) << r.label << ": " << what;
+    // The adapter refuses the same options, with the same exception type as
+    // the pool's own options (berth::options_error).
+    try {
+      adapter a(r.o);
+      ADD_FAILURE() << r.label << ": adapter accepted bad options";
+    } catch (const berth::options_error& ae) {
+      EXPECT_EQ(ae.field(), r.field) << r.label;
+      EXPECT_STREQ(ae.what(), what.c_str());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace berth::sqlite

@@ -1,0 +1,183 @@
+#include <berth/sqlite/connection.hpp>
+#include <berth/sqlite/statement.hpp>
+
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::sqlite {
+namespace {
+
+using testing::temp_dir;
+
+struct StatementTest : ::testing::Test {
+  temp_dir dir;
+  connection c = connection::open(dir.file("t.db"));
+  void SetUp() override { c.execute("CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n)"); }
+
+  /// Runs f and returns the sqlite_error it throws (fails the test if none).
+  template <class F>
+  sqlite_error thrown(F f) {
+    try {
+      f();
+    } catch (const sqlite_error& e) {
+      return e;
+    }
+    ADD_FAILURE() << "no sqlite_error thrown";
+    return sqlite_error(to_error_code(SQLITE_OK), "");
+  }
+};
+
+TEST_F(StatementTest, BindsAndReadsEveryType) {
+  const std::array<std::byte, 3> bytes{std::byte{0}, std::byte{0xff}, std::byte{7}};
+  auto& ins = c.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)");
+  ins.bind(1, std::int64_t{-9'000'000'000});
+  ins.bind(2, 2.5);
+  ins.bind(3, std::string_view("h\xC3\xA9llo"));
+  ins.bind(4, std::span<const std::byte>(bytes));
+  ins.bind(5, nullptr);
+  EXPECT_FALSE(ins.step());
+  EXPECT_EQ(c.changes(), 1);
+  EXPECT_EQ(c.last_insert_rowid(), 1);
+
+  auto& sel = c.prepare("SELECT i, r, s, b, n AS missing FROM t");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.column_count(), 5);
+  EXPECT_EQ(sel.column_name(0), "i");
+  EXPECT_EQ(sel.column_name(4), "missing");
+  EXPECT_EQ(sel.get<std::int64_t>(0), -9'000'000'000);
+  EXPECT_EQ(sel.get<double>(1), 2.5);
+  EXPECT_EQ(sel.get<std::string>(2), "h\xC3\xA9llo");
+  EXPECT_EQ(sel.get<std::string_view>(2), "h\xC3\xA9llo");
+  const auto blob = sel.get<std::vector<std::byte>>(3);
+  EXPECT_EQ(blob, std::vector<std::byte>(bytes.begin(), bytes.end()));
+  EXPECT_EQ(sel.get<std::span<const std::byte>>(3).size(), 3u);
+  EXPECT_TRUE(sel.is_null(4));
+  EXPECT_FALSE(sel.is_null(0));
+  EXPECT_EQ(sel.get<std::optional<std::int64_t>>(4), std::nullopt);
+  EXPECT_EQ(sel.get<std::optional<std::int64_t>>(0), -9'000'000'000);
+  EXPECT_FALSE(sel.step());
+}
+
+TEST_F(StatementTest, BindsOtherIntegralsEmptyTextAndEmptyBlobAsValuesNotNull) {
+  auto& ins = c.prepare("INSERT INTO t(i, s, b) VALUES (?, ?, ?)");
+  ins.bind(1, 42);  // int
+  ins.bind(2, std::string_view());
+  ins.bind(3, std::span<const std::byte>());
+  EXPECT_FALSE(ins.step());
+  auto& sel = c.prepare("SELECT i, s, b, typeof(s), typeof(b) FROM t");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::int64_t>(0), 42);
+  EXPECT_EQ(sel.get<std::string>(1), "");
+  EXPECT_TRUE(sel.get<std::vector<std::byte>>(2).empty());
+  EXPECT_EQ(sel.get<std::string>(3), "text");
+  EXPECT_EQ(sel.get<std::string>(4), "blob");
+}
+
+TEST_F(StatementTest, UnsignedAboveInt64MaxIsRejectedNotWrapped) {
+  auto& ins = c.prepare("INSERT INTO t(i) VALUES (?)");
+  const auto e = thrown([&] { ins.bind(1, std::numeric_limits<std::uint64_t>::max()); });
+  EXPECT_EQ(e.code().value(), SQLITE_RANGE);
+}
+
+TEST_F(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
+  auto& sel = c.prepare("SELECT 3, 9007199254740993");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<double>(0), 3.0);
+  const auto e = thrown([&] { (void)sel.get<double>(1); });
+  EXPECT_EQ(e.code().value(), SQLITE_MISMATCH);
+  EXPECT_NE(std::string(e.what()).find("cannot hold exactly"), std::string::npos) << e.what();
+}
+
+TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
+  c.execute("INSERT INTO t(i, s) VALUES (1, 'abc')");
+  auto& sel = c.prepare("SELECT i, s AS name, n FROM t");
+  ASSERT_TRUE(sel.step());
+  const auto e = thrown([&] { (void)sel.get<std::int64_t>(1); });
+  EXPECT_EQ(e.code().value(), SQLITE_MISMATCH);
+  const std::string what = e.what();
+  EXPECT_NE(what.find("column 1"), std::string::npos) << what;
+  EXPECT_NE(what.find("\"name\""), std::string::npos) << what;
+  EXPECT_NE(what.find("as INTEGER"), std::string::npos) << what;
+  EXPECT_NE(what.find("the value is TEXT"), std::string::npos) << what;
+  EXPECT_NE(what.find("SELECT i, s AS name, n FROM t"), std::string::npos) << what;
+  EXPECT_EQ(e.sql(), "SELECT i, s AS name, n FROM t");
+
+  const auto text_as_int = thrown([&] { (void)sel.get<std::string>(0); });
+  EXPECT_NE(std::string(text_as_int.what()).find("as TEXT"), std::string::npos);
+  EXPECT_NE(std::string(text_as_int.what()).find("the value is INTEGER"), std::string::npos);
+
+  const auto null_read = thrown([&] { (void)sel.get<std::int64_t>(2); });
+  EXPECT_NE(std::string(null_read.what()).find("the value is NULL"), std::string::npos) << null_read.what();
+  EXPECT_NE(std::string(null_read.what()).find("is_null()"), std::string::npos) << null_read.what();
+
+  const auto blob_as_text = thrown([&] { (void)sel.get<std::vector<std::byte>>(1); });
+  EXPECT_NE(std::string(blob_as_text.what()).find("as BLOB"), std::string::npos) << blob_as_text.what();
+}
+
+TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
+  auto& sel = c.prepare("SELECT 1, 2");
+  ASSERT_TRUE(sel.step());
+  for (const int bad : {-1, 2}) {
+    const auto e = thrown([&] { (void)sel.get<std::int64_t>(bad); });
+    EXPECT_EQ(e.code().value(), SQLITE_RANGE);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("column index " + std::to_string(bad) + " out of range"), std::string::npos) << what;
+    EXPECT_NE(what.find("valid: 0..1"), std::string::npos) << what;
+    EXPECT_NE(what.find("SELECT 1, 2"), std::string::npos) << what;
+  }
+  EXPECT_THROW((void)sel.column_name(5), sqlite_error);
+  EXPECT_THROW((void)sel.is_null(5), sqlite_error);
+}
+
+TEST_F(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {
+  auto& ins = c.prepare("INSERT INTO t(i, s) VALUES (?, ?)");
+  for (const int bad : {0, 3}) {
+    const auto e = thrown([&] { ins.bind(bad, std::int64_t{1}); });
+    EXPECT_EQ(e.code().value(), SQLITE_RANGE);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("bind index " + std::to_string(bad) + " out of range"), std::string::npos) << what;
+    EXPECT_NE(what.find("2 parameters (valid: 1..2)"), std::string::npos) << what;
+    EXPECT_NE(what.find("INSERT INTO t(i, s)"), std::string::npos) << what;
+  }
+  auto& none = c.prepare("SELECT 1");
+  const auto e = thrown([&] { none.bind(1, "x"); });
+  EXPECT_NE(std::string(e.what()).find("no parameters"), std::string::npos) << e.what();
+}
+
+TEST_F(StatementTest, ResetRerunsWithBindingsAndClearBindingsNullsThem) {
+  auto& ins = c.prepare("INSERT INTO t(i) VALUES (?)");
+  ins.bind(1, 7);
+  EXPECT_FALSE(ins.step());
+  ins.reset();
+  EXPECT_FALSE(ins.step());  // same binding again
+  ins.reset();
+  ins.clear_bindings();
+  EXPECT_FALSE(ins.step());
+  auto& sel = c.prepare("SELECT count(*), count(i), sum(i) FROM t");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::int64_t>(0), 3);
+  EXPECT_EQ(sel.get<std::int64_t>(1), 2);
+  EXPECT_EQ(sel.get<std::int64_t>(2), 14);
+}
+
+TEST_F(StatementTest, StepFailureCarriesEngineMessageAndSql) {
+  c.execute("CREATE TABLE u(x NOT NULL)");
+  auto& ins = c.prepare("INSERT INTO u VALUES (?)");
+  ins.bind(1, nullptr);
+  const auto e = thrown([&] { (void)ins.step(); });
+  EXPECT_EQ(e.code().value(), SQLITE_CONSTRAINT_NOTNULL);
+  EXPECT_EQ(e.engine_message(), "NOT NULL constraint failed: u.x");
+  EXPECT_EQ(e.sql(), "INSERT INTO u VALUES (?)");
+}
+
+}  // namespace
+}  // namespace berth::sqlite
