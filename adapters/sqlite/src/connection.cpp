@@ -133,6 +133,7 @@ std::int64_t connection::last_insert_rowid() const noexcept {
 }
 bool connection::in_transaction() const noexcept { return s_ && s_->db && sqlite3_get_autocommit(s_->db) == 0; }
 int connection::transaction_depth() const noexcept { return s_ ? s_->depth : 0; }
+bool connection::has_active_statements() const noexcept { return s_ && s_->stepping > 0; }
 
 void connection::reset_statements() noexcept {
   if (!s_) return;

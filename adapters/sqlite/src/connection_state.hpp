@@ -39,6 +39,7 @@ struct connection_state {
   sqlite3* db;  // null once closed
   std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
   int depth = 0;       // live transaction guards
+  int stepping = 0;    // statements between their first row and done/reset (they pin a read snapshot)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
 };
 

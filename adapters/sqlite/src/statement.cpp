@@ -67,12 +67,22 @@ void statement::bind(int index, std::span<const std::byte> blob) {
 }
 
 void statement::clear_bindings() noexcept { sqlite3_clear_bindings(stmt_); }
-void statement::reset() noexcept { sqlite3_reset(stmt_); }
+void statement::reset() noexcept {
+  sqlite3_reset(stmt_);
+  set_stepping(false);
+}
 
 // ---- execution
 
+void statement::set_stepping(bool on) noexcept {
+  if (on == stepping_) return;
+  stepping_ = on;
+  conn_->stepping += on ? 1 : -1;
+}
+
 bool statement::step() {
   const int rc = sqlite3_step(stmt_);
+  set_stepping(rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   conn_->fail(rc, sql());

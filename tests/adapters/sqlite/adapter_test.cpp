@@ -158,14 +158,29 @@ TEST(SqliteAdapter, ResetRollsBackATransactionGuardUnwoundInsideWith) {
 // Documents today's core behaviour (a core decision is pending): a lease
 // released normally is not reset, so a transaction it left open is still
 // open for the next lessee.
-TEST(SqliteAdapter, NormalReleaseWithOpenTransactionIsNotResetToday) {
+// Reset on return (issue 8): a lease returned normally with its transaction
+// still open, or with a statement mid-result, is reset before reuse.
+TEST(SqliteAdapter, NormalReleaseWithOpenTransactionIsRolledBack) {
   temp_dir dir;
   sqlite_pool p(adapter({.path = dir.file("app.db")}), pool_opts(1, 1));
-  p.with([](connection& c) { c.execute("CREATE TABLE t(x); BEGIN; INSERT INTO t VALUES (1)"); });
+  p.with([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  p.with([](connection& c) { c.execute("BEGIN; INSERT INTO t VALUES (1)"); });
   p.with([](connection& c) {
-    EXPECT_TRUE(c.in_transaction());
-    c.execute("ROLLBACK");
+    EXPECT_FALSE(c.in_transaction()) << "rolled back at release";
+    EXPECT_EQ(count(c, "t"), 0) << "the uncommitted row is gone";
   });
+}
+
+TEST(SqliteAdapter, NormalReleaseWithAStatementMidResultResetsIt) {
+  temp_dir dir;
+  sqlite_pool p(adapter({.path = dir.file("app.db")}), pool_opts(1, 1));
+  p.with([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3)"); });
+  p.with([](connection& c) {
+    auto& st = c.prepare("SELECT x FROM t ORDER BY x");
+    ASSERT_TRUE(st.step());  // one row read, two left: the read snapshot stays pinned
+    EXPECT_TRUE(c.has_active_statements());
+  });
+  p.with([](connection& c) { EXPECT_FALSE(c.has_active_statements()) << "reset at release"; });
 }
 
 TEST(SqliteAdapter, AdapterResetAndValidateDirectly) {

@@ -46,6 +46,12 @@ class adapter {
   /// and, if a transaction is open, rolls it back (ROLLBACK). A failure
   /// makes the pool close the connection.
   result<void, adapter_error> reset(connection& c);
+  /// On every release (berth::adapter's optional check): a connection left
+  /// in a transaction or with a statement mid-result is reset before reuse.
+  /// No I/O. Thread-safety: the releasing thread owns c.
+  bool needs_reset(const connection& c) const noexcept {
+    return c.in_transaction() || c.has_active_statements();
+  }
   /// Finalizes the statements and closes the handle. Never throws.
   void close(connection& c) noexcept;
 

@@ -68,6 +68,10 @@ class connection {
   /// True while a transaction is open (!sqlite3_get_autocommit), whoever
   /// opened it (a transaction guard or a plain BEGIN).
   bool in_transaction() const noexcept;
+  /// True while a statement has returned a row and is not yet done or reset
+  /// (it pins a read snapshot: in WAL mode it holds back checkpoints).
+  /// A counter read, no I/O. Thread-safety: that of the connection.
+  bool has_active_statements() const noexcept;
   /// Nesting depth of live transaction guards (0: none).
   int transaction_depth() const noexcept;
 

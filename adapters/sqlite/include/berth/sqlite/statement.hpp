@@ -145,8 +145,11 @@ class statement {
   [[noreturn]] void bind_out_of_range(int index) const;
 
   // Immutable after construction.
+  void set_stepping(bool on) noexcept;
+
   detail::connection_state* conn_;  // owns this statement; outlives it
   sqlite3_stmt* stmt_;
+  bool stepping_ = false;  // a row was returned and the statement not yet done or reset
 };
 
 }  // namespace berth::sqlite
