@@ -1,11 +1,12 @@
 #include <berth/sqlite/options.hpp>
 
 #include <climits>
+#include <utility>
 
 namespace berth::sqlite {
 
 options_error::options_error(std::string field, const std::string& why)
-    : berth::options_error(field, why), what_("berth: invalid sqlite::options." + field + ": " + why) {}
+    : berth::options_error(std::move(field), why, "sqlite::options") {}
 
 namespace {
 bool name_char(char c) noexcept {

@@ -149,8 +149,10 @@ inline constexpr std::size_t max_pool_size = 65536;
 /// Thrown by a pool constructor for invalid options; field() names the field.
 class options_error : public std::invalid_argument {
  public:
-  options_error(std::string field, const std::string& why)
-      : std::invalid_argument("berth: invalid pool_options." + field + ": " + why),
+  /// what(): "berth: invalid <options_struct>.<field>: <why>". Adapters pass
+  /// their own struct's name (e.g. "sqlite::options").
+  options_error(std::string field, const std::string& why, const std::string& options_struct = "pool_options")
+      : std::invalid_argument("berth: invalid " + options_struct + "." + field + ": " + why),
         field_(std::move(field)) {}
   /// The offending field's name, e.g. "max_size". Thread-safe.
   const std::string& field() const noexcept { return field_; }

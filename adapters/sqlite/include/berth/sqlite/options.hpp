@@ -65,10 +65,6 @@ struct options {
 class options_error : public berth::options_error {
  public:
   options_error(std::string field, const std::string& why);
-  const char* what() const noexcept override { return what_.c_str(); }
-
- private:
-  std::string what_;
 };
 
 /// Checks every field; the first violation, or nullopt. Thread-safe.
