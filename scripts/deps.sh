@@ -7,6 +7,7 @@ BERTH_PACKAGES=(
   g++ cmake ninja-build python3
   libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   libboost-stacktrace-dev libsqlite3-dev
+  postgresql libpq-dev
 )
 
 berth_missing_packages() {

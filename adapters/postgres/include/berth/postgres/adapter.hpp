@@ -1,0 +1,47 @@
+// adapter.hpp: berth::postgres::adapter, for berth::pool<berth::postgres::adapter>.
+#pragma once
+
+#include <berth/adapter.hpp>
+#include <berth/postgres/connection.hpp>
+#include <berth/postgres/options.hpp>
+
+#include <chrono>
+
+namespace berth::postgres {
+
+/// Opens, checks, cleans and closes PostgreSQL sessions for a berth pool.
+///   connect():   connection::open(conninfo, connect_timeout), then
+///                SET statement_timeout when configured.
+///   validate(c, timeout): fails at once when c is broken or not idle
+///                (a transaction or a command left open), else a ping
+///                bounded by timeout (cancelled and marked broken on timeout).
+///   reset(c):    fails when c is broken or mid-command/COPY (the pool then
+///                discards it); ROLLBACK when a transaction is open or
+///                failed; then reset_query and the session settings.
+///   close(c):    PQfinish.
+/// Errors are adapter_error with a postgres error_category() code and a
+/// password-free message. Thread-safety: const after construction; its
+/// functions may run concurrently for different connections.
+class adapter {
+ public:
+  using connection_type = connection;
+
+  /// Throws options_error naming the first invalid field.
+  explicit adapter(options o);
+
+  result<connection, adapter_error> connect();
+  result<void, adapter_error> validate(connection& c);
+  result<void, adapter_error> validate(connection& c, std::chrono::milliseconds timeout);
+  result<void, adapter_error> reset(connection& c);
+  void close(connection& c) noexcept;
+
+  const options& settings() const noexcept { return o_; }
+
+ private:
+  result<void, adapter_error> apply_session_settings(connection& c);
+  options o_;
+};
+
+static_assert(berth::adapter<adapter>);
+
+}  // namespace berth::postgres

@@ -1,0 +1,206 @@
+// connection.hpp: one PostgreSQL session (RAII over libpq's PGconn).
+//
+// libpq is not included: PGconn and PGresult are forward-declared as libpq
+// declares them, so native_handle() is the real PGconn*.
+//
+// Every round trip uses libpq's non-blocking calls (PQsendQuery... + poll())
+// against berth's own deadline, so a timeout is honoured exactly. A session
+// that loses its server (PQstatus not OK, SQLSTATE class 08 or 57P0x) is
+// remembered as broken(); every later call fails with 08003 at once.
+#pragma once
+
+#include <berth/postgres/error.hpp>
+#include <berth/result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+extern "C" {
+struct pg_conn;
+typedef struct pg_conn PGconn;  // NOLINT: libpq's own declaration
+struct pg_result;
+typedef struct pg_result PGresult;  // NOLINT
+}
+
+namespace berth::postgres {
+
+/// Bytes of a bytea parameter (a view: the caller keeps them alive for the call).
+struct bytea_view {
+  std::span<const std::byte> bytes;
+};
+
+/// One query parameter: null, an integer (sent as int8), a double (float8),
+/// a bool, text, or bytea. Text and numbers travel in text format (numbers
+/// formatted with std::to_chars, doubles round-trip exactly); bytea travels
+/// in binary format. The server infers each parameter's type from the
+/// statement (write `$1::int8` where it cannot). A value type; text and
+/// bytea parameters are views of the caller's data.
+class param {
+ public:
+  param(std::nullptr_t) noexcept : null_(true) {}  // NOLINT(implicit)
+  param(bool b) noexcept : text_(b ? "t" : "f") {}  // NOLINT(implicit)
+  template <class I>
+    requires(std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, char>)
+  param(I v) : text_(std::to_string(v)) {}  // NOLINT(implicit)
+  param(double v);                           // NOLINT(implicit)
+  param(std::string_view s) : view_(s) {}    // NOLINT(implicit)
+  param(const char* s) : view_(s) {}         // NOLINT(implicit)
+  param(const std::string& s) : view_(s) {}  // NOLINT(implicit)
+  param(bytea_view b) noexcept : binary_(true), view_(reinterpret_cast<const char*>(b.bytes.data()), b.bytes.size()) {}  // NOLINT
+  template <class T>
+  param(const std::optional<T>& o) : param(o ? param(*o) : param(nullptr)) {}  // NOLINT(implicit)
+
+  bool is_null() const noexcept { return null_; }
+  bool is_binary() const noexcept { return binary_; }
+  /// The value as sent: text (NUL-free) or bytes.
+  std::string_view value() const noexcept { return text_.empty() ? view_ : std::string_view(text_); }
+
+ private:
+  bool null_ = false;
+  bool binary_ = false;
+  std::string text_;       // formatted numbers and bools
+  std::string_view view_;  // text and bytea: the caller's data
+};
+
+/// Thrown by query_result getters on a caller's mistake: a row or column out
+/// of range, an unknown column name, a type that does not match the
+/// column's (by its type OID), or NULL read into a non-optional.
+class field_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// A query's result, owning its PGresult. Getters check the column's type:
+///   std::int64_t (and narrower ints, range-checked): int2, int4, int8
+///   double: float4, float8      bool: bool       std::vector<std::byte>: bytea
+///   std::string: text, varchar, bpchar, name, unknown
+///   std::optional<T>: any of the above, nullopt for NULL
+/// Distinct objects: safe. Shared objects: safe for const members.
+class query_result {
+ public:
+  query_result() noexcept = default;
+  explicit query_result(PGresult* r) noexcept : r_(r) {}
+
+  std::size_t rows() const noexcept;
+  std::size_t columns() const noexcept;
+  /// The column's name; throws field_error when out of range.
+  std::string column_name(std::size_t col) const;
+  /// The column's index by name; throws field_error when there is none.
+  std::size_t column(std::string_view name) const;
+  /// Rows affected by INSERT/UPDATE/DELETE/... (PQcmdTuples); 0 when none.
+  std::uint64_t rows_affected() const noexcept;
+  /// The command tag ("INSERT 0 1").
+  std::string_view command_tag() const noexcept;
+  bool is_null(std::size_t row, std::size_t col) const;
+
+  /// The value at (row, col) as T (see the class comment). Throws field_error.
+  template <class T>
+  T get(std::size_t row, std::size_t col) const;
+  template <class T>
+  T get(std::size_t row, std::string_view name) const {
+    return get<T>(row, column(name));
+  }
+
+  PGresult* native_handle() const noexcept { return r_.get(); }
+
+ private:
+  struct deleter {
+    void operator()(PGresult* r) const noexcept;
+  };
+  std::unique_ptr<PGresult, deleter> r_;
+};
+
+template <>
+std::int64_t query_result::get<std::int64_t>(std::size_t, std::size_t) const;
+template <>
+std::int32_t query_result::get<std::int32_t>(std::size_t, std::size_t) const;
+template <>
+double query_result::get<double>(std::size_t, std::size_t) const;
+template <>
+bool query_result::get<bool>(std::size_t, std::size_t) const;
+template <>
+std::string query_result::get<std::string>(std::size_t, std::size_t) const;
+template <>
+std::vector<std::byte> query_result::get<std::vector<std::byte>>(std::size_t, std::size_t) const;
+
+namespace detail {
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+}  // namespace detail
+
+template <class T>
+T query_result::get(std::size_t row, std::size_t col) const {
+  static_assert(detail::is_optional<T>::value, "unsupported type: see query_result's comment");
+  if (is_null(row, col)) return std::nullopt;
+  return get<typename T::value_type>(row, col);
+}
+
+/// PQtransactionStatus, named.
+enum class transaction_state : std::uint8_t { idle, active, in_transaction, in_error, unknown };
+
+/// A move-only PostgreSQL session. Distinct objects: safe. Shared objects:
+/// unsafe (one thread at a time, as libpq requires).
+class connection {
+ public:
+  /// Opens a session from a conninfo string ("host=... dbname=...") or a
+  /// URI ("postgresql://..."), failing with 08001 if it is not established
+  /// within timeout (DNS resolution of a host name is the one step libpq
+  /// does blocking: use hostaddr= to bound it too). The message never
+  /// contains the password. Blocks up to timeout.
+  static result<connection, error> open(std::string_view conninfo, std::chrono::milliseconds timeout);
+
+  connection() noexcept;
+  connection(connection&&) noexcept;
+  connection& operator=(connection&&) noexcept;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection();
+
+  /// Runs sql with the simple query protocol (several statements allowed;
+  /// the last statement's result is returned). No parameters. Blocks.
+  result<query_result, error> execute(std::string_view sql);
+  /// Runs sql with $1..$n bound to params, as a prepared statement cached
+  /// on this connection by its SQL text (prepared on first use). Blocks.
+  result<query_result, error> execute(std::string_view sql, std::span<const param> params);
+  template <class... P>
+    requires(sizeof...(P) > 0 && (std::is_constructible_v<param, const P&> && ...))
+  result<query_result, error> execute(std::string_view sql, const P&... params) {
+    const param ps[] = {param(params)...};
+    return execute(sql, std::span<const param>(ps));
+  }
+
+  /// A cheap round trip (an empty query), bounded by timeout; on timeout the
+  /// server is sent a cancel request and the connection is marked broken
+  /// (its protocol state is unknown). Blocks up to about timeout.
+  result<void, error> ping(std::chrono::milliseconds timeout);
+
+  /// The session lost its server, or a command was cut short (remembered).
+  bool broken() const noexcept;
+  transaction_state transaction() const noexcept;
+  /// Statements prepared by execute(sql, params) and still cached.
+  std::size_t prepared_count() const noexcept;
+  /// Closes the session (PQfinish; the server frees prepared statements).
+  void close() noexcept;
+  bool is_open() const noexcept;
+  /// The PGconn (nullptr when closed). Using it asynchronously and leaving a
+  /// result pending makes reset() fail, so the pool discards the connection.
+  PGconn* native_handle() const noexcept;
+
+ private:
+  struct state;
+  explicit connection(std::unique_ptr<state> s) noexcept;
+  std::unique_ptr<state> s_;
+};
+
+}  // namespace berth::postgres

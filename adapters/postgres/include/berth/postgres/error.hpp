@@ -1,0 +1,87 @@
+// error.hpp: PostgreSQL errors as std::error_code, classified.
+//
+// A code of error_category() ("postgres") is a SQLSTATE packed into 30 bits
+// the way PostgreSQL packs it (MAKE_SQLSTATE: six bits per character,
+// character - '0', first character lowest), so "00000" is 0 (no error) and
+// message() decodes it back ("SQLSTATE 23505 unique_violation"). Failures the
+// client detects itself use the SQLSTATE the situation corresponds to:
+// 08001 (could not connect, connect timeout), 08003 (connection broken and
+// remembered as such), 08006 (connection lost during a command), 57014 (a
+// round trip timed out and was cancelled).
+//
+// Classification: compare a code with a `condition` (ec == condition::retryable)
+// or call the is_...() helpers.
+//   retryable:            40001 serialization_failure, 40P01 deadlock_detected
+//                         -> run the whole transaction again.
+//   connection_lost:      class 08, 57P01 admin_shutdown, 57P02 crash_shutdown,
+//                         57P03 cannot_connect_now -> discard the connection.
+//   constraint_violation: class 23 -> the data is wrong; retrying will not help.
+//   canceled:             57014 query_canceled (statement_timeout, a cancel).
+//
+// Messages never contain a password: every message built here goes through
+// redact_password().
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace berth::postgres {
+
+/// The "postgres" category: values are packed SQLSTATEs. Thread-safe.
+const std::error_category& error_category() noexcept;
+
+/// Packs a 5-character SQLSTATE ("23505"); 0 when s is not one (wrong length,
+/// a character other than 0-9 A-Z). Thread-safe. Never allocates.
+int encode_sqlstate(std::string_view s) noexcept;
+/// Unpacks; "" when v is not a packed SQLSTATE. Thread-safe.
+std::string decode_sqlstate(int v);
+/// {encode_sqlstate(s), error_category()}. Thread-safe. Never allocates.
+std::error_code make_sqlstate_error(std::string_view s) noexcept;
+
+/// Classes of PostgreSQL errors (see the file comment).
+enum class condition { retryable = 1, connection_lost, constraint_violation, canceled };
+/// The "postgres.condition" category. Thread-safe.
+const std::error_category& condition_category() noexcept;
+std::error_condition make_error_condition(condition c) noexcept;
+
+bool is_retryable(const std::error_code& ec) noexcept;
+bool is_connection_lost(const std::error_code& ec) noexcept;
+bool is_constraint_violation(const std::error_code& ec) noexcept;
+bool is_canceled(const std::error_code& ec) noexcept;
+
+/// text with the value of every `password=...` (quoted or not) and the
+/// password of every URI `scheme://user:password@host` replaced by "***".
+/// Thread-safe.
+std::string redact_password(std::string_view text);
+
+class postgres_error;
+
+/// A failed PostgreSQL call: a code (usually of error_category()) and the
+/// server's or libpq's message, password-free. Thread-safety: a value type.
+struct error {
+  using exception_type = postgres_error;
+  std::error_code code;
+  std::string message;
+  /// The 5-character SQLSTATE, or "" when code is not of error_category().
+  std::string sqlstate() const;
+};
+
+/// Thrown by result<T, error>::value(): what() is the message; code() the code.
+class postgres_error : public std::system_error {
+ public:
+  explicit postgres_error(const error& e);
+  /// The SQLSTATE ("23505"), or "" when the code is not a SQLSTATE.
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+  /// The message without the category's text appended.
+  const std::string& server_message() const noexcept { return message_; }
+
+ private:
+  std::string sqlstate_;
+  std::string message_;
+};
+
+}  // namespace berth::postgres
+
+template <>
+struct std::is_error_condition_enum<berth::postgres::condition> : std::true_type {};

@@ -1,0 +1,33 @@
+// options.hpp: how berth::postgres::adapter opens and cleans connections.
+#pragma once
+
+#include <berth/options.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace berth::postgres {
+
+/// A plain struct, validated once by adapter's constructor (validate()).
+struct options {
+  /// libpq conninfo ("host=... port=... dbname=... user=... password=...") or
+  /// URI ("postgresql://..."). Required: non-empty and parseable by libpq.
+  std::string conninfo;
+  /// Bound on one connect(), name resolution aside (see connection::open).
+  /// Default 5 s; > 0 and <= berth::max_option_duration.
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+  /// Run by reset() after the rollback, e.g. "DISCARD ALL". Default none;
+  /// when set, non-empty.
+  std::optional<std::string> reset_query;
+  /// Applied to each session at connect and after reset_query
+  /// (SET statement_timeout). Default none (the server's); when set, > 0 and
+  /// <= berth::max_option_duration.
+  std::optional<std::chrono::milliseconds> statement_timeout;
+};
+
+/// The first invalid field as an options_error whose field() is
+/// the field (what(): "berth: invalid postgres::options.<field>: ..."), or nullopt. Thread-safe.
+std::optional<options_error> validate(const options& o);
+
+}  // namespace berth::postgres

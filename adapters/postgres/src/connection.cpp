@@ -1,0 +1,417 @@
+// connection.cpp: see connection.hpp.
+#include <berth/postgres/connection.hpp>
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <poll.h>
+#include <unordered_map>
+
+namespace berth::postgres {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Type OIDs (pg_type.dat); stable across server versions.
+constexpr Oid oid_bool = 16, oid_bytea = 17, oid_name = 19, oid_int8 = 20, oid_int2 = 21, oid_int4 = 23,
+              oid_text = 25, oid_float4 = 700, oid_float8 = 701, oid_unknown = 705, oid_bpchar = 1042,
+              oid_varchar = 1043;
+
+/// libpq's multi-line messages on one line, trailing newline dropped.
+std::string one_line(std::string_view m) {
+  std::string s(m);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (char& c : s)
+    if (c == '\n' || c == '\t') c = ' ';
+  return s;
+}
+
+error make_error(std::string_view sqlstate, std::string_view msg) {
+  return error{make_sqlstate_error(sqlstate), redact_password("berth postgres: " + one_line(msg))};
+}
+
+/// Waits until fd is ready for events or deadline passes: 1 ready, 0 timed
+/// out, -1 failed (errno).
+int wait_socket(int fd, short events, clock::time_point deadline) {
+  for (;;) {
+    int ms = -1;
+    if (deadline != clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+      if (left <= 0) return 0;
+      ms = static_cast<int>(std::min<std::int64_t>(left, std::numeric_limits<int>::max()));
+    }
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r > 0) return 1;
+  }
+}
+
+std::string oid_name_of(Oid t) {
+  switch (t) {
+    case oid_bool: return "bool";
+    case oid_bytea: return "bytea";
+    case oid_name: return "name";
+    case oid_int8: return "int8";
+    case oid_int2: return "int2";
+    case oid_int4: return "int4";
+    case oid_text: return "text";
+    case oid_float4: return "float4";
+    case oid_float8: return "float8";
+    case oid_unknown: return "unknown";
+    case oid_bpchar: return "bpchar";
+    case oid_varchar: return "varchar";
+    default: return "type OID " + std::to_string(t);
+  }
+}
+
+std::string upper_prefix(std::string_view s, std::size_t n) {
+  std::string u(s.substr(0, std::min(n, s.size())));
+  for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return u;
+}
+
+}  // namespace
+
+// ---- param -----------------------------------------------------------------
+
+param::param(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  text_.assign(buf, r.ptr);
+  if (text_ == "inf") text_ = "Infinity";
+  else if (text_ == "-inf") text_ = "-Infinity";
+  else if (text_ == "nan" || text_ == "-nan") text_ = "NaN";
+}
+
+// ---- query_result ------------------------------------------------------------
+
+void query_result::deleter::operator()(PGresult* r) const noexcept { PQclear(r); }
+
+std::size_t query_result::rows() const noexcept {
+  return r_ ? static_cast<std::size_t>(PQntuples(r_.get())) : 0;
+}
+std::size_t query_result::columns() const noexcept {
+  return r_ ? static_cast<std::size_t>(PQnfields(r_.get())) : 0;
+}
+
+std::string query_result::column_name(std::size_t col) const {
+  if (col >= columns())
+    throw field_error("berth postgres: column " + std::to_string(col) + " out of range (" +
+                      std::to_string(columns()) + " columns)");
+  return PQfname(r_.get(), static_cast<int>(col));
+}
+
+std::size_t query_result::column(std::string_view name) const {
+  for (std::size_t c = 0; c < columns(); ++c)
+    if (name == PQfname(r_.get(), static_cast<int>(c))) return c;
+  throw field_error("berth postgres: no column named \"" + std::string(name) + "\"");
+}
+
+std::uint64_t query_result::rows_affected() const noexcept {
+  if (!r_) return 0;
+  const char* s = PQcmdTuples(r_.get());
+  std::uint64_t n = 0;
+  std::from_chars(s, s + std::strlen(s), n);
+  return n;
+}
+
+std::string_view query_result::command_tag() const noexcept { return r_ ? PQcmdStatus(r_.get()) : ""; }
+
+bool query_result::is_null(std::size_t row, std::size_t col) const {
+  if (row >= rows())
+    throw field_error("berth postgres: row " + std::to_string(row) + " out of range (" + std::to_string(rows()) +
+                      " rows)");
+  if (col >= columns())
+    throw field_error("berth postgres: column " + std::to_string(col) + " out of range (" +
+                      std::to_string(columns()) + " columns)");
+  return PQgetisnull(r_.get(), static_cast<int>(row), static_cast<int>(col)) != 0;
+}
+
+namespace {
+
+/// The text of a non-NULL value of one of the accepted types, or field_error.
+std::string_view checked_value(const query_result& q, std::size_t row, std::size_t col,
+                               std::initializer_list<Oid> accepted, const char* as) {
+  if (q.is_null(row, col))
+    throw field_error("berth postgres: row " + std::to_string(row) + " column " + std::to_string(col) + " (\"" +
+                      q.column_name(col) + "\") is NULL; read it as std::optional<" + as + ">");
+  PGresult* r = q.native_handle();
+  const Oid t = PQftype(r, static_cast<int>(col));
+  if (std::find(accepted.begin(), accepted.end(), t) == accepted.end())
+    throw field_error("berth postgres: column " + std::to_string(col) + " (\"" + q.column_name(col) + "\") is " +
+                      oid_name_of(t) + ", not readable as " + as);
+  const int r_i = static_cast<int>(row), c_i = static_cast<int>(col);
+  return {PQgetvalue(r, r_i, c_i), static_cast<std::size_t>(PQgetlength(r, r_i, c_i))};
+}
+
+template <class T>
+T parse_number(std::string_view v, std::size_t col, const char* as) {
+  T out{};
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc{} || r.ptr != v.data() + v.size())
+    throw field_error("berth postgres: column " + std::to_string(col) + " value \"" + std::string(v) +
+                      "\" does not fit " + as);
+  return out;
+}
+
+}  // namespace
+
+template <>
+std::int64_t query_result::get<std::int64_t>(std::size_t row, std::size_t col) const {
+  return parse_number<std::int64_t>(checked_value(*this, row, col, {oid_int2, oid_int4, oid_int8}, "int64"), col,
+                                    "int64");
+}
+template <>
+std::int32_t query_result::get<std::int32_t>(std::size_t row, std::size_t col) const {
+  return parse_number<std::int32_t>(checked_value(*this, row, col, {oid_int2, oid_int4, oid_int8}, "int32"), col,
+                                    "int32");
+}
+template <>
+double query_result::get<double>(std::size_t row, std::size_t col) const {
+  return parse_number<double>(checked_value(*this, row, col, {oid_float4, oid_float8}, "double"), col, "double");
+}
+template <>
+bool query_result::get<bool>(std::size_t row, std::size_t col) const {
+  return checked_value(*this, row, col, {oid_bool}, "bool") == "t";
+}
+template <>
+std::string query_result::get<std::string>(std::size_t row, std::size_t col) const {
+  return std::string(
+      checked_value(*this, row, col, {oid_text, oid_varchar, oid_bpchar, oid_name, oid_unknown}, "std::string"));
+}
+template <>
+std::vector<std::byte> query_result::get<std::vector<std::byte>>(std::size_t row, std::size_t col) const {
+  const std::string_view v = checked_value(*this, row, col, {oid_bytea}, "bytea");
+  std::size_t n = 0;
+  unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(v.data()), &n);
+  if (raw == nullptr) throw std::bad_alloc();
+  std::vector<std::byte> out(reinterpret_cast<std::byte*>(raw), reinterpret_cast<std::byte*>(raw) + n);
+  PQfreemem(raw);
+  return out;
+}
+
+// ---- connection ------------------------------------------------------------
+
+struct transparent_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+struct connection::state {
+  PGconn* conn = nullptr;
+  bool broken = false;
+  std::unordered_map<std::string, std::string, transparent_hash, std::equal_to<>> prepared;  // sql -> name
+  std::uint64_t next_statement = 0;
+
+  state() = default;
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
+  ~state() {
+    if (conn != nullptr) PQfinish(conn);
+  }
+
+  error broken_error() const {
+    return make_error("08003", "the connection is broken (it lost its server earlier)");
+  }
+
+  /// After a failure: remember a lost session.
+  void note_failure(const error& e) {
+    if (PQstatus(conn) != CONNECTION_OK || is_connection_lost(e.code)) broken = true;
+  }
+
+  error libpq_error(std::string_view fallback_sqlstate) {
+    error e = make_error(fallback_sqlstate, PQerrorMessage(conn));
+    note_failure(e);
+    if (PQstatus(conn) != CONNECTION_OK) e.code = make_sqlstate_error("08006");
+    return e;
+  }
+
+  /// Cancels the running command (best effort) and marks the session broken.
+  error timed_out(std::chrono::milliseconds timeout) {
+    if (PGcancel* c = PQgetCancel(conn)) {
+      char buf[256];
+      PQcancel(c, buf, sizeof buf);
+      PQfreeCancel(c);
+    }
+    broken = true;
+    return make_error("57014", "round trip timed out after " + std::to_string(timeout.count()) +
+                                   " ms; cancel sent, connection marked broken");
+  }
+
+  /// Sends what libpq buffered. Fails on a lost connection or the deadline.
+  result<void, error> flush(clock::time_point deadline, std::chrono::milliseconds timeout) {
+    for (;;) {
+      const int f = PQflush(conn);
+      if (f == 0) return {};
+      if (f < 0) return failure{libpq_error("08006")};
+      const int w = wait_socket(PQsocket(conn), POLLIN | POLLOUT, deadline);
+      if (w == 0) return failure{timed_out(timeout)};
+      if (w < 0 || PQconsumeInput(conn) == 0) return failure{libpq_error("08006")};
+    }
+  }
+
+  /// Collects every result of the command just sent; returns the last one,
+  /// or the first error.
+  result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout) {
+    if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
+    query_result last;
+    std::optional<error> first_error;
+    for (;;) {
+      while (PQisBusy(conn) != 0) {
+        const int w = wait_socket(PQsocket(conn), POLLIN, deadline);
+        if (w == 0) return failure{timed_out(timeout)};
+        if (w < 0 || PQconsumeInput(conn) == 0) return failure{libpq_error("08006")};
+      }
+      PGresult* r = PQgetResult(conn);
+      if (r == nullptr) break;
+      query_result q(r);
+      switch (PQresultStatus(r)) {
+        case PGRES_COPY_IN:
+        case PGRES_COPY_OUT:
+        case PGRES_COPY_BOTH:
+          // Left in COPY state: reset() reports the connection as failed.
+          return failure{make_error("0A000", "COPY is not supported by execute(); use native_handle()")};
+        case PGRES_FATAL_ERROR:
+        case PGRES_BAD_RESPONSE:
+        case PGRES_NONFATAL_ERROR:
+          if (!first_error) {
+            const char* ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            first_error = make_error(ss != nullptr ? ss : "08006", PQresultErrorMessage(r));
+          }
+          break;
+        default: {
+          // The server dropped our prepared statements: forget them too.
+          const std::string tag = upper_prefix(PQcmdStatus(r), 14);
+          if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) prepared.clear();
+          last = std::move(q);
+        }
+      }
+    }
+    if (first_error) {
+      note_failure(*first_error);
+      return failure{std::move(*first_error)};
+    }
+    if (PQstatus(conn) != CONNECTION_OK) return failure{libpq_error("08006")};
+    return last;
+  }
+};
+
+connection::connection() noexcept = default;
+connection::connection(std::unique_ptr<state> s) noexcept : s_(std::move(s)) {}
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&&) noexcept = default;
+connection::~connection() = default;
+
+result<connection, error> connection::open(std::string_view conninfo, std::chrono::milliseconds timeout) {
+  const std::string ci(conninfo);
+  {
+    char* err = nullptr;
+    PQconninfoOption* o = PQconninfoParse(ci.c_str(), &err);
+    if (o == nullptr) {
+      error e = make_error("08001", std::string("invalid conninfo: ") + (err != nullptr ? err : "out of memory"));
+      PQfreemem(err);
+      return failure{std::move(e)};
+    }
+    PQconninfoFree(o);
+  }
+  const auto deadline = clock::now() + timeout;
+  const char* const keys[] = {"dbname", nullptr};
+  const char* const values[] = {ci.c_str(), nullptr};
+  auto s = std::make_unique<state>();
+  s->conn = PQconnectStartParams(keys, values, 1);
+  if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
+  if (PQstatus(s->conn) == CONNECTION_BAD) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) return failure{make_error("08001", PQerrorMessage(s->conn))};
+    const int w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+    if (w == 0) {
+      const char* h = PQhost(s->conn);
+      const char* p = PQport(s->conn);
+      return failure{make_error("08001", std::string("connect to ") + (h != nullptr ? h : "?") + ":" +
+                                             (p != nullptr ? p : "?") + " timed out after " +
+                                             std::to_string(timeout.count()) + " ms")};
+    }
+    if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
+    st = PQconnectPoll(s->conn);
+  }
+  if (PQsetnonblocking(s->conn, 1) != 0) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  return connection(std::move(s));
+}
+
+result<query_result, error> connection::execute(std::string_view sql) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  const std::string q(sql);
+  if (PQsendQuery(s_->conn, q.c_str()) == 0) return failure{s_->libpq_error("08006")};
+  return s_->collect(clock::time_point::max(), {});
+}
+
+result<query_result, error> connection::execute(std::string_view sql, std::span<const param> params) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (params.size() > 65535) return failure{make_error("54000", "more than 65535 parameters")};
+  const int n = static_cast<int>(params.size());
+  auto it = s_->prepared.find(sql);
+  if (it == s_->prepared.end()) {
+    std::string name = "berth_" + std::to_string(++s_->next_statement);
+    const std::string q(sql);
+    if (PQsendPrepare(s_->conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{s_->libpq_error("08006")};
+    if (auto r = s_->collect(clock::time_point::max(), {}); !r) return failure{std::move(r).error()};
+    it = s_->prepared.emplace(q, std::move(name)).first;
+  }
+  std::vector<std::string> texts(params.size());
+  std::vector<const char*> values(params.size());
+  std::vector<int> lengths(params.size()), formats(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const param& p = params[i];
+    if (p.is_null()) continue;
+    const std::string_view v = p.value();
+    if (p.is_binary()) {
+      values[i] = v.data();
+      lengths[i] = static_cast<int>(v.size());
+      formats[i] = 1;
+    } else {
+      if (v.find('\0') != std::string_view::npos)
+        return failure{make_error("22021", "text parameter $" + std::to_string(i + 1) + " contains a NUL byte")};
+      texts[i].assign(v);
+      values[i] = texts[i].c_str();
+    }
+  }
+  if (PQsendQueryPrepared(s_->conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
+    return failure{s_->libpq_error("08006")};
+  return s_->collect(clock::time_point::max(), {});
+}
+
+result<void, error> connection::ping(std::chrono::milliseconds timeout) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  const auto deadline = clock::now() + timeout;
+  if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
+  if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
+  return {};
+}
+
+bool connection::broken() const noexcept { return !s_ || s_->broken || PQstatus(s_->conn) != CONNECTION_OK; }
+
+transaction_state connection::transaction() const noexcept {
+  if (!s_) return transaction_state::unknown;
+  switch (PQtransactionStatus(s_->conn)) {
+    case PQTRANS_IDLE: return transaction_state::idle;
+    case PQTRANS_ACTIVE: return transaction_state::active;
+    case PQTRANS_INTRANS: return transaction_state::in_transaction;
+    case PQTRANS_INERROR: return transaction_state::in_error;
+    case PQTRANS_UNKNOWN: break;
+  }
+  return transaction_state::unknown;
+}
+
+std::size_t connection::prepared_count() const noexcept { return s_ ? s_->prepared.size() : 0; }
+void connection::close() noexcept { s_.reset(); }
+bool connection::is_open() const noexcept { return s_ != nullptr; }
+PGconn* connection::native_handle() const noexcept { return s_ ? s_->conn : nullptr; }
+
+}  // namespace berth::postgres

@@ -1,0 +1,190 @@
+// error.cpp: see error.hpp.
+#include <berth/postgres/error.hpp>
+
+#include <cctype>
+#include <cstddef>
+
+namespace berth::postgres {
+namespace {
+
+constexpr int sqlstate_bits = 6;
+
+const char* sqlstate_name(std::string_view s) noexcept {
+  struct entry {
+    const char* code;
+    const char* name;
+  };
+  static constexpr entry names[] = {
+      {"08000", "connection_exception"},    {"08001", "sqlclient_unable_to_establish_sqlconnection"},
+      {"08003", "connection_does_not_exist"}, {"08006", "connection_failure"},
+      {"23502", "not_null_violation"},      {"23503", "foreign_key_violation"},
+      {"23505", "unique_violation"},        {"23514", "check_violation"},
+      {"25P02", "in_failed_sql_transaction"}, {"28P01", "invalid_password"},
+      {"3D000", "invalid_catalog_name"},    {"40001", "serialization_failure"},
+      {"40P01", "deadlock_detected"},       {"42601", "syntax_error"},
+      {"42P01", "undefined_table"},         {"57014", "query_canceled"},
+      {"57P01", "admin_shutdown"},          {"57P02", "crash_shutdown"},
+      {"57P03", "cannot_connect_now"},
+  };
+  for (const auto& e : names)
+    if (s == e.code) return e.name;
+  return nullptr;
+}
+
+class postgres_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "postgres"; }
+  std::string message(int v) const override {
+    const std::string s = decode_sqlstate(v);
+    if (s.empty()) return "not a SQLSTATE (" + std::to_string(v) + ")";
+    const char* n = sqlstate_name(s);
+    return "SQLSTATE " + s + (n != nullptr ? std::string(" ") + n : std::string());
+  }
+};
+
+bool classify(const std::error_code& ec, condition c) noexcept {
+  if (ec.category() != error_category()) return false;
+  const std::string s = decode_sqlstate(ec.value());
+  if (s.size() != 5) return false;
+  switch (c) {
+    case condition::retryable:
+      return s == "40001" || s == "40P01";
+    case condition::connection_lost:
+      return s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03";
+    case condition::constraint_violation:
+      return s.starts_with("23");
+    case condition::canceled:
+      return s == "57014";
+  }
+  return false;
+}
+
+class condition_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "postgres.condition"; }
+  std::string message(int v) const override {
+    switch (static_cast<condition>(v)) {
+      case condition::retryable:
+        return "retryable (serialization failure or deadlock): run the transaction again";
+      case condition::connection_lost:
+        return "connection lost: discard the connection";
+      case condition::constraint_violation:
+        return "integrity constraint violation";
+      case condition::canceled:
+        return "query canceled (statement timeout or cancel request)";
+    }
+    return "unknown postgres condition";
+  }
+  bool equivalent(const std::error_code& ec, int v) const noexcept override {
+    return classify(ec, static_cast<condition>(v));
+  }
+};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const postgres_category c;
+  return c;
+}
+
+const std::error_category& condition_category() noexcept {
+  static const condition_category_impl c;
+  return c;
+}
+
+std::error_condition make_error_condition(condition c) noexcept {
+  return {static_cast<int>(c), condition_category()};
+}
+
+int encode_sqlstate(std::string_view s) noexcept {
+  if (s.size() != 5) return 0;
+  int v = 0;
+  for (std::size_t i = 0; i < 5; ++i) {
+    const char ch = s[i];
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z'))) return 0;
+    v |= ((ch - '0') & 0x3F) << (sqlstate_bits * static_cast<int>(i));
+  }
+  return v;
+}
+
+std::string decode_sqlstate(int v) {
+  if (v < 0 || v >= (1 << (5 * sqlstate_bits))) return {};
+  std::string s(5, '0');
+  for (std::size_t i = 0; i < 5; ++i) {
+    const char ch = static_cast<char>('0' + ((v >> (sqlstate_bits * static_cast<int>(i))) & 0x3F));
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z'))) return {};
+    s[i] = ch;
+  }
+  return s;
+}
+
+std::error_code make_sqlstate_error(std::string_view s) noexcept { return {encode_sqlstate(s), error_category()}; }
+
+bool is_retryable(const std::error_code& ec) noexcept { return classify(ec, condition::retryable); }
+bool is_connection_lost(const std::error_code& ec) noexcept { return classify(ec, condition::connection_lost); }
+bool is_constraint_violation(const std::error_code& ec) noexcept {
+  return classify(ec, condition::constraint_violation);
+}
+bool is_canceled(const std::error_code& ec) noexcept { return classify(ec, condition::canceled); }
+
+std::string redact_password(std::string_view text) {
+  std::string out(text);
+  // key=value pairs: password = 'quoted \' value' or password=bare
+  for (std::size_t pos = 0;;) {
+    std::size_t k = std::string::npos;
+    for (std::size_t i = pos; i + 8 <= out.size(); ++i) {
+      bool match = true;
+      for (std::size_t j = 0; j < 8 && match; ++j)
+        match = std::tolower(static_cast<unsigned char>(out[i + j])) == "password"[j];
+      if (match) {
+        k = i;
+        break;
+      }
+    }
+    if (k == std::string::npos) break;
+    std::size_t i = k + 8;
+    while (i < out.size() && out[i] == ' ') ++i;
+    if (i >= out.size() || out[i] != '=') {
+      pos = k + 8;
+      continue;
+    }
+    ++i;
+    while (i < out.size() && out[i] == ' ') ++i;
+    std::size_t end = i;
+    if (end < out.size() && out[end] == '\'') {
+      for (++end; end < out.size() && out[end] != '\''; ++end)
+        if (out[end] == '\\') ++end;
+      end = end < out.size() ? end + 1 : out.size();
+    } else {
+      while (end < out.size() && std::isspace(static_cast<unsigned char>(out[end])) == 0 && out[end] != '&')
+        ++end;
+    }
+    out.replace(i, end - i, "***");
+    pos = i + 3;
+  }
+  // URIs: scheme://user:password@host
+  for (std::size_t pos = 0;;) {
+    const std::size_t s = out.find("://", pos);
+    if (s == std::string::npos) break;
+    const std::size_t auth = s + 3;
+    std::size_t end = auth;
+    while (end < out.size() && out[end] != '/' && out[end] != '?' && out[end] != '@' &&
+           std::isspace(static_cast<unsigned char>(out[end])) == 0)
+      ++end;
+    pos = auth;
+    if (end >= out.size() || out[end] != '@') continue;
+    const std::size_t colon = out.find(':', auth);
+    if (colon == std::string::npos || colon > end) continue;
+    out.replace(colon + 1, end - colon - 1, "***");
+  }
+  return out;
+}
+
+std::string error::sqlstate() const {
+  return code.category() == error_category() ? decode_sqlstate(code.value()) : std::string();
+}
+
+postgres_error::postgres_error(const error& e)
+    : std::system_error(e.code, e.message), sqlstate_(e.sqlstate()), message_(e.message) {}
+
+}  // namespace berth::postgres

@@ -1,0 +1,221 @@
+// connection_test.cpp: connection against a real server: round trips of
+// every parameter type, getter mistakes, SQLSTATEs, connect failures.
+#include <berth/postgres/connection.hpp>
+
+#include "support/pg_server.hpp"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <limits>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace berth::postgres {
+namespace {
+
+using namespace std::chrono_literals;
+using berth::testing::shared_pg_server;
+
+connection open_test_connection() { return connection::open(shared_pg_server().conninfo(), 5s).value(); }
+
+TEST(PostgresConnection, SimpleQueryAndRowsAffected) {
+  connection c = open_test_connection();
+  EXPECT_FALSE(c.broken());
+  EXPECT_NE(c.native_handle(), nullptr);
+  c.execute("CREATE TEMP TABLE t (id int8 PRIMARY KEY, name text)").value();
+  auto ins = c.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, NULL)").value();
+  EXPECT_EQ(ins.rows_affected(), 3u);
+  auto q = c.execute("SELECT id, name FROM t ORDER BY id").value();
+  ASSERT_EQ(q.rows(), 3u);
+  ASSERT_EQ(q.columns(), 2u);
+  EXPECT_EQ(q.get<std::int64_t>(1, "id"), 2);
+  EXPECT_EQ(q.get<std::string>(0, 1), "a");
+  EXPECT_EQ(q.get<std::optional<std::string>>(2, "name"), std::nullopt);
+}
+
+TEST(PostgresConnection, EveryParameterTypeRoundTrips) {
+  connection c = open_test_connection();
+  const std::vector<std::byte> bytes{std::byte{0}, std::byte{1}, std::byte{0xff}, std::byte{'\\'}, std::byte{0}};
+  const std::string text = "héllo 'quoted' \\ back";
+  auto q = c.execute("SELECT $1::int8, $2::float8, $3::text, $4::bytea, $5::int8, $6::bool, $7::float8",
+                     std::int64_t{std::numeric_limits<std::int64_t>::min()}, 0.1 + 0.2, text,
+                     bytea_view{bytes}, nullptr, true, -1e300)
+               .value();
+  ASSERT_EQ(q.rows(), 1u);
+  EXPECT_EQ(q.get<std::int64_t>(0, 0), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(q.get<double>(0, 1), 0.1 + 0.2) << "doubles travel exactly";
+  EXPECT_EQ(q.get<std::string>(0, 2), text);
+  EXPECT_EQ(q.get<std::vector<std::byte>>(0, 3), bytes);
+  EXPECT_TRUE(q.is_null(0, 4));
+  EXPECT_EQ(q.get<std::optional<std::int64_t>>(0, 4), std::nullopt);
+  EXPECT_TRUE(q.get<bool>(0, 5));
+  EXPECT_EQ(q.get<double>(0, 6), -1e300);
+  auto inf = c.execute("SELECT $1::float8", std::numeric_limits<double>::infinity()).value();
+  EXPECT_TRUE(std::isinf(inf.get<double>(0, 0)));
+  auto small = c.execute("SELECT 7::int2, 8::int4, 'v'::varchar").value();
+  EXPECT_EQ(small.get<std::int64_t>(0, 0), 7);
+  EXPECT_EQ(small.get<std::int32_t>(0, 1), 8);
+  EXPECT_EQ(small.get<std::string>(0, 2), "v");
+}
+
+TEST(PostgresConnection, PreparedStatementsAreCachedBySqlText) {
+  connection c = open_test_connection();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.execute("SELECT $1::int8 + 1", i).value().get<std::int64_t>(0, 0), i + 1);
+  EXPECT_EQ(c.prepared_count(), 1u);
+  c.execute("SELECT $1::text", "x").value();
+  EXPECT_EQ(c.prepared_count(), 2u);
+  c.execute("DISCARD ALL").value();
+  EXPECT_EQ(c.prepared_count(), 0u) << "the server dropped them: so must the cache";
+  EXPECT_EQ(c.execute("SELECT $1::int8 + 1", 41).value().get<std::int64_t>(0, 0), 42);
+}
+
+TEST(PostgresConnection, TypeAndIndexMistakesAreClearErrors) {
+  connection c = open_test_connection();
+  auto q = c.execute("SELECT 1::int8 AS n, 'x'::text AS s, NULL::int4 AS z").value();
+  try {
+    (void)q.get<std::string>(0, 0);
+    FAIL() << "expected field_error";
+  } catch (const field_error& e) {
+    EXPECT_STREQ(e.what(), "berth postgres: column 0 (\"n\") is int8, not readable as std::string");
+  }
+  EXPECT_THROW((void)q.get<double>(0, "n"), field_error);
+  EXPECT_THROW((void)q.get<std::int64_t>(0, "s"), field_error);
+  EXPECT_THROW((void)q.get<std::int64_t>(1, 0), field_error) << "row out of range";
+  EXPECT_THROW((void)q.get<std::int64_t>(0, 3), field_error) << "column out of range";
+  EXPECT_THROW((void)q.get<std::int64_t>(0, "nope"), field_error);
+  try {
+    (void)q.get<std::int64_t>(0, "z");
+    FAIL() << "expected field_error";
+  } catch (const field_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is NULL"), std::string::npos) << e.what();
+  }
+  auto big = c.execute("SELECT 5000000000::int8").value();
+  EXPECT_THROW((void)big.get<std::int32_t>(0, 0), field_error) << "out of int32 range";
+}
+
+TEST(PostgresConnection, UniqueViolationIs23505WithTheServerMessage) {
+  connection c = open_test_connection();
+  c.execute("CREATE TEMP TABLE u (id int PRIMARY KEY)").value();
+  c.execute("INSERT INTO u VALUES ($1)", 1).value();
+  auto r = c.execute("INSERT INTO u VALUES ($1)", 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "23505");
+  EXPECT_EQ(r.error().code, condition::constraint_violation);
+  EXPECT_NE(r.error().message.find("duplicate key value violates unique constraint"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(c.broken()) << "a constraint violation leaves the session usable";
+  try {
+    c.execute("INSERT INTO u VALUES (1)").value();
+    FAIL() << "expected postgres_error";
+  } catch (const postgres_error& e) {
+    EXPECT_EQ(e.sqlstate(), "23505");
+    EXPECT_NE(e.server_message().find("duplicate key"), std::string::npos);
+  }
+  auto syntax = c.execute("SELEC 1");
+  ASSERT_FALSE(syntax);
+  EXPECT_EQ(syntax.error().sqlstate(), "42601");
+}
+
+TEST(PostgresConnection, StatementTimeoutIsCanceled) {
+  connection c = open_test_connection();
+  c.execute("SET statement_timeout = 50").value();
+  auto r = c.execute("SELECT pg_sleep(5)");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, condition::canceled);
+}
+
+TEST(PostgresConnection, PingTimeoutCancelsAndMarksBroken) {
+  connection c = open_test_connection();
+  ASSERT_TRUE(c.ping(2s));
+  // Freeze the backend (we may signal it: same user or root), so the ping
+  // cannot be answered and only its deadline ends it.
+  const pid_t backend = PQbackendPID(c.native_handle());
+  ASSERT_GT(backend, 0);
+  ASSERT_EQ(::kill(backend, SIGSTOP), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = c.ping(200ms);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(backend, SIGCONT);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, condition::canceled);
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 200ms + 1s);
+  EXPECT_TRUE(c.broken()) << "its protocol state is unknown after a timed-out round trip";
+  EXPECT_EQ(c.execute("SELECT 1").error().sqlstate(), "08003");
+}
+
+TEST(PostgresConnection, WrongPasswordFailsClearlyWithoutThePassword) {
+  const std::string secret = "not-the-password-9f3a";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = connection::open(shared_pg_server().conninfo_with_password(secret), 2s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "08001");
+  EXPECT_NE(r.error().message.find("password authentication failed"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find(secret), std::string::npos) << r.error().message;
+  EXPECT_LT(took, 3s);
+}
+
+std::uint16_t unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(PostgresConnection, UnreachablePortFailsWithinTheDeadline) {
+  const std::string ci = "host=127.0.0.1 port=" + std::to_string(unused_port()) +
+                         " dbname=x user=x password=hunter2-secret";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = connection::open(ci, 1s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "08001");
+  EXPECT_TRUE(is_connection_lost(r.error().code));
+  EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
+  EXPECT_LT(took, 1s + 1s);
+}
+
+TEST(PostgresConnection, SilentServerTimesOutAtTheDeadline) {
+  // A listener that accepts (the kernel completes the handshake) but never
+  // answers the startup packet: only berth's deadline ends the connect.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string ci = "postgresql://u:hunter2-secret@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/db";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = connection::open(ci, 300ms);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::close(fd);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("timed out after 300 ms"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 300ms + 1s);
+}
+
+TEST(PostgresConnection, InvalidConninfoIsAClearError) {
+  auto r = connection::open("host=h password=sekrit bogus", 1s);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("invalid conninfo"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("sekrit"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace berth::postgres
