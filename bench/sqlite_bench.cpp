@@ -1,0 +1,178 @@
+// sqlite_bench.cpp: what berth costs on a real embedded database.
+//
+// The statement cycle of issue 8 on a WAL file database in a temporary
+// directory, each iteration one query and its result:
+//   BM_sqlite_select1_berth       pool.acquire() + cached prepared SELECT 1 +
+//                                 step + read + reset + release
+//   BM_sqlite_select1_dedicated   the same on one connection per thread that
+//                                 the thread opened once (no pool at all): the
+//                                 floor berth's overhead is measured against
+//   BM_sqlite_select1_new_conn    a new connection per query (open with the
+//                                 adapter's pragmas, prepare, step, close):
+//                                 what a service without a pool pays
+//   BM_sqlite_point_read_*        a small indexed read (SELECT v FROM kv WHERE
+//                                 k = ?1, 10,000 rows, random keys), berth vs
+//                                 a dedicated handle
+// Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
+#include "run_wall_clock.hpp"
+
+#include <berth/pool.hpp>
+#include <berth/sqlite/adapter.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+using berth::bench::run_wall_clock;
+using berth::sqlite::connection;
+using sqlite_pool = berth::pool<berth::sqlite::adapter>;
+
+constexpr std::int64_t table_rows = 10'000;
+
+/// One database file for the whole run, created and filled once, removed at
+/// exit.
+const std::string& database_path() {
+  static const std::string path = [] {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("berth-sqlite-bench-" + std::to_string(static_cast<long long>(::getpid())));
+    std::filesystem::create_directories(dir);
+    std::string p = (dir / "bench.db").string();
+    berth::sqlite::adapter a({.path = p});
+    auto c = a.connect().value();
+    c.execute("CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+    c.execute("BEGIN");
+    auto& ins = c.prepare("INSERT OR REPLACE INTO kv(k, v) VALUES (?1, ?2)");
+    for (std::int64_t k = 0; k < table_rows; ++k) {
+      ins.bind(1, k);
+      ins.bind(2, "value-" + std::to_string(k));
+      (void)ins.step();
+      ins.reset();
+    }
+    c.execute("COMMIT");
+    a.close(c);
+    std::atexit([] { std::filesystem::remove_all(std::filesystem::path(database_path()).parent_path()); });
+    return p;
+  }();
+  return path;
+}
+
+berth::sqlite::options sqlite_options() { return {.path = database_path()}; }
+
+sqlite_pool& shared_pool() {
+  static sqlite_pool p{berth::sqlite::adapter{sqlite_options()},
+                       {.name = "sqlite-bench", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
+  return p;
+}
+
+std::int64_t select1(connection& c) {
+  auto& st = c.prepare("SELECT 1");
+  (void)st.step();
+  const auto v = st.get<std::int64_t>(0);
+  st.reset();
+  return v;
+}
+
+std::size_t point_read(connection& c, std::int64_t key) {
+  auto& st = c.prepare("SELECT v FROM kv WHERE k = ?1");
+  st.bind(1, key);
+  std::size_t n = 0;
+  if (st.step()) n = st.get<std::string_view>(0).size();
+  st.reset();
+  return n;
+}
+
+/// One connection per thread, opened once: no pool.
+connection& dedicated() {
+  thread_local berth::sqlite::adapter a{sqlite_options()};
+  thread_local connection c = a.connect().value();
+  return c;
+}
+
+void BM_sqlite_select1_berth(benchmark::State& state) {
+  static run_wall_clock wall;
+  sqlite_pool& p = shared_pool();
+  wall.arrive();
+  for (auto _ : state) {
+    auto l = p.acquire();
+    if (!l) [[unlikely]] {
+      state.SkipWithError("acquire failed");
+      break;
+    }
+    benchmark::DoNotOptimize(select1(**l));
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_sqlite_select1_dedicated(benchmark::State& state) {
+  static run_wall_clock wall;
+  connection& c = dedicated();
+  wall.arrive();
+  for (auto _ : state) benchmark::DoNotOptimize(select1(c));
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_sqlite_select1_new_conn(benchmark::State& state) {
+  static run_wall_clock wall;
+  berth::sqlite::adapter a{sqlite_options()};
+  wall.arrive();
+  for (auto _ : state) {
+    auto c = a.connect();
+    if (!c) [[unlikely]] {
+      state.SkipWithError("connect failed");
+      break;
+    }
+    benchmark::DoNotOptimize(select1(*c));
+    a.close(*c);
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_sqlite_point_read_berth(benchmark::State& state) {
+  static run_wall_clock wall;
+  sqlite_pool& p = shared_pool();
+  std::minstd_rand rng(static_cast<std::uint_fast32_t>(state.thread_index() + 1));
+  wall.arrive();
+  for (auto _ : state) {
+    auto l = p.acquire();
+    if (!l) [[unlikely]] {
+      state.SkipWithError("acquire failed");
+      break;
+    }
+    benchmark::DoNotOptimize(point_read(**l, static_cast<std::int64_t>(rng() % table_rows)));
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_sqlite_point_read_dedicated(benchmark::State& state) {
+  static run_wall_clock wall;
+  connection& c = dedicated();
+  std::minstd_rand rng(static_cast<std::uint_fast32_t>(state.thread_index() + 1));
+  wall.arrive();
+  for (auto _ : state) benchmark::DoNotOptimize(point_read(c, static_cast<std::int64_t>(rng() % table_rows)));
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
