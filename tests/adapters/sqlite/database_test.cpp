@@ -149,6 +149,34 @@ TEST_P(SqliteDatabase, WriteRollsBackWhenFnThrows) {
   EXPECT_EQ(db.writer_pool().stats().destroyed, 0u) << "the writer was reset and kept, not discarded";
 }
 
+// SQLITE_BUSY_SNAPSHOT (a WAL read-then-write upgrade on a stale snapshot)
+// is not retried by busy_timeout: write() restarts the whole function, and
+// only the last run's effects commit. Other errors are not retried.
+TEST_P(SqliteDatabase, WriteRestartsTheWholeFunctionOnRetryableErrorsOnly) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x UNIQUE)"); });
+  int calls = 0;
+  const int result = db.write([&](connection& c) {
+    c.execute("INSERT INTO t VALUES (1)");
+    if (++calls == 1) throw sqlite_error(to_error_code(SQLITE_BUSY_SNAPSHOT), "simulated stale snapshot");
+    return calls * 10;
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(result, 20) << "the last run's result";
+  EXPECT_EQ(db.read(count_rows), 1) << "the first run's insert was rolled back";
+  calls = 0;
+  try {
+    db.write([&](connection& c) {
+      ++calls;
+      c.execute("INSERT INTO t VALUES (1)");
+    });
+    ADD_FAILURE() << "duplicate accepted";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code(), db_errc::constraint_violation);
+  }
+  EXPECT_EQ(calls, 1) << "a constraint violation is not retried";
+}
+
 TEST_P(SqliteDatabase, WriterBusyPastTheDeadlineThrowsAcquireException) {
   database db(opts());
   std::latch inside(1), release(1);
