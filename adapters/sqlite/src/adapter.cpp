@@ -11,9 +11,8 @@ namespace berth::sqlite {
 
 namespace {
 
-/// A name no other adapter in this process (or, with overwhelming
-/// probability, any other process) generates: shared-cache in-memory
-/// databases are process-wide, keyed by name.
+/// A name no other adapter in this process generates: memdb databases whose
+/// name starts with '/' are process-wide, keyed by name.
 std::string unique_memory_name() {
   static std::atomic<std::uint64_t> counter{0};
   std::random_device rd;
@@ -51,7 +50,13 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
   if (auto e = sqlite::validate(opts_)) throw *e;
   if (opts_.in_memory) {
     if (opts_.name.empty()) opts_.name = unique_memory_name();
-    filename_ = "file:" + opts_.name + "?mode=memory&cache=shared";
+    // SQLite's memdb VFS (>= 3.36), not shared cache: a name starting with
+    // '/' is shared by every connection of the process, and memdb locks the
+    // whole database as a file would (shared/reserved/exclusive), so
+    // contention is SQLITE_BUSY, which busy_timeout waits on. Shared cache
+    // (mode=memory&cache=shared) locks per table and reports contention as
+    // SQLITE_LOCKED, which busy_timeout does not retry.
+    filename_ = "file:/" + opts_.name + "?vfs=memdb";
     flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
     // The database lives while one connection to it is open: keep one for
     // the adapter's lifetime, read-write so it exists even for read_only

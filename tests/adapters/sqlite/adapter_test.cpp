@@ -108,6 +108,30 @@ TEST(SqliteAdapter, SharedInMemoryDatabaseIsSeenByAllPooledConnectionsOfOnePoolO
   });
 }
 
+// Issue 8: the in-memory form used shared cache, whose table locks report
+// contention as SQLITE_LOCKED at once (busy_timeout does not apply). The
+// memdb VFS locks like a file: a reader blocked by an open write
+// transaction waits busy_timeout, then gets SQLITE_BUSY, never LOCKED.
+TEST(SqliteAdapter, InMemoryContentionIsBusyAndWaitsBusyTimeoutNotLocked) {
+  adapter ad({.in_memory = true, .busy_timeout = 50ms});
+  auto a = ad.connect();
+  auto b = ad.connect();
+  ASSERT_TRUE(a && b);
+  a->execute("CREATE TABLE t(x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1)");
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    (void)count(*b, "t");
+    ADD_FAILURE() << "read went through an open write transaction";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code().value(), SQLITE_BUSY) << e.what();
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms) << "busy_timeout not applied";
+  a->execute("COMMIT");
+  EXPECT_EQ(count(*b, "t"), 1);
+  ad.close(*a);
+  ad.close(*b);
+}
+
 TEST(SqliteAdapter, InMemoryDataSurvivesThePoolClosingItsConnections) {
   adapter ad({.in_memory = true});
   auto c = ad.connect();

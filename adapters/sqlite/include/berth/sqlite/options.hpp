@@ -23,12 +23,13 @@ struct options {
   /// when in_memory.
   std::string path{};
   /// Use an in-memory database shared by all of the adapter's connections
-  /// (URI file:<name>?mode=memory&cache=shared). Default false.
+  /// (SQLite's memdb VFS: URI file:/<name>?vfs=memdb). Default false.
   /// The adapter keeps one extra connection open for its lifetime, so the
   /// data survives the pool closing all of its connections; it is lost when
-  /// the adapter (and every copy of it) is destroyed. Shared-cache locking
-  /// is table-level and reports contention as SQLITE_LOCKED (retryable),
-  /// which busy_timeout does not wait on.
+  /// the adapter (and every copy of it) is destroyed. memdb locks the whole
+  /// database like a rollback-journal file (one writer; no new reader while
+  /// a write transaction is open) and reports contention as SQLITE_BUSY,
+  /// which busy_timeout waits on. No WAL.
   bool in_memory = false;
   /// Name of the in-memory database. Default empty: a name unique to the
   /// adapter instance is generated, so two adapters (two pools) never share

@@ -1,0 +1,214 @@
+// database.hpp: berth::sqlite::database, SQLite's single-writer rule as a
+// design: one writer connection (a berth pool of max_size 1) and a pool of
+// read-only readers.
+//
+//   berth::sqlite::database db({.path = "/var/lib/app/app.db", .readers = 4});
+//   db.write([](berth::sqlite::connection& c) { c.execute("INSERT ..."); });
+//   auto n = db.read([](berth::sqlite::connection& c) { return count(c); });
+//
+// The shape is GRDB's DatabasePool (one writer, N readers, WAL) and the
+// single-writer pools sqlx users converged on; the code is berth's own.
+//
+// Why it holds its promise (no SQLITE_BUSY/LOCKED reaches the caller while
+// the deadline allows, no lost write, readers see committed data only):
+// - Writers queue FIFO in the writer pool's waiter queue (berth), never in
+//   SQLite's sleeping busy handler: at most one connection of this object
+//   ever asks for the write lock.
+// - Files use WAL: readers take no lock the writer waits on, the writer
+//   takes none readers wait on. Only another process (or another object on
+//   the same file) can make BEGIN IMMEDIATE wait; busy_timeout waits for
+//   it, capped by the caller's deadline, and write() restarts the whole
+//   transaction on any BUSY/LOCKED left over (SQLITE_BUSY_SNAPSHOT included,
+//   which busy_timeout does not retry) until the deadline passes.
+// - In-memory databases use the adapter's memdb form: whole-database locks
+//   reported as SQLITE_BUSY (busy_timeout applies). Readers are query_only
+//   and never ask for more than a shared lock, so the writer's commit waits
+//   only for readers to finish: no deadlock, no LOCKED.
+#pragma once
+
+#include <berth/pool.hpp>
+#include <berth/sqlite/adapter.hpp>
+#include <berth/sqlite/connection.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace berth::sqlite {
+
+/// Configuration of a database. A plain struct, validated once by the
+/// constructor (throws berth::options_error naming the field, what()
+/// "berth: invalid sqlite::database_options.<field>: <why>") and copied;
+/// never re-read. Exactly one of `path` and `in_memory` selects the database.
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
+struct database_options {
+  /// Database file path (created if missing). Opened in WAL mode with
+  /// synchronous=NORMAL. Default empty; required unless in_memory.
+  std::string path{};
+  /// An in-memory database (memdb) private to this object unless `name`
+  /// is given. Lost when the database object is destroyed. Default false.
+  bool in_memory = false;
+  /// In-memory only: name shared with other adapters/databases of the
+  /// process that use it. Default empty (a unique name). [A-Za-z0-9._-], <= 64.
+  std::string name{};
+  /// Reader connections (SQLITE_OPEN_READONLY for files, PRAGMA query_only
+  /// for in-memory). Default 4. Range 1..1024.
+  std::size_t readers = 4;
+  /// SQLite's busy_timeout on every connection; read() and write() cap it
+  /// to their time left. Default 5 s. Range [0, 2147483647 ms].
+  std::chrono::milliseconds busy_timeout{5'000};
+  /// Deadline of read()/write() called without one: bounds waiting for a
+  /// connection, for locks and restarts. Default 30 s. Must be > 0.
+  std::chrono::milliseconds default_timeout{30'000};
+  /// PRAGMA foreign_keys on every connection. Default true.
+  bool foreign_keys = true;
+  /// Extra "PRAGMA <entry>" run on every connection (readers too, so only
+  /// pragmas a read-only connection accepts). Default none. Each non-empty,
+  /// no ';'.
+  std::vector<std::string> pragmas{};
+  /// Prefix of the two pools' names ("<pool_name>.writer", ".readers"), as
+  /// they appear in acquire errors. Default "sqlite". Non-empty.
+  std::string pool_name = "sqlite";
+  /// Receives both pools' events (see berth::pool_options::on_event).
+  /// Default none.
+  std::function<void(const pool_event&)> on_event{};
+};
+
+/// The first invalid field of `o`, or nullopt. Thread-safe.
+std::optional<berth::options_error> validate(const database_options& o);
+
+/// One writer connection and a pool of read-only readers on one SQLite
+/// database. See the file comment for the design.
+/// Distinct objects: safe. Shared objects: read, write and close are safe
+/// from any thread; destruction is not (no read or write may be running).
+class database {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// Validates `opts`, opens the writer (creates the file, turns WAL on),
+  /// then the readers. Throws berth::options_error for a bad field, or
+  /// std::system_error (errc::startup_failed) with SQLite's message when a
+  /// connection cannot be opened.
+  explicit database(database_options opts);
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+  /// close(). Never throws.
+  ~database();
+
+  /// Runs fn(connection&) on the writer inside BEGIN IMMEDIATE, commits and
+  /// returns fn's result; if fn throws, rolls back and rethrows. On
+  /// SQLITE_BUSY/LOCKED (another process holds the lock; BUSY_SNAPSHOT) the
+  /// transaction is rolled back and fn called again, with backoff, until
+  /// `deadline`: fn may run more than once, only its last run's database
+  /// effects commit (keep other side effects out of it, or idempotent).
+  /// Throws berth::acquire_exception when the writer is not free by the
+  /// deadline, sqlite_error (retryable, naming the lock and the path) when
+  /// the lock is not, and whatever fn throws. Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> write_until(clock::time_point deadline, F&& fn) {
+    return run(role::writer, deadline, fn);
+  }
+  /// write_until(now + timeout, fn). Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> write_for(std::chrono::milliseconds timeout, F&& fn) {
+    return run(role::writer, deadline_after(timeout), fn);
+  }
+  /// write_for(options().default_timeout, fn). Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> write(F&& fn) {
+    return run(role::writer, deadline_after(opts_.default_timeout), fn);
+  }
+
+  /// Runs fn(connection&) on a reader inside a read transaction
+  /// (BEGIN DEFERRED: one snapshot from fn's first read to its end) and
+  /// returns fn's result. A write in fn fails with sqlite_error
+  /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (only
+  /// seen from other processes' recovery or an in-memory writer's commit
+  /// outlasting busy_timeout) restarts fn until the deadline, as in write().
+  /// Throws berth::acquire_exception when no reader is free by the deadline.
+  /// Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> read_until(clock::time_point deadline, F&& fn) {
+    return run(role::reader, deadline, fn);
+  }
+  /// read_until(now + timeout, fn). Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> read_for(std::chrono::milliseconds timeout, F&& fn) {
+    return run(role::reader, deadline_after(timeout), fn);
+  }
+  /// read_for(options().default_timeout, fn). Thread-safe. Blocks.
+  template <class F>
+  std::invoke_result_t<F&, connection&> read(F&& fn) {
+    return run(role::reader, deadline_after(opts_.default_timeout), fn);
+  }
+
+  /// Closes the readers, then (files) checkpoints the WAL into the database
+  /// file with PRAGMA wal_checkpoint(TRUNCATE) on the writer, then closes the
+  /// writer. Later read/write calls fail with acquire_exception
+  /// (errc::pool_closed). Waits up to default_timeout for running calls.
+  /// Idempotent. Never throws (a failed checkpoint leaves the WAL, which the
+  /// next open replays). Thread-safe. Blocks.
+  void close() noexcept;
+
+  /// The validated options (with the generated in-memory name). Never blocks.
+  const database_options& options() const noexcept { return opts_; }
+  /// The writer and reader pools, for stats(). Thread-safe.
+  const berth::pool<adapter>& writer_pool() const noexcept { return writer_; }
+  const berth::pool<adapter>& reader_pool() const noexcept { return readers_; }
+
+ private:
+  enum class role : std::uint8_t { writer, reader };
+
+  /// A non-owning callable reference (fn outlives the call).
+  struct body_ref {
+    void (*call)(void*, connection&);
+    void* fn;
+  };
+
+  static clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept;
+
+  template <class F>
+  std::invoke_result_t<F&, connection&> run(role r, clock::time_point deadline, F& fn) {
+    using R = std::invoke_result_t<F&, connection&>;
+    static_assert(!std::is_reference_v<R>,
+                  "berth::sqlite::database: fn may not return a reference (it would refer into a connection "
+                  "that is back in its pool); return a value");
+    if constexpr (std::is_void_v<R>) {
+      auto call = [](void* f, connection& c) { (*static_cast<F*>(f))(c); };
+      run_erased(r, deadline, body_ref{call, &fn});
+    } else {
+      struct ctx {
+        F* fn;
+        std::optional<R> out;
+      } x{&fn, std::nullopt};
+      auto call = [](void* p, connection& c) {
+        auto& cx = *static_cast<ctx*>(p);
+        cx.out.reset();  // a restarted transaction's earlier result is discarded
+        cx.out.emplace((*cx.fn)(c));
+      };
+      run_erased(r, deadline, body_ref{call, &x});
+      return std::move(*x.out);
+    }
+  }
+
+  /// Acquire, transaction, retry loop; see write_until/read_until.
+  void run_erased(role r, clock::time_point deadline, body_ref body);
+
+  // Immutable after construction.
+  database_options opts_;
+  // The pools are thread-safe; the writer is declared first so it is
+  // destroyed last (readers of a file must not outlive the WAL's owner).
+  berth::pool<adapter> writer_;
+  berth::pool<adapter> readers_;
+  // Guarded by being idempotent: close() runs its steps at most once.
+  std::once_flag closed_;
+};
+
+}  // namespace berth::sqlite

@@ -1,0 +1,179 @@
+// database.cpp: the writer/readers split, the transaction retry loop and
+// the WAL checkpoint at close. See database.hpp for the design.
+#include <berth/sqlite/database.hpp>
+
+#include <berth/sqlite/transaction.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace berth::sqlite {
+
+namespace {
+
+constexpr const char* struct_name = "sqlite::database_options";
+constexpr std::size_t max_readers = 1024;
+
+options adapter_options(const database_options& o, bool read_only, std::string name) {
+  options a;
+  a.path = o.path;
+  a.in_memory = o.in_memory;
+  a.name = std::move(name);
+  a.busy_timeout = o.busy_timeout;
+  a.wal = true;
+  a.foreign_keys = o.foreign_keys;
+  a.read_only = read_only;
+  a.pragmas = o.pragmas;
+  return a;
+}
+
+berth::pool_options pool_options_for(const database_options& o, const char* suffix, std::size_t size) {
+  berth::pool_options p;
+  p.name = o.pool_name + suffix;
+  p.max_size = size;
+  p.min_idle = size;
+  p.acquire_timeout = o.default_timeout;
+  p.on_event = o.on_event;
+  return p;
+}
+
+const database_options& validated(const database_options& o) {
+  if (auto e = validate(o)) throw *e;
+  return o;
+}
+
+/// Sets the connection's busy_timeout for one call and restores the
+/// configured one at scope exit (the connection goes back to the pool).
+class busy_cap {
+ public:
+  busy_cap(connection& c, std::chrono::milliseconds configured) noexcept : c_(c), configured_(configured) {}
+  busy_cap(const busy_cap&) = delete;
+  busy_cap& operator=(const busy_cap&) = delete;
+  ~busy_cap() { set(configured_); }
+  void set(std::chrono::milliseconds ms) noexcept {
+    // Cannot fail for an open handle with a non-negative value.
+    (void)sqlite3_busy_timeout(c_.native_handle(), static_cast<int>(ms.count()));
+  }
+
+ private:
+  connection& c_;
+  std::chrono::milliseconds configured_;
+};
+
+}  // namespace
+
+std::optional<berth::options_error> validate(const database_options& o) {
+  if (o.pool_name.empty()) return berth::options_error("pool_name", "must not be empty", struct_name);
+  if (o.readers < 1 || o.readers > max_readers)
+    return berth::options_error("readers",
+                                "must be in [1, " + std::to_string(max_readers) + "], got " +
+                                    std::to_string(o.readers),
+                                struct_name);
+  if (o.default_timeout.count() <= 0)
+    return berth::options_error("default_timeout",
+                                "must be > 0 ms, got " + std::to_string(o.default_timeout.count()) + " ms",
+                                struct_name);
+  // The fields shared with sqlite::options are checked by its validate();
+  // its message is re-issued under this struct's name (same field names).
+  if (auto e = sqlite::validate(adapter_options(o, false, o.name))) {
+    const std::string prefix = "berth: invalid sqlite::options." + e->field() + ": ";
+    std::string why = e->what();
+    if (why.starts_with(prefix)) why.erase(0, prefix.size());
+    return berth::options_error(e->field(), why, struct_name);
+  }
+  return std::nullopt;
+}
+
+database::database(database_options opts)
+    : opts_(validated(opts)),
+      writer_(adapter(adapter_options(opts_, false, opts_.name)), pool_options_for(opts_, ".writer", 1)),
+      // In-memory readers join the writer's database by its (generated) name.
+      readers_(adapter(adapter_options(opts_, true, writer_.adapter().opts().name)),
+               pool_options_for(opts_, ".readers", opts_.readers)) {
+  opts_.name = writer_.adapter().opts().name;
+}
+
+database::~database() { close(); }
+
+database::clock::time_point database::deadline_after(std::chrono::milliseconds timeout) noexcept {
+  const auto now = clock::now();
+  // Saturate: a timeout past the clock's range means no deadline.
+  if (timeout > std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now))
+    return clock::time_point::max();
+  return now + timeout;
+}
+
+void database::run_erased(role r, clock::time_point deadline, body_ref body) {
+  const auto start = clock::now();
+  berth::pool<adapter>& p = r == role::writer ? writer_ : readers_;
+  auto l = p.acquire_until(deadline).value();  // throws acquire_exception (timeout, pool_closed)
+  connection& c = *l;
+  busy_cap cap(c, opts_.busy_timeout);
+  std::chrono::milliseconds backoff{1};
+  for (int attempt = 1;; ++attempt) {
+    // busy_timeout waits for a lock held elsewhere, but never past the
+    // caller's deadline.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(std::max(deadline - clock::now(), clock::duration{0}));
+    cap.set(std::min(left, opts_.busy_timeout));
+    try {
+      // immediate: the write lock is taken at BEGIN, so a write never fails
+      // midway for a lock, and a WAL snapshot can never be stale at the
+      // first write (no SQLITE_BUSY_SNAPSHOT from our own transactions).
+      transaction tx(c, r == role::writer ? transaction_mode::immediate : transaction_mode::deferred);
+      body.call(body.fn, c);
+      tx.commit();
+      return;
+    } catch (const sqlite_error& e) {
+      if (r == role::reader && (e.code().value() & 0xff) == SQLITE_READONLY)
+        throw sqlite_error(e.code(),
+                           e.engine_message() +
+                               " (berth::sqlite::database::read() runs on a read-only connection; "
+                               "do writes in write())",
+                           e.sql());
+      if (e.code() != db_errc::retryable) throw;
+      // BUSY/LOCKED: another process holds the lock (busy_timeout already
+      // waited for it up to the deadline), or SQLITE_BUSY_SNAPSHOT, which
+      // busy_timeout never retries. The guard has rolled back; restart the
+      // whole transaction function while the deadline allows (GRDB restarts
+      // a whole write transaction the same way).
+      const auto now = clock::now();
+      if (now >= deadline) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
+        const std::string where =
+            opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
+        throw sqlite_error(e.code(),
+                           std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") +
+                               " on " + where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
+                               std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + ": " +
+                               (r == role::writer ? "the write lock (BEGIN IMMEDIATE)" : "a read lock") +
+                               " is held by another connection or process (" + e.engine_message() + ")",
+                           e.sql());
+      }
+      std::this_thread::sleep_for(std::min<clock::duration>(backoff, deadline - now));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{50});
+    }
+  }
+}
+
+void database::close() noexcept {
+  std::call_once(closed_, [this] {
+    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.default_timeout);
+    // Readers first: a reader's snapshot would keep TRUNCATE from
+    // emptying the WAL.
+    (void)readers_.drain(wait);
+    if (!opts_.in_memory) {
+      if (auto l = writer_.acquire_for(opts_.default_timeout)) {
+        try {
+          (*l)->execute("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch (...) {
+          // The WAL stays; SQLite replays it on the next open.
+        }
+      }
+    }
+    (void)writer_.drain(wait);
+  });
+}
+
+}  // namespace berth::sqlite

@@ -1,0 +1,394 @@
+#include <berth/sqlite/database.hpp>
+
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <fcntl.h>
+#include <filesystem>
+#include <latch>
+#include <mutex>
+#include <random>
+#include <spawn.h>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace berth::sqlite {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::temp_dir;
+using steady = std::chrono::steady_clock;
+
+std::int64_t count_rows(connection& c) {
+  auto& st = c.prepare("SELECT count(*) FROM t");
+  EXPECT_TRUE(st.step());
+  const auto n = st.get<std::int64_t>(0);
+  st.reset();
+  return n;
+}
+
+std::int64_t ms_since(steady::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
+}
+
+// ---- options -------------------------------------------------------------
+
+TEST(SqliteDatabaseOptions, EachBadFieldIsNamed) {
+  struct row {
+    database_options o;
+    const char* field;
+  };
+  std::vector<row> rows;
+  auto base = [] {
+    database_options o;
+    o.in_memory = true;
+    return o;
+  };
+  rows.push_back({base(), "readers"});
+  rows.back().o.readers = 0;
+  rows.push_back({base(), "readers"});
+  rows.back().o.readers = 1025;
+  rows.push_back({base(), "default_timeout"});
+  rows.back().o.default_timeout = 0ms;
+  rows.push_back({base(), "pool_name"});
+  rows.back().o.pool_name.clear();
+  rows.push_back({base(), "busy_timeout"});
+  rows.back().o.busy_timeout = -1ms;
+  rows.push_back({base(), "pragmas[1]"});
+  rows.back().o.pragmas = {"cache_size=-4000", "a; b"};
+  rows.push_back({base(), "name"});
+  rows.back().o.name = "no spaces";
+  rows.push_back({database_options{}, "path"});  // neither path nor in_memory
+  for (const row& r : rows) {
+    const auto e = validate(r.o);
+    ASSERT_TRUE(e.has_value()) << r.field;
+    EXPECT_EQ(e->field(), r.field);
+    const std::string what = e->what();
+    EXPECT_NE(what.find(std::string("berth: invalid sqlite::database_options.") + r.field + ": "), std::string::npos)
+        << what;
+    EXPECT_THROW(database{r.o}, berth::options_error) << r.field;
+  }
+  EXPECT_FALSE(validate(base()).has_value());
+}
+
+// ---- behaviour on both forms ---------------------------------------------
+
+class SqliteDatabase : public ::testing::TestWithParam<bool> {  // param: in_memory
+ protected:
+  database_options opts() {
+    database_options o;
+    if (GetParam())
+      o.in_memory = true;
+    else
+      o.path = dir_.file("app.db");
+    return o;
+  }
+  temp_dir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(FileAndMemory, SqliteDatabase, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "memory" : "file"; });
+
+TEST_P(SqliteDatabase, WriteThenReadRoundTrip) {
+  database db(opts());
+  const std::int64_t id = db.write([](connection& c) {
+    c.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+    auto& st = c.prepare("INSERT INTO t(v) VALUES (?1)");
+    st.bind(1, "hello");
+    (void)st.step();
+    return c.last_insert_rowid();
+  });
+  const std::string v = db.read([id](connection& c) {
+    auto& st = c.prepare("SELECT v FROM t WHERE id = ?1");
+    st.bind(1, id);
+    EXPECT_TRUE(st.step());
+    auto s = st.get<std::string>(0);
+    st.reset();
+    return s;
+  });
+  EXPECT_EQ(v, "hello");
+  db.read([](connection& c) { EXPECT_TRUE(c.in_transaction()) << "read() runs inside a read transaction"; });
+  db.write([](connection& c) { EXPECT_TRUE(c.in_transaction()); });
+}
+
+TEST_P(SqliteDatabase, ReadCannotWriteAndSaysSo) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  try {
+    db.read([](connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
+    ADD_FAILURE() << "read() accepted a write";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code().value() & 0xff, SQLITE_READONLY);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("readonly database"), std::string::npos) << what;
+    EXPECT_NE(what.find("read() runs on a read-only connection; do writes in write()"), std::string::npos) << what;
+    EXPECT_NE(what.find("INSERT INTO t VALUES (1)"), std::string::npos) << what;
+  }
+  EXPECT_EQ(db.read(count_rows), 0);
+}
+
+TEST_P(SqliteDatabase, WriteRollsBackWhenFnThrows) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  EXPECT_THROW(db.write([](connection& c) {
+    c.execute("INSERT INTO t VALUES (1), (2)");
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(db.read(count_rows), 0);
+  EXPECT_EQ(db.write(count_rows), 0) << "the writer connection is clean";
+  EXPECT_EQ(db.writer_pool().stats().destroyed, 0u) << "the writer was reset and kept, not discarded";
+}
+
+// SQLITE_BUSY_SNAPSHOT (a WAL read-then-write upgrade on a stale snapshot)
+// is not retried by busy_timeout: write() restarts the whole function, and
+// only the last run's effects commit. Other errors are not retried.
+TEST_P(SqliteDatabase, WriteRestartsTheWholeFunctionOnRetryableErrorsOnly) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x UNIQUE)"); });
+  int calls = 0;
+  const int result = db.write([&](connection& c) {
+    c.execute("INSERT INTO t VALUES (1)");
+    if (++calls == 1) throw sqlite_error(to_error_code(SQLITE_BUSY_SNAPSHOT), "simulated stale snapshot");
+    return calls * 10;
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(result, 20) << "the last run's result";
+  EXPECT_EQ(db.read(count_rows), 1) << "the first run's insert was rolled back";
+  calls = 0;
+  try {
+    db.write([&](connection& c) {
+      ++calls;
+      c.execute("INSERT INTO t VALUES (1)");
+    });
+    ADD_FAILURE() << "duplicate accepted";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code(), db_errc::constraint_violation);
+  }
+  EXPECT_EQ(calls, 1) << "a constraint violation is not retried";
+}
+
+TEST_P(SqliteDatabase, WriterBusyPastTheDeadlineThrowsAcquireException) {
+  database db(opts());
+  std::latch inside(1), release(1);
+  std::thread holder([&] {
+    db.write([&](connection&) {
+      inside.count_down();
+      release.wait();
+    });
+  });
+  inside.wait();
+  const auto t0 = steady::now();
+  try {
+    db.write_for(50ms, [](connection&) {});
+    ADD_FAILURE() << "second writer ran while the first held the writer";
+  } catch (const berth::acquire_exception& e) {
+    EXPECT_NE(std::string(e.what()).find("sqlite.writer"), std::string::npos) << e.what();
+  }
+  EXPECT_GE(ms_since(t0), 45);
+  release.count_down();
+  holder.join();
+}
+
+TEST_P(SqliteDatabase, CallsAfterCloseFailWithPoolClosed) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  db.close();
+  db.close();  // idempotent
+  EXPECT_THROW(db.read(count_rows), berth::acquire_exception);
+  EXPECT_THROW(db.write(count_rows), berth::acquire_exception);
+}
+
+// 100 threads x 50 operations, ~30% writes of 2 rows in one transaction,
+// ~70% reads counting rows. Nothing may fail (no BUSY/LOCKED reaches the
+// caller), readers see only committed transactions (an even count, between
+// the writes finished before the read and those begun by its end, never
+// decreasing for one thread), and no write is lost.
+TEST_P(SqliteDatabase, HundredThreadsSeeNoBusyNoLostWriteAndOnlyCommittedData) {
+  constexpr int threads = 100;
+  constexpr int ops = 50;
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, who INTEGER, op INTEGER)"); });
+  std::atomic<std::int64_t> begun{0}, done{0}, reads{0}, failures{0}, bad_reads{0};
+  std::mutex m;
+  std::string first_failure;
+  const auto seed = std::random_device{}();
+  std::latch go(threads);
+  std::vector<std::thread> ts;
+  ts.reserve(threads);
+  const auto t0 = steady::now();
+  for (int who = 0; who < threads; ++who) {
+    ts.emplace_back([&, who] {
+      std::minstd_rand rng(seed + static_cast<unsigned>(who));
+      std::int64_t last_seen = 0;
+      go.arrive_and_wait();
+      for (int op = 0; op < ops; ++op) {
+        try {
+          if (rng() % 10 < 3) {
+            begun.fetch_add(1);
+            db.write([&](connection& c) {
+              auto& st = c.prepare("INSERT INTO t(who, op) VALUES (?1, ?2), (?1, ?2)");
+              st.bind(1, who);
+              st.bind(2, op);
+              (void)st.step();
+            });
+            done.fetch_add(1);
+          } else {
+            const std::int64_t lo = done.load();
+            const std::int64_t n = db.read(count_rows);
+            const std::int64_t hi = begun.load();
+            reads.fetch_add(1);
+            if (n % 2 != 0 || n < 2 * lo || n > 2 * hi || n < last_seen) {
+              bad_reads.fetch_add(1);
+              std::lock_guard g(m);
+              ADD_FAILURE() << "thread " << who << " read " << n << " rows: done before " << lo << ", begun after "
+                            << hi << ", last seen " << last_seen;
+            }
+            last_seen = n;
+          }
+        } catch (const std::exception& e) {
+          failures.fetch_add(1);
+          std::lock_guard g(m);
+          if (first_failure.empty()) first_failure = e.what();
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  const auto elapsed = ms_since(t0);
+  EXPECT_EQ(failures.load(), 0) << "first: " << first_failure;
+  EXPECT_EQ(bad_reads.load(), 0);
+  EXPECT_EQ(db.read(count_rows), 2 * done.load()) << "lost or phantom writes";
+  EXPECT_EQ(done.load() + reads.load(), std::int64_t{threads} * ops);
+  std::printf("[ info     ] seed %u: %lld writes, %lld reads in %lld ms\n", seed,
+              static_cast<long long>(done.load()), static_cast<long long>(reads.load()),
+              static_cast<long long>(elapsed));
+}
+
+// ---- file-only behaviour -------------------------------------------------
+
+TEST(SqliteDatabaseFile, ReadersAreReadOnlyAndTheFileIsInWal) {
+  temp_dir dir;
+  database db({.path = dir.file("app.db"), .readers = 2});
+  db.read([](connection& c) {
+    EXPECT_EQ(sqlite3_db_readonly(c.native_handle(), "main"), 1);
+    auto& st = c.prepare("PRAGMA journal_mode");
+    EXPECT_TRUE(st.step());
+    EXPECT_EQ(st.get<std::string>(0), "wal");
+    st.reset();
+  });
+  db.write([](connection& c) { EXPECT_EQ(sqlite3_db_readonly(c.native_handle(), "main"), 0); });
+}
+
+TEST(SqliteDatabaseFile, CloseCheckpointsTheWalIntoTheFile) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db");
+  {
+    database db({.path = path});
+    db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3)"); });
+    ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0u) << "the rows are in the WAL before close";
+    db.close();
+    std::error_code ec;
+    const auto wal = std::filesystem::file_size(path + "-wal", ec);
+    EXPECT_TRUE(ec || wal == 0) << "WAL left with " << wal << " bytes";
+  }
+  // The rows are in the main file: readable with the WAL gone.
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  auto c = connection::open(path);
+  EXPECT_EQ(count_rows(c), 3);
+}
+
+/// Runs sqlite_lock_holder (a second process) on `path` and returns once it
+/// holds BEGIN EXCLUSIVE; join() waits for it and returns its exit status.
+class lock_holder {
+ public:
+  lock_holder(const std::string& path, int hold_ms) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    std::string exe = BERTH_SQLITE_LOCK_HOLDER, ms = std::to_string(hold_ms), file = path;
+    char* argv[] = {exe.data(), file.data(), ms.data(), nullptr};
+    const int rc = posix_spawn(&pid_, exe.c_str(), &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+      close(fds[0]);
+      throw std::runtime_error("posix_spawn " + exe + " failed");
+    }
+    std::string line;
+    char ch;
+    while (read(fds[0], &ch, 1) == 1 && ch != '\n') line += ch;
+    close(fds[0]);
+    if (line != "locked") throw std::runtime_error("lock holder did not take the lock (said '" + line + "')");
+  }
+  lock_holder(const lock_holder&) = delete;
+  lock_holder& operator=(const lock_holder&) = delete;
+  ~lock_holder() {
+    if (pid_ > 0) (void)join();
+  }
+  int join() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+TEST(SqliteDatabaseFile, WriteWaitsForAnotherProcessHoldingTheLockWithinItsDeadline) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db");
+  database db({.path = path});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  lock_holder other(path, 300);
+  const auto t0 = steady::now();
+  db.write_for(5s, [](connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
+  const auto waited = ms_since(t0);
+  EXPECT_GE(waited, 200) << "the write did not wait for the other process";
+  EXPECT_LT(waited, 3000);
+  EXPECT_EQ(other.join(), 0);
+  EXPECT_EQ(db.read(count_rows), 2) << "both the other process's row and ours";
+}
+
+TEST(SqliteDatabaseFile, WriteFailsClearlyWhenAnotherProcessHoldsTheLockPastItsDeadline) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db");
+  database db({.path = path});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  lock_holder other(path, 300);
+  const auto t0 = steady::now();
+  try {
+    db.write_for(100ms, [](connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
+    ADD_FAILURE() << "write succeeded while another process held the lock";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code(), db_errc::retryable);
+    EXPECT_EQ(e.code().value() & 0xff, SQLITE_BUSY);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("write on database '" + path + "' gave up at its deadline"), std::string::npos) << what;
+    EXPECT_NE(what.find("the write lock (BEGIN IMMEDIATE) is held by another connection or process"),
+              std::string::npos)
+        << what;
+  }
+  const auto waited = ms_since(t0);
+  EXPECT_GE(waited, 90);
+  EXPECT_LT(waited, 280) << "gave up at its deadline, not when the lock was released";
+  EXPECT_EQ(other.join(), 0);
+  EXPECT_EQ(db.read(count_rows), 1) << "only the other process's row";
+}
+
+}  // namespace
+}  // namespace berth::sqlite
