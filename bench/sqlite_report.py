@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Runs the SQLite benchmarks and prints berth against no pool.
+
+Usage:
+  bench/sqlite_report.py build/release/bench [--min-time 0.3]
+
+Runs berth_sqlite_bench (the statement cycle on a WAL file: a prepared
+SELECT 1 and a small indexed read, each through berth's pool, through one
+dedicated handle per thread opened once, and through a new connection per
+query) and berth_sqlite_mix_bench (100 threads on berth::sqlite::database:
+one writer, 4 readers, 30% writes), then prints two tables. ns/op is the
+time per operation of the whole system (all threads together, wall clock);
+berth overhead = berth ns/op / dedicated ns/op - 1. Exits non-zero if a
+binary fails or reports an error, or if any SQLITE_BUSY/LOCKED reached a
+caller in the mix. Python 3 standard library only.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402  (shares the runner and table printer)
+
+
+def run_binary(path, min_time):
+    return report.run(argparse.Namespace(binary=path, min_time=min_time, filter=None))
+
+
+def ns(run):
+    r = report.rate(run)
+    return 1e9 / r if r else None
+
+
+def fmt(x, digits=0):
+    return ("%." + str(digits) + "f") % x if x is not None else "-"
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("bench_dir", help="directory holding berth_sqlite_bench and berth_sqlite_mix_bench")
+    p.add_argument("--min-time", type=float, default=0.3)
+    args = p.parse_args(argv)
+
+    cycle, errors = report.index_runs(run_binary(os.path.join(args.bench_dir, "berth_sqlite_bench"), args.min_time))
+    mix, mix_errors = report.index_runs(
+        run_binary(os.path.join(args.bench_dir, "berth_sqlite_mix_bench"), max(args.min_time, 1.0)))
+    errors += mix_errors
+
+    print("SQLite statement cycle (WAL file, statements prepared once per connection and cached)")
+    rows = []
+    for query, fam in (("SELECT 1", "BM_sqlite_select1"), ("indexed read", "BM_sqlite_point_read")):
+        for threads in (1, 2, 8):
+            d = ns(cycle.get((fam + "_dedicated", threads)))
+            b = ns(cycle.get((fam + "_berth", threads)))
+            n = ns(cycle.get((fam + "_new_conn", threads)))
+            if d is None and b is None:
+                continue
+            over = "%+.1f%%" % ((b / d - 1) * 100) if b and d else "-"
+            rows.append((query, threads, fmt(d), fmt(b), over, fmt(n)))
+    report.print_table(("query", "threads", "dedicated handle ns/op", "berth pool ns/op", "berth overhead",
+                        "new connection per query ns/op"), rows, label_column=True)
+    print()
+
+    print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")
+    m = mix.get(("BM_sqlite_database_mix", 100))
+    escapes = None
+    if m:
+        escapes = int(round(m.get("busy_escapes", -1)))
+        report.print_table(("operations/s", "reads/s", "writes/s", "BUSY/LOCKED escapes"),
+                           [(fmt(report.rate(m)), fmt(m.get("reads")), fmt(m.get("writes")), escapes)])
+    print()
+    for e in errors:
+        print("ERROR " + e)
+    if errors or not m:
+        return 1
+    if escapes != 0:
+        print("ERROR %s SQLITE_BUSY/LOCKED (or other errors) reached callers" % escapes)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
