@@ -1,0 +1,124 @@
+// berth::function_adapter: pooling a client from four callables.
+#include <berth/function_adapter.hpp>
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_clock.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A client berth knows nothing about; not movable, so it is pooled by
+/// unique_ptr.
+struct client {
+  explicit client(int i) : id(i) {}
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+  int id;
+  bool in_tx = false;
+  bool healthy = true;
+};
+using client_ptr = std::unique_ptr<client>;
+static_assert(adapter<function_adapter<client_ptr>>);
+
+struct counters {
+  std::atomic<int> opened{0}, validated{0}, reset{0}, closed{0};
+};
+
+function_adapter<client_ptr>::callables callables_for(std::shared_ptr<counters> n) {
+  return {
+      .connect = [n] { return std::make_unique<client>(++n->opened); },
+      .validate = [n](client_ptr& c) { ++n->validated; return c->healthy; },
+      .reset = [n](client_ptr& c) { ++n->reset; if (c->in_tx) throw std::runtime_error("rollback failed"); },
+      .close = [n](client_ptr&) { ++n->closed; },
+  };
+}
+
+pool_options opts() {
+  pool_options o;
+  o.name = "fn";
+  o.max_size = 2;
+  o.min_idle = 1;
+  o.validate_on_acquire = false;
+  return o;
+}
+
+TEST(FunctionAdapterTest, PoolsAClientFromFourCallables) {
+  auto n = std::make_shared<counters>();
+  testing::fake_clock clock;
+  {
+    pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>(callables_for(n)), opts(), clock);
+    EXPECT_EQ(n->opened.load(), 1) << "min_idle opened through connect";
+    const int id = p.with([](client_ptr& c) { return c->id; });
+    EXPECT_EQ(id, 1);
+  }
+  EXPECT_EQ(n->closed.load(), 1) << "closed through close";
+}
+
+TEST(FunctionAdapterTest, ConnectThatThrowsIsACreationErrorWithItsMessage) {
+  testing::fake_clock clock;
+  function_adapter<client_ptr>::callables c{.connect = []() -> client_ptr { throw std::runtime_error("db down"); }};
+  try {
+    pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>(std::move(c)), opts(), clock);
+    FAIL() << "fail-fast start-up should have thrown";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), errc::startup_failed);
+    EXPECT_NE(std::string(e.what()).find("connect threw: db down"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FunctionAdapterTest, ValidateFalseOrThrowingIsAFailureAndResetThatThrowsDiscards) {
+  auto n = std::make_shared<counters>();
+  function_adapter<client_ptr> a(callables_for(n));
+  auto c = a.connect();
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(a.validate(*c));
+  (*c)->healthy = false;
+  const auto v = a.validate(*c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("validate returned false"), std::string::npos);
+  EXPECT_TRUE(a.reset(*c));
+  (*c)->in_tx = true;
+  const auto r = a.reset(*c);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("reset threw: rollback failed"), std::string::npos) << r.error().message;
+  a.close(*c);
+  EXPECT_EQ(n->closed.load(), 1);
+}
+
+TEST(FunctionAdapterTest, OnlyConnectIsRequired) {
+  function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(7); }});
+  auto c = a.connect();
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(a.validate(*c));
+  EXPECT_TRUE(a.reset(*c));
+  a.close(*c);  // no close callable: nothing, the destructor frees it
+  try {
+    function_adapter<client_ptr> bad({});
+    FAIL() << "an adapter without connect must not be built";
+  } catch (const options_error& e) {
+    EXPECT_EQ(e.field(), "connect");
+    EXPECT_NE(std::string(e.what()).find("function_adapter::callables.connect"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FunctionAdapterTest, ACloseThatThrowsIsIgnored) {
+  function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(1); },
+                                  .close = [](client_ptr&) { throw std::runtime_error("already gone"); }});
+  auto c = a.connect();
+  ASSERT_TRUE(c);
+  a.close(*c);  // must not throw or terminate
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace berth
