@@ -84,6 +84,7 @@ result<void, adapter_error> adapter::reset(connection& c) {
     case transaction_state::unknown:
       return failure{state_error("08003", "connection state unknown")};
   }
+  c.forget_transactions();  // any guard still alive finds its transaction gone
   if (o_.reset_query) {
     if (auto r = c.execute(*o_.reset_query); !r) return failure{to_adapter_error(std::move(r).error())};
     if (auto s = apply_session_settings(c); !s) return s;

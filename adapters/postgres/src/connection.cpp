@@ -203,9 +203,16 @@ struct transparent_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+/// What collect() does when its deadline passes.
+enum class on_timeout : std::uint8_t {
+  mark_broken,       // ping(): cancel, mark broken, return at once
+  cancel_and_drain,  // execute_for(): cancel, wait up to cancel_grace for the outcome
+};
+
 struct connection::state {
   PGconn* conn = nullptr;
   bool broken = false;
+  guard_marks guards;  // transaction.cpp keeps them
   std::unordered_map<std::string, std::string, transparent_hash, std::equal_to<>> prepared;  // sql -> name
   std::uint64_t next_statement = 0;
 
@@ -232,17 +239,32 @@ struct connection::state {
     return e;
   }
 
+  /// Asks the server to cancel the running command (PQcancel: a blocking
+  /// round trip on a new socket). Best effort: false when it could not be sent.
+  bool send_cancel() noexcept {
+    PGcancel* c = PQgetCancel(conn);
+    if (c == nullptr) return false;
+    char buf[256];
+    const bool sent = PQcancel(c, buf, sizeof buf) != 0;
+    PQfreeCancel(c);
+    return sent;
+  }
+
   /// Cancels the running command (best effort) and marks the session broken.
   error timed_out(std::chrono::milliseconds timeout) {
-    if (PGcancel* c = PQgetCancel(conn)) {
-      char buf[256];
-      PQcancel(c, buf, sizeof buf);
-      PQfreeCancel(c);
-    }
+    send_cancel();
     broken = true;
     return make_error("57014", "round trip timed out after " + std::to_string(timeout.count()) +
                                    " ms; cancel sent, connection marked broken");
   }
+
+  /// Sends sql (simple protocol) / sql with params (prepared, cached) and
+  /// collects its results.
+  result<query_result, error> run(std::string_view sql, clock::time_point deadline,
+                                  std::chrono::milliseconds timeout, on_timeout policy);
+  result<query_result, error> run(std::string_view sql, std::span<const param> params,
+                                  clock::time_point deadline, std::chrono::milliseconds timeout,
+                                  on_timeout policy);
 
   /// Sends what libpq buffered. Fails on a lost connection or the deadline.
   result<void, error> flush(clock::time_point deadline, std::chrono::milliseconds timeout) {
@@ -257,14 +279,31 @@ struct connection::state {
   }
 
   /// Collects every result of the command just sent; returns the last one,
-  /// or the first error.
-  result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout) {
+  /// or the first error. On timeout see on_timeout.
+  result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout,
+                                      on_timeout policy = on_timeout::mark_broken) {
     if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
     query_result last;
     std::optional<error> first_error;
+    bool cancelled = false;
     for (;;) {
       while (PQisBusy(conn) != 0) {
         const int w = wait_socket(PQsocket(conn), POLLIN, deadline);
+        if (w == 0 && policy == on_timeout::cancel_and_drain && !cancelled) {
+          // The statement overran: cancel it and drain its outcome, so the
+          // protocol is back in sync and the session stays usable.
+          cancelled = true;
+          if (!send_cancel()) return failure{timed_out(timeout)};
+          deadline = clock::now() + connection::cancel_grace;
+          continue;
+        }
+        if (w == 0 && cancelled) {
+          broken = true;
+          return failure{make_error("57014", "statement timed out after " + std::to_string(timeout.count()) +
+                                                 " ms; cancelled, but its outcome did not arrive within " +
+                                                 std::to_string(connection::cancel_grace.count()) +
+                                                 " ms: connection marked broken")};
+        }
         if (w == 0) return failure{timed_out(timeout)};
         if (w < 0 || PQconsumeInput(conn) == 0) return failure{libpq_error("08006")};
       }
@@ -294,6 +333,11 @@ struct connection::state {
       }
     }
     if (first_error) {
+      if (cancelled && first_error->code == make_sqlstate_error("57014")) {
+        constexpr std::string_view prefix = "berth postgres: ";
+        first_error->message.insert(prefix.size(), "statement timed out after " + std::to_string(timeout.count()) +
+                                                       " ms and was cancelled: ");
+      }
       note_failure(*first_error);
       return failure{std::move(*first_error)};
     }
@@ -345,25 +389,18 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
   return connection(std::move(s));
 }
 
-result<query_result, error> connection::execute(std::string_view sql) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+result<query_result, error> connection::state::run(std::string_view sql, clock::time_point deadline,
+                                                   std::chrono::milliseconds timeout, on_timeout policy) {
   const std::string q(sql);
-  if (PQsendQuery(s_->conn, q.c_str()) == 0) return failure{s_->libpq_error("08006")};
-  return s_->collect(clock::time_point::max(), {});
+  if (PQsendQuery(conn, q.c_str()) == 0) return failure{libpq_error("08006")};
+  return collect(deadline, timeout, policy);
 }
 
-result<query_result, error> connection::execute(std::string_view sql, std::span<const param> params) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+result<query_result, error> connection::state::run(std::string_view sql, std::span<const param> params,
+                                                   clock::time_point deadline, std::chrono::milliseconds timeout,
+                                                   on_timeout policy) {
   if (params.size() > 65535) return failure{make_error("54000", "more than 65535 parameters")};
   const int n = static_cast<int>(params.size());
-  auto it = s_->prepared.find(sql);
-  if (it == s_->prepared.end()) {
-    std::string name = "berth_" + std::to_string(++s_->next_statement);
-    const std::string q(sql);
-    if (PQsendPrepare(s_->conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{s_->libpq_error("08006")};
-    if (auto r = s_->collect(clock::time_point::max(), {}); !r) return failure{std::move(r).error()};
-    it = s_->prepared.emplace(q, std::move(name)).first;
-  }
   std::vector<std::string> texts(params.size());
   std::vector<const char*> values(params.size());
   std::vector<int> lengths(params.size()), formats(params.size());
@@ -382,9 +419,46 @@ result<query_result, error> connection::execute(std::string_view sql, std::span<
       values[i] = texts[i].c_str();
     }
   }
-  if (PQsendQueryPrepared(s_->conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
-    return failure{s_->libpq_error("08006")};
-  return s_->collect(clock::time_point::max(), {});
+  auto it = prepared.find(sql);
+  if (it == prepared.end()) {
+    std::string name = "berth_" + std::to_string(++next_statement);
+    const std::string q(sql);
+    if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{libpq_error("08006")};
+    if (auto r = collect(deadline, timeout, policy); !r) return failure{std::move(r).error()};
+    it = prepared.emplace(q, std::move(name)).first;
+  }
+  if (PQsendQueryPrepared(conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
+    return failure{libpq_error("08006")};
+  return collect(deadline, timeout, policy);
+}
+
+result<query_result, error> connection::execute(std::string_view sql) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  return s_->run(sql, clock::time_point::max(), {}, on_timeout::mark_broken);
+}
+
+result<query_result, error> connection::execute(std::string_view sql, std::span<const param> params) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  return s_->run(sql, params, clock::time_point::max(), {}, on_timeout::mark_broken);
+}
+
+namespace {
+error bad_timeout(std::chrono::milliseconds t) {
+  return make_error("22023", "execute_for: timeout must be > 0 (got " + std::to_string(t.count()) + " ms)");
+}
+}  // namespace
+
+result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
+  return s_->run(sql, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
+}
+
+result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql,
+                                                    std::span<const param> params) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
+  return s_->run(sql, params, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
 }
 
 result<void, error> connection::ping(std::chrono::milliseconds timeout) {
@@ -407,6 +481,15 @@ transaction_state connection::transaction() const noexcept {
     case PQTRANS_UNKNOWN: break;
   }
   return transaction_state::unknown;
+}
+
+int connection::transaction_depth() const noexcept { return s_ ? s_->guards.depth : 0; }
+connection::guard_marks* connection::marks() noexcept { return s_ ? &s_->guards : nullptr; }
+void connection::mark_broken() noexcept {
+  if (s_) s_->broken = true;
+}
+void connection::forget_transactions() noexcept {
+  if (s_) s_->guards.depth = 0;
 }
 
 std::size_t connection::prepared_count() const noexcept { return s_ ? s_->prepared.size() : 0; }

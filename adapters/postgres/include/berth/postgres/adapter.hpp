@@ -17,7 +17,11 @@ namespace berth::postgres {
 ///                bounded by timeout (cancelled and marked broken on timeout).
 ///   reset(c):    fails when c is broken or mid-command/COPY (the pool then
 ///                discards it); ROLLBACK when a transaction is open or
-///                failed; then reset_query and the session settings.
+///                failed (live transaction guards then find their
+///                transaction gone); then reset_query and the session settings.
+///   needs_reset(c): on every ordinary release; true when c is broken, not
+///                idle (a transaction open or failed, a command unfinished)
+///                or has transaction guards alive, so reset() runs first.
 ///   close(c):    PQfinish.
 /// Errors are adapter_error with a postgres error_category() code and a
 /// password-free message. Thread-safety: const after construction; its
@@ -33,6 +37,11 @@ class adapter {
   result<void, adapter_error> validate(connection& c);
   result<void, adapter_error> validate(connection& c, std::chrono::milliseconds timeout);
   result<void, adapter_error> reset(connection& c);
+  /// berth::adapter's optional release check. No I/O (PQstatus,
+  /// PQtransactionStatus, a counter). Thread-safety: the releasing thread owns c.
+  bool needs_reset(const connection& c) const noexcept {
+    return c.broken() || c.transaction() != transaction_state::idle || c.transaction_depth() != 0;
+  }
   void close(connection& c) noexcept;
 
   const options& settings() const noexcept { return o_; }
@@ -43,5 +52,6 @@ class adapter {
 };
 
 static_assert(berth::adapter<adapter>);
+static_assert(berth::adapter_with_needs_reset<adapter>);
 
 }  // namespace berth::postgres

@@ -180,6 +180,31 @@ class connection {
     return execute(sql, std::span<const param>(ps));
   }
 
+  /// execute(sql) / execute(sql, params), bounded by timeout (> 0, else
+  /// 22023 at once, nothing sent). When the deadline passes with the
+  /// statement still running, the server is sent a cancel request (PQcancel)
+  /// and its outcome drained for up to cancel_grace: the call then fails with
+  /// 57014 (is_canceled()) and the connection stays usable (inside a
+  /// transaction, that transaction is now failed: roll it back). A statement
+  /// that finished before the cancel reached the server returns its result or
+  /// its own error as usual. If the outcome does not arrive within
+  /// cancel_grace, or the request could not even be sent by the deadline,
+  /// the call fails with 57014 and the connection is marked broken.
+  /// Blocks up to about timeout + cancel_grace (PQcancel itself is a blocking
+  /// loopback/network round trip to the server).
+  result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql);
+  result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql,
+                                          std::span<const param> params);
+  template <class... P>
+    requires(sizeof...(P) > 0 && (std::is_constructible_v<param, const P&> && ...))
+  result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql,
+                                          const P&... params) {
+    const param ps[] = {param(params)...};
+    return execute_for(timeout, sql, std::span<const param>(ps));
+  }
+  /// How long execute_for() waits for a cancelled statement's outcome.
+  static constexpr std::chrono::milliseconds cancel_grace{2000};
+
   /// A cheap round trip (an empty query), bounded by timeout; on timeout the
   /// server is sent a cancel request and the connection is marked broken
   /// (its protocol state is unknown). Blocks up to about timeout.
@@ -188,6 +213,9 @@ class connection {
   /// The session lost its server, or a command was cut short (remembered).
   bool broken() const noexcept;
   transaction_state transaction() const noexcept;
+  /// Nesting depth of live berth::postgres::transaction guards (0: none).
+  /// No I/O. Never blocks.
+  int transaction_depth() const noexcept;
   /// Statements prepared by execute(sql, params) and still cached.
   std::size_t prepared_count() const noexcept;
   /// Closes the session (PQfinish; the server frees prepared statements).
@@ -198,7 +226,22 @@ class connection {
   PGconn* native_handle() const noexcept;
 
  private:
+  friend class transaction;  // keeps the guard depth and serial
+  friend class adapter;      // reset() forgets guards whose transaction it rolled back
   struct state;
+  /// The guards' bookkeeping (transaction.cpp): live depth, and a serial
+  /// bumped by each outermost guard so a stale guard cannot mistake a later
+  /// transaction for its own.
+  struct guard_marks {
+    int depth = 0;
+    std::uint64_t serial = 0;
+  };
+  /// nullptr when closed.
+  guard_marks* marks() noexcept;
+  /// Marks the session broken (a rollback failed: its state is unknown).
+  void mark_broken() noexcept;
+  /// Forgets every guard (their transaction is gone): depth 0.
+  void forget_transactions() noexcept;
   explicit connection(std::unique_ptr<state> s) noexcept;
   std::unique_ptr<state> s_;
 };
