@@ -231,9 +231,9 @@ std::string pg_server::conninfo_with_password(const std::string& password) const
          " password=" + password;
 }
 
-std::string pg_server::admin_execute(const std::string& sql) const {
-  const std::string ci = "host=" + dir_ + "/sock port=" + std::to_string(port_) +
-                         " dbname=postgres user=postgres connect_timeout=10";
+std::string pg_server::admin_execute(const std::string& sql, const std::string& dbname) const {
+  const std::string ci = "host=" + dir_ + "/sock port=" + std::to_string(port_) + " dbname=" + dbname +
+                         " user=postgres connect_timeout=10";
   std::unique_ptr<PGconn, pg_conn_deleter> c(PQconnectdb(ci.c_str()));
   if (PQstatus(c.get()) != CONNECTION_OK)
     throw std::runtime_error(std::string("pg_server: admin connect: ") + PQerrorMessage(c.get()));

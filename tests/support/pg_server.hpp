@@ -48,10 +48,11 @@ class pg_server {
   /// conninfo() with another password.
   std::string conninfo_with_password(const std::string& password) const;
 
-  /// Runs sql as the superuser over the unix socket (trust); returns the
+  /// Runs sql as the superuser over the unix socket (trust), in database
+  /// `dbname` (the test database is dbname()); returns the
   /// first column of the first row, or "" when there is none. Throws
   /// std::runtime_error with the server's message.
-  std::string admin_execute(const std::string& sql) const;
+  std::string admin_execute(const std::string& sql, const std::string& dbname = "postgres") const;
   /// Terminates every backend of user() (pg_terminate_backend); returns how many.
   int terminate_user_backends() const;
   /// `pg_ctl restart -m fast`, waiting until it accepts connections again.

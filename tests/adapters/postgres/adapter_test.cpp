@@ -98,7 +98,7 @@ TEST(PostgresAdapter, CreationFailuresAreClearAndPasswordFree) {
 }
 
 TEST(PostgresPool, SixteenThreadsThroughFourConnectionsCountExactly) {
-  shared_pg_server().admin_execute("DROP TABLE IF EXISTS public.cycles");
+  shared_pg_server().admin_execute("DROP TABLE IF EXISTS public.cycles", shared_pg_server().dbname());
   {
     adapter setup{test_options()};
     auto c = setup.connect().value();
@@ -129,7 +129,7 @@ TEST(PostgresPool, SixteenThreadsThroughFourConnectionsCountExactly) {
 }
 
 TEST(PostgresPool, ResetRollsBackATransactionLeftOpenByUnwinding) {
-  shared_pg_server().admin_execute("DROP TABLE IF EXISTS public.unwound");
+  shared_pg_server().admin_execute("DROP TABLE IF EXISTS public.unwound", shared_pg_server().dbname());
   pool_options po;
   po.name = "pg-unwind";
   po.max_size = 1;
