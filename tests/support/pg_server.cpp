@@ -1,7 +1,6 @@
 // pg_server.cpp: see pg_server.hpp.
 #include "support/pg_server.hpp"
 
-#include <gtest/gtest.h>
 #include <libpq-fe.h>
 
 #include <cerrno>
@@ -275,44 +274,6 @@ void pg_server::stop() noexcept {
     int status = 0;
     ::waitpid(std::exchange(watchdog_, -1), &status, 0);
   }
-}
-
-namespace {
-
-struct shared_state {
-  std::optional<pg_server> server;
-  std::string start_error;  // a failed start is not retried by every test
-  bool tried = false;
-};
-shared_state& shared() {
-  static shared_state s;
-  return s;
-}
-
-/// Stops the shared server when the test program ends normally.
-class pg_environment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (shared().server) shared().server->stop();
-  }
-};
-[[maybe_unused]] ::testing::Environment* const registered_environment =
-    ::testing::AddGlobalTestEnvironment(new pg_environment);
-
-}  // namespace
-
-pg_server& shared_pg_server() {
-  shared_state& s = shared();
-  if (!s.tried) {
-    s.tried = true;
-    try {
-      s.server.emplace(pg_server::start());
-    } catch (const std::exception& e) {
-      s.start_error = e.what();
-    }
-  }
-  if (!s.server) throw std::runtime_error("shared PostgreSQL server unavailable: " + s.start_error);
-  return *s.server;
 }
 
 }  // namespace berth::testing

@@ -19,11 +19,11 @@ struct options {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
   /// Run by reset() after the rollback, e.g. "DISCARD ALL". Default none;
   /// when set, non-empty.
-  std::optional<std::string> reset_query;
+  std::optional<std::string> reset_query{};
   /// Applied to each session at connect and after reset_query
   /// (SET statement_timeout). Default none (the server's); when set, > 0 and
   /// <= berth::max_option_duration.
-  std::optional<std::chrono::milliseconds> statement_timeout;
+  std::optional<std::chrono::milliseconds> statement_timeout{};
 };
 
 /// The first invalid field as an options_error whose field() is
