@@ -38,6 +38,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       clock_(clock),
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
       events_(opts_),
+      always_validate_(opts_.validate_on_acquire && opts_.validation_bypass.count() == 0),
       slots_(opts_.max_size),
       leaks_(opts_.leak_threshold.count() > 0
                  ? std::make_unique<leak_tracker>(opts_.max_size, opts_.leak_threshold, events_)
@@ -156,7 +157,7 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
       waited |= blocked;
     }
     // Outside mutex_: attend() may validate through the adapter.
-    if (!(slots_[i].word.flags() & slot_word::attention_mask) || attend(i, deadline)) {
+    if ((!(slots_[i].word.flags() & slot_word::attention_mask) && !always_validate_) || attend(i, deadline)) {
       if (waited) {  // counted only for a connection actually handed out
         const auto d = saturating_sub(clock_.now(), start);
         std::lock_guard lk(mutex_);
@@ -181,8 +182,9 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
 
 std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
   // try_acquire's cold path: slot i is ours and was stale when we claimed
-  // it (an idle slot carries no other flag: publish_idle stops on evict and
-  // expired, which are set only on owned slots). It never validates (that
+  // it, or validation_bypass is 0 (an idle slot carries no other flag:
+  // publish_idle stops on evict and expired, which are set only on owned
+  // slots). It never validates (that
   // may block): the connection goes back for a blocking acquirer, and the
   // reaper validates it. A retire flag set after our claim is acted on when
   // the lease ends, as for any lease. Bounded: at most max_size slots are
@@ -219,7 +221,7 @@ bool pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexc
     retire(i, slot_state::leased, f & slot_word::evict ? close_reason::evicted : close_reason::expired);
     return false;
   }
-  if (f & slot_word::stale) {  // idle past validation_bypass: check before use
+  if ((f & slot_word::stale) || always_validate_) {  // idle past validation_bypass: check before use
     // The validation gets at most the time left; none starts after the
     // deadline (the connection goes back, still stale, for the next one).
     const std::chrono::nanoseconds left = saturating_sub(deadline, clock_.now());

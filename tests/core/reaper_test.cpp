@@ -225,6 +225,32 @@ TEST_F(ReaperTest, StaleConnectionIsValidatedAtAcquireAndAHotOneIsNot) {
   EXPECT_EQ(script->validates.load(), 1u) << "validated once, not every acquire";
 }
 
+// validation_bypass 0 means "validate at every blocking acquire" (HikariCP's
+// aliveBypassWindowMs = 0), without waiting for the reaper to flag anything;
+// try_acquire still never validates.
+TEST_F(ReaperTest, ValidationBypassZeroValidatesEveryBlockingAcquire) {
+  auto o = opts(1, 1);
+  o.validate_on_acquire = true;
+  o.validation_bypass = 0ms;
+  auto p = make(o);
+  for (int k = 1; k <= 3; ++k) {
+    auto l = p->acquire_for(1s);
+    ASSERT_TRUE(l);
+    EXPECT_EQ(script->validates.load(), static_cast<std::uint64_t>(k)) << "acquire " << k;
+  }
+  EXPECT_EQ(p->stats().acquire_validations, 3u);
+  EXPECT_EQ(p->stats().reaper_passes, 0u) << "no pass was needed";
+  {
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l) << "an unflagged connection is handed out by try_acquire";
+  }
+  EXPECT_EQ(script->validates.load(), 3u) << "try_acquire never validates";
+  script->fail_validates = 1;
+  auto l = p->acquire_for(1s);  // the failing one is closed and replaced
+  ASSERT_TRUE(l);
+  EXPECT_EQ(p->stats().validation_failures, 1u);
+}
+
 // try_acquire never validates: it leaves a stale connection and wakes the
 // reaper, which validates it at once (no clock advance, no pass needed).
 TEST_F(ReaperTest, TryAcquireSkipsAStaleConnectionAndTheReaperValidatesItAtOnce) {

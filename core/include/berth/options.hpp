@@ -105,7 +105,8 @@ struct pool_options {
   /// Default true.
   bool validate_on_acquire = true;
   /// See validate_on_acquire. Measured by the reaper, so its resolution is
-  /// reaper_period. Default 500 ms. Range [0, max_option_duration].
+  /// reaper_period; 0 means every blocking acquire validates (HikariCP's
+  /// aliveBypassWindowMs = 0), whatever the reaper has seen. Default 500 ms. Range [0, max_option_duration].
   std::chrono::milliseconds validation_bypass{500};
   /// Close connections idle longer than this while more than min_idle are
   /// open. Default 10 min. 0 disables. Range [0, max_option_duration].

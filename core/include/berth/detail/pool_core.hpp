@@ -149,8 +149,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     slot_word::rep w = 0;
     const std::uint32_t i = claim_idle(w);
     // The word our CAS replaced carries the reaper's flags: a flagged slot
-    // takes the slow path.
-    if (i == no_slot || (w & slot_word::attention_mask)) [[unlikely]] {
+    // takes the slow path (as every slot does when validation_bypass is 0).
+    if (i == no_slot || (w & slot_word::attention_mask) || always_validate_) [[unlikely]] {
       held = i;
       return no_slot;
     }
@@ -303,6 +303,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   clock_source& clock_;
   const std::uint64_t id_;
   const event_sink events_;
+  /// validate_on_acquire with validation_bypass 0: every blocking acquire
+  /// validates (HikariCP's aliveBypassWindowMs = 0), not only the
+  /// connections the reaper flagged stale.
+  const bool always_validate_;
   slot_table slots_;
   /// Null when leak_threshold is 0.
   const std::unique_ptr<leak_tracker> leaks_;
