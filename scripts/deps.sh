@@ -8,6 +8,7 @@ BERTH_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   libboost-stacktrace-dev libsqlite3-dev
   postgresql libpq-dev
+  pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx is found through pkg-config)
 )
 
 berth_missing_packages() {
