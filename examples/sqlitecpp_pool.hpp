@@ -9,19 +9,19 @@
 //   reset     ROLLBACK if a transaction is still open
 //             (sqlite3_get_autocommit() == 0 on db.getHandle());
 //   close     nothing: the pool destroys the Database right after close(),
-//             and ~Database closes the handle.
+//             and ~Database closes the handle;
+//   and the optional fifth, needs_reset: a transaction still open
+//             (sqlite3_get_autocommit() == 0), checked at every release.
 //
 // SQLite::Database is nothrow-movable (a std::unique_ptr to the sqlite3
 // handle and a std::string), so the pool stores it by value; the
 // static_assert below keeps that true.
 //
-// When does the pool call reset? function_adapter has no needs_reset() check,
-// so reset runs only for a lease released during stack unwinding (an
-// exception thrown out of pool.with(), pool_options::on_unwind = reset). A
-// transaction left open by a normal return is not rolled back for you: use
-// SQLite::Transaction (its destructor rolls back) inside pool.with(), as the
-// writers below do. One writer in eight deliberately opens a raw BEGIN and
-// throws, to show reset at work.
+// When does the pool call reset? On every release that needs_reset flags (a
+// transaction left open, whether the lease ended normally or by an
+// exception), and for every lease released during stack unwinding
+// (pool_options::on_unwind = reset). One writer in eight deliberately opens a
+// raw BEGIN and throws, to show reset at work.
 //
 // Thread-safety: run_example() may be called from one thread at a time per
 // directory (it recreates the table).
@@ -69,6 +69,7 @@ inline berth::function_adapter<SQLite::Database>::callables callables_for(std::s
             if (sqlite3_get_autocommit(db.getHandle()) == 0) db.exec("ROLLBACK");
           },
       .close = [](SQLite::Database&) {},  // ~Database closes the handle
+      .needs_reset = [](const SQLite::Database& db) { return sqlite3_get_autocommit(db.getHandle()) == 0; },
   };
 }
 

@@ -111,6 +111,24 @@ TEST(FunctionAdapterTest, OnlyConnectIsRequired) {
   }
 }
 
+TEST(FunctionAdapterTest, NeedsResetMakesThePoolResetANormalRelease) {
+  auto n = std::make_shared<counters>();
+  auto c = callables_for(n);
+  c.needs_reset = [](const client_ptr& cl) { return cl->in_tx; };
+  c.reset = [n](client_ptr& cl) { ++n->reset; cl->in_tx = false; };
+  testing::fake_clock clock;
+  pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>(std::move(c)), opts(), clock);
+  p.with([](client_ptr& cl) { cl->in_tx = true; });  // returned normally with a transaction open
+  EXPECT_EQ(n->reset.load(), 1);
+  EXPECT_FALSE(p.with([](client_ptr& cl) { return cl->in_tx; })) << "the next lessee gets it clean";
+  EXPECT_EQ(n->reset.load(), 1) << "a clean connection is not reset";
+  function_adapter<client_ptr> throwing({.connect = [] { return std::make_unique<client>(1); },
+                                         .needs_reset = [](const client_ptr&) -> bool { throw 1; }});
+  auto cl = throwing.connect();
+  ASSERT_TRUE(cl);
+  EXPECT_TRUE(throwing.needs_reset(*cl)) << "a throwing check counts as true";
+}
+
 TEST(FunctionAdapterTest, ACloseThatThrowsIsIgnored) {
   function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(1); },
                                   .close = [](client_ptr&) { throw std::runtime_error("already gone"); }});

@@ -55,6 +55,12 @@ class function_adapter {
     /// and ignored: the connection is gone either way). Default: nothing
     /// beyond Conn's destructor, which the pool runs right after.
     std::function<void(Conn&)> close{};
+    /// Checked on every ordinary release (see berth::adapter's optional
+    /// needs_reset): true makes the pool call reset first, e.g. when a
+    /// transaction was left open. Must be cheap and do no I/O; a throw counts
+    /// as true. Default: never (reset then runs only for leases released
+    /// during unwinding).
+    std::function<bool(const Conn&)> needs_reset{};
   };
 
   /// Throws options_error naming "connect" when connect is empty.
@@ -90,6 +96,16 @@ class function_adapter {
       return {};
     } catch (...) {
       return failure{current_error("reset")};
+    }
+  }
+
+  /// Never throws. No I/O of its own. Thread-safe for distinct connections.
+  bool needs_reset(const Conn& c) const noexcept {
+    if (!c_.needs_reset) return false;
+    try {
+      return c_.needs_reset(c);
+    } catch (...) {  // documented: when in doubt, reset
+      return true;
     }
   }
 
