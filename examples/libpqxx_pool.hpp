@@ -25,9 +25,11 @@
 // through a nontransaction; don't (or make reset run ROLLBACK, which costs a
 // round trip on every unwound lease and a server WARNING when nothing is
 // open). There is no query to cancel either: libpqxx 6's exec() calls are
-// synchronous, so none is in flight when a lease ends. Note also that
-// function_adapter has no needs_reset() check, so the pool calls reset only
-// for leases released during stack unwinding.
+// synchronous, so none is in flight when a lease ends. (function_adapter's
+// optional needs_reset callable could flag such a connection; a libpqxx 6
+// connection exposes no cheap "transaction open" status to check, so this
+// example sets none, and the pool calls reset only for leases released
+// during stack unwinding.)
 //
 // libpqxx 6 also restores a broken connection by itself outside a
 // transaction ("reactivation", connection_base.hxx), so validate can pass on
