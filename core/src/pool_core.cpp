@@ -39,6 +39,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
       events_(opts_),
       always_validate_(opts_.validate_on_acquire && opts_.validation_bypass.count() == 0),
+      slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
       slots_(opts_.max_size),
       leaks_(opts_.leak_threshold.count() > 0
                  ? std::make_unique<leak_tracker>(opts_.max_size, opts_.leak_threshold, events_)

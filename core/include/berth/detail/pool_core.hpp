@@ -149,8 +149,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     slot_word::rep w = 0;
     const std::uint32_t i = claim_idle(w);
     // The word our CAS replaced carries the reaper's flags: a flagged slot
-    // takes the slow path (as every slot does when validation_bypass is 0).
-    if (i == no_slot || (w & slot_word::attention_mask) || always_validate_) [[unlikely]] {
+    // takes the slow path (as every slot does when validation_bypass is 0:
+    // then slow_mask_ has every bit, and a claimed word is never 0).
+    if (i == no_slot || (w & slow_mask_)) [[unlikely]] {
       held = i;
       return no_slot;
     }
@@ -307,6 +308,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// validates (HikariCP's aliveBypassWindowMs = 0), not only the
   /// connections the reaper flagged stale.
   const bool always_validate_;
+  /// Word bits that send a claimed slot to the slow path: attention_mask,
+  /// or every bit when always_validate_.
+  const slot_word::rep slow_mask_;
   slot_table slots_;
   /// Null when leak_threshold is 0.
   const std::unique_ptr<leak_tracker> leaks_;
