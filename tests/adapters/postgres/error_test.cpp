@@ -20,14 +20,14 @@ TEST(PostgresError, SqlstateRoundTripsThroughTheCode) {
 }
 
 TEST(PostgresError, Classification) {
-  EXPECT_EQ(make_sqlstate_error("40001"), condition::retryable);
-  EXPECT_EQ(make_sqlstate_error("40P01"), condition::retryable);
-  EXPECT_NE(make_sqlstate_error("23505"), condition::retryable);
+  EXPECT_EQ(make_sqlstate_error("40001"), db_errc::retryable);
+  EXPECT_EQ(make_sqlstate_error("40P01"), db_errc::retryable);
+  EXPECT_NE(make_sqlstate_error("23505"), db_errc::retryable);
   for (const char* s : {"08000", "08006", "57P01", "57P02", "57P03"})
     EXPECT_TRUE(is_connection_lost(make_sqlstate_error(s))) << s;
   EXPECT_FALSE(is_connection_lost(make_sqlstate_error("57014")));
   EXPECT_TRUE(is_constraint_violation(make_sqlstate_error("23505")));
-  EXPECT_EQ(make_sqlstate_error("23503"), condition::constraint_violation);
+  EXPECT_EQ(make_sqlstate_error("23503"), db_errc::constraint_violation);
   EXPECT_TRUE(is_canceled(make_sqlstate_error("57014")));
   EXPECT_FALSE(is_retryable(std::make_error_code(std::errc::timed_out))) << "other categories never match";
 }
@@ -46,7 +46,7 @@ TEST(PostgresError, ExceptionCarriesSqlstateAndMessage) {
   const postgres_error x(e);
   EXPECT_EQ(x.sqlstate(), "23505");
   EXPECT_EQ(x.server_message(), "duplicate key");
-  EXPECT_EQ(x.code(), condition::constraint_violation);
+  EXPECT_EQ(x.code(), db_errc::constraint_violation);
 }
 
 }  // namespace

@@ -9,18 +9,23 @@
 // remembered as such), 08006 (connection lost during a command), 57014 (a
 // round trip timed out and was cancelled).
 //
-// Classification: compare a code with a `condition` (ec == condition::retryable)
-// or call the is_...() helpers.
+// Classification: the category's equivalent() maps codes onto the
+// engine-neutral berth::db_errc conditions (berth/db_errc.hpp), the same ones
+// the SQLite adapter uses, so ec == berth::db_errc::retryable works for both
+// engines; the is_...() helpers are shorthands.
 //   retryable:            40001 serialization_failure, 40P01 deadlock_detected
 //                         -> run the whole transaction again.
 //   connection_lost:      class 08, 57P01 admin_shutdown, 57P02 crash_shutdown,
 //                         57P03 cannot_connect_now -> discard the connection.
 //   constraint_violation: class 23 -> the data is wrong; retrying will not help.
-//   canceled:             57014 query_canceled (statement_timeout, a cancel).
+//   timeout:              57014 query_canceled (statement_timeout, a cancel,
+//                         berth's round-trip timeout).
 //
 // Messages never contain a password: every message built here goes through
 // redact_password().
 #pragma once
+
+#include <berth/db_errc.hpp>
 
 #include <string>
 #include <string_view>
@@ -39,15 +44,13 @@ std::string decode_sqlstate(int v);
 /// {encode_sqlstate(s), error_category()}. Thread-safe. Never allocates.
 std::error_code make_sqlstate_error(std::string_view s) noexcept;
 
-/// Classes of PostgreSQL errors (see the file comment).
-enum class condition { retryable = 1, connection_lost, constraint_violation, canceled };
-/// The "postgres.condition" category. Thread-safe.
-const std::error_category& condition_category() noexcept;
-std::error_condition make_error_condition(condition c) noexcept;
-
+/// ec == berth::db_errc::retryable. Thread-safe. Never allocates.
 bool is_retryable(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::connection_lost. Thread-safe. Never allocates.
 bool is_connection_lost(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::constraint_violation. Thread-safe. Never allocates.
 bool is_constraint_violation(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::timeout (57014 query_canceled). Thread-safe. Never allocates.
 bool is_canceled(const std::error_code& ec) noexcept;
 
 /// text with the value of every `password=...` (quoted or not) and the
@@ -82,6 +85,3 @@ class postgres_error : public std::system_error {
 };
 
 }  // namespace berth::postgres
-
-template <>
-struct std::is_error_condition_enum<berth::postgres::condition> : std::true_type {};

@@ -12,7 +12,7 @@
 #pragma once
 
 #include <berth/adapter.hpp>
-#include <berth/sqlite/db_errc.hpp>
+#include <berth/db_errc.hpp>
 
 #include <string>
 #include <system_error>
