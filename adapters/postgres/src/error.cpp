@@ -156,7 +156,10 @@ std::string error::sqlstate() const {
   return code.category() == error_category() ? decode_sqlstate(code.value()) : std::string();
 }
 
-postgres_error::postgres_error(const error& e)
-    : std::system_error(e.code, e.message), sqlstate_(e.sqlstate()), message_(e.message) {}
+postgres_error::postgres_error(std::error_code code, std::string message, std::string sql)
+    : db_error(code, std::move(message), std::move(sql), what_source),
+      sqlstate_(code.category() == error_category() ? decode_sqlstate(code.value()) : std::string()) {}
+
+void throw_exception(const error& e) { throw_db_error<postgres_error>(e.code, e.message); }
 
 }  // namespace berth::postgres

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <berth/db_errc.hpp>
+#include <berth/db_error.hpp>
 
 #include <string>
 #include <string_view>
@@ -70,18 +71,32 @@ struct error {
   std::string sqlstate() const;
 };
 
-/// Thrown by result<T, error>::value(): what() is the message; code() the code.
-class postgres_error : public std::system_error {
+/// Thrown by result<T, error>::value() and by transaction, always through
+/// throw_exception(), so the object is also the retryable_error,
+/// connection_lost_error, constraint_error or timeout_error its SQLSTATE maps
+/// to (berth/db_error.hpp): catch (const berth::retryable_error&) catches a
+/// 40001. what() is the message, then the code's text; code() the code.
+/// Thread-safety: a value type; const members safe.
+class postgres_error : public virtual db_error {
  public:
-  explicit postgres_error(const error& e);
+  /// what() starts with the message itself (no prefix).
+  static constexpr std::string_view what_source = "";
+
+  /// Constructs the engine error alone (no class); throw_exception() throws the classified one.
+  postgres_error(std::error_code code, std::string message, std::string sql = {});
+  explicit postgres_error(const error& e) : postgres_error(e.code, e.message) {}
   /// The SQLSTATE ("23505"), or "" when the code is not a SQLSTATE.
   const std::string& sqlstate() const noexcept { return sqlstate_; }
-  /// The message without the category's text appended.
-  const std::string& server_message() const noexcept { return message_; }
+  /// The message without the category's text appended (= engine_message()).
+  const std::string& server_message() const noexcept { return engine_message(); }
 
  private:
   std::string sqlstate_;
-  std::string message_;
 };
+
+/// Throws a postgres_error that is also the class of e.code's db_errc
+/// condition (berth::throw_db_error<postgres_error>). result<T, error>::value()
+/// finds it by ADL. Thread-safe.
+[[noreturn]] void throw_exception(const error& e);
 
 }  // namespace berth::postgres
