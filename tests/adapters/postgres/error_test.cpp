@@ -66,7 +66,7 @@ TEST(PostgresError, SqlstatesMapOntoTheEngineNeutralConditions) {
 /// result<int, error>::value() on e; returns true when Caught catches it.
 template <class Caught>
 bool value_throws_as(const char* sqlstate) {
-  const result<int, error> r = failure(error{make_sqlstate_error(sqlstate), "server says no"});
+  result<int, error> r = failure(error{make_sqlstate_error(sqlstate), "server says no"});
   try {
     (void)r.value();
   } catch (const Caught&) {
