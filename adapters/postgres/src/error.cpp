@@ -31,6 +31,23 @@ const char* sqlstate_name(std::string_view s) noexcept {
   return nullptr;
 }
 
+/// The SQLSTATE classes of the file comment in error.hpp. Never allocates.
+bool classify(int v, db_errc c) noexcept {
+  const std::string s = decode_sqlstate(v);
+  if (s.size() != 5) return false;
+  switch (c) {
+    case db_errc::retryable:
+      return s == "40001" || s == "40P01";
+    case db_errc::connection_lost:
+      return s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03";
+    case db_errc::constraint_violation:
+      return s.starts_with("23");
+    case db_errc::timeout:
+      return s == "57014";
+  }
+  return false;
+}
+
 class postgres_category final : public std::error_category {
  public:
   const char* name() const noexcept override { return "postgres"; }
@@ -40,43 +57,9 @@ class postgres_category final : public std::error_category {
     const char* n = sqlstate_name(s);
     return "SQLSTATE " + s + (n != nullptr ? std::string(" ") + n : std::string());
   }
-};
-
-bool classify(const std::error_code& ec, condition c) noexcept {
-  if (ec.category() != error_category()) return false;
-  const std::string s = decode_sqlstate(ec.value());
-  if (s.size() != 5) return false;
-  switch (c) {
-    case condition::retryable:
-      return s == "40001" || s == "40P01";
-    case condition::connection_lost:
-      return s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03";
-    case condition::constraint_violation:
-      return s.starts_with("23");
-    case condition::canceled:
-      return s == "57014";
-  }
-  return false;
-}
-
-class condition_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "postgres.condition"; }
-  std::string message(int v) const override {
-    switch (static_cast<condition>(v)) {
-      case condition::retryable:
-        return "retryable (serialization failure or deadlock): run the transaction again";
-      case condition::connection_lost:
-        return "connection lost: discard the connection";
-      case condition::constraint_violation:
-        return "integrity constraint violation";
-      case condition::canceled:
-        return "query canceled (statement timeout or cancel request)";
-    }
-    return "unknown postgres condition";
-  }
-  bool equivalent(const std::error_code& ec, int v) const noexcept override {
-    return classify(ec, static_cast<condition>(v));
+  bool equivalent(int code, const std::error_condition& cond) const noexcept override {
+    if (cond.category() != db_category()) return default_error_condition(code) == cond;
+    return classify(code, static_cast<db_errc>(cond.value()));
   }
 };
 
@@ -85,15 +68,6 @@ class condition_category_impl final : public std::error_category {
 const std::error_category& error_category() noexcept {
   static const postgres_category c;
   return c;
-}
-
-const std::error_category& condition_category() noexcept {
-  static const condition_category_impl c;
-  return c;
-}
-
-std::error_condition make_error_condition(condition c) noexcept {
-  return {static_cast<int>(c), condition_category()};
 }
 
 int encode_sqlstate(std::string_view s) noexcept {
@@ -120,12 +94,10 @@ std::string decode_sqlstate(int v) {
 
 std::error_code make_sqlstate_error(std::string_view s) noexcept { return {encode_sqlstate(s), error_category()}; }
 
-bool is_retryable(const std::error_code& ec) noexcept { return classify(ec, condition::retryable); }
-bool is_connection_lost(const std::error_code& ec) noexcept { return classify(ec, condition::connection_lost); }
-bool is_constraint_violation(const std::error_code& ec) noexcept {
-  return classify(ec, condition::constraint_violation);
-}
-bool is_canceled(const std::error_code& ec) noexcept { return classify(ec, condition::canceled); }
+bool is_retryable(const std::error_code& ec) noexcept { return ec == db_errc::retryable; }
+bool is_connection_lost(const std::error_code& ec) noexcept { return ec == db_errc::connection_lost; }
+bool is_constraint_violation(const std::error_code& ec) noexcept { return ec == db_errc::constraint_violation; }
+bool is_canceled(const std::error_code& ec) noexcept { return ec == db_errc::timeout; }
 
 std::string redact_password(std::string_view text) {
   std::string out(text);
@@ -184,7 +156,10 @@ std::string error::sqlstate() const {
   return code.category() == error_category() ? decode_sqlstate(code.value()) : std::string();
 }
 
-postgres_error::postgres_error(const error& e)
-    : std::system_error(e.code, e.message), sqlstate_(e.sqlstate()), message_(e.message) {}
+postgres_error::postgres_error(std::error_code code, std::string message, std::string sql)
+    : db_error(code, std::move(message), std::move(sql), what_source),
+      sqlstate_(code.category() == error_category() ? decode_sqlstate(code.value()) : std::string()) {}
+
+void throw_exception(const error& e) { throw_db_error<postgres_error>(e.code, e.message); }
 
 }  // namespace berth::postgres

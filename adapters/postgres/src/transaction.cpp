@@ -33,7 +33,7 @@ transaction::transaction(connection& conn, transaction_options o)
     : conn_(conn), level_(1), savepoint_(false), serial_(0) {
   connection::guard_marks* m = conn_.marks();
   if (m == nullptr)
-    throw postgres_error(error{make_sqlstate_error("08003"), "berth postgres: transaction: the connection is closed"});
+    throw_exception(error{make_sqlstate_error("08003"), "berth postgres: transaction: the connection is closed"});
   // Idle: a new outermost transaction (any remembered depth is stale: its
   // transaction ended outside the guards). Otherwise nest as a savepoint; in
   // a failed transaction the server refuses SAVEPOINT with 25P02.
@@ -87,9 +87,9 @@ void transaction::commit() {
   // PostgreSQL ends the transaction whether COMMIT succeeds or fails.
   active_ = false;
   m->depth = 0;
-  if (!r) throw postgres_error(r.error());
+  if (!r) throw_exception(r.error());
   if (r->command_tag() == "ROLLBACK")
-    throw postgres_error(error{make_sqlstate_error("25P02"),
+    throw_exception(error{make_sqlstate_error("25P02"),
                                "berth postgres: commit: the transaction had failed (an earlier statement's "
                                "error), so COMMIT rolled it back"});
 }
@@ -97,7 +97,7 @@ void transaction::commit() {
 void transaction::rollback() {
   finish_check("rollback");
   error e;
-  if (!end_rollback(&e)) throw postgres_error(e);
+  if (!end_rollback(&e)) throw_exception(e);
 }
 
 bool transaction::end_rollback(error* err) noexcept {

@@ -30,7 +30,7 @@ result<void, adapter_error> fail(int rc, std::string message) {
 std::string query_text(connection& c, const char* sql) {
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(c.native_handle(), sql, -1, &st, nullptr);
-  if (rc != SQLITE_OK) throw sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()), sql);
+  if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()), sql);
   std::string out;
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
@@ -38,7 +38,7 @@ std::string query_text(connection& c, const char* sql) {
   } else if (rc != SQLITE_DONE) {
     std::string msg = sqlite3_errmsg(c.native_handle());
     sqlite3_finalize(st);
-    throw sqlite_error(to_error_code(rc), std::move(msg), sql);
+    throw_sqlite_error(to_error_code(rc), std::move(msg), sql);
   }
   sqlite3_finalize(st);
   return out;
@@ -73,7 +73,7 @@ result<connection, adapter_error> adapter::connect() {
   try {
     connection c = connection::open(filename_, flags_);
     const int rc = sqlite3_busy_timeout(c.native_handle(), static_cast<int>(opts_.busy_timeout.count()));
-    if (rc != SQLITE_OK) throw sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()));
+    if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()));
     // Read the database header now, so a file that is not a database
     // (SQLITE_NOTADB) or cannot be read fails connect, not the first query.
     (void)query_text(c, "PRAGMA schema_version");

@@ -19,7 +19,7 @@ void connection_state::fail(int rc, std::string_view sql) {
 
 void connection_state::fail_with(int rc, std::string message, std::string_view sql) {
   last_error = rc;
-  throw sqlite_error(to_error_code(rc), std::move(message), std::string(sql));
+  throw_sqlite_error(to_error_code(rc), std::move(message), std::string(sql));
 }
 
 namespace {
@@ -71,7 +71,7 @@ connection connection::open(const std::string& filename, int flags) {
     // the message and must be closed.
     std::string msg = h != nullptr ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
     sqlite3_close_v2(h);
-    throw sqlite_error(to_error_code(rc), "cannot open '" + filename + "': " + msg);
+    throw_sqlite_error(to_error_code(rc), "cannot open '" + filename + "': " + msg);
   }
   sqlite3_extended_result_codes(h, 1);
   return connection(std::make_unique<detail::connection_state>(h));
@@ -94,7 +94,7 @@ connection& connection::operator=(connection&& o) noexcept {
 connection::~connection() = default;
 
 void connection::execute(std::string_view sql) {
-  if (!s_ || s_->db == nullptr) throw sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
   std::string_view rest = sql;
   while (true) {
     // Errors name the statement without the whitespace before it.
@@ -123,7 +123,7 @@ void connection::execute(std::string_view sql) {
 }
 
 statement& connection::prepare(std::string_view sql) {
-  if (!s_) throw sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  if (!s_) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
   return s_->prepare_cached(sql);
 }
 

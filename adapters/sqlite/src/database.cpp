@@ -127,7 +127,7 @@ void database::run_erased(role r, clock::time_point deadline, body_ref body) {
       return;
     } catch (const sqlite_error& e) {
       if (r == role::reader && (e.code().value() & 0xff) == SQLITE_READONLY)
-        throw sqlite_error(e.code(),
+        throw_sqlite_error(e.code(),
                            e.engine_message() +
                                " (berth::sqlite::database::read() runs on a read-only connection; "
                                "do writes in write())",
@@ -143,7 +143,7 @@ void database::run_erased(role r, clock::time_point deadline, body_ref body) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
         const std::string where =
             opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
-        throw sqlite_error(e.code(),
+        throw_sqlite_error(e.code(),
                            std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") +
                                " on " + where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
                                std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + ": " +

@@ -25,12 +25,6 @@ class category final : public std::error_category {
   }
 };
 
-std::string describe(const std::string& engine_message, const std::string& sql) {
-  std::string w = "berth::sqlite: " + engine_message;
-  if (!sql.empty()) w += " (in \"" + sql + "\")";
-  return w;
-}
-
 }  // namespace
 
 const std::error_category& error_category() noexcept {
@@ -44,9 +38,8 @@ std::error_code to_error_code(int extended_result_code) noexcept {
 
 bool is_fatal(std::error_code ec) noexcept { return ec == db_errc::connection_lost; }
 
-sqlite_error::sqlite_error(std::error_code code, std::string engine_message, std::string sql)
-    : std::system_error(code, describe(engine_message, sql)),
-      engine_message_(std::move(engine_message)),
-      sql_(std::move(sql)) {}
+void throw_sqlite_error(std::error_code code, std::string engine_message, std::string sql) {
+  throw_db_error<sqlite_error>(code, std::move(engine_message), std::move(sql));
+}
 
 }  // namespace berth::sqlite

@@ -11,6 +11,18 @@
 
 namespace berth {
 
+/// Throws the exception for e: throw_exception(e) found by ADL if any, else
+/// E::exception_type(e). Used by result::value().
+namespace detail {
+template <class E>
+[[noreturn]] void throw_error(const E& e) {
+  if constexpr (requires { throw_exception(e); })
+    throw_exception(e);
+  else
+    throw typename E::exception_type(e);
+}
+}  // namespace detail
+
 /// Wraps an error for construction of a failed result (std::unexpected).
 template <class E>
 struct failure {
@@ -20,7 +32,10 @@ template <class E>
 failure(E) -> failure<E>;
 
 /// Either a T or an E. Distinct objects: safe. Shared objects: unsafe.
-/// value() on an error throws E::exception_type built from the error.
+/// value() on an error calls throw_exception(error()) when E's namespace
+/// declares one (found by ADL; it throws the most specific exception for the
+/// error, e.g. berth::postgres::throw_exception), else throws
+/// E::exception_type built from the error.
 template <class T, class E>
 class [[nodiscard]] result {
  public:
@@ -56,7 +71,7 @@ class [[nodiscard]] result {
 
  private:
   void throw_if_error() const {
-    if (!has_value()) throw typename E::exception_type(error());
+    if (!has_value()) detail::throw_error(error());
   }
   std::variant<T, E> v_;
 };
@@ -72,7 +87,7 @@ class [[nodiscard]] result<void, E> {
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
   void value() const {
-    if (!ok_) throw typename E::exception_type(e_);
+    if (!ok_) detail::throw_error(e_);
   }
   const E& error() const& noexcept { return e_; }
 

@@ -1,5 +1,6 @@
 // error_test.cpp: SQLSTATE packing, classification, password redaction.
 #include <berth/postgres/error.hpp>
+#include <berth/result.hpp>
 
 #include <gtest/gtest.h>
 
@@ -20,14 +21,14 @@ TEST(PostgresError, SqlstateRoundTripsThroughTheCode) {
 }
 
 TEST(PostgresError, Classification) {
-  EXPECT_EQ(make_sqlstate_error("40001"), condition::retryable);
-  EXPECT_EQ(make_sqlstate_error("40P01"), condition::retryable);
-  EXPECT_NE(make_sqlstate_error("23505"), condition::retryable);
+  EXPECT_EQ(make_sqlstate_error("40001"), db_errc::retryable);
+  EXPECT_EQ(make_sqlstate_error("40P01"), db_errc::retryable);
+  EXPECT_NE(make_sqlstate_error("23505"), db_errc::retryable);
   for (const char* s : {"08000", "08006", "57P01", "57P02", "57P03"})
     EXPECT_TRUE(is_connection_lost(make_sqlstate_error(s))) << s;
   EXPECT_FALSE(is_connection_lost(make_sqlstate_error("57014")));
   EXPECT_TRUE(is_constraint_violation(make_sqlstate_error("23505")));
-  EXPECT_EQ(make_sqlstate_error("23503"), condition::constraint_violation);
+  EXPECT_EQ(make_sqlstate_error("23503"), db_errc::constraint_violation);
   EXPECT_TRUE(is_canceled(make_sqlstate_error("57014")));
   EXPECT_FALSE(is_retryable(std::make_error_code(std::errc::timed_out))) << "other categories never match";
 }
@@ -46,7 +47,57 @@ TEST(PostgresError, ExceptionCarriesSqlstateAndMessage) {
   const postgres_error x(e);
   EXPECT_EQ(x.sqlstate(), "23505");
   EXPECT_EQ(x.server_message(), "duplicate key");
-  EXPECT_EQ(x.code(), condition::constraint_violation);
+  EXPECT_EQ(x.code(), db_errc::constraint_violation);
+}
+
+// Issue 8: SQLSTATEs compare equal to the same conditions as SQLite's codes.
+TEST(PostgresError, SqlstatesMapOntoTheEngineNeutralConditions) {
+  EXPECT_EQ(make_sqlstate_error("23505"), berth::db_errc::constraint_violation);
+  EXPECT_EQ(make_sqlstate_error("40001"), berth::db_errc::retryable);
+  EXPECT_EQ(make_sqlstate_error("40P01"), berth::db_errc::retryable);
+  EXPECT_EQ(make_sqlstate_error("57014"), berth::db_errc::timeout);
+  EXPECT_EQ(make_sqlstate_error("08006"), berth::db_errc::connection_lost);
+  EXPECT_EQ(make_sqlstate_error("57P01"), berth::db_errc::connection_lost);
+  EXPECT_NE(make_sqlstate_error("42601"), berth::db_errc::retryable);
+  EXPECT_NE(make_sqlstate_error("57014"), berth::db_errc::connection_lost);
+  EXPECT_NE(make_sqlstate_error("23505"), berth::db_errc::retryable);
+}
+
+/// result<int, error>::value() on e; returns true when Caught catches it.
+template <class Caught>
+bool value_throws_as(const char* sqlstate) {
+  result<int, error> r = failure(error{make_sqlstate_error(sqlstate), "server says no"});
+  try {
+    (void)r.value();
+  } catch (const Caught&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+
+TEST(PostgresError, ValueThrowsTheBerthClassOfTheSqlstate) {
+  EXPECT_TRUE(value_throws_as<berth::retryable_error>("40001"));
+  EXPECT_TRUE(value_throws_as<berth::retryable_error>("40P01"));
+  EXPECT_TRUE(value_throws_as<berth::constraint_error>("23505"));
+  EXPECT_TRUE(value_throws_as<berth::timeout_error>("57014"));
+  EXPECT_TRUE(value_throws_as<berth::connection_lost_error>("08006"));
+  EXPECT_FALSE(value_throws_as<berth::retryable_error>("23505"));
+  EXPECT_FALSE(value_throws_as<berth::connection_lost_error>("42601"));
+  for (const char* s : {"40001", "23505", "57014", "08006", "42601"}) {
+    EXPECT_TRUE(value_throws_as<postgres_error>(s)) << s;
+    EXPECT_TRUE(value_throws_as<berth::db_error>(s)) << s;
+  }
+  try {
+    const result<void, error> r = failure(error{make_sqlstate_error("40001"), "could not serialize access"});
+    r.value();
+  } catch (const berth::retryable_error& e) {
+    const auto* pg = dynamic_cast<const postgres_error*>(&e);
+    ASSERT_NE(pg, nullptr);
+    EXPECT_EQ(pg->sqlstate(), "40001");
+    EXPECT_EQ(pg->server_message(), "could not serialize access");
+    EXPECT_EQ(std::string(e.what()), "could not serialize access: SQLSTATE 40001 serialization_failure");
+  }
 }
 
 }  // namespace

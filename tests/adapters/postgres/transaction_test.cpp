@@ -129,7 +129,7 @@ TEST(PostgresTransaction, SerializableWriteSkewFailsOneWith40001Retryable) {
   ASSERT_TRUE(failed) << "one of the two must fail";
   EXPECT_EQ(failed->sqlstate(), "40001") << failed->message;
   EXPECT_TRUE(is_retryable(failed->code));
-  EXPECT_EQ(failed->code, condition::retryable);
+  EXPECT_EQ(failed->code, db_errc::retryable);
   EXPECT_EQ(a.execute("SELECT count(*) FROM tx_oncall WHERE on_call").value().get<std::int64_t>(0, 0), 1)
       << "exactly one took effect";
   EXPECT_EQ(b.transaction(), transaction_state::idle);

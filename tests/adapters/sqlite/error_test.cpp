@@ -112,5 +112,59 @@ TEST(SqliteError, ConvertsToAdapterError) {
   EXPECT_EQ(a.message, e.what());
 }
 
+// Issue 8: the throwing API's exceptions are the engine-neutral classes of
+// berth/db_error.hpp too, so one catch serves both engines.
+TEST(SqliteError, RealBusyIsCaughtAsBerthRetryableError) {
+  temp_dir dir;
+  auto a = connection::open(dir.file("t.db"));
+  auto b = connection::open(dir.file("t.db"));
+  a.execute("CREATE TABLE t(x)");
+  sqlite3_busy_timeout(b.native_handle(), 0);
+  a.execute("BEGIN IMMEDIATE");
+  try {
+    b.execute("BEGIN IMMEDIATE");
+    FAIL() << "no exception";
+  } catch (const berth::retryable_error& e) {
+    EXPECT_EQ(e.code().value() & 0xff, SQLITE_BUSY);
+    EXPECT_EQ(e.engine_message(), "database is locked");
+    EXPECT_EQ(e.sql(), "BEGIN IMMEDIATE");
+    EXPECT_NE(dynamic_cast<const sqlite_error*>(&e), nullptr) << "also the engine's error";
+    EXPECT_EQ(dynamic_cast<const berth::constraint_error*>(&e), nullptr);
+  }
+  a.execute("ROLLBACK");
+}
+
+TEST(SqliteError, UniqueViolationIsCaughtAsBerthConstraintError) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  c.execute("CREATE TABLE users(email TEXT UNIQUE); INSERT INTO users VALUES ('a@x')");
+  try {
+    c.execute("INSERT INTO users VALUES ('a@x')");
+    FAIL() << "no exception";
+  } catch (const berth::retryable_error&) {
+    FAIL() << "a constraint violation is not retryable";
+  } catch (const berth::constraint_error& e) {
+    EXPECT_EQ(e.code().value(), SQLITE_CONSTRAINT_UNIQUE);
+    EXPECT_EQ(e.engine_message(), "UNIQUE constraint failed: users.email");
+  }
+  // The engine-specific catch still works for the same failure.
+  EXPECT_THROW(c.execute("INSERT INTO users VALUES ('a@x')"), sqlite_error);
+}
+
+TEST(SqliteError, UnclassifiedFailureIsADbErrorOfNoClass) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  try {
+    c.execute("SELEC 1");
+    FAIL() << "no exception";
+  } catch (const berth::db_error& e) {
+    EXPECT_NE(dynamic_cast<const sqlite_error*>(&e), nullptr);
+    EXPECT_EQ(dynamic_cast<const berth::retryable_error*>(&e), nullptr);
+    EXPECT_EQ(dynamic_cast<const berth::constraint_error*>(&e), nullptr);
+    EXPECT_EQ(dynamic_cast<const berth::connection_lost_error*>(&e), nullptr);
+    EXPECT_EQ(dynamic_cast<const berth::timeout_error*>(&e), nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace berth::sqlite

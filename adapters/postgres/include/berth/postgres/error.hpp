@@ -9,18 +9,24 @@
 // remembered as such), 08006 (connection lost during a command), 57014 (a
 // round trip timed out and was cancelled).
 //
-// Classification: compare a code with a `condition` (ec == condition::retryable)
-// or call the is_...() helpers.
+// Classification: the category's equivalent() maps codes onto the
+// engine-neutral berth::db_errc conditions (berth/db_errc.hpp), the same ones
+// the SQLite adapter uses, so ec == berth::db_errc::retryable works for both
+// engines; the is_...() helpers are shorthands.
 //   retryable:            40001 serialization_failure, 40P01 deadlock_detected
 //                         -> run the whole transaction again.
 //   connection_lost:      class 08, 57P01 admin_shutdown, 57P02 crash_shutdown,
 //                         57P03 cannot_connect_now -> discard the connection.
 //   constraint_violation: class 23 -> the data is wrong; retrying will not help.
-//   canceled:             57014 query_canceled (statement_timeout, a cancel).
+//   timeout:              57014 query_canceled (statement_timeout, a cancel,
+//                         berth's round-trip timeout).
 //
 // Messages never contain a password: every message built here goes through
 // redact_password().
 #pragma once
+
+#include <berth/db_errc.hpp>
+#include <berth/db_error.hpp>
 
 #include <string>
 #include <string_view>
@@ -39,15 +45,13 @@ std::string decode_sqlstate(int v);
 /// {encode_sqlstate(s), error_category()}. Thread-safe. Never allocates.
 std::error_code make_sqlstate_error(std::string_view s) noexcept;
 
-/// Classes of PostgreSQL errors (see the file comment).
-enum class condition { retryable = 1, connection_lost, constraint_violation, canceled };
-/// The "postgres.condition" category. Thread-safe.
-const std::error_category& condition_category() noexcept;
-std::error_condition make_error_condition(condition c) noexcept;
-
+/// ec == berth::db_errc::retryable. Thread-safe. Never allocates.
 bool is_retryable(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::connection_lost. Thread-safe. Never allocates.
 bool is_connection_lost(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::constraint_violation. Thread-safe. Never allocates.
 bool is_constraint_violation(const std::error_code& ec) noexcept;
+/// ec == berth::db_errc::timeout (57014 query_canceled). Thread-safe. Never allocates.
 bool is_canceled(const std::error_code& ec) noexcept;
 
 /// text with the value of every `password=...` (quoted or not) and the
@@ -67,21 +71,32 @@ struct error {
   std::string sqlstate() const;
 };
 
-/// Thrown by result<T, error>::value(): what() is the message; code() the code.
-class postgres_error : public std::system_error {
+/// Thrown by result<T, error>::value() and by transaction, always through
+/// throw_exception(), so the object is also the retryable_error,
+/// connection_lost_error, constraint_error or timeout_error its SQLSTATE maps
+/// to (berth/db_error.hpp): catch (const berth::retryable_error&) catches a
+/// 40001. what() is the message, then the code's text; code() the code.
+/// Thread-safety: a value type; const members safe.
+class postgres_error : public virtual db_error {
  public:
-  explicit postgres_error(const error& e);
+  /// what() starts with the message itself (no prefix).
+  static constexpr std::string_view what_source = "";
+
+  /// Constructs the engine error alone (no class); throw_exception() throws the classified one.
+  postgres_error(std::error_code code, std::string message, std::string sql = {});
+  explicit postgres_error(const error& e) : postgres_error(e.code, e.message) {}
   /// The SQLSTATE ("23505"), or "" when the code is not a SQLSTATE.
   const std::string& sqlstate() const noexcept { return sqlstate_; }
-  /// The message without the category's text appended.
-  const std::string& server_message() const noexcept { return message_; }
+  /// The message without the category's text appended (= engine_message()).
+  const std::string& server_message() const noexcept { return engine_message(); }
 
  private:
   std::string sqlstate_;
-  std::string message_;
 };
 
-}  // namespace berth::postgres
+/// Throws a postgres_error that is also the class of e.code's db_errc
+/// condition (berth::throw_db_error<postgres_error>). result<T, error>::value()
+/// finds it by ADL. Thread-safe.
+[[noreturn]] void throw_exception(const error& e);
 
-template <>
-struct std::is_error_condition_enum<berth::postgres::condition> : std::true_type {};
+}  // namespace berth::postgres

@@ -1,4 +1,5 @@
-#include <berth/sqlite/db_errc.hpp>
+// db_errc.cpp: see db_errc.hpp.
+#include <berth/db_errc.hpp>
 
 #include <string>
 
@@ -10,10 +11,10 @@ class db_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "berth.db"; }
   std::string message(int ev) const override {
     switch (static_cast<db_errc>(ev)) {
-      case db_errc::retryable: return "retryable (lock contention)";
+      case db_errc::retryable: return "retryable (lock contention, serialization failure or deadlock)";
       case db_errc::constraint_violation: return "constraint violation";
       case db_errc::connection_lost: return "connection lost or database unusable";
-      case db_errc::timeout: return "operation interrupted by a timeout";
+      case db_errc::timeout: return "operation interrupted or canceled by a timeout";
     }
     return "unknown berth.db condition";
   }

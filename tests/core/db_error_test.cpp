@@ -1,0 +1,121 @@
+// db_error_test.cpp: the exception hierarchy of db_error.hpp and the factory
+// that picks its most specific class.
+#include <berth/db_error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace berth {
+namespace {
+
+// A stand-in engine: its codes are std::errc values, mapped onto db_errc by
+// a category of its own (the way the SQLite and PostgreSQL categories do).
+class test_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "test"; }
+  std::string message(int ev) const override { return "test code " + std::to_string(ev); }
+  bool equivalent(int code, const std::error_condition& cond) const noexcept override {
+    return cond.category() == db_category() && code == cond.value();  // code N is db_errc N
+  }
+};
+const test_category test_cat;
+std::error_code code_of(db_errc c) { return {static_cast<int>(c), test_cat}; }
+const std::error_code unclassified{99, test_cat};
+
+class test_engine_error : public virtual db_error {
+ public:
+  static constexpr std::string_view what_source = "berth::test";
+  test_engine_error(std::error_code code, std::string message, std::string sql = {})
+      : db_error(code, std::move(message), std::move(sql), what_source) {}
+};
+
+static_assert(std::is_base_of_v<std::system_error, db_error>);
+static_assert(std::is_base_of_v<db_error, retryable_error>);
+static_assert(std::is_base_of_v<db_error, connection_lost_error>);
+static_assert(std::is_base_of_v<db_error, constraint_error>);
+static_assert(std::is_base_of_v<db_error, timeout_error>);
+
+TEST(DbErrc, CategoryAndConditions) {
+  EXPECT_STREQ(db_category().name(), "berth.db");
+  const std::error_condition c = db_errc::retryable;
+  EXPECT_EQ(&c.category(), &db_category());
+  EXPECT_EQ(code_of(db_errc::timeout), db_errc::timeout);
+  EXPECT_NE(code_of(db_errc::timeout), db_errc::retryable);
+  EXPECT_NE(std::make_error_code(std::errc::timed_out), db_errc::timeout) << "other categories never match";
+}
+
+/// Runs throw_db_error<Engine>(code, ...) and returns what `Caught` saw.
+template <class Caught, class Engine = db_error>
+bool caught_as(std::error_code code) {
+  try {
+    throw_db_error<Engine>(code, "message", "SELECT 1");
+  } catch (const Caught&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+TEST(DbError, FactoryThrowsTheClassOfTheCondition) {
+  EXPECT_TRUE(caught_as<retryable_error>(code_of(db_errc::retryable)));
+  EXPECT_TRUE(caught_as<connection_lost_error>(code_of(db_errc::connection_lost)));
+  EXPECT_TRUE(caught_as<constraint_error>(code_of(db_errc::constraint_violation)));
+  EXPECT_TRUE(caught_as<timeout_error>(code_of(db_errc::timeout)));
+  EXPECT_FALSE(caught_as<retryable_error>(code_of(db_errc::constraint_violation)));
+  EXPECT_FALSE(caught_as<timeout_error>(code_of(db_errc::retryable)));
+  for (const auto c : {db_errc::retryable, db_errc::connection_lost, db_errc::constraint_violation, db_errc::timeout}) {
+    EXPECT_TRUE(caught_as<db_error>(code_of(c)));
+    EXPECT_TRUE(caught_as<std::system_error>(code_of(c)));
+  }
+  // None of the four classes: a plain db_error.
+  EXPECT_TRUE(caught_as<db_error>(unclassified));
+  for (const bool b : {caught_as<retryable_error>(unclassified), caught_as<connection_lost_error>(unclassified),
+                       caught_as<constraint_error>(unclassified), caught_as<timeout_error>(unclassified)})
+    EXPECT_FALSE(b);
+}
+
+TEST(DbError, EngineErrorsAreBothTheEngineTypeAndTheClass) {
+  using E = test_engine_error;
+  EXPECT_TRUE((caught_as<retryable_error, E>(code_of(db_errc::retryable))));
+  EXPECT_TRUE((caught_as<E, E>(code_of(db_errc::retryable))));
+  EXPECT_TRUE((caught_as<constraint_error, E>(code_of(db_errc::constraint_violation))));
+  EXPECT_TRUE((caught_as<E, E>(code_of(db_errc::constraint_violation))));
+  EXPECT_TRUE((caught_as<db_error, E>(code_of(db_errc::timeout))));
+  EXPECT_TRUE((caught_as<std::system_error, E>(code_of(db_errc::connection_lost))));
+  EXPECT_TRUE((caught_as<E, E>(unclassified)));
+  EXPECT_FALSE((caught_as<retryable_error, E>(unclassified)));
+  try {
+    throw_db_error<E>(code_of(db_errc::retryable), "database is locked", "BEGIN IMMEDIATE");
+  } catch (const retryable_error& e) {
+    // One db_error subobject (a virtual base), initialized by the most derived class.
+    EXPECT_EQ(e.code(), code_of(db_errc::retryable));
+    EXPECT_EQ(e.engine_message(), "database is locked");
+    EXPECT_EQ(e.sql(), "BEGIN IMMEDIATE");
+    EXPECT_EQ(std::string(e.what()).rfind("berth::test: database is locked", 0), 0u) << e.what();
+    EXPECT_EQ(dynamic_cast<const E*>(&e)->engine_message(), "database is locked");
+  }
+}
+
+TEST(DbError, WhatHoldsSourceMessageSqlAndCode) {
+  const db_error e(unclassified, "no such table: t", "SELECT * FROM t", "berth::x");
+  EXPECT_EQ(std::string(e.what()), "berth::x: no such table: t (in \"SELECT * FROM t\"): test code 99");
+  const db_error bare(unclassified, "connection refused", {}, "");
+  EXPECT_EQ(std::string(bare.what()), "connection refused: test code 99");
+}
+
+TEST(DbError, WhatNeverHoldsAPasswordLiteral) {
+  const db_error e(unclassified, "permission denied", "CREATE ROLE app LOGIN PASSWORD 's3cr''et' VALID UNTIL 'x'");
+  const std::string what = e.what();
+  EXPECT_EQ(what.find("s3cr"), std::string::npos) << what;
+  EXPECT_NE(what.find("PASSWORD *** VALID UNTIL 'x'"), std::string::npos) << what;
+  EXPECT_EQ(e.sql(), "CREATE ROLE app LOGIN PASSWORD 's3cr''et' VALID UNTIL 'x'") << "sql() is kept as given";
+  EXPECT_EQ(redact_sql_password("ALTER USER u WITH password = \"pw\""), "ALTER USER u WITH password = ***");
+  EXPECT_EQ(redact_sql_password("UPDATE users SET password_hash = $1"), "UPDATE users SET password_hash = $1");
+  EXPECT_EQ(redact_sql_password("ALTER ROLE r PASSWORD NULL"), "ALTER ROLE r PASSWORD NULL");
+}
+
+}  // namespace
+}  // namespace berth
