@@ -95,7 +95,9 @@ TEST(DbError, EngineErrorsAreBothTheEngineTypeAndTheClass) {
     EXPECT_EQ(e.engine_message(), "database is locked");
     EXPECT_EQ(e.sql(), "BEGIN IMMEDIATE");
     EXPECT_EQ(std::string(e.what()).rfind("berth::test: database is locked", 0), 0u) << e.what();
-    EXPECT_EQ(dynamic_cast<const E*>(&e)->engine_message(), "database is locked");
+    const E* as_engine = dynamic_cast<const E*>(&e);
+    ASSERT_NE(as_engine, nullptr) << "the same object is the engine error";
+    EXPECT_EQ(as_engine->engine_message(), "database is locked");
   }
 }
 
