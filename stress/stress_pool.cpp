@@ -255,10 +255,6 @@ struct worker_config {
   bool close_phase = false;
   std::size_t max_size = 0;
   const char* pool_name = "";
-  /// Connections may be validated at acquire: a deadline can then pass
-  /// during that validation, before the caller ever queued, so its timeout
-  /// error's counts need not include it as a waiter.
-  bool validates_at_acquire = false;
 };
 
 class worker {
@@ -448,8 +444,11 @@ class worker {
       BERTH_STRESS_CHECK(e->waited >= nanoseconds{0} && e->waited <= elapsed,
                          "%s: timeout error says waited %lld us, caller measured %lld us", what, to_us(e->waited),
                          to_us(elapsed));
-      BERTH_STRESS_CHECK(e->counts.waiting >= 1 || cfg_.validates_at_acquire,
-                         "%s: timeout error counts do not include the waiter: %s", what, e->counts.to_string().c_str());
+      // No check that the counts include the caller as a waiter: a deadline
+      // can pass before the caller ever queued, while it checked a claimed
+      // connection (a validation at acquire, or retiring one flagged evicted
+      // or expired: issue 6). PoolTest.TimeoutCarriesCountsAndSaysExhausted
+      // pins the queued case.
       if (!e->last_creation_message.empty()) ++t_.timeouts_with_creation_error;
     }
   }
@@ -661,7 +660,6 @@ void run_hammer(const scenario& sc, const run_args& a, std::uint64_t seed) {
   cfg.iterations = a.seconds ? 0 : iterations_per_thread(a);
   cfg.max_size = sc.max_size;
   cfg.pool_name = sc.name;
-  cfg.validates_at_acquire = sc.aggressive_reaper;
 
   tally t;
   std::uint64_t evictions = 0;
@@ -822,7 +820,6 @@ void run_close_under_load(close_variant v, const run_args& a, std::uint64_t seed
   cfg.close_phase = true;
   cfg.max_size = sc.max_size;
   cfg.pool_name = sc.name;
-  cfg.validates_at_acquire = sc.aggressive_reaper;
   rng r(derive_seed(seed, 998));
 
   std::error_code drain_result;
