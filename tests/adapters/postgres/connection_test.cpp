@@ -1,5 +1,6 @@
 // connection_test.cpp: connection against a real server: round trips of
 // every parameter type, getter mistakes, SQLSTATEs, connect failures.
+#include <berth/db_error.hpp>
 #include <berth/postgres/connection.hpp>
 
 #include "support/pg_server.hpp"
@@ -119,6 +120,48 @@ TEST(PostgresConnection, UniqueViolationIs23505WithTheServerMessage) {
   auto syntax = c.execute("SELEC 1");
   ASSERT_FALSE(syntax);
   EXPECT_EQ(syntax.error().sqlstate(), "42601");
+  // The engine-neutral class of a real server error, through the throwing API.
+  try {
+    c.execute("INSERT INTO u VALUES (1)").value();
+    FAIL() << "expected berth::constraint_error";
+  } catch (const berth::constraint_error& e) {
+    EXPECT_EQ(e.code(), db_errc::constraint_violation);
+  }
+  try {
+    c.execute("SELEC 1").value();
+    FAIL() << "expected postgres_error";
+  } catch (const berth::constraint_error&) {
+    FAIL() << "a syntax error is no constraint violation";
+  } catch (const postgres_error& e) {
+    EXPECT_EQ(e.sqlstate(), "42601");
+  }
+}
+
+// A real serialization failure (40001) is catchable as berth::retryable_error
+// through the throwing API, whatever the engine.
+TEST(PostgresConnection, SerializationFailureIsCaughtAsRetryableError) {
+  connection a = open_test_connection();
+  connection b = open_test_connection();
+  a.execute("DROP TABLE IF EXISTS ser_retry").value();
+  a.execute("CREATE TABLE ser_retry (id int PRIMARY KEY, v int)").value();
+  a.execute("INSERT INTO ser_retry VALUES (1, 0)").value();
+  a.execute("BEGIN ISOLATION LEVEL REPEATABLE READ").value();
+  b.execute("BEGIN ISOLATION LEVEL REPEATABLE READ").value();
+  (void)a.execute("SELECT v FROM ser_retry WHERE id = 1").value();  // both take their snapshot
+  (void)b.execute("SELECT v FROM ser_retry WHERE id = 1").value();
+  a.execute("UPDATE ser_retry SET v = 1 WHERE id = 1").value();
+  a.execute("COMMIT").value();
+  try {
+    b.execute("UPDATE ser_retry SET v = 2 WHERE id = 1").value();  // concurrent update: 40001
+    FAIL() << "expected berth::retryable_error";
+  } catch (const berth::retryable_error& e) {
+    EXPECT_EQ(e.code(), db_errc::retryable);
+    const auto* pg = dynamic_cast<const postgres_error*>(&e);
+    ASSERT_NE(pg, nullptr);
+    EXPECT_EQ(pg->sqlstate(), "40001");
+  }
+  b.execute("ROLLBACK").value();
+  a.execute("DROP TABLE ser_retry").value();
 }
 
 TEST(PostgresConnection, StatementTimeoutIsCanceled) {
