@@ -1,4 +1,5 @@
 #include <berth/clock.hpp>
+#include <berth/detail/duration.hpp>
 
 namespace berth {
 
@@ -8,7 +9,7 @@ class steady_source final : public clock_source {
   time_point now() const noexcept override { return std::chrono::steady_clock::now(); }
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                   time_point deadline) const override {
-    if (deadline == time_point::max())  // no deadline (detail::deadline_after saturates to it)
+    if (detail::no_deadline(deadline))  // detail::deadline_after saturates to it
       cv.wait(lock);
     else
       cv.wait_until(lock, deadline);

@@ -219,7 +219,7 @@ bool pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexc
   // The caller holds slot i leased and has not handed it out yet.
   const slot_word::rep f = slots_[i].word.flags();
   if (f & slot_word::retire_mask) {
-    retire(i, slot_state::leased, f & slot_word::evict ? close_reason::evicted : close_reason::expired);
+    retire(i, slot_state::leased, retire_reason(f));
     return false;
   }
   if ((f & slot_word::stale) || always_validate_) {  // idle past validation_bypass: check before use

@@ -250,11 +250,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void publish(std::uint32_t i, slot_state from) noexcept {
     const slot_word::rep before = slots_[i].word.publish_idle(from);
     if (before & slot_word::retire_mask) [[unlikely]]
-      return retire(i, from, before & slot_word::evict ? close_reason::evicted : close_reason::expired);
+      return retire(i, from, retire_reason(before));
     if (!(before & slot_word::in_ring)) push_idle(i);
     // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
       after_publish(i, g);
+  }
+
+  /// Why a slot carrying a retire flag (slot_word::retire_mask) is closed.
+  static close_reason retire_reason(slot_word::rep w) noexcept {
+    return w & slot_word::evict ? close_reason::evicted : close_reason::expired;
   }
 
   void push_idle(std::uint32_t i) noexcept;
