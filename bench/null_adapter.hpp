@@ -35,6 +35,10 @@ class null_adapter {
   result<void, adapter_error> reset(null_connection&) noexcept { return {}; }
   /// Nothing to release. Thread-safe. Never blocks.
   void close(null_connection&) noexcept {}
+  /// A null connection has no session state, so it never needs a reset;
+  /// declaring so spares each release the unwinding check (lease.hpp), as
+  /// it does for any adapter that can see its session state.
+  bool needs_reset(const null_connection&) const noexcept { return false; }
 };
 
 static_assert(adapter<null_adapter>);

@@ -129,6 +129,23 @@ TEST(FunctionAdapterTest, NeedsResetMakesThePoolResetANormalRelease) {
   EXPECT_TRUE(throwing.needs_reset(*cl)) << "a throwing check counts as true";
 }
 
+TEST(FunctionAdapterTest, WithoutANeedsResetCallableAnUnwindingReleaseIsReset) {
+  auto n = std::make_shared<counters>();
+  auto c = callables_for(n);
+  c.reset = [n](client_ptr& cl) { ++n->reset; cl->in_tx = false; };
+  testing::fake_clock clock;
+  pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>(std::move(c)), opts(), clock);
+  p.with([](client_ptr& cl) { cl->in_tx = true; });
+  EXPECT_EQ(n->reset.load(), 0) << "an ordinary release is not reset without a needs_reset callable";
+  EXPECT_THROW(p.with([](client_ptr& cl) {
+    cl->in_tx = true;
+    throw std::runtime_error("user code failed");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(n->reset.load(), 1) << "its session state is unknown: reset";
+  EXPECT_FALSE(p.with([](client_ptr& cl) { return cl->in_tx; }));
+}
+
 TEST(FunctionAdapterTest, ACloseThatThrowsIsIgnored) {
   function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(1); },
                                   .close = [](client_ptr&) { throw std::runtime_error("already gone"); }});

@@ -434,6 +434,35 @@ TEST_F(PoolTest, ReleaseOfAConnectionTheAdapterFlagsResetsItFirst) {
   EXPECT_EQ(p.stats().unwound, 0u) << "not an unwinding release";
 }
 
+// Issue 9: std::uncaught_exceptions() on every release cost 1.5 ns of a
+// 13 ns cycle; with an adapter that sees its session state the pool no
+// longer asks, and needs_reset() alone decides, unwinding or not.
+TEST_F(PoolTest, UnwindingWithANeedsResetAdapterLetsTheAdapterDecideBug) {
+  pool<dirty_tracking_adapter> p(dirty_tracking_adapter{script}, opts(1, 1), clock);
+  EXPECT_THROW(p.with([](testing::fake_connection&) { throw 1; }), int);
+  EXPECT_EQ(script->resets.load(), 0u) << "clean per needs_reset(): no reset although unwinding";
+  EXPECT_THROW(p.with([](testing::fake_connection& c) {
+    c.dirty = true;
+    throw 2;
+  }),
+               int);
+  EXPECT_EQ(script->resets.load(), 1u) << "dirty per needs_reset(): reset";
+  EXPECT_EQ(script->closes.load(), 0u);
+  EXPECT_FALSE(p.with([](testing::fake_connection& c) { return c.dirty; }));
+}
+
+TEST_F(PoolTest, UnwindPolicyDiscardClosesEvenWhenNeedsResetSaysClean) {
+  auto o = opts(1, 1);
+  o.on_unwind = unwind_policy::discard;
+  pool<dirty_tracking_adapter> p(dirty_tracking_adapter{script}, o, clock);
+  EXPECT_THROW(p.with([](testing::fake_connection&) { throw 1; }), int);
+  EXPECT_EQ(script->resets.load(), 0u);
+  EXPECT_EQ(script->closes.load(), 1u) << "on_unwind = discard closes whatever needs_reset() says";
+  EXPECT_EQ(p.stats().unwound, 1u);
+  p.with([](testing::fake_connection&) {});  // an ordinary release keeps it
+  EXPECT_EQ(script->closes.load(), 1u);
+}
+
 TEST_F(PoolTest, FlaggedConnectionWhoseResetFailsIsDiscardedAndReplaced) {
   pool<dirty_tracking_adapter> p(dirty_tracking_adapter{script}, opts(1, 1), clock);
   std::uint64_t first = 0;

@@ -58,8 +58,8 @@ class function_adapter {
     /// Checked on every ordinary release (see berth::adapter's optional
     /// needs_reset): true makes the pool call reset first, e.g. when a
     /// transaction was left open. Must be cheap and do no I/O; a throw counts
-    /// as true. Default: never (reset then runs only for leases released
-    /// during unwinding).
+    /// as true. Default: true only for a release during stack unwinding (the
+    /// session state of a connection abandoned by an exception is unknown).
     std::function<bool(const Conn&)> needs_reset{};
   };
 
@@ -101,7 +101,7 @@ class function_adapter {
 
   /// Never throws. No I/O of its own. Thread-safe for distinct connections.
   bool needs_reset(const Conn& c) const noexcept {
-    if (!c_.needs_reset) return false;
+    if (!c_.needs_reset) return std::uncaught_exceptions() != 0;
     try {
       return c_.needs_reset(c);
     } catch (...) {  // documented: when in doubt, reset

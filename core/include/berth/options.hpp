@@ -23,9 +23,12 @@ enum class startup_mode {
 };
 
 /// What happens to a connection whose lease is destroyed during stack
-/// unwinding (user code threw while holding it): its session state is unknown.
+/// unwinding (user code threw while holding it).
 enum class unwind_policy {
-  /// Call adapter.reset() in the releasing thread; discard if reset fails.
+  /// Reset it if its session state may be dirty: with an adapter that has
+  /// needs_reset(), when that check says so (as on any release); with one
+  /// that has not, always (its state is unknown). reset() runs in the
+  /// releasing thread; the connection is discarded if reset fails.
   reset,
   /// Close the connection; the pool replaces it as demand requires.
   discard,
@@ -75,6 +78,7 @@ struct pool_options {
   /// Start-up behaviour when the database is unreachable. Default fail_fast.
   startup_mode startup = startup_mode::fail_fast;
   /// Fate of a connection released during stack unwinding. Default reset.
+  /// discard costs a std::uncaught_exceptions() call on every release.
   unwind_policy on_unwind = unwind_policy::reset;
 
   // ---- lifecycle policy, applied by the pool's reaper (its own

@@ -67,7 +67,7 @@ class pool final : public detail::pool_core {
   /// woken to validate it at once on its own thread; putting it back and
   /// waking the reaper may briefly take the slow-path mutex. Calls no
   /// adapter function. Thread-safe. Never allocates.
-  acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
+  BERTH_HOT acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]]
@@ -84,7 +84,7 @@ class pool final : public detail::pool_core {
   /// the whole call's duration and the last creation error) or
   /// errc::pool_closed. Thread-safe. The fast path (a connection idle, no
   /// queue) never blocks, never allocates and reads no clock.
-  acquire_result acquire_until(time_point deadline,
+  BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
@@ -98,7 +98,7 @@ class pool final : public detail::pool_core {
   /// a deadline; zero or negative tries once. The clock is read only if the
   /// fast path fails. Thread-safe.
   template <class Rep, class Period>
-  acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
+  BERTH_HOT acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
@@ -109,7 +109,7 @@ class pool final : public detail::pool_core {
   }
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
-  acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
+  BERTH_HOT acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
     return acquire_for(options().acquire_timeout, site);
   }
 
@@ -142,7 +142,7 @@ class pool final : public detail::pool_core {
  private:
   friend class lease<A>;
 
-  acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
+  BERTH_COLD acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
     acquire_error err;
     const std::uint32_t i = claim_slow(held, limit, site, err);
     if (i != detail::no_slot) return lease_type(this, &*conns_[i], i);

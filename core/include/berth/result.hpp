@@ -5,9 +5,11 @@
 // std::expected later is an alias change plus the exception type.
 #pragma once
 
+#include <berth/detail/hot_path.hpp>
+
+#include <memory>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 namespace berth {
 
@@ -38,6 +40,9 @@ failure(E) -> failure<E>;
 /// E::exception_type built from the error.
 template <class T, class E>
 class [[nodiscard]] result {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_constructible_v<E>,
+                "result<T, E>: T and E must be nothrow move constructible");
+
  public:
   using value_type = T;
   using error_type = E;
@@ -45,35 +50,87 @@ class [[nodiscard]] result {
   template <class U = T>
     requires std::is_constructible_v<T, U&&>
   result(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>)  // NOLINT(implicit)
-      : v_(std::in_place_index<0>, std::forward<U>(v)) {}
+      : ok_(true) {
+    std::construct_at(&val_, std::forward<U>(v));
+  }
   template <class G>
   result(failure<G> f) noexcept(std::is_nothrow_constructible_v<E, G&&>)  // NOLINT(implicit)
-      : v_(std::in_place_index<1>, std::move(f.error)) {}
+      : ok_(false) {
+    std::construct_at(&err_, std::move(f.error));
+  }
+  result(const result& o)
+    requires std::is_copy_constructible_v<T> && std::is_copy_constructible_v<E>
+      : ok_(o.ok_) {
+    if (ok_)
+      std::construct_at(&val_, o.val_);
+    else
+      std::construct_at(&err_, o.err_);
+  }
+  result(result&& o) noexcept : ok_(o.ok_) {
+    if (ok_)
+      std::construct_at(&val_, std::move(o.val_));
+    else
+      std::construct_at(&err_, std::move(o.err_));
+  }
+  result& operator=(const result& o)
+    requires std::is_copy_constructible_v<T> && std::is_copy_constructible_v<E>
+  {
+    if (this != &o) *this = result(o);  // copy first: a throwing copy leaves *this intact
+    return *this;
+  }
+  result& operator=(result&& o) noexcept {
+    if (this != &o) {
+      destroy();
+      ok_ = o.ok_;
+      if (ok_)
+        std::construct_at(&val_, std::move(o.val_));
+      else
+        std::construct_at(&err_, std::move(o.err_));
+    }
+    return *this;
+  }
+  /// Inlined (BERTH_HOT): for result<lease>, this is where the lease ends,
+  /// and the fast path's release must not become a call.
+  BERTH_HOT ~result() { destroy(); }
 
-  bool has_value() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
+  bool has_value() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok_; }
 
-  T& operator*() & noexcept { return *std::get_if<0>(&v_); }
-  const T& operator*() const& noexcept { return *std::get_if<0>(&v_); }
-  T* operator->() noexcept { return std::get_if<0>(&v_); }
-  const T* operator->() const noexcept { return std::get_if<0>(&v_); }
+  T& operator*() & noexcept { return val_; }
+  const T& operator*() const& noexcept { return val_; }
+  T* operator->() noexcept { return &val_; }
+  const T* operator->() const noexcept { return &val_; }
 
   T& value() & {
     throw_if_error();
-    return *std::get_if<0>(&v_);
+    return val_;
   }
   T&& value() && {
     throw_if_error();
-    return std::move(*std::get_if<0>(&v_));
+    return std::move(val_);
   }
-  const E& error() const& noexcept { return *std::get_if<1>(&v_); }
-  E&& error() && noexcept { return std::move(*std::get_if<1>(&v_)); }
+  const E& error() const& noexcept { return err_; }
+  E&& error() && noexcept { return std::move(err_); }
 
  private:
   void throw_if_error() const {
-    if (!has_value()) detail::throw_error(error());
+    if (!ok_) detail::throw_error(err_);
   }
-  std::variant<T, E> v_;
+  BERTH_HOT void destroy() noexcept {
+    if (ok_)
+      std::destroy_at(&val_);
+    else
+      std::destroy_at(&err_);
+  }
+
+  // A tagged union rather than std::variant: GCC 12 at -O2 kept variant's
+  // destructor (std::destroy_at through its visitor) out of line, turning
+  // every lease's release into a call (issue 9).
+  union {
+    T val_;
+    E err_;
+  };
+  bool ok_;
 };
 
 /// result<void, E>: success or an E.

@@ -54,7 +54,10 @@ struct pool_stats {
   std::uint64_t timeouts = 0;            ///< acquires that hit their deadline
   std::uint64_t creation_failures = 0;   ///< failed connection attempts
   std::uint64_t discarded = 0;           ///< leases ended by discard()
-  std::uint64_t unwound = 0;             ///< leases released during unwinding
+  /// Leases released during unwinding, where the pool looks for it: an
+  /// adapter without needs_reset(), or on_unwind = discard (with
+  /// needs_reset() and on_unwind = reset the adapter's check decides).
+  std::uint64_t unwound = 0;
   std::uint64_t reaper_passes = 0;       ///< lifecycle passes run by the reaper
   std::uint64_t validation_failures = 0; ///< validations that failed (reaper or at acquire)
   std::uint64_t leaks_suspected = 0;     ///< leases reported as held past leak_threshold

@@ -48,6 +48,7 @@
 #include <berth/detail/counters.hpp>
 #include <berth/detail/creator.hpp>
 #include <berth/detail/event_sink.hpp>
+#include <berth/detail/hot_path.hpp>
 #include <berth/detail/idle_ring.hpp>
 #include <berth/detail/leak_tracker.hpp>
 #include <berth/detail/reaper.hpp>
@@ -140,7 +141,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// `held` is a claimed slot that carries the reaper's flags (the slow
   /// path checks, validates or retires it), or no_slot. Thread-safe. Never
   /// blocks. Never allocates. Reads no clock.
-  std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
+  BERTH_HOT std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
     held = no_slot;
     // [G1] relaxed: fairness heuristic.
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed); g != 0 && waiters_.must_queue(g))
@@ -164,7 +165,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// queued a short mutex section hands the slot over, and in the ring's
   /// rare blocking corner (idle_ring.hpp) it yields until a preempted popper
   /// runs again.
-  void release(std::uint32_t i, release_mode mode) noexcept {
+  BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
     if (leaks_) [[unlikely]]
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
@@ -221,7 +222,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
  private:
   class blocking_waiter;
 
-  void note_lease(std::uint32_t i, std::source_location site) noexcept {
+  BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
     slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
     m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -232,7 +233,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// This thread's hint, then the ring; w receives the slot's word before
   /// our CAS (its flags). Never blocks.
-  std::uint32_t claim_idle(slot_word::rep& w) noexcept {
+  BERTH_HOT std::uint32_t claim_idle(slot_word::rep& w) noexcept {
     const thread_hint h = tls_hints[id_ % thread_hint_ways];
     if (h.pool_id == id_ && (w = slots_[h.slot].word.try_lease()) != 0) return h.slot;
     return pop_idle(w);
@@ -247,7 +248,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   /// Owner of `from` makes slot i idle and findable; see [G3].
-  void publish(std::uint32_t i, slot_state from) noexcept {
+  BERTH_HOT void publish(std::uint32_t i, slot_state from) noexcept {
     const slot_word::rep before = slots_[i].word.publish_idle(from);
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));

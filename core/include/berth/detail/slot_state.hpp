@@ -54,8 +54,9 @@
 //        count; a stale value makes the CAS fail and retry.
 #pragma once
 
+#include <berth/detail/hot_path.hpp>
+
 #include <atomic>
-#include <cassert>
 #include <cstdint>
 #include <optional>
 
@@ -149,7 +150,7 @@ class slot_atomic {
   /// Returns the word as it was (non-zero: idle is not 0), flags included,
   /// or 0 when the slot was not idle. [W1] pairs with the releaser's CAS in
   /// publish_idle(). Never blocks.
-  rep try_lease() noexcept {
+  BERTH_HOT rep try_lease() noexcept {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
     while (slot_word::state(w) == slot_state::idle) {
       if (word_.compare_exchange_weak(w, slot_word::with_state(w, slot_state::leased), std::memory_order_seq_cst,
@@ -185,10 +186,10 @@ class slot_atomic {
   /// the index to the ring iff in_ring was clear, and retires instead when
   /// evict is set (in which case nothing changed and the state is still from).
   /// The releaser's linearization point. [W1] pairs with try_lease().
-  rep publish_idle([[maybe_unused]] slot_state from) noexcept {
+  BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from) noexcept {
     rep w = word_.load(std::memory_order_relaxed);  // [W2]
     for (;;) {
-      assert(slot_word::state(w) == from && "publish_idle by a non-owner");
+      BERTH_INTERNAL_ASSERT(slot_word::state(w) == from, "publish_idle by a non-owner");
       if (w & slot_word::retire_mask) return w;
       rep n = slot_word::with_state(w, slot_state::idle) | slot_word::in_ring;
       if (word_.compare_exchange_weak(w, n, std::memory_order_seq_cst, std::memory_order_relaxed))
