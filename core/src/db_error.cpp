@@ -7,11 +7,11 @@
 namespace berth {
 namespace {
 
-std::string describe(std::string_view source, const std::string& engine_message, const std::string& sql) {
+std::string describe(std::string_view source, const std::string& engine_message, const std::string& redacted_sql) {
   std::string w;
   if (!source.empty()) w.append(source).append(": ");
   w += engine_message;
-  if (!sql.empty()) w += " (in \"" + redact_sql_password(sql) + "\")";
+  if (!redacted_sql.empty()) w += " (in \"" + redacted_sql + "\")";
   return w;
 }
 
@@ -20,9 +20,13 @@ bool is_word_char(char c) noexcept { return std::isalnum(static_cast<unsigned ch
 }  // namespace
 
 db_error::db_error(std::error_code code, std::string engine_message, std::string sql, std::string_view source)
-    : std::system_error(code, describe(source, engine_message, sql)),
+    : db_error(code, std::move(engine_message), redact_sql_password(sql), source, redacted{}) {}
+
+db_error::db_error(std::error_code code, std::string engine_message, std::string redacted_sql,
+                   std::string_view source, redacted)
+    : std::system_error(code, describe(source, engine_message, redacted_sql)),
       engine_message_(std::move(engine_message)),
-      sql_(std::move(sql)) {}
+      sql_(std::move(redacted_sql)) {}
 
 std::string redact_sql_password(std::string_view sql) {
   std::string out(sql);

@@ -1,4 +1,5 @@
 // connection.cpp: see connection.hpp.
+#include <berth/db_error.hpp>
 #include <berth/postgres/connection.hpp>
 
 #include <libpq-fe.h>
@@ -31,7 +32,27 @@ std::string one_line(std::string_view m) {
 }
 
 error make_error(std::string_view sqlstate, std::string_view msg) {
-  return error{make_sqlstate_error(sqlstate), redact_password("berth postgres: " + one_line(msg))};
+  return error{make_sqlstate_error(sqlstate),
+               redact_sql_password(redact_password("berth postgres: " + one_line(msg)))};
+}
+
+/// A server error from its fields, without PQresultErrorMessage's echo of
+/// the statement ("LINE 1: ... PASSWORD 'x' ..." with a caret), which can
+/// show a password literal cut where no redaction can recognise it; the
+/// position is given as a character offset instead. The caller has the SQL.
+error server_error(const PGresult* r) {
+  const auto field = [r](int code) -> std::string_view {
+    const char* v = PQresultErrorField(r, code);
+    return v != nullptr ? v : "";
+  };
+  const std::string_view ss = field(PG_DIAG_SQLSTATE);
+  std::string m(field(PG_DIAG_SEVERITY_NONLOCALIZED));
+  if (m.empty()) m = "ERROR";
+  m.append(":  ").append(field(PG_DIAG_MESSAGE_PRIMARY));
+  if (const auto d = field(PG_DIAG_MESSAGE_DETAIL); !d.empty()) m.append(" DETAIL: ").append(d);
+  if (const auto h = field(PG_DIAG_MESSAGE_HINT); !h.empty()) m.append(" HINT: ").append(h);
+  if (const auto pos = field(PG_DIAG_STATEMENT_POSITION); !pos.empty()) m.append(" (at character ").append(pos) += ')';
+  return make_error(ss.empty() ? "08006" : ss, m);
 }
 
 /// Waits until fd is ready for events or deadline passes: 1 ready, 0 timed
@@ -320,8 +341,7 @@ struct connection::state {
         case PGRES_BAD_RESPONSE:
         case PGRES_NONFATAL_ERROR:
           if (!first_error) {
-            const char* ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            first_error = make_error(ss != nullptr ? ss : "08006", PQresultErrorMessage(r));
+            first_error = server_error(r);
           }
           break;
         default: {

@@ -21,10 +21,11 @@
 // error alone. throw_db_error<Engine>() picks the class from the code.
 //
 // what() is "<source>: <engine message> (in \"<sql>\"): <code's message>".
-// A password never appears in it: the engines hand over messages that never
-// contain one (the PostgreSQL adapter redacts conninfo passwords), and the SQL
-// text in what() has the literal after any PASSWORD keyword replaced by ***
-// (CREATE ROLE r PASSWORD 'x'); sql() keeps the statement as given.
+// A password never appears in it or in sql(): the engines hand over messages
+// that never contain one (the PostgreSQL adapter redacts conninfo passwords
+// and drops the server's echo of the statement), and the SQL text has the
+// literal after any PASSWORD keyword replaced by *** (CREATE ROLE r
+// PASSWORD 'x'), in sql() as in what(). The caller still has the original.
 #pragma once
 
 #include <berth/db_errc.hpp>
@@ -48,10 +49,13 @@ class db_error : public std::system_error {
 
   /// The engine's (or the adapter's) message for this failure. Never blocks.
   const std::string& engine_message() const noexcept { return engine_message_; }
-  /// The SQL being run, or empty. Never blocks.
+  /// The SQL being run (password literals redacted), or empty. Never blocks.
   const std::string& sql() const noexcept { return sql_; }
 
  private:
+  struct redacted {};
+  db_error(std::error_code code, std::string engine_message, std::string redacted_sql, std::string_view source,
+           redacted);
   std::string engine_message_;
   std::string sql_;
 };

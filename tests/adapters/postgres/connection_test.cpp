@@ -137,6 +137,29 @@ TEST(PostgresConnection, UniqueViolationIs23505WithTheServerMessage) {
   }
 }
 
+// The server echoes a failing statement's text ("LINE 1: ...") in its
+// message; a password literal in it must not reach the error, what() or
+// anything logged from them (issue 8).
+TEST(PostgresConnection, ServerEchoOfAStatementNeverShowsItsPasswordBug) {
+  connection c = open_test_connection();
+  for (const char* sql : {"CREATE ROLE berth_echo LOGIN PASSWORD 'hunter2-secret' NOSUCHOPTION",
+                          "ALTER ROLE berth_no_such_role WITH PASSWORD = 'hunter2-secret' VALID UNTIL 'x' x"}) {
+    auto r = c.execute(sql);
+    ASSERT_FALSE(r) << sql;
+    EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("at character"), std::string::npos)
+        << "the position replaces the server's echo of the statement: " << r.error().message;
+    try {
+      c.execute(sql).value();
+      FAIL() << "expected postgres_error";
+    } catch (const postgres_error& e) {
+      EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+      EXPECT_EQ(e.server_message().find("hunter2"), std::string::npos) << e.server_message();
+      EXPECT_EQ(e.sql().find("hunter2"), std::string::npos) << e.sql();
+    }
+  }
+}
+
 // A real serialization failure (40001) is catchable as berth::retryable_error
 // through the throwing API, whatever the engine.
 TEST(PostgresConnection, SerializationFailureIsCaughtAsRetryableError) {
