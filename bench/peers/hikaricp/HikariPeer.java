@@ -6,7 +6,7 @@
 //
 // Workload, identical to the C++ drivers':
 //   - a pool of C stub connections, filled before anything is timed (we wait until HikariCP reports C idle);
-//   - T threads released together from a latch; each loops: getConnection() (every 64th call timed with
+//   - T threads released together (see Phase for why not a CountDownLatch); each loops: getConnection() (every 64th call timed with
 //     System.nanoTime() around that call alone), when H > 0 spin reading System.nanoTime() until H ns have
 //     passed while holding, close() (which returns the connection to the pool);
 //   - after S seconds the main thread raises a volatile stop flag and joins every thread.
@@ -34,8 +34,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 public final class HikariPeer {
@@ -63,13 +63,16 @@ public final class HikariPeer {
 
     static final String USAGE =
         "usage: run-hikaricp --threads T --connections C --hold-ns H --seconds S [--warmup-seconds W]\n"
+        + "                    [--cache-dir DIR]\n"
         + "  T >= 1 worker threads, C >= 1 pooled connections, H >= 0 ns held per cycle,\n"
-        + "  S > 0 measured seconds, W >= 0 warm-up seconds (default 5, not in the results)";
+        + "  S > 0 measured seconds, W >= 0 warm-up seconds (default 5, not in the results),\n"
+        + "  DIR: where run-hikaricp caches the compiled driver";
 
     static Options parse(String[] args) throws UsageError {
         Options o = new Options();
         for (int i = 0; i < args.length; ++i) {
             String name = args[i];
+            if (name.equals("--help") || name.equals("-h")) throw new UsageError(null);
             String value;
             int eq = name.indexOf('=');
             if (name.startsWith("--") && eq > 0) {
@@ -167,8 +170,19 @@ public final class HikariPeer {
 
     // ---- the workload ----
 
-    /** Set by the main thread when a phase ends; read by every worker once per cycle. */
-    static final class StopFlag {
+    /**
+     * The start line and the finish line of one phase.
+     *
+     * Workers check in on `ready`, then yield-spin on `go`: every worker is already runnable when the main
+     * thread raises `go`, so each starts at its next time slice, as when a C++ driver's std::latch wakes all
+     * its waiters with one futex call. A CountDownLatch wakes its waiters in a chain instead (each woken thread
+     * unparks the next): with 128 threads on 2 cores, and the early threads busy in the loop, the tail of that
+     * chain started hundreds of milliseconds to seconds late, and half the threads of a 1 s run did no cycle.
+     */
+    static final class Phase {
+        final AtomicInteger ready = new AtomicInteger();
+        volatile boolean go;
+        /** Raised by the main thread when the phase ends; read by every worker once per cycle. */
         volatile boolean stop;
     }
 
@@ -176,38 +190,28 @@ public final class HikariPeer {
     static final class Worker implements Runnable {
         private final HikariDataSource ds;
         private final long holdNs;
-        private final StopFlag flag;
-        private final CountDownLatch ready;
-        private final CountDownLatch go;
+        private final Phase phase;
 
         long cycles;
         long errors;
         long[] samples;
         int sampleCount;
 
-        Worker(HikariDataSource ds, long holdNs, StopFlag flag, CountDownLatch ready, CountDownLatch go,
-               int expectedSamples) {
+        Worker(HikariDataSource ds, long holdNs, Phase phase, int expectedSamples) {
             this.ds = ds;
             this.holdNs = holdNs;
-            this.flag = flag;
-            this.ready = ready;
-            this.go = go;
+            this.phase = phase;
             this.samples = new long[Math.max(expectedSamples, 1024)];
         }
 
         @Override public void run() {
-            ready.countDown();
-            try {
-                go.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
+            phase.ready.incrementAndGet();
+            while (!phase.go) Thread.yield();
             long calls = 0;
             long done = 0;
             long failed = 0;
             final long hold = holdNs;
-            while (!flag.stop) {
+            while (!phase.stop) {
                 Connection c;
                 try {
                     if ((calls++ & (SAMPLE_EVERY - 1)) == 0) {
@@ -253,31 +257,29 @@ public final class HikariPeer {
         long[] samples; // sorted
     }
 
-    /** Runs T fresh threads for the given time; the wall time runs from the release to the last join. */
+    /** Runs T fresh threads for the given time; the wall time runs from `go` to the last join. */
     static PhaseResult runPhase(HikariDataSource ds, Options o, double seconds, String name)
             throws InterruptedException {
-        StopFlag flag = new StopFlag();
-        CountDownLatch ready = new CountDownLatch(o.threads);
-        CountDownLatch go = new CountDownLatch(1);
+        Phase phase = new Phase();
         // Room for what one thread could sample at ~50 M cycles/s alone, capped; record() grows it past that.
         long perThreadGuess = (long) (seconds * 50e6 / SAMPLE_EVERY / o.threads) + 1;
         int expected = (int) Math.min(perThreadGuess, 1 << 20);
         List<Worker> workers = new ArrayList<>(o.threads);
         List<Thread> threads = new ArrayList<>(o.threads);
         for (int i = 0; i < o.threads; ++i) {
-            Worker w = new Worker(ds, o.holdNs, flag, ready, go, expected);
+            Worker w = new Worker(ds, o.holdNs, phase, expected);
             Thread t = new Thread(w, "hikaricp-" + name + "-" + i);
             t.setDaemon(true);
             workers.add(w);
             threads.add(t);
             t.start();
         }
-        ready.await();
+        while (phase.ready.get() < o.threads) LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(100));
         long start = System.nanoTime();
-        go.countDown();
+        phase.go = true;
         long deadline = start + (long) (seconds * 1e9);
         for (long left; (left = deadline - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
-        flag.stop = true;
+        phase.stop = true;
         for (Thread t : threads) t.join();
         long end = System.nanoTime();
 
@@ -375,6 +377,10 @@ public final class HikariPeer {
         try {
             o = parse(args);
         } catch (UsageError e) {
+            if (e.getMessage() == null) { // --help
+                System.err.println(USAGE);
+                System.exit(0);
+            }
             System.err.println("run-hikaricp: " + e.getMessage());
             System.err.println(USAGE);
             System.exit(2);
