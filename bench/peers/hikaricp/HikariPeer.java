@@ -36,6 +36,7 @@ import java.util.Locale;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.concurrent.locks.LockSupport;
 
 public final class HikariPeer {
@@ -105,27 +106,27 @@ public final class HikariPeer {
     }
 
     static long parseLong(String name, String value, long min) throws UsageError {
-        long v;
-        try {
-            v = Long.parseLong(value);
-        } catch (NumberFormatException e) {
-            throw new UsageError(name + ": '" + value + "' is not an integer");
-        }
+        long v = parseNumber(name, value, Long::parseLong, "an integer");
         if (v < min) throw new UsageError(name + ": " + value + " is below the minimum " + min);
         return v;
     }
 
     static double parseSeconds(String name, String value, boolean zeroAllowed) throws UsageError {
-        double v;
-        try {
-            v = Double.parseDouble(value);
-        } catch (NumberFormatException e) {
-            throw new UsageError(name + ": '" + value + "' is not a number of seconds");
-        }
+        double v = parseNumber(name, value, Double::parseDouble, "a number of seconds");
         if (!Double.isFinite(v) || v < 0 || (!zeroAllowed && v == 0)) {
             throw new UsageError(name + ": " + value + (zeroAllowed ? " must be >= 0" : " must be > 0"));
         }
         return v;
+    }
+
+    /** Parses value with parser, turning a NumberFormatException into a UsageError that names the option. */
+    static <T> T parseNumber(String name, String value, Function<String, T> parser, String what)
+            throws UsageError {
+        try {
+            return parser.apply(value);
+        } catch (NumberFormatException e) {
+            throw new UsageError(name + ": '" + value + "' is not " + what);
+        }
     }
 
     // ---- the pool ----
