@@ -77,6 +77,29 @@ TEST(PostgresAdapter, ConnectValidateResetClose) {
   EXPECT_FALSE(c->is_open());
 }
 
+// reset_query promised "reset on return" but ran only when a transaction
+// was left open: session state (SET, temp tables) leaked to the next lessee.
+TEST(PostgresPool, ResetQueryRunsOnEveryReturnBug) {
+  options o = test_options();
+  o.reset_query = "DISCARD ALL";
+  pool<adapter> p{adapter{o}, {.name = "pg-reset-query", .max_size = 1, .min_idle = 1}};
+  p.with([](connection& c) {
+    c.execute("SET application_name = 'leaked'").value();
+    c.execute("CREATE TEMP TABLE leaked_temp (x int)").value();
+  });
+  p.with([](connection& c) {
+    EXPECT_NE(c.execute("SHOW application_name").value().get<std::string>(0, 0), "leaked");
+    EXPECT_FALSE(c.execute("SELECT * FROM leaked_temp")) << "DISCARD ALL dropped the temp table";
+  });
+  options plain = test_options();
+  pool<adapter> q{adapter{plain}, {.name = "pg-no-reset-query", .max_size = 1, .min_idle = 1}};
+  q.with([](connection& c) { c.execute("SET application_name = 'kept'").value(); });
+  q.with([](connection& c) {
+    EXPECT_EQ(c.execute("SHOW application_name").value().get<std::string>(0, 0), "kept")
+        << "without reset_query a clean session is returned as is";
+  });
+}
+
 TEST(PostgresAdapter, CreationFailuresAreClearAndPasswordFree) {
   options o = test_options();
   o.conninfo = shared_pg_server().conninfo_with_password("wr0ng-pa55");

@@ -21,7 +21,8 @@ namespace berth::postgres {
 ///                transaction gone); then reset_query and the session settings.
 ///   needs_reset(c): on every ordinary release; true when c is broken, not
 ///                idle (a transaction open or failed, a command unfinished)
-///                or has transaction guards alive, so reset() runs first.
+///                or has transaction guards alive, so reset() runs first;
+///                always true when options::reset_query is set.
 ///   close(c):    PQfinish.
 /// Errors are adapter_error with a postgres error_category() code and a
 /// password-free message. Thread-safety: const after construction; its
@@ -40,7 +41,8 @@ class adapter {
   /// berth::adapter's optional release check. No I/O (PQstatus,
   /// PQtransactionStatus, a counter). Thread-safety: the releasing thread owns c.
   bool needs_reset(const connection& c) const noexcept {
-    return c.broken() || c.transaction() != transaction_state::idle || c.transaction_depth() != 0;
+    return o_.reset_query.has_value() || c.broken() || c.transaction() != transaction_state::idle ||
+           c.transaction_depth() != 0;
   }
   void close(connection& c) noexcept;
 

@@ -17,8 +17,11 @@ struct options {
   /// Bound on one connect(), name resolution aside (see connection::open).
   /// Default 5 s; > 0 and <= berth::max_option_duration.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
-  /// Run by reset() after the rollback, e.g. "DISCARD ALL". Default none;
-  /// when set, non-empty.
+  /// Run on every return of a connection to the pool (as PgBouncer's
+  /// server_reset_query), by reset() after the rollback, e.g. "DISCARD ALL":
+  /// needs_reset() is then always true, so each release costs this round
+  /// trip in the releasing thread. Default none (reset() then runs only when
+  /// a transaction or command was left open); when set, non-empty.
   std::optional<std::string> reset_query{};
   /// Applied to each session at connect and after reset_query
   /// (SET statement_timeout). Default none (the server's); when set, > 0 and
