@@ -52,6 +52,12 @@
 //        lock cmpxchg whatever the order, so seq_cst costs nothing there.
 //   [W2] relaxed loads of the word only seed a CAS or read an approximate
 //        count; a stale value makes the CAS fail and retry.
+//   [W3] the fast path's two CASes are seeded with a guess instead of a
+//        load: the word of a slot in steady reuse (the state and in_ring,
+//        no other flag). A wrong guess is a failed CAS that returns the
+//        real word, after which the loop goes on as if it had loaded it;
+//        a right one saves a load on the CAS's dependency chain (about
+//        1 ns of a 10 ns cycle, issue 9). No ordering rests on the guess.
 #pragma once
 
 #include <berth/detail/hot_path.hpp>
@@ -151,7 +157,7 @@ class slot_atomic {
   /// or 0 when the slot was not idle. [W1] pairs with the releaser's CAS in
   /// publish_idle(). Never blocks.
   BERTH_HOT rep try_lease() noexcept {
-    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    rep w = steady_word(slot_state::idle);  // [W3]
     while (slot_word::state(w) == slot_state::idle) {
       if (word_.compare_exchange_weak(w, slot_word::with_state(w, slot_state::leased), std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
@@ -187,7 +193,7 @@ class slot_atomic {
   /// evict is set (in which case nothing changed and the state is still from).
   /// The releaser's linearization point. [W1] pairs with try_lease().
   BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from) noexcept {
-    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    rep w = steady_word(from);  // [W3]
     for (;;) {
       BERTH_INTERNAL_ASSERT(slot_word::state(w) == from, "publish_idle by a non-owner");
       if (w & slot_word::retire_mask) return w;
@@ -246,6 +252,9 @@ class slot_atomic {
     return slot_word::state(word_.load(order));
   }
  private:
+  /// [W3] the usual word of a slot in state s on the fast path.
+  static constexpr rep steady_word(slot_state s) noexcept { return static_cast<rep>(s) | slot_word::in_ring; }
+
   std::atomic<rep> word_{static_cast<rep>(slot_state::empty)};
 };
 
