@@ -139,6 +139,19 @@ inline driver_config parse(int argc, char** argv) {
   return c;
 }
 
+/// The median cost of one steady_clock::now() as a timed acquire sees it
+/// (the difference of two back-to-back reads), to read the latencies by.
+inline std::uint64_t timer_cost_ns() {
+  using clock = std::chrono::steady_clock;
+  std::vector<std::int64_t> d(1001);
+  for (auto& x : d) {
+    const clock::time_point a = clock::now();
+    x = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - a).count();
+  }
+  std::nth_element(d.begin(), d.begin() + 500, d.end());
+  return static_cast<std::uint64_t>(d[500]);
+}
+
 /// The nearest-rank q-quantile of sorted v (0 when empty).
 inline std::uint64_t quantile(const std::vector<std::uint64_t>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -198,6 +211,7 @@ int run_driver(int argc, char** argv, std::string_view pool_name, std::string_vi
   using clock = std::chrono::steady_clock;
   const driver_config cfg = detail::parse(argc, argv);
   try {
+    const std::uint64_t timer_ns = detail::timer_cost_ns();
     P pool(cfg);
     std::atomic<detail::phase> ph{detail::phase::warm_up};
     std::vector<detail::thread_result> results(cfg.threads);
@@ -278,6 +292,7 @@ int run_driver(int argc, char** argv, std::string_view pool_name, std::string_vi
     }
     j += ']';
     num("errors", errors);
+    num("timer_ns", timer_ns);
     key("assertions");  // whether assert() is compiled in (NDEBUG undefined)
 #ifdef NDEBUG
     j += "false";
