@@ -320,7 +320,8 @@ def table(head, rows):
     return "\n".join(lines)
 
 
-def markdown(data):
+def markdown(data, brief=False):
+    """The tables; brief (--quick) leaves out the per-thread cycle counts (the spread stays)."""
     m, pools = data["machine"], data["pools_run"]
     out = ["# berth beside its peers (bench/peers.py)", ""]
     out.append(f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}; {m['compiler']}"
@@ -382,7 +383,8 @@ def markdown(data):
             out += ["Acquire latency, ns (p50 / p99 / p99.9 / max):", "", table(["threads"] + labels, rows), ""]
             rows = [[str(t)] + [" / ".join(fmt_count(c[x]) for x in ("thread_min", "thread_median", "thread_max"))
                                 if (c := cell(p, k)) else "-" for p in pools] for t, k in keys]
-            out += ["Per-thread cycles (slowest / median / fastest):", "", table(["threads"] + labels, rows), ""]
+            if not brief:
+                out += ["Per-thread cycles (slowest / median / fastest):", "", table(["threads"] + labels, rows), ""]
             rows = [[str(t)] + [(("∞" if c["spread"] == float("inf") else f"{c['spread']:.1f}x")
                                  + f", {c['share_below_tenth'] * 100:.0f}%") if (c := cell(p, k)) else "-"
                                 for p in pools] for t, k in keys]
@@ -465,7 +467,7 @@ def main(argv):
                     ratios.setdefault(pool, {}).setdefault(key, {})[name] = mm["cycles_per_s"] / r["cycles_per_s"]
     data["ratios"] = ratios
 
-    md = markdown(data)
+    md = markdown(data, brief=args.quick)
     sys.stdout.write(md)
     if args.markdown:
         with open(args.markdown, "w") as f:
