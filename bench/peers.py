@@ -314,6 +314,12 @@ def fmt_count(n):
     return f"{n:.0f}"
 
 
+def fmt_spread(x):
+    if x is None or x == float("inf"):
+        return "∞"
+    return f"{x:.1f}x" if x < 100 else fmt_count(x) + "x"
+
+
 def table(head, rows):
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -385,7 +391,7 @@ def markdown(data, brief=False):
                                 if (c := cell(p, k)) else "-" for p in pools] for t, k in keys]
             if not brief:
                 out += ["Per-thread cycles (slowest / median / fastest):", "", table(["threads"] + labels, rows), ""]
-            rows = [[str(t)] + [(("∞" if c["spread"] == float("inf") else f"{c['spread']:.1f}x")
+            rows = [[str(t)] + [(fmt_spread(c["spread"])
                                  + f", {c['share_below_tenth'] * 100:.0f}%") if (c := cell(p, k)) else "-"
                                 for p in pools] for t, k in keys]
             out += ["Per-thread spread, starved:", "", table(["threads"] + labels, rows)]

@@ -173,10 +173,14 @@ void worker_main(P& pool, std::size_t index, std::int64_t hold_ns, std::latch& s
   for (;;) {
     const phase p = ph.load(std::memory_order_relaxed);  // [P1] a flag, no data behind it
     if (p != seen) [[unlikely]] {
+      // The window opens (warm-up cycles and samples are not counted), or
+      // it closed before this thread saw it open: then it did no cycle in it.
+      if (seen == phase::warm_up) {
+        cycles = 0;
+        samples.clear();
+      }
       if (p == phase::stop) break;
-      seen = p;  // the window opens: warm-up cycles and samples are not counted
-      cycles = 0;
-      samples.clear();
+      seen = p;
     }
     const bool timed = (n++ % sample_every) == 0;
     clock::time_point t0;
