@@ -8,10 +8,10 @@
 // (user_flags/CMakeLists.txt) compile berth's core sources into the driver
 // with only those flags, as a service that vendors berth would.
 // BERTH_PEER_VARIANT names the build in the JSON line.
+#include "berth_options.hpp"
 #include "null_adapter.hpp"
 #include "workload.hpp"
 
-#include <berth/options.hpp>
 #include <berth/pool.hpp>
 
 #include <cstddef>
@@ -25,14 +25,13 @@ namespace {
 using berth::bench::null_adapter;
 using berth::bench::peers::driver_config;
 
-/// berth with the user's defaults except its size: every connection opened
-/// before the run (min_idle = max_size, fail_fast). The reaper, keepalive and
-/// validation_bypass stay at their defaults, as a user leaves them.
+/// berth with the user's defaults except its size (prefilled_options).
 /// Distinct objects: safe. Shared objects: safe for worker use (berth::pool's
 /// contract); unsafe for destruction.
 class berth_peer {
  public:
-  explicit berth_peer(const driver_config& cfg) : pool_{null_adapter{}, options(cfg.connections)} {}
+  explicit berth_peer(const driver_config& cfg)
+      : pool_{null_adapter{}, berth::bench::peers::prefilled_options("peers", cfg.connections)} {}
 
   /// One thread's view: nothing but the pool. Distinct objects: safe.
   class worker {
@@ -47,15 +46,6 @@ class berth_peer {
   };
 
  private:
-  static berth::pool_options options(std::size_t connections) {
-    berth::pool_options o;
-    o.name = "peers";
-    o.max_size = connections;
-    o.min_idle = connections;
-    o.startup = berth::startup_mode::fail_fast;
-    return o;
-  }
-
   berth::pool<null_adapter> pool_;
 };
 

@@ -36,14 +36,16 @@
 #include <thread>
 #include <utility>
 
-#ifndef BERTH_PEER_CAS_STORE
-#error "BERTH_PEER_CAS_STORE must be 0 (cas-pair) or 1 (cas-store)"
-#endif
-
 namespace {
 
 using berth::bench::null_connection;
 using berth::bench::peers::driver_config;
+
+#ifndef BERTH_PEER_CAS_STORE
+#error "BERTH_PEER_CAS_STORE must be 0 (cas-pair) or 1 (cas-store)"
+#endif
+/// Which floor this build is: release by a store (cas-store) or by a CAS.
+constexpr bool release_by_store = BERTH_PEER_CAS_STORE != 0;
 
 constexpr std::uint32_t slot_free = 0;
 constexpr std::uint32_t slot_taken = 1;
@@ -71,16 +73,16 @@ class cas_peer {
     handle& operator=(handle&&) = delete;
     ~handle() {
       if (slot_ == nullptr) return;
-#if BERTH_PEER_CAS_STORE
-      slot_->word.store(slot_free, std::memory_order_release);  // [F2] pairs with the next holder's [F1]
-#else
-      std::uint32_t expected = slot_taken;
-      // [F2] pairs with the next holder's [F1]. Only the holder frees its
-      // slot, so the CAS cannot fail: it stands for a pool's release CAS.
-      while (!slot_->word.compare_exchange_weak(expected, slot_free, std::memory_order_release,
-                                                std::memory_order_relaxed))
-        expected = slot_taken;
-#endif
+      if constexpr (release_by_store) {
+        slot_->word.store(slot_free, std::memory_order_release);  // [F2] pairs with the next holder's [F1]
+      } else {
+        std::uint32_t expected = slot_taken;
+        // [F2] pairs with the next holder's [F1]. Only the holder frees its
+        // slot, so the CAS cannot fail: it stands for a pool's release CAS.
+        while (!slot_->word.compare_exchange_weak(expected, slot_free, std::memory_order_release,
+                                                  std::memory_order_relaxed))
+          expected = slot_taken;
+      }
     }
     explicit operator bool() const noexcept { return slot_ != nullptr; }
     slot* get() const noexcept { return slot_; }
@@ -127,6 +129,6 @@ class cas_peer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return berth::bench::peers::run_driver<cas_peer>(argc, argv, BERTH_PEER_CAS_STORE ? "cas-store" : "cas-pair",
+  return berth::bench::peers::run_driver<cas_peer>(argc, argv, release_by_store ? "cas-store" : "cas-pair",
                                                    "release");
 }

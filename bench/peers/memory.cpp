@@ -38,12 +38,12 @@
 // may allocate; the main thread reads it after the constructor returned
 // (its threads' allocations at start-up, if any, are constant per pool and
 // cancel in the difference).
+#include "berth_options.hpp"
 #include "null_adapter.hpp"
 
 #include <berth/detail/cache_padded.hpp>
 #include <berth/detail/idle_ring.hpp>
 #include <berth/detail/slot.hpp>
-#include <berth/options.hpp>
 #include <berth/pool.hpp>
 
 #include <atomic>
@@ -95,19 +95,10 @@ long rss_kb() {
   return -1;
 }
 
-berth::pool_options options(std::size_t n) {
-  berth::pool_options o;
-  o.name = "memory";
-  o.max_size = n;
-  o.min_idle = n;
-  o.startup = berth::startup_mode::fail_fast;
-  return o;
-}
-
 /// Heap bytes allocated by constructing a pool of n connections.
 std::size_t pool_heap(std::size_t n) {
   const std::size_t before = heap_bytes.load(std::memory_order_relaxed);
-  berth::pool<null_adapter> p{null_adapter{}, options(n)};
+  berth::pool<null_adapter> p{null_adapter{}, berth::bench::peers::prefilled_options("memory", n)};
   return heap_bytes.load(std::memory_order_relaxed) - before;
 }
 
@@ -133,7 +124,7 @@ int main() {
   const long rss_before = rss_kb();
   long rss_after = 0;
   {
-    berth::pool<null_adapter> p{null_adapter{}, options(big)};
+    berth::pool<null_adapter> p{null_adapter{}, berth::bench::peers::prefilled_options("memory", big)};
     rss_after = rss_kb();
   }
 
