@@ -347,6 +347,8 @@ def markdown(data, brief=False):
     for short, pids in groups.items():
         out.append(f"- Compiled as `{short}`: {', '.join(pids)} (full commands in the JSON)"
                    + ("; SOCI's library is Debian's build" if "soci" in pids else ""))
+    for w in data.get("warnings", []):
+        out.append(f"- **Warning**: {w}")
     for note in data["skipped"].values():
         out.append(f"- Skipped: {note}")
     mem = data.get("memory")
@@ -454,6 +456,15 @@ def main(argv):
                     "FAILED: " + rec["failure"]
                 print(f"[{n}/{total} {time.monotonic() - t_start:5.0f}s] rep {rep + 1} {scenario:13} "
                       f"hold {hold:4} T {threads:3} C {conns:2} {pool:16} {what}", file=sys.stderr)
+
+    # Only release-preset numbers may be quoted: flag any driver built otherwise.
+    warnings = sorted({f"{r['pool']} was built as {r['result'].get('variant')!r}, not 'release': "
+                       "build with the release preset before quoting these numbers"
+                       for r in data["runs"] if "result" in r and r["pool"] in CPP_POOLS
+                       and not r["pool"].startswith("berth-O2") and r["result"].get("variant") != "release"})
+    for w in warnings:
+        print(f"peers: WARNING: {w}", file=sys.stderr)
+    data["warnings"] = warnings
 
     medians = {}
     for pool in pools:

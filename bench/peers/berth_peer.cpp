@@ -7,7 +7,8 @@
 // berth::core built with the release preset's flags; "O2" and "O2-NDEBUG"
 // (user_flags/CMakeLists.txt) compile berth's core sources into the driver
 // with only those flags, as a service that vendors berth would.
-// BERTH_PEER_VARIANT names the build in the JSON line.
+// BERTH_PEER_VARIANT names the build in the JSON line (for the linked one,
+// the build type: "release" in the release preset).
 #include "berth_options.hpp"
 #include "null_adapter.hpp"
 #include "workload.hpp"

@@ -130,5 +130,5 @@ class cas_peer {
 
 int main(int argc, char** argv) {
   return berth::bench::peers::run_driver<cas_peer>(argc, argv, release_by_store ? "cas-store" : "cas-pair",
-                                                   "release");
+                                                   BERTH_PEER_BUILD);
 }

@@ -91,5 +91,5 @@ moodycamel_peer::handle::~handle() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return berth::bench::peers::run_driver<moodycamel_peer>(argc, argv, "moodycamel", "release");
+  return berth::bench::peers::run_driver<moodycamel_peer>(argc, argv, "moodycamel", BERTH_PEER_BUILD);
 }

@@ -36,5 +36,5 @@ class mutex_peer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return berth::bench::peers::run_driver<mutex_peer>(argc, argv, "mutex", "release");
+  return berth::bench::peers::run_driver<mutex_peer>(argc, argv, "mutex", BERTH_PEER_BUILD);
 }

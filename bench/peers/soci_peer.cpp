@@ -75,5 +75,5 @@ class soci_peer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return berth::bench::peers::run_driver<soci_peer>(argc, argv, "soci", "release");
+  return berth::bench::peers::run_driver<soci_peer>(argc, argv, "soci", BERTH_PEER_BUILD);
 }
