@@ -217,7 +217,9 @@ int run_driver(int argc, char** argv, std::string_view pool_name, std::string_vi
   try {
     const std::uint64_t timer_ns = detail::timer_cost_ns();
     P pool(cfg);
-    std::atomic<detail::phase> ph{detail::phase::warm_up};
+    // Read by every worker before every cycle: alone on its line pair, away
+    // from the main thread's stack writes.
+    alignas(128) std::atomic<detail::phase> ph{detail::phase::warm_up};
     std::vector<detail::thread_result> results(cfg.threads);
     std::latch start(static_cast<std::ptrdiff_t>(cfg.threads) + 1);
     std::vector<std::thread> threads;
