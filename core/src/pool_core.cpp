@@ -79,7 +79,7 @@ void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
     if (opts_.on_unwind == unwind_policy::discard) return retire(i, slot_state::leased, close_reason::unwound);
   }
   if (!reset_slot(i)) return retire(i, slot_state::leased, close_reason::reset_failed);
-  if (waiters_.must_queue(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
+  if (waiters_.must_hand(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
     return offer_contended(i, slot_state::leased);
   publish(i, slot_state::leased);
 }
@@ -109,7 +109,19 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
     if (slots_[i].word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
     return;
   }
-  if (!waiters_.must_queue(g)) return waiters_.wake_head();  // throughput: the head competes [G5]
+  if (!waiters_.must_hand(g)) {
+    waiters_.wake_head();  // throughput: the head competes [G5]
+    // Give the woken waiter a chance to run before this thread, likely to
+    // acquire again at once, takes the connection back: yield while it is
+    // still idle and someone waits ("Fairness" in waiter_queue.hpp). Each
+    // check is a relaxed load: a stale value only ends the courtesy early
+    // or late. Without other runnable threads a yield returns at once.
+    for (int k = 0; k < release_yields && slots_[i].word.state() == slot_state::idle &&
+                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) != 0;
+         ++k)
+      std::this_thread::yield();
+    return;
+  }
   std::lock_guard lk(mutex_);
   waiters_.settle_locked();  // strict: what we published (or whatever is idle) goes to the head
 }
@@ -265,12 +277,13 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
   }
   if (const std::uint32_t i = waiters_.register_locked(); i != no_slot) return i;  // [G2]
   blocking_waiter w;
+  w.since = start;
   waiters_.enqueue_locked(w, front);
   if (w.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
       blocked = true;
-      waiters_.served_locked(saturating_sub(clock_.now(), start));
+      waiters_.served_locked(clock_.now());
       return w.slot;
     }
     if (w.closed) {
@@ -329,7 +342,7 @@ pool_counts pool_core::counts() const noexcept {
   slots_.count_states(c);
   const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed);  // approximate by contract
   c.waiting = static_cast<std::size_t>(g & waiter_queue::gate_waiters);
-  c.strict_handoff = c.waiting != 0 && waiters_.must_queue(g);
+  c.strict_handoff = c.waiting != 0 && waiters_.must_hand(g);
   return c;
 }
 

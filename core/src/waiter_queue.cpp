@@ -51,16 +51,26 @@ std::uint32_t waiter_queue::after_wake_locked(waiter& w) noexcept {
 }
 
 void waiter_queue::starving_locked(std::chrono::nanoseconds waited) noexcept {
-  if (handoff_after_.count() > 0 && waited >= handoff_after_ &&
+  if (handoff_after_.count() > 0 && waited >= handoff_after_ && in_flight_ == 0 &&
       !(gate_.value.load(std::memory_order_relaxed) & gate_handoff)) {  // relaxed: the bit changes only under mutex_
-    gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // starving: strict from now on
+    gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // owed the next release
     settle_locked();                                                // [G6]
   }
 }
 
-void waiter_queue::served_locked(std::chrono::nanoseconds waited) noexcept {
-  // Towards throughput mode: no settle needed.
-  if (head_ == nullptr || waited < handoff_after_) gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
+void waiter_queue::served_locked(clock_source::time_point now) noexcept {
+  if (in_flight_ > 0) --in_flight_;
+  if (head_ == nullptr) {  // nobody left to owe: towards throughput, no settle
+    gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
+    return;
+  }
+  // The next head's turn: owed a release once it has waited handoff_after.
+  // A head that waits less is left to compete (throughput).
+  if (head_ != nullptr && in_flight_ == 0 && handoff_after_.count() > 0 && now - head_->since >= handoff_after_ &&
+      !(gate_.value.load(std::memory_order_relaxed) & gate_handoff)) {  // relaxed: changes only under mutex_
+    gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);
+    settle_locked();  // [G6]
+  }
 }
 
 void waiter_queue::leave_locked(waiter& w) noexcept {
@@ -115,6 +125,10 @@ void waiter_queue::wake_head() noexcept {
 }
 
 void waiter_queue::give_locked(waiter& w, std::uint32_t i) noexcept {
+  ++in_flight_;
+  // One hand-off per mark (see "Fairness"). Towards throughput: no settle.
+  if (gate_.value.load(std::memory_order_relaxed) & gate_handoff)  // relaxed: changes only under mutex_
+    gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
   unlink_locked(w);
   w.slot = i;  // [G4] read by the waiter under the mutex
   // Wake under the lock: once unlocked the waiter may return and be gone.

@@ -372,7 +372,10 @@ struct WaiterQueueTest : ::testing::Test {
   /// The gate's waiter count; tests compare it with queued_locked().
   static std::uint64_t waiters_in(std::uint64_t g) { return g & waiter_queue::gate_waiters; }
   static std::uint64_t gate(const waiter_queue& q) { return q.load_gate(std::memory_order_seq_cst); }
-  bool strict(const waiter_queue& q) const { return q.must_queue(gate(q)); }
+  /// Releases go to the head (strict mode, or the head is owed one).
+  bool strict(const waiter_queue& q) const { return q.must_hand(gate(q)); }
+  /// Newcomers must queue (strict mode only).
+  bool queues(const waiter_queue& q) const { return q.must_queue(gate(q)); }
 
   /// The gate counts exactly the queued waiters (outside a register/enqueue
   /// pair). Call with the mutex held.
@@ -398,13 +401,21 @@ TEST_F(WaiterQueueTest, MustQueueIsFalseWithNoWaiterTrueForALoneWaiterFalseForTw
   EXPECT_FALSE(q.must_queue(waiter_queue::gate_waiters)) << "largest count";
 }
 
-TEST_F(WaiterQueueTest, MustQueueIsTrueWithTheHandoffBitAndAnyWaiter) {
+// The handoff bit (an owed head) sends releases to the head but lets
+// newcomers take what is idle (issue 9: queueing them too was a convoy).
+TEST_F(WaiterQueueTest, TheHandoffBitMakesReleasersHandButNotNewcomersQueue) {
   waiter_queue q(mutex, source, 1ms);
   constexpr std::uint64_t h = waiter_queue::gate_handoff;
-  EXPECT_FALSE(q.must_queue(h)) << "the bit alone, nobody waiting: nothing to hand off to";
-  EXPECT_TRUE(q.must_queue(h | 1));
-  EXPECT_TRUE(q.must_queue(h | 2));
-  EXPECT_TRUE(q.must_queue(h | waiter_queue::gate_waiters));
+  EXPECT_FALSE(q.must_hand(h)) << "the bit alone, nobody waiting: nothing to hand off to";
+  EXPECT_TRUE(q.must_hand(h | 1));
+  EXPECT_TRUE(q.must_hand(h | 2));
+  EXPECT_TRUE(q.must_hand(h | waiter_queue::gate_waiters));
+  EXPECT_FALSE(q.must_hand(2)) << "several waiters, none owed: publish";
+  EXPECT_TRUE(q.must_hand(1)) << "a lone waiter gets the next release";
+  EXPECT_TRUE(q.must_hand(waiter_queue::gate_closed));
+  EXPECT_TRUE(q.must_queue(h | 1)) << "a lone waiter: newcomers queue";
+  EXPECT_FALSE(q.must_queue(h | 2));
+  EXPECT_FALSE(q.must_queue(h | waiter_queue::gate_waiters));
 }
 
 TEST_F(WaiterQueueTest, MustQueueIgnoresTheWokenBit) {
@@ -668,14 +679,13 @@ TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopInStrictMode) {
   expect_counted(q);
 }
 
-TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopWhenTheHandoffBitIsSet) {
-  waiter_queue q(mutex, source, 1ms);
+TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopWhenNewcomersMustQueue) {
+  waiter_queue q(mutex, source, 0ns);  // always strict
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
   queue_up(q, w2);
-  q.starving_locked(1ms);
-  ASSERT_TRUE(strict(q));
+  ASSERT_TRUE(queues(q));
   source.idle = {4};
   EXPECT_EQ(q.after_wake_locked(w2), no_slot);
   EXPECT_EQ(source.idle.size(), 1u);
@@ -733,7 +743,8 @@ TEST_F(WaiterQueueTest, StarvingAtHandoffAfterSetsTheHandoffBit) {
   queue_up(q, w2);
   q.starving_locked(1ms);
   EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
-  EXPECT_TRUE(strict(q));
+  EXPECT_TRUE(strict(q)) << "the next release goes to the starving head";
+  EXPECT_FALSE(queues(q)) << "newcomers still take what is idle: no convoy (issue 9)";
   q.starving_locked(std::chrono::nanoseconds::max());  // already set: no change
   EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
   expect_counted(q);
@@ -780,7 +791,10 @@ TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSettle) {
   EXPECT_EQ(w1.wakes, 0);
 }
 
-TEST_F(WaiterQueueTest, ServedQuicklyClearsTheHandoffBit) {
+// Issue 9: every release was handed over, and every newcomer queued, for as
+// long as waiters kept starving, which on 2 cores with 128 threads was
+// always: a convoy. Now one hand-off per mark.
+TEST_F(WaiterQueueTest, AHandoffToTheOwedHeadClearsTheMarkBug) {
   waiter_queue q(mutex, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
@@ -788,14 +802,15 @@ TEST_F(WaiterQueueTest, ServedQuicklyClearsTheHandoffBit) {
   queue_up(q, w2);
   queue_up(q, w3);
   q.starving_locked(1ms);
+  ASSERT_TRUE(strict(q));
   ASSERT_TRUE(q.hand_locked(1));
-  q.served_locked(999us);
+  EXPECT_EQ(w1.slot, 1u);
   EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff);
-  EXPECT_FALSE(strict(q)) << "two waiters left: back to throughput";
+  EXPECT_FALSE(strict(q)) << "two waiters left, none owed: releases are published";
   expect_counted(q);
 }
 
-TEST_F(WaiterQueueTest, ServedSlowlyWithOthersWaitingKeepsTheHandoffBit) {
+TEST_F(WaiterQueueTest, NoSecondMarkWhileAHandoffIsInFlight) {
   waiter_queue q(mutex, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
@@ -803,19 +818,57 @@ TEST_F(WaiterQueueTest, ServedSlowlyWithOthersWaitingKeepsTheHandoffBit) {
   queue_up(q, w2);
   queue_up(q, w3);
   q.starving_locked(1ms);
+  ASSERT_TRUE(q.hand_locked(1));  // w1 has not run yet
+  q.starving_locked(1h);          // w2, woken, found nothing
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff) << "at most one connection waits for a sleeping thread";
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, ServedMarksANextHeadThatHasWaitedHandoffAfter) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  const clock_source::time_point t0{std::chrono::seconds(100)};
+  w1.since = w2.since = w3.since = t0;
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);
   ASSERT_TRUE(q.hand_locked(1));
-  q.served_locked(1ms);
+  source.idle = {7};
+  q.served_locked(t0 + 1ms);  // w1 took its slot; w2 has waited 1 ms
+  EXPECT_EQ(w2.slot, 7u) << "marked, then settled: the idle slot went to w2";
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff) << "that hand-off used the mark";
+  q.served_locked(t0 + 2ms);  // w2 took it; w3 has waited 2 ms, nothing idle
   EXPECT_TRUE(gate(q) & waiter_queue::gate_handoff);
   EXPECT_TRUE(strict(q));
   expect_counted(q);
 }
 
-TEST_F(WaiterQueueTest, ServedSlowlyWithTheQueueEmptyClearsTheHandoffBit) {
+TEST_F(WaiterQueueTest, ServedDoesNotMarkAHeadThatWaitedLess) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  const clock_source::time_point t0{std::chrono::seconds(100)};
+  w1.since = t0;
+  w2.since = w3.since = t0 + 1ms;
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);
+  ASSERT_TRUE(q.hand_locked(1));
+  q.served_locked(t0 + 1ms + 999us);
+  EXPECT_FALSE(gate(q) & waiter_queue::gate_handoff);
+  EXPECT_FALSE(strict(q));
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, ServedWithTheQueueEmptyClearsTheHandoffBit) {
   waiter_queue q(mutex, source, 1ms);
   std::lock_guard lk(mutex);
   q.starving_locked(1h);  // the bit set with nobody queued (the contract does not forbid it)
   ASSERT_TRUE(gate(q) & waiter_queue::gate_handoff);
-  q.served_locked(1h);
+  q.served_locked(clock_source::time_point{std::chrono::hours(1)});
   EXPECT_EQ(gate(q), 0u);
 }
 
@@ -828,7 +881,7 @@ TEST_F(WaiterQueueTest, ServingTheLastWaiterClearsTheHandoffBit) {
   q.starving_locked(1ms);
   ASSERT_TRUE(q.hand_locked(1));
   ASSERT_TRUE(q.hand_locked(2));
-  q.served_locked(1h);
+  q.served_locked(clock_source::time_point{std::chrono::hours(1)});
   EXPECT_EQ(gate(q), 0u);
 }
 

@@ -21,9 +21,9 @@ struct pool_counts {
   std::size_t closing = 0;     ///< being closed
   std::size_t waiting = 0;     ///< acquirers blocked for a connection
   std::size_t max_size = 0;    ///< the pool's max_size
-  /// True while waiters are served strictly FIFO (released connections are
-  /// handed to the longest waiter, newcomers queue): while one acquirer
-  /// waits, or after a waiter waited pool_options::handoff_after.
+  /// True while the next released connection is handed to the longest
+  /// waiter: while one acquirer waits (newcomers then queue behind it), or
+  /// when the head waiter has waited pool_options::handoff_after.
   bool strict_handoff = false;
 
   /// "total=10, idle=0, leased=10, waiting=5, connecting=1", for messages.

@@ -42,27 +42,39 @@
 //        pushed before it, so the settle's pop sees the push; one whose load
 //        followed it sees the new mode and acts on it.
 //
-// Fairness (Go's sync.Mutex starvation mode, applied to a pool). Two modes,
-// read off the gate by must_queue():
-//   strict      a lone waiter, or any waiter has waited handoff_after (the
-//               handoff bit), or handoff_after is 0: a released connection
+// Fairness. Read off the gate by must_queue() (acquirers) and must_hand()
+// (releasers):
+//   strict      a lone waiter, or handoff_after is 0: a released connection
 //               goes to the head waiter (the releaser hands it, or publishes
-//               and settles) and new acquirers queue.
-//   throughput  several waiters, none starving: running threads may reuse
-//               connections ahead of sleeping waiters and a release wakes the
-//               head waiter to compete ([G5]). Strict hand-off here costs a
-//               context switch per cycle and convoys (bench/cycle_bench: 1-2.5
-//               us vs 9 ns per cycle at 64-128 threads on 32 connections).
+//               and settles) and new acquirers queue behind it.
+//   throughput  several waiters: running threads may take idle connections
+//               ahead of sleeping waiters, and a release wakes the head
+//               waiter to compete ([G5]); the releaser then yields the CPU a
+//               few times while its connection is still idle
+//               (pool_core::after_publish), so that on an oversubscribed
+//               machine the woken waiter gets to run (HikariCP's releasers
+//               yield while a borrower waits, for the same reason).
+//   owed        throughput, but the head is starving (the handoff bit): it
+//               has waited handoff_after, and the next release is handed to
+//               it (must_hand). Acquirers still take what is idle: making
+//               them queue as well (Go's starvation mode) turned every
+//               acquire into a context switch on a 2-core machine with 64 to
+//               128 threads, a convoy with a p99.9 of 8 to 15 ms (issue 9).
+//               One hand-off per mark: give_locked clears the bit, and the
+//               next head is owed one only when that hand-off was taken
+//               (served_locked) and it has itself waited handoff_after, so
+//               at most one connection at a time waits for a sleeping
+//               thread to run.
 // A waiter, whenever it runs, is in one of these states:
-//   served      a hand-off gave it a slot [G4]: it takes it (served_locked).
+//   served      a hand-off gave it a slot [G4]: it takes it (served_locked,
+//               which may mark the next head as owed, then settle [G6]).
 //   closed      close() failed it.
 //   expired     its deadline passed: it leaves (leave_locked, then settle).
 //   head        it pops the ring in either mode (after_wake_locked): the
 //               connection is its due in strict mode and its to compete for
-//               in throughput mode. If it finds nothing and has waited
-//               handoff_after it sets the handoff bit (starving_locked, then
-//               settle [G6]).
-//   behind      it pops the ring only in throughput mode.
+//               otherwise. If it finds nothing and has waited handoff_after
+//               it sets the handoff bit (starving_locked, then settle [G6]).
+//   behind      it pops the ring unless acquirers must queue.
 // No lost wake-up: an idle connection and a sleeping waiter cannot coexist
 // once every thread has finished its step. The idle index was pushed by a
 // publisher; by [G3] either a waiter's pop (registration, head, settle) saw
@@ -74,6 +86,7 @@
 // (issue 6, LostWakeupWhenPoolTurnsStrictBug in waiter_queue_test.cpp).
 #pragma once
 
+#include <berth/clock.hpp>
 #include <berth/detail/cache_padded.hpp>
 #include <berth/detail/slot.hpp>
 
@@ -103,6 +116,9 @@ class waiter {
  public:
   std::uint32_t slot = no_slot;  ///< set by a hand-off [G4]
   bool closed = false;           ///< set when the pool closes
+  /// When it began to wait (its acquire's start), set before it is
+  /// enqueued: whether it is starving once it becomes the head.
+  clock_source::time_point since{};
 
   /// Makes the waiter run: a slot was handed to it, the pool closed, it is
   /// the head and should look at the ring, or time moved (fake clocks).
@@ -125,7 +141,7 @@ class waiter {
 class waiter_queue {
  public:
   static constexpr std::uint64_t gate_closed = std::uint64_t{1} << 63;
-  static constexpr std::uint64_t gate_handoff = std::uint64_t{1} << 62;  // a waiter starved: strict
+  static constexpr std::uint64_t gate_handoff = std::uint64_t{1} << 62;  // the starving head is owed a release
   static constexpr std::uint64_t gate_woken = std::uint64_t{1} << 61;    // [G5]
   static constexpr std::uint64_t gate_waiters = gate_woken - 1;
 
@@ -135,9 +151,18 @@ class waiter_queue {
   /// The gate word, with the caller's order (see [G1]-[G3] at the call site).
   std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.value.load(order); }
 
-  /// True when an acquirer must queue and a releaser must hand off (strict
-  /// FIFO, see "Fairness"); also when the pool is closed. Pure.
+  /// True when a new acquirer must queue behind the waiters rather than
+  /// take an idle connection (strict mode, see "Fairness"); also when the
+  /// pool is closed. Pure.
   bool must_queue(std::uint64_t g) const noexcept {
+    if (g & gate_closed) return true;
+    const std::uint64_t w = g & gate_waiters;
+    return w != 0 && w <= strict_waiters_;
+  }
+  /// True when a releaser must hand its connection to the head waiter
+  /// (strict mode, or the head is owed one) rather than publish it; also
+  /// when the pool is closed. Pure.
+  bool must_hand(std::uint64_t g) const noexcept {
     if (g & gate_closed) return true;
     const std::uint64_t w = g & gate_waiters;
     return w != 0 && ((g & gate_handoff) || w <= strict_waiters_);
@@ -159,12 +184,14 @@ class waiter_queue {
   /// mode, others only in throughput mode; a popped slot is returned (w has
   /// left the queue), else no_slot and starving_locked() follows.
   std::uint32_t after_wake_locked(waiter& w) noexcept;
-  /// A waiter that has waited `waited` found nothing: past handoff_after it
-  /// turns the pool strict (then settle [G6]).
+  /// The head, having waited `waited`, found nothing: past handoff_after,
+  /// and unless a hand-off is still on its way to a waiter, it is owed the
+  /// next release (the handoff bit, then settle [G6]).
   void starving_locked(std::chrono::nanoseconds waited) noexcept;
-  /// A waiter was served after `waited`: strict hand-off ends once a waiter
-  /// is served quickly or none is left (Go's exit from starvation mode).
-  void served_locked(std::chrono::nanoseconds waited) noexcept;
+  /// A waiter took the slot handed to it, at `now`: if the new head has
+  /// waited handoff_after since its `since`, it is owed the next release
+  /// (then settle [G6]).
+  void served_locked(clock_source::time_point now) noexcept;
   /// w gives up (deadline): leaves the queue, then settle.
   void leave_locked(waiter& w) noexcept;
   /// Hands slot i (leased by the caller) to the head waiter, then settles.
@@ -204,6 +231,8 @@ class waiter_queue {
   waiter* head_ = nullptr;
   waiter* tail_ = nullptr;
   std::size_t queued_ = 0;
+  /// Hand-offs made and not yet taken by their waiter (served_locked).
+  std::size_t in_flight_ = 0;
 };
 
 }  // namespace berth::detail
