@@ -24,6 +24,7 @@
 //                         dedicated handle
 // Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
 #include "run_wall_clock.hpp"
+#include "sqlite_kv.hpp"
 
 #include <berth/pool.hpp>
 #include <berth/sqlite/adapter.hpp>
@@ -54,15 +55,8 @@ enum class database : std::uint8_t { file, memory };
 /// Creates and fills the kv table through one connection of a.
 void fill_table(berth::sqlite::adapter& a) {
   auto c = a.connect().value();
-  c.execute("CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
   c.execute("BEGIN");
-  auto& ins = c.prepare("INSERT OR REPLACE INTO kv(k, v) VALUES (?1, ?2)");
-  for (std::int64_t k = 0; k < table_rows; ++k) {
-    ins.bind(1, k);
-    ins.bind(2, "value-" + std::to_string(k));
-    (void)ins.step();
-    ins.reset();
-  }
+  berth::bench::fill_kv(c, table_rows);
   c.execute("COMMIT");
   a.close(c);
 }
