@@ -1,26 +1,46 @@
-// postgres_bench.cpp: what berth costs on a real PostgreSQL server on
-// loopback (issue 8's statement cycle).
+// postgres_bench.cpp: what berth costs on a real PostgreSQL server, on
+// loopback and through a local PgBouncer (issue 8's statement cycle, issue 9).
 //
 // The binary starts its own throwaway server (tests/support/pg_server.hpp:
 // initdb into a temporary directory, a free loopback port; stopped and
-// deleted at exit). Each iteration is one round trip: the prepared statement
-// `SELECT $1::int8` (cached per connection) and its one-row result:
+// deleted at exit). Each iteration is one round trip and its one-row result:
 //   BM_pg_select1_dedicated   one connection per thread, opened once: the floor
 //   BM_pg_select1_berth       pool.acquire() + the same + release
 //   BM_pg_select1_new_conn    a new connection per query (connect with
-//                             password authentication, prepare, run, close)
+//                             password authentication, run, close)
+// On loopback the query is the prepared statement `SELECT $1::int8` (cached
+// per connection by connection::execute(sql, params); a new connection
+// prepares it first).
+//
+// The same three through PgBouncer in transaction pooling mode
+// (tests/support/pgbouncer.hpp, started on first use in front of the same
+// server, SCRAM logins; skipped with an error naming the package when
+// /usr/sbin/pgbouncer is missing):
+//   BM_pg_select1_pgbouncer_dedicated, _berth, _new_conn
+// Through PgBouncer the query is the simple-protocol `SELECT 1::int8`
+// (connection::execute(sql), no parameters): in transaction mode a client's
+// next transaction may run on another server connection, where a named
+// prepared statement does not exist (PgBouncer 1.18 cannot track them; that
+// came with max_prepared_statements in 1.21), and the adapter has no option
+// to stop execute(sql, params) from preparing. So the loopback and PgBouncer
+// rows also differ by protocol (Bind+Execute of a prepared statement against
+// one Query message, parsed and planned on every call): compare berth with
+// dedicated within a route, and the routes with each other only roughly.
 // Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
+// bench/postgres_report.py runs this binary and prints one table.
 #include "run_wall_clock.hpp"
 
 #include <berth/pool.hpp>
 #include <berth/postgres/adapter.hpp>
 
 #include "support/pg_server.hpp"
+#include "support/pgbouncer.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -31,33 +51,88 @@ using berth::bench::run_wall_clock;
 using berth::postgres::connection;
 using pg_pool = berth::pool<berth::postgres::adapter>;
 
+/// How the client reaches the server.
+enum class route : std::uint8_t { loopback, pgbouncer };
+
 berth::testing::pg_server& server() {
   static berth::testing::pg_server s = berth::testing::pg_server::start();
   return s;
 }
 
+/// The PgBouncer in front of server(), or why there is none.
+struct bouncer_state {
+  std::optional<berth::testing::pgbouncer> bouncer;
+  std::string error;  // when !bouncer: the SkipWithError message
+};
+
+/// Started on first use (once, even when it fails); stopped at exit before
+/// the server, which was constructed first.
+const bouncer_state& bouncer() {
+  static const bouncer_state s = [] {
+    bouncer_state b;
+    if (!berth::testing::pgbouncer::available()) {
+      b.error = std::string("skipped: ") + berth::testing::pgbouncer::binary +
+                " is not installed (Debian package pgbouncer; scripts/deps.sh installs it)";
+      return b;
+    }
+    try {
+      b.bouncer.emplace(berth::testing::pgbouncer::start(server()));
+    } catch (const std::exception& e) {
+      b.error = std::string("pgbouncer did not start: ") + e.what();
+    }
+    return b;
+  }();
+  return s;
+}
+
+/// True when route R can run; otherwise marks the run skipped, with why.
+template <route R>
+bool ready(benchmark::State& state) {
+  if (R == route::loopback || bouncer().bouncer) return true;
+  state.SkipWithError(bouncer().error.c_str());
+  return false;
+}
+
+/// Where route R connects (after ready<R>()).
+template <route R>
+std::string conninfo() {
+  return R == route::loopback ? server().conninfo() : bouncer().bouncer->conninfo();
+}
+
+/// The pool for route R (after ready<R>()).
+template <route R>
 pg_pool& shared_pool() {
-  static pg_pool p{berth::postgres::adapter{{.conninfo = server().conninfo()}},
-                   {.name = "pg-bench", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
+  static pg_pool p{berth::postgres::adapter{{.conninfo = conninfo<R>()}},
+                   {.name = R == route::loopback ? "pg-bench" : "pg-bouncer-bench",
+                    .max_size = 8,
+                    .min_idle = 8,
+                    .validate_on_acquire = false}};
   return p;
 }
 
+/// One round trip, 1 on success: on loopback the prepared statement, through
+/// PgBouncer the simple-protocol query (see the file comment).
+template <route R>
 std::int64_t select1(connection& c) {
-  auto r = c.execute("SELECT $1::int8", std::int64_t{1});
+  auto r = R == route::loopback ? c.execute("SELECT $1::int8", std::int64_t{1}) : c.execute("SELECT 1::int8");
   return r ? r->get<std::int64_t>(0, 0) : -1;
 }
 
+/// One connection per thread over route R, opened once: no pool.
+template <route R>
 connection& dedicated() {
-  thread_local connection c = connection::open(server().conninfo(), 5s).value();
+  thread_local connection c = connection::open(conninfo<R>(), 5s).value();
   return c;
 }
 
-void BM_pg_select1_dedicated(benchmark::State& state) {
+template <route R>
+void select1_dedicated(benchmark::State& state) {
   static run_wall_clock wall;
-  connection& c = dedicated();
+  if (!ready<R>(state)) return;
+  connection& c = dedicated<R>();
   wall.arrive();
   for (auto _ : state) {
-    if (select1(c) != 1) [[unlikely]] {
+    if (select1<R>(c) != 1) [[unlikely]] {
       state.SkipWithError("query failed");
       break;
     }
@@ -66,13 +141,15 @@ void BM_pg_select1_dedicated(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_pg_select1_berth(benchmark::State& state) {
+template <route R>
+void select1_berth(benchmark::State& state) {
   static run_wall_clock wall;
-  pg_pool& p = shared_pool();
+  if (!ready<R>(state)) return;
+  pg_pool& p = shared_pool<R>();
   wall.arrive();
   for (auto _ : state) {
     auto l = p.acquire();
-    if (!l || select1(**l) != 1) [[unlikely]] {
+    if (!l || select1<R>(**l) != 1) [[unlikely]] {
       state.SkipWithError("acquire or query failed");
       break;
     }
@@ -81,13 +158,15 @@ void BM_pg_select1_berth(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_pg_select1_new_conn(benchmark::State& state) {
+template <route R>
+void select1_new_conn(benchmark::State& state) {
   static run_wall_clock wall;
-  const std::string ci = server().conninfo();
+  if (!ready<R>(state)) return;
+  const std::string ci = conninfo<R>();
   wall.arrive();
   for (auto _ : state) {
     auto c = connection::open(ci, 5s);
-    if (!c || select1(*c) != 1) [[unlikely]] {
+    if (!c || select1<R>(*c) != 1) [[unlikely]] {
       state.SkipWithError("connect or query failed");
       break;
     }
@@ -96,9 +175,20 @@ void BM_pg_select1_new_conn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Named wrappers: a benchmark's name is its function's, and bench/postgres_report.py keys on it.
+void BM_pg_select1_dedicated(benchmark::State& s) { select1_dedicated<route::loopback>(s); }
+void BM_pg_select1_berth(benchmark::State& s) { select1_berth<route::loopback>(s); }
+void BM_pg_select1_new_conn(benchmark::State& s) { select1_new_conn<route::loopback>(s); }
+void BM_pg_select1_pgbouncer_dedicated(benchmark::State& s) { select1_dedicated<route::pgbouncer>(s); }
+void BM_pg_select1_pgbouncer_berth(benchmark::State& s) { select1_berth<route::pgbouncer>(s); }
+void BM_pg_select1_pgbouncer_new_conn(benchmark::State& s) { select1_new_conn<route::pgbouncer>(s); }
+
 BENCHMARK(BM_pg_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_pg_select1_pgbouncer_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_pg_select1_pgbouncer_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_pg_select1_pgbouncer_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 
 }  // namespace
 

@@ -101,11 +101,12 @@ def fmt_mcps(r):
 
 
 def print_table(header, rows, label_column=False):
-    """Numbers right-aligned; with label_column, the first column left-aligned."""
+    """Numbers right-aligned; with label_column, the first column left-aligned
+    (an int n: the first n columns)."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
 
     def fmt(cells):
-        return " | ".join(str(c).ljust(w) if label_column and i == 0 else str(c).rjust(w)
+        return " | ".join(str(c).ljust(w) if i < int(label_column) else str(c).rjust(w)
                           for i, (c, w) in enumerate(zip(cells, widths)))
 
     print(fmt(header))

@@ -1,20 +1,30 @@
 // sqlite_bench.cpp: what berth costs on a real embedded database.
 //
-// The statement cycle of issue 8 on a WAL file database in a temporary
-// directory, each iteration one query and its result:
-//   BM_sqlite_select1_berth       pool.acquire() + cached prepared SELECT 1 +
-//                                 step + read + reset + release
-//   BM_sqlite_select1_dedicated   the same on one connection per thread that
-//                                 the thread opened once (no pool at all): the
-//                                 floor berth's overhead is measured against
-//   BM_sqlite_select1_new_conn    a new connection per query (open with the
-//                                 adapter's pragmas, prepare, step, close):
-//                                 what a service without a pool pays
-//   BM_sqlite_point_read_*        a small indexed read (SELECT v FROM kv WHERE
-//                                 k = ?1, 10,000 rows, random keys), berth vs
-//                                 a dedicated handle
+// The statement cycle of issue 8 on two databases, each iteration one query
+// and its result:
+//   file     a WAL file database in a temporary directory
+//   memory   berth's shared in-memory database (sqlite::options::in_memory:
+//            the memdb VFS, one database for all of an adapter's
+//            connections, kept alive by the adapter's keeper connection)
+// Benchmarks (BM_sqlite_* on the file, BM_sqlite_mem_* in memory; the names
+// are parsed by bench/sqlite_report.py):
+//   *_select1_berth       pool.acquire() + cached prepared SELECT 1 + step +
+//                         read + reset + release
+//   *_select1_dedicated   the same on one connection per thread that the
+//                         thread opened once (no pool at all): the floor
+//                         berth's overhead is measured against; in memory,
+//                         a second connection that joins the shared database
+//                         through the same adapter's connect()
+//   *_select1_new_conn    a new connection per query (open with the
+//                         adapter's pragmas, prepare, step, close): what a
+//                         service without a pool pays; in memory it joins
+//                         the database that the keeper connection holds open
+//   *_point_read_*        a small indexed read (SELECT v FROM kv WHERE k =
+//                         ?1, 10,000 rows, random keys), berth vs a
+//                         dedicated handle
 // Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
 #include "run_wall_clock.hpp"
+#include "sqlite_kv.hpp"
 
 #include <berth/pool.hpp>
 #include <berth/sqlite/adapter.hpp>
@@ -39,6 +49,18 @@ using sqlite_pool = berth::pool<berth::sqlite::adapter>;
 
 constexpr std::int64_t table_rows = 10'000;
 
+/// Which database a benchmark runs on.
+enum class database : std::uint8_t { file, memory };
+
+/// Creates and fills the kv table through one connection of a.
+void fill_table(berth::sqlite::adapter& a) {
+  auto c = a.connect().value();
+  c.execute("BEGIN");
+  berth::bench::fill_kv(c, table_rows);
+  c.execute("COMMIT");
+  a.close(c);
+}
+
 /// One database file for the whole run, created and filled once, removed at
 /// exit.
 const std::string& database_path() {
@@ -48,29 +70,39 @@ const std::string& database_path() {
     std::filesystem::create_directories(dir);
     std::string p = (dir / "bench.db").string();
     berth::sqlite::adapter a({.path = p});
-    auto c = a.connect().value();
-    c.execute("CREATE TABLE IF NOT EXISTS kv(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
-    c.execute("BEGIN");
-    auto& ins = c.prepare("INSERT OR REPLACE INTO kv(k, v) VALUES (?1, ?2)");
-    for (std::int64_t k = 0; k < table_rows; ++k) {
-      ins.bind(1, k);
-      ins.bind(2, "value-" + std::to_string(k));
-      (void)ins.step();
-      ins.reset();
-    }
-    c.execute("COMMIT");
-    a.close(c);
+    fill_table(a);
     std::atexit([] { std::filesystem::remove_all(std::filesystem::path(database_path()).parent_path()); });
     return p;
   }();
   return path;
 }
 
-berth::sqlite::options sqlite_options() { return {.path = database_path()}; }
+/// The adapter every connection to database D comes from: connect() is safe
+/// concurrently (adapter.hpp), and for memory it is what makes a connection
+/// join the one shared database. Created (and the table filled) on first use.
+template <database D>
+berth::sqlite::adapter& shared_adapter() {
+  static berth::sqlite::adapter a = [] {
+    if constexpr (D == database::file) {
+      return berth::sqlite::adapter{{.path = database_path()}};
+    } else {
+      berth::sqlite::adapter m{{.in_memory = true}};
+      fill_table(m);
+      return m;
+    }
+  }();
+  return a;
+}
 
+/// The pool over database D. A copy of the shared adapter: copies share the
+/// in-memory database.
+template <database D>
 sqlite_pool& shared_pool() {
-  static sqlite_pool p{berth::sqlite::adapter{sqlite_options()},
-                       {.name = "sqlite-bench", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
+  static sqlite_pool p{shared_adapter<D>(),
+                       {.name = D == database::file ? "sqlite-bench" : "sqlite-mem-bench",
+                        .max_size = 8,
+                        .min_idle = 8,
+                        .validate_on_acquire = false}};
   return p;
 }
 
@@ -91,16 +123,17 @@ std::size_t point_read(connection& c, std::int64_t key) {
   return n;
 }
 
-/// One connection per thread, opened once: no pool.
+/// One connection to database D per thread, opened once: no pool.
+template <database D>
 connection& dedicated() {
-  thread_local berth::sqlite::adapter a{sqlite_options()};
-  thread_local connection c = a.connect().value();
+  thread_local connection c = shared_adapter<D>().connect().value();
   return c;
 }
 
-void BM_sqlite_select1_berth(benchmark::State& state) {
+template <database D>
+void select1_berth(benchmark::State& state) {
   static run_wall_clock wall;
-  sqlite_pool& p = shared_pool();
+  sqlite_pool& p = shared_pool<D>();
   wall.arrive();
   for (auto _ : state) {
     auto l = p.acquire();
@@ -114,18 +147,20 @@ void BM_sqlite_select1_berth(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_sqlite_select1_dedicated(benchmark::State& state) {
+template <database D>
+void select1_dedicated(benchmark::State& state) {
   static run_wall_clock wall;
-  connection& c = dedicated();
+  connection& c = dedicated<D>();
   wall.arrive();
   for (auto _ : state) benchmark::DoNotOptimize(select1(c));
   wall.depart(state);
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_sqlite_select1_new_conn(benchmark::State& state) {
+template <database D>
+void select1_new_conn(benchmark::State& state) {
   static run_wall_clock wall;
-  berth::sqlite::adapter a{sqlite_options()};
+  berth::sqlite::adapter& a = shared_adapter<D>();
   wall.arrive();
   for (auto _ : state) {
     auto c = a.connect();
@@ -140,9 +175,10 @@ void BM_sqlite_select1_new_conn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_sqlite_point_read_berth(benchmark::State& state) {
+template <database D>
+void point_read_berth(benchmark::State& state) {
   static run_wall_clock wall;
-  sqlite_pool& p = shared_pool();
+  sqlite_pool& p = shared_pool<D>();
   std::minstd_rand rng(static_cast<std::uint_fast32_t>(state.thread_index() + 1));
   wall.arrive();
   for (auto _ : state) {
@@ -157,9 +193,10 @@ void BM_sqlite_point_read_berth(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_sqlite_point_read_dedicated(benchmark::State& state) {
+template <database D>
+void point_read_dedicated(benchmark::State& state) {
   static run_wall_clock wall;
-  connection& c = dedicated();
+  connection& c = dedicated<D>();
   std::minstd_rand rng(static_cast<std::uint_fast32_t>(state.thread_index() + 1));
   wall.arrive();
   for (auto _ : state) benchmark::DoNotOptimize(point_read(c, static_cast<std::int64_t>(rng() % table_rows)));
@@ -167,11 +204,28 @@ void BM_sqlite_point_read_dedicated(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Named wrappers: a benchmark's name is its function's, and the report keys on it.
+void BM_sqlite_select1_dedicated(benchmark::State& s) { select1_dedicated<database::file>(s); }
+void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file>(s); }
+void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
+void BM_sqlite_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::file>(s); }
+void BM_sqlite_point_read_berth(benchmark::State& s) { point_read_berth<database::file>(s); }
+void BM_sqlite_mem_select1_dedicated(benchmark::State& s) { select1_dedicated<database::memory>(s); }
+void BM_sqlite_mem_select1_berth(benchmark::State& s) { select1_berth<database::memory>(s); }
+void BM_sqlite_mem_select1_new_conn(benchmark::State& s) { select1_new_conn<database::memory>(s); }
+void BM_sqlite_mem_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::memory>(s); }
+void BM_sqlite_mem_point_read_berth(benchmark::State& s) { point_read_berth<database::memory>(s); }
+
 BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 
 }  // namespace
 

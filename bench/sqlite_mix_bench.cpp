@@ -8,6 +8,7 @@
 // (or any other error) that reached the caller, which must be 0.
 // Wall-clock time per run (run_wall_clock.hpp). Release preset only.
 #include "run_wall_clock.hpp"
+#include "sqlite_kv.hpp"
 
 #include <berth/sqlite/database.hpp>
 #include <berth/sqlite/statement.hpp>
@@ -44,16 +45,7 @@ berth::sqlite::database& shared_database() {
     return berth::sqlite::database_options{.path = (mix_dir() / "mix.db").string(), .readers = 4};
   }()};
   static const bool filled = [] {
-    db.write([](connection& c) {
-      c.execute("CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
-      auto& ins = c.prepare("INSERT INTO kv(k, v) VALUES (?1, ?2)");
-      for (std::int64_t k = 0; k < initial_rows; ++k) {
-        ins.bind(1, k);
-        ins.bind(2, "value-" + std::to_string(k));
-        (void)ins.step();
-        ins.reset();
-      }
-    });
+    db.write([](connection& c) { berth::bench::fill_kv(c, initial_rows); });
     return true;
   }();
   (void)filled;

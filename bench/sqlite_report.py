@@ -4,15 +4,16 @@
 Usage:
   bench/sqlite_report.py build/release/bench [--min-time 0.3]
 
-Runs berth_sqlite_bench (the statement cycle on a WAL file: a prepared
-SELECT 1 and a small indexed read, each through berth's pool, through one
-dedicated handle per thread opened once, and through a new connection per
-query) and berth_sqlite_mix_bench (100 threads on berth::sqlite::database:
-one writer, 4 readers, 30% writes), then prints two tables. ns/op is the
-time per operation of the whole system (all threads together, wall clock);
-berth overhead = berth ns/op / dedicated ns/op - 1. Exits non-zero if a
-binary fails or reports an error, or if any SQLITE_BUSY/LOCKED reached a
-caller in the mix. Python 3 standard library only.
+Runs berth_sqlite_bench (the statement cycle on a WAL file and on berth's
+shared in-memory database, whose adapter keeps one connection open so that a
+new connection joins it: a prepared SELECT 1 and a small indexed read, each
+through berth's pool, through one dedicated handle per thread opened once, and
+through a new connection per query) and berth_sqlite_mix_bench (100 threads
+on berth::sqlite::database: one writer, 4 readers, 30% writes), then prints
+two tables. ns/op is the time per operation of the whole system (all threads
+together, wall clock); berth overhead = berth ns/op / dedicated ns/op - 1.
+Exits non-zero if a binary fails or reports an error, or if any
+SQLITE_BUSY/LOCKED reached a caller in the mix. Python 3 standard library only.
 """
 
 import argparse
@@ -47,19 +48,21 @@ def main(argv):
         run_binary(os.path.join(args.bench_dir, "berth_sqlite_mix_bench"), max(args.min_time, 1.0)))
     errors += mix_errors
 
-    print("SQLite statement cycle (WAL file, statements prepared once per connection and cached)")
+    print("SQLite statement cycle (statements prepared once per connection and cached)")
     rows = []
-    for query, fam in (("SELECT 1", "BM_sqlite_select1"), ("indexed read", "BM_sqlite_point_read")):
-        for threads in (1, 2, 8):
-            d = ns(cycle.get((fam + "_dedicated", threads)))
-            b = ns(cycle.get((fam + "_berth", threads)))
-            n = ns(cycle.get((fam + "_new_conn", threads)))
-            if d is None and b is None:
-                continue
-            over = "%+.1f%%" % ((b / d - 1) * 100) if b and d else "-"
-            rows.append((query, threads, fmt(d), fmt(b), over, fmt(n)))
-    report.print_table(("query", "threads", "dedicated handle ns/op", "berth pool ns/op", "berth overhead",
-                        "new connection per query ns/op"), rows, label_column=True)
+    for database, prefix in (("WAL file", "BM_sqlite"), ("in-memory", "BM_sqlite_mem")):
+        for query, name in (("SELECT 1", "select1"), ("indexed read", "point_read")):
+            fam = prefix + "_" + name
+            for threads in (1, 2, 8):
+                d = ns(cycle.get((fam + "_dedicated", threads)))
+                b = ns(cycle.get((fam + "_berth", threads)))
+                n = ns(cycle.get((fam + "_new_conn", threads)))
+                if d is None and b is None:
+                    continue
+                over = "%+.1f%%" % ((b / d - 1) * 100) if b and d else "-"
+                rows.append((database, query, threads, fmt(d), fmt(b), over, fmt(n)))
+    report.print_table(("database", "query", "threads", "dedicated handle ns/op", "berth pool ns/op",
+                        "berth overhead", "new connection per query ns/op"), rows, label_column=2)
     print()
 
     print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")

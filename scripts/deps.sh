@@ -20,6 +20,7 @@ BERTH_BENCH_PACKAGES=(
   libsoci-dev                       # bench/peers: SOCI's connection_pool
   python3-matplotlib                # bench/plot_peers.py (run by /usr/bin/python3)
   openjdk-17-jdk-headless libhikaricp-java libslf4j-java   # bench/peers/hikaricp
+  pgbouncer                         # bench/postgres_report.py: PostgreSQL through PgBouncer
 )
 
 # berth_missing_packages PKG...: prints those of PKG not installed.

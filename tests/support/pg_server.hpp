@@ -19,10 +19,11 @@
 // the accessors and admin_execute() are safe once start() has returned.
 #pragma once
 
+#include "support/server_process.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 
 namespace berth::testing {
 
@@ -70,8 +71,7 @@ class pg_server {
   std::string dbname_ = "berth_test";
   std::string user_ = "berth_user";
   std::string password_;
-  pid_t watchdog_ = -1;   // the watchdog process, -1 when none
-  int watchdog_fd_ = -1;  // our end of its pipe: closing it (or dying) wakes it
+  detail::watchdog watchdog_;  // stops the server if this process dies first
 };
 
 /// The server shared by every test of this binary, started on first use and
