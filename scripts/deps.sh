@@ -10,6 +10,7 @@ BERTH_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   libboost-stacktrace-dev libsqlite3-dev
   postgresql libpq-dev
+  pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx is found through pkg-config)
 )
 
@@ -20,7 +21,6 @@ BERTH_BENCH_PACKAGES=(
   libsoci-dev                       # bench/peers: SOCI's connection_pool
   python3-matplotlib                # bench/plot_peers.py (run by /usr/bin/python3)
   openjdk-17-jdk-headless libhikaricp-java libslf4j-java   # bench/peers/hikaricp
-  pgbouncer                         # bench/postgres_report.py: PostgreSQL through PgBouncer
 )
 
 # berth_missing_packages PKG...: prints those of PKG not installed.
