@@ -158,6 +158,44 @@ void select1_berth(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// The pool's share of a pooled round trip, measured inside the loop rather
+/// than as the difference of two noisy runs: each iteration reads the
+/// steady clock around acquire() and around the lease's release, and around
+/// the query. Reports pool_ns (acquire + release per operation, the clock
+/// reads' own cost subtracted), query_ns and pool_pct = pool_ns / query_ns
+/// (issue 8's target: under 1% on loopback). Single-threaded runs only.
+template <route R>
+void select1_berth_split(benchmark::State& state) {
+  if (!ready<R>(state)) return;
+  pg_pool& p = shared_pool<R>();
+  using clk = std::chrono::steady_clock;
+  // The cost of one clock read, as the timed spans include it.
+  const auto c0 = clk::now();
+  for (int k = 0; k < 1000; ++k) benchmark::DoNotOptimize(clk::now());
+  const double clock_ns = std::chrono::duration<double, std::nano>(clk::now() - c0).count() / 1001.0;
+  double pool_ns = 0, query_ns = 0;
+  for (auto _ : state) {
+    const auto t0 = clk::now();
+    auto l = p.acquire();
+    const auto t1 = clk::now();
+    const bool ok = l && select1<R>(**l) == 1;
+    const auto t2 = clk::now();
+    if (l) l->release();
+    const auto t3 = clk::now();
+    if (!ok) [[unlikely]] {
+      state.SkipWithError("acquire or query failed");
+      break;
+    }
+    pool_ns += std::chrono::duration<double, std::nano>((t1 - t0) + (t3 - t2)).count() - 2 * clock_ns;
+    query_ns += std::chrono::duration<double, std::nano>(t2 - t1).count() - clock_ns;
+  }
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["pool_ns"] = pool_ns / n;
+  state.counters["query_ns"] = query_ns / n;
+  state.counters["pool_pct"] = 100.0 * pool_ns / query_ns;
+  state.counters["clock_ns"] = clock_ns;
+}
+
 template <route R>
 void select1_new_conn(benchmark::State& state) {
   static run_wall_clock wall;
@@ -179,6 +217,7 @@ void select1_new_conn(benchmark::State& state) {
 void BM_pg_select1_dedicated(benchmark::State& s) { select1_dedicated<route::loopback>(s); }
 void BM_pg_select1_berth(benchmark::State& s) { select1_berth<route::loopback>(s); }
 void BM_pg_select1_new_conn(benchmark::State& s) { select1_new_conn<route::loopback>(s); }
+void BM_pg_select1_berth_split(benchmark::State& s) { select1_berth_split<route::loopback>(s); }
 void BM_pg_select1_pgbouncer_dedicated(benchmark::State& s) { select1_dedicated<route::pgbouncer>(s); }
 void BM_pg_select1_pgbouncer_berth(benchmark::State& s) { select1_berth<route::pgbouncer>(s); }
 void BM_pg_select1_pgbouncer_new_conn(benchmark::State& s) { select1_new_conn<route::pgbouncer>(s); }
@@ -186,6 +225,7 @@ void BM_pg_select1_pgbouncer_new_conn(benchmark::State& s) { select1_new_conn<ro
 BENCHMARK(BM_pg_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_pg_select1_berth_split);
 BENCHMARK(BM_pg_select1_pgbouncer_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_pgbouncer_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_pg_select1_pgbouncer_new_conn)->Threads(1)->Threads(2)->UseManualTime();

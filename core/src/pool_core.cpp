@@ -113,11 +113,12 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
     waiters_.wake_head();  // throughput: the head competes [G5]
     // Give the woken waiter a chance to run before this thread, likely to
     // acquire again at once, takes the connection back: yield while it is
-    // still idle and someone waits ("Fairness" in waiter_queue.hpp). Each
-    // check is a relaxed load: a stale value only ends the courtesy early
-    // or late. Without other runnable threads a yield returns at once.
+    // still idle and two or more wait ("Fairness" in waiter_queue.hpp; a
+    // lone waiter on a machine with a free core runs anyway, and the
+    // yield's system call would only slow the releaser). Each check is a
+    // relaxed load: a stale value only ends the courtesy early or late.
     for (int k = 0; k < release_yields && slots_[i].word.state() == slot_state::idle &&
-                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) != 0;
+                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) > 1;
          ++k)
       std::this_thread::yield();
     return;

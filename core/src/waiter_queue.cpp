@@ -6,7 +6,7 @@ namespace berth::detail {
 waiter_queue::waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept
     : mutex_(mutex),
       idle_(idle),
-      strict_waiters_(handoff_after.count() == 0 ? gate_waiters : 1),
+      always_strict_(handoff_after.count() == 0),
       handoff_after_(handoff_after) {}
 
 std::uint32_t waiter_queue::register_locked() noexcept {

@@ -183,12 +183,19 @@ TEST_F(PoolTest, WaitersAreServedInArrivalOrder) {
   EXPECT_EQ(p->stats().acquired_after_wait, 4u);
 }
 
-TEST_F(PoolTest, ReleasedConnectionGoesToTheWaiterNotToABarger) {
+// A lone waiter that has waited handoff_after is owed the next release: the
+// releaser's hint cannot win it back. (Before it has waited that long it
+// competes like any waiter: making every release a hand-off to a sleeping
+// thread was a convoy, issue 9, ALoneWaiterDoesNotMakeNewcomersQueueBug.)
+TEST_F(PoolTest, ReleasedConnectionGoesToAStarvingLoneWaiterNotToABarger) {
   auto p = make(opts(1, 1));
   auto held = p->try_acquire();
   ASSERT_TRUE(held);
   auto f = std::async(std::launch::async, [&] { return p->acquire_for(1h); });
   ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  EXPECT_FALSE(p->counts().strict_handoff) << "not owed yet";
+  clock.advance(1ms);  // it has waited handoff_after: it wakes, finds nothing, is owed
+  ASSERT_TRUE(eventually([&] { return p->counts().strict_handoff; }));
   held.value().release();
   // This thread's hint points at the slot it just released; it must not win.
   auto barger = p->try_acquire();

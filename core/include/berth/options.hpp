@@ -66,13 +66,11 @@ struct pool_options {
   /// Cap of the creation backoff. Default 10 s.
   /// Range [creation_backoff_initial, max_option_duration].
   std::chrono::milliseconds creation_backoff_max{10'000};
-  /// Fairness bound. A lone waiter gets the next released connection and
-  /// newcomers queue behind it. With several waiters (a saturated pool),
-  /// running threads may take idle connections ahead of sleeping waiters,
-  /// which avoids a context switch per cycle; waiters are woken in FIFO
-  /// order, and a head waiter that has waited this long is handed the next
-  /// release (one such hand-off at a time). 0: always strict FIFO (every
-  /// release is handed over and newcomers queue).
+  /// Fairness bound. Running threads may take idle connections ahead of
+  /// sleeping waiters, which avoids a context switch per cycle; waiters are
+  /// woken in FIFO order, and a head waiter that has waited this long is
+  /// handed the next release (one such hand-off at a time). 0: always
+  /// strict FIFO (every release is handed over and newcomers queue).
   /// Default 1 ms. Range [0, max_option_duration].
   std::chrono::microseconds handoff_after{1000};
   /// Start-up behaviour when the database is unreachable. Default fail_fast.

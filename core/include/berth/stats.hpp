@@ -22,8 +22,8 @@ struct pool_counts {
   std::size_t waiting = 0;     ///< acquirers blocked for a connection
   std::size_t max_size = 0;    ///< the pool's max_size
   /// True while the next released connection is handed to the longest
-  /// waiter: while one acquirer waits (newcomers then queue behind it), or
-  /// when the head waiter has waited pool_options::handoff_after.
+  /// waiter: the head waiter has waited pool_options::handoff_after, or
+  /// handoff_after is 0 (strict FIFO: newcomers queue too).
   bool strict_handoff = false;
 
   /// "total=10, idle=0, leased=10, waiting=5, connecting=1", for messages.

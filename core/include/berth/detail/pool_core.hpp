@@ -305,11 +305,12 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     return open_.load(std::memory_order_acquire);  // pairs with retire()'s release
   }
 
-  /// Yields of a releaser that woke a waiter in throughput mode, while its
-  /// connection stays idle (after_publish). 4: with 1 µs holds at 64 to 128
-  /// threads on 2 cores, 1 to 4 gave the same spread and p99.9; 0 let
-  /// running threads starve waiters (min 7 cycles vs a median of 29,000).
-  static constexpr int release_yields = 4;
+  /// Yields of a releaser that woke the head in throughput mode with two or
+  /// more waiters, while its connection stays idle (after_publish). With
+  /// 1 us holds at 64 to 128 threads on 2 cores, 0 let running threads
+  /// starve waiters (min 7 cycles vs a median of 29,000); 1 and 4 gave the
+  /// same spread, and 4 cost 2 threads on 1 connection half their cycles.
+  static constexpr int release_yields = 1;
 
   // ---- immutable after construction ----
   const pool_options opts_;

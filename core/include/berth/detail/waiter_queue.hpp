@@ -44,27 +44,29 @@
 //
 // Fairness. Read off the gate by must_queue() (acquirers) and must_hand()
 // (releasers):
-//   strict      a lone waiter, or handoff_after is 0: a released connection
-//               goes to the head waiter (the releaser hands it, or publishes
-//               and settles) and new acquirers queue behind it.
-//   throughput  several waiters: running threads may take idle connections
-//               ahead of sleeping waiters, and a release wakes the head
-//               waiter to compete ([G5]); the releaser then yields the CPU a
-//               few times while its connection is still idle
-//               (pool_core::after_publish), so that on an oversubscribed
-//               machine the woken waiter gets to run (HikariCP's releasers
-//               yield while a borrower waits, for the same reason).
-//   owed        throughput, but the head is starving (the handoff bit): it
-//               has waited handoff_after, and the next release is handed to
-//               it (must_hand). Acquirers still take what is idle: making
-//               them queue as well (Go's starvation mode) turned every
-//               acquire into a context switch on a 2-core machine with 64 to
-//               128 threads, a convoy with a p99.9 of 8 to 15 ms (issue 9).
-//               One hand-off per mark: give_locked clears the bit, and the
-//               next head is owed one only when that hand-off was taken
-//               (served_locked) and it has itself waited handoff_after, so
-//               at most one connection at a time waits for a sleeping
-//               thread to run.
+//   throughput  waiters, none owed: running threads may take idle
+//               connections ahead of sleeping waiters, and a release wakes
+//               the head waiter to compete ([G5]); with two or more waiters
+//               the releaser then yields the CPU once if its connection is
+//               still idle (pool_core::after_publish), so that on an
+//               oversubscribed machine the woken waiter gets to run
+//               (HikariCP's releasers yield while a borrower waits, for the
+//               same reason).
+//   owed        the head is starving (the handoff bit): it has waited
+//               handoff_after, and the next release is handed to it
+//               (must_hand). Acquirers still take what is idle. Making them
+//               queue as well (Go's starvation mode), or treating a lone
+//               waiter as always owed, handed every release to a sleeping
+//               thread: a context switch per cycle, 0.05 M cycles/s for 2
+//               threads on 1 connection and a p99.9 of 8 to 15 ms at 64 to
+//               128 threads on 2 cores (issue 9). One hand-off per mark:
+//               give_locked clears the bit, and the next head is owed one
+//               only when that hand-off was taken (served_locked) and it has
+//               itself waited handoff_after, so at most one connection at a
+//               time waits for a sleeping thread to run.
+//   strict      handoff_after is 0: every release goes to the head waiter
+//               (the releaser hands it, or publishes and settles) and new
+//               acquirers queue behind the waiters.
 // A waiter, whenever it runs, is in one of these states:
 //   served      a hand-off gave it a slot [G4]: it takes it (served_locked,
 //               which may mark the next head as owed, then settle [G6]).
@@ -74,7 +76,7 @@
 //               connection is its due in strict mode and its to compete for
 //               otherwise. If it finds nothing and has waited handoff_after
 //               it sets the handoff bit (starving_locked, then settle [G6]).
-//   behind      it pops the ring unless acquirers must queue.
+//   behind      it pops the ring unless acquirers must queue (strict).
 // No lost wake-up: an idle connection and a sleeping waiter cannot coexist
 // once every thread has finished its step. The idle index was pushed by a
 // publisher; by [G3] either a waiter's pop (registration, head, settle) saw
@@ -157,7 +159,7 @@ class waiter_queue {
   bool must_queue(std::uint64_t g) const noexcept {
     if (g & gate_closed) return true;
     const std::uint64_t w = g & gate_waiters;
-    return w != 0 && w <= strict_waiters_;
+    return w != 0 && always_strict_;
   }
   /// True when a releaser must hand its connection to the head waiter
   /// (strict mode, or the head is owed one) rather than publish it; also
@@ -165,7 +167,7 @@ class waiter_queue {
   bool must_hand(std::uint64_t g) const noexcept {
     if (g & gate_closed) return true;
     const std::uint64_t w = g & gate_waiters;
-    return w != 0 && ((g & gate_handoff) || w <= strict_waiters_);
+    return w != 0 && ((g & gate_handoff) || always_strict_);
   }
 
   /// Sets the closed bit ([G2]: seq_cst, before close() scans for idle
@@ -217,9 +219,9 @@ class waiter_queue {
   // ---- immutable after construction ----
   std::mutex& mutex_;
   idle_source& idle_;
-  /// Up to this many waiters, hand-off is always strict: 1 (a lone waiter
-  /// is never passed over), or unlimited when handoff_after is 0.
-  const std::uint64_t strict_waiters_;
+  /// handoff_after is 0: every release is handed over and newcomers queue
+  /// while anyone waits (strict FIFO).
+  const bool always_strict_;
   const std::chrono::nanoseconds handoff_after_;
 
   // ---- atomics only ----
