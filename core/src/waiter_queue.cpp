@@ -50,7 +50,9 @@ std::uint32_t waiter_queue::after_wake_locked(waiter& w) noexcept {
   return no_slot;
 }
 
-void waiter_queue::starving_locked(std::chrono::nanoseconds waited) noexcept {
+void waiter_queue::starving_locked(std::chrono::nanoseconds waited) noexcept { owe_head_locked(waited); }
+
+void waiter_queue::owe_head_locked(std::chrono::nanoseconds waited) noexcept {
   if (handoff_after_.count() > 0 && waited >= handoff_after_ && in_flight_ == 0 &&
       !(gate_.value.load(std::memory_order_relaxed) & gate_handoff)) {  // relaxed: the bit changes only under mutex_
     gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);  // owed the next release
@@ -66,11 +68,7 @@ void waiter_queue::served_locked(clock_source::time_point now) noexcept {
   }
   // The next head's turn: owed a release once it has waited handoff_after.
   // A head that waits less is left to compete (throughput).
-  if (head_ != nullptr && in_flight_ == 0 && handoff_after_.count() > 0 && now - head_->since >= handoff_after_ &&
-      !(gate_.value.load(std::memory_order_relaxed) & gate_handoff)) {  // relaxed: changes only under mutex_
-    gate_.value.fetch_or(gate_handoff, std::memory_order_seq_cst);
-    settle_locked();  // [G6]
-  }
+  owe_head_locked(now - head_->since);
 }
 
 void waiter_queue::leave_locked(waiter& w) noexcept {

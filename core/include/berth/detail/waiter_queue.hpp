@@ -215,6 +215,9 @@ class waiter_queue {
  private:
   void unlink_locked(waiter& w) noexcept;
   void give_locked(waiter& w, std::uint32_t i) noexcept;
+  /// The head, having waited `waited`, is owed the next release if that is
+  /// past handoff_after and no hand-off is in flight (then settle [G6]).
+  void owe_head_locked(std::chrono::nanoseconds waited) noexcept;
 
   // ---- immutable after construction ----
   std::mutex& mutex_;
