@@ -19,6 +19,11 @@
 //                         adapter's pragmas, prepare, step, close): what a
 //                         service without a pool pays; in memory it joins
 //                         the database that the keeper connection holds open
+//   *_select1_cas_floor   the dedicated handle plus one seq_cst CAS before
+//                         and one after each query on a word of the
+//                         thread's own: what any pool whose acquire and
+//                         release each make one atomic read-modify-write
+//                         (berth's fast path, a CAS each) costs at least
 //   *_point_read_*        a small indexed read (SELECT v FROM kv WHERE k =
 //                         ?1, 10,000 rows, random keys), berth vs a
 //                         dedicated handle
@@ -157,6 +162,26 @@ void select1_dedicated(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// The dedicated handle with a pool's minimum cost around each query: one
+/// seq_cst CAS to acquire and one to release, on a cache line of this
+/// thread's own (no sharing, so this is the lower bound of the CASes alone).
+template <database D>
+void select1_cas_floor(benchmark::State& state) {
+  static run_wall_clock wall;
+  connection& c = dedicated<D>();
+  alignas(128) std::atomic<std::uint32_t> word{0};
+  wall.arrive();
+  for (auto _ : state) {
+    std::uint32_t idle = 0;
+    word.compare_exchange_strong(idle, 1, std::memory_order_seq_cst);  // "acquire"
+    benchmark::DoNotOptimize(select1(c));
+    std::uint32_t leased = 1;
+    word.compare_exchange_strong(leased, 0, std::memory_order_seq_cst);  // "release"
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
 template <database D>
 void select1_new_conn(benchmark::State& state) {
   static run_wall_clock wall;
@@ -208,22 +233,26 @@ void point_read_dedicated(benchmark::State& state) {
 void BM_sqlite_select1_dedicated(benchmark::State& s) { select1_dedicated<database::file>(s); }
 void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file>(s); }
 void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
+void BM_sqlite_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::file>(s); }
 void BM_sqlite_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::file>(s); }
 void BM_sqlite_point_read_berth(benchmark::State& s) { point_read_berth<database::file>(s); }
 void BM_sqlite_mem_select1_dedicated(benchmark::State& s) { select1_dedicated<database::memory>(s); }
 void BM_sqlite_mem_select1_berth(benchmark::State& s) { select1_berth<database::memory>(s); }
 void BM_sqlite_mem_select1_new_conn(benchmark::State& s) { select1_new_conn<database::memory>(s); }
+void BM_sqlite_mem_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::memory>(s); }
 void BM_sqlite_mem_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::memory>(s); }
 void BM_sqlite_mem_point_read_berth(benchmark::State& s) { point_read_berth<database::memory>(s); }
 
 BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_cas_floor)->Threads(1)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 

@@ -11,7 +11,9 @@ through berth's pool, through one dedicated handle per thread opened once, and
 through a new connection per query) and berth_sqlite_mix_bench (100 threads
 on berth::sqlite::database: one writer, 4 readers, 30% writes), then prints
 two tables. ns/op is the time per operation of the whole system (all threads
-together, wall clock); berth overhead = berth ns/op / dedicated ns/op - 1.
+together, wall clock); berth overhead = berth ns/op / dedicated ns/op - 1;
+2-CAS floor = the same for the dedicated handle plus one CAS before and one
+after each query (the least any pool with an atomic acquire and release adds).
 Exits non-zero if a binary fails or reports an error, or if any
 SQLITE_BUSY/LOCKED reached a caller in the mix. Python 3 standard library only.
 """
@@ -57,12 +59,14 @@ def main(argv):
                 d = ns(cycle.get((fam + "_dedicated", threads)))
                 b = ns(cycle.get((fam + "_berth", threads)))
                 n = ns(cycle.get((fam + "_new_conn", threads)))
+                f = ns(cycle.get((fam + "_cas_floor", threads)))
                 if d is None and b is None:
                     continue
                 over = "%+.1f%%" % ((b / d - 1) * 100) if b and d else "-"
-                rows.append((database, query, threads, fmt(d), fmt(b), over, fmt(n)))
+                floor = "%+.1f%%" % ((f / d - 1) * 100) if f and d else "-"
+                rows.append((database, query, threads, fmt(d), fmt(b), over, floor, fmt(n)))
     report.print_table(("database", "query", "threads", "dedicated handle ns/op", "berth pool ns/op",
-                        "berth overhead", "new connection per query ns/op"), rows, label_column=2)
+                        "berth overhead", "2-CAS floor", "new connection per query ns/op"), rows, label_column=2)
     print()
 
     print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")

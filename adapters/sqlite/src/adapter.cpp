@@ -29,14 +29,14 @@ result<void, adapter_error> fail(int rc, std::string message) {
 /// Not cached: used once per connection.
 std::string query_text(connection& c, const char* sql) {
   sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v2(c.native_handle(), sql, -1, &st, nullptr);
-  if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()), sql);
+  int rc = sqlite3_prepare_v2(detail::handle_of(c), sql, -1, &st, nullptr);
+  if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(detail::handle_of(c)), sql);
   std::string out;
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     if (const unsigned char* t = sqlite3_column_text(st, 0)) out = reinterpret_cast<const char*>(t);
   } else if (rc != SQLITE_DONE) {
-    std::string msg = sqlite3_errmsg(c.native_handle());
+    std::string msg = sqlite3_errmsg(detail::handle_of(c));
     sqlite3_finalize(st);
     throw_sqlite_error(to_error_code(rc), std::move(msg), sql);
   }
@@ -72,8 +72,8 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
 result<connection, adapter_error> adapter::connect() {
   try {
     connection c = connection::open(filename_, flags_);
-    const int rc = sqlite3_busy_timeout(c.native_handle(), static_cast<int>(opts_.busy_timeout.count()));
-    if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(c.native_handle()));
+    const int rc = sqlite3_busy_timeout(detail::handle_of(c), static_cast<int>(opts_.busy_timeout.count()));
+    if (rc != SQLITE_OK) throw_sqlite_error(to_error_code(rc), sqlite3_errmsg(detail::handle_of(c)));
     // Read the database header now, so a file that is not a database
     // (SQLITE_NOTADB) or cannot be read fails connect, not the first query.
     (void)query_text(c, "PRAGMA schema_version");

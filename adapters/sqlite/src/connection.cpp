@@ -30,6 +30,38 @@ bool only_separators(std::string_view s) noexcept {
 }
 }  // namespace
 
+bool controls_transaction(std::string_view sql) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = sql.size();
+  for (;;) {  // skip whitespace and comments
+    while (i < n && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '\f'))
+      ++i;
+    if (i + 1 < n && sql[i] == '-' && sql[i + 1] == '-') {
+      const std::size_t eol = sql.find('\n', i);
+      if (eol == std::string_view::npos) return false;  // only a comment: no statement
+      i = eol + 1;
+    } else if (i + 1 < n && sql[i] == '/' && sql[i + 1] == '*') {
+      const std::size_t end = sql.find("*/", i + 2);
+      if (end == std::string_view::npos) return true;  // cannot read: assume it can
+      i = end + 2;
+    } else {
+      break;
+    }
+  }
+  std::size_t j = i;
+  while (j < n && ((sql[j] >= 'a' && sql[j] <= 'z') || (sql[j] >= 'A' && sql[j] <= 'Z'))) ++j;
+  const std::string_view word = sql.substr(i, j - i);
+  static constexpr std::string_view control[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"};
+  for (const std::string_view k : control) {
+    if (word.size() != k.size()) continue;
+    bool same = true;
+    for (std::size_t x = 0; x < k.size() && same; ++x)
+      same = (word[x] & ~0x20) == k[x];  // ASCII letters: clear the lower-case bit
+    if (same) return true;
+  }
+  return false;
+}
+
 statement& connection_state::prepare_cached(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
   if (auto it = cache.find(sql); it != cache.end()) {
@@ -50,6 +82,7 @@ statement& connection_state::prepare_cached(std::string_view sql) {
                             : "prepare: the SQL must hold exactly one statement (use execute() for several)",
               sql);
   }
+  if (controls_transaction(sql)) may_open_transactions = true;
   auto owned = std::unique_ptr<statement>(new statement(*this, st));
   statement& ref = *owned;
   cache.emplace(std::string(sql), std::move(owned));
@@ -109,7 +142,8 @@ void connection::execute(std::string_view sql) {
     if (st == nullptr) {
       if (this_sql.empty()) break;  // nothing consumed: only trailing text left
       continue;                     // whitespace or a comment
-    }  // whitespace or a comment
+    }
+    if (detail::controls_transaction(this_sql)) s_->may_open_transactions = true;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) {
@@ -134,6 +168,10 @@ std::int64_t connection::last_insert_rowid() const noexcept {
 bool connection::in_transaction() const noexcept { return s_ && s_->db && sqlite3_get_autocommit(s_->db) == 0; }
 int connection::transaction_depth() const noexcept { return s_ ? s_->depth : 0; }
 bool connection::has_active_statements() const noexcept { return s_ && s_->stepping > 0; }
+bool connection::needs_reset() const noexcept {
+  if (!s_ || s_->db == nullptr) return false;
+  return s_->stepping > 0 || (s_->may_open_transactions && sqlite3_get_autocommit(s_->db) == 0);
+}
 
 void connection::reset_statements() noexcept {
   if (!s_) return;
@@ -149,7 +187,16 @@ std::error_code connection::last_error() const noexcept {
   return s_ && s_->last_error != 0 ? to_error_code(s_->last_error) : std::error_code{};
 }
 
-sqlite3* connection::native_handle() const noexcept { return s_ ? s_->db : nullptr; }
+sqlite3* connection::native_handle() const noexcept {
+  if (!s_) return nullptr;
+  s_->may_open_transactions = true;  // the caller may BEGIN through it
+  return s_->db;
+}
+connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }
+
+namespace detail {
+sqlite3* handle_of(const connection& c) noexcept { return c.s_ ? c.s_->db : nullptr; }
+}  // namespace detail
 
 void connection::close() noexcept { s_.reset(); }
 

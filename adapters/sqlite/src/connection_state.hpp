@@ -21,6 +21,13 @@ struct sql_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+/// True when `sql`'s first keyword (after whitespace and comments) is one
+/// that can open or end a transaction: BEGIN, COMMIT, END, ROLLBACK,
+/// SAVEPOINT or RELEASE (SQLite changes its autocommit state only through
+/// these). Errs towards true: text it cannot read (a keyword cut by the end
+/// of the text, an unterminated comment) counts as transaction control.
+bool controls_transaction(std::string_view sql) noexcept;
+
 /// Thread-safety: that of the owning connection (one user at a time).
 struct connection_state {
   explicit connection_state(sqlite3* h) noexcept : db(h) {}
@@ -41,6 +48,10 @@ struct connection_state {
   int depth = 0;       // live transaction guards
   int stepping = 0;    // statements between their first row and done/reset (they pin a read snapshot)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
+  /// Set for good once this connection has prepared a transaction-control
+  /// statement or handed out its native handle: from then on needs_reset()
+  /// asks sqlite3_get_autocommit (connection.hpp).
+  bool may_open_transactions = false;
 };
 
 }  // namespace berth::sqlite::detail

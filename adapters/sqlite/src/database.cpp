@@ -54,7 +54,7 @@ class busy_cap {
   ~busy_cap() { set(configured_); }
   void set(std::chrono::milliseconds ms) noexcept {
     // Cannot fail for an open handle with a non-negative value.
-    (void)sqlite3_busy_timeout(c_.native_handle(), static_cast<int>(ms.count()));
+    (void)sqlite3_busy_timeout(detail::handle_of(c_), static_cast<int>(ms.count()));
   }
 
  private:

@@ -207,6 +207,15 @@ TEST(SqliteAdapter, NormalReleaseWithAStatementMidResultResetsIt) {
   p.with([](connection& c) { EXPECT_FALSE(c.has_active_statements()) << "reset at release"; });
 }
 
+TEST(SqliteAdapter, ReleaseAfterBeginThroughTheNativeHandleRollsBack) {
+  temp_dir dir;
+  sqlite_pool p{adapter{{.path = dir.file("t.db")}}, pool_opts(1, 1)};
+  p.with([](connection& c) {
+    ASSERT_EQ(sqlite3_exec(c.native_handle(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  });
+  p.with([](connection& c) { EXPECT_FALSE(c.in_transaction()) << "rolled back at release"; });
+}
+
 TEST(SqliteAdapter, AdapterResetAndValidateDirectly) {
   temp_dir dir;
   adapter ad({.path = dir.file("app.db")});

@@ -114,5 +114,59 @@ TEST(SqliteConnection, ResetStatementsReleasesReadersAndInTransactionTracksAutoc
   EXPECT_FALSE(c.in_transaction());
 }
 
+/// needs_reset() skips sqlite3_get_autocommit until the connection has
+/// prepared transaction control or handed out its handle; every way to open
+/// a transaction must still be seen.
+TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
+  temp_dir dir;
+  const std::string path = dir.file("t.db");
+  connection::open(path).execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)");
+
+  const char* const begins[] = {"BEGIN",       "begin immediate",  "  /* note */ Begin Deferred",
+                                "-- a comment\nBEGIN EXCLUSIVE", "SAVEPOINT sp", "\n\tsavepoint \"x\""};
+  for (const char* sql : begins) {
+    SCOPED_TRACE(sql);
+    {  // through a cached prepared statement
+      auto c = connection::open(path);
+      EXPECT_TRUE(c.prepare("SELECT 1").step());
+      c.reset_statements();
+      EXPECT_FALSE(c.needs_reset());
+      EXPECT_FALSE(c.prepare(sql).step());
+      EXPECT_TRUE(c.in_transaction());
+      EXPECT_TRUE(c.needs_reset());
+      c.execute("ROLLBACK");
+      EXPECT_FALSE(c.needs_reset());
+    }
+    {  // through execute(), after other statements in the same text
+      auto c = connection::open(path);
+      c.execute(std::string("SELECT 1; ") + sql);
+      EXPECT_TRUE(c.needs_reset());
+    }
+  }
+  {  // through the native handle
+    auto c = connection::open(path);
+    ASSERT_EQ(sqlite3_exec(c.native_handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_TRUE(c.needs_reset());
+    ASSERT_EQ(sqlite3_exec(c.native_handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_FALSE(c.needs_reset());
+  }
+  {  // a statement mid-result, with no transaction control ever prepared
+    auto c = connection::open(path);
+    auto& st = c.prepare("SELECT x FROM t");
+    ASSERT_TRUE(st.step());
+    EXPECT_TRUE(c.needs_reset());
+    st.reset();
+    EXPECT_FALSE(c.needs_reset());
+  }
+  {  // words that only start like a keyword do not count, and cost nothing
+    auto c = connection::open(path);
+    c.execute("CREATE TABLE beginning(x); INSERT INTO beginning VALUES (1)");
+    EXPECT_TRUE(c.prepare("SELECT x FROM beginning").step());
+    c.reset_statements();
+    EXPECT_FALSE(c.needs_reset());
+  }
+  EXPECT_FALSE(connection{}.needs_reset());
+}
+
 }  // namespace
 }  // namespace berth::sqlite

@@ -49,9 +49,7 @@ class adapter {
   /// On every release (berth::adapter's optional check): a connection left
   /// in a transaction or with a statement mid-result is reset before reuse.
   /// No I/O. Thread-safety: the releasing thread owns c.
-  bool needs_reset(const connection& c) const noexcept {
-    return c.in_transaction() || c.has_active_statements();
-  }
+  bool needs_reset(const connection& c) const noexcept { return c.needs_reset(); }
   /// Finalizes the statements and closes the handle. Never throws.
   void close(connection& c) noexcept;
 
