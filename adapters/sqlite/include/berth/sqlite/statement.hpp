@@ -37,7 +37,11 @@ struct connection_state;
 /// (SQLITE_RANGE) naming the index and the SQL.
 /// Distinct objects: safe when their connections differ. Shared objects:
 /// unsafe (a statement belongs to its connection's single user).
-class statement {
+/// Aligned to 128 bytes: statements of different pooled connections are
+/// often allocated side by side (the first validation prepares them on the
+/// reaper thread), and each step writes to its statement; see
+/// connection_state.
+class alignas(128) statement {
  public:
   statement(const statement&) = delete;
   statement& operator=(const statement&) = delete;
