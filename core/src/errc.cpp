@@ -18,6 +18,7 @@ class category final : public std::error_category {
       case errc::startup_failed: return "pool start-up failed";
       case errc::drain_timeout: return "leases still outstanding when drain timed out";
       case errc::adapter_failure: return "adapter call failed";
+      case errc::cancelled: return "asynchronous acquire cancelled";
     }
     return "unknown berth error";
   }

@@ -53,7 +53,8 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
 }
 
 pool_core::~pool_core() {
-  if (creator_thread_.joinable() || reaper_thread_.joinable()) die("pool destroyed without shutdown()");
+  if (creator_thread_.joinable() || reaper_thread_.joinable() || async_thread_.joinable())
+    die("pool destroyed without shutdown()");
   clock_.unsubscribe(*this);
 }
 
@@ -79,6 +80,10 @@ void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
     if (opts_.on_unwind == unwind_policy::discard) return retire(i, slot_state::leased, close_reason::unwound);
   }
   if (!reset_slot(i)) return retire(i, slot_state::leased, close_reason::reset_failed);
+  give_back(i);
+}
+
+void pool_core::give_back(std::uint32_t i) noexcept {
   if (waiters_.must_hand(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
     return offer_contended(i, slot_state::leased);
   publish(i, slot_state::leased);
@@ -409,6 +414,7 @@ void pool_core::evict_slot(std::uint32_t i) noexcept {
 void pool_core::on_clock_advanced() noexcept {
   std::lock_guard lk(mutex_);
   waiters_.wake_all_locked();
+  async_cv_.notify_all();
   creator_cv_.notify_all();
   reaper_cv_.notify_all();
   drained_cv_.notify_all();
@@ -458,6 +464,7 @@ void pool_core::shutdown() noexcept {
   close();
   if (creator_thread_.joinable()) creator_thread_.join();
   if (reaper_thread_.joinable()) reaper_thread_.join();
+  stop_async();  // every asynchronous request completes (pool_closed) first
   close_idle();  // anything published by the creator or reaper before they saw stop_
   std::string report;
   std::size_t outstanding = 0;

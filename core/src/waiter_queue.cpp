@@ -32,6 +32,7 @@ void waiter_queue::enqueue_locked(waiter& w, bool front) noexcept {
     tail_ = &w;
   }
   ++queued_;
+  w.queued = true;
   settle_locked();  // [G6]
 }
 
@@ -138,6 +139,7 @@ void waiter_queue::unlink_locked(waiter& w) noexcept {
   (w.prev_ ? w.prev_->next_ : head_) = w.next_;
   (w.next_ ? w.next_->prev_ : tail_) = w.prev_;
   w.prev_ = w.next_ = nullptr;
+  w.queued = false;
   --queued_;
   // [G2] deregister; [G6] a seq_cst RMW before the caller's settle.
   gate_.value.fetch_sub(1, std::memory_order_seq_cst);

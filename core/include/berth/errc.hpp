@@ -27,6 +27,10 @@ enum class errc : int {
   /// An adapter call (connect, validate, reset) failed; the message is the
   /// adapter's.
   adapter_failure,
+  /// An asynchronous acquire was cancelled before it completed (its
+  /// handle's cancel() returned true, or its Asio cancellation slot fired).
+  /// Any connection handed to it at that moment went back to the pool.
+  cancelled,
 };
 
 /// The category of berth::errc. Thread-safe.

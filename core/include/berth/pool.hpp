@@ -12,12 +12,15 @@
 #include <berth/clock.hpp>
 #include <berth/detail/duration.hpp>
 #include <berth/detail/pool_core.hpp>
+#include <berth/executor.hpp>
 #include <berth/lease.hpp>
 #include <berth/options.hpp>
 #include <berth/result.hpp>
 #include <berth/stats.hpp>
 
 #include <chrono>
+#include <concepts>
+#include <coroutine>
 #include <memory>
 #include <optional>
 #include <source_location>
@@ -25,6 +28,33 @@
 #include <utility>
 
 namespace berth {
+
+/// A handle on one asynchronous acquire (pool::async_acquire), for
+/// cancelling it. Copyable; it may outlive the request (cancel() then
+/// returns false) but not the pool.
+/// Distinct objects: safe. Shared objects: safe (cancel takes the pool's
+/// slow-path mutex briefly).
+class async_handle {
+ public:
+  async_handle() noexcept = default;
+
+  /// Cancels the request: true if it had not completed, in which case its
+  /// handler runs (on its executor, exactly once) with errc::cancelled and a
+  /// connection handed to it at this very moment goes back to the pool or
+  /// the next waiter; false if it already completed or its success was
+  /// being delivered (the handler then gets the lease). Thread-safe. Never
+  /// blocks on I/O.
+  bool cancel() const noexcept {
+    if (auto r = r_.lock()) return r->owner->async_cancel(*r);
+    return false;
+  }
+
+ private:
+  template <adapter A>
+  friend class pool;
+  explicit async_handle(std::weak_ptr<detail::async_request> r) noexcept : r_(std::move(r)) {}
+  std::weak_ptr<detail::async_request> r_;
+};
 
 /// A pool of A::connection_type connections made by an adapter A.
 ///
@@ -108,6 +138,104 @@ class pool final : public detail::pool_core {
                 site);
   }
 
+  // ---- asynchronous acquire ---------------------------------------------------
+  // Same pool, same queue: asynchronous requests wait in the FIFO beside
+  // blocking acquirers and are served by the same hand-off and fairness
+  // rules. A request completes exactly once, through `ex` (executor.hpp),
+  // never inline inside this call or another thread's release(): with a
+  // lease when a connection is idle (at once) or handed to it, with
+  // errc::timeout when its deadline passes (a timer on the pool's async
+  // thread, not a poll), errc::pool_closed, or errc::cancelled. Validation
+  // at acquire and connection checks run in the completion's run on `ex`,
+  // so an adapter's blocking validate() blocks that executor's thread, as a
+  // blocking acquire blocks its own.
+
+  /// Acquires asynchronously until `deadline` (time_point::max(): none) and
+  /// calls handler(acquire_result) on `ex`. The handler may throw; the
+  /// exception leaves through the executor's run. Returns a handle to
+  /// cancel the request (empty when it completed at once). Throws
+  /// std::bad_alloc (or what ex.post throws when a connection is idle)
+  /// without having taken a connection. Thread-safe. The fast path (a
+  /// connection idle, no queue) posts once and reads no clock.
+  template <executor E, class Handler>
+    requires std::invocable<std::decay_t<Handler>&, acquire_result>
+  async_handle async_acquire(time_point deadline, E ex, Handler&& handler,
+                             std::source_location site = std::source_location::current()) {
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
+    if (i != detail::no_slot) [[likely]] {
+      ex.post(unique_task([l = make_lease(i), h = std::decay_t<Handler>(std::forward<Handler>(handler))]() mutable {
+        std::move(h)(acquire_result(std::move(l)));
+      }));
+      return {};
+    }
+    return start_async(held, [&] { return deadline; }, std::move(ex), std::forward<Handler>(handler), site);
+  }
+
+  /// async_acquire with a deadline `timeout` from now (clamped: see
+  /// acquire_for; the clock is read only if the fast path fails).
+  template <class Rep, class Period, executor E, class Handler>
+    requires std::invocable<std::decay_t<Handler>&, acquire_result>
+  async_handle async_acquire_for(std::chrono::duration<Rep, Period> timeout, E ex, Handler&& handler,
+                                 std::source_location site = std::source_location::current()) {
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
+    if (i != detail::no_slot) [[likely]] {
+      ex.post(unique_task([l = make_lease(i), h = std::decay_t<Handler>(std::forward<Handler>(handler))]() mutable {
+        std::move(h)(acquire_result(std::move(l)));
+      }));
+      return {};
+    }
+    return start_async(
+        held, [&] { return deadline_in(detail::saturating_ns(timeout)); }, std::move(ex),
+        std::forward<Handler>(handler), site);
+  }
+
+  /// What `co_await pool.acquire_async(deadline, ex)` awaits: an
+  /// acquire_result. When a connection is idle the coroutine does not
+  /// suspend; otherwise it suspends and is resumed on `ex` (executor.hpp)
+  /// with the outcome. Plain C++20, no library. Unsafe to share: one
+  /// co_await per object.
+  template <executor E>
+  class acquire_awaiter {
+   public:
+    bool await_ready() noexcept {
+      const std::uint32_t i = pool_->try_claim(site_, held_);
+      if (i == detail::no_slot) return false;
+      result_.emplace(pool_->make_lease(i));
+      return true;
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+      pool_->start_async(
+          held_, [this] { return deadline_; }, std::move(ex_),
+          [this, h](acquire_result r) {
+            result_.emplace(std::move(r));
+            h.resume();
+          },
+          site_);
+    }
+    acquire_result await_resume() { return std::move(*result_); }
+
+   private:
+    friend class pool;
+    acquire_awaiter(pool* p, time_point deadline, E ex, std::source_location site)
+        : pool_(p), deadline_(deadline), ex_(std::move(ex)), site_(site) {}
+    pool* pool_;
+    time_point deadline_;
+    E ex_;
+    std::source_location site_;
+    std::uint32_t held_ = detail::no_slot;
+    std::optional<acquire_result> result_;
+  };
+
+  /// `co_await pool.acquire_async(deadline, ex)`: see acquire_awaiter.
+  /// Thread-safe (each call makes its own awaiter).
+  template <executor E>
+  acquire_awaiter<E> acquire_async(time_point deadline, E ex,
+                                   std::source_location site = std::source_location::current()) {
+    return acquire_awaiter<E>(this, deadline, std::move(ex), site);
+  }
+
   /// acquire_for(options().acquire_timeout). Thread-safe.
   BERTH_HOT acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
     return acquire_for(options().acquire_timeout, site);
@@ -141,6 +269,48 @@ class pool final : public detail::pool_core {
 
  private:
   friend class lease<A>;
+
+  /// A lease on slot i, which the caller has claimed.
+  lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, &*conns_[i], i); }
+
+  /// One asynchronous request: the user's executor and handler.
+  template <class E, class H>
+  class async_op final : public detail::async_request {
+   public:
+    async_op(pool* p, E ex, H h) : pool_(p), ex_(std::move(ex)), h_(std::move(h)) {}
+    void post(unique_task run) override { ex_.post(std::move(run)); }
+    void complete(std::uint32_t i, acquire_error&& err) override {
+      if (i != detail::no_slot)
+        std::move(h_)(acquire_result(pool_->make_lease(i)));
+      else
+        std::move(h_)(acquire_result(failure{std::move(err)}));
+    }
+    void abandon() noexcept override {}
+
+   private:
+    pool* pool_;
+    E ex_;
+    H h_;
+  };
+
+  /// The slow path of the asynchronous entry points: `held` is a flagged
+  /// slot the fast path claimed, or no_slot; deadline() computes the
+  /// deadline (the clock is read only here).
+  template <class D, class E, class Handler>
+  async_handle start_async(std::uint32_t held, D deadline, E ex, Handler&& handler, std::source_location site) {
+    std::shared_ptr<async_op<E, std::decay_t<Handler>>> r;
+    try {
+      r = std::make_shared<async_op<E, std::decay_t<Handler>>>(this, std::move(ex),
+                                                                std::decay_t<Handler>(std::forward<Handler>(handler)));
+    } catch (...) {
+      if (held != detail::no_slot) give_back(held);
+      throw;
+    }
+    r->deadline = deadline();
+    r->site = site;
+    async_start(r, held);
+    return async_handle(r);
+  }
 
   BERTH_COLD acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
     acquire_error err;

@@ -45,6 +45,7 @@
 #include <berth/acquire_error.hpp>
 #include <berth/adapter.hpp>
 #include <berth/clock.hpp>
+#include <berth/detail/async_request.hpp>
 #include <berth/detail/counters.hpp>
 #include <berth/detail/creator.hpp>
 #include <berth/detail/event_sink.hpp>
@@ -67,6 +68,11 @@
 #include <mutex>
 #include <source_location>
 #include <thread>
+#include <vector>
+
+namespace berth {
+class async_handle;
+}
 
 namespace berth::detail {
 
@@ -131,7 +137,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
  protected:
   explicit pool_core(const pool_options& opts, clock_source& clock);
-  ~pool_core();
+  virtual ~pool_core();  // virtual: friends (async_request, async_handle) make it accessible
 
   // ---- fast path -------------------------------------------------------
 
@@ -219,8 +225,33 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// when the lease ends. Thread-safe. Never blocks.
   void evict_slot(std::uint32_t i) noexcept;
 
+  // ---- asynchronous acquire (async.cpp; protocol in async_request.hpp) ----
+
+  /// The slow path of an asynchronous acquire whose fast path found nothing
+  /// (held == no_slot) or claimed a flagged slot `held` that must be
+  /// checked: r joins the waiter queue, or a run is posted to its executor.
+  /// r's deadline, site and executor are set; r.owner is set here. The
+  /// handler is called exactly once, later, on the executor. Throws
+  /// std::bad_alloc or std::system_error (the deadline heap, the async
+  /// thread) before anything changed; `held` is then back in the pool.
+  /// Thread-safe. Never blocks on I/O (takes the slow-path mutex briefly).
+  void async_start(const std::shared_ptr<async_request>& r, std::uint32_t held);
+  /// Cancels r: true if it was not done yet, in which case its handler
+  /// gets errc::cancelled and any slot handed to it goes back; false if it
+  /// had already completed (or was deciding a success). Thread-safe.
+  bool async_cancel(async_request& r) noexcept;
+  /// Returns slot i (leased by the caller, never handed out) to the pool or
+  /// the head waiter, as a release does. Without mutex_. Never allocates.
+  void give_back(std::uint32_t i) noexcept;
+  /// now + timeout without overflow (time_point::max() when it would).
+  /// Reads the clock. Thread-safe.
+  clock_source::time_point deadline_in(std::chrono::nanoseconds timeout) const noexcept;
+
  private:
   class blocking_waiter;
+  friend class async_request;
+  friend class berth::async_handle;
+  struct run_task;
 
   BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
     slot_meta& m = slots_[i];
@@ -286,6 +317,17 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void reaper_loop(clock_source::time_point first_pass) noexcept;
   void wake_creator() noexcept;
 
+  // asynchronous acquire (async.cpp)
+  void schedule_locked(async_request& r) noexcept;
+  async_outcome async_run(async_request& r) noexcept;
+  void async_dropped(async_request& r) noexcept;
+  void finish_locked(async_request& r) noexcept;
+  void deadline_push_locked(async_request& r);
+  void deadline_erase_locked(async_request& r) noexcept;
+  void deadline_sift_locked(std::size_t k) noexcept;
+  void async_loop() noexcept;
+  void stop_async() noexcept;
+
   // clock_listener
   void on_clock_advanced() noexcept override;
   // idle_source (the waiter queue's settle and waking waiters)
@@ -349,6 +391,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   std::condition_variable creator_cv_;
   std::condition_variable reaper_cv_;
   std::condition_variable drained_cv_;
+  /// Asynchronous acquires: pending deadlines (a min-heap on deadline, each
+  /// request knowing its index), requests whose post() threw, requests not
+  /// yet done (shutdown waits for 0), and the async thread that fires the
+  /// deadlines and runs the fallbacks.
+  std::vector<async_request*> deadlines_;
+  async_request* fallback_head_ = nullptr;
+  std::size_t async_outstanding_ = 0;
+  bool async_stop_ = false;
+  std::condition_variable async_cv_;
+  std::condition_variable async_done_cv_;
 
   // ---- creator thread only, or the constructor before it starts ----
   std::minstd_rand lifetime_rng_;  // lifetime jitter, drawn in opened()
@@ -359,6 +411,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // ---- the pool's threads ----
   std::thread creator_thread_;
   std::thread reaper_thread_;
+  std::thread async_thread_;  // started by the first async_start with a deadline
 };
 
 }  // namespace berth::detail

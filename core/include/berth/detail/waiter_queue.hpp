@@ -118,6 +118,9 @@ class waiter {
  public:
   std::uint32_t slot = no_slot;  ///< set by a hand-off [G4]
   bool closed = false;           ///< set when the pool closes
+  /// Linked in the queue: set by enqueue_locked, cleared whenever the queue
+  /// unlinks it (hand-off, close, popping after a wake, leaving).
+  bool queued = false;
   /// When it began to wait (its acquire's start), set before it is
   /// enqueued: whether it is starving once it becomes the head.
   clock_source::time_point since{};

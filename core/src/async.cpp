@@ -1,0 +1,298 @@
+// async.cpp: asynchronous acquire, the part of pool_core that serves
+// requests completing on a user's executor. Protocol: async_request.hpp.
+// Requests wait in the same waiter queue as blocking acquirers
+// (waiter_queue.hpp), so hand-off, fairness and settle treat both alike; a
+// request's wake() posts a run to its executor instead of notifying a
+// condition variable.
+#include <berth/detail/duration.hpp>
+#include <berth/detail/pool_core.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace berth::detail {
+
+namespace {
+
+/// The request whose post() this thread is inside (to tell an executor's
+/// failure to post, or a forbidden inline run, from a normal run).
+thread_local const async_request* posting = nullptr;
+
+[[noreturn]] void die_async(const char* what) noexcept {
+  std::fprintf(stderr, "berth: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+/// What a request posts: runs the request's next step on the executor and
+/// delivers the outcome there; destroyed unrun, it returns what the request
+/// held and drops its handler.
+struct pool_core::run_task {
+  std::shared_ptr<async_request> r;
+  bool ran = false;
+
+  void operator()() {
+    ran = true;
+    if (posting == r.get())
+      die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
+                "requires post() to queue it");
+    async_outcome out = r->owner->async_run(*r);
+    if (out.deliver) r->complete(out.slot, std::move(out.error));
+  }
+  run_task(std::shared_ptr<async_request> req) noexcept : r(std::move(req)) {}
+  run_task(run_task&& o) noexcept : r(std::move(o.r)), ran(o.ran) {}
+  run_task& operator=(run_task&&) = delete;
+  ~run_task() {
+    // Destroyed unrun by its executor (not by a post() that threw: the
+    // scheduler handles that under its lock).
+    if (r && !ran && posting != r.get()) r->owner->async_dropped(*r);
+  }
+};
+
+clock_source::time_point pool_core::deadline_in(std::chrono::nanoseconds timeout) const noexcept {
+  return deadline_after(clock_.now(), timeout);
+}
+
+void async_request::wake() noexcept { owner->schedule_locked(*this); }
+
+void pool_core::schedule_locked(async_request& r) noexcept {
+  if (r.state != async_request::phase::waiting || r.scheduled) return;  // a run is coming, or none is needed
+  r.scheduled = true;
+  posting = &r;
+  try {
+    r.post(unique_task(run_task(r.self)));
+  } catch (...) {
+    // The executor could not take it (out of memory): the async thread runs
+    // it instead, so the request still completes exactly once.
+    r.fallback_next = fallback_head_;
+    fallback_head_ = &r;
+    async_cv_.notify_one();
+  }
+  posting = nullptr;
+}
+
+void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint32_t held) {
+  async_request& r = *rp;
+  r.owner = this;
+  r.since = clock_.now();
+  std::unique_lock lk(mutex_);
+  try {
+    // The async thread fires deadlines and runs requests whose post() threw.
+    if (!async_thread_.joinable() && !async_stop_) async_thread_ = std::thread([this] { async_loop(); });
+    if (r.deadline != clock_source::time_point::max()) {
+      deadline_push_locked(r);
+      if (deadlines_.front() == &r) async_cv_.notify_one();  // earlier than the deadline it sleeps to
+    }
+  } catch (...) {
+    deadline_erase_locked(r);
+    lk.unlock();
+    if (held != no_slot) give_back(held);
+    throw;
+  }
+  r.self = rp;
+  ++async_outstanding_;
+  if (held != no_slot) {  // a flagged slot: checked by a run, on the executor
+    r.slot = held;
+  } else if (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
+    r.closed = true;
+  } else if (const std::uint32_t i = waiters_.register_locked(); i != no_slot) {  // [G2]
+    r.slot = i;
+  } else {
+    r.waited = true;
+    waiters_.enqueue_locked(r, false);  // may hand it a slot at once (settle), posting its run
+    if (r.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
+    return;
+  }
+  schedule_locked(r);
+}
+
+bool pool_core::async_cancel(async_request& r) noexcept {
+  std::lock_guard lk(mutex_);
+  if (r.state == async_request::phase::done) return false;
+  r.cancelled = true;
+  schedule_locked(r);  // a waiting request runs and completes; an attending one sees the flag afterwards
+  return true;
+}
+
+async_outcome pool_core::async_run(async_request& r) noexcept {
+  async_outcome out;
+  std::unique_lock lk(mutex_);
+  r.scheduled = false;
+  if (r.state != async_request::phase::waiting) return out;
+  for (;;) {
+    std::uint32_t i = std::exchange(r.slot, no_slot);
+    const auto now = clock_.now();
+    const auto waited = saturating_sub(now, r.since);
+    if (i != no_slot) {
+      if (r.waited) waiters_.served_locked(now);  // a queued request gets r.slot only by hand-off [G4]
+    } else if (r.closed || (!r.queued && (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed))) {
+      fill_error_locked(out.error, errc::pool_closed, waited);
+      finish_locked(r);
+      out.deliver = true;
+      return out;
+    } else if (r.cancelled || now >= r.deadline) {
+      const bool cancel = r.cancelled;
+      fill_error_locked(out.error, cancel ? errc::cancelled : errc::timeout, waited);  // counts include r
+      if (r.queued) waiters_.leave_locked(r);
+      if (!cancel) pool_counters::bump(counters_.timeouts);
+      finish_locked(r);
+      out.deliver = true;
+      return out;
+    } else if (r.queued) {  // woken as the head (or to compete): look at the ring
+      i = waiters_.after_wake_locked(r);
+      if (i == no_slot) {
+        waiters_.starving_locked(waited);
+        return out;
+      }
+    } else {  // a check failed on the slot we had: wait again, keeping our place at the front
+      i = waiters_.register_locked();  // [G2]
+      if (i == no_slot) {
+        const bool front = r.waited;  // it waited before: it keeps its place
+        r.waited = true;
+        waiters_.enqueue_locked(r, front);
+        if (r.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
+        return out;
+      }
+    }
+    // Slot i is ours and r is out of the queue.
+    if (!r.cancelled) {
+      r.state = async_request::phase::attending;
+      lk.unlock();
+      // Outside mutex_: attend() may validate through the adapter.
+      const bool ok =
+          (!(slots_[i].word.flags() & slot_word::attention_mask) && !always_validate_) || attend(i, r.deadline);
+      lk.lock();
+      r.state = async_request::phase::waiting;
+      if (!ok) continue;  // retired or put back: wait again (or time out, or close)
+    }
+    if (r.cancelled) {  // cancelled at the very moment it got a connection: the connection goes back
+      fill_error_locked(out.error, errc::cancelled, saturating_sub(clock_.now(), r.since));
+      finish_locked(r);
+      lk.unlock();
+      give_back(i);
+      out.deliver = true;
+      return out;
+    }
+    if (r.waited) waits_.record(saturating_sub(clock_.now(), r.since));
+    note_lease(i, r.site);
+    finish_locked(r);
+    out.slot = i;
+    out.deliver = true;
+    return out;
+  }
+}
+
+void pool_core::async_dropped(async_request& r) noexcept {
+  std::unique_lock lk(mutex_);
+  r.scheduled = false;
+  if (r.state != async_request::phase::waiting) return;
+  const std::uint32_t i = std::exchange(r.slot, no_slot);
+  if (i != no_slot && r.waited) waiters_.served_locked(clock_.now());
+  if (r.queued) waiters_.leave_locked(r);
+  finish_locked(r);
+  lk.unlock();
+  if (i != no_slot) give_back(i);
+  r.abandon();
+}
+
+void pool_core::finish_locked(async_request& r) noexcept {
+  r.state = async_request::phase::done;
+  deadline_erase_locked(r);
+  if (--async_outstanding_ == 0) async_done_cv_.notify_all();
+  r.self.reset();  // the caller holds another reference
+}
+
+// ---- deadlines: a binary min-heap of requests, each knowing its index ----
+
+void pool_core::deadline_push_locked(async_request& r) {
+  deadlines_.push_back(&r);  // may throw: nothing changed then
+  r.heap_index = deadlines_.size() - 1;
+  deadline_sift_locked(r.heap_index);
+}
+
+void pool_core::deadline_erase_locked(async_request& r) noexcept {
+  const std::size_t k = r.heap_index;
+  if (k == async_request::no_heap) return;
+  r.heap_index = async_request::no_heap;
+  async_request* last = deadlines_.back();
+  deadlines_.pop_back();
+  if (last == &r) return;
+  deadlines_[k] = last;
+  last->heap_index = k;
+  deadline_sift_locked(k);
+}
+
+void pool_core::deadline_sift_locked(std::size_t k) noexcept {
+  auto before = [this](std::size_t a, std::size_t b) { return deadlines_[a]->deadline < deadlines_[b]->deadline; };
+  auto swap = [this](std::size_t a, std::size_t b) {
+    std::swap(deadlines_[a], deadlines_[b]);
+    deadlines_[a]->heap_index = a;
+    deadlines_[b]->heap_index = b;
+  };
+  while (k > 0 && before(k, (k - 1) / 2)) {  // up
+    swap(k, (k - 1) / 2);
+    k = (k - 1) / 2;
+  }
+  for (;;) {  // down
+    const std::size_t l = 2 * k + 1, rt = l + 1;
+    std::size_t m = k;
+    if (l < deadlines_.size() && before(l, m)) m = l;
+    if (rt < deadlines_.size() && before(rt, m)) m = rt;
+    if (m == k) return;
+    swap(k, m);
+    k = m;
+  }
+}
+
+// ---- the async thread ----
+
+void pool_core::async_loop() noexcept {
+  std::unique_lock lk(mutex_);
+  for (;;) {
+    while (async_request* r = fallback_head_) {  // post() threw: run here
+      fallback_head_ = std::exchange(r->fallback_next, nullptr);
+      run_task task(r->self);  // alive: a scheduled request is not done
+      lk.unlock();
+      try {
+        task();
+      } catch (...) {  // the handler threw on our thread: nobody to tell
+      }
+      lk.lock();
+    }
+    if (async_stop_) return;
+    // A deadline passed: its request runs (and times out) on its executor.
+    const auto now = clock_.now();
+    while (!deadlines_.empty() && deadlines_.front()->deadline <= now) {
+      async_request& r = *deadlines_.front();
+      deadline_erase_locked(r);
+      schedule_locked(r);
+    }
+    clock_.wait_until(async_cv_, lk,
+                      deadlines_.empty() ? clock_source::time_point::max() : deadlines_.front()->deadline);
+  }
+}
+
+void pool_core::stop_async() noexcept {
+  // After close(): every queued request was failed and posted. Their runs
+  // need this pool, so wait for them; the executors must keep running.
+  std::unique_lock lk(mutex_);
+  constexpr auto patience = std::chrono::seconds(10);
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (async_outstanding_ != 0) {
+    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != 0) {
+      std::fprintf(stderr,
+                   "berth: pool '%s' destroyed while %zu asynchronous acquire(s) have not completed after %lld s: "
+                   "their completions are posted to executors that are not running. Keep the executors running "
+                   "(or destroy their queued tasks) until the pool is destroyed.\n",
+                   opts_.name.c_str(), async_outstanding_, static_cast<long long>(patience.count()));
+      std::abort();
+    }
+  }
+  async_stop_ = true;
+  async_cv_.notify_all();
+  lk.unlock();
+  if (async_thread_.joinable()) async_thread_.join();
+}
+
+}  // namespace berth::detail

@@ -1,0 +1,338 @@
+// Asynchronous acquire (pool::async_acquire, acquire_async): completion
+// through the executor, the shared FIFO with blocking acquirers, deadlines
+// by timer, cancellation at every stage, close, dropped and failing
+// executors. Fake clock, manual executor: no sleeps.
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+#include "support/manual_executor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <coroutine>
+#include <exception>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::fake_adapter;
+using testing::fake_clock;
+using testing::fake_script;
+using testing::manual_executor;
+using fake_pool = pool<fake_adapter>;
+using result_type = fake_pool::acquire_result;
+
+struct AsyncTest : ::testing::Test {
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+  manual_executor ex;
+
+  pool_options opts(std::size_t max, std::size_t min_idle) const {
+    pool_options o;
+    o.name = "async";
+    o.max_size = max;
+    o.min_idle = min_idle;
+    o.startup = startup_mode::fail_fast;
+    return o;
+  }
+  std::unique_ptr<fake_pool> make(const pool_options& o) {
+    return std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+  }
+  fake_pool::time_point in(std::chrono::nanoseconds d) const { return clock.now() + d; }
+};
+
+/// Collects one outcome; counts calls so a second completion shows.
+struct outcome {
+  std::optional<result_type> r;
+  int calls = 0;
+  std::thread::id thread;
+  auto handler() {
+    return [this](result_type res) {
+      ++calls;
+      thread = std::this_thread::get_id();
+      r.emplace(std::move(res));
+    };
+  }
+  errc code() const { return r->error().code; }
+};
+
+TEST_F(AsyncTest, IdleConnectionCompletesThroughTheExecutorNotInline) {
+  auto p = make(opts(2, 1));
+  outcome o;
+  auto h = p->async_acquire(in(1s), ex.executor(), o.handler());
+  EXPECT_EQ(o.calls, 0) << "never inline inside the initiating call";
+  EXPECT_EQ(ex.queued(), 1u);
+  EXPECT_EQ(p->counts().leased, 1u) << "the connection is claimed at once";
+  EXPECT_FALSE(h.cancel()) << "nothing to cancel: it completed at once";
+  ex.run_all();
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_TRUE(*o.r);
+  o.r.reset();  // the lease ends
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+TEST_F(AsyncTest, WaitingRequestGetsTheReleasedConnection) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  ASSERT_TRUE(held);
+  outcome o;
+  p->async_acquire(in(1s), ex.executor(), o.handler());
+  EXPECT_EQ(ex.run_all(), 0u);
+  EXPECT_EQ(p->counts().waiting, 1u);
+  (*held).release();  // hands it over
+  EXPECT_EQ(o.calls, 0) << "not inside the releaser";
+  ASSERT_EQ(ex.run_all(), 1u);
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_TRUE(*o.r);
+  EXPECT_EQ(p->counts().waiting, 0u);
+  EXPECT_EQ(p->counts().leased, 1u);
+}
+
+TEST_F(AsyncTest, DeadlinePassesByTimerWithoutAnyRelease) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  p->async_acquire_for(50ms, ex.executor(), o.handler());
+  clock.advance(49ms);  // a fake clock's jump wakes waiters to re-check: a run may come, and must not complete
+  ex.run_all();
+  EXPECT_EQ(o.calls, 0) << "no completion before the deadline";
+  clock.advance(1ms);
+  ASSERT_TRUE(ex.wait_for_task()) << "the async thread fires the deadline";
+  ex.run_all();
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_FALSE(*o.r);
+  EXPECT_EQ(o.code(), errc::timeout);
+  EXPECT_EQ(o.r->error().waited, 50ms);
+  EXPECT_EQ(p->counts().waiting, 0u);
+  EXPECT_EQ(p->stats().timeouts, 1u);
+}
+
+TEST_F(AsyncTest, BlockingAndAsyncWaitersShareOneFifo) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  auto blocking = std::async(std::launch::async, [&] { return p->acquire_until(in(1h)); });
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  outcome o;
+  p->async_acquire(in(1h), ex.executor(), o.handler());
+  ASSERT_EQ(p->counts().waiting, 2u);
+  (*held).release();  // the blocking acquirer came first
+  auto b = blocking.get();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(ex.run_all(), 0u);
+  (*b).release();  // now the async one
+  ASSERT_EQ(ex.run_all(), 1u);
+  ASSERT_TRUE(o.r && *o.r);
+}
+
+TEST_F(AsyncTest, CancelWhileQueuedCompletesOnceWithCancelled) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  auto h = p->async_acquire(in(1h), ex.executor(), o.handler());
+  EXPECT_TRUE(h.cancel());
+  EXPECT_TRUE(h.cancel()) << "still not completed: the run is pending";
+  ex.run_all();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_EQ(o.code(), errc::cancelled);
+  EXPECT_FALSE(h.cancel()) << "completed";
+  EXPECT_EQ(p->counts().waiting, 0u);
+  (*held).release();
+  EXPECT_EQ(p->counts().idle, 1u) << "the release found no waiter";
+  EXPECT_EQ(ex.run_all(), 0u);
+}
+
+TEST_F(AsyncTest, ConnectionHandedAtTheMomentOfCancellationGoesBack) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  auto h = p->async_acquire(in(1h), ex.executor(), o.handler());
+  (*held).release();                   // handed to the request; its run is posted
+  EXPECT_TRUE(h.cancel());     // before the run
+  ex.run_all();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_EQ(o.code(), errc::cancelled);
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(p->counts().leased, 0u);
+}
+
+TEST_F(AsyncTest, CancelledHandOffGoesToTheNextWaiter) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome first, second;
+  auto h1 = p->async_acquire(in(1h), ex.executor(), first.handler());
+  p->async_acquire(in(1h), ex.executor(), second.handler());
+  (*held).release();  // to the first
+  EXPECT_TRUE(h1.cancel());
+  ex.run_all();
+  EXPECT_EQ(first.code(), errc::cancelled);
+  ASSERT_EQ(second.calls, 1);
+  EXPECT_TRUE(*second.r);
+}
+
+TEST_F(AsyncTest, CloseCompletesQueuedRequestsWithPoolClosed) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  p->async_acquire(in(1h), ex.executor(), o.handler());
+  p->close();
+  ex.run_all();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_EQ(o.code(), errc::pool_closed);
+  outcome late;
+  p->async_acquire(in(1h), ex.executor(), late.handler());
+  ex.run_all();
+  EXPECT_EQ(late.code(), errc::pool_closed);
+}
+
+TEST_F(AsyncTest, ExecutorDroppingTheRunReturnsTheConnectionAndSkipsTheHandler) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  auto h = p->async_acquire(in(1h), ex.executor(), o.handler());
+  (*held).release();  // handed; run posted
+  ex.drop_all();
+  EXPECT_EQ(o.calls, 0);
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(p->counts().waiting, 0u);
+  EXPECT_FALSE(h.cancel());
+}
+
+TEST_F(AsyncTest, PostThatThrowsFallsBackToThePoolsThread) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  p->async_acquire(in(1h), ex.executor(), o.handler());
+  ex.fail_next_posts(1);
+  (*held).release();  // the hand-off's post throws
+  ASSERT_TRUE(eventually([&] { return p->counts().leased == 1 && p->counts().waiting == 0; }));
+  // The async thread ran it: the handler was called there, once.
+  ASSERT_TRUE(eventually([&] { return o.calls == 1; }));
+  EXPECT_NE(o.thread, std::this_thread::get_id());
+  EXPECT_TRUE(*o.r);
+}
+
+TEST_F(AsyncTest, FastPathPostThatThrowsTakesNoConnection) {
+  auto p = make(opts(1, 1));
+  ex.fail_next_posts(1);
+  outcome o;
+  EXPECT_THROW(p->async_acquire(in(1s), ex.executor(), o.handler()), std::bad_alloc);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+TEST_F(AsyncTest, HandlerExceptionLeavesThroughTheExecutorAndReturnsTheConnection) {
+  auto p = make(opts(1, 1));
+  p->async_acquire(in(1s), ex.executor(), [](result_type r) {
+    ASSERT_TRUE(r);
+    throw std::runtime_error("handler failed");
+  });
+  EXPECT_THROW(ex.run_all(), std::runtime_error);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+TEST_F(AsyncTest, ValidationFailureOnAHandedConnectionKeepsThePlaceAndRetries) {
+  pool_options o = opts(2, 1);
+  o.validation_bypass = 0ms;  // validate every blocking or async acquire
+  auto p = make(o);
+  script->fail_validates = 1;
+  outcome r;
+  p->async_acquire(in(1h), ex.executor(), r.handler());  // claims the idle one; its run validates it
+  EXPECT_EQ(script->validates.load(), 0u) << "validation runs on the executor, not in the initiating call";
+  ex.run_all();  // validation fails: retired; the request waits for the replacement
+  ASSERT_TRUE(eventually([&] {
+    ex.run_all();
+    return r.calls == 1;
+  }));
+  EXPECT_TRUE(*r.r) << "a new connection, validated";
+  EXPECT_GE(script->validates.load(), 2u);
+}
+
+TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome o;
+  p->async_acquire(in(1h), ex.executor(), o.handler());
+  (*held).release();
+  o.r.reset();
+  std::thread runner([&] {
+    ASSERT_TRUE(ex.wait_for_task());
+    // drop the lease at once: destroy the pool only after it came back
+    ex.run_all();
+    o.r.reset();
+  });
+  runner.join();
+  p.reset();  // nothing outstanding
+  EXPECT_EQ(o.calls, 1);
+}
+
+// ---- C++20 coroutine, no library ----
+
+struct task {
+  struct promise_type {
+    task get_return_object() { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }
+  };
+};
+
+TEST_F(AsyncTest, CoroutineDoesNotSuspendWhenIdleAndResumesOnTheExecutorOtherwise) {
+  auto p = make(opts(1, 1));
+  int step = 0;
+  std::optional<result_type> got;
+  auto coro = [&]() -> task {
+    auto a = co_await p->acquire_async(in(1h), ex.executor());
+    step = 1;  // no suspension: the connection was idle
+    got.emplace(std::move(a));
+    auto b = co_await p->acquire_async(in(1h), ex.executor());  // suspends: the only one is ours
+    step = 2;
+    EXPECT_TRUE(b);
+  };
+  coro();
+  EXPECT_EQ(step, 1);
+  ASSERT_TRUE(got && *got);
+  got.reset();  // releases: hands to the suspended coroutine, posts its resumption
+  EXPECT_EQ(step, 1) << "not resumed inside the release";
+  ex.run_all();
+  EXPECT_EQ(step, 2);
+}
+
+TEST_F(AsyncTest, CoroutineTimesOut) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::optional<result_type> got;
+  auto coro = [&]() -> task { got.emplace(co_await p->acquire_async(in(10ms), ex.executor())); };
+  coro();
+  clock.advance(10ms);
+  ASSERT_TRUE(ex.wait_for_task());
+  ex.run_all();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->error().code, errc::timeout);
+}
+
+using AsyncDeathTest = AsyncTest;
+
+TEST_F(AsyncDeathTest, ExecutorRunningTheCompletionInlineIsNamed) {
+  struct inline_executor {
+    void post(unique_task t) { t(); }
+  };
+  EXPECT_DEATH(
+      {
+        auto p = make(opts(1, 1));
+        auto held = p->try_acquire();
+        p->async_acquire(in(1h), inline_executor{}, [](result_type) {});
+        (*held).release();
+      },
+      "ran a completion inline inside post");
+}
+
+}  // namespace
+}  // namespace berth
