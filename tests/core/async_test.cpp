@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <coroutine>
 #include <exception>
 #include <future>
@@ -49,16 +50,18 @@ struct AsyncTest : ::testing::Test {
   fake_pool::time_point in(std::chrono::nanoseconds d) const { return clock.now() + d; }
 };
 
-/// Collects one outcome; counts calls so a second completion shows.
+/// Collects one outcome; counts calls so a second completion shows. The
+/// handler may run on another thread: it writes r and thread, then bumps
+/// calls (release); a reader that sees calls (acquire) sees them.
 struct outcome {
   std::optional<result_type> r;
-  int calls = 0;
   std::thread::id thread;
+  std::atomic<int> calls{0};
   auto handler() {
     return [this](result_type res) {
-      ++calls;
       thread = std::this_thread::get_id();
       r.emplace(std::move(res));
+      calls.fetch_add(1, std::memory_order_release);
     };
   }
   errc code() const { return r->error().code; }
@@ -68,12 +71,12 @@ TEST_F(AsyncTest, IdleConnectionCompletesThroughTheExecutorNotInline) {
   auto p = make(opts(2, 1));
   outcome o;
   auto h = p->async_acquire(in(1s), ex.executor(), o.handler());
-  EXPECT_EQ(o.calls, 0) << "never inline inside the initiating call";
+  EXPECT_EQ(o.calls.load(), 0) << "never inline inside the initiating call";
   EXPECT_EQ(ex.queued(), 1u);
   EXPECT_EQ(p->counts().leased, 1u) << "the connection is claimed at once";
   EXPECT_FALSE(h.cancel()) << "nothing to cancel: it completed at once";
   ex.run_all();
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   ASSERT_TRUE(*o.r);
   o.r.reset();  // the lease ends
   EXPECT_EQ(p->counts().idle, 1u);
@@ -88,9 +91,9 @@ TEST_F(AsyncTest, WaitingRequestGetsTheReleasedConnection) {
   EXPECT_EQ(ex.run_all(), 0u);
   EXPECT_EQ(p->counts().waiting, 1u);
   (*held).release();  // hands it over
-  EXPECT_EQ(o.calls, 0) << "not inside the releaser";
+  EXPECT_EQ(o.calls.load(), 0) << "not inside the releaser";
   ASSERT_EQ(ex.run_all(), 1u);
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   ASSERT_TRUE(*o.r);
   EXPECT_EQ(p->counts().waiting, 0u);
   EXPECT_EQ(p->counts().leased, 1u);
@@ -103,11 +106,11 @@ TEST_F(AsyncTest, DeadlinePassesByTimerWithoutAnyRelease) {
   p->async_acquire_for(50ms, ex.executor(), o.handler());
   clock.advance(49ms);  // a fake clock's jump wakes waiters to re-check: a run may come, and must not complete
   ex.run_all();
-  EXPECT_EQ(o.calls, 0) << "no completion before the deadline";
+  EXPECT_EQ(o.calls.load(), 0) << "no completion before the deadline";
   clock.advance(1ms);
   ASSERT_TRUE(ex.wait_for_task()) << "the async thread fires the deadline";
   ex.run_all();
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   ASSERT_FALSE(*o.r);
   EXPECT_EQ(o.code(), errc::timeout);
   EXPECT_EQ(o.r->error().waited, 50ms);
@@ -140,7 +143,7 @@ TEST_F(AsyncTest, CancelWhileQueuedCompletesOnceWithCancelled) {
   EXPECT_TRUE(h.cancel());
   EXPECT_TRUE(h.cancel()) << "still not completed: the run is pending";
   ex.run_all();
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   EXPECT_EQ(o.code(), errc::cancelled);
   EXPECT_FALSE(h.cancel()) << "completed";
   EXPECT_EQ(p->counts().waiting, 0u);
@@ -157,7 +160,7 @@ TEST_F(AsyncTest, ConnectionHandedAtTheMomentOfCancellationGoesBack) {
   (*held).release();                   // handed to the request; its run is posted
   EXPECT_TRUE(h.cancel());     // before the run
   ex.run_all();
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   EXPECT_EQ(o.code(), errc::cancelled);
   EXPECT_EQ(p->counts().idle, 1u);
   EXPECT_EQ(p->counts().leased, 0u);
@@ -173,7 +176,7 @@ TEST_F(AsyncTest, CancelledHandOffGoesToTheNextWaiter) {
   EXPECT_TRUE(h1.cancel());
   ex.run_all();
   EXPECT_EQ(first.code(), errc::cancelled);
-  ASSERT_EQ(second.calls, 1);
+  ASSERT_EQ(second.calls.load(), 1);
   EXPECT_TRUE(*second.r);
 }
 
@@ -184,7 +187,7 @@ TEST_F(AsyncTest, CloseCompletesQueuedRequestsWithPoolClosed) {
   p->async_acquire(in(1h), ex.executor(), o.handler());
   p->close();
   ex.run_all();
-  ASSERT_EQ(o.calls, 1);
+  ASSERT_EQ(o.calls.load(), 1);
   EXPECT_EQ(o.code(), errc::pool_closed);
   outcome late;
   p->async_acquire(in(1h), ex.executor(), late.handler());
@@ -199,7 +202,7 @@ TEST_F(AsyncTest, ExecutorDroppingTheRunReturnsTheConnectionAndSkipsTheHandler) 
   auto h = p->async_acquire(in(1h), ex.executor(), o.handler());
   (*held).release();  // handed; run posted
   ex.drop_all();
-  EXPECT_EQ(o.calls, 0);
+  EXPECT_EQ(o.calls.load(), 0);
   EXPECT_EQ(p->counts().idle, 1u);
   EXPECT_EQ(p->counts().waiting, 0u);
   EXPECT_FALSE(h.cancel());
@@ -269,7 +272,7 @@ TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
   });
   runner.join();
   p.reset();  // nothing outstanding
-  EXPECT_EQ(o.calls, 1);
+  EXPECT_EQ(o.calls.load(), 1);
 }
 
 // ---- C++20 coroutine, no library ----
