@@ -1,7 +1,8 @@
 # Warnings as an INTERFACE target, linked PRIVATE by every berth target so
-# consumers of the static libraries never inherit them. -Werror only where
-# berth is the top-level project: in a subproject a newer compiler's new
-# warning must not break the user's build.
+# consumers of the static libraries never inherit them (and, being a build
+# detail, it is linked as $<BUILD_INTERFACE:berth_warnings> by the installed
+# libraries). -Werror only where berth is the top-level project: in a
+# subproject a newer compiler's new warning must not break the user's build.
 option(BERTH_WARNINGS_AS_ERRORS "Compile berth's own code with -Werror" ${PROJECT_IS_TOP_LEVEL})
 add_library(berth_warnings INTERFACE)
 target_compile_options(berth_warnings INTERFACE
