@@ -104,3 +104,6 @@ install(FILES ${PROJECT_BINARY_DIR}/berth-config.cmake ${PROJECT_BINARY_DIR}/ber
         DESTINATION ${berth_cmake_dir})
 list(JOIN berth_installed_components ", " berth_components_text)
 message(STATUS "berth: install rules for ${berth_components_text} (prefix ${CMAKE_INSTALL_PREFIX})")
+
+# The .deb of what these rules install (cpack --preset package).
+include(${PROJECT_SOURCE_DIR}/cmake/package.cmake)
