@@ -22,16 +22,14 @@ include(CMakePackageConfigHelpers)
 
 set(berth_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/berth")
 set(berth_pc_stage "${PROJECT_BINARY_DIR}/pkgconfig")
-if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
-  set(BERTH_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
-else()
-  set(BERTH_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
-endif()
-if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
-  set(BERTH_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
-else()
-  set(BERTH_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
-endif()
+# The .pc files' libdir and includedir: under ${prefix} unless set absolute.
+foreach(dir LIBDIR INCLUDEDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${dir}}")
+    set(BERTH_PC_${dir} "${CMAKE_INSTALL_${dir}}")
+  else()
+    set(BERTH_PC_${dir} "\${prefix}/${CMAKE_INSTALL_${dir}}")
+  endif()
+endforeach()
 
 # berth_install_library(<c> DESCRIPTION <text> [PC_REQUIRES <module>...] [PC_LIBS <flag>...]):
 # installs berth_<c> (its headers, library, export set and .pc file) and adds
