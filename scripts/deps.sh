@@ -7,11 +7,12 @@ set -euo pipefail
 
 BERTH_PACKAGES=(
   g++ cmake ninja-build python3
+  make git                          # scripts/check-package: the pkg-config consumer's Makefile, FetchContent
   libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   libboost-stacktrace-dev libsqlite3-dev
   postgresql libpq-dev
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
-  pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx is found through pkg-config)
+  pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is
