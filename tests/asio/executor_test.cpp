@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include <optional>
+#include <memory>
 
 // Outside namespace berth, where `asio` would name berth::asio.
 namespace berth_asio_test {
@@ -24,7 +24,7 @@ static_assert(berth::executor<berth::asio::posting_executor<asio::io_context::st
 
 TEST(AsioPostingExecutor, PostFromInsideTheContextQueuesInsteadOfRunningInline) {
   asio::io_context ioc;
-  std::optional<berth::asio::posting_executor<io_executor>> ex(std::in_place, ioc.get_executor());
+  auto ex = std::make_unique<berth::asio::posting_executor<io_executor>>(ioc.get_executor());
   int step = 0;
   asio::post(ioc, [&] {
     ex->post(berth::unique_task([&] { step = 2; }));
@@ -38,7 +38,7 @@ TEST(AsioPostingExecutor, PostFromInsideTheContextQueuesInsteadOfRunningInline) 
 
 TEST(AsioPostingExecutor, HoldsOutstandingWorkWhileItExists) {
   asio::io_context ioc;
-  std::optional<berth::asio::posting_executor<io_executor>> ex(std::in_place, ioc.get_executor());
+  auto ex = std::make_unique<berth::asio::posting_executor<io_executor>>(ioc.get_executor());
   ioc.poll();
   EXPECT_FALSE(ioc.stopped()) << "run() would wait for the request that holds it";
   auto copy = *ex;  // a request's copy holds work too
@@ -58,7 +58,7 @@ TEST(AsioPostingExecutor, HoldsOutstandingWorkWhileItExists) {
 TEST(AsioPostingExecutor, LegacyExecutorHoldsWorkThroughAWorkGuard) {
   asio::io_context ioc;
   asio::io_context::strand strand(ioc);
-  std::optional<berth::asio::posting_executor<asio::io_context::strand>> ex(std::in_place, strand);
+  auto ex = std::make_unique<berth::asio::posting_executor<asio::io_context::strand>>(strand);
   bool in_strand = false;
   ex->post(berth::unique_task([&] { in_strand = strand.running_in_this_thread(); }));
   ioc.poll();
