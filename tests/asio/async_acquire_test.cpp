@@ -246,15 +246,28 @@ TEST_F(AsioAcquireTest, DeferredStartsOnlyWhenInvoked) {
 
 // ---- cancellation --------------------------------------------------------------------
 
-struct AsioCancelTest : AsioAcquireTest, ::testing::WithParamInterface<asio::cancellation_type> {};
-
-TEST_P(AsioCancelTest, SignalCancelsAWaitingRequestAndNothingLeaks) {
-  auto& p = make(1, 1);
-  auto held = p.try_acquire();
+/// A pool of one connection, and a request for it (on the io_context) whose
+/// handler has `signal`'s cancellation slot.
+struct AsioCancelTest : AsioAcquireTest {
   asio::cancellation_signal signal;
-  outcome o(ioc);
-  berth::asio::async_acquire(p, ioc.get_executor(), no_deadline,
-                             asio::bind_cancellation_slot(signal.slot(), o.handler()));
+  outcome o{ioc};
+  std::optional<result_type> held;
+
+  /// Starts the request; with hold, the test holds the connection first,
+  /// so that the request waits.
+  fake_pool& start_request(bool hold) {
+    auto& p = make(1, 1);
+    if (hold) held.emplace(p.try_acquire());
+    berth::asio::async_acquire(p, ioc.get_executor(), no_deadline,
+                               asio::bind_cancellation_slot(signal.slot(), o.handler()));
+    return p;
+  }
+};
+
+struct AsioCancelTypeTest : AsioCancelTest, ::testing::WithParamInterface<asio::cancellation_type> {};
+
+TEST_P(AsioCancelTypeTest, SignalCancelsAWaitingRequestAndNothingLeaks) {
+  auto& p = start_request(true);
   ioc.poll();
   ASSERT_EQ(p.counts().waiting, 1u);
   signal.emit(GetParam());
@@ -266,13 +279,13 @@ TEST_P(AsioCancelTest, SignalCancelsAWaitingRequestAndNothingLeaks) {
   EXPECT_TRUE(o.on_io_context);
   EXPECT_FALSE(signal.slot().has_handler()) << "the slot is cleared when the operation completes";
   EXPECT_EQ(p.counts().waiting, 0u);
-  (*held).release();
+  (**held).release();
   EXPECT_EQ(p.counts().idle, 1u) << "the release found no waiter";
   EXPECT_EQ(p.counts().leased, 0u);
   EXPECT_EQ(ioc.poll(), 0u) << "exactly one completion";
 }
 
-INSTANTIATE_TEST_SUITE_P(EachCancellationType, AsioCancelTest,
+INSTANTIATE_TEST_SUITE_P(EachCancellationType, AsioCancelTypeTest,
                          ::testing::Values(asio::cancellation_type::terminal, asio::cancellation_type::partial,
                                            asio::cancellation_type::total),
                          [](const ::testing::TestParamInfo<asio::cancellation_type>& param_info) {
@@ -283,31 +296,21 @@ INSTANTIATE_TEST_SUITE_P(EachCancellationType, AsioCancelTest,
                            }
                          });
 
-TEST_F(AsioAcquireTest, EmissionOfTypeNoneIsIgnored) {
-  auto& p = make(1, 1);
-  auto held = p.try_acquire();
-  asio::cancellation_signal signal;
-  outcome o(ioc);
-  berth::asio::async_acquire(p, ioc.get_executor(), no_deadline,
-                             asio::bind_cancellation_slot(signal.slot(), o.handler()));
+TEST_F(AsioCancelTest, EmissionOfTypeNoneIsIgnored) {
+  auto& p = start_request(true);
   signal.emit(asio::cancellation_type::none);
   ioc.poll();
   EXPECT_EQ(o.calls, 0);
   EXPECT_EQ(p.counts().waiting, 1u);
-  (*held).release();
+  (**held).release();
   ioc.run();
   ASSERT_EQ(o.calls, 1);
   EXPECT_TRUE(*o.r);
 }
 
-TEST_F(AsioAcquireTest, ConnectionHandedAtTheMomentOfCancellationGoesBackToThePool) {
-  auto& p = make(1, 1);
-  auto held = p.try_acquire();
-  asio::cancellation_signal signal;
-  outcome o(ioc);
-  berth::asio::async_acquire(p, ioc.get_executor(), no_deadline,
-                             asio::bind_cancellation_slot(signal.slot(), o.handler()));
-  (*held).release();  // handed to the request; its run is queued on the io_context, not yet run
+TEST_F(AsioCancelTest, ConnectionHandedAtTheMomentOfCancellationGoesBackToThePool) {
+  auto& p = start_request(true);
+  (**held).release();  // handed to the request; its run is queued on the io_context, not yet run
   signal.emit(asio::cancellation_type::terminal);
   ioc.run();
   ASSERT_EQ(o.calls, 1);
@@ -316,11 +319,8 @@ TEST_F(AsioAcquireTest, ConnectionHandedAtTheMomentOfCancellationGoesBackToThePo
   EXPECT_EQ(p.counts().leased, 0u);
 }
 
-TEST_F(AsioAcquireTest, EmissionAfterCompletionReachesNothing) {
-  auto& p = make(1, 1);
-  asio::cancellation_signal signal;
-  outcome o(ioc);
-  berth::asio::async_acquire(p, ioc.get_executor(), in(1s), asio::bind_cancellation_slot(signal.slot(), o.handler()));
+TEST_F(AsioCancelTest, EmissionAfterCompletionReachesNothing) {
+  auto& p = start_request(false);
   ioc.run();
   ASSERT_EQ(o.calls, 1);
   ASSERT_TRUE(*o.r);
