@@ -137,6 +137,7 @@ class server {
       acceptor_.close(ignored);
     });
     std::lock_guard lk(sessions_mutex_);
+    stopping_ = true;  // a session accepted from now on is closed at once (accept_loop)
     for (auto& weak : sessions_)
       if (auto s = weak.lock())
         asio::dispatch(s->get_executor(), [s] {
@@ -159,6 +160,7 @@ class server {
       std::list<std::weak_ptr<tcp::socket>>::iterator entry;
       {
         std::lock_guard lk(sessions_mutex_);
+        if (stopping_) co_return;  // accepted as stop() ran: s closes with its last owner
         entry = sessions_.insert(sessions_.end(), s);
       }
       asio::co_spawn(s->get_executor(), session(s, entry), asio::detached);
@@ -193,9 +195,11 @@ class server {
   sqlite_pool pool_;
   tcp::acceptor acceptor_;
   const std::uint16_t port_;
-  // Guarded by sessions_mutex_: the open sessions' sockets, for stop().
+  // Guarded by sessions_mutex_: the open sessions' sockets, for stop(), and
+  // whether stop() ran.
   std::mutex sessions_mutex_;
   std::list<std::weak_ptr<tcp::socket>> sessions_;
+  bool stopping_ = false;
 };
 
 /// What one client saw.
