@@ -13,6 +13,7 @@ BERTH_PACKAGES=(
   postgresql libpq-dev
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
+  libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

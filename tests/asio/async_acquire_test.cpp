@@ -1,0 +1,466 @@
+// berth::asio::async_acquire on a real io_context: completion tokens
+// (callbacks, use_awaitable, use_future, deferred), the handler's executor,
+// outstanding work, cancellation through the handler's slot (a
+// cancellation_signal, parallel_group and the awaitable operator || racing a
+// timer), timeout and close. A fake adapter and, where deadlines matter, a
+// fake clock: no sleeps. Timers that race an acquire are set already expired.
+#include <berth/asio.hpp>
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <optional>
+#include <random>
+#include <thread>
+#include <variant>
+#include <vector>
+
+// Outside namespace berth, where `asio` would name berth::asio.
+namespace berth_asio_test {
+namespace {
+
+using namespace std::chrono_literals;
+using berth::errc;
+using berth::testing::eventually;
+using berth::testing::fake_adapter;
+using berth::testing::fake_clock;
+using berth::testing::fake_script;
+using fake_pool = berth::pool<fake_adapter>;
+using result_type = fake_pool::acquire_result;
+constexpr auto no_deadline = fake_pool::time_point::max();
+
+struct AsioAcquireTest : ::testing::Test {
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+  // Declared before the io_context, so destroyed after it: a test that ends
+  // with a completion still queued has it dropped (the connection returned)
+  // before the pool checks for outstanding leases.
+  std::unique_ptr<fake_pool> pool;
+  asio::io_context ioc;
+
+  fake_pool& make(std::size_t max, std::size_t min_idle) {
+    berth::pool_options o;
+    o.name = "asio";
+    o.max_size = max;
+    o.min_idle = min_idle;
+    o.startup = berth::startup_mode::fail_fast;
+    pool = std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+    return *pool;
+  }
+  fake_pool::time_point in(std::chrono::nanoseconds d) const { return clock.now() + d; }
+};
+
+/// Collects one outcome; counts calls so that a second completion shows.
+struct outcome {
+  std::optional<result_type> r;
+  int calls = 0;
+  bool on_io_context = false;
+  asio::io_context* ioc = nullptr;
+
+  explicit outcome(asio::io_context& c) : ioc(&c) {}
+  auto handler() {
+    return [this](result_type res) {
+      ++calls;
+      on_io_context = ioc->get_executor().running_in_this_thread();
+      r.emplace(std::move(res));
+    };
+  }
+  errc code() const { return r->error().code; }
+};
+
+// ---- callbacks, executors, outstanding work -----------------------------------------
+
+TEST_F(AsioAcquireTest, CallbackRunsOnItsBoundExecutorNeverInsideTheInitiatingCall) {
+  auto& p = make(2, 1);
+  outcome o(ioc);
+  berth::asio::async_acquire(p, in(1s), asio::bind_executor(ioc, o.handler()));
+  EXPECT_EQ(o.calls, 0) << "never inline, even with a connection idle";
+  EXPECT_EQ(p.counts().leased, 1u) << "the idle connection is taken at once";
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_TRUE(o.on_io_context);
+  ASSERT_TRUE(*o.r);
+  o.r.reset();
+  EXPECT_EQ(p.counts().idle, 1u);
+}
+
+TEST_F(AsioAcquireTest, PlainCallbackRunsOnTheDefaultExecutorGiven) {
+  auto& p = make(1, 1);
+  outcome o(ioc);
+  berth::asio::async_acquire(p, ioc.get_executor(), in(1s), o.handler());
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_TRUE(o.on_io_context);
+  EXPECT_TRUE(*o.r);
+}
+
+TEST_F(AsioAcquireTest, HandlersAssociatedExecutorWinsOverTheDefault) {
+  auto& p = make(1, 1);
+  auto strand = asio::make_strand(ioc);
+  bool in_strand = false;
+  berth::asio::async_acquire(p, ioc.get_executor(), in(1s), asio::bind_executor(strand, [&](result_type r) {
+                               in_strand = strand.running_in_this_thread();
+                               EXPECT_TRUE(r);
+                             }));
+  ioc.run();
+  EXPECT_TRUE(in_strand);
+}
+
+TEST_F(AsioAcquireTest, WaitingRequestIsOutstandingWorkSoRunDoesNotReturn) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  outcome o(ioc);
+  berth::asio::async_acquire(p, ioc.get_executor(), no_deadline, o.handler());
+  EXPECT_EQ(ioc.poll(), 0u);
+  EXPECT_FALSE(ioc.stopped()) << "a waiting request counts as work: run() would block, not return";
+  std::thread releaser([&] {
+    ASSERT_TRUE(eventually([&] { return p.counts().waiting == 1; }));
+    (*held).release();
+  });
+  ioc.run();  // returns once the request completed and its work ended
+  releaser.join();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_TRUE(o.on_io_context);
+  EXPECT_TRUE(*o.r);
+  EXPECT_TRUE(ioc.stopped());
+}
+
+TEST_F(AsioAcquireTest, AcquireForTimesOutByTheDeadlineTimerWithThePoolsState) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  outcome o(ioc);
+  berth::asio::async_acquire_for(p, ioc.get_executor(), 50ms, o.handler());
+  clock.advance(49ms);
+  ioc.poll();
+  EXPECT_EQ(o.calls, 0) << "not before the deadline";
+  clock.advance(1ms);
+  ioc.run();  // the pool's async thread posts the timeout; the request's work keeps run() going
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_FALSE(*o.r);
+  EXPECT_EQ(o.code(), errc::timeout);
+  EXPECT_EQ(o.r->error().waited, 50ms);
+  EXPECT_EQ(o.r->error().counts.leased, 1u) << "the error carries the pool's counts";
+  EXPECT_EQ(berth::asio::to_error_code(o.r->error()), berth::errc::timeout);
+  EXPECT_EQ(p.counts().waiting, 0u);
+}
+
+TEST_F(AsioAcquireTest, CloseCompletesAWaitingRequestWithPoolClosed) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  outcome o(ioc);
+  berth::asio::async_acquire(p, ioc.get_executor(), no_deadline, o.handler());
+  ioc.poll();
+  p.close();
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_EQ(o.code(), errc::pool_closed);
+}
+
+// ---- completion tokens ---------------------------------------------------------------
+
+asio::awaitable<void> acquire_in_coroutine(fake_pool* p, fake_pool::time_point deadline,
+                                           std::optional<result_type>* out) {
+  auto r = co_await berth::asio::async_acquire(*p, deadline, asio::use_awaitable);
+  out->emplace(std::move(r));
+}
+
+TEST_F(AsioAcquireTest, UseAwaitableYieldsTheAcquireResultWhenAConnectionIsIdle) {
+  auto& p = make(1, 1);
+  std::optional<result_type> got;
+  asio::co_spawn(ioc, acquire_in_coroutine(&p, in(1s), &got), asio::detached);
+  ioc.run();
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(*got);
+  EXPECT_EQ(p.counts().leased, 1u);
+  got.reset();
+  EXPECT_EQ(p.counts().idle, 1u);
+}
+
+TEST_F(AsioAcquireTest, UseAwaitableWaitsForAReleaseAndResumesOnTheCoroutinesExecutor) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  std::optional<result_type> got;
+  asio::co_spawn(ioc, acquire_in_coroutine(&p, no_deadline, &got), asio::detached);
+  ioc.poll();
+  EXPECT_FALSE(got) << "suspended";
+  EXPECT_EQ(p.counts().waiting, 1u);
+  (*held).release();  // hands it to the coroutine; its resumption is posted, not run here
+  EXPECT_FALSE(got);
+  ioc.run();
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(*got);
+  EXPECT_EQ(p.stats().acquired_after_wait, 1u);
+}
+
+TEST_F(AsioAcquireTest, UseFutureDeliversTheResultAndTheTimeout) {
+  auto& p = make(1, 1);
+  {
+    auto f = berth::asio::async_acquire(p, in(1s), asio::use_future);  // completes on the system executor
+    auto r = f.get();
+    ASSERT_TRUE(r);
+  }
+  auto held = p.try_acquire();
+  auto f = berth::asio::async_acquire_for(p, 20ms, asio::use_future);
+  clock.advance(20ms);
+  auto r = f.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::timeout);
+}
+
+TEST_F(AsioAcquireTest, DeferredStartsOnlyWhenInvoked) {
+  auto& p = make(1, 1);
+  auto op = berth::asio::async_acquire(p, in(1s), asio::experimental::deferred);
+  EXPECT_EQ(p.counts().idle, 1u) << "nothing happens until the deferred operation is invoked";
+  outcome o(ioc);
+  std::move(op)(asio::bind_executor(ioc, o.handler()));
+  EXPECT_EQ(p.counts().leased, 1u);
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_TRUE(*o.r);
+}
+
+// ---- cancellation --------------------------------------------------------------------
+
+/// A pool of one connection, and a request for it (on the io_context) whose
+/// handler has `signal`'s cancellation slot.
+struct AsioCancelTest : AsioAcquireTest {
+  asio::cancellation_signal signal;
+  outcome o{ioc};
+  std::optional<result_type> held;
+
+  /// Starts the request; with hold, the test holds the connection first,
+  /// so that the request waits.
+  fake_pool& start_request(bool hold) {
+    auto& p = make(1, 1);
+    if (hold) held.emplace(p.try_acquire());
+    berth::asio::async_acquire(p, ioc.get_executor(), no_deadline,
+                               asio::bind_cancellation_slot(signal.slot(), o.handler()));
+    return p;
+  }
+};
+
+struct AsioCancelTypeTest : AsioCancelTest, ::testing::WithParamInterface<asio::cancellation_type> {};
+
+TEST_P(AsioCancelTypeTest, SignalCancelsAWaitingRequestAndNothingLeaks) {
+  auto& p = start_request(true);
+  ioc.poll();
+  ASSERT_EQ(p.counts().waiting, 1u);
+  signal.emit(GetParam());
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_FALSE(*o.r);
+  EXPECT_EQ(o.code(), errc::cancelled);
+  EXPECT_EQ(berth::asio::to_error_code(o.r->error()), asio::error::operation_aborted);
+  EXPECT_TRUE(o.on_io_context);
+  EXPECT_FALSE(signal.slot().has_handler()) << "the slot is cleared when the operation completes";
+  EXPECT_EQ(p.counts().waiting, 0u);
+  (**held).release();
+  EXPECT_EQ(p.counts().idle, 1u) << "the release found no waiter";
+  EXPECT_EQ(p.counts().leased, 0u);
+  EXPECT_EQ(ioc.poll(), 0u) << "exactly one completion";
+}
+
+INSTANTIATE_TEST_SUITE_P(EachCancellationType, AsioCancelTypeTest,
+                         ::testing::Values(asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                                           asio::cancellation_type::total),
+                         [](const ::testing::TestParamInfo<asio::cancellation_type>& param_info) {
+                           switch (param_info.param) {
+                             case asio::cancellation_type::terminal: return "terminal";
+                             case asio::cancellation_type::partial: return "partial";
+                             default: return "total";
+                           }
+                         });
+
+TEST_F(AsioCancelTest, EmissionOfTypeNoneIsIgnored) {
+  auto& p = start_request(true);
+  signal.emit(asio::cancellation_type::none);
+  ioc.poll();
+  EXPECT_EQ(o.calls, 0);
+  EXPECT_EQ(p.counts().waiting, 1u);
+  (**held).release();
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_TRUE(*o.r);
+}
+
+TEST_F(AsioCancelTest, ConnectionHandedAtTheMomentOfCancellationGoesBackToThePool) {
+  auto& p = start_request(true);
+  (**held).release();  // handed to the request; its run is queued on the io_context, not yet run
+  signal.emit(asio::cancellation_type::terminal);
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  EXPECT_EQ(o.code(), errc::cancelled);
+  EXPECT_EQ(p.counts().idle, 1u);
+  EXPECT_EQ(p.counts().leased, 0u);
+}
+
+TEST_F(AsioCancelTest, EmissionAfterCompletionReachesNothing) {
+  auto& p = start_request(false);
+  ioc.run();
+  ASSERT_EQ(o.calls, 1);
+  ASSERT_TRUE(*o.r);
+  EXPECT_FALSE(signal.slot().has_handler());
+  signal.emit(asio::cancellation_type::terminal);
+  EXPECT_TRUE(*o.r) << "the lease stays";
+  EXPECT_EQ(p.counts().leased, 1u);
+}
+
+TEST_F(AsioAcquireTest, ParallelGroupWithAnExpiredTimerCancelsThePendingAcquire) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  asio::steady_timer timer(ioc, asio::steady_timer::time_point::min());  // already expired
+  std::optional<std::array<std::size_t, 2>> order;
+  std::optional<result_type> acquired;
+  std::error_code timer_error;
+  asio::experimental::make_parallel_group(
+      berth::asio::async_acquire(p, ioc.get_executor(), no_deadline, asio::experimental::deferred),
+      timer.async_wait(asio::experimental::deferred))
+      .async_wait(asio::experimental::wait_for_one(),
+                  asio::bind_executor(ioc, [&](std::array<std::size_t, 2> o, result_type r, std::error_code ec) {
+                    order = o;
+                    acquired.emplace(std::move(r));
+                    timer_error = ec;
+                  }));
+  ioc.run();
+  ASSERT_TRUE(order);
+  EXPECT_EQ((*order)[0], 1u) << "the timer finished first";
+  ASSERT_FALSE(*acquired);
+  EXPECT_EQ(acquired->error().code, errc::cancelled);
+  EXPECT_FALSE(timer_error);
+  EXPECT_EQ(p.counts().waiting, 0u);
+  (*held).release();
+  EXPECT_EQ(p.counts().idle, 1u);
+  EXPECT_EQ(p.counts().leased, 0u);
+}
+
+using asio::experimental::awaitable_operators::operator||;
+
+/// Races an acquire against a timer that expires after `patience`; stores
+/// which won (0: the acquire, with its result) in *out.
+asio::awaitable<void> acquire_or_give_up(fake_pool* p, asio::steady_timer::duration patience,
+                                         std::optional<std::variant<result_type, std::monostate>>* out) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, patience);
+  out->emplace(co_await (berth::asio::async_acquire(*p, no_deadline, asio::use_awaitable) ||
+                         timer.async_wait(asio::use_awaitable)));
+}
+
+TEST_F(AsioAcquireTest, AwaitableOrOperatorAgainstATimerCancelsThePendingAcquire) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  std::optional<std::variant<result_type, std::monostate>> got;
+  asio::co_spawn(ioc, acquire_or_give_up(&p, asio::steady_timer::duration::zero(), &got), asio::detached);
+  ioc.run();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->index(), 1u) << "the timer won";
+  EXPECT_EQ(p.counts().waiting, 0u);
+  (*held).release();
+  EXPECT_EQ(p.counts().idle, 1u);
+}
+
+TEST_F(AsioAcquireTest, AwaitableOrOperatorReturnsTheLeaseWhenTheAcquireWins) {
+  auto& p = make(1, 1);
+  std::optional<std::variant<result_type, std::monostate>> got;
+  asio::co_spawn(ioc, acquire_or_give_up(&p, std::chrono::hours(1), &got), asio::detached);
+  ioc.run();  // the timer is cancelled by the group, so run() returns without waiting an hour
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->index(), 0u);
+  EXPECT_TRUE(std::get<0>(*got));
+  EXPECT_EQ(p.counts().leased, 1u);
+}
+
+// ---- many coroutines, two io threads, blocking acquirers, random cancellation --------
+
+struct race_totals {
+  std::atomic<int> finished{0}, leased{0}, gave_up{0};
+};
+
+/// One client: races an acquire against a timer of random patience (the
+/// timer cancels the acquire at a random point of its life: queued, handed
+/// a connection, or completing), holds a lease it got across a suspension,
+/// and counts what happened. The coroutine runs on its own strand (the
+/// awaitable operators' children share its executor).
+asio::awaitable<void> racing_client(fake_pool* p, std::chrono::microseconds patience, race_totals* t) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, patience);
+  auto v = co_await (berth::asio::async_acquire(*p, no_deadline, asio::use_awaitable) ||
+                     timer.async_wait(asio::use_awaitable));
+  if (v.index() == 0) {
+    // No deadline and no close: an acquire that wins the race has a lease
+    // (a cancelled one completes only after the timer won).
+    EXPECT_TRUE(std::get<0>(v)) << std::get<0>(v).error().message();
+    t->leased.fetch_add(1, std::memory_order_relaxed);
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);  // hold it a moment
+  } else {
+    t->gave_up.fetch_add(1, std::memory_order_relaxed);
+  }
+  t->finished.fetch_add(1, std::memory_order_relaxed);
+}
+
+TEST_F(AsioAcquireTest, ManyRacingCoroutinesAndBlockingAcquirersLeaveThePoolWhole) {
+  berth::pool_options o;
+  o.name = "asio-race";
+  o.max_size = 2;
+  o.min_idle = 2;
+  // The real clock: the timers race real releases.
+  pool = std::make_unique<fake_pool>(fake_adapter{script}, o);
+  auto& p = *pool;
+  constexpr int clients = 200;
+#if defined(BERTH_TSAN)
+  constexpr int blocking_rounds = 50;
+#else
+  constexpr int blocking_rounds = 200;
+#endif
+  race_totals totals;
+  std::mt19937 rng(20240610);
+  std::uniform_int_distribution<int> patience_us(0, 20000);
+  for (int i = 0; i < clients; ++i)
+    asio::co_spawn(asio::make_strand(ioc),
+                   racing_client(&p, std::chrono::microseconds(patience_us(rng)), &totals), asio::detached);
+  std::atomic<int> blocking_ok{0};
+  std::vector<std::thread> threads;
+  for (int b = 0; b < 2; ++b)
+    threads.emplace_back([&] {
+      for (int i = 0; i < blocking_rounds; ++i)
+        if (auto l = p.acquire_for(10s)) blocking_ok.fetch_add(1, std::memory_order_relaxed);
+    });
+  threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(totals.finished.load(), clients) << "every client completed exactly once";
+  EXPECT_EQ(totals.leased.load() + totals.gave_up.load(), clients);
+  EXPECT_EQ(blocking_ok.load(), 2 * blocking_rounds);
+  const auto c = p.counts();
+  EXPECT_EQ(c.leased, 0u);
+  EXPECT_EQ(c.waiting, 0u);
+  EXPECT_EQ(c.idle, c.total) << "every connection came back";
+  EXPECT_LE(c.total, 2u);
+  std::printf("racing clients: %d leased, %d gave up (their acquire cancelled)\n", totals.leased.load(),
+              totals.gave_up.load());
+}
+
+}  // namespace
+}  // namespace berth_asio_test
