@@ -31,11 +31,11 @@ foreach(dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 
-# berth_install_library(<c> DESCRIPTION <text> [PC_REQUIRES <module>...] [PC_LIBS <flag>...]):
-# installs berth_<c> (its headers, library, export set and .pc file) and adds
-# <c> to berth_installed_components.
+# berth_install_library(<c> DESCRIPTION <text> [HEADER_ONLY] [PC_REQUIRES <module>...] [PC_LIBS <flag>...]):
+# installs berth_<c> (its headers, library unless HEADER_ONLY, export set and
+# .pc file) and adds <c> to berth_installed_components.
 function(berth_install_library component)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "DESCRIPTION" "PC_REQUIRES;PC_LIBS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "HEADER_ONLY" "DESCRIPTION" "PC_REQUIRES;PC_LIBS")
   set(target berth_${component})
   get_target_property(source_dir ${target} SOURCE_DIR)
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${component})
@@ -53,7 +53,9 @@ function(berth_install_library component)
   set(BERTH_PC_DESCRIPTION "${arg_DESCRIPTION}")
   list(JOIN arg_PC_REQUIRES ", " BERTH_PC_REQUIRES)
   list(JOIN arg_PC_LIBS " " BERTH_PC_LIBS)
-  string(STRIP "-L\${libdir} -lberth_${component} ${BERTH_PC_LIBS}" BERTH_PC_LIBS)
+  if(NOT arg_HEADER_ONLY)
+    string(STRIP "-L\${libdir} -lberth_${component} ${BERTH_PC_LIBS}" BERTH_PC_LIBS)
+  endif()
   set(BERTH_PC_PREFIX "@BERTH_PC_PREFIX@")  # kept for the second pass
   set(pc "${berth_pc_stage}/berth-${component}.pc")
   configure_file(${PROJECT_SOURCE_DIR}/cmake/berth.pc.in ${pc}.in @ONLY)
@@ -87,6 +89,12 @@ endif()
 if(TARGET berth_postgres)
   berth_install_library(postgres DESCRIPTION "berth's PostgreSQL adapter (berth::postgres, libpq)"
                         PC_REQUIRES berth-core libpq)
+endif()
+if(TARGET berth_asio)
+  # Header-only; standalone Asio has no CMake package or .pc file: the
+  # package config finds its headers again (berth-config.cmake.in).
+  berth_install_library(asio HEADER_ONLY DESCRIPTION "berth's Asio integration (berth::asio, standalone Asio)"
+                        PC_REQUIRES berth-core)
 endif()
 
 # The package: berth-config.cmake loads the requested components' targets

@@ -3,10 +3,14 @@
 //   berth_consumer                     orders on an in-memory SQLite database
 //   berth_consumer --postgres CONNINFO also SELECT 1 on PostgreSQL (when built
 //                                      with berth::postgres)
+// Built with berth::asio it also counts the orders through an io_context.
 // Prints one line per check; exits 0 only if the orders add up.
 #include "order_store.hpp"
 #ifdef BERTH_CONSUMER_POSTGRES
 #include "postgres_probe.hpp"
+#endif
+#ifdef BERTH_CONSUMER_ASIO
+#include "asio_probe.hpp"
 #endif
 
 #include <cstdio>
@@ -26,6 +30,9 @@ int main(int argc, char** argv) try {
   std::printf("berth consumer via %s: 2 orders, %lld cents; pool %s\n", BERTH_CONSUMER_VIA,
               static_cast<long long>(total), orders.pool_state().c_str());
 
+#ifdef BERTH_CONSUMER_ASIO
+  std::printf("berth consumer via %s: asio %s\n", BERTH_CONSUMER_VIA, consumer::asio_probe(orders).c_str());
+#endif
   if (argc == 3 && std::string_view(argv[1]) == "--postgres") {
 #ifdef BERTH_CONSUMER_POSTGRES
     std::printf("berth consumer via %s: postgres %s\n", BERTH_CONSUMER_VIA,

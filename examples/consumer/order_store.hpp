@@ -28,6 +28,8 @@ class order_store {
   std::int64_t total_cents();
   /// The pool's counts, as its timeout errors print them.
   std::string pool_state() const;
+  /// The pool, for callers that acquire on their own (asio_probe.cpp).
+  berth::pool<berth::sqlite::adapter>& pool() noexcept { return pool_; }
 
  private:
   berth::pool<berth::sqlite::adapter> pool_;
