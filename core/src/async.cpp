@@ -44,9 +44,11 @@ struct pool_core::run_task {
   run_task(run_task&& o) noexcept : r(std::move(o.r)), ran(o.ran) {}
   run_task& operator=(run_task&&) = delete;
   ~run_task() {
-    // Destroyed unrun by its executor (not by a post() that threw: the
-    // scheduler handles that under its lock).
-    if (r && !ran && posting != r.get()) r->owner->async_dropped(*r);
+    if (!r || ran) return;
+    if (posting == r.get())
+      r->dropped_in_post = true;  // inside post(), under the pool's mutex: schedule_locked handles it
+    else
+      r->owner->async_dropped(*r);  // destroyed unrun by its executor
   }
 };
 
@@ -60,16 +62,22 @@ void pool_core::schedule_locked(async_request& r) noexcept {
   if (r.state != async_request::phase::waiting || r.scheduled) return;  // a run is coming, or none is needed
   r.scheduled = true;
   posting = &r;
+  bool taken = true;
   try {
     r.post(unique_task(run_task(r.self)));
   } catch (...) {
     // The executor could not take it (out of memory): the async thread runs
-    // it instead, so the request still completes exactly once.
+    // it instead, so the request still completes exactly once. (The run,
+    // destroyed by the throw, marked itself dropped: it was not.)
+    taken = false;
+    r.dropped_in_post = false;
+  }
+  posting = nullptr;
+  if (!taken || r.dropped_in_post) {  // dropped inside post(): the async thread drops it (async_loop)
     r.fallback_next = fallback_head_;
     fallback_head_ = &r;
     async_cv_.notify_one();
   }
-  posting = nullptr;
 }
 
 void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint32_t held) {
@@ -250,13 +258,19 @@ void pool_core::deadline_sift_locked(std::size_t k) noexcept {
 void pool_core::async_loop() noexcept {
   std::unique_lock lk(mutex_);
   for (;;) {
-    while (async_request* r = fallback_head_) {  // post() threw: run here
+    while (async_request* r = fallback_head_) {  // post() threw (run here) or dropped the run
       fallback_head_ = std::exchange(r->fallback_next, nullptr);
       run_task task(r->self);  // alive: a scheduled request is not done
+      const bool drop = std::exchange(r->dropped_in_post, false);
       lk.unlock();
-      try {
-        task();
-      } catch (...) {  // the handler threw on our thread: nobody to tell
+      if (drop) {
+        const std::shared_ptr<async_request> keep = std::move(task.r);  // task is now inert
+        async_dropped(*keep);
+      } else {
+        try {
+          task();
+        } catch (...) {  // the handler threw on our thread: nobody to tell
+        }
       }
       lk.lock();
     }

@@ -321,6 +321,53 @@ TEST_F(AsyncTest, CoroutineTimesOut) {
   EXPECT_EQ(got->error().code, errc::timeout);
 }
 
+TEST_F(AsyncTest, ExecutorDestroyingTheRunInsidePostWithoutThrowingIsTreatedAsDroppedBug) {
+  // An executor that refuses work by destroying the task inside post()
+  // (no exception) left the request waiting forever, holding its slot.
+  struct refusing_executor {
+    std::atomic<int>* refused;
+    void post(unique_task t) const {
+      refused->fetch_add(1);
+      unique_task gone = std::move(t);
+    }
+  };
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::atomic<int> refused{0};
+  outcome o;
+  p->async_acquire(in(1h), refusing_executor{&refused}, o.handler());
+  (*held).release();  // handed; the run is refused
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1 && p->counts().waiting == 0; }))
+      << "the connection went back";
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_EQ(o.calls.load(), 0) << "a dropped run never calls the handler";
+}
+
+TEST_F(AsyncTest, DroppedCoroutineResumptionDestroysTheFrameInsteadOfLeakingItBug) {
+  // The awaiter's handler held a bare coroutine_handle: a dropped run
+  // leaked the suspended coroutine's frame (and whatever it owned).
+  struct frame_guard {
+    bool* destroyed;
+    ~frame_guard() { *destroyed = true; }
+  };
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool destroyed = false;
+  bool resumed = false;
+  auto coro = [&]() -> task {
+    frame_guard g{&destroyed};
+    auto r = co_await p->acquire_async(in(1h), ex.executor());
+    resumed = true;
+  };
+  coro();
+  EXPECT_FALSE(destroyed);
+  (*held).release();  // hands it over: the resumption is posted
+  ex.drop_all();      // the executor shuts down
+  EXPECT_TRUE(destroyed) << "the suspended frame is destroyed";
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
 using AsyncDeathTest = AsyncTest;
 
 TEST_F(AsyncDeathTest, ExecutorRunningTheCompletionInlineIsNamed) {

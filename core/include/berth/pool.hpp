@@ -206,18 +206,25 @@ class pool final : public detail::pool_core {
       return true;
     }
     void await_suspend(std::coroutine_handle<> h) {
-      pool_->start_async(
-          held_, [this] { return deadline_; }, std::move(ex_),
-          [this, h](acquire_result r) {
-            result_.emplace(std::move(r));
-            h.resume();
-          },
-          site_);
+      pool_->start_async(held_, [this] { return deadline_; }, std::move(ex_), resumer{this, h}, site_);
     }
     acquire_result await_resume() { return std::move(*result_); }
 
    private:
     friend class pool;
+    /// The request's handler: stores the outcome and resumes the coroutine.
+    /// If the executor drops the resumption unrun (it is shutting down),
+    /// abandon() destroys the suspended coroutine's frame, as Asio does with
+    /// the awaitables of a destroyed io_context, rather than leak it.
+    struct resumer {
+      acquire_awaiter* a;
+      std::coroutine_handle<> h;
+      void operator()(acquire_result r) {
+        a->result_.emplace(std::move(r));
+        h.resume();
+      }
+      void abandon() noexcept { h.destroy(); }
+    };
     acquire_awaiter(pool* p, time_point deadline, E ex, std::source_location site)
         : pool_(p), deadline_(deadline), ex_(std::move(ex)), site_(site) {}
     pool* pool_;
@@ -285,7 +292,11 @@ class pool final : public detail::pool_core {
       else
         std::move(h_)(acquire_result(failure{std::move(err)}));
     }
-    void abandon() noexcept override {}
+    /// The executor dropped the run: a handler that must clean up (the
+    /// coroutine awaiter's) is told; others are just destroyed.
+    void abandon() noexcept override {
+      if constexpr (requires(H& h) { h.abandon(); }) h_.abandon();
+    }
 
    private:
     pool* pool_;

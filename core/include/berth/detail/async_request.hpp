@@ -55,6 +55,9 @@ class async_request : public waiter {
   bool waited = false;     ///< it has been queued (counts in the wait histogram)
   std::size_t heap_index = no_heap;        ///< place in the deadline heap
   async_request* fallback_next = nullptr;  ///< post() threw: run by the pool's async thread
+  /// post() destroyed the run without running it and without throwing (an
+  /// executor refusing work): the async thread treats it as dropped.
+  bool dropped_in_post = false;
   std::shared_ptr<async_request> self;     ///< keeps it alive until done
 
   static constexpr std::size_t no_heap = ~std::size_t{0};

@@ -411,7 +411,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // ---- the pool's threads ----
   std::thread creator_thread_;
   std::thread reaper_thread_;
-  std::thread async_thread_;  // started by the first async_start with a deadline
+  std::thread async_thread_;  // started by the first async_start
 };
 
 }  // namespace berth::detail
