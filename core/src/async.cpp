@@ -90,7 +90,10 @@ void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint3
     if (!async_thread_.joinable() && !async_stop_) async_thread_ = std::thread([this] { async_loop(); });
     if (r.deadline != clock_source::time_point::max()) {
       deadline_push_locked(r);
-      if (deadlines_.front() == &r) async_cv_.notify_one();  // earlier than the deadline it sleeps to
+      // Wake the async thread only if it sleeps past this deadline: with one
+      // waiter at a time each deadline is the earliest, but the thread is
+      // usually still asleep towards an earlier, finished request's.
+      if (r.deadline < async_sleeps_until_) async_cv_.notify_one();
     }
   } catch (...) {
     deadline_erase_locked(r);
@@ -282,8 +285,9 @@ void pool_core::async_loop() noexcept {
       deadline_erase_locked(r);
       schedule_locked(r);
     }
-    clock_.wait_until(async_cv_, lk,
-                      deadlines_.empty() ? clock_source::time_point::max() : deadlines_.front()->deadline);
+    async_sleeps_until_ = deadlines_.empty() ? clock_source::time_point::max() : deadlines_.front()->deadline;
+    clock_.wait_until(async_cv_, lk, async_sleeps_until_);
+    async_sleeps_until_ = clock_source::time_point::min();  // awake: sees every push before it sleeps again
   }
 }
 

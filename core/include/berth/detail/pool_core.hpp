@@ -399,6 +399,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   async_request* fallback_head_ = nullptr;
   std::size_t async_outstanding_ = 0;
   bool async_stop_ = false;
+  /// The deadline the async thread sleeps towards (min() while it runs): a
+  /// new deadline wakes it only if earlier.
+  clock_source::time_point async_sleeps_until_ = clock_source::time_point::min();
   std::condition_variable async_cv_;
   std::condition_variable async_done_cv_;
 
