@@ -11,6 +11,11 @@
 //                                pool.acquire_async(deadline, ex)` and ending
 //                                the lease: the awaiter's await_ready() takes
 //                                the connection, so it never suspends.
+//   BM_coroutine_blocking_cycle  the same coroutine loop calling acquire()
+//                                instead (a control: what keeping the loop
+//                                in a coroutine frame costs by itself, so
+//                                BM_coroutine_cycle minus this is the
+//                                awaiter's own cost).
 //   BM_callback_cycle            pool.async_acquire(deadline, ex, handler),
 //                                then the loop runs what the call queued on
 //                                ring_executor (a preallocated ring of
@@ -344,6 +349,21 @@ bench_task coroutine_loop(benchmark::State& state, berth_pool& p, ring_executor:
   done = true;
 }
 
+/// coroutine_loop with acquire() in place of the co_await: a coroutine
+/// that never awaits the pool.
+bench_task coroutine_blocking_loop(benchmark::State& state, berth_pool& p, bool& done) {
+  for (auto _ : state) {
+    auto r = p.acquire();
+    if (!r) [[unlikely]] {
+      state.SkipWithError("acquire() failed");
+      break;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  done = true;
+  co_return;
+}
+
 void BM_coroutine_cycle(benchmark::State& state) {
   berth_pool p{null_adapter{}, full_pool_options(32)};
   ring_executor loop;
@@ -361,6 +381,17 @@ void BM_coroutine_cycle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_coroutine_cycle)->UseRealTime();
+
+void BM_coroutine_blocking_cycle(benchmark::State& state) {
+  berth_pool p{null_adapter{}, full_pool_options(32)};
+  bool done = false;
+  const std::uint64_t allocs = thread_allocations;
+  coroutine_blocking_loop(state, p, done);  // runs to the end: it never suspends
+  report_allocations(state, allocs);
+  if (!done) state.SkipWithError("the coroutine did not finish");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_coroutine_blocking_cycle)->UseRealTime();
 
 // ---- fast path: callback on a minimal executor ---------------------------------
 
