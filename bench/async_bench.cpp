@@ -608,33 +608,48 @@ class blocking_waiter {
   berth_pool& pool_;
 };
 
-/// Waits with async_acquire_for (or async_acquire without a deadline); the
-/// completion is posted to this party's cv_executor, which its thread runs.
-class async_waiter {
+/// Where an asynchronous waiter's handler leaves the connection it got, and
+/// when it got it. Used by the waiter's own thread only.
+class receipt_box {
  public:
-  async_waiter(berth_pool& p, bool with_deadline) : pool_(p), with_deadline_(with_deadline) {}
-  receipt wait() {
-    auto on_done = [this](acquire_result r) {
-      at_ = now_ns();
-      if (!r) std::abort();
-      got_.emplace(std::move(*r));
-    };
-    if (with_deadline_)
-      pool_.async_acquire_for(pool_.options().acquire_timeout, loop_.executor(), on_done);
-    else
-      pool_.async_acquire(time_point::max(), loop_.executor(), on_done);
-    while (!got_) loop_.run_one();
+  /// The handler's body: stamps the time first.
+  void put(acquire_result r) {
+    at_ = now_ns();
+    if (!r) std::abort();  // a hand-off bench cannot continue without its connection
+    got_.emplace(std::move(*r));
+  }
+  bool empty() const noexcept { return !got_; }
+  receipt take() {
     receipt out{std::move(*got_), at_};
     got_.reset();
     return out;
   }
 
  private:
+  std::optional<lease_type> got_;
+  std::int64_t at_ = 0;
+};
+
+/// Waits with async_acquire_for (or async_acquire without a deadline); the
+/// completion is posted to this party's cv_executor, which its thread runs.
+class async_waiter {
+ public:
+  async_waiter(berth_pool& p, bool with_deadline) : pool_(p), with_deadline_(with_deadline) {}
+  receipt wait() {
+    auto on_done = [this](acquire_result r) { box_.put(std::move(r)); };
+    if (with_deadline_)
+      pool_.async_acquire_for(pool_.options().acquire_timeout, loop_.executor(), on_done);
+    else
+      pool_.async_acquire(time_point::max(), loop_.executor(), on_done);
+    while (box_.empty()) loop_.run_one();
+    return box_.take();
+  }
+
+ private:
   berth_pool& pool_;
   bool with_deadline_;
   cv_executor loop_;
-  std::optional<lease_type> got_;
-  std::int64_t at_ = 0;
+  receipt_box box_;
 };
 
 #if BERTH_BENCH_WITH_ASIO
@@ -645,23 +660,16 @@ class asio_waiter {
   explicit asio_waiter(berth_pool& p) : pool_(p) {}
   receipt wait() {
     berth::asio::async_acquire_for(pool_, ioc_.get_executor(), pool_.options().acquire_timeout,
-                                   [this](acquire_result r) {
-                                     at_ = now_ns();
-                                     if (!r) std::abort();
-                                     got_.emplace(std::move(*r));
-                                   });
-    while (!got_) ioc_.run_one();
-    receipt out{std::move(*got_), at_};
-    got_.reset();
-    return out;
+                                   [this](acquire_result r) { box_.put(std::move(r)); });
+    while (box_.empty()) ioc_.run_one();
+    return box_.take();
   }
 
  private:
   berth_pool& pool_;
   asio::io_context ioc_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};  // run_one never returns 0
-  std::optional<lease_type> got_;
-  std::int64_t at_ = 0;
+  receipt_box box_;
 };
 #endif
 
