@@ -89,7 +89,7 @@
 #include <berth/pool.hpp>
 #include <berth/unique_task.hpp>
 
-#if BERTH_BENCH_WITH_ASIO
+#ifdef BERTH_BENCH_WITH_ASIO
 #include <berth/asio.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -445,7 +445,7 @@ void BM_executor_post_only(benchmark::State& state) {
 BENCHMARK(BM_executor_post_only)->UseRealTime();
 
 // ---- fast path: Asio -------------------------------------------------------------
-#if BERTH_BENCH_WITH_ASIO
+#ifdef BERTH_BENCH_WITH_ASIO
 
 /// Callback chaining inside io_context::run(): each handler ends its lease,
 /// then starts the next acquire; the run ends when the benchmark does.
@@ -652,7 +652,7 @@ class async_waiter {
   receipt_box box_;
 };
 
-#if BERTH_BENCH_WITH_ASIO
+#ifdef BERTH_BENCH_WITH_ASIO
 /// Waits with berth::asio::async_acquire_for and a callback on this party's
 /// own io_context, which its thread runs one handler at a time.
 class asio_waiter {
@@ -768,7 +768,7 @@ void BM_handoff_async_no_deadline(benchmark::State& state) {
 BENCHMARK(BM_handoff_blocking)->Apply(handoff_args);
 BENCHMARK(BM_handoff_async)->Apply(handoff_args);
 BENCHMARK(BM_handoff_async_no_deadline)->Apply(handoff_args);
-#if BERTH_BENCH_WITH_ASIO
+#ifdef BERTH_BENCH_WITH_ASIO
 void BM_handoff_asio(benchmark::State& state) {
   handoff(state, [](berth_pool& p) { return asio_waiter(p); });
 }
