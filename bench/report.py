@@ -50,10 +50,13 @@ def parse_args(argv):
     return args
 
 
-def run(args):
+def run(args, extra_flags=()):
+    """Runs args.binary and returns its JSON; extra_flags are appended to the
+    command line (e.g. --benchmark_repetitions=5)."""
     cmd = [args.binary, "--benchmark_format=json", "--benchmark_min_time=%g" % args.min_time]
     if args.filter:
         cmd.append("--benchmark_filter=" + args.filter)
+    cmd.extend(extra_flags)
     print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -115,9 +118,9 @@ def print_table(header, rows, label_column=False):
         print(fmt(row))
 
 
-def print_context(data, args):
+def print_context(data, args, title="berth cycle benchmark"):
     c = data.get("context", {})
-    print("berth cycle benchmark: %s" % args.binary)
+    print("%s: %s" % (title, args.binary))
     print("  date %s, host %s, %s CPUs at %s MHz, CPU scaling %s, load avg %s"
           % (c.get("date", "?"), c.get("host_name", "?"), c.get("num_cpus", "?"),
              c.get("mhz_per_cpu", "?"),
