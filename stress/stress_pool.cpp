@@ -84,6 +84,7 @@ const char* errc_name(errc c) {
     case errc::startup_failed: return "startup_failed";
     case errc::drain_timeout: return "drain_timeout";
     case errc::adapter_failure: return "adapter_failure";
+    case errc::cancelled: return "cancelled";
   }
   return "?";
 }
