@@ -126,16 +126,21 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
     const auto waited = saturating_sub(now, r.since);
     if (i != no_slot) {
       if (r.waited) waiters_.served_locked(now);  // a queued request gets r.slot only by hand-off [G4]
+    } else if (r.cancelled) {  // before closed: a cancel() that returned true promised errc::cancelled
+      fill_error_locked(out.error, errc::cancelled, waited);  // counts include r
+      if (r.queued) waiters_.leave_locked(r);
+      finish_locked(r);
+      out.deliver = true;
+      return out;
     } else if (r.closed || (!r.queued && (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed))) {
       fill_error_locked(out.error, errc::pool_closed, waited);
       finish_locked(r);
       out.deliver = true;
       return out;
-    } else if (r.cancelled || now >= r.deadline) {
-      const bool cancel = r.cancelled;
-      fill_error_locked(out.error, cancel ? errc::cancelled : errc::timeout, waited);  // counts include r
+    } else if (now >= r.deadline) {
+      fill_error_locked(out.error, errc::timeout, waited);  // counts include r
       if (r.queued) waiters_.leave_locked(r);
-      if (!cancel) pool_counters::bump(counters_.timeouts);
+      pool_counters::bump(counters_.timeouts);
       finish_locked(r);
       out.deliver = true;
       return out;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace berth {
 namespace {
@@ -279,6 +280,28 @@ TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
   runner.join();
   p.reset();  // nothing outstanding
   EXPECT_EQ(o.calls, 1);
+}
+
+// ---- regressions found by stress/stress_async.cpp ----
+
+// A cancel() that returned true promises errc::cancelled. The run checked
+// "closed" before "cancelled", so a request cancelled and then failed by
+// close() (or failed by close() and then cancelled, before its run) got
+// errc::pool_closed.
+TEST_F(AsyncTest, CancelAcknowledgedBeforeCloseBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome first, second;
+  auto h1 = p->async_acquire(in(1h), ex.executor(), first.handler());
+  auto h2 = p->async_acquire(in(1h), ex.executor(), second.handler());
+  ASSERT_TRUE(h1.cancel());  // then close: close fails it too
+  p->close();
+  ASSERT_TRUE(h2.cancel());  // close failed it first; its run has not run yet
+  ex.run_all();
+  ASSERT_EQ(first.calls, 1);
+  EXPECT_EQ(first.code(), errc::cancelled);
+  ASSERT_EQ(second.calls, 1);
+  EXPECT_EQ(second.code(), errc::cancelled);
 }
 
 // ---- C++20 coroutine, no library ----

@@ -20,6 +20,8 @@
 //              running it, never (abandon()), after any slot went back.
 // Cancellation sets `cancelled` and wakes a waiting request; the run that
 // follows completes it with errc::cancelled and returns any slot it holds.
+// Cancellation wins over close and the deadline: a cancel() that returned
+// true promised errc::cancelled (AsyncTest.CancelAcknowledgedBeforeCloseBug).
 // A request keeps itself alive through `self` until it is done.
 #pragma once
 
