@@ -273,6 +273,10 @@ void pool_core::async_loop() noexcept {
       deadline_erase_locked(r);
       schedule_locked(r);
     }
+    // A post() that threw just above queued its request for us, and its
+    // notify found nobody waiting: run it before sleeping
+    // (AsyncTest.TimerFallbackLostWakeupBug).
+    if (fallback_head_ != nullptr) continue;
     clock_.wait_until(async_cv_, lk,
                       deadlines_.empty() ? clock_source::time_point::max() : deadlines_.front()->deadline);
   }

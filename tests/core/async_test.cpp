@@ -304,6 +304,36 @@ TEST_F(AsyncTest, CancelAcknowledgedBeforeCloseBug) {
   EXPECT_EQ(second.code(), errc::cancelled);
 }
 
+// The async thread fires a deadline by posting the request's run; when that
+// post() threw, the request went to the async thread's own fallback list and
+// the notify found nobody waiting (the async thread is the one posting), so
+// the thread went to sleep until the next deadline, possibly forever: the
+// request never completed, and the pool's destructor aborted after waiting
+// 10 s for it. Real clock: only the async thread may post here (a fake
+// clock's advance() posts from the test thread instead).
+TEST_F(AsyncTest, TimerFallbackLostWakeupBug) {
+  auto p = std::make_unique<fake_pool>(fake_adapter{script}, opts(1, 1));
+  auto held = p->try_acquire();
+  std::promise<std::pair<errc, std::thread::id>> ran;
+  auto done = ran.get_future();
+  ex.fail_next_posts(1);  // the timer's post throws
+  p->async_acquire_for(1ms, ex.executor(), [&ran](result_type r) {
+    ran.set_value({r ? errc{} : r.error().code, std::this_thread::get_id()});
+  });
+  if (done.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "the request whose timer post() threw never completed";
+    outcome kick;  // an earlier deadline wakes the async thread, which then runs it
+    p->async_acquire_for(1ns, ex.executor(), kick.handler());
+    done.wait();
+    while (kick.calls == 0 && ex.wait_for_task()) ex.run_all();  // so that the pool can be destroyed
+    return;
+  }
+  const auto [code, thread] = done.get();
+  EXPECT_EQ(code, errc::timeout);
+  EXPECT_NE(thread, std::this_thread::get_id()) << "run by the pool's async thread";
+  EXPECT_EQ(ex.queued(), 0u);
+}
+
 // ---- C++20 coroutine, no library ----
 
 struct task {
