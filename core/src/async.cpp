@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 namespace berth::detail {
 
@@ -17,6 +18,19 @@ namespace {
 /// The request whose post() this thread is inside (to tell an executor's
 /// failure to post, or a forbidden inline run, from a normal run).
 thread_local const async_request* posting = nullptr;
+
+/// A completion this thread is delivering (its handler is running), in a
+/// stack: the innermost first. The pool counts the request as outstanding
+/// until the delivery ends, so that its destructor waits for it; a handler
+/// that destroys the pool itself (a coroutine whose frame owns the pool) must
+/// not wait for its own delivery, and then the delivery must not touch the
+/// pool afterwards (pool_gone).
+struct delivery {
+  pool_core* pool;
+  delivery* outer;
+  bool pool_gone = false;
+};
+thread_local delivery* deliveries = nullptr;
 
 [[noreturn]] void die_async(const char* what) noexcept {
   std::fprintf(stderr, "berth: %s\n", what);
@@ -37,8 +51,21 @@ struct pool_core::run_task {
     if (posting == r.get())
       die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
                 "requires post() to queue it");
-    async_outcome out = r->owner->async_run(*r);
-    if (out.deliver) r->complete(out.slot, std::move(out.error));
+    pool_core* const pool = r->owner;
+    async_outcome out = pool->async_run(*r);
+    if (!out.deliver) return;
+    // The request is done but still outstanding: the pool's destructor waits
+    // until the handler has returned (or thrown) and been destroyed.
+    delivery d{pool, deliveries};
+    deliveries = &d;
+    struct end_delivery {
+      delivery& d;
+      ~end_delivery() {
+        deliveries = d.outer;
+        if (!d.pool_gone) d.pool->async_delivered();
+      }
+    } end{d};
+    r->complete(out.slot, std::move(out.error));
   }
   run_task(std::shared_ptr<async_request> req) noexcept : r(std::move(req)) {}
   run_task(run_task&& o) noexcept : r(std::move(o.r)), ran(o.ran) {}
@@ -199,13 +226,20 @@ void pool_core::async_dropped(async_request& r) noexcept {
   lk.unlock();
   if (i != no_slot) give_back(i);
   r.abandon();
+  async_delivered();  // last: the pool may be destroyed from here on
 }
 
 void pool_core::finish_locked(async_request& r) noexcept {
   r.state = async_request::phase::done;
   deadline_erase_locked(r);
-  if (--async_outstanding_ == 0) async_done_cv_.notify_all();
+  // Still outstanding: its run returns any slot and delivers the outcome
+  // outside the mutex, then calls async_delivered().
   r.self.reset();  // the caller holds another reference
+}
+
+void pool_core::async_delivered() noexcept {
+  std::lock_guard lk(mutex_);
+  if (--async_outstanding_ == 0) async_done_cv_.notify_all();
 }
 
 // ---- deadlines: a binary min-heap of requests, each knowing its index ----
@@ -257,12 +291,13 @@ void pool_core::async_loop() noexcept {
   for (;;) {
     while (async_request* r = fallback_head_) {  // post() threw: run here
       fallback_head_ = std::exchange(r->fallback_next, nullptr);
-      run_task task(r->self);  // alive: a scheduled request is not done
+      std::optional<run_task> task(std::in_place, r->self);  // alive: a scheduled request is not done
       lk.unlock();
       try {
-        task();
+        (*task)();
       } catch (...) {  // the handler threw on our thread: nobody to tell
       }
+      task.reset();  // the request (its executor copy) dies outside the mutex
       lk.lock();
     }
     if (async_stop_) return;
@@ -284,17 +319,27 @@ void pool_core::async_loop() noexcept {
 
 void pool_core::stop_async() noexcept {
   // After close(): every queued request was failed and posted. Their runs
-  // need this pool, so wait for them; the executors must keep running.
+  // need this pool until they have delivered (a handler releases its lease
+  // into it), so wait for them; the executors must keep running. Deliveries
+  // of this pool that this very thread is inside (a handler destroying the
+  // pool) are not waited for: they end after we return and then leave the
+  // pool alone.
+  std::size_t mine = 0;
+  for (delivery* d = deliveries; d != nullptr; d = d->outer)
+    if (d->pool == this) {
+      ++mine;
+      d->pool_gone = true;
+    }
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  while (async_outstanding_ != 0) {
-    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != 0) {
+  while (async_outstanding_ != mine) {
+    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != mine) {
       std::fprintf(stderr,
                    "berth: pool '%s' destroyed while %zu asynchronous acquire(s) have not completed after %lld s: "
                    "their completions are posted to executors that are not running. Keep the executors running "
                    "(or destroy their queued tasks) until the pool is destroyed.\n",
-                   opts_.name.c_str(), async_outstanding_, static_cast<long long>(patience.count()));
+                   opts_.name.c_str(), async_outstanding_ - mine, static_cast<long long>(patience.count()));
       std::abort();
     }
   }

@@ -334,6 +334,64 @@ TEST_F(AsyncTest, TimerFallbackLostWakeupBug) {
   EXPECT_EQ(ex.queued(), 0u);
 }
 
+// The pool's destructor waits for outstanding requests (stop_async), but a
+// request stopped counting when its outcome was decided, before its handler
+// ran (or a cancelled one gave its connection back, or a dropped one
+// returned its slot): a destructor running meanwhile found the handler's
+// lease outstanding and aborted, or freed the pool under the run. Now the
+// destructor waits until the handler has returned and been destroyed. The
+// check that it waits is a bounded real-time wait: with the fix the
+// destructor cannot finish while the handler holds its lease, so the test
+// passes whatever the bound; with the bug it aborts within it.
+TEST_F(AsyncTest, DestructionRacesDeliveryBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::promise<void> holding, let_go;
+  auto holding_f = holding.get_future();
+  auto let_go_f = let_go.get_future();
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) {
+    ASSERT_TRUE(r);
+    holding.set_value();
+    let_go_f.wait();
+  });  // the lease ends as the handler returns
+  (*held).release();  // handed to the request; its run is posted
+  std::thread runner([&] { ex.run_all(); });
+  holding_f.wait();
+  std::promise<void> destroyed;
+  auto destroyed_f = destroyed.get_future();
+  std::thread destroyer([&] {
+    p.reset();
+    destroyed.set_value();
+  });
+  EXPECT_EQ(destroyed_f.wait_for(200ms), std::future_status::timeout)
+      << "the pool was destroyed while a handler still held its lease";
+  let_go.set_value();
+  runner.join();
+  destroyer.join();
+  EXPECT_EQ(script->live.load(), 0);
+}
+
+// What the fix above must not break: a handler may destroy the pool it
+// was called for (a coroutine whose frame owns the pool runs to its end in
+// the resumption); the destructor does not wait for that handler's own
+// delivery, which then leaves the pool alone.
+TEST_F(AsyncTest, HandlerMayDestroyItsPool) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool ran = false;
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) {
+    ASSERT_TRUE(r);
+    (*r).release();
+    p.reset();  // in the handler, on the executor's thread
+    ran = true;
+  });
+  (*held).release();
+  ex.run_all();
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(script->live.load(), 0);
+}
+
 // ---- C++20 coroutine, no library ----
 
 struct task {

@@ -273,24 +273,30 @@ class pool final : public detail::pool_core {
   /// A lease on slot i, which the caller has claimed.
   lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, &*conns_[i], i); }
 
-  /// One asynchronous request: the user's executor and handler.
+  /// One asynchronous request: the user's executor and handler. The
+  /// handler is destroyed as soon as it has been called (or dropped), inside
+  /// complete() or abandon(): the pool waits for those to return before it
+  /// may be destroyed, so whatever the handler owns (a lease, say) ends
+  /// while the pool exists.
   template <class E, class H>
   class async_op final : public detail::async_request {
    public:
-    async_op(pool* p, E ex, H h) : pool_(p), ex_(std::move(ex)), h_(std::move(h)) {}
+    async_op(pool* p, E ex, H h) : pool_(p), ex_(std::move(ex)), h_(std::in_place, std::move(h)) {}
     void post(unique_task run) override { ex_.post(std::move(run)); }
     void complete(std::uint32_t i, acquire_error&& err) override {
+      H h = std::move(*h_);
+      h_.reset();
       if (i != detail::no_slot)
-        std::move(h_)(acquire_result(pool_->make_lease(i)));
+        std::move(h)(acquire_result(pool_->make_lease(i)));
       else
-        std::move(h_)(acquire_result(failure{std::move(err)}));
+        std::move(h)(acquire_result(failure{std::move(err)}));
     }
-    void abandon() noexcept override {}
+    void abandon() noexcept override { h_.reset(); }
 
    private:
     pool* pool_;
     E ex_;
-    H h_;
+    std::optional<H> h_;  // engaged until called or dropped
   };
 
   /// The slow path of the asynchronous entry points: `held` is a flagged
