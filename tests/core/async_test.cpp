@@ -392,6 +392,30 @@ TEST_F(AsyncTest, HandlerMayDestroyItsPool) {
   EXPECT_EQ(script->live.load(), 0);
 }
 
+// When the fast path's post() threw, the task holding the connection's lease
+// was destroyed while that exception was in flight, and the lease took it
+// for the user's code unwinding: the connection was reset in the calling
+// thread (an event loop's), or closed with on_unwind = discard, and counted
+// in stats().unwound. The connection was never handed to anyone: it goes
+// back as it came.
+TEST_F(AsyncTest, FastPathPostThatThrowsUnwindsTheLeaseBug) {
+  for (const unwind_policy policy : {unwind_policy::reset, unwind_policy::discard}) {
+    SCOPED_TRACE(policy == unwind_policy::reset ? "on_unwind = reset" : "on_unwind = discard");
+    pool_options o = opts(1, 1);
+    o.on_unwind = policy;
+    auto p = make(o);
+    const auto resets = script->resets.load(), closes = script->closes.load();
+    ex.fail_next_posts(1);
+    outcome r;
+    EXPECT_THROW(p->async_acquire(in(1s), ex.executor(), r.handler()), std::bad_alloc);
+    EXPECT_EQ(script->resets.load(), resets) << "no reset: nobody used it";
+    EXPECT_EQ(script->closes.load(), closes) << "not closed";
+    EXPECT_EQ(p->stats().unwound, 0u);
+    EXPECT_EQ(p->counts().idle, 1u);
+    EXPECT_EQ(r.calls, 0);
+  }
+}
+
 // ---- C++20 coroutine, no library ----
 
 struct task {
