@@ -63,6 +63,21 @@ inline void check_events(const event_books& ev, const pool_stats& st, const char
                      name, ull(ev.count(event_kind::leak_returned)), ull(ev.count(event_kind::leak_suspected)));
 }
 
+/// The options every stress pool starts from: acquire() and with() wait
+/// acquire_timeout (the blocking worker's lateness checks assume it), and
+/// creation retries back off from 1 ms to 16 ms, so that a short run sees
+/// failed connects retried.
+inline pool_options stress_options(const char* name, std::size_t max_size, std::size_t min_idle) {
+  pool_options o;
+  o.name = name;
+  o.max_size = max_size;
+  o.min_idle = min_idle;
+  o.acquire_timeout = acquire_timeout;
+  o.creation_backoff_initial = std::chrono::milliseconds{1};
+  o.creation_backoff_max = std::chrono::milliseconds{16};
+  return o;
+}
+
 /// Builds the pool; with fail_fast and connect faults a start can fail: check
 /// that the failed start left nothing open, and retry with a fresh script.
 inline pool_box make_pool(const char* name, pool_options opts, const fault_plan& faults, std::uint64_t seed,
@@ -147,7 +162,11 @@ inline void check_all_closed(const stress_pool& p, const stress_script& s, const
 }
 
 /// The books balance: what the threads and the adapter counted vs stats().
-inline void check_books(const pool_stats& st, const stress_script& s, const tally& t, const char* name) {
+/// `unseen_max`: leases the pool may have counted that no thread got (an
+/// asynchronous fast path's completion that its executor dropped, or whose
+/// post() threw: the pool counted the acquire before posting).
+inline void check_books(const pool_stats& st, const stress_script& s, const tally& t, const char* name,
+                        std::uint64_t unseen_max = 0) {
   BERTH_STRESS_CHECK(st.created == s.created.load(), "%s: stats().created=%llu, adapter made %llu", name,
                      ull(st.created), ull(s.created.load()));
   BERTH_STRESS_CHECK(st.destroyed == s.closed.load(), "%s: stats().destroyed=%llu, adapter closed %llu", name,
@@ -158,8 +177,9 @@ inline void check_books(const pool_stats& st, const stress_script& s, const tall
   const std::uint64_t uses = s.total_uses();
   BERTH_STRESS_CHECK(uses == t.acquired, "%s: connections were used %llu times, threads acquired %llu", name,
                      ull(uses), ull(t.acquired));
-  BERTH_STRESS_CHECK(st.acquired == t.acquired, "%s: stats().acquired=%llu, threads acquired %llu", name,
-                     ull(st.acquired), ull(t.acquired));
+  BERTH_STRESS_CHECK(st.acquired >= t.acquired && st.acquired - t.acquired <= unseen_max,
+                     "%s: stats().acquired=%llu, threads acquired %llu (unseen up to %llu)", name, ull(st.acquired),
+                     ull(t.acquired), ull(unseen_max));
   BERTH_STRESS_CHECK(st.discarded == t.discards, "%s: stats().discarded=%llu, threads discarded %llu", name,
                      ull(st.discarded), ull(t.discards));
   BERTH_STRESS_CHECK(st.unwound == t.throws, "%s: stats().unwound=%llu, threads threw %llu", name, ull(st.unwound),

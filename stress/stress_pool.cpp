@@ -118,13 +118,7 @@ fault_plan reaper_faults() {
 }
 
 pool_options options_for(const scenario& sc) {
-  pool_options o;
-  o.name = sc.name;
-  o.max_size = sc.max_size;
-  o.min_idle = sc.min_idle;
-  o.acquire_timeout = acquire_timeout;
-  o.creation_backoff_initial = 1ms;
-  o.creation_backoff_max = 16ms;
+  pool_options o = stress_options(sc.name, sc.max_size, sc.min_idle);
   o.startup = sc.startup;
   o.on_unwind = sc.on_unwind;
   if (sc.aggressive_reaper) {
