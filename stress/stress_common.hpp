@@ -80,6 +80,30 @@ inline constexpr std::uint64_t iteration_divisor = 1;
 /// up to ~400 ms (typically 50-150 ms). Hence 1 s, and 2 s under sanitizers.
 inline constexpr std::chrono::milliseconds lateness_bound{under_sanitizer ? 2000 : 1000};
 
+// ---- small helpers ----------------------------------------------------------
+
+using clock_type = std::chrono::steady_clock;
+using nanoseconds = std::chrono::nanoseconds;
+
+inline long long to_us(nanoseconds d) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+inline unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+/// berth::errc's enumerator name, for messages.
+inline const char* errc_name(errc c) {
+  switch (c) {
+    case errc::timeout: return "timeout";
+    case errc::would_block: return "would_block";
+    case errc::pool_closed: return "pool_closed";
+    case errc::startup_failed: return "startup_failed";
+    case errc::drain_timeout: return "drain_timeout";
+    case errc::adapter_failure: return "adapter_failure";
+    case errc::cancelled: return "cancelled";
+  }
+  return "?";
+}
+
 // ---- failure reporting ------------------------------------------------------
 
 /// The run's seed, for failure messages. Written once by main() before any

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 namespace berth::detail {
 
@@ -17,6 +18,19 @@ namespace {
 /// The request whose post() this thread is inside (to tell an executor's
 /// failure to post, or a forbidden inline run, from a normal run).
 thread_local const async_request* posting = nullptr;
+
+/// A completion this thread is delivering (its handler is running), in a
+/// stack: the innermost first. The pool counts the request as outstanding
+/// until the delivery ends, so that its destructor waits for it; a handler
+/// that destroys the pool itself (a coroutine whose frame owns the pool) must
+/// not wait for its own delivery, and then the delivery must not touch the
+/// pool afterwards (pool_gone).
+struct delivery {
+  pool_core* pool;
+  delivery* outer;
+  bool pool_gone = false;
+};
+thread_local delivery* deliveries = nullptr;
 
 [[noreturn]] void die_async(const char* what) noexcept {
   std::fprintf(stderr, "berth: %s\n", what);
@@ -37,8 +51,21 @@ struct pool_core::run_task {
     if (posting == r.get())
       die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
                 "requires post() to queue it");
-    async_outcome out = r->owner->async_run(*r);
-    if (out.deliver) r->complete(out.slot, std::move(out.error));
+    pool_core* const pool = r->owner;
+    async_outcome out = pool->async_run(*r);
+    if (!out.deliver) return;
+    // The request is done but still outstanding: the pool's destructor waits
+    // until the handler has returned (or thrown) and been destroyed.
+    delivery d{pool, deliveries};
+    deliveries = &d;
+    struct end_delivery {
+      delivery& d;
+      ~end_delivery() {
+        deliveries = d.outer;
+        if (!d.pool_gone) d.pool->async_delivered();
+      }
+    } end{d};
+    r->complete(out.slot, std::move(out.error));
   }
   run_task(std::shared_ptr<async_request> req) noexcept : r(std::move(req)) {}
   run_task(run_task&& o) noexcept : r(std::move(o.r)), ran(o.ran) {}
@@ -137,16 +164,21 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
     const auto waited = saturating_sub(now, r.since);
     if (i != no_slot) {
       if (r.waited) waiters_.served_locked(now);  // a queued request gets r.slot only by hand-off [G4]
+    } else if (r.cancelled) {  // before closed: a cancel() that returned true promised errc::cancelled
+      fill_error_locked(out.error, errc::cancelled, waited);  // counts include r
+      if (r.queued) waiters_.leave_locked(r);
+      finish_locked(r);
+      out.deliver = true;
+      return out;
     } else if (r.closed || (!r.queued && (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed))) {
       fill_error_locked(out.error, errc::pool_closed, waited);
       finish_locked(r);
       out.deliver = true;
       return out;
-    } else if (r.cancelled || now >= r.deadline) {
-      const bool cancel = r.cancelled;
-      fill_error_locked(out.error, cancel ? errc::cancelled : errc::timeout, waited);  // counts include r
+    } else if (now >= r.deadline) {
+      fill_error_locked(out.error, errc::timeout, waited);  // counts include r
       if (r.queued) waiters_.leave_locked(r);
-      if (!cancel) pool_counters::bump(counters_.timeouts);
+      pool_counters::bump(counters_.timeouts);
       finish_locked(r);
       out.deliver = true;
       return out;
@@ -205,13 +237,20 @@ void pool_core::async_dropped(async_request& r) noexcept {
   lk.unlock();
   if (i != no_slot) give_back(i);
   r.abandon();
+  async_delivered();  // last: the pool may be destroyed from here on
 }
 
 void pool_core::finish_locked(async_request& r) noexcept {
   r.state = async_request::phase::done;
   deadline_erase_locked(r);
-  if (--async_outstanding_ == 0) async_done_cv_.notify_all();
+  // Still outstanding: its run returns any slot and delivers the outcome
+  // outside the mutex, then calls async_delivered().
   r.self.reset();  // the caller holds another reference
+}
+
+void pool_core::async_delivered() noexcept {
+  std::lock_guard lk(mutex_);
+  if (--async_outstanding_ == 0) async_done_cv_.notify_all();
 }
 
 // ---- deadlines: a binary min-heap of requests, each knowing its index ----
@@ -263,18 +302,20 @@ void pool_core::async_loop() noexcept {
   for (;;) {
     while (async_request* r = fallback_head_) {  // post() threw (run here) or dropped the run
       fallback_head_ = std::exchange(r->fallback_next, nullptr);
-      run_task task(r->self);  // alive: a scheduled request is not done
+      std::optional<run_task> task(std::in_place, r->self);  // alive: a scheduled request is not done
       const bool drop = std::exchange(r->dropped_in_post, false);
       lk.unlock();
       if (drop) {
-        const std::shared_ptr<async_request> keep = std::move(task.r);  // task is now inert
+        const std::shared_ptr<async_request> keep = std::move(task->r);  // the task is now inert
+        task.reset();
         async_dropped(*keep);
       } else {
         try {
-          task();
+          (*task)();
         } catch (...) {  // the handler threw on our thread: nobody to tell
         }
       }
+      task.reset();  // the request (its executor copy) dies outside the mutex
       lk.lock();
     }
     if (async_stop_) return;
@@ -285,6 +326,10 @@ void pool_core::async_loop() noexcept {
       deadline_erase_locked(r);
       schedule_locked(r);
     }
+    // A post() that threw just above queued its request for us, and its
+    // notify found nobody waiting: run it before sleeping
+    // (AsyncTest.TimerFallbackLostWakeupBug).
+    if (fallback_head_ != nullptr) continue;
     async_sleeps_until_ = deadlines_.empty() ? clock_source::time_point::max() : deadlines_.front()->deadline;
     clock_.wait_until(async_cv_, lk, async_sleeps_until_);
     async_sleeps_until_ = clock_source::time_point::min();  // awake: sees every push before it sleeps again
@@ -293,17 +338,27 @@ void pool_core::async_loop() noexcept {
 
 void pool_core::stop_async() noexcept {
   // After close(): every queued request was failed and posted. Their runs
-  // need this pool, so wait for them; the executors must keep running.
+  // need this pool until they have delivered (a handler releases its lease
+  // into it), so wait for them; the executors must keep running. Deliveries
+  // of this pool that this very thread is inside (a handler destroying the
+  // pool) are not waited for: they end after we return and then leave the
+  // pool alone.
+  std::size_t mine = 0;
+  for (delivery* d = deliveries; d != nullptr; d = d->outer)
+    if (d->pool == this) {
+      ++mine;
+      d->pool_gone = true;
+    }
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  while (async_outstanding_ != 0) {
-    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != 0) {
+  while (async_outstanding_ != mine) {
+    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != mine) {
       std::fprintf(stderr,
                    "berth: pool '%s' destroyed while %zu asynchronous acquire(s) have not completed after %lld s: "
                    "their completions are posted to executors that are not running. Keep the executors running "
                    "(or destroy their queued tasks) until the pool is destroyed.\n",
-                   opts_.name.c_str(), async_outstanding_, static_cast<long long>(patience.count()));
+                   opts_.name.c_str(), async_outstanding_ - mine, static_cast<long long>(patience.count()));
       std::abort();
     }
   }

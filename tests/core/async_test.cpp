@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace berth {
 namespace {
@@ -212,14 +213,23 @@ TEST_F(AsyncTest, PostThatThrowsFallsBackToThePoolsThread) {
   auto p = make(opts(1, 1));
   auto held = p->try_acquire();
   outcome o;
-  p->async_acquire(in(1h), ex.executor(), o.handler());
+  // The handler runs on the pool's async thread: the future orders its
+  // writes to `o` before our reads (polling o.calls would be a data race).
+  std::promise<void> ran;
+  std::future<void> done = ran.get_future();
+  p->async_acquire(in(1h), ex.executor(), [&, h = o.handler()](result_type r) mutable {
+    h(std::move(r));
+    ran.set_value();
+  });
   ex.fail_next_posts(1);
   (*held).release();  // the hand-off's post throws
-  ASSERT_TRUE(eventually([&] { return p->counts().leased == 1 && p->counts().waiting == 0; }));
+  ASSERT_EQ(done.wait_for(20s), std::future_status::ready);
   // The async thread ran it: the handler was called there, once.
-  ASSERT_TRUE(eventually([&] { return o.calls == 1; }));
+  EXPECT_EQ(o.calls, 1);
   EXPECT_NE(o.thread, std::this_thread::get_id());
+  ASSERT_TRUE(o.r);
   EXPECT_TRUE(*o.r);
+  EXPECT_EQ(p->counts().waiting, 0u);
 }
 
 TEST_F(AsyncTest, FastPathPostThatThrowsTakesNoConnection) {
@@ -273,6 +283,140 @@ TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
   runner.join();
   p.reset();  // nothing outstanding
   EXPECT_EQ(o.calls.load(), 1);
+}
+
+// ---- regressions found by stress/stress_async.cpp ----
+
+// A cancel() that returned true promises errc::cancelled. The run checked
+// "closed" before "cancelled", so a request cancelled and then failed by
+// close() (or failed by close() and then cancelled, before its run) got
+// errc::pool_closed.
+TEST_F(AsyncTest, CancelAcknowledgedBeforeCloseBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  outcome first, second;
+  auto h1 = p->async_acquire(in(1h), ex.executor(), first.handler());
+  auto h2 = p->async_acquire(in(1h), ex.executor(), second.handler());
+  ASSERT_TRUE(h1.cancel());  // then close: close fails it too
+  p->close();
+  ASSERT_TRUE(h2.cancel());  // close failed it first; its run has not run yet
+  ex.run_all();
+  ASSERT_EQ(first.calls, 1);
+  EXPECT_EQ(first.code(), errc::cancelled);
+  ASSERT_EQ(second.calls, 1);
+  EXPECT_EQ(second.code(), errc::cancelled);
+}
+
+// The async thread fires a deadline by posting the request's run; when that
+// post() threw, the request went to the async thread's own fallback list and
+// the notify found nobody waiting (the async thread is the one posting), so
+// the thread went to sleep until the next deadline, possibly forever: the
+// request never completed, and the pool's destructor aborted after waiting
+// 10 s for it. Real clock: only the async thread may post here (a fake
+// clock's advance() posts from the test thread instead).
+TEST_F(AsyncTest, TimerFallbackLostWakeupBug) {
+  auto p = std::make_unique<fake_pool>(fake_adapter{script}, opts(1, 1));
+  auto held = p->try_acquire();
+  std::promise<std::pair<errc, std::thread::id>> ran;
+  auto done = ran.get_future();
+  ex.fail_next_posts(1);  // the timer's post throws
+  p->async_acquire_for(1ms, ex.executor(), [&ran](result_type r) {
+    ran.set_value({r ? errc{} : r.error().code, std::this_thread::get_id()});
+  });
+  if (done.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "the request whose timer post() threw never completed";
+    outcome kick;  // an earlier deadline wakes the async thread, which then runs it
+    p->async_acquire_for(1ns, ex.executor(), kick.handler());
+    done.wait();
+    while (kick.calls == 0 && ex.wait_for_task()) ex.run_all();  // so that the pool can be destroyed
+    return;
+  }
+  const auto [code, thread] = done.get();
+  EXPECT_EQ(code, errc::timeout);
+  EXPECT_NE(thread, std::this_thread::get_id()) << "run by the pool's async thread";
+  EXPECT_EQ(ex.queued(), 0u);
+}
+
+// The pool's destructor waits for outstanding requests (stop_async), but a
+// request stopped counting when its outcome was decided, before its handler
+// ran (or a cancelled one gave its connection back, or a dropped one
+// returned its slot): a destructor running meanwhile found the handler's
+// lease outstanding and aborted, or freed the pool under the run. Now the
+// destructor waits until the handler has returned and been destroyed. The
+// check that it waits is a bounded real-time wait: with the fix the
+// destructor cannot finish while the handler holds its lease, so the test
+// passes whatever the bound; with the bug it aborts within it.
+TEST_F(AsyncTest, DestructionRacesDeliveryBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::promise<void> holding, let_go;
+  auto holding_f = holding.get_future();
+  auto let_go_f = let_go.get_future();
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) {
+    ASSERT_TRUE(r);
+    holding.set_value();
+    let_go_f.wait();
+  });  // the lease ends as the handler returns
+  (*held).release();  // handed to the request; its run is posted
+  std::thread runner([&] { ex.run_all(); });
+  holding_f.wait();
+  std::promise<void> destroyed;
+  auto destroyed_f = destroyed.get_future();
+  std::thread destroyer([&] {
+    p.reset();
+    destroyed.set_value();
+  });
+  EXPECT_EQ(destroyed_f.wait_for(200ms), std::future_status::timeout)
+      << "the pool was destroyed while a handler still held its lease";
+  let_go.set_value();
+  runner.join();
+  destroyer.join();
+  EXPECT_EQ(script->live.load(), 0);
+}
+
+// What the fix above must not break: a handler may destroy the pool it
+// was called for (a coroutine whose frame owns the pool runs to its end in
+// the resumption); the destructor does not wait for that handler's own
+// delivery, which then leaves the pool alone.
+TEST_F(AsyncTest, HandlerMayDestroyItsPool) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool ran = false;
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) {
+    ASSERT_TRUE(r);
+    (*r).release();
+    p.reset();  // in the handler, on the executor's thread
+    ran = true;
+  });
+  (*held).release();
+  ex.run_all();
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(script->live.load(), 0);
+}
+
+// When the fast path's post() threw, the task holding the connection's lease
+// was destroyed while that exception was in flight, and the lease took it
+// for the user's code unwinding: the connection was reset in the calling
+// thread (an event loop's), or closed with on_unwind = discard, and counted
+// in stats().unwound. The connection was never handed to anyone: it goes
+// back as it came.
+TEST_F(AsyncTest, FastPathPostThatThrowsUnwindsTheLeaseBug) {
+  for (const unwind_policy policy : {unwind_policy::reset, unwind_policy::discard}) {
+    SCOPED_TRACE(policy == unwind_policy::reset ? "on_unwind = reset" : "on_unwind = discard");
+    pool_options o = opts(1, 1);
+    o.on_unwind = policy;
+    auto p = make(o);
+    const auto resets = script->resets.load(), closes = script->closes.load();
+    ex.fail_next_posts(1);
+    outcome r;
+    EXPECT_THROW(p->async_acquire(in(1s), ex.executor(), r.handler()), std::bad_alloc);
+    EXPECT_EQ(script->resets.load(), resets) << "no reset: nobody used it";
+    EXPECT_EQ(script->closes.load(), closes) << "not closed";
+    EXPECT_EQ(p->stats().unwound, 0u);
+    EXPECT_EQ(p->counts().idle, 1u);
+    EXPECT_EQ(r.calls, 0);
+  }
 }
 
 // ---- C++20 coroutine, no library ----

@@ -155,7 +155,8 @@ class pool final : public detail::pool_core {
   /// exception leaves through the executor's run. Returns a handle to
   /// cancel the request (empty when it completed at once). Throws
   /// std::bad_alloc (or what ex.post throws when a connection is idle)
-  /// without having taken a connection. Thread-safe. The fast path (a
+  /// without having taken a connection (one it claimed goes back as it
+  /// came, though stats().acquired counted the claim). Thread-safe. The fast path (a
   /// connection idle, no queue) posts once and reads no clock.
   template <executor E, class Handler>
     requires std::invocable<std::decay_t<Handler>&, acquire_result>
@@ -164,9 +165,7 @@ class pool final : public detail::pool_core {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]] {
-      ex.post(unique_task([l = make_lease(i), h = std::decay_t<Handler>(std::forward<Handler>(handler))]() mutable {
-        std::move(h)(acquire_result(std::move(l)));
-      }));
+      post_fast(i, ex, std::forward<Handler>(handler));
       return {};
     }
     return start_async(held, [&] { return deadline; }, std::move(ex), std::forward<Handler>(handler), site);
@@ -181,9 +180,7 @@ class pool final : public detail::pool_core {
     std::uint32_t held;
     const std::uint32_t i = try_claim(site, held);
     if (i != detail::no_slot) [[likely]] {
-      ex.post(unique_task([l = make_lease(i), h = std::decay_t<Handler>(std::forward<Handler>(handler))]() mutable {
-        std::move(h)(acquire_result(std::move(l)));
-      }));
+      post_fast(i, ex, std::forward<Handler>(handler));
       return {};
     }
     return start_async(
@@ -285,28 +282,74 @@ class pool final : public detail::pool_core {
   /// A lease on slot i, which the caller has claimed.
   lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, &*conns_[i], i); }
 
-  /// One asynchronous request: the user's executor and handler.
+  /// A slot the fast path claimed for an asynchronous completion, until the
+  /// completion runs. Destroyed before (its executor dropped the task, its
+  /// post() threw, or copying the handler threw), it returns the slot as an
+  /// ordinary release even while an exception is in flight: nobody used the
+  /// connection, so nothing calls for the unwinding policy (a reset, or a
+  /// discard) that a lease destroyed then would apply
+  /// (AsyncTest.FastPathPostThatThrowsUnwindsTheLeaseBug).
+  class slot_claim {
+   public:
+    slot_claim(pool* p, std::uint32_t i) noexcept : pool_(p), slot_(i) {}
+    slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
+    slot_claim& operator=(slot_claim&&) = delete;
+    ~slot_claim() {
+      if (pool_ != nullptr) pool_->release(slot_, detail::release_mode::normal);
+    }
+    /// The lease; the claim is empty afterwards.
+    lease_type take() noexcept { return std::exchange(pool_, nullptr)->make_lease(slot_); }
+
+   private:
+    pool* pool_;  // null once taken or moved from
+    std::uint32_t slot_;
+  };
+
+  /// The fast path's completion: the claimed slot and the handler.
+  template <class H>
+  struct fast_completion {
+    slot_claim claim;  // first: it returns the slot if constructing h throws
+    H h;
+    void operator()() { std::move(h)(acquire_result(claim.take())); }
+  };
+
+  /// The fast path of async_acquire(_for): posts slot i's completion.
+  template <class E, class Handler>
+  void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
+    using H = std::decay_t<Handler>;
+    ex.post(unique_task(fast_completion<H>{slot_claim(this, i), H(std::forward<Handler>(handler))}));
+  }
+
+  /// One asynchronous request: the user's executor and handler. The
+  /// handler is destroyed as soon as it has been called (or dropped), inside
+  /// complete() or abandon(): the pool waits for those to return before it
+  /// may be destroyed, so whatever the handler owns (a lease, say) ends
+  /// while the pool exists.
   template <class E, class H>
   class async_op final : public detail::async_request {
    public:
-    async_op(pool* p, E ex, H h) : pool_(p), ex_(std::move(ex)), h_(std::move(h)) {}
+    async_op(pool* p, E ex, H h) : pool_(p), ex_(std::move(ex)), h_(std::in_place, std::move(h)) {}
     void post(unique_task run) override { ex_.post(std::move(run)); }
     void complete(std::uint32_t i, acquire_error&& err) override {
+      H h = std::move(*h_);
+      h_.reset();
       if (i != detail::no_slot)
-        std::move(h_)(acquire_result(pool_->make_lease(i)));
+        std::move(h)(acquire_result(pool_->make_lease(i)));
       else
-        std::move(h_)(acquire_result(failure{std::move(err)}));
+        std::move(h)(acquire_result(failure{std::move(err)}));
     }
     /// The executor dropped the run: a handler that must clean up (the
-    /// coroutine awaiter's) is told; others are just destroyed.
+    /// coroutine awaiter's) is told, then the handler is destroyed.
     void abandon() noexcept override {
-      if constexpr (requires(H& h) { h.abandon(); }) h_.abandon();
+      if constexpr (requires(H& h) { h.abandon(); })
+        if (h_) h_->abandon();
+      h_.reset();
     }
 
    private:
     pool* pool_;
     E ex_;
-    H h_;
+    std::optional<H> h_;  // engaged until called or dropped
   };
 
   /// The slow path of the asynchronous entry points: `held` is a flagged

@@ -20,7 +20,13 @@
 //              running it, never (abandon()), after any slot went back.
 // Cancellation sets `cancelled` and wakes a waiting request; the run that
 // follows completes it with errc::cancelled and returns any slot it holds.
-// A request keeps itself alive through `self` until it is done.
+// Cancellation wins over close and the deadline: a cancel() that returned
+// true promised errc::cancelled (AsyncTest.CancelAcknowledgedBeforeCloseBug).
+// A request keeps itself alive through `self` until it is done. It counts
+// as outstanding (pool_core::async_outstanding_, which the pool's destructor
+// waits to reach 0) from its start until its run has returned any slot and
+// its handler has returned and been destroyed, or been dropped: only then
+// does the run stop touching the pool (AsyncTest.DestructionRacesDeliveryBug).
 #pragma once
 
 #include <berth/acquire_error.hpp>
@@ -70,10 +76,11 @@ class async_request : public waiter {
   /// throw (the pool then runs it on its async thread).
   virtual void post(unique_task run) = 0;
   /// Calls the handler with a lease on slot i, or with `err` when i is
-  /// no_slot. Runs on the executor, outside the mutex, exactly once; may
-  /// throw whatever the handler throws (the executor sees it).
+  /// no_slot, and destroys it. Runs on the executor, outside the mutex,
+  /// exactly once; may throw whatever the handler throws (the executor sees
+  /// it).
   virtual void complete(std::uint32_t i, acquire_error&& err) = 0;
-  /// The executor destroyed the run unrun: drop the handler uncalled.
+  /// The executor destroyed the run unrun: destroy the handler uncalled.
   virtual void abandon() noexcept = 0;
 };
 

@@ -322,6 +322,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   async_outcome async_run(async_request& r) noexcept;
   void async_dropped(async_request& r) noexcept;
   void finish_locked(async_request& r) noexcept;
+  void async_delivered() noexcept;
   void deadline_push_locked(async_request& r);
   void deadline_erase_locked(async_request& r) noexcept;
   void deadline_sift_locked(std::size_t k) noexcept;
@@ -392,9 +393,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   std::condition_variable reaper_cv_;
   std::condition_variable drained_cv_;
   /// Asynchronous acquires: pending deadlines (a min-heap on deadline, each
-  /// request knowing its index), requests whose post() threw, requests not
-  /// yet done (shutdown waits for 0), and the async thread that fires the
-  /// deadlines and runs the fallbacks.
+  /// request knowing its index), requests whose post() threw, requests whose
+  /// run has not finished delivering (or dropping) their outcome (shutdown
+  /// waits for 0), and the async thread that fires the deadlines and runs
+  /// the fallbacks.
   std::vector<async_request*> deadlines_;
   async_request* fallback_head_ = nullptr;
   std::size_t async_outstanding_ = 0;
