@@ -115,12 +115,14 @@ connection connection::open(const std::string& filename) {
 }
 
 connection::connection() noexcept = default;
-connection::connection(std::unique_ptr<detail::connection_state> s) noexcept : s_(std::move(s)) {}
-connection::connection(connection&&) noexcept = default;
+connection::connection(std::unique_ptr<detail::connection_state> s) noexcept
+    : s_(std::move(s)), flags_(s_.get()) {}
+connection::connection(connection&& o) noexcept : s_(std::move(o.s_)), flags_(std::exchange(o.flags_, nullptr)) {}
 connection& connection::operator=(connection&& o) noexcept {
   if (this != &o) {
     close();
     s_ = std::move(o.s_);
+    flags_ = std::exchange(o.flags_, nullptr);
   }
   return *this;
 }
@@ -168,10 +170,7 @@ std::int64_t connection::last_insert_rowid() const noexcept {
 bool connection::in_transaction() const noexcept { return s_ && s_->db && sqlite3_get_autocommit(s_->db) == 0; }
 int connection::transaction_depth() const noexcept { return s_ ? s_->depth : 0; }
 bool connection::has_active_statements() const noexcept { return s_ && s_->stepping > 0; }
-bool connection::needs_reset() const noexcept {
-  if (!s_ || s_->db == nullptr) return false;
-  return s_->stepping > 0 || (s_->may_open_transactions && sqlite3_get_autocommit(s_->db) == 0);
-}
+bool connection::transaction_open() const noexcept { return s_ && s_->db && sqlite3_get_autocommit(s_->db) == 0; }
 
 void connection::reset_statements() noexcept {
   if (!s_) return;
@@ -198,6 +197,9 @@ namespace detail {
 sqlite3* handle_of(const connection& c) noexcept { return c.s_ ? c.s_->db : nullptr; }
 }  // namespace detail
 
-void connection::close() noexcept { s_.reset(); }
+void connection::close() noexcept {
+  flags_ = nullptr;
+  s_.reset();
+}
 
 }  // namespace berth::sqlite

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <berth/detail/cache_padded.hpp>
+#include <berth/sqlite/connection.hpp>
 #include <berth/sqlite/error.hpp>
 #include <berth/sqlite/statement.hpp>
 
@@ -35,7 +36,7 @@ bool controls_transaction(std::string_view sql) noexcept;
 /// states would otherwise share cache lines, and `stepping` is written on
 /// every query by whichever thread holds each connection (2 threads on 2
 /// pooled connections lost 18% on a prepared SELECT 1 to that, issue 8).
-struct alignas(berth::detail::cache_pair_size) connection_state {
+struct alignas(berth::detail::cache_pair_size) connection_state : connection_flags {
   explicit connection_state(sqlite3* h) noexcept : db(h) {}
   connection_state(const connection_state&) = delete;
   connection_state& operator=(const connection_state&) = delete;
@@ -52,12 +53,12 @@ struct alignas(berth::detail::cache_pair_size) connection_state {
   sqlite3* db;  // null once closed
   std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
   int depth = 0;       // live transaction guards
-  int stepping = 0;    // statements between their first row and done/reset (they pin a read snapshot)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
-  /// Set for good once this connection has prepared a transaction-control
-  /// statement or handed out its native handle: from then on needs_reset()
-  /// asks sqlite3_get_autocommit (connection.hpp).
-  bool may_open_transactions = false;
+  // From connection_flags: `stepping` (statements between their first row
+  // and done/reset: they pin a read snapshot) and `may_open_transactions`
+  // (set for good once this connection has prepared a transaction-control
+  // statement or handed out its native handle: from then on needs_reset()
+  // asks sqlite3_get_autocommit, connection.hpp).
 };
 
 }  // namespace berth::sqlite::detail
