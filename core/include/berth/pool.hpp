@@ -162,13 +162,7 @@ class pool final : public detail::pool_core {
     requires std::invocable<std::decay_t<Handler>&, acquire_result>
   async_handle async_acquire(time_point deadline, E ex, Handler&& handler,
                              std::source_location site = std::source_location::current()) {
-    std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
-    if (i != detail::no_slot) [[likely]] {
-      post_fast(i, ex, std::forward<Handler>(handler));
-      return {};
-    }
-    return start_async(held, [&] { return deadline; }, std::move(ex), std::forward<Handler>(handler), site);
+    return async_entry([&] { return deadline; }, std::move(ex), std::forward<Handler>(handler), site);
   }
 
   /// async_acquire with a deadline `timeout` from now (clamped: see
@@ -177,15 +171,8 @@ class pool final : public detail::pool_core {
     requires std::invocable<std::decay_t<Handler>&, acquire_result>
   async_handle async_acquire_for(std::chrono::duration<Rep, Period> timeout, E ex, Handler&& handler,
                                  std::source_location site = std::source_location::current()) {
-    std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
-    if (i != detail::no_slot) [[likely]] {
-      post_fast(i, ex, std::forward<Handler>(handler));
-      return {};
-    }
-    return start_async(
-        held, [&] { return deadline_in(detail::saturating_ns(timeout)); }, std::move(ex),
-        std::forward<Handler>(handler), site);
+    return async_entry([&] { return deadline_in(detail::saturating_ns(timeout)); }, std::move(ex),
+                       std::forward<Handler>(handler), site);
   }
 
   /// What `co_await pool.acquire_async(deadline, ex)` awaits: an
@@ -351,6 +338,20 @@ class pool final : public detail::pool_core {
     E ex_;
     std::optional<H> h_;  // engaged until called or dropped
   };
+
+  /// Both asynchronous entry points: the fast path (post the lease), else
+  /// start_async. deadline() is called only on the slow path (it may read
+  /// the clock).
+  template <class D, class E, class Handler>
+  async_handle async_entry(D deadline, E ex, Handler&& handler, std::source_location site) {
+    std::uint32_t held;
+    const std::uint32_t i = try_claim(site, held);
+    if (i != detail::no_slot) [[likely]] {
+      post_fast(i, ex, std::forward<Handler>(handler));
+      return {};
+    }
+    return start_async(held, deadline, std::move(ex), std::forward<Handler>(handler), site);
+  }
 
   /// The slow path of the asynchronous entry points: `held` is a flagged
   /// slot the fast path claimed, or no_slot; deadline() computes the
