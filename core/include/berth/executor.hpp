@@ -26,7 +26,11 @@ namespace berth {
 ///     pool's own async thread instead, so nothing is lost;
 ///   - if the executor is destroyed with the task still queued, the task is
 ///     destroyed without running: berth then returns any connection it held
-///     and drops the handler without calling it.
+///     and drops the handler without calling it (a coroutine suspended in
+///     acquire_async is destroyed). Destroying the task it was given inside
+///     post() without throwing is taken the same way;
+///   - post() must not destroy *other* queued berth tasks (it runs under the
+///     pool's mutex, which their destruction takes: a deadlock).
 /// e is copied into the request; copies must post to the same place.
 template <class E>
 concept executor = std::copy_constructible<E> && requires(E& e, unique_task t) { e.post(std::move(t)); };
