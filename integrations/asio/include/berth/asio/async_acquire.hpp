@@ -135,14 +135,21 @@ struct cancel_on_signal {
 /// asio::dispatch on its associated executor, after clearing the
 /// cancellation slot it filled (the operation is over; a later emission
 /// must not reach the request, and the slot must not keep its memory).
-template <class Handler, class Result, class Executor>
+/// It keeps the initiation's default executor, not the handler's associated
+/// one, and looks the associated executor up again when it runs (a
+/// handler's association does not change): a use_awaitable handler's
+/// any_io_executor would otherwise be stored twice, and the fast path's
+/// posted completion (a lease and this) would outgrow unique_task's inline
+/// buffer, one allocation per acquire.
+template <class Handler, class Result, class DefaultExecutor>
 class completion {
  public:
-  completion(Handler&& h, const Executor& ex, bool clear_slot)
-      : handler_(std::move(h)), ex_(ex), clear_slot_(clear_slot) {}
+  completion(Handler&& h, const DefaultExecutor& default_ex, bool clear_slot)
+      : handler_(std::move(h)), default_ex_(default_ex), clear_slot_(clear_slot) {}
 
   void operator()(Result r) {
-    ::asio::dispatch(ex_, [h = std::move(handler_), r = std::move(r), clear = clear_slot_]() mutable {
+    const auto ex = ::asio::get_associated_executor(handler_, default_ex_);
+    ::asio::dispatch(ex, [h = std::move(handler_), r = std::move(r), clear = clear_slot_]() mutable {
       if (clear) ::asio::get_associated_cancellation_slot(h).clear();
       std::move(h)(std::move(r));
     });
@@ -150,7 +157,7 @@ class completion {
 
  private:
   Handler handler_;
-  Executor ex_;  // the handler's associated executor (untracked: the request holds the work)
+  [[no_unique_address]] DefaultExecutor default_ex_;  // asio::system_executor unless the caller gave one
   bool clear_slot_;
 };
 
@@ -169,7 +176,7 @@ class initiate_acquire {
                   std::source_location site) const {
     using handler_type = std::decay_t<Handler>;
     using executor_type = ::asio::associated_executor_t<handler_type, DefaultExecutor>;
-    using done_type = completion<handler_type, typename pool<A>::acquire_result, executor_type>;
+    using done_type = completion<handler_type, typename pool<A>::acquire_result, DefaultExecutor>;
 
     const executor_type ex = ::asio::get_associated_executor(handler, default_ex);
     // Fill the slot before the request starts: once it started, the
@@ -182,7 +189,7 @@ class initiate_acquire {
     }
     async_handle started;
     try {
-      done_type done(std::forward<Handler>(handler), ex, cancel != nullptr);
+      done_type done(std::forward<Handler>(handler), default_ex, cancel != nullptr);
       if constexpr (std::is_same_v<When, typename pool<A>::time_point>)
         started = pool_->async_acquire(when, posting_executor<executor_type>(ex), std::move(done), site);
       else
