@@ -17,15 +17,16 @@
 // server, SCRAM logins; skipped with an error naming the package when
 // /usr/sbin/pgbouncer is missing):
 //   BM_pg_select1_pgbouncer_dedicated, _berth, _new_conn
-// Through PgBouncer the query is the simple-protocol `SELECT 1::int8`
-// (connection::execute(sql), no parameters): in transaction mode a client's
-// next transaction may run on another server connection, where a named
-// prepared statement does not exist (PgBouncer 1.18 cannot track them; that
-// came with max_prepared_statements in 1.21), and the adapter has no option
-// to stop execute(sql, params) from preparing. So the loopback and PgBouncer
-// rows also differ by protocol (Bind+Execute of a prepared statement against
-// one Query message, parsed and planned on every call): compare berth with
-// dedicated within a route, and the routes with each other only roughly.
+// Through PgBouncer the query is the same `SELECT $1::int8`, sent with
+// statement_mode::unnamed (and the pool's adapter has pooler_mode::transaction,
+// the options README recommends there): in transaction mode a client's next
+// transaction may run on another server connection, where a named prepared
+// statement does not exist (PgBouncer 1.18 cannot track them; that came with
+// max_prepared_statements in 1.21). So the loopback and PgBouncer rows also
+// differ by protocol (Bind+Execute of a prepared statement against
+// Parse+Bind+Execute, parsed and planned on every call, in the same one round
+// trip): compare berth with dedicated within a route, and the routes with each
+// other only roughly.
 // Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
 // bench/postgres_report.py runs this binary and prints one table.
 #include "run_wall_clock.hpp"
@@ -99,10 +100,20 @@ std::string conninfo() {
   return R == route::loopback ? server().conninfo() : bouncer().bouncer->conninfo();
 }
 
+/// How route R sends statements with parameters, and what the adapter is
+/// told sits in front of the server (see the file comment).
+template <route R>
+constexpr berth::postgres::statement_mode statements =
+    R == route::loopback ? berth::postgres::statement_mode::named : berth::postgres::statement_mode::unnamed;
+template <route R>
+constexpr berth::postgres::pooler_mode pooler =
+    R == route::loopback ? berth::postgres::pooler_mode::none : berth::postgres::pooler_mode::transaction;
+
 /// The pool for route R (after ready<R>()).
 template <route R>
 pg_pool& shared_pool() {
-  static pg_pool p{berth::postgres::adapter{{.conninfo = conninfo<R>()}},
+  static pg_pool p{berth::postgres::adapter{
+                       {.conninfo = conninfo<R>(), .statements = statements<R>, .pooler = pooler<R>}},
                    {.name = R == route::loopback ? "pg-bench" : "pg-bouncer-bench",
                     .max_size = 8,
                     .min_idle = 8,
@@ -110,18 +121,17 @@ pg_pool& shared_pool() {
   return p;
 }
 
-/// One round trip, 1 on success: on loopback the prepared statement, through
-/// PgBouncer the simple-protocol query (see the file comment).
-template <route R>
+/// One round trip, 1 on success: named on loopback, unnamed through
+/// PgBouncer (the connection's statement_mode; see the file comment).
 std::int64_t select1(connection& c) {
-  auto r = R == route::loopback ? c.execute("SELECT $1::int8", std::int64_t{1}) : c.execute("SELECT 1::int8");
+  auto r = c.execute("SELECT $1::int8", std::int64_t{1});
   return r ? r->get<std::int64_t>(0, 0) : -1;
 }
 
 /// One connection per thread over route R, opened once: no pool.
 template <route R>
 connection& dedicated() {
-  thread_local connection c = connection::open(conninfo<R>(), 5s).value();
+  thread_local connection c = connection::open(conninfo<R>(), 5s, statements<R>).value();
   return c;
 }
 
@@ -132,7 +142,7 @@ void select1_dedicated(benchmark::State& state) {
   connection& c = dedicated<R>();
   wall.arrive();
   for (auto _ : state) {
-    if (select1<R>(c) != 1) [[unlikely]] {
+    if (select1(c) != 1) [[unlikely]] {
       state.SkipWithError("query failed");
       break;
     }
@@ -149,7 +159,7 @@ void select1_berth(benchmark::State& state) {
   wall.arrive();
   for (auto _ : state) {
     auto l = p.acquire();
-    if (!l || select1<R>(**l) != 1) [[unlikely]] {
+    if (!l || select1(**l) != 1) [[unlikely]] {
       state.SkipWithError("acquire or query failed");
       break;
     }
@@ -178,7 +188,7 @@ void select1_berth_split(benchmark::State& state) {
     const auto t0 = clk::now();
     auto l = p.acquire();
     const auto t1 = clk::now();
-    const bool ok = l && select1<R>(**l) == 1;
+    const bool ok = l && select1(**l) == 1;
     const auto t2 = clk::now();
     if (l) l->release();
     const auto t3 = clk::now();
@@ -203,8 +213,8 @@ void select1_new_conn(benchmark::State& state) {
   const std::string ci = conninfo<R>();
   wall.arrive();
   for (auto _ : state) {
-    auto c = connection::open(ci, 5s);
-    if (!c || select1<R>(*c) != 1) [[unlikely]] {
+    auto c = connection::open(ci, 5s, statements<R>);
+    if (!c || select1(*c) != 1) [[unlikely]] {
       state.SkipWithError("connect or query failed");
       break;
     }

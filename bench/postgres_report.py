@@ -16,10 +16,11 @@ row per route and thread count:
 
 us/op is the time per query of the whole system (all threads together, wall
 clock): 1e6 / queries per second. berth overhead = berth / dedicated - 1.
-On loopback each query is the prepared `SELECT $1::int8`; through PgBouncer
-it is the simple-protocol `SELECT 1::int8` (transaction mode cannot keep
-named prepared statements; see bench/postgres_bench.cpp), so compare the
-routes with each other only roughly.
+Each query is `SELECT $1::int8`: on loopback a named prepared statement
+(cached per connection), through PgBouncer an unnamed one, parsed on every
+call (statement_mode::unnamed: transaction mode cannot keep named prepared
+statements; see bench/postgres_bench.cpp), so compare the routes with each
+other only roughly.
 
 When pgbouncer is not installed, its rows are left out with a note and the
 exit status stays 0. Exits non-zero if the binary fails or reports any

@@ -62,6 +62,7 @@ pgbouncer::pgbouncer(pgbouncer&& o) noexcept
       dbname_(std::move(o.dbname_)),
       user_(std::move(o.user_)),
       password_(std::move(o.password_)),
+      settings_(o.settings_),
       child_(std::exchange(o.child_, -1)),
       watchdog_(std::move(o.watchdog_)) {
   o.dir_.clear();
@@ -69,10 +70,15 @@ pgbouncer::pgbouncer(pgbouncer&& o) noexcept
 
 pgbouncer::~pgbouncer() { stop(); }
 
-pgbouncer pgbouncer::start(const pg_server& server) {
+pgbouncer pgbouncer::start(const pg_server& server, const pgbouncer_settings& settings) {
   if (!available())
     throw std::runtime_error(std::string(who) + ": " + binary + " is not installed (Debian package pgbouncer)");
+  if (settings.default_pool_size < 1)
+    throw std::runtime_error(std::string(who) + ": default_pool_size must be >= 1");
+  if (settings.query_wait_timeout < std::chrono::seconds{1})
+    throw std::runtime_error(std::string(who) + ": query_wait_timeout must be >= 1 s");
   pgbouncer b;
+  b.settings_ = settings;
   b.dbname_ = server.dbname();
   b.user_ = server.user();
   b.password_ = server.password();
@@ -100,7 +106,10 @@ pgbouncer pgbouncer::start(const pg_server& server) {
            << "listen_addr = 127.0.0.1\nlisten_port = " << b.port_ << "\nunix_socket_dir =\n"
            << "pidfile = " << pidfile << "\n"
            << "auth_type = scram-sha-256\nauth_file = " << users << "\nstats_users = " << b.user_ << "\n"
-           << "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 200\n"
+           << "pool_mode = "
+           << (settings.pool_mode == pgbouncer_settings::mode::session ? "session" : "transaction")
+           << "\ndefault_pool_size = " << settings.default_pool_size
+           << "\nquery_wait_timeout = " << settings.query_wait_timeout.count() << "\nmax_client_conn = 200\n"
            << "log_connections = 0\nlog_disconnections = 0\n";
     }
     detail::give_to_postgres_user(ini, who);

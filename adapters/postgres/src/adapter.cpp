@@ -39,6 +39,31 @@ std::optional<options_error> validate(const options& o) {
     return options_error("statement_timeout", "must be > 0 when set", "postgres::options");
   if (o.statement_timeout && *o.statement_timeout > max_option_duration)
     return options_error("statement_timeout", "must be <= berth::max_option_duration", "postgres::options");
+  if (o.statements != statement_mode::named && o.statements != statement_mode::unnamed)
+    return options_error("statements", "must be statement_mode::named or statement_mode::unnamed",
+                         "postgres::options");
+  if (o.pooler != pooler_mode::none && o.pooler != pooler_mode::transaction)
+    return options_error("pooler", "must be pooler_mode::none or pooler_mode::transaction", "postgres::options");
+  if (o.pooler == pooler_mode::transaction) {
+    // Session state does not follow a connection through a transaction
+    // pooler: refuse what relies on it, naming the field to change.
+    if (o.statements == statement_mode::named)
+      return options_error("statements",
+                           "must be statement_mode::unnamed with pooler_mode::transaction (a named prepared "
+                           "statement exists only on the server session that prepared it)",
+                           "postgres::options");
+    if (o.statement_timeout)
+      return options_error("statement_timeout",
+                           "must be unset with pooler_mode::transaction (SET statement_timeout would change one "
+                           "shared server session, not this connection; use ALTER ROLE ... SET "
+                           "statement_timeout, the pooler's connect_query, or execute_for())",
+                           "postgres::options");
+    if (o.reset_query)
+      return options_error("reset_query",
+                           "must be unset with pooler_mode::transaction (there is no session of this "
+                           "connection's to reset; it would run on a server session other clients share)",
+                           "postgres::options");
+  }
   return std::nullopt;
 }
 
@@ -54,7 +79,7 @@ result<void, adapter_error> adapter::apply_session_settings(connection& c) {
 }
 
 result<connection, adapter_error> adapter::connect() {
-  auto c = connection::open(o_.conninfo, o_.connect_timeout);
+  auto c = connection::open(o_.conninfo, o_.connect_timeout, o_.statements);
   if (!c) return failure{to_adapter_error(std::move(c).error())};
   if (auto s = apply_session_settings(*c); !s) return failure{s.error()};
   return std::move(*c);

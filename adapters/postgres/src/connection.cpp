@@ -234,6 +234,7 @@ struct connection::state {
   PGconn* conn = nullptr;
   bool broken = false;
   guard_marks guards;  // transaction.cpp keeps them
+  statement_mode statements = statement_mode::named;
   std::unordered_map<std::string, std::string, transparent_hash, std::equal_to<>> prepared;  // sql -> name
   std::uint64_t next_statement = 0;
 
@@ -286,6 +287,15 @@ struct connection::state {
   result<query_result, error> run(std::string_view sql, std::span<const param> params,
                                   clock::time_point deadline, std::chrono::milliseconds timeout,
                                   on_timeout policy);
+
+  /// e, with a hint when it is 26000 or 42P05 about one of our named
+  /// statements: the usual cause is a transaction-pooling PgBouncer.
+  static error with_pooler_hint(error e) {
+    if (e.code == make_sqlstate_error("26000") || e.code == make_sqlstate_error("42P05"))
+      e.message += " (named prepared statements need every call on one server session: behind a "
+                   "transaction-pooling PgBouncer, use options::statements = statement_mode::unnamed)";
+    return e;
+  }
 
   /// Sends what libpq buffered. Fails on a lost connection or the deadline.
   result<void, error> flush(clock::time_point deadline, std::chrono::milliseconds timeout) {
@@ -372,7 +382,8 @@ connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&&) noexcept = default;
 connection::~connection() = default;
 
-result<connection, error> connection::open(std::string_view conninfo, std::chrono::milliseconds timeout) {
+result<connection, error> connection::open(std::string_view conninfo, std::chrono::milliseconds timeout,
+                                           statement_mode statements) {
   const std::string ci(conninfo);
   {
     char* err = nullptr;
@@ -388,6 +399,7 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
   const char* const keys[] = {"dbname", nullptr};
   const char* const values[] = {ci.c_str(), nullptr};
   auto s = std::make_unique<state>();
+  s->statements = statements;
   s->conn = PQconnectStartParams(keys, values, 1);
   if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
   if (PQstatus(s->conn) == CONNECTION_BAD) return failure{make_error("08001", PQerrorMessage(s->conn))};
@@ -439,17 +451,33 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       values[i] = texts[i].c_str();
     }
   }
+  if (statements == statement_mode::unnamed) {
+    // Parse (unnamed statement) + Bind + Describe + Execute + Sync: one round trip, nothing left behind.
+    const std::string q(sql);
+    if (PQsendQueryParams(conn, q.c_str(), n, nullptr, values.data(), lengths.data(), formats.data(), 0) == 0)
+      return failure{libpq_error("08006")};
+    return collect(deadline, timeout, policy);
+  }
   auto it = prepared.find(sql);
   if (it == prepared.end()) {
     std::string name = "berth_" + std::to_string(++next_statement);
     const std::string q(sql);
     if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{libpq_error("08006")};
-    if (auto r = collect(deadline, timeout, policy); !r) return failure{std::move(r).error()};
+    if (auto r = collect(deadline, timeout, policy); !r) return failure{with_pooler_hint(std::move(r).error())};
     it = prepared.emplace(q, std::move(name)).first;
   }
   if (PQsendQueryPrepared(conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
     return failure{libpq_error("08006")};
-  return collect(deadline, timeout, policy);
+  auto r = collect(deadline, timeout, policy);
+  if (!r && r.error().code == make_sqlstate_error("26000")) {
+    // Our statement is gone from the server (a manual DEALLOCATE, or a
+    // pooler that ran this call on another server session): prepare it
+    // again next time rather than fail forever. By key: collect() may
+    // have cleared the cache (DISCARD ALL), invalidating `it`.
+    prepared.erase(std::string(sql));
+    return failure{with_pooler_hint(std::move(r).error())};
+  }
+  return r;
 }
 
 result<query_result, error> connection::execute(std::string_view sql) {
@@ -513,6 +541,7 @@ void connection::forget_transactions() noexcept {
 }
 
 std::size_t connection::prepared_count() const noexcept { return s_ ? s_->prepared.size() : 0; }
+statement_mode connection::statements() const noexcept { return s_ ? s_->statements : statement_mode::named; }
 void connection::close() noexcept { s_.reset(); }
 bool connection::is_open() const noexcept { return s_ != nullptr; }
 PGconn* connection::native_handle() const noexcept { return s_ ? s_->conn : nullptr; }

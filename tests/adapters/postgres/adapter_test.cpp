@@ -40,6 +40,22 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
       {"connect_timeout", [](options& o) { o.connect_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"reset_query", [](options& o) { o.reset_query = ""; }},
       {"statement_timeout", [](options& o) { o.statement_timeout = 0ms; }},
+      {"statements", [](options& o) { o.statements = static_cast<statement_mode>(7); }},
+      {"pooler", [](options& o) { o.pooler = static_cast<pooler_mode>(7); }},
+      // Behind a transaction pooler, what relies on a session of one's own is refused.
+      {"statements", [](options& o) { o.pooler = pooler_mode::transaction; }},
+      {"statement_timeout",
+       [](options& o) {
+         o.pooler = pooler_mode::transaction;
+         o.statements = statement_mode::unnamed;
+         o.statement_timeout = 5s;
+       }},
+      {"reset_query",
+       [](options& o) {
+         o.pooler = pooler_mode::transaction;
+         o.statements = statement_mode::unnamed;
+         o.reset_query = "DISCARD ALL";
+       }},
   };
   for (const auto& r : rows) {
     options o;
@@ -53,6 +69,10 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
   }
   options ok;
   ok.conninfo = "postgresql://u@127.0.0.1/db";
+  EXPECT_FALSE(validate(ok));
+  ok.statements = statement_mode::unnamed;
+  EXPECT_FALSE(validate(ok)) << "unnamed statements are fine without a pooler";
+  ok.pooler = pooler_mode::transaction;
   EXPECT_FALSE(validate(ok));
 }
 

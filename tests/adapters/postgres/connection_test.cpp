@@ -75,6 +75,40 @@ TEST(PostgresConnection, PreparedStatementsAreCachedBySqlText) {
   EXPECT_EQ(c.execute("SELECT $1::int8 + 1", 41).value().get<std::int64_t>(0, 0), 42);
 }
 
+TEST(PostgresConnection, DeallocatedStatementIsPreparedAgainOnTheNextCall) {
+  connection c = open_test_connection();
+  EXPECT_EQ(c.execute("SELECT $1::int8", 1).value().get<std::int64_t>(0, 0), 1);
+  c.execute("DEALLOCATE berth_1").value();
+  auto gone = c.execute("SELECT $1::int8", 2);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, make_sqlstate_error("26000"));
+  EXPECT_NE(gone.error().message.find("statement_mode::unnamed"), std::string::npos) << gone.error().message;
+  EXPECT_EQ(c.prepared_count(), 0u) << "the stale entry is dropped";
+  EXPECT_EQ(c.execute("SELECT $1::int8", 3).value().get<std::int64_t>(0, 0), 3);
+}
+
+TEST(PostgresConnection, UnnamedStatementsLeaveNothingPrepared) {
+  connection c = connection::open(shared_pg_server().conninfo(), 5s, statement_mode::unnamed).value();
+  EXPECT_EQ(c.statements(), statement_mode::unnamed);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.execute("SELECT $1::int8 + 1", i).value().get<std::int64_t>(0, 0), i + 1);
+  const std::vector<std::byte> bytes{std::byte{0}, std::byte{0xff}};
+  auto q =
+      c.execute("SELECT $1::text, $2::bytea, $3::float8, $4::int8", "t", bytea_view{bytes}, 0.5, nullptr).value();
+  EXPECT_EQ(q.get<std::string>(0, 0), "t");
+  EXPECT_EQ(q.get<std::vector<std::byte>>(0, 1), bytes);
+  EXPECT_EQ(q.get<double>(0, 2), 0.5);
+  EXPECT_TRUE(q.is_null(0, 3));
+  EXPECT_EQ(c.prepared_count(), 0u);
+  EXPECT_EQ(c.execute("SELECT count(*)::int8 FROM pg_prepared_statements").value().get<std::int64_t>(0, 0), 0);
+  auto bad = c.execute("SELECT $1::int8 / 0", 1);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, make_sqlstate_error("22012"));
+  auto slow = c.execute_for(50ms, "SELECT pg_sleep($1::float8)", 10.0);
+  ASSERT_FALSE(slow);
+  EXPECT_TRUE(is_canceled(slow.error().code)) << slow.error().message;
+  EXPECT_EQ(c.execute("SELECT $1::int8", 5).value().get<std::int64_t>(0, 0), 5) << "usable after the cancel";
+}
+
 TEST(PostgresConnection, TypeAndIndexMistakesAreClearErrors) {
   connection c = open_test_connection();
   auto q = c.execute("SELECT 1::int8 AS n, 'x'::text AS s, NULL::int4 AS z").value();

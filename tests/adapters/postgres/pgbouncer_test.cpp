@@ -1,11 +1,15 @@
 // pgbouncer_test.cpp: the test PgBouncer itself (support/pgbouncer.hpp):
 // password logins through it reach the server, it pools in transaction
-// mode, and stop() takes it down. Skipped when pgbouncer is not installed.
+// mode (or as pgbouncer_settings says), and stop() takes it down. Skipped
+// when pgbouncer is not installed. The adapter through it:
+// behind_pgbouncer_test.cpp.
 #include "support/pgbouncer.hpp"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <chrono>
+#include <stdexcept>
 #include <string>
 
 namespace berth::testing {
@@ -59,6 +63,18 @@ TEST(PgBouncer, ForwardsPasswordLoginsInTransactionModeUntilStopped) {
   b.stop();
   EXPECT_FALSE(can_select1(conninfo));
   EXPECT_TRUE(can_select1(pg.conninfo()));  // the server itself is untouched
+}
+
+TEST(PgBouncer, AppliesItsSettings) {
+  if (!pgbouncer::available()) GTEST_SKIP() << pgbouncer::binary << " is not installed (Debian package pgbouncer)";
+  pgbouncer b = pgbouncer::start(shared_pg_server(), {.pool_mode = pgbouncer_settings::mode::session,
+                                                      .default_pool_size = 3,
+                                                      .query_wait_timeout = std::chrono::seconds{7}});
+  EXPECT_EQ(show_config(b, "pool_mode"), "session");
+  EXPECT_EQ(show_config(b, "default_pool_size"), "3");
+  EXPECT_EQ(show_config(b, "query_wait_timeout"), "7");
+  EXPECT_EQ(b.settings().default_pool_size, 3);
+  EXPECT_THROW(pgbouncer::start(shared_pg_server(), {.default_pool_size = 0}), std::runtime_error);
 }
 
 }  // namespace

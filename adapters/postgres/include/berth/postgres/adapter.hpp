@@ -10,11 +10,13 @@
 namespace berth::postgres {
 
 /// Opens, checks, cleans and closes PostgreSQL sessions for a berth pool.
-///   connect():   connection::open(conninfo, connect_timeout), then
-///                SET statement_timeout when configured.
+///   connect():   connection::open(conninfo, connect_timeout, statements),
+///                then SET statement_timeout when configured.
 ///   validate(c, timeout): fails at once when c is broken or not idle
-///                (a transaction or a command left open), else a ping
-///                bounded by timeout (cancelled and marked broken on timeout).
+///                (a transaction or a command left open), else a ping (an
+///                empty simple-protocol query, which PgBouncer forwards to a
+///                server session) bounded by timeout (cancelled and marked
+///                broken on timeout).
 ///   reset(c):    fails when c is broken or mid-command/COPY (the pool then
 ///                discards it); ROLLBACK when a transaction is open or
 ///                failed (live transaction guards then find their

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <berth/postgres/error.hpp>
+#include <berth/postgres/statement_mode.hpp>
 #include <berth/result.hpp>
 
 #include <chrono>
@@ -157,8 +158,10 @@ class connection {
   /// URI ("postgresql://..."), failing with 08001 if it is not established
   /// within timeout (DNS resolution of a host name is the one step libpq
   /// does blocking: use hostaddr= to bound it too). The message never
-  /// contains the password. Blocks up to timeout.
-  static result<connection, error> open(std::string_view conninfo, std::chrono::milliseconds timeout);
+  /// contains the password. statements: how execute(sql, params) sends its
+  /// statement (statement_mode.hpp). Blocks up to timeout.
+  static result<connection, error> open(std::string_view conninfo, std::chrono::milliseconds timeout,
+                                        statement_mode statements = statement_mode::named);
 
   connection() noexcept;
   connection(connection&&) noexcept;
@@ -170,8 +173,12 @@ class connection {
   /// Runs sql with the simple query protocol (several statements allowed;
   /// the last statement's result is returned). No parameters. Blocks.
   result<query_result, error> execute(std::string_view sql);
-  /// Runs sql with $1..$n bound to params, as a prepared statement cached
-  /// on this connection by its SQL text (prepared on first use). Blocks.
+  /// Runs sql with $1..$n bound to params: statement_mode::named prepares
+  /// it on first use and caches it on this connection by its SQL text;
+  /// statement_mode::unnamed sends it whole each time (one round trip,
+  /// nothing cached). In named mode, a 26000 ("prepared statement ... does
+  /// not exist") drops the statement from the cache, so the next call
+  /// prepares it again. Blocks.
   result<query_result, error> execute(std::string_view sql, std::span<const param> params);
   template <class... P>
     requires(sizeof...(P) > 0 && (std::is_constructible_v<param, const P&> && ...))
@@ -216,8 +223,11 @@ class connection {
   /// Nesting depth of live berth::postgres::transaction guards (0: none).
   /// No I/O. Never blocks.
   int transaction_depth() const noexcept;
-  /// Statements prepared by execute(sql, params) and still cached.
+  /// Statements prepared by execute(sql, params) and still cached (always 0
+  /// in statement_mode::unnamed).
   std::size_t prepared_count() const noexcept;
+  /// The statement_mode given to open() (named when closed).
+  statement_mode statements() const noexcept;
   /// Closes the session (PQfinish; the server frees prepared statements).
   void close() noexcept;
   bool is_open() const noexcept;

@@ -2,12 +2,28 @@
 #pragma once
 
 #include <berth/options.hpp>
+#include <berth/postgres/statement_mode.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
 namespace berth::postgres {
+
+/// What sits between the adapter and the server, as far as sessions go.
+enum class pooler_mode : std::uint8_t {
+  /// Each connection is one server session for its whole life: a direct
+  /// connection, or PgBouncer with pool_mode = session.
+  none,
+  /// A transaction pooler (PgBouncer pool_mode = transaction): each
+  /// transaction, or each statement outside one, may run on another server
+  /// session, shared with other clients. Session state does not follow the
+  /// connection and leaks to other clients, so validate() then refuses what
+  /// relies on it (see options). PgBouncer's statement mode (no
+  /// multi-statement transactions) is not supported.
+  transaction,
+};
 
 /// A plain struct, validated once by adapter's constructor (validate()).
 struct options {
@@ -21,12 +37,32 @@ struct options {
   /// server_reset_query), by reset() after the rollback, e.g. "DISCARD ALL":
   /// needs_reset() is then always true, so each release costs this round
   /// trip in the releasing thread. Default none (reset() then runs only when
-  /// a transaction or command was left open); when set, non-empty.
+  /// a transaction or command was left open); when set, non-empty. Must be
+  /// none with pooler_mode::transaction: there the connection has no session
+  /// of its own to reset, and the query would run on whichever server
+  /// session the pooler picks, one that other clients share.
   std::optional<std::string> reset_query{};
   /// Applied to each session at connect and after reset_query
   /// (SET statement_timeout). Default none (the server's); when set, > 0 and
-  /// <= berth::max_option_duration.
+  /// <= berth::max_option_duration. Must be none with
+  /// pooler_mode::transaction: the SET would land on one shared server
+  /// session and apply to other clients' statements there, not to this
+  /// connection's later ones. Set it where the server sessions are made
+  /// instead (ALTER ROLE ... SET statement_timeout, or the pooler's
+  /// connect_query), or bound calls with connection::execute_for().
   std::optional<std::chrono::milliseconds> statement_timeout{};
+  /// How execute(sql, params) sends a statement (statement_mode.hpp): named
+  /// (default) prepares once per connection and caches it; unnamed sends it
+  /// whole each call, so the server parses and plans it every time, in the
+  /// same single round trip. Must be statement_mode::unnamed with
+  /// pooler_mode::transaction, where named statements fail (26000 / 42P05).
+  statement_mode statements = statement_mode::named;
+  /// What sits between the adapter and the server. Default none; set
+  /// pooler_mode::transaction behind PgBouncer in transaction mode, and
+  /// validate() checks the fields above against it. The adapter's behaviour
+  /// is the same either way: rollback of a transaction left open on release
+  /// and validation (an empty query) work through PgBouncer.
+  pooler_mode pooler = pooler_mode::none;
 };
 
 /// The first invalid field as an options_error whose field() is
