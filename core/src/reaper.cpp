@@ -8,7 +8,11 @@
 namespace berth::detail {
 
 reaper::reaper(const pool_options& opts, slot_table& slots, reaper_host& host, leak_tracker* leaks)
-    : opts_(opts), slots_(slots), host_(host), leaks_(leaks), view_(std::make_unique<slot_view[]>(slots.size())) {}
+    : opts_(opts),
+      slots_(slots),
+      host_(host),
+      leaks_(leaks),
+      view_(std::make_unique<slot_view[]>(slots.size())) {}
 
 void reaper::pass(clock_source::time_point now) noexcept {
   // Leaks first: a long validation below must not make a report late.
@@ -19,8 +23,9 @@ void reaper::pass(clock_source::time_point now) noexcept {
   // stalled reaper or with lifetime_jitter 0 this keeps the reconnects of
   // connections opened together from landing in one burst.
   std::size_t expiry_budget = std::max<std::size_t>(1, open / 4);
+  const std::size_t min_idle = host_.min_idle_now();  // resize() or the adaptive step may change it
   std::size_t idle = 0;  // left idle after this pass's own decisions
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     slot_meta& m = slots_[i];
     slot_view& r = view_[i];
     // acquire: pairs with the [W1] CAS chain, so created/deadline/generation
@@ -53,7 +58,7 @@ void reaper::pass(clock_source::time_point now) noexcept {
     if (st != slot_state::idle) continue;
     const slot_times t{m.created.load(std::memory_order_relaxed), m.deadline.load(std::memory_order_relaxed),
                        r.last_used, r.last_validated};
-    idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
+    idle_action act = decide_idle(t, now, opts_, open > min_idle);
     if (act == idle_action::keep) {
       ++idle;
       if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
@@ -104,13 +109,13 @@ void reaper::pass(clock_source::time_point now) noexcept {
         break;
     }
   }
-  if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open);
+  if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open, min_idle);
 }
 
 void reaper::validate_stale(clock_source::time_point now) noexcept {
   // Reaper thread, between passes: validate the idle connections flagged
   // stale, so that try_acquire (which never validates) can have them.
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     slot_meta& m = slots_[i];
     if (!(m.word.flags() & slot_word::stale) || !m.word.try_reserve()) continue;  // reserve-then-act
     const bool stale = m.word.flags() & slot_word::stale;  // ours now: exact
@@ -121,7 +126,8 @@ void reaper::validate_stale(clock_source::time_point now) noexcept {
   }
 }
 
-void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept {
+void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open,
+                                std::size_t min_idle) noexcept {
   try {
     if (idle_window_.empty() && idle_window_start_ == clock_source::time_point{}) idle_window_start_ = now;
     while (!idle_window_.empty() && idle_window_.back().second >= idle) idle_window_.pop_back();
@@ -133,13 +139,13 @@ void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, 
   // The window must span a full idle_timeout before it proves anything.
   if (now - idle_window_start_ < opts_.idle_timeout) return;
   const std::size_t surplus = idle_window_.front().second;
-  std::size_t closable = std::min(surplus, open > opts_.min_idle ? open - opts_.min_idle : 0);
+  std::size_t closable = std::min(surplus, open > min_idle ? open - min_idle : 0);
   if (closable == 0) return;
   // Least recently used first (slot_view::last_used, pass resolution).
   std::vector<std::uint32_t> order;
   try {
-    order.reserve(opts_.max_size);
-    for (std::uint32_t i = 0; i < opts_.max_size; ++i)
+    order.reserve(slots_.size());
+    for (std::uint32_t i = 0; i < slots_.size(); ++i)
       if (slots_[i].word.state() == slot_state::idle) order.push_back(i);
   } catch (...) {
     return;

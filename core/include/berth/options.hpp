@@ -170,8 +170,10 @@ struct pool_options {
   std::chrono::milliseconds adaptive_window{60'000};
 
   /// Receives pool events (created, closed with reason, validation failed,
-  /// creation failed, leak suspected, leak returned). Called from the pool's creator or reaper thread or
-  /// from a thread ending a lease, with no pool lock held; must be
+  /// creation failed, leak suspected, leak returned, resized, suspended,
+  /// resumed). Called from the pool's creator or reaper thread, from a thread
+  /// ending a lease, or from the thread calling evict_all, resize, suspend
+  /// or resume, with no pool lock held; must be
   /// thread-safe, should be quick, and must not close or destroy the pool.
   /// Default: none. Never called on the acquire/release fast path.
   std::function<void(const pool_event&)> on_event{};

@@ -42,6 +42,8 @@ class reaper_host {
   virtual void publish_reserved(std::uint32_t i) noexcept = 0;
   /// Slots not empty. Acquire: pairs with the retirements' release.
   virtual std::size_t open_connections() const noexcept = 0;
+  /// The min_idle in force (pool::resize, adaptive min_idle).
+  virtual std::size_t min_idle_now() const noexcept = 0;
 
  protected:
   ~reaper_host() = default;
@@ -63,7 +65,8 @@ class reaper {
   void validate_stale(clock_source::time_point now) noexcept;
 
  private:
-  void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept;
+  void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open,
+                          std::size_t min_idle) noexcept;
 
   struct slot_view {
     std::uint32_t generation = 0;          // slot_meta::generation this entry describes
