@@ -591,7 +591,8 @@ void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
 
 bool pool_core::reaper_enabled() const noexcept {
   return opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
-         opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0;
+         opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0 ||
+         opts_.adaptive_min_idle;
 }
 
 void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
@@ -713,6 +714,34 @@ void pool_core::resume() noexcept {
     creator_cv_.notify_one();  // creation was held
   }
   events_.emit({.kind = event_kind::resumed});
+}
+
+demand_signal pool_core::demand() const noexcept {
+  std::lock_guard lk(mutex_);
+  demand_signal d;
+  d.waiting = waiters_.queued_locked();
+  d.waited = waits_.count() + counters_.timeouts.load(std::memory_order_relaxed);  // a count, nothing behind it
+  d.open = open_.load(std::memory_order_acquire);  // pairs with retire()'s release
+  d.sizing = sizing();
+  d.suspended = waiters_.suspended_locked();
+  return d;
+}
+
+void pool_core::adapt_min_idle(std::size_t min_idle) noexcept {
+  pool_sizing s;
+  {
+    std::lock_guard lk(mutex_);
+    s = sizing();
+    // The bounds again, against the max_size in force now (a resize may
+    // have come between the reaper's look and this call).
+    const std::size_t next =
+        std::min({std::max(min_idle, opts_.min_idle_floor), effective_min_idle_ceiling(opts_), s.max_size});
+    if (next == s.min_idle) return;
+    s.min_idle = next;
+    set_sizing_locked(s);
+    creator_cv_.notify_one();  // a higher min_idle: open up to it
+  }
+  events_.emit({.kind = event_kind::resized, .max_size = s.max_size, .min_idle = s.min_idle});
 }
 
 }  // namespace berth::detail

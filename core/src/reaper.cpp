@@ -12,7 +12,8 @@ reaper::reaper(const pool_options& opts, slot_table& slots, reaper_host& host, l
       slots_(slots),
       host_(host),
       leaks_(leaks),
-      view_(std::make_unique<slot_view[]>(slots.size())) {}
+      view_(std::make_unique<slot_view[]>(slots.size())),
+      demand_(opts.adaptive_window) {}
 
 void reaper::pass(clock_source::time_point now) noexcept {
   // Leaks first: a long validation below must not make a report late.
@@ -24,7 +25,8 @@ void reaper::pass(clock_source::time_point now) noexcept {
   // connections opened together from landing in one burst.
   std::size_t expiry_budget = std::max<std::size_t>(1, open / 4);
   const std::size_t min_idle = host_.min_idle_now();  // resize() or the adaptive step may change it
-  std::size_t idle = 0;  // left idle after this pass's own decisions
+  std::size_t idle = 0;    // left idle after this pass's own decisions
+  std::size_t leased = 0;  // seen leased: the adaptive step's demand sample
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     slot_meta& m = slots_[i];
     slot_view& r = view_[i];
@@ -43,6 +45,7 @@ void reaper::pass(clock_source::time_point now) noexcept {
       r.last_used = now;
     }
     if (st == slot_state::leased) {
+      ++leased;
       r.last_used = now;
       // A hot connection is rarely idle when the reaper looks: flag it, and
       // its lessee retires it at release (pgx #2560: hot pools age too).
@@ -110,6 +113,7 @@ void reaper::pass(clock_source::time_point now) noexcept {
     }
   }
   if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open, min_idle);
+  if (opts_.adaptive_min_idle) adapt(now, leased);
 }
 
 void reaper::validate_stale(clock_source::time_point now) noexcept {
@@ -162,6 +166,31 @@ void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, 
   // What the window proved has been acted on: start a new one.
   idle_window_.clear();
   idle_window_start_ = now;
+}
+
+// ---- adaptive min_idle (issue 11) ----
+
+void reaper::adapt(clock_source::time_point now, std::size_t leased) noexcept {
+  const demand_signal d = host_.demand();
+  const bool waited = d.waited != waited_seen_;  // acquires blocked since the last sample
+  waited_seen_ = d.waited;
+  // A suspension makes everyone wait: that is not demand to size for.
+  if (d.suspended) return;
+  // Demand now: connections in use plus acquirers queued. If acquires had
+  // to wait since the last sample, the pool ran dry in between: every open
+  // connection was in use then (the samples alone would miss a short burst
+  // between two passes).
+  std::size_t sample = leased + d.waiting;
+  if (waited) sample = std::max(sample, d.open + d.waiting);
+  std::size_t peak;
+  try {
+    peak = demand_.observe(now, sample);
+  } catch (...) {  // out of memory: no step this pass
+    return;
+  }
+  const std::size_t next = next_min_idle(d.sizing.min_idle, peak, opts_.min_idle_floor,
+                                         effective_min_idle_ceiling(opts_), d.sizing.max_size);
+  if (next != d.sizing.min_idle) host_.adapt_min_idle(next);
 }
 
 }  // namespace berth::detail

@@ -1,6 +1,7 @@
 // Resizing a live pool (issue 11): pool::resize() growing at once and
-// shrinking as connections come back, and its validation. Fake clock and
-// fake adapter, no sleeps.
+// shrinking as connections come back, its validation, and the adaptive
+// min_idle driven by the reaper. Fake clock and fake adapter: the reaper's
+// passes are driven by advancing the clock, no sleeps.
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
@@ -214,6 +215,93 @@ TEST_F(ResizeTest, CountsAndStatsReportTheSizingInForce) {
   EXPECT_EQ(s.counts.min_idle, 3u);
   EXPECT_FALSE(s.counts.suspended);
   EXPECT_NE(s.counts.to_string().find("max_size=7, min_idle=3"), std::string::npos) << s.counts.to_string();
+}
+
+// ---- adaptive min_idle ------------------------------------------------------------
+
+struct AdaptiveTest : ResizeTest {
+  pool_options adaptive(std::size_t max, std::size_t floor, std::size_t ceiling) {
+    pool_options o = opts(max, floor, 0);
+    o.adaptive_min_idle = true;
+    o.min_idle_floor = floor;
+    o.min_idle_ceiling = ceiling;
+    o.adaptive_window = 300ms;  // three passes
+    return o;
+  }
+};
+
+TEST_F(AdaptiveTest, MinIdleRisesToTheObservedPeakThenFallsByHalvesAfterTheWindow) {
+  auto p = make(adaptive(10, 1, 8));
+  std::vector<fake_pool::lease_type> held;
+  for (int k = 0; k < 6; ++k) held.push_back(p->acquire_for(1s).value());
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 6u) << "risen to the peak at once";
+  held.clear();
+  tick(*p);  // the peak is still in the window
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 6u);
+  EXPECT_EQ(p->counts().total, 6u) << "kept open for the next burst";
+  tick(*p);  // the sample of 6 has left the 300 ms window: target 1 (the floor)
+  EXPECT_EQ(p->sizing().min_idle, 3u) << "half the distance (5), rounded up";
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 2u);
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 1u);
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 1u) << "the floor holds";
+  const auto resized = of_kind(event_kind::resized);
+  ASSERT_EQ(resized.size(), 4u);  // 6, 3, 2, 1
+  EXPECT_EQ(resized.back().min_idle, 1u);
+}
+
+TEST_F(AdaptiveTest, MinIdleStaysWithinTheCeilingAndTheMaxSizeInForce) {
+  auto o = adaptive(8, 0, 5);
+  o.max_size_limit = 8;
+  auto p = make(o);
+  std::vector<fake_pool::lease_type> held;
+  for (int k = 0; k < 8; ++k) held.push_back(p->acquire_for(1s).value());
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 5u) << "the ceiling";
+  p->resize({.max_size = 3, .min_idle = 3});
+  tick(*p);
+  EXPECT_EQ(p->sizing(), (pool_sizing{.max_size = 3, .min_idle = 3})) << "clamped to max_size";
+}
+
+// A burst between two passes is invisible to the samples; the acquires that
+// had to wait show that the pool ran dry: every open connection was in use.
+TEST_F(AdaptiveTest, AcquiresThatWaitedBetweenPassesCountAsAPoolRunDry) {
+  auto p = make(adaptive(8, 1, 8));
+  ASSERT_EQ(p->counts().total, 1u);
+  auto a = p->try_acquire();
+  ASSERT_TRUE(a);
+  {
+    auto b = p->acquire_for(10s);  // waits while the creator opens a second
+    ASSERT_TRUE(b);
+  }
+  a->release();
+  EXPECT_EQ(p->stats().acquired_after_wait, 1u);
+  tick(*p);  // nothing leased, nobody waiting now
+  EXPECT_EQ(p->sizing().min_idle, 2u);
+}
+
+TEST_F(AdaptiveTest, NoSamplesWhileSuspended) {
+  auto p = make(adaptive(4, 1, 4));
+  p->suspend();
+  auto waiter = std::async(std::launch::async, [&] { return p->acquire_until(clock_source::time_point::max()); });
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  tick(*p);
+  tick(*p);
+  EXPECT_EQ(p->sizing().min_idle, 1u) << "a held acquirer is not demand to size for";
+  p->resume();
+  ASSERT_TRUE(waiter.get());
+}
+
+TEST_F(AdaptiveTest, AResizeSetsANewStartingPointWithinTheBounds) {
+  auto p = make(adaptive(4, 1, 3));
+  EXPECT_THROW(p->resize({.max_size = 4, .min_idle = 4}), options_error) << "above min_idle_ceiling";
+  EXPECT_THROW(p->resize({.max_size = 4, .min_idle = 0}), options_error) << "below min_idle_floor";
+  p->resize({.max_size = 4, .min_idle = 3});
+  EXPECT_EQ(p->sizing().min_idle, 3u);
 }
 
 }  // namespace

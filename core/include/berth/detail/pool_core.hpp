@@ -57,6 +57,8 @@
 //              creator opens nothing; resume() pours idle connections onto
 //              the waiters in FIFO order, clears the bit, settles, and wakes
 //              the creator.
+//   Adaptive min_idle: the reaper's pass samples demand and calls
+//              adapt_min_idle() (reaper.hpp, demand_window.hpp).
 #pragma once
 
 #include <berth/acquire_error.hpp>
@@ -167,7 +169,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// connection is opened while it does. A lower min_idle closes nothing by
   /// itself: idle_timeout then closes down to it. A connection flagged by a
   /// shrink is closed on return even if a later resize grows the pool again.
-  /// Emits event_kind::resized. After close(), only
+  /// With adaptive_min_idle, min_idle is the new starting point of the
+  /// reaper's adjustments. Emits event_kind::resized. After close(), only
   /// recorded. Thread-safe (concurrent resizes apply in some order). Takes
   /// the slow-path mutex briefly; never blocks on I/O.
   void resize(const pool_sizing& s);
@@ -434,6 +437,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     return open_.load(std::memory_order_acquire);  // pairs with retire()'s release
   }
   std::size_t min_idle_now() const noexcept override { return sizing().min_idle; }
+  demand_signal demand() const noexcept override;
+  void adapt_min_idle(std::size_t min_idle) noexcept override;
 
   /// Yields of a releaser that woke the head in throughput mode with two or
   /// more waiters, while its connection stays idle (after_publish). With
