@@ -13,7 +13,8 @@ namespace berth {
 /// approximate; at quiescence it is exact.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct pool_counts {
-  std::size_t total = 0;       ///< open or being opened/closed (= max_size - empty)
+  std::size_t total = 0;       ///< open or being opened/closed (= slots - empty); may exceed
+                               ///< max_size for a while after pool::resize() shrank it
   std::size_t idle = 0;        ///< ready to lease
   std::size_t leased = 0;      ///< held by a lease
   std::size_t reserved = 0;    ///< claimed by the reaper (or close/evict_all)
