@@ -185,14 +185,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// fails with errc::would_block), connections released meanwhile stay
   /// idle (no hand-off), and the creator thread opens none (a connect in
   /// progress finishes and its connection stays idle). Leases already out
-  /// stay out; the reaper and evict_all() go on, so evict_all() while
-  /// suspended replaces every connection after resume(). Guarantee: an
-  /// acquire that happens after suspend() returned (ordered after it by the
-  /// caller's synchronization) takes no connection until resume(); an
-  /// acquire already running when suspend() was called may still take an
-  /// idle connection (its fast path read the gate relaxed before the bit
-  /// was set), at most once per such call. close() and drain() still work
-  /// while suspended. Emits event_kind::suspended (if it was not).
+  /// stay out; the reaper, resize() and evict_all() go on, so
+  /// suspend(); evict_all(); <swap credentials>; resume() replaces every
+  /// connection: idle ones are closed at once, leased ones when they come
+  /// back, and none is reopened before resume(). Guarantee: an acquire that
+  /// happens after suspend() returned (ordered after it by the caller's
+  /// synchronization) takes no connection until resume(). An acquire that
+  /// was already running may still complete with one: its fast path read
+  /// the gate (relaxed, [G1]) before the bit was set, or it had already
+  /// claimed a connection or been handed one. close() and drain() still
+  /// work while suspended. Emits event_kind::suspended (if it was not).
   /// Idempotent. Thread-safe. Takes the slow-path mutex briefly.
   void suspend() noexcept;
 
