@@ -209,8 +209,8 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
 std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
   // try_acquire's cold path: slot i is ours and was stale when we claimed
   // it, or validation_bypass is 0 (an idle slot carries no other flag:
-  // publish_idle stops on evict and expired, which are set only on owned
-  // slots). It never validates (that
+  // publish_idle stops on the retire flags, evict, expired and resized,
+  // which are set only on owned slots). It never validates (that
   // may block): the connection goes back for a blocking acquirer, and the
   // reaper validates it. A retire flag set after our claim is acted on when
   // the lease ends, as for any lease. Bounded: at most as many slots as the
