@@ -119,7 +119,10 @@ inline void report_state(const stress_pool& p, const stress_script& s, const con
 struct worker_config {
   std::uint64_t iterations = 0;  // 0: until control::stop (soak) or the close phase ends
   bool close_phase = false;
+  /// The pool's max_size; with max_size_varies (pool::resize() under load),
+  /// the largest it takes.
   std::size_t max_size = 0;
+  bool max_size_varies = false;
   const char* pool_name = "";
   /// The pool's clock: timeouts and lateness are measured on it.
   const clock_source* clock = &clock_source::steady();
@@ -310,8 +313,14 @@ class worker {
     }
     if (e == nullptr) return;
     BERTH_STRESS_CHECK(e->code == code, "inconsistent error");
-    BERTH_STRESS_CHECK(e->counts.max_size == cfg_.max_size, "%s: error counts say max_size=%zu, want %zu", what,
-                       e->counts.max_size, cfg_.max_size);
+    if (cfg_.max_size_varies)
+      BERTH_STRESS_CHECK(e->counts.max_size >= 1 && e->counts.max_size <= cfg_.max_size &&
+                             e->counts.min_idle <= e->counts.max_size,
+                         "%s: error counts say max_size=%zu min_idle=%zu, limit %zu", what, e->counts.max_size,
+                         e->counts.min_idle, cfg_.max_size);
+    else
+      BERTH_STRESS_CHECK(e->counts.max_size == cfg_.max_size, "%s: error counts say max_size=%zu, want %zu", what,
+                         e->counts.max_size, cfg_.max_size);
     BERTH_STRESS_CHECK(e->counts.waiting <= ctl_.threads + cfg_.other_waiters,
                        "%s: error counts say waiting=%zu with %u threads and %zu other waiters", what,
                        e->counts.waiting, ctl_.threads, cfg_.other_waiters);

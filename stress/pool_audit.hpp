@@ -36,7 +36,8 @@ namespace berth::stress {
 /// leak_suspected lease ends with exactly one leak_returned (issue 6: the
 /// hand-off, discard, unwinding, eviction and close paths lost theirs).
 struct event_books {
-  std::array<std::atomic<std::uint64_t>, 8> by_kind{};
+  std::array<std::atomic<std::uint64_t>, 16> by_kind{};
+  static_assert(static_cast<std::size_t>(event_kind::resumed) < 16, "an event kind past the books");
   std::uint64_t count(event_kind k) const { return by_kind[static_cast<std::size_t>(k)].load(); }
 };
 
@@ -204,7 +205,9 @@ class lost_wakeup_watch {
       : name_(name), limit_(limit) {}
 
   void sample(const pool_counts& c) {
-    if (c.idle == 0 || c.waiting == 0) {
+    // While suspended, idle connections beside waiters are the point
+    // (issue 11); resume() settles them.
+    if (c.idle == 0 || c.waiting == 0 || c.suspended) {
       stranded_ = false;
       return;
     }

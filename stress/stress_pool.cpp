@@ -22,6 +22,18 @@
 //        acquires that start after close()/drain() returned must fail with
 //        errc::pool_closed, every thread must finish, and after the last lease
 //        comes back no connection is left open.
+//   live-resize, live-resize-strict   ("living with change", issue 11) the
+//        hammer on a pool of max_size 12 with max_size_limit 24, while a
+//        changer thread resizes it at random (max_size 1..24, min_idle up to
+//        half the limit) and suspends it for 0.5 to 3 ms at a time; the
+//        monitor also calls evict_all(). While suspended the changer checks
+//        that its own acquires (ordered after suspend() returned) get
+//        nothing, and that at most one connect (one already decided) starts.
+//        The strict variant uses handoff_after 0 (every release a hand-off)
+//        and adaptive min_idle with a 2 ms reaper and a 6 ms idle timeout.
+//        At the end: resumed, the books balance, every resize, suspend and
+//        resume was reported once, and (live-resize) after a final resize
+//        the pool settles at or below its max_size with nothing flagged.
 //
 // Per operation: a lessee CASes the connection's owner word from 0 to its id
 // (a failing CAS is a double hand-out: abort), holds it (mostly not at all,
@@ -393,6 +405,188 @@ void run_close_under_load(close_variant v, const run_args& a, std::uint64_t seed
   print_summary(sc.name, extra, a, sc.max_size, t, st, s, box.startup_failures, clock_type::now() - start);
 }
 
+// ---- living with change (issue 11) -------------------------------------------
+
+/// What the changer thread did, for the audit.
+struct change_log {
+  std::uint64_t resizes = 0;
+  std::uint64_t suspensions = 0;
+  std::uint64_t probe_timeouts = 0;  // its own acquire_for calls while suspended (counted by the pool)
+  std::uint64_t late_connects = 0;   // most connects started during one suspension
+};
+
+/// The hammer while another thread resizes and suspends/resumes the pool.
+void run_live_changes(const char* name, bool strict_adaptive, const run_args& a, std::uint64_t seed) {
+  const auto start = clock_type::now();
+  constexpr std::size_t limit = 24;
+  pool_options o = stress_options(name, 12, 3);
+  o.max_size_limit = limit;
+  if (strict_adaptive) {
+    o.handoff_after = std::chrono::microseconds{0};
+    o.adaptive_min_idle = true;  // floor 0, ceiling: the limit
+    o.reaper_period = 2ms;
+    o.adaptive_window = 10ms;
+    o.idle_timeout = 6ms;
+    o.max_lifetime = 0ms;
+    o.lifetime_jitter = 0ms;
+  }
+  pool_box box = make_pool(name, o, hammer_faults(), seed);
+  stress_pool& p = *box.pool;
+  stress_script& s = *box.script;
+  control ctl(a.threads);
+  worker_config cfg;
+  cfg.iterations = a.seconds ? 0 : iterations_per_thread(a);
+  cfg.max_size = limit;
+  cfg.max_size_varies = true;
+  cfg.other_waiters = 1;  // the changer's probe while suspended
+  cfg.pool_name = name;
+
+  tally t;
+  change_log log;
+  std::uint64_t evictions = 0;
+  {
+    watchdog dog(name, hang_limit(a), [&] { report_state(p, s, ctl); });
+    std::atomic<bool> side_stop{false};  // relaxed: only ends the loops; join orders the rest
+    std::thread monitor([&] {
+      rng r(derive_seed(seed, 999));
+      lost_wakeup_watch stranded(name);  // skips suspended samples
+      while (!side_stop.load(std::memory_order_relaxed)) {
+        const pool_counts c = p.counts();
+        stranded.sample(c);
+        BERTH_STRESS_CHECK(c.max_size >= 1 && c.max_size <= limit && c.min_idle <= c.max_size && c.total <= limit &&
+                               c.retiring <= c.total,
+                           "%s: counts under load: %s", name, c.to_string().c_str());
+        BERTH_STRESS_CHECK(c.waiting <= ctl.threads + 1, "%s: %zu waiters with %u threads and the changer", name,
+                           c.waiting, ctl.threads);
+        if (r.chance(0.05)) {
+          p.evict_all();
+          ++evictions;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds{static_cast<std::int64_t>(r.between(200, 2000))});
+      }
+    });
+    std::thread changer([&] {
+      rng r(derive_seed(seed, 997));
+      while (!side_stop.load(std::memory_order_relaxed)) {
+        const std::uint64_t pick = r.below(100);
+        if (pick < 45) {
+          const std::size_t max = static_cast<std::size_t>(r.between(1, limit));
+          const std::size_t min = static_cast<std::size_t>(r.between(0, std::min<std::uint64_t>(max, limit / 2)));
+          p.resize({.max_size = max, .min_idle = min});
+          ++log.resizes;
+          const pool_sizing z = p.sizing();
+          // Only this thread resizes; the adaptive step moves min_idle only.
+          BERTH_STRESS_CHECK(z.max_size == max && z.min_idle <= max, "%s: sizing after resize(%zu, %zu): %zu, %zu",
+                             name, max, min, z.max_size, z.min_idle);
+        } else if (pick < 80) {
+          p.suspend();
+          ++log.suspensions;
+          const std::uint64_t connects = s.connects.load();
+          BERTH_STRESS_CHECK(p.suspended() && p.counts().suspended, "%s: not suspended after suspend()", name);
+          // Ordered after suspend() returned: these get nothing, idle
+          // connections or not.
+          auto tr = p.try_acquire();
+          BERTH_STRESS_CHECK(!tr && tr.error().code == errc::would_block, "%s: try_acquire while suspended: %s",
+                             name, tr ? "got a connection" : errc_name(tr.error().code));
+          const std::chrono::microseconds wait{static_cast<std::int64_t>(r.between(0, 300))};
+          auto ar = p.acquire_for(wait);
+          BERTH_STRESS_CHECK(!ar && ar.error().code == errc::timeout && ar.error().counts.suspended,
+                             "%s: acquire_for(%lld us) while suspended: %s", name,
+                             static_cast<long long>(wait.count()), ar ? "got a connection" : errc_name(ar.error().code));
+          ++log.probe_timeouts;
+          std::this_thread::sleep_for(std::chrono::microseconds{static_cast<std::int64_t>(r.between(500, 3000))});
+          // At most the one connect the creator had decided on before the bit.
+          const std::uint64_t late = s.connects.load() - connects;
+          log.late_connects = std::max(log.late_connects, late);
+          BERTH_STRESS_CHECK(late <= 1, "%s: %llu connects started while suspended", name, ull(late));
+          p.resume();
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds{static_cast<std::int64_t>(r.between(200, 2000))});
+      }
+    });
+    t = run_workers(p, ctl, cfg, seed, [&] {
+      if (a.seconds) {
+        std::this_thread::sleep_for(std::chrono::seconds{a.seconds});
+        ctl.stop.store(true, std::memory_order_relaxed);
+      }
+    });
+    side_stop.store(true, std::memory_order_relaxed);
+    changer.join();
+    monitor.join();
+    BERTH_STRESS_CHECK(!p.suspended(), "%s: the changer left the pool suspended", name);
+
+    const pool_counts c = p.counts();
+    BERTH_STRESS_CHECK(c.leased == 0 && c.waiting == 0, "%s: after all threads joined: %s", name,
+                       c.to_string().c_str());
+    if (!strict_adaptive) {
+      // A last shrink, then the pool must settle at or below it with
+      // nothing left flagged (no lease is out to carry a flag).
+      p.resize({.max_size = 5, .min_idle = 2});
+      ++log.resizes;
+      const auto limit_at = clock_type::now() + std::chrono::seconds{under_sanitizer ? 60 : 20};
+      for (;;) {
+        const pool_counts k = p.counts();
+        if (k.total <= k.max_size && k.connecting == 0 && k.closing == 0 && k.reserved == 0 && k.total >= k.min_idle)
+          break;
+        BERTH_STRESS_CHECK(clock_type::now() < limit_at, "%s: did not settle after the last resize: %s", name,
+                           k.to_string().c_str());
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+  }
+  t.timeouts += log.probe_timeouts;  // the pool counted the changer's timeouts too
+
+  pool_stats st;
+  if (strict_adaptive) {
+    // The reaper keeps changing an idle pool (idle timeout, adaptive
+    // min_idle): audit after drain().
+    const std::error_code dr = p.drain(under_sanitizer ? 60s : 20s);
+    BERTH_STRESS_CHECK(!dr, "%s: drain() with no lease out failed: %s", name, dr.message().c_str());
+    check_all_closed(p, s, name);
+    st = p.stats();
+  } else {
+    st = p.stats();
+    const pool_counts& c = st.counts;
+    BERTH_STRESS_CHECK(c.total == c.idle && c.retiring == 0 && c.max_size == 5 && c.total <= 5,
+                       "%s: at quiescence after the last resize: %s", name, c.to_string().c_str());
+    BERTH_STRESS_CHECK(st.created - st.destroyed == c.total, "%s: created=%llu - destroyed=%llu != total=%zu", name,
+                       ull(st.created), ull(st.destroyed), c.total);
+    BERTH_STRESS_CHECK(s.live.load() >= 0 && static_cast<std::size_t>(s.live.load()) == c.total &&
+                           s.open_count() == c.total,
+                       "%s: adapter has %lld live connections, pool counts total=%zu", name,
+                       static_cast<long long>(s.live.load()), c.total);
+  }
+  check_books(st, s, t, name);
+  check_events(*box.events, st, name);
+  const event_books& ev = *box.events;
+  BERTH_STRESS_CHECK(ev.count(event_kind::suspended) == log.suspensions &&
+                         ev.count(event_kind::resumed) == log.suspensions,
+                     "%s: %llu suspensions, %llu suspended and %llu resumed events", name, ull(log.suspensions),
+                     ull(ev.count(event_kind::suspended)), ull(ev.count(event_kind::resumed)));
+  // Adaptive steps report resized too.
+  BERTH_STRESS_CHECK(strict_adaptive ? ev.count(event_kind::resized) >= log.resizes
+                                     : ev.count(event_kind::resized) == log.resizes,
+                     "%s: %llu resizes, %llu resized events", name, ull(log.resizes),
+                     ull(ev.count(event_kind::resized)));
+  if (!strict_adaptive) {
+    p.close();
+    check_all_closed(p, s, name);
+  }
+  check_closed_acquires(p, name);
+  box.pool.reset();
+  BERTH_STRESS_CHECK(s.live.load() == 0 && s.dropped_unclosed.load() == 0,
+                     "%s: after destruction live=%lld dropped_unclosed=%llu", name,
+                     static_cast<long long>(s.live.load()), ull(s.dropped_unclosed.load()));
+
+  char extra[224];
+  std::snprintf(extra, sizeof extra,
+                " resizes=%llu suspensions=%llu probe_timeouts=%llu max_late_connects=%llu evictions=%llu "
+                "resized_events=%llu",
+                ull(log.resizes), ull(log.suspensions), ull(log.probe_timeouts), ull(log.late_connects),
+                ull(evictions), ull(ev.count(event_kind::resized)));
+  print_summary(name, extra, a, limit, t, st, s, box.startup_failures, clock_type::now() - start);
+}
+
 }  // namespace
 }  // namespace berth::stress
 
@@ -438,6 +632,15 @@ int main(int argc, char** argv) {
       run_close_under_load(v, a, seed, 1000);
       ++ran;
     }
+  }
+  // Issue 11. Seeds from streams of their own, so adding these moved no
+  // other scenario's seed.
+  constexpr std::array<const char*, 2> live{"live-resize", "live-resize-strict"};
+  for (std::size_t k = 0; k < live.size(); ++k) {
+    const std::uint64_t seed = derive_seed(a.seed, 100 + k);
+    if (!selected(a, live[k])) continue;
+    run_live_changes(live[k], k == 1, a, seed);
+    ++ran;
   }
   if (ran == 0) usage(argv[0], ("no scenario matches --only " + a.only).c_str());
 

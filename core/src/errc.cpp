@@ -50,6 +50,8 @@ std::string acquire_error::message() const {
   if (last_creation_error || !last_creation_message.empty())
     m += "; last connection attempt failed: " +
          (last_creation_message.empty() ? last_creation_error.message() : last_creation_message);
+  else if (counts.suspended && (code == errc::timeout || code == errc::would_block))
+    m += "; pool suspended: acquirers wait until resume()";
   else if (code == errc::timeout && counts.total >= counts.max_size)
     m += "; pool exhausted: every connection is leased, raise max_size or shorten lease hold times";
   return m;
@@ -59,7 +61,10 @@ std::string pool_counts::to_string() const {
   return "total=" + std::to_string(total) + ", idle=" + std::to_string(idle) +
          ", leased=" + std::to_string(leased) + ", waiting=" + std::to_string(waiting) +
          ", connecting=" + std::to_string(connecting) + ", reserved=" + std::to_string(reserved) +
-         ", closing=" + std::to_string(closing) + ", max_size=" + std::to_string(max_size);
+         ", closing=" + std::to_string(closing) + ", max_size=" + std::to_string(max_size) +
+         ", min_idle=" + std::to_string(min_idle) +
+         (retiring != 0 ? ", retiring=" + std::to_string(retiring) : std::string()) +
+         (suspended ? ", suspended" : "");
 }
 
 }  // namespace berth

@@ -28,6 +28,29 @@ std::optional<options_error> above_max(const char* field, std::chrono::duration<
                                   std::to_string(d.count()) + " " + unit_suffix<Period>());
 }
 
+/// The adaptive min_idle fields (issue 11); the others are valid.
+std::optional<options_error> validate_adaptive(const pool_options& o) {
+  using std::to_string;
+  if (!o.adaptive_min_idle) return std::nullopt;
+  const std::size_t capacity = slot_capacity(o);
+  const std::size_t ceiling = effective_min_idle_ceiling(o);
+  if (ceiling > capacity)
+    return options_error("min_idle_ceiling", "must be <= max_size_limit (or max_size when that is 0: " +
+                                                 to_string(capacity) + "), got " + to_string(o.min_idle_ceiling));
+  if (o.min_idle_floor > ceiling)
+    return options_error("min_idle_floor", "must be <= min_idle_ceiling (" + to_string(ceiling) + "), got " +
+                                               to_string(o.min_idle_floor));
+  if (o.min_idle < o.min_idle_floor || o.min_idle > ceiling)
+    return options_error("min_idle", "must be in min_idle_floor..min_idle_ceiling (" + to_string(o.min_idle_floor) +
+                                         ".." + to_string(ceiling) + ") with adaptive_min_idle, got " +
+                                         to_string(o.min_idle));
+  if (o.adaptive_window < o.reaper_period)
+    return options_error("adaptive_window", "must be >= reaper_period (" + to_string(o.reaper_period.count()) +
+                                                " ms), got " + to_string(o.adaptive_window.count()) + " ms");
+  if (auto e = above_max("adaptive_window", o.adaptive_window)) return e;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<options_error> validate(const pool_options& o) {
@@ -39,6 +62,10 @@ std::optional<options_error> validate(const pool_options& o) {
   if (o.min_idle > o.max_size)
     return options_error("min_idle", "must be <= max_size (" + to_string(o.max_size) + "), got " +
                                          to_string(o.min_idle));
+  if (o.max_size_limit != 0 && (o.max_size_limit < o.max_size || o.max_size_limit > max_pool_size))
+    return options_error("max_size_limit", "must be 0 (= max_size) or in max_size.." + to_string(max_pool_size) +
+                                               " (" + to_string(o.max_size) + ".." + to_string(max_pool_size) +
+                                               "), got " + to_string(o.max_size_limit));
   if (o.acquire_timeout.count() <= 0)
     return options_error("acquire_timeout", "must be > 0 ms, got " + to_string(o.acquire_timeout.count()));
   if (o.creation_backoff_initial.count() <= 0)
@@ -95,6 +122,33 @@ std::optional<options_error> validate(const pool_options& o) {
     return options_error("leak_threshold", "must be >= 0 ms (0 disables), got " +
                                                to_string(o.leak_threshold.count()));
   if (auto e = above_max("leak_threshold", o.leak_threshold)) return e;
+  if (auto e = validate_adaptive(o)) return e;
+  return std::nullopt;
+}
+
+std::optional<options_error> validate(const pool_sizing& s, const pool_options& o) {
+  using std::to_string;
+  const std::size_t capacity = slot_capacity(o);
+  if (s.max_size < 1 || s.max_size > capacity)
+    return options_error("max_size",
+                         "must be in 1.." + to_string(capacity) +
+                             (o.max_size_limit != 0 ? " (pool_options::max_size_limit)"
+                                                    : " (the pool's max_size: set pool_options::max_size_limit "
+                                                      "to let it grow)") +
+                             ", got " + to_string(s.max_size),
+                         "pool_sizing");
+  if (s.min_idle > s.max_size)
+    return options_error("min_idle", "must be <= max_size (" + to_string(s.max_size) + "), got " +
+                                         to_string(s.min_idle),
+                         "pool_sizing");
+  if (o.adaptive_min_idle) {
+    const std::size_t ceiling = effective_min_idle_ceiling(o);
+    if (s.min_idle < o.min_idle_floor || s.min_idle > ceiling)
+      return options_error("min_idle",
+                           "must be in min_idle_floor..min_idle_ceiling (" + to_string(o.min_idle_floor) + ".." +
+                               to_string(ceiling) + ") with adaptive_min_idle, got " + to_string(s.min_idle),
+                           "pool_sizing");
+  }
   return std::nullopt;
 }
 

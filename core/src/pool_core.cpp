@@ -4,6 +4,7 @@
 #include <berth/detail/pool_core.hpp>
 #include <berth/detail/reaper_policy.hpp>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -40,11 +41,12 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       events_(opts_),
       always_validate_(opts_.validate_on_acquire && opts_.validation_bypass.count() == 0),
       slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
-      slots_(opts_.max_size),
+      slots_(slot_capacity(opts_)),  // max_size_limit: resize() may grow max_size up to it
       leaks_(opts_.leak_threshold.count() > 0
-                 ? std::make_unique<leak_tracker>(opts_.max_size, opts_.leak_threshold, events_)
+                 ? std::make_unique<leak_tracker>(slots_.size(), opts_.leak_threshold, events_)
                  : nullptr),
-      ring_(2 * opts_.max_size),  // see push_idle()
+      ring_(2 * slots_.size()),  // see push_idle()
+      sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       waiters_(mutex_, *this, saturating_ns(opts_.handoff_after)),
       creator_(opts_, static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
       lifetime_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))),
@@ -62,7 +64,7 @@ pool_core::~pool_core() {
 
 void pool_core::push_idle(std::uint32_t i) noexcept {
   // Each index is in the ring at most once (in_ring) and the ring holds
-  // 2 * max_size, so the ring is never full. A push can still fail when the
+  // 2 * slots, so the ring is never full. A push can still fail when the
   // cell one lap ahead is held by a popper preempted between its claim and
   // its release of that cell (idle_ring.hpp, "Blocking corner"); it frees as
   // soon as that thread runs again. Yield meanwhile. Regression:
@@ -100,8 +102,10 @@ void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
 }
 
 bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept {
-  // An evicted slot is retired by its owner (outside mutex_), not handed.
-  if (waiters_.empty_locked() || (slots_[i].word.flags() & slot_word::evict)) return false;
+  // A slot flagged to retire (evicted, resized) is retired by its owner
+  // (outside mutex_), not handed; while suspended nothing is handed [G7].
+  if (waiters_.empty_locked() || waiters_.suspended_locked() || (slots_[i].word.flags() & slot_word::retire_mask))
+    return false;
   if (from != slot_state::leased && !slots_[i].word.transition(from, slot_state::leased))
     die("hand-off by a non-owner");
   return waiters_.hand_locked(i);
@@ -114,6 +118,9 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
     if (slots_[i].word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
     return;
   }
+  // [G7] suspended: the connection stays idle; resume() settles, and its
+  // clear of the bit follows our push in S if our load saw the bit.
+  if (g & waiter_queue::gate_suspended) return;
   if (!waiters_.must_hand(g)) {
     waiters_.wake_head();  // throughput: the head competes [G5]
     // Give the woken waiter a chance to run before this thread, likely to
@@ -202,12 +209,12 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
 std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
   // try_acquire's cold path: slot i is ours and was stale when we claimed
   // it, or validation_bypass is 0 (an idle slot carries no other flag:
-  // publish_idle stops on evict and expired, which are set only on owned
-  // slots). It never validates (that
+  // publish_idle stops on the retire flags, evict, expired and resized,
+  // which are set only on owned slots). It never validates (that
   // may block): the connection goes back for a blocking acquirer, and the
   // reaper validates it. A retire flag set after our claim is acted on when
-  // the lease ends, as for any lease. Bounded: at most max_size slots are
-  // examined.
+  // the lease ends, as for any lease. Bounded: at most as many slots as the
+  // pool has are examined.
   for (std::size_t seen = 1;; ++seen) {
     if (!(slots_[i].word.flags() & slot_word::stale)) {
       note_lease(i, site);
@@ -222,7 +229,7 @@ std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site)
       std::lock_guard lk(mutex_);
       reaper_cv_.notify_one();
     }
-    if (seen >= opts_.max_size) return no_slot;
+    if (seen >= slots_.size()) return no_slot;
     slot_word::rep w = 0;
     i = pop_idle(w);  // not the hint: it may be the slot just put back
     if (i == no_slot) return no_slot;
@@ -344,11 +351,14 @@ void pool_core::fill_error_locked(acquire_error& err, errc code, std::chrono::na
 
 pool_counts pool_core::counts() const noexcept {
   pool_counts c;
-  c.max_size = opts_.max_size;
+  const pool_sizing z = sizing();
+  c.max_size = z.max_size;
+  c.min_idle = z.min_idle;
   slots_.count_states(c);
   const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed);  // approximate by contract
   c.waiting = static_cast<std::size_t>(g & waiter_queue::gate_waiters);
   c.strict_handoff = c.waiting != 0 && waiters_.must_hand(g);
+  c.suspended = (g & waiter_queue::gate_suspended) != 0;
   return c;
 }
 
@@ -369,7 +379,7 @@ pool_stats pool_core::stats() const {
 // ---- lifecycle -----------------------------------------------------------------
 
 void pool_core::close_idle() noexcept {
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i)
+  for (std::uint32_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
 }
 
@@ -397,7 +407,7 @@ std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
 }
 
 void pool_core::evict_all() noexcept {
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].word.try_reserve()) {
       events_.emit({.kind = event_kind::evicted, .slot = i});
       retire(i, slot_state::reserved, close_reason::evicted);
@@ -468,7 +478,7 @@ void pool_core::shutdown() noexcept {
   close_idle();  // anything published by the creator or reaper before they saw stop_
   std::string report;
   std::size_t outstanding = 0;
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].word.state() != slot_state::leased) continue;
     ++outstanding;
     const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);
@@ -490,7 +500,9 @@ void pool_core::shutdown() noexcept {
 // ---- creator thread ------------------------------------------------------------
 
 bool pool_core::creation_wanted_locked() const noexcept {
-  return !stop_ && creator_.wanted_locked(open_.load(std::memory_order_relaxed), waiters_.queued_locked());
+  // Nothing is opened while suspended [G7]: resume() wakes the creator.
+  return !stop_ && !waiters_.suspended_locked() &&
+         creator_.wanted_locked(open_.load(std::memory_order_relaxed), waiters_.queued_locked());
 }
 
 void pool_core::wake_creator() noexcept {
@@ -502,6 +514,14 @@ void pool_core::wake_creator() noexcept {
 void pool_core::creator_loop() noexcept {
   std::unique_lock lk(mutex_);
   while (!stop_) {
+    if (trim_requested_) {  // resize() lowered max_size
+      trim_requested_ = false;
+      const std::size_t max = creator_.max_size_locked();
+      lk.unlock();
+      trim_excess(max);
+      lk.lock();
+      continue;
+    }
     const bool create = creation_wanted_locked();
     if (create && clock_.now() >= creator_.retry_at_locked()) {
       create_one(lk);
@@ -516,8 +536,8 @@ void pool_core::creator_loop() noexcept {
 
 void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   std::uint32_t i = 0;
-  while (i < opts_.max_size && !slots_[i].word.try_begin_connect()) ++i;
-  if (i == opts_.max_size) {  // open_ counted a slot still closing: wait for its retire()
+  while (i < slots_.size() && !slots_[i].word.try_begin_connect()) ++i;
+  if (i == slots_.size()) {  // open_ counted a slot still closing: wait for its retire()
     creator_cv_.wait(lk);
     return;
   }
@@ -571,7 +591,8 @@ void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
 
 bool pool_core::reaper_enabled() const noexcept {
   return opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
-         opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0;
+         opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0 ||
+         opts_.adaptive_min_idle;
 }
 
 void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
@@ -599,6 +620,128 @@ void pool_core::reaper_loop(clock_source::time_point next_pass) noexcept {
     }
     clock_.wait_until(reaper_cv_, lk, next_pass);
   }
+}
+
+}  // namespace berth::detail
+
+// ---- living with change (issue 11) ----------------------------------------------
+
+namespace berth::detail {
+
+pool_sizing pool_core::sizing() const noexcept {
+  return unpack(sizing_.load(std::memory_order_relaxed));  // see sizing_
+}
+
+void pool_core::set_sizing_locked(pool_sizing s) noexcept {
+  creator_.resize_locked(s.max_size, s.min_idle);
+  sizing_.store(pack(s), std::memory_order_relaxed);  // see sizing_: writers are ordered by mutex_
+}
+
+void pool_core::resize(const pool_sizing& s) {
+  if (auto err = validate(s, opts_)) throw *err;
+  {
+    std::lock_guard lk(mutex_);
+    if (s.max_size < creator_.max_size_locked()) trim_requested_ = true;
+    set_sizing_locked(s);
+    // Growing: creation for the waiters and min_idle. Shrinking: the trim.
+    creator_cv_.notify_one();
+  }
+  events_.emit({.kind = event_kind::resized, .max_size = s.max_size, .min_idle = s.min_idle});
+}
+
+void pool_core::trim_excess(std::size_t max_size) noexcept {
+  // Creator thread: no connection is opened while this runs, so a slot that
+  // is idle or owned without a retire flag now was "staying" in the count
+  // below too. Each success below (we retire an idle slot, or we doom an
+  // owned one that nothing else had doomed) takes one staying connection
+  // away, so `excess` of them leave exactly `max_size` staying. A slot that
+  // closes for another reason meanwhile (a discard, an expiry) is not ours
+  // to count: its close linearizes after the trim, as it would after a
+  // resize that it followed.
+  std::size_t open = 0, going = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    const slot_word::rep w = slots_[i].word.word();  // [W2]
+    const slot_state st = slot_word::state(w);
+    if (st == slot_state::empty) continue;
+    ++open;
+    if (st == slot_state::closing || (w & slot_word::retire_mask)) ++going;
+  }
+  if (open <= going + max_size) return;
+  std::size_t excess = open - going - max_size;
+  // Idle ones first, from the top (the creator fills from the bottom).
+  for (std::uint32_t i = static_cast<std::uint32_t>(slots_.size()); excess > 0 && i-- > 0;) {
+    if (slots_[i].word.try_reserve()) {  // reserve-then-act
+      retire(i, slot_state::reserved, close_reason::resized);
+      --excess;
+    }
+  }
+  // Then owned ones: flagged, retired by their owner at release.
+  constexpr unsigned owned =
+      slot_atomic::state_bit(slot_state::leased) | slot_atomic::state_bit(slot_state::reserved);
+  for (std::uint32_t i = static_cast<std::uint32_t>(slots_.size()); excess > 0 && i-- > 0;) {
+    for (;;) {
+      if (slots_[i].word.try_reserve()) {  // released since the loop above
+        retire(i, slot_state::reserved, close_reason::resized);
+        --excess;
+        break;
+      }
+      if (slots_[i].word.mark_retire_if_none(slot_word::resized, owned)) {
+        --excess;
+        break;
+      }
+      // Empty, closing, already doomed, or idle again: look once more only
+      // in the last case.
+      if (slots_[i].word.state() != slot_state::idle) break;
+    }
+  }
+}
+
+void pool_core::suspend() noexcept {
+  bool was;
+  {
+    std::lock_guard lk(mutex_);
+    was = waiters_.suspended_locked();
+    waiters_.suspend_locked();  // [G7]
+  }
+  if (!was) events_.emit({.kind = event_kind::suspended});
+}
+
+void pool_core::resume() noexcept {
+  {
+    std::lock_guard lk(mutex_);
+    if (!waiters_.suspended_locked()) return;
+    waiters_.resume_locked();  // [G7]: FIFO pour, clear, settle
+    creator_cv_.notify_one();  // creation was held
+  }
+  events_.emit({.kind = event_kind::resumed});
+}
+
+demand_signal pool_core::demand() const noexcept {
+  std::lock_guard lk(mutex_);
+  demand_signal d;
+  d.waiting = waiters_.queued_locked();
+  d.waited = waits_.count() + counters_.timeouts.load(std::memory_order_relaxed);  // a count, nothing behind it
+  d.open = open_.load(std::memory_order_acquire);  // pairs with retire()'s release
+  d.sizing = sizing();
+  d.suspended = waiters_.suspended_locked();
+  return d;
+}
+
+void pool_core::adapt_min_idle(std::size_t min_idle) noexcept {
+  pool_sizing s;
+  {
+    std::lock_guard lk(mutex_);
+    s = sizing();
+    // The bounds again, against the max_size in force now (a resize may
+    // have come between the reaper's look and this call).
+    const std::size_t next =
+        std::min({std::max(min_idle, opts_.min_idle_floor), effective_min_idle_ceiling(opts_), s.max_size});
+    if (next == s.min_idle) return;
+    s.min_idle = next;
+    set_sizing_locked(s);
+    creator_cv_.notify_one();  // a higher min_idle: open up to it
+  }
+  events_.emit({.kind = event_kind::resized, .max_size = s.max_size, .min_idle = s.min_idle});
 }
 
 }  // namespace berth::detail

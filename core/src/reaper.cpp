@@ -8,7 +8,12 @@
 namespace berth::detail {
 
 reaper::reaper(const pool_options& opts, slot_table& slots, reaper_host& host, leak_tracker* leaks)
-    : opts_(opts), slots_(slots), host_(host), leaks_(leaks), view_(std::make_unique<slot_view[]>(slots.size())) {}
+    : opts_(opts),
+      slots_(slots),
+      host_(host),
+      leaks_(leaks),
+      view_(std::make_unique<slot_view[]>(slots.size())),
+      demand_(opts.adaptive_window) {}
 
 void reaper::pass(clock_source::time_point now) noexcept {
   // Leaks first: a long validation below must not make a report late.
@@ -19,8 +24,10 @@ void reaper::pass(clock_source::time_point now) noexcept {
   // stalled reaper or with lifetime_jitter 0 this keeps the reconnects of
   // connections opened together from landing in one burst.
   std::size_t expiry_budget = std::max<std::size_t>(1, open / 4);
-  std::size_t idle = 0;  // left idle after this pass's own decisions
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  const std::size_t min_idle = host_.min_idle_now();  // resize() or the adaptive step may change it
+  std::size_t idle = 0;    // left idle after this pass's own decisions
+  std::size_t leased = 0;  // seen leased: the adaptive step's demand sample
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     slot_meta& m = slots_[i];
     slot_view& r = view_[i];
     // acquire: pairs with the [W1] CAS chain, so created/deadline/generation
@@ -38,6 +45,7 @@ void reaper::pass(clock_source::time_point now) noexcept {
       r.last_used = now;
     }
     if (st == slot_state::leased) {
+      ++leased;
       r.last_used = now;
       // A hot connection is rarely idle when the reaper looks: flag it, and
       // its lessee retires it at release (pgx #2560: hot pools age too).
@@ -53,7 +61,7 @@ void reaper::pass(clock_source::time_point now) noexcept {
     if (st != slot_state::idle) continue;
     const slot_times t{m.created.load(std::memory_order_relaxed), m.deadline.load(std::memory_order_relaxed),
                        r.last_used, r.last_validated};
-    idle_action act = decide_idle(t, now, opts_, open > opts_.min_idle);
+    idle_action act = decide_idle(t, now, opts_, open > min_idle);
     if (act == idle_action::keep) {
       ++idle;
       if (opts_.validate_on_acquire && now - r.last_used > opts_.validation_bypass)
@@ -104,13 +112,14 @@ void reaper::pass(clock_source::time_point now) noexcept {
         break;
     }
   }
-  if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open);
+  if (opts_.idle_timeout.count() > 0) close_idle_surplus(now, idle, open, min_idle);
+  if (opts_.adaptive_min_idle) adapt(now, leased);
 }
 
 void reaper::validate_stale(clock_source::time_point now) noexcept {
   // Reaper thread, between passes: validate the idle connections flagged
   // stale, so that try_acquire (which never validates) can have them.
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     slot_meta& m = slots_[i];
     if (!(m.word.flags() & slot_word::stale) || !m.word.try_reserve()) continue;  // reserve-then-act
     const bool stale = m.word.flags() & slot_word::stale;  // ours now: exact
@@ -121,7 +130,8 @@ void reaper::validate_stale(clock_source::time_point now) noexcept {
   }
 }
 
-void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept {
+void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open,
+                                std::size_t min_idle) noexcept {
   try {
     if (idle_window_.empty() && idle_window_start_ == clock_source::time_point{}) idle_window_start_ = now;
     while (!idle_window_.empty() && idle_window_.back().second >= idle) idle_window_.pop_back();
@@ -133,13 +143,13 @@ void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, 
   // The window must span a full idle_timeout before it proves anything.
   if (now - idle_window_start_ < opts_.idle_timeout) return;
   const std::size_t surplus = idle_window_.front().second;
-  std::size_t closable = std::min(surplus, open > opts_.min_idle ? open - opts_.min_idle : 0);
+  std::size_t closable = std::min(surplus, open > min_idle ? open - min_idle : 0);
   if (closable == 0) return;
   // Least recently used first (slot_view::last_used, pass resolution).
   std::vector<std::uint32_t> order;
   try {
-    order.reserve(opts_.max_size);
-    for (std::uint32_t i = 0; i < opts_.max_size; ++i)
+    order.reserve(slots_.size());
+    for (std::uint32_t i = 0; i < slots_.size(); ++i)
       if (slots_[i].word.state() == slot_state::idle) order.push_back(i);
   } catch (...) {
     return;
@@ -156,6 +166,31 @@ void reaper::close_idle_surplus(clock_source::time_point now, std::size_t idle, 
   // What the window proved has been acted on: start a new one.
   idle_window_.clear();
   idle_window_start_ = now;
+}
+
+// ---- adaptive min_idle (issue 11) ----
+
+void reaper::adapt(clock_source::time_point now, std::size_t leased) noexcept {
+  const demand_signal d = host_.demand();
+  const bool waited = d.waited != waited_seen_;  // acquires blocked since the last sample
+  waited_seen_ = d.waited;
+  // A suspension makes everyone wait: that is not demand to size for.
+  if (d.suspended) return;
+  // Demand now: connections in use plus acquirers queued. If acquires had
+  // to wait since the last sample, the pool ran dry in between: every open
+  // connection was in use then (the samples alone would miss a short burst
+  // between two passes).
+  std::size_t sample = leased + d.waiting;
+  if (waited) sample = std::max(sample, d.open + d.waiting);
+  std::size_t peak;
+  try {
+    peak = demand_.observe(now, sample);
+  } catch (...) {  // out of memory: no step this pass
+    return;
+  }
+  const std::size_t next = next_min_idle(d.sizing.min_idle, peak, opts_.min_idle_floor,
+                                         effective_min_idle_ceiling(opts_), d.sizing.max_size);
+  if (next != d.sizing.min_idle) host_.adapt_min_idle(next);
 }
 
 }  // namespace berth::detail

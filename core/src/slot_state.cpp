@@ -45,6 +45,9 @@ const char* to_string(event_kind k) noexcept {
     case event_kind::leak_suspected: return "leak_suspected";
     case event_kind::leak_returned: return "leak_returned";
     case event_kind::evicted: return "evicted";
+    case event_kind::resized: return "resized";
+    case event_kind::suspended: return "suspended";
+    case event_kind::resumed: return "resumed";
   }
   return "?";
 }
@@ -60,6 +63,7 @@ const char* to_string(close_reason r) noexcept {
     case close_reason::expired: return "expired";
     case close_reason::idle_timeout: return "idle_timeout";
     case close_reason::validation_failed: return "validation_failed";
+    case close_reason::resized: return "resized";
   }
   return "?";
 }

@@ -10,7 +10,8 @@ waiter_queue::waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::na
       handoff_after_(handoff_after) {}
 
 std::uint32_t waiter_queue::register_locked() noexcept {
-  gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
+  const std::uint64_t g = gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
+  if (g & gate_suspended) return no_slot;  // [G7] nothing is handed out while suspended
   const std::uint32_t i = idle_.pop_idle_for_waiter();
   if (i != no_slot) {
     gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G6] the count changed
@@ -39,6 +40,7 @@ void waiter_queue::enqueue_locked(waiter& w, bool front) noexcept {
 std::uint32_t waiter_queue::after_wake_locked(waiter& w) noexcept {
   const bool head = head_ == &w;
   if (head) gate_.value.fetch_and(~gate_woken, std::memory_order_seq_cst);  // [G5] the head ran
+  if (suspended_locked()) return no_slot;                                      // [G7]
   // The head takes an idle connection in either mode (in strict mode it is
   // its due); others compete only in throughput mode.
   if (head || !must_queue(gate_.value.load(std::memory_order_seq_cst))) {
@@ -78,7 +80,7 @@ void waiter_queue::leave_locked(waiter& w) noexcept {
 }
 
 bool waiter_queue::hand_locked(std::uint32_t i) noexcept {
-  if (head_ == nullptr) return false;
+  if (head_ == nullptr || suspended_locked()) return false;  // [G7] the caller publishes
   give_locked(*head_, i);
   settle_locked();  // the queue changed [G6]
   return true;
@@ -87,7 +89,23 @@ bool waiter_queue::hand_locked(std::uint32_t i) noexcept {
 void waiter_queue::settle_locked() noexcept {
   // [G6] After a change of the queue or the mode: nobody may sleep while a
   // connection is idle. A popped slot that carries flags is checked by the
-  // waiter.
+  // waiter. While suspended, everyone sleeps until resume [G7].
+  if (suspended_locked()) return;
+  pour_locked();
+}
+
+void waiter_queue::suspend_locked() noexcept {
+  gate_.value.fetch_or(gate_suspended, std::memory_order_seq_cst);  // [G7]
+}
+
+void waiter_queue::resume_locked() noexcept {
+  if (!suspended_locked()) return;
+  pour_locked();  // [G7] FIFO first: newcomers and releasers still stand back
+  gate_.value.fetch_and(~gate_suspended, std::memory_order_seq_cst);  // [G7] pairs with [G3]
+  pour_locked();  // [G6]: what was published after the first pour, before the clear
+}
+
+void waiter_queue::pour_locked() noexcept {
   while (head_ != nullptr) {
     const std::uint32_t i = idle_.pop_idle_for_waiter();
     if (i == no_slot) return;

@@ -72,6 +72,41 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
        }},
       {"keepalive_interval", [](pool_options& o) { o.keepalive_interval = std::chrono::milliseconds::max(); }},
       {"leak_threshold", [](pool_options& o) { o.leak_threshold = std::chrono::milliseconds::max(); }},
+      // Issue 11: resizing and adaptive min_idle.
+      {"max_size_limit", [](pool_options& o) { o.max_size_limit = o.max_size - 1; }},
+      {"max_size_limit", [](pool_options& o) { o.max_size_limit = max_pool_size + 1; }},
+      {"min_idle_ceiling", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.min_idle_ceiling = o.max_size + 1;  // above the slots (no max_size_limit)
+       }},
+      {"min_idle_ceiling", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.max_size_limit = 20;
+         o.min_idle_ceiling = 21;
+       }},
+      {"min_idle_floor", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.min_idle_floor = 4;
+         o.min_idle_ceiling = 3;
+       }},
+      {"min_idle", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.min_idle = 1;
+         o.min_idle_floor = 2;
+       }},
+      {"min_idle", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.min_idle = 3;
+         o.min_idle_ceiling = 2;
+       }},
+      {"adaptive_window", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.adaptive_window = o.reaper_period - 1ms;
+       }},
+      {"adaptive_window", [](pool_options& o) {
+         o.adaptive_min_idle = true;
+         o.adaptive_window = over_max_ms;
+       }},
   };
   for (const auto& c : cases) {
     pool_options o;
@@ -111,6 +146,71 @@ TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
   m.max_lifetime = 0ms;
   m.lifetime_jitter = max_option_duration;
   EXPECT_FALSE(validate(m).has_value());
+}
+
+// Issue 11: the slot array is max_size_limit long (0: max_size), and the
+// adaptive fields are checked only when the mode is on.
+TEST(PoolOptionsTest, MaxSizeLimitAndAdaptiveBoundsAcceptTheirRanges) {
+  pool_options o;
+  EXPECT_EQ(slot_capacity(o), o.max_size) << "default: no room to grow, no extra slots";
+  o.max_size_limit = o.max_size;
+  EXPECT_FALSE(validate(o).has_value());
+  o.max_size_limit = max_pool_size;
+  EXPECT_FALSE(validate(o).has_value());
+  EXPECT_EQ(slot_capacity(o), max_pool_size);
+  o.max_size_limit = 40;
+  o.adaptive_min_idle = true;
+  o.min_idle_floor = 1;
+  o.min_idle_ceiling = 0;  // read as max_size_limit
+  EXPECT_EQ(effective_min_idle_ceiling(o), 40u);
+  EXPECT_FALSE(validate(o).has_value());
+  o.min_idle_ceiling = 40;  // above max_size (10): clamped to it at run time
+  EXPECT_FALSE(validate(o).has_value());
+  o.adaptive_window = o.reaper_period;
+  EXPECT_FALSE(validate(o).has_value());
+  pool_options off;  // mode off: the bounds are not looked at
+  off.min_idle_floor = 5;
+  off.min_idle_ceiling = 2;
+  EXPECT_FALSE(validate(off).has_value());
+}
+
+TEST(PoolSizingTest, EveryBadFieldIsNamedAgainstTheOptions) {
+  pool_options o;
+  o.max_size = 10;
+  o.max_size_limit = 16;
+  struct sizing_case {
+    std::string field;
+    pool_sizing s;
+  };
+  const std::vector<sizing_case> cases = {
+      {"max_size", {.max_size = 0, .min_idle = 0}},
+      {"max_size", {.max_size = 17, .min_idle = 1}},
+      {"min_idle", {.max_size = 4, .min_idle = 5}},
+  };
+  for (const auto& c : cases) {
+    auto err = validate(c.s, o);
+    ASSERT_TRUE(err.has_value()) << c.field;
+    EXPECT_EQ(err->field(), c.field);
+    EXPECT_NE(std::string(err->what()).find("pool_sizing." + c.field), std::string::npos) << err->what();
+  }
+  EXPECT_FALSE(validate(pool_sizing{.max_size = 16, .min_idle = 16}, o).has_value());
+  EXPECT_FALSE(validate(pool_sizing{.max_size = 1, .min_idle = 0}, o).has_value());
+  o.max_size_limit = 0;  // cannot grow: the message says how to allow it
+  auto err = validate(pool_sizing{.max_size = 11, .min_idle = 1}, o);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_NE(std::string(err->what()).find("max_size_limit"), std::string::npos) << err->what();
+  EXPECT_FALSE(validate(pool_sizing{.max_size = 3, .min_idle = 1}, o).has_value()) << "shrinking needs no limit";
+  o.adaptive_min_idle = true;
+  o.min_idle_floor = 2;
+  o.min_idle_ceiling = 6;
+  o.min_idle = 2;
+  err = validate(pool_sizing{.max_size = 8, .min_idle = 7}, o);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->field(), "min_idle");
+  err = validate(pool_sizing{.max_size = 8, .min_idle = 1}, o);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->field(), "min_idle");
+  EXPECT_FALSE(validate(pool_sizing{.max_size = 8, .min_idle = 6}, o).has_value());
 }
 
 // The message gives the bound and the value with its unit.

@@ -465,12 +465,14 @@ TEST_F(WaiterQueueTest, MustQueueIsTrueWhenClosedWhateverTheWaiters) {
 }
 
 TEST_F(WaiterQueueTest, GateBitsAreDisjointAndTheCountTakesTheRest) {
-  EXPECT_EQ(waiter_queue::gate_waiters & (waiter_queue::gate_closed | waiter_queue::gate_handoff |
-                                          waiter_queue::gate_woken),
-            0u);
-  EXPECT_EQ(waiter_queue::gate_waiters | waiter_queue::gate_closed | waiter_queue::gate_handoff |
-                waiter_queue::gate_woken,
-            ~std::uint64_t{0});
+  constexpr std::uint64_t bits[] = {waiter_queue::gate_closed, waiter_queue::gate_handoff, waiter_queue::gate_woken,
+                                    waiter_queue::gate_suspended};
+  std::uint64_t all = waiter_queue::gate_waiters;
+  for (const std::uint64_t b : bits) {
+    EXPECT_EQ(all & b, 0u) << std::hex << b;
+    all |= b;
+  }
+  EXPECT_EQ(all, ~std::uint64_t{0});
 }
 
 TEST_F(WaiterQueueTest, MarkClosedSetsTheClosedBitSoEveryoneQueues) {
@@ -1093,6 +1095,105 @@ TEST_F(WaiterQueueTest, HandToTheWokenHeadClearsTheWokenBit) {
   }
   q.wake_head();
   EXPECT_EQ(w2.wakes, 1);
+}
+
+// ---- [G7] the suspended bit (issue 11) --------------------------------------------
+
+TEST_F(WaiterQueueTest, TheSuspendedBitMakesEveryoneQueueAndNobodyHand) {
+  waiter_queue q(mutex, source, 1ms);
+  constexpr std::uint64_t z = waiter_queue::gate_suspended;
+  EXPECT_TRUE(q.must_queue(z)) << "the bit alone: the fast path's one test sends newcomers to queue";
+  EXPECT_TRUE(q.must_queue(z | 3));
+  EXPECT_FALSE(q.must_hand(z | 1));
+  EXPECT_FALSE(q.must_hand(z | waiter_queue::gate_handoff | 2)) << "an owed head waits too";
+  EXPECT_TRUE(q.must_hand(z | waiter_queue::gate_closed)) << "closed wins: releases are retired";
+  waiter_queue strict_q(mutex, source, 0ns);
+  EXPECT_FALSE(strict_q.must_hand(z | 1)) << "strict mode publishes too";
+}
+
+TEST_F(WaiterQueueTest, SuspendedRegisterDoesNotPopAndEnqueueDoesNotSettle) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  source.idle = {4, 5};
+  std::lock_guard lk(mutex);
+  q.suspend_locked();
+  EXPECT_TRUE(q.suspended_locked());
+  queue_up(q, w1);  // asserts register found nothing
+  EXPECT_EQ(source.pops, 0);
+  EXPECT_EQ(w1.slot, no_slot);
+  EXPECT_EQ(w1.wakes, 0);
+  EXPECT_EQ(source.idle.size(), 2u);
+}
+
+TEST_F(WaiterQueueTest, SuspendedHeadAfterWakeSettleAndHandTakeNothing) {
+  waiter_queue q(mutex, source, 0ns);
+  recording_waiter w1("w1", woken), w2("w2", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  q.suspend_locked();
+  const int pops = source.pops;
+  source.idle = {7};
+  EXPECT_EQ(q.after_wake_locked(w1), no_slot) << "the head waits like everyone";
+  q.settle_locked();
+  EXPECT_FALSE(q.hand_locked(3)) << "the caller publishes instead";
+  q.starving_locked(1h);  // no owed hand-off either: nothing moves
+  EXPECT_EQ(source.pops, pops);
+  EXPECT_EQ(w1.wakes + w2.wakes, 0);
+  expect_counted(q);
+}
+
+TEST_F(WaiterQueueTest, ResumeHandsWhatIsIdleInFifoOrderThenClearsTheBit) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  q.suspend_locked();
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  source.idle = {10, 11};
+  q.resume_locked();
+  EXPECT_FALSE(q.suspended_locked());
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2"}));
+  EXPECT_EQ(w1.slot, 10u);
+  EXPECT_EQ(w2.slot, 11u);
+  EXPECT_EQ(w3.slot, no_slot);
+  EXPECT_EQ(q.queued_locked(), 1u);
+  expect_counted(q);
+  q.resume_locked();  // not suspended: nothing
+  EXPECT_EQ(woken.size(), 2u);
+}
+
+/// An idle source whose ring gets one index pushed right after its first
+/// pop returns empty: a release that lands between resume's first pour and
+/// its clear of the bit (that releaser saw the bit and did nothing).
+class late_idle final : public idle_source {
+ public:
+  int pops = 0;
+  std::deque<std::uint32_t> idle;
+  std::uint32_t pop_idle_for_waiter() noexcept override {
+    ++pops;
+    if (!idle.empty()) {
+      const std::uint32_t i = idle.front();
+      idle.pop_front();
+      return i;
+    }
+    if (pops == 1) idle.push_back(42);  // the release lands now
+    return no_slot;
+  }
+};
+
+TEST_F(WaiterQueueTest, AReleaseBetweenResumesPourAndItsClearIsNotStranded) {
+  late_idle late;
+  waiter_queue q(mutex, late, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  q.suspend_locked();
+  queue_up(q, w1);
+  ASSERT_EQ(late.pops, 0);
+  q.resume_locked();
+  EXPECT_EQ(w1.slot, 42u) << "the settle after the clear pops what the first pour missed";
+  EXPECT_EQ(late.pops, 2);
 }
 
 }  // namespace

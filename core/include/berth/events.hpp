@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <system_error>
@@ -18,6 +19,10 @@ enum class event_kind : std::uint8_t {
   leak_returned,      ///< a suspected leak came back; age: how long it was held
   evicted,            ///< evict_all()/evict(lease) marked or closed this connection;
                       ///< a closed event (reason evicted) follows when it is closed
+  resized,            ///< pool::resize() or the adaptive min_idle changed the sizing;
+                      ///< max_size/min_idle: the new values (issue 11)
+  suspended,          ///< pool::suspend() held acquirers and creation
+  resumed,            ///< pool::resume() let them go
 };
 
 /// Why a connection was closed.
@@ -31,6 +36,7 @@ enum class close_reason : std::uint8_t {
   expired,            ///< max_lifetime reached
   idle_timeout,       ///< idle past idle_timeout above min_idle
   validation_failed,  ///< background or keepalive validation failed
+  resized,            ///< above max_size after pool::resize() shrank it
 };
 
 /// One event. Views point into pool or adapter state and are valid only
@@ -45,6 +51,8 @@ struct pool_event {
   std::chrono::nanoseconds age{0}; ///< connection age (closed), lease age (leak_*), else 0
   std::error_code error{};         ///< creation_failed / validation_failed
   std::string_view message{};      ///< the adapter's words for error
+  std::size_t max_size = 0;        ///< resized: the max_size now in force
+  std::size_t min_idle = 0;        ///< resized: the min_idle now in force
 };
 
 /// "closed", "idle_timeout", ... for logs. Thread-safe.

@@ -52,8 +52,16 @@ struct pool_options {
   /// Default 10. Range 1..65536.
   std::size_t max_size = 10;
   /// Connections kept open even when unused; opened at start and refilled in
-  /// the background. Default 1. Range 0..max_size.
+  /// the background. Default 1. Range 0..max_size. With adaptive_min_idle,
+  /// the starting value, in [min_idle_floor, min_idle_ceiling].
   std::size_t min_idle = 1;
+  /// The largest max_size that pool::resize() may set later: it sizes the
+  /// slot array and the idle ring once, whether the slots are ever used or
+  /// not (about 200 to 260 bytes per slot, bench/peers/memory.cpp, plus one
+  /// std::optional<connection_type> each), so set it only as high as you
+  /// mean to grow. Default 0: the same as max_size (the pool cannot grow,
+  /// only shrink and grow back). Range 0, or max_size..max_pool_size.
+  std::size_t max_size_limit = 0;
   /// Deadline used by acquire() (acquire_for/acquire_until take their own).
   /// Default 30 s. Must be > 0; no upper bound: any larger value, up to
   /// milliseconds::max(), means "wait that long", and a wait whose deadline
@@ -138,9 +146,34 @@ struct pool_options {
   /// off, the acquire path does not even read the clock.
   /// Default 0 (off). Range [0, max_option_duration].
   std::chrono::milliseconds leak_threshold{0};
+  // ---- adaptive min_idle (issue 11), applied by the reaper ----
+
+  /// Let the reaper move min_idle, once per reaper_period, towards the
+  /// concurrent demand it observes: the peak over adaptive_window of its
+  /// samples of leased + waiting connections (all connections open when
+  /// acquires had to wait since the last pass), clamped to
+  /// [min_idle_floor, min_idle_ceiling] and to the current max_size. It rises
+  /// at once and falls by half the distance per pass once the peak has left
+  /// the window. No samples are taken while the pool is suspended. Turns the
+  /// reaper on. Default false.
+  bool adaptive_min_idle = false;
+  /// Lowest min_idle the adaptive mode sets. Default 0. Range
+  /// 0..min_idle_ceiling; <= max_size.
+  std::size_t min_idle_floor = 0;
+  /// Highest min_idle the adaptive mode sets (it is also kept <= the current
+  /// max_size). Default 0 (read as max_size_limit, or max_size when that is
+  /// 0). Range min_idle_floor..max_size_limit (max_size when that is 0).
+  std::size_t min_idle_ceiling = 0;
+  /// How long a demand peak holds min_idle up before it starts to fall.
+  /// Default 60 s. Range [reaper_period, max_option_duration] when
+  /// adaptive_min_idle is on.
+  std::chrono::milliseconds adaptive_window{60'000};
+
   /// Receives pool events (created, closed with reason, validation failed,
-  /// creation failed, leak suspected, leak returned). Called from the pool's creator or reaper thread or
-  /// from a thread ending a lease, with no pool lock held; must be
+  /// creation failed, leak suspected, leak returned, resized, suspended,
+  /// resumed). Called from the pool's creator or reaper thread, from a thread
+  /// ending a lease, or from the thread calling evict_all, resize, suspend
+  /// or resume, with no pool lock held; must be
   /// thread-safe, should be quick, and must not close or destroy the pool.
   /// Default: none. Never called on the acquire/release fast path.
   std::function<void(const pool_event&)> on_event{};
@@ -148,6 +181,32 @@ struct pool_options {
 
 /// Largest max_size: slot indices and the idle ring are sized for it.
 inline constexpr std::size_t max_pool_size = 65536;
+
+/// The number of slots a pool with these options allocates: max_size_limit,
+/// or max_size when that is 0. Thread-safe. Pure.
+constexpr std::size_t slot_capacity(const pool_options& o) noexcept {
+  return o.max_size_limit != 0 ? o.max_size_limit : o.max_size;
+}
+
+/// The adaptive mode's upper bound: min_idle_ceiling, or the slot capacity
+/// when that is 0. Thread-safe. Pure.
+constexpr std::size_t effective_min_idle_ceiling(const pool_options& o) noexcept {
+  return o.min_idle_ceiling != 0 ? o.min_idle_ceiling : slot_capacity(o);
+}
+
+/// What pool::resize() changes while the pool serves (issue 11), and what
+/// pool::sizing() reports. Fields as in pool_options.
+/// Thread-safety: a value type.
+struct pool_sizing {
+  /// Range 1..slot_capacity(options) (max_size_limit, or the constructed
+  /// max_size when that is 0).
+  std::size_t max_size = 0;
+  /// Range 0..max_size; with adaptive_min_idle also
+  /// [min_idle_floor, min_idle_ceiling].
+  std::size_t min_idle = 0;
+
+  friend bool operator==(const pool_sizing&, const pool_sizing&) = default;
+};
 
 /// Thrown by a pool constructor for invalid options; field() names the field.
 class options_error : public std::invalid_argument {
@@ -167,5 +226,10 @@ class options_error : public std::invalid_argument {
 /// Checks every field; returns the first violation, or nullopt when valid.
 /// Thread-safe. Allocates only to build the error.
 std::optional<options_error> validate(const pool_options& o);
+
+/// Checks a resize of a pool built with (valid) options o; the error's
+/// what() reads "berth: invalid pool_sizing.<field>: ...". Thread-safe.
+/// Allocates only to build the error.
+std::optional<options_error> validate(const pool_sizing& s, const pool_options& o);
 
 }  // namespace berth

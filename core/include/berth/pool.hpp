@@ -58,11 +58,14 @@ class async_handle {
 
 /// A pool of A::connection_type connections made by an adapter A.
 ///
-/// acquire/try_acquire/with/stats/counts/close/drain/evict_all may be called
-/// from any number of threads concurrently. The pool is neither copyable nor
-/// movable (leases and its threads point into it).
+/// acquire/try_acquire/with/stats/counts/close/drain/evict_all/resize/
+/// suspend/resume may be called from any number of threads concurrently. The
+/// pool is neither copyable nor movable (leases and its threads point into
+/// it). Resizing and suspending a live pool: pool_core's resize(), sizing(),
+/// suspend(), resume(), suspended() (detail/pool_core.hpp, issue 11).
 /// Distinct objects: safe. Shared objects: safe for acquire*, with, stats,
-/// counts, close, drain, evict_all; unsafe for destruction.
+/// counts, close, drain, evict_all, resize, suspend, resume; unsafe for
+/// destruction.
 template <adapter A>
 class pool final : public detail::pool_core {
  public:
@@ -80,7 +83,7 @@ class pool final : public detail::pool_core {
                 clock_source& clock = clock_source::steady())
       : pool_core(opts, clock),
         adapter_(std::move(adapter)),
-        conns_(std::make_unique<std::optional<connection_type>[]>(opts.max_size)) {
+        conns_(std::make_unique<std::optional<connection_type>[]>(slot_capacity(options()))) {
     start();
   }
 

@@ -13,20 +13,30 @@ namespace berth {
 /// approximate; at quiescence it is exact.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct pool_counts {
-  std::size_t total = 0;       ///< open or being opened/closed (= max_size - empty)
+  std::size_t total = 0;       ///< open or being opened/closed (= slots - empty); may exceed
+                               ///< max_size for a while after pool::resize() shrank it
   std::size_t idle = 0;        ///< ready to lease
   std::size_t leased = 0;      ///< held by a lease
   std::size_t reserved = 0;    ///< claimed by the reaper (or close/evict_all)
   std::size_t connecting = 0;  ///< creations in flight
   std::size_t closing = 0;     ///< being closed
+  /// Of leased, reserved and connecting: flagged to be closed when their
+  /// owner lets go (evict_all/evict, max_lifetime, or pool::resize() below
+  /// the open connections); total - retiring is what the pool keeps.
+  std::size_t retiring = 0;
   std::size_t waiting = 0;     ///< acquirers blocked for a connection
-  std::size_t max_size = 0;    ///< the pool's max_size
+  std::size_t max_size = 0;    ///< the max_size in force (pool::resize() may change it)
+  std::size_t min_idle = 0;    ///< the min_idle in force (resize() or the adaptive mode)
+  /// pool::suspend() holds acquirers (they wait, up to their deadline) and
+  /// creation until resume().
+  bool suspended = false;
   /// True while the next released connection is handed to the longest
   /// waiter: the head waiter has waited pool_options::handoff_after, or
   /// handoff_after is 0 (strict FIFO: newcomers queue too).
   bool strict_handoff = false;
 
-  /// "total=10, idle=0, leased=10, waiting=5, connecting=1", for messages.
+  /// "total=10, idle=0, leased=10, waiting=5, connecting=1, ...", for
+  /// messages; ", suspended" at the end while suspended.
   std::string to_string() const;
 };
 

@@ -22,15 +22,23 @@ namespace berth::detail {
 /// slow-path mutex (the _locked suffix says so).
 class creator {
  public:
-  creator(const pool_options& opts, std::uint_fast32_t seed) noexcept : opts_(opts), jitter_rng_(seed) {}
+  creator(const pool_options& opts, std::uint_fast32_t seed) noexcept
+      : opts_(opts), max_size_(opts.max_size), min_idle_(opts.min_idle), jitter_rng_(seed) {}
 
   /// A connection is wanted when the pool has room and either waiters
   /// outnumber the creations in flight (a waiter takes whichever connection
   /// frees up first, so returns do not multiply creations) or fewer than
   /// min_idle are open. open: slots not empty; queued: blocked acquirers.
   bool wanted_locked(std::size_t open, std::size_t queued) const noexcept {
-    return open < opts_.max_size && (queued > in_flight_ || open < opts_.min_idle);
+    return open < max_size_ && (queued > in_flight_ || open < min_idle_);
   }
+  /// The max_size and min_idle in force (pool::resize, adaptive min_idle;
+  /// the constructor's options until then). min_idle <= max_size.
+  void resize_locked(std::size_t max_size, std::size_t min_idle) noexcept {
+    max_size_ = max_size;
+    min_idle_ = min_idle;
+  }
+  std::size_t max_size_locked() const noexcept { return max_size_; }
   /// Earliest time of the next attempt; after a success, none (a past time).
   clock_source::time_point retry_at_locked() const noexcept { return retry_at_; }
   /// The last attempt's error, if it failed; empty after a success.
@@ -45,6 +53,8 @@ class creator {
 
  private:
   const pool_options& opts_;
+  std::size_t max_size_;
+  std::size_t min_idle_;
   std::size_t in_flight_ = 0;
   std::uint32_t consecutive_failures_ = 0;
   clock_source::time_point retry_at_{};

@@ -31,15 +31,34 @@
 // release are one CAS each on a line that thread already owns (HikariCP's
 // thread-local list idea, made a single hint per pool and thread).
 //
-// Synchronization: the tags [G1]-[G6] are defined in waiter_queue.hpp, [W1]
+// Synchronization: the tags [G1]-[G7] are defined in waiter_queue.hpp, [W1]
 // [W2] in slot_state.hpp, [Q1]-[Q3] in idle_ring.hpp. On this path:
-//   [G1] acquire's relaxed gate load (fairness heuristic).
+//   [G1] acquire's relaxed gate load (fairness heuristic; closed and
+//        suspended [G7] are folded into the same must_queue() test).
 //   [G3] release publishes, then loads the gate seq_cst; a non-zero gate
 //        sends it to after_publish() (close, strict hand-off, or waking the
 //        head).
 //   Linearization points: acquire at the successful try_lease/lease_from_ring
 //   CAS or at the hand-off under mutex_; release at publish_idle's CAS or the
 //   hand-off.
+//
+// Living with change (issue 11), kept off the fast path:
+//   resize()   the slot array and ring are sized once, for max_size_limit;
+//              the max_size and min_idle in force live in sizing_ (and in
+//              the creator, under mutex_). Growing takes effect at once (the
+//              creator opens what waiters and min_idle want). Shrinking asks
+//              the creator thread for a trim (trim_excess): idle connections
+//              above the new max_size are closed there, and as many owned
+//              ones as are still above it are flagged resized, retired by
+//              their owner at release like an expired one (the release path
+//              already reads retire_mask in the word its CAS returns).
+//   suspend()  the suspended gate bit [G7]: acquirers queue (the fast path's
+//              must_queue() test, one mask wider), releasers publish, the
+//              creator opens nothing; resume() pours idle connections onto
+//              the waiters in FIFO order, clears the bit, settles, and wakes
+//              the creator.
+//   Adaptive min_idle: the reaper's pass samples demand and calls
+//              adapt_min_idle() (reaper.hpp, demand_window.hpp).
 #pragma once
 
 #include <berth/acquire_error.hpp>
@@ -134,6 +153,64 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// they come back. The pool refills as demand and min_idle require.
   /// Thread-safe.
   void evict_all() noexcept;
+
+  // ---- living with change (issue 11) -------------------------------------
+
+  /// Sets max_size and min_idle while the pool serves; validated like the
+  /// constructor's options (throws options_error naming the pool_sizing
+  /// field; see validate(pool_sizing, pool_options)): max_size up to
+  /// pool_options::max_size_limit. Growing takes effect at once: the
+  /// creator thread opens connections for queued acquirers and up to the
+  /// new min_idle. Shrinking: idle connections above the new max_size are
+  /// closed by the creator thread soon after (close_reason::resized; a
+  /// connect in progress there delays it), and leased ones above it are
+  /// closed when they come back (as many as are still above it: which ones
+  /// is unspecified); until then counts().total may exceed max_size, and no
+  /// connection is opened while it does. A lower min_idle closes nothing by
+  /// itself: idle_timeout then closes down to it. A connection flagged by a
+  /// shrink is closed on return even if a later resize grows the pool again.
+  /// With adaptive_min_idle, min_idle is the new starting point of the
+  /// reaper's adjustments. Emits event_kind::resized. After close(), only
+  /// recorded. Thread-safe (concurrent resizes apply in some order). Takes
+  /// the slow-path mutex briefly; never blocks on I/O.
+  void resize(const pool_sizing& s);
+
+  /// The max_size and min_idle in force. Thread-safe. Never blocks. Lock-free
+  /// (the two are read together: min_idle <= max_size always holds).
+  pool_sizing sizing() const noexcept;
+
+  /// Holds the pool for a planned failover or a credential swap (HikariCP's
+  /// suspendPool, PgBouncer's PAUSE): from its return, acquirers (blocking
+  /// and asynchronous) queue and wait up to their deadline (try_acquire
+  /// fails with errc::would_block), connections released meanwhile stay
+  /// idle (no hand-off), and the creator thread opens none (a connect in
+  /// progress finishes and its connection stays idle). Leases already out
+  /// stay out; the reaper, resize() and evict_all() go on, so
+  /// suspend(); evict_all(); <swap credentials>; resume() replaces every
+  /// connection: idle ones are closed at once, leased ones when they come
+  /// back, and none is reopened before resume(). Guarantee: an acquire that
+  /// happens after suspend() returned (ordered after it by the caller's
+  /// synchronization) takes no connection until resume(). An acquire that
+  /// was already running may still complete with one: its fast path read
+  /// the gate (relaxed, [G1]) before the bit was set, or it had already
+  /// claimed a connection or been handed one. close() and drain() still
+  /// work while suspended. Emits event_kind::suspended (if it was not).
+  /// Idempotent. Thread-safe. Takes the slow-path mutex briefly.
+  void suspend() noexcept;
+
+  /// Ends a suspension: the idle connections go to the queued acquirers in
+  /// arrival order (FIFO), then new acquirers and releases behave as usual
+  /// and the creator opens what the remaining waiters and min_idle want.
+  /// Emits event_kind::resumed (if it was suspended). Idempotent.
+  /// Thread-safe. Takes the slow-path mutex briefly.
+  void resume() noexcept;
+
+  /// True between suspend() and resume(). Thread-safe. Never blocks.
+  bool suspended() const noexcept {
+    // Relaxed: a flag with nothing behind it; a caller ordered after
+    // suspend()/resume() reads its value by coherence.
+    return (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_suspended) != 0;
+  }
 
  protected:
   explicit pool_core(const pool_options& opts, clock_source& clock);
@@ -291,7 +368,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// Why a slot carrying a retire flag (slot_word::retire_mask) is closed.
   static close_reason retire_reason(slot_word::rep w) noexcept {
-    return w & slot_word::evict ? close_reason::evicted : close_reason::expired;
+    if (w & slot_word::evict) return close_reason::evicted;
+    return w & slot_word::resized ? close_reason::resized : close_reason::expired;
   }
 
   void push_idle(std::uint32_t i) noexcept;
@@ -316,6 +394,19 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void creator_loop() noexcept;
   void reaper_loop(clock_source::time_point first_pass) noexcept;
   void wake_creator() noexcept;
+
+  // living with change (issue 11)
+  /// Sets the sizing in force: sizing_ and the creator's copy.
+  void set_sizing_locked(pool_sizing s) noexcept;
+  /// Creator thread, mutex_ not held: closes or flags connections until
+  /// the open ones not already going away are at most max_size.
+  void trim_excess(std::size_t max_size) noexcept;
+  static constexpr std::uint64_t pack(pool_sizing s) noexcept {
+    return (static_cast<std::uint64_t>(s.max_size) << 32) | static_cast<std::uint32_t>(s.min_idle);
+  }
+  static constexpr pool_sizing unpack(std::uint64_t v) noexcept {
+    return {.max_size = static_cast<std::size_t>(v >> 32), .min_idle = static_cast<std::size_t>(v & 0xffffffffu)};
+  }
 
   // asynchronous acquire (async.cpp)
   void schedule_locked(async_request& r) noexcept;
@@ -347,6 +438,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   std::size_t open_connections() const noexcept override {
     return open_.load(std::memory_order_acquire);  // pairs with retire()'s release
   }
+  std::size_t min_idle_now() const noexcept override { return sizing().min_idle; }
+  demand_signal demand() const noexcept override;
+  void adapt_min_idle(std::size_t min_idle) noexcept override;
 
   /// Yields of a releaser that woke the head in throughput mode with two or
   /// more waiters, while its connection stays idle (after_publish). With
@@ -382,6 +476,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// validate; the reaper, woken, validates the stale idle connections at
   /// once (reaper::validate_stale). Relaxed: a flag with no data behind it.
   std::atomic<bool> stale_skipped_{false};
+  /// The max_size (high half) and min_idle (low half) in force, packed so
+  /// that a reader sees a pair that was in force together. Written under
+  /// mutex_ (resize, the reaper's adaptive step), relaxed: the writers are
+  /// ordered by mutex_, the creator reads its own copy under mutex_, and the
+  /// lock-free readers (counts, the reaper's shrink decisions) want an
+  /// approximate value with nothing behind it.
+  std::atomic<std::uint64_t> sizing_;
 
   // ---- guarded by mutex_ (slow path only) ----
   mutable std::mutex mutex_;
@@ -389,6 +490,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   creator creator_;
   wait_histogram waits_;
   bool stop_ = false;
+  /// resize() lowered max_size: the creator thread trims (trim_excess).
+  bool trim_requested_ = false;
   std::condition_variable creator_cv_;
   std::condition_variable reaper_cv_;
   std::condition_variable drained_cv_;

@@ -2,8 +2,9 @@
 //
 // Owns: its view of each slot (which connection it last saw there, the lease
 // count then, when it was last used and validated), the idle-count window of
-// the idle-surplus rule, and the pass itself. Its decisions are the pure
-// functions of reaper_policy.hpp.
+// the idle-surplus rule, the demand window of the adaptive min_idle
+// (demand_window.hpp), and the pass itself. Its decisions are the pure
+// functions of reaper_policy.hpp and demand_window.hpp.
 // Never touches: a slot it has not reserved, except to set a flag that the
 // slot's owner acts on (expired on a leased slot, stale on an idle one):
 // HikariCP's reserve-then-act. Waiters, creation and the adapter are the
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <berth/clock.hpp>
+#include <berth/detail/demand_window.hpp>
 #include <berth/detail/leak_tracker.hpp>
 #include <berth/detail/slot.hpp>
 #include <berth/events.hpp>
@@ -30,6 +32,15 @@
 
 namespace berth::detail {
 
+/// What the adaptive min_idle step reads of the pool besides the slots.
+struct demand_signal {
+  std::size_t waiting = 0;       ///< acquirers queued now
+  std::uint64_t waited = 0;      ///< acquires that blocked or timed out, ever
+  std::size_t open = 0;          ///< slots not empty
+  pool_sizing sizing{};          ///< in force now
+  bool suspended = false;        ///< the samples would measure the suspension
+};
+
 /// What the reaper asks of the pool for a slot it has reserved.
 class reaper_host {
  public:
@@ -42,6 +53,13 @@ class reaper_host {
   virtual void publish_reserved(std::uint32_t i) noexcept = 0;
   /// Slots not empty. Acquire: pairs with the retirements' release.
   virtual std::size_t open_connections() const noexcept = 0;
+  /// The min_idle in force (pool::resize, adaptive min_idle).
+  virtual std::size_t min_idle_now() const noexcept = 0;
+  /// adaptive_min_idle: the queue and the wait counters now.
+  virtual demand_signal demand() const noexcept = 0;
+  /// adaptive_min_idle: sets min_idle (clamped by the host to the bounds
+  /// and the max_size in force) and wakes the creator.
+  virtual void adapt_min_idle(std::size_t min_idle) noexcept = 0;
 
  protected:
   ~reaper_host() = default;
@@ -55,7 +73,8 @@ class reaper {
 
   /// One lifecycle pass at `now`: leak reports, then for each slot max
   /// lifetime, idle timeout, keepalive and background validation, the
-  /// stale flag for validation at acquire, then the idle-surplus rule.
+  /// stale flag for validation at acquire, then the idle-surplus rule, then
+  /// (adaptive_min_idle) the adaptive min_idle step.
   void pass(clock_source::time_point now) noexcept;
 
   /// Between passes: validates the idle connections flagged stale, so that
@@ -63,7 +82,11 @@ class reaper {
   void validate_stale(clock_source::time_point now) noexcept;
 
  private:
-  void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open) noexcept;
+  void close_idle_surplus(clock_source::time_point now, std::size_t idle, std::size_t& open,
+                          std::size_t min_idle) noexcept;
+  /// adaptive_min_idle: one demand sample (leased: seen by this pass), and
+  /// min_idle moved towards the window's peak.
+  void adapt(clock_source::time_point now, std::size_t leased) noexcept;
 
   struct slot_view {
     std::uint32_t generation = 0;          // slot_meta::generation this entry describes
@@ -84,6 +107,10 @@ class reaper {
   /// kept each one individually warm.
   std::deque<std::pair<clock_source::time_point, std::size_t>> idle_window_;
   clock_source::time_point idle_window_start_{};
+  /// adaptive_min_idle: demand samples over adaptive_window, and the wait
+  /// counter (demand_signal::waited) at the previous sample.
+  demand_window demand_;
+  std::uint64_t waited_seen_ = 0;
 };
 
 }  // namespace berth::detail

@@ -74,12 +74,15 @@ class slot_table {
   std::size_t size() const noexcept { return size_; }
 
   /// Slots by state ([W2] relaxed loads: approximate under load, exact at
-  /// quiescence); sets the state fields of c and its total (the others are
-  /// left alone). O(size).
+  /// quiescence); sets the state fields of c, its total and retiring (the
+  /// others are left alone). O(size).
   void count_states(pool_counts& c) const noexcept {
-    c.connecting = c.idle = c.leased = c.reserved = c.closing = 0;
+    c.connecting = c.idle = c.leased = c.reserved = c.closing = c.retiring = 0;
+    constexpr unsigned owned = slot_atomic::owned_states;
     for (std::uint32_t i = 0; i < size_; ++i) {
-      switch ((*this)[i].word.state()) {
+      const slot_word::rep w = (*this)[i].word.word();
+      if ((w & slot_word::retire_mask) && (owned & slot_atomic::state_bit(slot_word::state(w)))) ++c.retiring;
+      switch (slot_word::state(w)) {
         case slot_state::empty: break;
         case slot_state::connecting: ++c.connecting; break;
         case slot_state::idle: ++c.idle; break;

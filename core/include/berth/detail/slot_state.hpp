@@ -38,6 +38,12 @@
 //   stale    set by the reaper on an idle connection unused for longer than
 //            validation_bypass: the next blocking acquirer validates it first
 //            (try_acquire puts it back instead; it never validates).
+//   resized  set by the creator thread's trim after pool::resize() lowered
+//            max_size below the open connections, on an owned slot (leased,
+//            or reserved by the reaper) that carries no other retire flag:
+//            retired at release (reason resized), as expired is. The release
+//            path reads it in the word its CAS already returns (retire_mask),
+//            so it costs nothing there.
 // Leak tracking keeps no flag here: with leak_threshold on, every lease's
 // start and end are recorded beside the slot (pool_core.cpp, leak_tracker).
 // The acquirer reads all flags from the word its CAS already loaded, so a
@@ -130,12 +136,13 @@ struct slot_word {
   static constexpr rep evict = 1u << 9;
   static constexpr rep expired = 1u << 10;
   static constexpr rep stale = 1u << 11;
+  static constexpr rep resized = 1u << 12;
   /// Flags that make an owner retire the slot instead of publishing it; they
   /// stop publish_idle.
-  static constexpr rep retire_mask = evict | expired;
+  static constexpr rep retire_mask = evict | expired | resized;
   /// Flags an acquirer must act on before handing the connection out.
-  static constexpr rep attention_mask = evict | expired | stale;
-  static constexpr rep all_flags = in_ring | evict | expired | stale;
+  static constexpr rep attention_mask = retire_mask | stale;
+  static constexpr rep all_flags = in_ring | attention_mask;
 
   static constexpr slot_state state(rep w) noexcept { return static_cast<slot_state>(w & state_mask); }
   static constexpr rep with_state(rep w, slot_state s) noexcept {
@@ -233,6 +240,19 @@ class slot_atomic {
     return false;
   }
 
+  /// Sets `flag` (one of retire_mask) iff the slot's state is in `states`
+  /// and it carries no retire flag yet: true means this call doomed a
+  /// connection that was not doomed before (the resize trim counts those).
+  /// [W1]
+  bool mark_retire_if_none(rep flag, unsigned states) noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    while ((states & state_bit(slot_word::state(w))) && !(w & slot_word::retire_mask)) {
+      if (word_.compare_exchange_weak(w, w | flag, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+
   /// Soft eviction: sets evict iff the slot is owned (leased, reserved by
   /// the reaper, or connecting); its owner retires it instead of publishing
   /// it. Returns whether it was set. [W1]
@@ -244,6 +264,10 @@ class slot_atomic {
 
   /// Flags as of now. [W2] approximate unless the caller owns the slot.
   rep flags() const noexcept { return word_.load(std::memory_order_relaxed) & ~slot_word::state_mask; }
+
+  /// State and flags in one load. [W2] approximate unless the caller owns
+  /// the slot.
+  rep word() const noexcept { return word_.load(std::memory_order_relaxed); }
 
   /// Current state. [W2] approximate unless the caller owns the slot. With
   /// std::memory_order_acquire it pairs with the [W1] CAS chain: what the

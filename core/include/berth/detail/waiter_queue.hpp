@@ -2,7 +2,7 @@
 // by which released connections reach them (hand-off and fairness).
 //
 // Owns: the FIFO of waiters, the gate word (waiter count | closed | handoff
-// | woken) that the fast path reads, the mode (strict or throughput), and
+// | woken | suspended) that the fast path reads, the mode (strict or throughput), and
 // the settle step that keeps an idle connection from sitting beside a
 // sleeping waiter.
 // Never touches: slot words other than through idle_source (a popped slot
@@ -41,6 +41,25 @@
 //        queue is empty. A releaser whose gate load preceded that RMW in S
 //        pushed before it, so the settle's pop sees the push; one whose load
 //        followed it sees the new mode and acts on it.
+//   [G7] suspended bit (pool::suspend(), issue 11): set and cleared only
+//        under the mutex, each with a seq_cst RMW, so a _locked member reads
+//        it relaxed and it cannot change during its lock hold. While it is
+//        set must_queue() is true (new acquirers queue: the fast path's [G1]
+//        test, one mask wider), must_hand() is false (releasers publish),
+//        and nothing pops the ring for a waiter: register, after_wake,
+//        settle and hand all stand back (a waiter registering while
+//        suspend() runs is ordered by the mutex: before, it may take what
+//        is idle; after, it queues). resume_locked() first pours what is idle
+//        onto the waiters in FIFO order while the bit still holds newcomers
+//        and releasers back, then clears the bit (seq_cst RMW) and settles
+//        again [G6]: a releaser whose [G3] load preceded the clear in S saw
+//        the bit and did nothing, but its push preceded the clear too, so
+//        the second settle's pop sees it; one whose load follows the clear
+//        acts as usual (settle or wake the head). The relaxed [G1] load can
+//        let an acquirer that loaded the gate before suspend() set the bit
+//        take one idle connection after suspend() returned; an acquire that
+//        happens after suspend() returned reads the bit (coherence) and
+//        queues.
 //
 // Fairness. Read off the gate by must_queue() (acquirers) and must_hand()
 // (releasers):
@@ -77,8 +96,11 @@
 //               otherwise. If it finds nothing and has waited handoff_after
 //               it sets the handoff bit (starving_locked, then settle [G6]).
 //   behind      it pops the ring unless acquirers must queue (strict).
+//   suspended   whatever its place, it takes nothing until resume() [G7];
+//               its deadline and close() still end its wait.
 // No lost wake-up: an idle connection and a sleeping waiter cannot coexist
-// once every thread has finished its step. The idle index was pushed by a
+// once every thread has finished its step, unless the pool is suspended
+// (then they do by design, and resume() settles them [G7]). The idle index was pushed by a
 // publisher; by [G3] either a waiter's pop (registration, head, settle) saw
 // it, or the publisher's gate load saw the waiter: in strict mode the
 // publisher settles under the mutex, in throughput mode it wakes the head,
@@ -148,7 +170,8 @@ class waiter_queue {
   static constexpr std::uint64_t gate_closed = std::uint64_t{1} << 63;
   static constexpr std::uint64_t gate_handoff = std::uint64_t{1} << 62;  // the starving head is owed a release
   static constexpr std::uint64_t gate_woken = std::uint64_t{1} << 61;    // [G5]
-  static constexpr std::uint64_t gate_waiters = gate_woken - 1;
+  static constexpr std::uint64_t gate_suspended = std::uint64_t{1} << 60;  // [G7] pool::suspend()
+  static constexpr std::uint64_t gate_waiters = gate_suspended - 1;
 
   /// handoff_after: the fairness bound (0: always strict).
   waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept;
@@ -158,17 +181,18 @@ class waiter_queue {
 
   /// True when a new acquirer must queue behind the waiters rather than
   /// take an idle connection (strict mode, see "Fairness"); also when the
-  /// pool is closed. Pure.
+  /// pool is closed or suspended [G7]. Pure.
   bool must_queue(std::uint64_t g) const noexcept {
-    if (g & gate_closed) return true;
+    if (g & (gate_closed | gate_suspended)) return true;
     const std::uint64_t w = g & gate_waiters;
     return w != 0 && always_strict_;
   }
   /// True when a releaser must hand its connection to the head waiter
   /// (strict mode, or the head is owed one) rather than publish it; also
-  /// when the pool is closed. Pure.
+  /// when the pool is closed. False while suspended and open [G7]. Pure.
   bool must_hand(std::uint64_t g) const noexcept {
     if (g & gate_closed) return true;
+    if (g & gate_suspended) return false;
     const std::uint64_t w = g & gate_waiters;
     return w != 0 && ((g & gate_handoff) || always_strict_);
   }
@@ -179,15 +203,17 @@ class waiter_queue {
 
   /// Registers a waiter [G2] and pops the ring for it: the popped slot (the
   /// registration is withdrawn, then settle), or no_slot (still registered:
-  /// enqueue_locked() must follow under the same lock hold).
+  /// enqueue_locked() must follow under the same lock hold). No pop while
+  /// suspended [G7].
   std::uint32_t register_locked() noexcept;
   /// Links a registered waiter at the back, or at the front when a
   /// connection handed to it failed its check (it keeps its place), then
   /// settles [G6]: w.slot may be set on return.
   void enqueue_locked(waiter& w, bool front) noexcept;
   /// The waiter woke without a hand-off: the head pops the ring in either
-  /// mode, others only in throughput mode; a popped slot is returned (w has
-  /// left the queue), else no_slot and starving_locked() follows.
+  /// mode, others only in throughput mode, nobody while suspended [G7]; a
+  /// popped slot is returned (w has left the queue), else no_slot and
+  /// starving_locked() follows.
   std::uint32_t after_wake_locked(waiter& w) noexcept;
   /// The head, having waited `waited`, found nothing: past handoff_after,
   /// and unless a hand-off is still on its way to a waiter, it is owed the
@@ -200,14 +226,26 @@ class waiter_queue {
   /// w gives up (deadline): leaves the queue, then settle.
   void leave_locked(waiter& w) noexcept;
   /// Hands slot i (leased by the caller) to the head waiter, then settles.
-  /// False when nobody waits.
+  /// False when nobody waits or the pool is suspended [G7].
   bool hand_locked(std::uint32_t i) noexcept;
   /// [G6]: pops the ring for the head until the ring or the queue is empty.
+  /// Nothing while suspended [G7].
   void settle_locked() noexcept;
   /// Fails every waiter (closed) and empties the queue.
   void fail_all_locked() noexcept;
   /// Wakes every waiter to re-check its deadline (a fake clock moved).
   void wake_all_locked() noexcept;
+  /// [G7] Sets the suspended bit: from now on nothing is handed to a waiter
+  /// and new acquirers queue. Idempotent.
+  void suspend_locked() noexcept;
+  /// [G7] Hands what is idle to the waiters in FIFO order, clears the
+  /// suspended bit, then settles [G6]. Idempotent.
+  void resume_locked() noexcept;
+  /// Whether the suspended bit is set. Relaxed: the bit changes only under
+  /// the mutex, which the caller holds.
+  bool suspended_locked() const noexcept {
+    return (gate_.value.load(std::memory_order_relaxed) & gate_suspended) != 0;
+  }
   bool empty_locked() const noexcept { return head_ == nullptr; }
   std::size_t queued_locked() const noexcept { return queued_; }
 
@@ -218,6 +256,8 @@ class waiter_queue {
  private:
   void unlink_locked(waiter& w) noexcept;
   void give_locked(waiter& w, std::uint32_t i) noexcept;
+  /// settle_locked()'s loop, whatever the suspended bit says (resume).
+  void pour_locked() noexcept;
   /// The head, having waited `waited`, is owed the next release if that is
   /// past handoff_after and no hand-off is in flight (then settle [G6]).
   void owe_head_locked(std::chrono::nanoseconds waited) noexcept;
@@ -231,7 +271,7 @@ class waiter_queue {
   const std::chrono::nanoseconds handoff_after_;
 
   // ---- atomics only ----
-  /// waiters (low 61 bits) | woken | handoff | closed. Read on every
+  /// waiters (low 60 bits) | suspended | woken | handoff | closed. Read on every
   /// acquire/release, written only on the slow path.
   cache_padded<std::atomic<std::uint64_t>> gate_{};
 
