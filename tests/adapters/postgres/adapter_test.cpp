@@ -40,6 +40,12 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
       {"connect_timeout", [](options& o) { o.connect_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"reset_query", [](options& o) { o.reset_query = ""; }},
       {"statement_timeout", [](options& o) { o.statement_timeout = 0ms; }},
+      {"conninfo", [](options& o) { o.conninfo += " target_session_attrs=writable password=sekrit"; }},
+      {"target_session_attrs",
+       [](options& o) {
+         o.conninfo += " target_session_attrs=standby";
+         o.target_session_attrs = session_target::read_write;
+       }},
   };
   for (const auto& r : rows) {
     options o;
@@ -54,6 +60,22 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
   options ok;
   ok.conninfo = "postgresql://u@127.0.0.1/db";
   EXPECT_FALSE(validate(ok));
+  ok.conninfo = "postgresql://u@127.0.0.1,127.0.0.2/db?target_session_attrs=read-write";
+  ok.target_session_attrs = session_target::read_write;  // saying it twice is fine
+  EXPECT_FALSE(validate(ok));
+}
+
+TEST(PostgresOptions, TheTargetIsTheOptionsElseTheConninfosElseAny) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  EXPECT_EQ(adapter{o}.target(), session_target::any);
+  o.conninfo += " target_session_attrs=prefer-standby";
+  EXPECT_EQ(adapter{o}.target(), session_target::prefer_standby);
+  o.target_session_attrs = session_target::prefer_standby;
+  EXPECT_EQ(adapter{o}.target(), session_target::prefer_standby);
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  o.target_session_attrs = session_target::primary;
+  EXPECT_EQ(adapter{o}.target(), session_target::primary);
 }
 
 TEST(PostgresAdapter, ConnectValidateResetClose) {

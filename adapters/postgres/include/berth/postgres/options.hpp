@@ -2,6 +2,7 @@
 #pragma once
 
 #include <berth/options.hpp>
+#include <berth/postgres/role.hpp>
 
 #include <chrono>
 #include <optional>
@@ -27,6 +28,15 @@ struct options {
   /// (SET statement_timeout). Default none (the server's); when set, > 0 and
   /// <= berth::max_option_duration.
   std::optional<std::chrono::milliseconds> statement_timeout{};
+  /// Which server a connection must reach (role.hpp; libpq's
+  /// target_session_attrs). Set: passed to libpq, which picks the server at
+  /// connect (with "host=a,b", the first that satisfies it); it must not
+  /// contradict a target_session_attrs in conninfo. Default none: the
+  /// conninfo's target_session_attrs, else libpq's environment variable
+  /// PGTARGETSESSIONATTRS, else any. Either way the adapter re-checks it on
+  /// connections it holds and discards those whose server no longer
+  /// satisfies it (adapter.hpp: failover).
+  std::optional<session_target> target_session_attrs{};
 };
 
 /// The first invalid field as an options_error whose field() is
