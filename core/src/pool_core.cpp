@@ -420,7 +420,7 @@ void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, 
   // The stale flag means the same as the reaper's (reaper.cpp), so
   // try_acquire, the reaper and attend() need nothing new.
   constexpr unsigned live = slot_atomic::owned_states | slot_atomic::state_bit(slot_state::idle);
-  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {  // every slot that may hold a connection
     slot_atomic& w = slots_[i].word;
     // [S1] seq_cst: with the adapter's seq_cst write of what makes a
     // connection stale (before it calls sweep()) and its seq_cst read of it
