@@ -264,12 +264,13 @@ bool pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexc
 }
 
 bool pool_core::validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept {
-  // The caller owns slot i in state `from` (leased or reserved).
+  // The caller owns slot i in state `from` (leased or reserved). The stale
+  // flag goes before the validation, not after: one that a sweep sets
+  // meanwhile (sweep_slots) must survive it, since this validation may have
+  // judged the connection by what the adapter knew before that sweep.
+  slots_[i].word.clear_flags(slot_word::stale);
   auto v = validate_slot(i, timeout);
-  if (v) {
-    slots_[i].word.clear_flags(slot_word::stale);
-    return true;
-  }
+  if (v) return true;
   events_.emit(
       {.kind = event_kind::validation_failed, .slot = i, .error = v.error().code, .message = v.error().message});
   pool_counters::bump(counters_.validation_failures);
@@ -419,6 +420,41 @@ void pool_core::evict_all() noexcept {
 
 void pool_core::evict_slot(std::uint32_t i) noexcept {
   if (slots_[i].word.mark_evict_if_owned()) events_.emit({.kind = event_kind::evicted, .slot = i});
+}
+
+void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, const void* ctx) noexcept {
+  // Flag, then reserve: a slot idle at the flag but leased before our
+  // reserve carries stale to its lessee, whose claim reads the flag from the
+  // word its CAS replaced (try_claim's slow_mask_), so it validates first;
+  // one owned throughout keeps the flag until its next acquirer validates.
+  // The stale flag means the same as the reaper's (reaper.cpp), so
+  // try_acquire, the reaper and attend() need nothing new.
+  constexpr unsigned live = slot_atomic::owned_states | slot_atomic::state_bit(slot_state::idle);
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {  // every slot that may hold a connection
+    slot_atomic& w = slots_[i].word;
+    // [S1] seq_cst: with the adapter's seq_cst write of what makes a
+    // connection stale (before it calls sweep()) and its seq_cst read of it
+    // when it connects (after the creator's begin_connect CAS), this load is
+    // in one total order with them: a connection whose adapter read happened
+    // before that write began connecting before this load, so this load sees
+    // its slot connecting or later, never the empty word from before.
+    if (!(live & slot_atomic::state_bit(w.state(std::memory_order_seq_cst)))) continue;  // empty or closing
+    const bool flagged = w.mark_if(slot_word::stale, live);
+    if (!w.try_reserve()) continue;  // owned: flagged above (or stale already)
+    // Our flag goes (not one that was there before), and before the
+    // examination, as in validate_or_retire(): a concurrent sweep that found
+    // the flag set and left the slot to us did so before this clear, so what
+    // it made stale is visible to evict() below. (A reaper flag set between
+    // our mark and our reserve goes too: the reaper sets it again at its
+    // next pass if the connection is still unused.)
+    if (flagged) w.clear_flags(slot_word::stale);
+    if (evict(ctx, i)) {
+      events_.emit({.kind = event_kind::evicted, .slot = i});
+      retire(i, slot_state::reserved, close_reason::evicted);
+    } else {
+      publish(i, slot_state::reserved);
+    }
+  }
 }
 
 void pool_core::on_clock_advanced() noexcept {

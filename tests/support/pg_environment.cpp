@@ -1,7 +1,9 @@
-// pg_environment.cpp: the one server a GoogleTest binary shares
-// (shared_pg_server()), stopped by a GoogleTest environment at the end. Kept
-// apart from pg_server.cpp so that programs without GoogleTest (benchmarks)
-// can start a pg_server of their own.
+// pg_environment.cpp: the one server (shared_pg_server()) and the one
+// primary/standby pair (shared_pg_pair()) a GoogleTest binary shares, each
+// started on first use and stopped by a GoogleTest environment at the end.
+// Kept apart from pg_server.cpp so that programs without GoogleTest
+// (benchmarks) can start a pg_server or pg_pair of their own.
+#include "support/pg_pair.hpp"
 #include "support/pg_server.hpp"
 
 #include <gtest/gtest.h>
@@ -14,21 +16,42 @@ namespace berth::testing {
 
 namespace {
 
+/// One lazily started fixture; a failed start is not retried by every test.
+template <class T>
 struct shared_state {
-  std::optional<pg_server> server;
-  std::string start_error;  // a failed start is not retried by every test
+  std::optional<T> value;
+  std::string start_error;
   bool tried = false;
+
+  template <class Start>
+  T& get(Start start, const char* what) {
+    if (!tried) {
+      tried = true;
+      try {
+        value.emplace(start());
+      } catch (const std::exception& e) {
+        start_error = e.what();
+      }
+    }
+    if (!value) throw std::runtime_error(std::string(what) + " unavailable: " + start_error);
+    return *value;
+  }
 };
-shared_state& shared() {
-  static shared_state s;
+shared_state<pg_server>& shared_server() {
+  static shared_state<pg_server> s;
+  return s;
+}
+shared_state<pg_pair>& shared_pair() {
+  static shared_state<pg_pair> s;
   return s;
 }
 
-/// Stops the shared server when the test program ends normally.
+/// Stops the shared servers when the test program ends normally.
 class pg_environment : public ::testing::Environment {
  public:
   void TearDown() override {
-    if (shared().server) shared().server->stop();
+    if (shared_pair().value) shared_pair().value->stop();
+    if (shared_server().value) shared_server().value->stop();
   }
 };
 [[maybe_unused]] ::testing::Environment* const registered_environment =
@@ -36,18 +59,8 @@ class pg_environment : public ::testing::Environment {
 
 }  // namespace
 
-pg_server& shared_pg_server() {
-  shared_state& s = shared();
-  if (!s.tried) {
-    s.tried = true;
-    try {
-      s.server.emplace(pg_server::start());
-    } catch (const std::exception& e) {
-      s.start_error = e.what();
-    }
-  }
-  if (!s.server) throw std::runtime_error("shared PostgreSQL server unavailable: " + s.start_error);
-  return *s.server;
-}
+pg_server& shared_pg_server() { return shared_server().get(pg_server::start, "shared PostgreSQL server"); }
+
+pg_pair& shared_pg_pair() { return shared_pair().get(pg_pair::start, "shared PostgreSQL primary/standby pair"); }
 
 }  // namespace berth::testing

@@ -8,6 +8,11 @@
 // superuser bootstrap role. Run as root, initdb and postgres run as the
 // `postgres` OS user (runuser).
 //
+// Streaming replication (pg_pair.hpp): every server also has a replication
+// role (replication_user(), scram-sha-256 over loopback) and wal_level =
+// replica, so start_standby(primary) can make a standby of it with
+// `pg_basebackup -R` into its own directory, on its own port.
+//
 // Never left running: stop() (the destructor, the GoogleTest environment's
 // TearDown) stops it with `pg_ctl stop -m fast` and deletes the directory;
 // and a watchdog process forked at start holds a pipe to this process, so
@@ -15,8 +20,9 @@
 // timeout) the watchdog sends the postmaster SIGQUIT and deletes the
 // directory.
 //
-// Thread-safety: restart() and stop() are not thread-safe with each other;
-// the accessors and admin_execute() are safe once start() has returned.
+// Thread-safety: restart(), stop_keeping_data(), start_again(), promote()
+// and stop() are not thread-safe with each other; the accessors and
+// admin_execute() are safe once start() has returned.
 #pragma once
 
 #include "support/server_process.hpp"
@@ -33,6 +39,14 @@ class pg_server {
   /// the failing step and the tail of the server log. Blocks several seconds.
   static pg_server start();
 
+  /// Starts a streaming standby of primary: `pg_basebackup -R -X stream -c
+  /// fast` as primary's replication_user() into a fresh directory, then
+  /// postgres on a free loopback port of its own (hot_standby on), waiting
+  /// until it accepts connections. Its database, login role and password are
+  /// primary's (replicated). Throws std::runtime_error as start() does.
+  /// Blocks about a second.
+  static pg_server start_standby(const pg_server& primary);
+
   pg_server(pg_server&& o) noexcept;
   pg_server& operator=(pg_server&&) = delete;
   pg_server(const pg_server&) = delete;
@@ -44,6 +58,8 @@ class pg_server {
   const std::string& dbname() const noexcept { return dbname_; }
   const std::string& user() const noexcept { return user_; }
   const std::string& password() const noexcept { return password_; }
+  /// The role that may stream WAL from this server over loopback.
+  const std::string& replication_user() const noexcept { return replication_user_; }
   /// "host=127.0.0.1 port=N dbname=D user=U password=P" (TCP, password auth).
   std::string conninfo() const;
   /// conninfo() with another password.
@@ -58,11 +74,30 @@ class pg_server {
   int terminate_user_backends() const;
   /// `pg_ctl restart -m fast`, waiting until it accepts connections again.
   void restart();
+  /// `pg_ctl stop -m <mode>` ("fast", "immediate" or "smart"), waiting until
+  /// the server is down; its directory and port stay for start_again().
+  void stop_keeping_data(const std::string& mode = "fast");
+  /// `pg_ctl start` after stop_keeping_data(), on the same port, waiting
+  /// until it accepts connections.
+  void start_again();
+  /// `pg_ctl promote` on a standby, then waits (bounded, 30 s) until it is
+  /// out of recovery, so it accepts writes when this returns. Throws
+  /// std::runtime_error when it is not a standby or does not get there.
+  void promote();
+  /// SELECT pg_is_in_recovery(): true on a standby.
+  bool in_recovery() const;
   /// Stops the server and deletes its directory. Idempotent.
   void stop() noexcept;
 
  private:
   pg_server() = default;
+  /// A fresh directory (data/, sock/, logs) and its watchdog; password_ set.
+  static pg_server prepare(const std::string& prefix);
+  /// Appends the settings berth's test servers share (port, socket
+  /// directory, fsync off, ...) to data/postgresql.conf, later lines
+  /// winning, and starts postgres, trying another free port when the chosen
+  /// one was taken meanwhile.
+  void configure_and_start();
   void run_pg_ctl(const std::string& action) const;
 
   std::string dir_;       // the temporary directory (data/, sock/, log)
@@ -71,6 +106,7 @@ class pg_server {
   std::string dbname_ = "berth_test";
   std::string user_ = "berth_user";
   std::string password_;
+  std::string replication_user_ = "berth_replicator";  // its password is password_
   detail::watchdog watchdog_;  // stops the server if this process dies first
 };
 

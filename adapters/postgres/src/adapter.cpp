@@ -3,6 +3,10 @@
 
 #include <libpq-fe.h>
 
+#include "failover_tracker.hpp"
+
+#include <cstdlib>
+#include <string>
 #include <utility>
 
 namespace berth::postgres {
@@ -12,6 +16,26 @@ adapter_error to_adapter_error(error e) { return adapter_error{e.code, std::move
 
 adapter_error state_error(const char* sqlstate, const char* what) {
   return adapter_error{make_sqlstate_error(sqlstate), std::string("berth postgres: ") + what};
+}
+
+adapter_error superseded_error(const connection& c, session_target target) {
+  return adapter_error{make_sqlstate_error("08000"),
+                       "berth postgres: the connection to " + std::string(c.host()) + ":" + std::string(c.port()) +
+                           " is superseded (failover): its server is now " + std::string(to_string(c.role())) +
+                           (c.read_only_by_default() ? ", read-only by default," : "") +
+                           " and the pool wants target_session_attrs=" + std::string(to_string(target)) +
+                           ", or it was found demoted or promoted since this connection was opened"};
+}
+
+/// The value of keyword key in conninfo ("" when absent or unparseable).
+std::string conninfo_value(const std::string& conninfo, const char* key) {
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
+  if (opts == nullptr) return {};
+  std::string v;
+  for (const PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
+    if (std::string_view(o->keyword) == key && o->val != nullptr) v = o->val;
+  PQconninfoFree(opts);
+  return v;
 }
 
 }  // namespace
@@ -64,11 +88,52 @@ std::optional<options_error> validate(const options& o) {
                            "connection's to reset; it would run on a server session other clients share)",
                            "postgres::options");
   }
+  if (const std::string t = conninfo_value(o.conninfo, "target_session_attrs"); !t.empty()) {
+    const auto in_conninfo = parse_session_target(t);
+    if (!in_conninfo)
+      return options_error("conninfo",
+                           "target_session_attrs=\"" + t +
+                               "\" is not one of any, read-write, read-only, primary, standby, prefer-standby",
+                           "postgres::options");
+    if (o.target_session_attrs && *o.target_session_attrs != *in_conninfo)
+      return options_error("target_session_attrs",
+                           std::string("is ") + std::string(to_string(*o.target_session_attrs)) +
+                               " but conninfo says target_session_attrs=" + t,
+                           "postgres::options");
+  }
   return std::nullopt;
 }
 
-adapter::adapter(options o) : o_(std::move(o)) {
+adapter::adapter(options o) : o_(std::move(o)), tracker_(std::make_shared<detail::failover_tracker>()) {
   if (auto e = postgres::validate(o_)) throw *e;
+  // As libpq decides: the option (passed to libpq, overriding the conninfo),
+  // the conninfo, the environment, any.
+  if (o_.target_session_attrs) {
+    target_ = *o_.target_session_attrs;
+  } else if (const std::string t = conninfo_value(o_.conninfo, "target_session_attrs"); !t.empty()) {
+    target_ = parse_session_target(t).value_or(session_target::any);
+  } else if (const char* env = std::getenv("PGTARGETSESSIONATTRS"); env != nullptr && *env != '\0') {
+    target_ = parse_session_target(env).value_or(session_target::any);  // libpq rejects a bad one at connect
+  }
+}
+
+adapter::adapter(const adapter& o)
+    : o_(o.o_), target_(o.target_), tracker_(std::make_shared<detail::failover_tracker>()) {}
+
+adapter& adapter::operator=(const adapter& o) {
+  if (this != &o) {
+    auto fresh = std::make_shared<detail::failover_tracker>();
+    o_ = o.o_;
+    target_ = o.target_;
+    tracker_ = std::move(fresh);
+  }
+  return *this;
+}
+
+adapter::~adapter() = default;
+
+void adapter::attach(sweep_target* t) noexcept {
+  if (tracker_) tracker_->attach(t);
 }
 
 result<void, adapter_error> adapter::apply_session_settings(connection& c) {
@@ -79,8 +144,14 @@ result<void, adapter_error> adapter::apply_session_settings(connection& c) {
 }
 
 result<connection, adapter_error> adapter::connect() {
-  auto c = connection::open(o_.conninfo, o_.connect_timeout, o_.statements);
+  // [F1] (failover_tracker.hpp): the epoch before connecting, so a role
+  // change reported while this connect runs supersedes the connection.
+  const std::uint64_t epoch = tracker_ ? tracker_->epoch() : 0;
+  auto c = connection::open_with_target(
+      o_.conninfo, o_.connect_timeout,
+      o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements);
   if (!c) return failure{to_adapter_error(std::move(c).error())};
+  if (tracker_) c->track(tracker_, epoch, target_);
   if (auto s = apply_session_settings(*c); !s) return failure{s.error()};
   return std::move(*c);
 }
@@ -89,14 +160,22 @@ result<void, adapter_error> adapter::validate(connection& c) { return validate(c
 
 result<void, adapter_error> adapter::validate(connection& c, std::chrono::milliseconds timeout) {
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
+  if (c.superseded()) return failure{superseded_error(c, target_)};
   if (c.transaction() != transaction_state::idle)
     return failure{state_error("25000", "idle connection is not idle (transaction or command left open)")};
-  if (auto r = c.ping(timeout); !r) return failure{to_adapter_error(r.error())};
+  if (!c.role_reported() && target_ != session_target::any && target_ != session_target::prefer_standby) {
+    // The reply to a ping would not say whether the role changed: ask.
+    if (auto r = c.refresh_role(timeout); !r) return failure{to_adapter_error(r.error())};
+  } else if (auto r = c.ping(timeout); !r) {
+    return failure{to_adapter_error(r.error())};
+  }
+  if (c.superseded()) return failure{superseded_error(c, target_)};  // the round trip brought the news
   return {};
 }
 
 result<void, adapter_error> adapter::reset(connection& c) {
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
+  if (c.superseded()) return failure{superseded_error(c, target_)};
   switch (c.transaction()) {
     case transaction_state::idle:
       break;
@@ -114,6 +193,7 @@ result<void, adapter_error> adapter::reset(connection& c) {
     if (auto r = c.execute(*o_.reset_query); !r) return failure{to_adapter_error(std::move(r).error())};
     if (auto s = apply_session_settings(c); !s) return s;
   }
+  if (c.superseded()) return failure{superseded_error(c, target_)};
   return {};
 }
 

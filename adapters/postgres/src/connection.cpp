@@ -4,6 +4,8 @@
 
 #include <libpq-fe.h>
 
+#include "failover_tracker.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -230,6 +232,22 @@ enum class on_timeout : std::uint8_t {
   cancel_and_drain,  // execute_for(): cancel, wait up to cancel_grace for the outcome
 };
 
+namespace {
+/// Whether role r contradicts target, so that the server, not just this
+/// session's settings, no longer serves the pool (see check_target()).
+bool role_contradicts(session_target t, server_role r, bool read_only) noexcept {
+  switch (t) {
+    case session_target::read_write:
+    case session_target::primary: return r == server_role::standby;
+    case session_target::standby: return r == server_role::primary;
+    case session_target::read_only: return r == server_role::primary && !read_only;
+    case session_target::any:
+    case session_target::prefer_standby: return false;
+  }
+  return false;
+}
+}  // namespace
+
 struct connection::state {
   PGconn* conn = nullptr;
   bool broken = false;
@@ -237,6 +255,19 @@ struct connection::state {
   statement_mode statements = statement_mode::named;
   std::unordered_map<std::string, std::string, transparent_hash, std::equal_to<>> prepared;  // sql -> name
   std::uint64_t next_statement = 0;
+
+  // The server's role (note_status(), refresh_role()).
+  server_role role = server_role::unknown;
+  bool read_only = false;      // default_transaction_read_only (reported) or transaction_read_only (asked)
+  bool role_reported = false;  // the server reports in_hot_standby (14+)
+
+  // Failover tracking, set by the adapter (track()); null for open().
+  std::shared_ptr<detail::failover_tracker> tracker;
+  detail::host_entry* host = nullptr;  // the reached server's entry in tracker
+  std::uint64_t opened_epoch = 0;      // tracker's epoch when connecting began
+  session_target target = session_target::any;
+  bool mismatched = false;  // this session no longer satisfies target
+  bool reported = false;    // this session reported its server (once is enough)
 
   state() = default;
   state(const state&) = delete;
@@ -296,6 +327,9 @@ struct connection::state {
                    "transaction-pooling PgBouncer, use options::statements = statement_mode::unnamed)";
     return e;
   }
+  /// SELECT pg_is_in_recovery(), current_setting('transaction_read_only'):
+  /// sets role and read_only, then check_target().
+  result<server_role, error> query_role(clock::time_point deadline, std::chrono::milliseconds timeout);
 
   /// Sends what libpq buffered. Fails on a lost connection or the deadline.
   result<void, error> flush(clock::time_point deadline, std::chrono::milliseconds timeout) {
@@ -309,10 +343,49 @@ struct connection::state {
     }
   }
 
+  /// Reads the role the server reports (14+: in_hot_standby and
+  /// default_transaction_read_only, which libpq keeps from ParameterStatus
+  /// messages). No I/O.
+  void note_status() noexcept {
+    if (const char* hs = PQparameterStatus(conn, "in_hot_standby")) {
+      role_reported = true;
+      role = std::strcmp(hs, "on") == 0 ? server_role::standby : server_role::primary;
+    }
+    if (const char* ro = PQparameterStatus(conn, "default_transaction_read_only"))
+      read_only = std::strcmp(ro, "on") == 0;
+  }
+
+  /// With failover tracking: a session that no longer satisfies the target
+  /// is superseded; when its server's role itself contradicts the target, or
+  /// a write was refused on a standby the pool meant to write to (e, when
+  /// 25006), every connection to that server is (tracker->report(): the
+  /// pool sweeps, in this thread). A mismatch of default_read_only alone
+  /// (read-write pool, session read-only by a SET or ALTER ROLE) supersedes
+  /// this session only.
+  void check_target(const error* e) noexcept {
+    if (!tracker || reported) return;
+    if (!session_accepts(target, role, read_only)) mismatched = true;
+    const bool refused = e != nullptr && e->code == make_sqlstate_error("25006") &&
+                         write_refusal_means_failover(target, role);
+    if (refused || role_contradicts(target, role, read_only)) {
+      reported = true;
+      tracker->report(*host);
+    }
+  }
+
   /// Collects every result of the command just sent; returns the last one,
-  /// or the first error. On timeout see on_timeout.
+  /// or the first error; then notes the server's role (note_status(),
+  /// check_target()). On timeout see on_timeout.
   result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout,
                                       on_timeout policy = on_timeout::mark_broken) {
+    auto r = collect_results(deadline, timeout, policy);
+    note_status();
+    check_target(r ? nullptr : &r.error());
+    return r;
+  }
+
+  result<query_result, error> collect_results(clock::time_point deadline, std::chrono::milliseconds timeout,
+                                              on_timeout policy) {
     if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
     query_result last;
     std::optional<error> first_error;
@@ -384,6 +457,11 @@ connection::~connection() = default;
 
 result<connection, error> connection::open(std::string_view conninfo, std::chrono::milliseconds timeout,
                                            statement_mode statements) {
+  return open_with_target(conninfo, timeout, nullptr, statements);
+}
+
+result<connection, error> connection::open_with_target(std::string_view conninfo, std::chrono::milliseconds timeout,
+                                                       const char* target, statement_mode statements) {
   const std::string ci(conninfo);
   {
     char* err = nullptr;
@@ -396,8 +474,10 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
     PQconninfoFree(o);
   }
   const auto deadline = clock::now() + timeout;
-  const char* const keys[] = {"dbname", nullptr};
-  const char* const values[] = {ci.c_str(), nullptr};
+  // The conninfo is expanded from "dbname" first; a later keyword wins over
+  // the conninfo's own (libpq: "the last value ... is used").
+  const char* const keys[] = {"dbname", target != nullptr ? "target_session_attrs" : nullptr, nullptr};
+  const char* const values[] = {ci.c_str(), target, nullptr};
   auto s = std::make_unique<state>();
   s->statements = statements;
   s->conn = PQconnectStartParams(keys, values, 1);
@@ -418,7 +498,30 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
     st = PQconnectPoll(s->conn);
   }
   if (PQsetnonblocking(s->conn, 1) != 0) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  s->note_status();
+  if (!s->role_reported) {
+    // No in_hot_standby (before 14, or a proxy): ask once. A server that
+    // cannot answer (PgBouncer's console) leaves the role unknown; a session
+    // lost meanwhile fails the open.
+    if (auto r = s->query_role(deadline, timeout); !r && s->broken)
+      return failure{make_error("08001", "asking the server for its role: " + r.error().message)};
+  }
   return connection(std::move(s));
+}
+
+result<server_role, error> connection::state::query_role(clock::time_point deadline,
+                                                         std::chrono::milliseconds timeout) {
+  auto r = run("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", deadline, timeout,
+               on_timeout::mark_broken);
+  if (!r) return failure{std::move(r).error()};
+  try {
+    role = r->get<bool>(0, 0) ? server_role::standby : server_role::primary;
+    read_only = r->get<std::string>(0, 1) == "on";
+  } catch (const std::exception& e) {  // field_error: not what PostgreSQL answers
+    return failure{make_error("XX000", std::string("unexpected answer about the role: ") + e.what())};
+  }
+  check_target(nullptr);
+  return role;
 }
 
 result<query_result, error> connection::state::run(std::string_view sql, clock::time_point deadline,
@@ -515,6 +618,51 @@ result<void, error> connection::ping(std::chrono::milliseconds timeout) {
   if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
   if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
   return {};
+}
+
+server_role connection::role() const noexcept { return s_ ? s_->role : server_role::unknown; }
+bool connection::read_only_by_default() const noexcept { return s_ && s_->read_only; }
+bool connection::role_reported() const noexcept { return s_ && s_->role_reported; }
+
+result<server_role, error> connection::refresh_role(std::chrono::milliseconds timeout) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  return s_->query_role(clock::now() + timeout, timeout);
+}
+
+result<std::optional<std::chrono::microseconds>, error> connection::last_replay_age(std::chrono::milliseconds timeout) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  // GREATEST ignores NULL, hence the IS NOT NULL test.
+  auto r = s_->run(
+      "SELECT CASE WHEN pg_is_in_recovery() AND pg_last_xact_replay_timestamp() IS NOT NULL THEN "
+      "greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000000)::int8 END",
+      clock::now() + timeout, timeout, on_timeout::mark_broken);
+  if (!r) return failure{std::move(r).error()};
+  if (r->is_null(0, 0)) return std::optional<std::chrono::microseconds>{};
+  return std::optional<std::chrono::microseconds>{std::chrono::microseconds{r->get<std::int64_t>(0, 0)}};
+}
+
+std::string_view connection::host() const noexcept {
+  const char* h = s_ ? PQhost(s_->conn) : nullptr;
+  return h != nullptr ? h : "";
+}
+std::string_view connection::port() const noexcept {
+  const char* p = s_ ? PQport(s_->conn) : nullptr;
+  return p != nullptr ? p : "";
+}
+
+bool connection::superseded() const noexcept {
+  return s_ && s_->host != nullptr &&
+         (s_->mismatched || detail::failover_tracker::superseded(*s_->host, s_->opened_epoch));
+}
+
+void connection::track(std::shared_ptr<detail::failover_tracker> tracker, std::uint64_t opened,
+                       session_target target) {
+  if (!s_ || !tracker) return;
+  s_->host = &tracker->entry(host(), port());
+  s_->tracker = std::move(tracker);
+  s_->opened_epoch = opened;
+  s_->target = target;
+  s_->check_target(nullptr);
 }
 
 bool connection::broken() const noexcept { return !s_ || s_->broken || PQstatus(s_->conn) != CONNECTION_OK; }

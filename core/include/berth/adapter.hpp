@@ -68,4 +68,47 @@ concept adapter_with_needs_reset = adapter<A> && requires(const A& a, const type
   { a.needs_reset(c) } noexcept -> std::convertible_to<bool>;
 };
 
+/// What a pool hands an adapter_with_sweep: a way for the adapter to have
+/// the pool drop, at once, the connections it has learnt are stale (a
+/// failover: its server was demoted or promoted), without adding work to
+/// acquire or release.
+class sweep_target {
+ public:
+  /// Examines every connection of the pool that exists when the call
+  /// begins: each idle one is reserved (no acquirer can take it meanwhile)
+  /// and closed (events evicted, then closed with close_reason::evicted)
+  /// when adapter.should_evict(c) is true, else put back untouched; each one
+  /// owned at that moment (leased, being validated, being opened) is flagged
+  /// so that whoever acquires it next validates it first (adapter.validate,
+  /// even with validate_on_acquire off). Connections whose connect() begins
+  /// after the call are not examined. Thread-safe; concurrent sweeps are
+  /// allowed. Never calls validate(); blocks while it closes connections
+  /// (adapter.close()). O(max_size).
+  virtual void sweep() noexcept = 0;
+
+ protected:
+  ~sweep_target() = default;
+};
+
+/// True when A declares the optional sweep hooks:
+///   bool should_evict(const connection_type& c) const noexcept: no I/O;
+///                called by a sweep on idle connections it reserved (so
+///                concurrently for different connections). validate(c) must
+///                fail whenever should_evict(c) is true: the connections a
+///                sweep finds in use are validated by their next acquirer
+///                instead.
+///   void attach(sweep_target* t) noexcept: the pool calls it with itself
+///                before it opens any connection, and with nullptr first
+///                thing in its destructor (or when its constructor fails); the
+///                adapter then calls t->sweep() from any thread (typically
+///                inside the adapter call or connection call that learnt of
+///                the failover) until attach(nullptr) returns, so attach
+///                must wait for a sweep in progress to finish.
+template <class A>
+concept adapter_with_sweep = adapter<A> && requires(A& a, const A& ca, const typename A::connection_type& c,
+                                                    sweep_target* t) {
+  { ca.should_evict(c) } noexcept -> std::convertible_to<bool>;
+  { a.attach(t) } noexcept;
+};
+
 }  // namespace berth

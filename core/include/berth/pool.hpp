@@ -66,8 +66,11 @@ class async_handle {
 /// Distinct objects: safe. Shared objects: safe for acquire*, with, stats,
 /// counts, close, drain, evict_all, resize, suspend, resume; unsafe for
 /// destruction.
+/// An adapter_with_sweep (adapter.hpp) is attached to its pool, so that it
+/// can have stale connections dropped (sweep()); the pool is its
+/// sweep_target for its whole life.
 template <adapter A>
-class pool final : public detail::pool_core {
+class pool final : public detail::pool_core, private sweep_target {
  public:
   using connection_type = typename A::connection_type;
   using lease_type = lease<A>;
@@ -84,13 +87,26 @@ class pool final : public detail::pool_core {
       : pool_core(opts, clock),
         adapter_(std::move(adapter)),
         conns_(std::make_unique<std::optional<connection_type>[]>(slot_capacity(options()))) {
-    start();
+    if constexpr (adapter_with_sweep<A>) {
+      adapter_.attach(static_cast<sweep_target*>(this));
+      try {
+        start();
+      } catch (...) {
+        adapter_.attach(nullptr);
+        throw;
+      }
+    } else {
+      start();
+    }
   }
 
   /// Closes the pool and joins its thread. Aborts, naming each lease and
   /// where it was acquired, if leases are still outstanding. Not thread-safe
   /// with other members.
-  ~pool() { shutdown(); }
+  ~pool() {
+    if constexpr (adapter_with_sweep<A>) adapter_.attach(nullptr);  // waits for a sweep in progress
+    shutdown();
+  }
 
   /// An idle connection now, or errc::would_block (none idle and ready, or
   /// acquirers are queued and fairness sends this one behind them) or
@@ -423,6 +439,17 @@ class pool final : public detail::pool_core {
   void close_slot(std::uint32_t i) noexcept override {
     adapter_.close(*conns_[i]);
     conns_[i].reset();
+  }
+
+  /// sweep_target: the adapter asked (adapter_with_sweep). Cold path.
+  void sweep() noexcept override {
+    if constexpr (adapter_with_sweep<A>)
+      sweep_slots(
+          [](const void* self, std::uint32_t i) noexcept -> bool {
+            const pool& p = *static_cast<const pool*>(self);
+            return p.adapter_.should_evict(*p.conns_[i]);  // slot i is reserved by the sweep: ours
+          },
+          this);
   }
 
   A adapter_;

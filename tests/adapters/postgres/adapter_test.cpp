@@ -56,6 +56,12 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
          o.statements = statement_mode::unnamed;
          o.reset_query = "DISCARD ALL";
        }},
+      {"conninfo", [](options& o) { o.conninfo += " target_session_attrs=writable password=sekrit"; }},
+      {"target_session_attrs",
+       [](options& o) {
+         o.conninfo += " target_session_attrs=standby";
+         o.target_session_attrs = session_target::read_write;
+       }},
   };
   for (const auto& r : rows) {
     options o;
@@ -74,6 +80,22 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
   EXPECT_FALSE(validate(ok)) << "unnamed statements are fine without a pooler";
   ok.pooler = pooler_mode::transaction;
   EXPECT_FALSE(validate(ok));
+  ok.conninfo = "postgresql://u@127.0.0.1,127.0.0.2/db?target_session_attrs=read-write";
+  ok.target_session_attrs = session_target::read_write;  // saying it twice is fine
+  EXPECT_FALSE(validate(ok));
+}
+
+TEST(PostgresOptions, TheTargetIsTheOptionsElseTheConninfosElseAny) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  EXPECT_EQ(adapter{o}.target(), session_target::any);
+  o.conninfo += " target_session_attrs=prefer-standby";
+  EXPECT_EQ(adapter{o}.target(), session_target::prefer_standby);
+  o.target_session_attrs = session_target::prefer_standby;
+  EXPECT_EQ(adapter{o}.target(), session_target::prefer_standby);
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  o.target_session_attrs = session_target::primary;
+  EXPECT_EQ(adapter{o}.target(), session_target::primary);
 }
 
 TEST(PostgresAdapter, ConnectValidateResetClose) {

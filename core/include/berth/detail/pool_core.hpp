@@ -59,6 +59,10 @@
 //              the creator.
 //   Adaptive min_idle: the reaper's pass samples demand and calls
 //              adapt_min_idle() (reaper.hpp, demand_window.hpp).
+//
+// Off the fast path, [S1]: sweep_slots()' first load of each slot word is
+// seq_cst, which orders a sweep against the creator's claim of an empty slot
+// and the adapter's own seq_cst accesses (see sweep_slots()).
 #pragma once
 
 #include <berth/acquire_error.hpp>
@@ -301,6 +305,14 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Soft-evicts the connection held by the lease on slot i: it is closed
   /// when the lease ends. Thread-safe. Never blocks.
   void evict_slot(std::uint32_t i) noexcept;
+
+  /// berth::sweep_target::sweep() (adapter.hpp) for pool<A>: each idle slot
+  /// is reserved and retired (evicted) when evict(ctx, i) is true, else
+  /// published again; each owned slot (leased, reserved, connecting) is
+  /// flagged stale, so its next acquirer validates it. evict runs with slot
+  /// i reserved by this call. Thread-safe. Never validates; blocks while it
+  /// closes. O(max_size).
+  void sweep_slots(bool (*evict)(const void* ctx, std::uint32_t i) noexcept, const void* ctx) noexcept;
 
   // ---- asynchronous acquire (async.cpp; protocol in async_request.hpp) ----
 

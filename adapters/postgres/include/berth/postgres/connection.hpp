@@ -11,6 +11,7 @@
 
 #include <berth/postgres/error.hpp>
 #include <berth/postgres/statement_mode.hpp>
+#include <berth/postgres/role.hpp>
 #include <berth/result.hpp>
 
 #include <chrono>
@@ -33,6 +34,11 @@ typedef struct pg_result PGresult;  // NOLINT
 }
 
 namespace berth::postgres {
+
+namespace detail {
+class failover_tracker;
+struct host_entry;
+}  // namespace detail
 
 /// Bytes of a bytea parameter (a view: the caller keeps them alive for the call).
 struct bytea_view {
@@ -152,14 +158,29 @@ enum class transaction_state : std::uint8_t { idle, active, in_transaction, in_e
 
 /// A move-only PostgreSQL session. Distinct objects: safe. Shared objects:
 /// unsafe (one thread at a time, as libpq requires).
+///
+/// Role awareness (role.hpp): the session knows whether its server is a
+/// primary or a standby. PostgreSQL 14+ reports in_hot_standby (and
+/// default_transaction_read_only) to the client when the session starts and
+/// whenever it changes (a promotion), with the reply to the next command;
+/// role() reads libpq's copy after every round trip, so it costs no I/O and
+/// is current as of the session's last command. When the server reports no
+/// in_hot_standby (before 14, or through PgBouncer), open() asks it once
+/// (SELECT pg_is_in_recovery()), and refresh_role() asks again on demand.
 class connection {
  public:
   /// Opens a session from a conninfo string ("host=... dbname=...") or a
   /// URI ("postgresql://..."), failing with 08001 if it is not established
   /// within timeout (DNS resolution of a host name is the one step libpq
   /// does blocking: use hostaddr= to bound it too). The message never
-  /// contains the password. statements: how execute(sql, params) sends its
-  /// statement (statement_mode.hpp). Blocks up to timeout.
+  /// contains the password. Multi-host conninfos ("host=a,b port=5432,5433")
+  /// and target_session_attrs work as in libpq: hosts are tried in order
+  /// within the one timeout (a host that refuses at once costs little; one
+  /// that never answers uses up the timeout), and libpq checks the target on
+  /// each. Against a server that reports no in_hot_standby, one more round
+  /// trip asks for its role (left unknown if that fails). statements: how
+  /// execute(sql, params) sends its statement (statement_mode.hpp). Blocks
+  /// up to timeout.
   static result<connection, error> open(std::string_view conninfo, std::chrono::milliseconds timeout,
                                         statement_mode statements = statement_mode::named);
 
@@ -217,6 +238,42 @@ class connection {
   /// (its protocol state is unknown). Blocks up to about timeout.
   result<void, error> ping(std::chrono::milliseconds timeout);
 
+  /// The server's role as of the session's last round trip (see the class
+  /// comment): unknown only when the server reports no in_hot_standby and
+  /// asking failed. No I/O. Never blocks.
+  server_role role() const noexcept;
+  /// The server's default_transaction_read_only as last reported (14+) or
+  /// asked (refresh_role(): transaction_read_only); false when unknown.
+  /// libpq's read-write/read-only targets look at it. No I/O. Never blocks.
+  bool read_only_by_default() const noexcept;
+  /// Asks the server for its role: SELECT pg_is_in_recovery(),
+  /// current_setting('transaction_read_only'), bounded by timeout (as
+  /// ping()), and updates role() and read_only_by_default(). Needed only
+  /// where the server does not report in_hot_standby. Blocks up to about timeout.
+  result<server_role, error> refresh_role(std::chrono::milliseconds timeout);
+  /// On a standby, how long ago the last transaction it replayed was
+  /// committed on the primary: now() - pg_last_xact_replay_timestamp(), in
+  /// microseconds (negative values, from clock skew between the two hosts,
+  /// read as 0). nullopt on a primary, or on a standby that has replayed no
+  /// transaction since it started. It grows while the primary commits
+  /// nothing, so it bounds the replay lag from above: compare WAL positions
+  /// (pg_last_wal_replay_lsn()) for an exact answer. One round trip,
+  /// bounded by timeout (as ping()). Blocks up to about timeout.
+  result<std::optional<std::chrono::microseconds>, error> last_replay_age(std::chrono::milliseconds timeout);
+  /// The host and port of the server the session reached (with a multi-host
+  /// conninfo, the one libpq kept), as the conninfo names them (PQhost,
+  /// PQport); "" when closed. Valid while the connection is open. No I/O.
+  std::string_view host() const noexcept;
+  std::string_view port() const noexcept;
+  /// True when the pool adapter that opened this connection learnt, after
+  /// it began connecting, that the server's role changed (a failover: this
+  /// or another of its connections found the server demoted, or promoted
+  /// against the adapter's target), or when this session no longer
+  /// satisfies the adapter's target (session_accepts()). The adapter then
+  /// discards it (adapter.hpp). Always false for a connection from open().
+  /// No I/O. Never blocks.
+  bool superseded() const noexcept;
+
   /// The session lost its server, or a command was cut short (remembered).
   bool broken() const noexcept;
   transaction_state transaction() const noexcept;
@@ -248,6 +305,16 @@ class connection {
   };
   /// nullptr when closed.
   guard_marks* marks() noexcept;
+  /// open() with libpq's target_session_attrs set to target (overriding the
+  /// conninfo's) when it is not null.
+  static result<connection, error> open_with_target(std::string_view conninfo, std::chrono::milliseconds timeout,
+                                                    const char* target, statement_mode statements);
+  /// The adapter's failover tracking (failover_tracker.hpp): this session
+  /// belongs to tracker's adapter, which wants target, and began connecting
+  /// at epoch `opened`. Reports to tracker from then on. Throws std::bad_alloc.
+  void track(std::shared_ptr<detail::failover_tracker> tracker, std::uint64_t opened, session_target target);
+  /// The server reports in_hot_standby (14+), so role() follows it.
+  bool role_reported() const noexcept;
   /// Marks the session broken (a rollback failed: its state is unknown).
   void mark_broken() noexcept;
   /// Forgets every guard (their transaction is gone): depth 0.

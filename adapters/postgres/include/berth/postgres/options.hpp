@@ -3,6 +3,7 @@
 
 #include <berth/options.hpp>
 #include <berth/postgres/statement_mode.hpp>
+#include <berth/postgres/role.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -63,6 +64,15 @@ struct options {
   /// is the same either way: rollback of a transaction left open on release
   /// and validation (an empty query) work through PgBouncer.
   pooler_mode pooler = pooler_mode::none;
+  /// Which server a connection must reach (role.hpp; libpq's
+  /// target_session_attrs). Set: passed to libpq, which picks the server at
+  /// connect (with "host=a,b", the first that satisfies it); it must not
+  /// contradict a target_session_attrs in conninfo. Default none: the
+  /// conninfo's target_session_attrs, else libpq's environment variable
+  /// PGTARGETSESSIONATTRS, else any. Either way the adapter re-checks it on
+  /// connections it holds and discards those whose server no longer
+  /// satisfies it (adapter.hpp: failover).
+  std::optional<session_target> target_session_attrs{};
 };
 
 /// The first invalid field as an options_error whose field() is
