@@ -45,6 +45,9 @@ const char* to_string(event_kind k) noexcept {
     case event_kind::leak_suspected: return "leak_suspected";
     case event_kind::leak_returned: return "leak_returned";
     case event_kind::evicted: return "evicted";
+    case event_kind::breaker_opened: return "breaker_opened";
+    case event_kind::breaker_half_open: return "breaker_half_open";
+    case event_kind::breaker_closed: return "breaker_closed";
   }
   return "?";
 }
