@@ -122,6 +122,16 @@ void pg_server::run_pg_ctl(const std::string& action) const {
 
 void pg_server::restart() { run_pg_ctl("restart"); }
 
+void pg_server::pause() {
+  run({std::string(pg_bin) + "pg_ctl", "stop", "-D", dir_ + "/data", "-m", "fast", "-w", "-t", "30"}, dir_,
+      dir_ + "/pg_ctl.log", who);
+}
+
+void pg_server::resume() {
+  run({std::string(pg_bin) + "pg_ctl", "start", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t", "30"},
+      dir_, dir_ + "/pg_ctl.log", who);
+}
+
 void pg_server::stop() noexcept {
   if (dir_.empty()) return;
   try {

@@ -15,8 +15,9 @@
 // timeout) the watchdog sends the postmaster SIGQUIT and deletes the
 // directory.
 //
-// Thread-safety: restart() and stop() are not thread-safe with each other;
-// the accessors and admin_execute() are safe once start() has returned.
+// Thread-safety: restart(), pause(), resume() and stop() are not thread-safe
+// with each other; the accessors and admin_execute() are safe once start()
+// has returned.
 #pragma once
 
 #include "support/server_process.hpp"
@@ -58,6 +59,13 @@ class pg_server {
   int terminate_user_backends() const;
   /// `pg_ctl restart -m fast`, waiting until it accepts connections again.
   void restart();
+  /// `pg_ctl stop -m fast` (backends are terminated), keeping the directory
+  /// and the port: connections are refused until resume(). A database
+  /// outage. Blocks until the server has stopped.
+  void pause();
+  /// `pg_ctl start` of a paused server, on the same port, waiting until it
+  /// accepts connections.
+  void resume();
   /// Stops the server and deletes its directory. Idempotent.
   void stop() noexcept;
 
