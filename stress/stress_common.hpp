@@ -100,6 +100,7 @@ inline const char* errc_name(errc c) {
     case errc::drain_timeout: return "drain_timeout";
     case errc::adapter_failure: return "adapter_failure";
     case errc::cancelled: return "cancelled";
+    case errc::database_unavailable: return "database_unavailable";
   }
   return "?";
 }

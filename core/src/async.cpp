@@ -136,6 +136,9 @@ void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint3
     r.closed = true;
   } else if (const std::uint32_t i = waiters_.register_locked(); i != no_slot) {  // [G2]
     r.slot = i;
+  } else if (breaker_refuses_locked()) {  // nothing idle, and no connection will be created: fail at once
+    waiters_.withdraw_locked();
+    r.rejected = true;  // its run delivers errc::database_unavailable
   } else {
     r.waited = true;
     waiters_.enqueue_locked(r, false);  // may hand it a slot at once (settle), posting its run
@@ -175,6 +178,11 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       finish_locked(r);
       out.deliver = true;
       return out;
+    } else if (r.rejected) {  // refused at the start, or queued when the breaker opened
+      refuse_locked(out.error, waited);
+      finish_locked(r);
+      out.deliver = true;
+      return out;
     } else if (now >= r.deadline) {
       fill_error_locked(out.error, errc::timeout, waited);  // counts include r
       if (r.queued) waiters_.leave_locked(r);
@@ -190,6 +198,11 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       }
     } else {  // a check failed on the slot we had: wait again, keeping our place at the front
       i = waiters_.register_locked();  // [G2]
+      if (i == no_slot && breaker_refuses_locked()) {
+        waiters_.withdraw_locked();
+        r.rejected = true;
+        continue;  // delivered above
+      }
       if (i == no_slot) {
         const bool front = r.waited;  // it waited before: it keeps its place
         r.waited = true;

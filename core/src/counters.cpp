@@ -18,6 +18,7 @@ void pool_counters::read_into(pool_stats& s) const noexcept {
   s.reaper_passes = reaper_passes.load(std::memory_order_relaxed);
   s.validation_failures = validation_failures.load(std::memory_order_relaxed);
   s.acquire_validations = acquire_validations.load(std::memory_order_relaxed);
+  s.breaker_rejected = breaker_rejected.load(std::memory_order_relaxed);
 }
 
 void wait_histogram::record(std::chrono::nanoseconds waited) noexcept {

@@ -19,6 +19,7 @@ class category final : public std::error_category {
       case errc::drain_timeout: return "leases still outstanding when drain timed out";
       case errc::adapter_failure: return "adapter call failed";
       case errc::cancelled: return "asynchronous acquire cancelled";
+      case errc::database_unavailable: return "database unavailable (connection creation keeps failing)";
     }
     return "unknown berth error";
   }
@@ -44,6 +45,11 @@ std::string acquire_error::message() const {
                : "no idle connection (try_acquire)";
       break;
     case errc::pool_closed: m += "pool is closed"; break;
+    case errc::database_unavailable:
+      m += "database unavailable: creating connections keeps failing (circuit breaker open), acquire failed "
+           "at once after " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) + " ms";
+      break;
     default: m += make_error_code(code).message(); break;
   }
   m += " (" + counts.to_string() + ")";

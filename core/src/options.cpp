@@ -80,6 +80,21 @@ std::optional<options_error> validate(const pool_options& o) {
                                                      " ms), got " +
                                                      to_string(o.creation_backoff_max.count()) + " ms");
   if (auto e = above_max("creation_backoff_max", o.creation_backoff_max)) return e;
+  if (o.breaker_threshold > max_breaker_threshold)
+    return options_error("breaker_threshold", "must be in 0.." + to_string(max_breaker_threshold) +
+                                                  " (0 disables), got " + to_string(o.breaker_threshold));
+  if (o.breaker_window.count() <= 0)
+    return options_error("breaker_window", "must be > 0 ms, got " + to_string(o.breaker_window.count()));
+  if (auto e = above_max("breaker_window", o.breaker_window)) return e;
+  if (o.breaker_recovery.count() <= 0)
+    return options_error("breaker_recovery", "must be > 0 ms, got " + to_string(o.breaker_recovery.count()));
+  // Before the comparison with breaker_recovery_max, as for the backoff.
+  if (auto e = above_max("breaker_recovery", o.breaker_recovery)) return e;
+  if (o.breaker_recovery_max < o.breaker_recovery)
+    return options_error("breaker_recovery_max", "must be >= breaker_recovery (" +
+                                                     to_string(o.breaker_recovery.count()) + " ms), got " +
+                                                     to_string(o.breaker_recovery_max.count()) + " ms");
+  if (auto e = above_max("breaker_recovery_max", o.breaker_recovery_max)) return e;
   if (o.handoff_after.count() < 0)
     return options_error("handoff_after", "must be >= 0 us (0: always strict), got " +
                                               to_string(o.handoff_after.count()));

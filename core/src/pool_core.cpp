@@ -24,6 +24,13 @@ const pool_options& checked(const pool_options& o) {
   std::fprintf(stderr, "berth: internal invariant violated: %s\n", what);
   std::abort();
 }
+
+breaker_config breaker_config_of(const pool_options& o) noexcept {
+  return {.threshold = o.breaker_threshold,
+          .window = saturating_ns(o.breaker_window),
+          .recovery = saturating_ns(o.breaker_recovery),
+          .recovery_max = saturating_ns(o.breaker_recovery_max)};
+}
 }  // namespace
 
 /// A blocked acquirer, on its own stack: sleeps on its own condition
@@ -49,6 +56,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       waiters_(mutex_, *this, saturating_ns(opts_.handoff_after)),
       creator_(opts_, static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
+      breaker_(breaker_config_of(opts_), static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 8))),
       lifetime_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))),
       reaper_(opts_, slots_, *this, leaks_.get()) {
   clock_.subscribe(*this);
@@ -290,6 +298,11 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
     return no_slot;
   }
   if (const std::uint32_t i = waiters_.register_locked(); i != no_slot) return i;  // [G2]
+  if (breaker_refuses_locked()) {  // nothing idle, and no connection will be created: fail at once
+    waiters_.withdraw_locked();
+    refuse_locked(err, saturating_sub(clock_.now(), start));
+    return no_slot;
+  }
   blocking_waiter w;
   w.since = start;
   waiters_.enqueue_locked(w, front);
@@ -304,6 +317,10 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
       fill_error_locked(err, errc::pool_closed, saturating_sub(clock_.now(), start));
       return no_slot;
     }
+    if (w.rejected) {  // the breaker opened while we waited for a creation (reject_waiters_locked)
+      refuse_locked(err, saturating_sub(clock_.now(), start));
+      return no_slot;
+    }
     const auto now = clock_.now();
     if (now >= deadline) {
       fill_error_locked(err, errc::timeout, saturating_sub(now, start));  // counts include this waiter
@@ -312,7 +329,7 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
       return no_slot;
     }
     clock_.wait_until(w.cv, lk, deadline);
-    if (w.slot != no_slot || w.closed) continue;
+    if (w.slot != no_slot || w.closed || w.rejected) continue;
     if (const std::uint32_t i = waiters_.after_wake_locked(w); i != no_slot) {
       blocked = true;
       return i;
@@ -370,6 +387,8 @@ pool_stats pool_core::stats() const {
   counters_.read_into(s);
   s.leaks_suspected = leaks_ ? leaks_->suspected() : 0;
   std::lock_guard lk(mutex_);
+  s.breaker = breaker_.state();
+  s.breaker_opened = breaker_.times_opened();
   s.acquired_after_wait = waits_.count();
   // Fast-path acquires waited ~0. The per-slot sums are read without
   // stopping the pool, so clamp.
@@ -541,6 +560,61 @@ bool pool_core::creation_wanted_locked() const noexcept {
          creator_.wanted_locked(open_.load(std::memory_order_relaxed), waiters_.queued_locked());
 }
 
+bool pool_core::probe_wanted_locked() const noexcept {
+  // Below min_idle (creator_.wanted_locked), or an acquirer was refused: in
+  // either case, room for one more connection under the max_size in force
+  // (resize()); never while suspended [G7]. open_ relaxed, as in
+  // creation_wanted_locked (see breaker_refuses_locked).
+  return creation_wanted_locked() ||
+         (!stop_ && !waiters_.suspended_locked() && refused_since_probe_ &&
+          open_.load(std::memory_order_relaxed) < creator_.max_size_locked());
+}
+
+bool pool_core::breaker_refuses_locked() const noexcept {
+  // open_ is relaxed: its changers lock mutex_ afterwards (retire() through
+  // wake_creator()), so a stale max_size here only queues the acquirer, and
+  // the creator, woken by that retire(), rejects it (reject_waiters_locked).
+  return breaker_.rejecting() && open_.load(std::memory_order_relaxed) < creator_.max_size_locked();
+}
+
+void pool_core::refuse_locked(acquire_error& err, std::chrono::nanoseconds waited) {
+  fill_error_locked(err, errc::database_unavailable, waited);  // the last creation error with it
+  pool_counters::bump(counters_.breaker_rejected);
+  // Demand for a connection: the probe is worth making. Only while the
+  // breaker refuses (a rejected waiter may run after a probe closed it).
+  if (breaker_.rejecting() && !refused_since_probe_) {
+    refused_since_probe_ = true;
+    creator_cv_.notify_one();
+  }
+}
+
+void pool_core::reject_waiters_locked() noexcept {
+  // Every queued waiter waits for a connection the pool will not create
+  // while the breaker refuses (unless every slot is open: then they wait
+  // for releases). The waiters fill their own error (refuse_locked).
+  if (breaker_refuses_locked() && !waiters_.empty_locked()) {
+    refused_since_probe_ = true;
+    waiters_.reject_all_locked();
+  }
+}
+
+void pool_core::breaker_opened_locked(std::unique_lock<std::mutex>& lk) noexcept {
+  reject_waiters_locked();
+  if (!events_.enabled()) return;
+  // The event is delivered without the lock: copy what it shows.
+  const adapter_error& last = creator_.last_error_locked();
+  const std::error_code code = last.code;
+  std::string message;
+  try {
+    message = last.message;
+  } catch (...) {  // out of memory: the code still says it
+  }
+  const auto interval = breaker_.open_interval();
+  lk.unlock();
+  events_.emit({.kind = event_kind::breaker_opened, .age = interval, .error = code, .message = message});
+  lk.lock();
+}
+
 void pool_core::wake_creator() noexcept {
   std::lock_guard lk(mutex_);
   creator_cv_.notify_one();
@@ -556,6 +630,21 @@ void pool_core::creator_loop() noexcept {
       lk.unlock();
       trim_excess(max);
       lk.lock();
+      continue;
+    }
+    if (breaker_.rejecting()) {
+      // Open (half_open lasts only inside create_one): no attempt but the
+      // probe, made once the recovery interval has passed and only if a
+      // connection is wanted. Waiters for a creation are failed now; this
+      // also catches those queued at max_size whose slot has since closed
+      // (retire() wakes us).
+      reject_waiters_locked();
+      if (!probe_wanted_locked())
+        creator_cv_.wait(lk);
+      else if (clock_.now() >= breaker_.probe_at())
+        create_one(lk);
+      else
+        clock_.wait_until(creator_cv_, lk, breaker_.probe_at());
       continue;
     }
     const bool create = creation_wanted_locked();
@@ -577,9 +666,17 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
     creator_cv_.wait(lk);
     return;
   }
+  // The caller checked under this lock hold that the breaker admits an
+  // attempt now (closed, or open with the probe due); the clock only moves
+  // forward. A probe turns it half_open until its outcome below.
+  const auto admitted = breaker_.admit(clock_.now());
+  if (admitted == circuit_breaker::admission::refuse) die("creation attempt refused by the breaker");
+  const bool probe = admitted == circuit_breaker::admission::probe;
+  if (probe) refused_since_probe_ = false;
   open_.fetch_add(1, std::memory_order_relaxed);
   creator_.began_locked();
   lk.unlock();
+  if (probe) events_.emit({.kind = event_kind::breaker_half_open});
   auto r = open_slot(i);
   if (r) {
     opened(i, clock_.now());
@@ -592,12 +689,20 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
     slots_[i].word.transition(slot_state::connecting, slot_state::empty);
     open_.fetch_sub(1, std::memory_order_relaxed);
     pool_counters::bump(counters_.creation_failures);
-    creator_.failed_locked(std::move(r).error(), clock_.now());
+    const auto now = clock_.now();
+    creator_.failed_locked(std::move(r).error(), now);
+    if (breaker_.failed(now)) breaker_opened_locked(lk);
     drained_cv_.notify_all();
     return;
   }
   pool_counters::bump(counters_.created);
   creator_.succeeded_locked();
+  if (breaker_.succeeded()) {  // the probe (or a late attempt) got through: acquirers wait for creations again
+    refused_since_probe_ = false;
+    lk.unlock();
+    events_.emit({.kind = event_kind::breaker_closed});
+    lk.lock();
+  }
   if (stop_) {
     lk.unlock();
     retire(i, slot_state::connecting, close_reason::pool_closed);

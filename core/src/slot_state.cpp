@@ -48,6 +48,9 @@ const char* to_string(event_kind k) noexcept {
     case event_kind::resized: return "resized";
     case event_kind::suspended: return "suspended";
     case event_kind::resumed: return "resumed";
+    case event_kind::breaker_opened: return "breaker_opened";
+    case event_kind::breaker_half_open: return "breaker_half_open";
+    case event_kind::breaker_closed: return "breaker_closed";
   }
   return "?";
 }

@@ -20,6 +20,14 @@ std::uint32_t waiter_queue::register_locked() noexcept {
   return i;
 }
 
+void waiter_queue::withdraw_locked() noexcept {
+  // [G2] deregister; [G6] a seq_cst RMW before the settle: a releaser that
+  // saw our registration and published while we were deciding left its
+  // connection idle, and a queued head may take it now.
+  gate_.value.fetch_sub(1, std::memory_order_seq_cst);
+  settle_locked();
+}
+
 void waiter_queue::enqueue_locked(waiter& w, bool front) noexcept {
   if (front && head_ != nullptr) {  // keep our place
     w.next_ = head_;
@@ -118,6 +126,14 @@ void waiter_queue::fail_all_locked() noexcept {
     unlink_locked(*w);
     w->closed = true;
     w->wake();
+  }
+}
+
+void waiter_queue::reject_all_locked() noexcept {
+  while (waiter* w = head_) {
+    unlink_locked(*w);  // [G2] deregisters; the last unlink clears woken and handoff
+    w->rejected = true;
+    w->wake();  // under the lock: once unlocked the waiter may return and be gone
   }
 }
 

@@ -13,6 +13,14 @@ using namespace std::chrono_literals;
 
 TEST(PoolOptionsTest, DefaultsAreValid) { EXPECT_FALSE(validate(pool_options{}).has_value()); }
 
+TEST(PoolOptionsTest, BreakerDefaultsAreTheDocumentedOnes) {
+  const pool_options o;
+  EXPECT_EQ(o.breaker_threshold, 5u);
+  EXPECT_EQ(o.breaker_window, 10s);
+  EXPECT_EQ(o.breaker_recovery, 1s);
+  EXPECT_EQ(o.breaker_recovery_max, 30s);
+}
+
 constexpr std::chrono::milliseconds over_max_ms = max_option_duration + 1ms;
 
 struct bad_case {
@@ -32,6 +40,14 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
       {"creation_backoff_max", [](pool_options& o) {
          o.creation_backoff_initial = 100ms;
          o.creation_backoff_max = 99ms;
+       }},
+      {"breaker_threshold", [](pool_options& o) { o.breaker_threshold = max_breaker_threshold + 1; }},
+      {"breaker_window", [](pool_options& o) { o.breaker_window = 0ms; }},
+      {"breaker_window", [](pool_options& o) { o.breaker_window = -1ms; }},
+      {"breaker_recovery", [](pool_options& o) { o.breaker_recovery = 0ms; }},
+      {"breaker_recovery_max", [](pool_options& o) {
+         o.breaker_recovery = 2s;
+         o.breaker_recovery_max = 1999ms;
        }},
       {"startup", [](pool_options& o) { o.startup = static_cast<startup_mode>(7); }},
       {"on_unwind", [](pool_options& o) { o.on_unwind = static_cast<unwind_policy>(9); }},
@@ -55,6 +71,13 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
        }},
       {"creation_backoff_initial", [](pool_options& o) { o.creation_backoff_initial = over_max_ms; }},
       {"creation_backoff_max", [](pool_options& o) { o.creation_backoff_max = std::chrono::milliseconds::max(); }},
+      {"breaker_window", [](pool_options& o) { o.breaker_window = std::chrono::milliseconds::max(); }},
+      {"breaker_window", [](pool_options& o) { o.breaker_window = over_max_ms; }},
+      {"breaker_recovery", [](pool_options& o) {
+         o.breaker_recovery = o.breaker_recovery_max = std::chrono::milliseconds::max();
+       }},
+      {"breaker_recovery", [](pool_options& o) { o.breaker_recovery = over_max_ms; }},
+      {"breaker_recovery_max", [](pool_options& o) { o.breaker_recovery_max = over_max_ms; }},
       {"handoff_after", [](pool_options& o) { o.handoff_after = std::chrono::microseconds::max(); }},
       {"handoff_after", [](pool_options& o) { o.handoff_after = max_option_duration + 1us; }},
       {"reaper_period", [](pool_options& o) { o.reaper_period = std::chrono::milliseconds::max(); }},
@@ -127,6 +150,11 @@ TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
   o.min_idle = 1;
   o.creation_backoff_initial = o.creation_backoff_max = 1ms;
   EXPECT_FALSE(validate(o).has_value());
+  // 0 turns the breaker off; the smallest window and intervals; a cap equal
+  // to the first interval.
+  o.breaker_threshold = 0;
+  o.breaker_window = o.breaker_recovery = o.breaker_recovery_max = 1ms;
+  EXPECT_FALSE(validate(o).has_value());
   // Zero disables each lifecycle policy; a jitter without a lifetime is moot.
   o.validation_interval = o.idle_timeout = o.max_lifetime = o.keepalive_interval = 0ms;
   o.lifetime_jitter = 1h;
@@ -137,6 +165,8 @@ TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {
   m.acquire_timeout = std::chrono::milliseconds::max();
   m.creation_backoff_initial = m.creation_backoff_max = max_option_duration;
   m.handoff_after = max_option_duration;
+  m.breaker_threshold = max_breaker_threshold;
+  m.breaker_window = m.breaker_recovery = m.breaker_recovery_max = max_option_duration;
   m.reaper_period = m.validation_interval = m.validation_timeout = m.validation_bypass = max_option_duration;
   m.idle_timeout = m.max_lifetime = m.keepalive_interval = m.leak_threshold = max_option_duration;
   m.lifetime_jitter = max_option_duration - 1ms;

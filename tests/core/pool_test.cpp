@@ -330,6 +330,7 @@ TEST_F(PoolTest, CreationRetriesWithBackoffOnTheClock) {
   auto o = opts(1, 1, startup_mode::degraded);
   o.creation_backoff_initial = 100ms;
   o.creation_backoff_max = 400ms;
+  o.breaker_threshold = 0;  // the backoff alone: the breaker would stop the retries after 5 (pool_breaker_test)
   auto p = make(o);
   ASSERT_TRUE(eventually([&] { return p->stats().creation_failures == 1; }));
   // Jitter is within [d/2, d]; before d/2 no retry may happen.

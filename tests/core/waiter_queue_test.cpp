@@ -992,6 +992,64 @@ TEST_F(WaiterQueueTest, FailAllOnAnEmptyQueueDoesNothing) {
   EXPECT_TRUE(woken.empty());
 }
 
+TEST_F(WaiterQueueTest, RejectAllMarksEveryWaiterRejectedWakesEachOnceAndLeavesThePoolOpen) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  queue_up(q, w2);
+  queue_up(q, w3);
+  q.starving_locked(1ms);  // the handoff bit
+  q.reject_all_locked();
+  for (const recording_waiter* w : {&w1, &w2, &w3}) {
+    EXPECT_TRUE(w->rejected);
+    EXPECT_FALSE(w->closed);
+    EXPECT_FALSE(w->queued);
+    EXPECT_EQ(w->wakes, 1);
+    EXPECT_EQ(w->slot, no_slot);
+  }
+  EXPECT_EQ(woken, (std::vector<std::string>{"w1", "w2", "w3"}));
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+  EXPECT_EQ(gate(q), 0u) << "no waiter, no handoff or woken bit, not closed";
+  recording_waiter w4("w4", woken);
+  queue_up(q, w4);  // later acquirers may queue again
+  EXPECT_EQ(q.queued_locked(), 1u);
+  EXPECT_FALSE(w4.rejected);
+}
+
+TEST_F(WaiterQueueTest, RejectAllOnAnEmptyQueueDoesNothing) {
+  waiter_queue q(mutex, source, 1ms);
+  std::lock_guard lk(mutex);
+  q.reject_all_locked();
+  EXPECT_EQ(gate(q), 0u);
+  EXPECT_TRUE(woken.empty());
+}
+
+TEST_F(WaiterQueueTest, WithdrawUndoesARegistration) {
+  waiter_queue q(mutex, source, 1ms);
+  std::lock_guard lk(mutex);
+  ASSERT_EQ(q.register_locked(), no_slot);
+  EXPECT_EQ(waiters_in(gate(q)), 1u);
+  q.withdraw_locked();
+  EXPECT_EQ(gate(q), 0u);
+  EXPECT_TRUE(q.empty_locked());
+}
+
+TEST_F(WaiterQueueTest, WithdrawSettlesWhatWasPublishedMeanwhileOntoTheQueuedHead) {
+  waiter_queue q(mutex, source, 1ms);
+  recording_waiter w1("w1", woken);
+  std::lock_guard lk(mutex);
+  queue_up(q, w1);
+  ASSERT_EQ(q.register_locked(), no_slot);  // a newcomer that will be refused
+  source.idle = {6};  // a releaser saw two waiters and published
+  q.withdraw_locked();
+  EXPECT_EQ(w1.slot, 6u) << "[G6]: nobody sleeps beside an idle connection";
+  EXPECT_EQ(w1.wakes, 1);
+  EXPECT_TRUE(q.empty_locked());
+  expect_counted(q);
+}
+
 TEST_F(WaiterQueueTest, WakeAllWakesEveryWaiterAndKeepsThemQueued) {
   waiter_queue q(mutex, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);

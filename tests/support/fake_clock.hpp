@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
 #include <vector>
 
@@ -45,13 +46,24 @@ class fake_clock final : public clock_source {
   /// that simulate latency). Thread-safe.
   void sleep_until(time_point t) {
     std::unique_lock lk(mutex_);
+    ++sleeping_;
     sleepers_.wait(lk, [&] { return now() >= t; });
+    --sleeping_;
+  }
+
+  /// Threads inside sleep_until() that have not seen their time yet: a test
+  /// that changes a latency after a call started waits for this, so that the
+  /// call has read the old one. Thread-safe.
+  std::size_t sleeping() const {
+    std::lock_guard lk(mutex_);
+    return sleeping_;
   }
 
  private:
   std::atomic<duration::rep> now_{duration{std::chrono::hours{1}}.count()};
   mutable std::mutex mutex_;
   std::condition_variable sleepers_;
+  std::size_t sleeping_ = 0;  // guarded by mutex_
   std::vector<clock_listener*> listeners_;
 };
 

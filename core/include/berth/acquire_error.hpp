@@ -21,7 +21,9 @@ class acquire_exception : public std::system_error {
 /// An acquire's failure. For errc::timeout it tells "pool exhausted" from
 /// "database down": counts.leased == counts.total == max_size means every
 /// connection was held; a last_creation_error with a low total means new
-/// connections could not be opened.
+/// connections could not be opened. errc::database_unavailable (the circuit
+/// breaker on creation refused the acquire) always carries the last creation
+/// error.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct acquire_error {
   using exception_type = acquire_exception;

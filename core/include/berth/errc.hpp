@@ -31,6 +31,16 @@ enum class errc : int {
   /// handle's cancel() returned true, or its Asio cancellation slot fired).
   /// Any connection handed to it at that moment went back to the pool.
   cancelled,
+  /// An acquire found no idle connection while the circuit breaker on
+  /// connection creation was open (or probing): creating connections kept
+  /// failing (pool_options::breaker_threshold within breaker_window), so the
+  /// acquire failed at once instead of waiting out its deadline; a queued
+  /// acquirer gets it when the breaker opens. The error carries the last
+  /// creation error (host unreachable, authentication, ...). The database
+  /// or the network is down: degrade, shed load or retry later (the pool
+  /// probes again after breaker_recovery, and serves as soon as a probe
+  /// succeeds).
+  database_unavailable,
 };
 
 /// The category of berth::errc. Thread-safe.

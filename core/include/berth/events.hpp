@@ -23,6 +23,13 @@ enum class event_kind : std::uint8_t {
                       ///< max_size/min_idle: the new values (issue 11)
   suspended,          ///< pool::suspend() held acquirers and creation
   resumed,            ///< pool::resume() let them go
+  // The circuit breaker on connection creation (pool_options::breaker_*);
+  // from the creator thread, slot 0.
+  breaker_opened,     ///< creation kept failing, or a probe failed: acquirers that need a new
+                      ///< connection fail with errc::database_unavailable; error/message: the
+                      ///< last creation error; age: how long until the next probe
+  breaker_half_open,  ///< the recovery interval passed: the one probe attempt starts
+  breaker_closed,     ///< a connection attempt succeeded: acquirers wait for creations again
 };
 
 /// Why a connection was closed.
@@ -48,8 +55,10 @@ struct pool_event {
   close_reason reason = close_reason::none;
   std::string_view pool{};         ///< pool_options::name
   std::uint32_t slot = 0;          ///< slot index of the connection
-  std::chrono::nanoseconds age{0}; ///< connection age (closed), lease age (leak_*), else 0
-  std::error_code error{};         ///< creation_failed / validation_failed
+  /// Connection age (closed), lease age (leak_*), the open interval
+  /// (breaker_opened), else 0.
+  std::chrono::nanoseconds age{0};
+  std::error_code error{};         ///< creation_failed / validation_failed / breaker_opened
   std::string_view message{};      ///< the adapter's words for error
   std::size_t max_size = 0;        ///< resized: the max_size now in force
   std::size_t min_idle = 0;        ///< resized: the min_idle now in force

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,55 @@ struct pool_options {
   /// Cap of the creation backoff. Default 10 s.
   /// Range [creation_backoff_initial, max_option_duration].
   std::chrono::milliseconds creation_backoff_max{10'000};
+
+  // ---- circuit breaker on connection creation (detail/circuit_breaker.hpp):
+  // while the database is down, acquirers fail at once instead of each
+  // waiting out its deadline. Consulted by the creator thread and the
+  // acquire slow path, never on the fast path.
+  //
+  // When breaker_threshold creation failures happen within breaker_window
+  // with no success in between, the breaker opens (event breaker_opened):
+  // - an acquire (blocking or asynchronous) that finds no idle connection
+  //   fails at once with errc::database_unavailable, carrying the last
+  //   creation error; so do the queued acquirers when it opens. Idle
+  //   connections are still served. An acquire when every slot is open
+  //   (max_size connections, leased or being opened) waits for a release as
+  //   usual: it does not need a creation. try_acquire() is unchanged (it
+  //   never waits for a creation; would_block).
+  // - the creator makes no connection attempt (min_idle refill included)
+  //   until the recovery interval has passed; then exactly one probe
+  //   (breaker_half_open), made only if a connection is wanted (min_idle,
+  //   or an acquire was refused since the last attempt). Acquirers are
+  //   still refused while it is in flight. Success closes the breaker
+  //   (breaker_closed) and the pool fills as usual; failure opens it again
+  //   for the next interval: breaker_recovery doubled per failed probe,
+  //   with equal jitter, capped at breaker_recovery_max, never below
+  //   breaker_recovery.
+  // Startup: fail_fast still throws startup_failed on the first failure
+  // (the breaker plays no part); degraded pools start closed and open after
+  // breaker_threshold background failures like any other.
+  // Defaults: with the default creation backoff (50 ms doubling), 5
+  // consecutive failures take about 0.4 to 0.75 s, so a database that is
+  // down is detected within a second, while a single refused connection (a
+  // restart blip) does not open the breaker. The 10 s window forgets
+  // sporadic failures; raise it with creation_backoff_* (failures spaced
+  // more than breaker_window / breaker_threshold apart never open it). 1 s
+  // recovery: a database that comes back is used again within a second of
+  // a short outage; 30 s cap: a long outage costs at most one connection
+  // attempt per 15 to 30 s per pool.
+
+  /// Creation failures within breaker_window that open the breaker; 0
+  /// disables it (acquirers then wait for creations until their deadline,
+  /// errc::timeout). Default 5. Range 0..max_breaker_threshold.
+  std::uint32_t breaker_threshold = 5;
+  /// See breaker_threshold. Default 10 s. Range (0, max_option_duration].
+  std::chrono::milliseconds breaker_window{10'000};
+  /// How long the breaker stays open before its first probe. Default 1 s.
+  /// Range (0, max_option_duration].
+  std::chrono::milliseconds breaker_recovery{1'000};
+  /// Cap of the open interval after failed probes. Default 30 s.
+  /// Range [breaker_recovery, max_option_duration].
+  std::chrono::milliseconds breaker_recovery_max{30'000};
   /// Fairness bound. Running threads may take idle connections ahead of
   /// sleeping waiters, which avoids a context switch per cycle; waiters are
   /// woken in FIFO order, and a head waiter that has waited this long is
@@ -170,10 +220,11 @@ struct pool_options {
   std::chrono::milliseconds adaptive_window{60'000};
 
   /// Receives pool events (created, closed with reason, validation failed,
-  /// creation failed, leak suspected, leak returned, resized, suspended,
-  /// resumed). Called from the pool's creator or reaper thread, from a thread
-  /// ending a lease, or from the thread calling evict_all, resize, suspend
-  /// or resume, with no pool lock held; must be
+  /// creation failed, leak suspected, leak returned, evicted, resized,
+  /// suspended, resumed, breaker opened / half-open / closed). Called from
+  /// the pool's creator or reaper thread, from a thread ending a lease, or
+  /// from the thread calling evict_all, resize, suspend or resume, with no
+  /// pool lock held; must be
   /// thread-safe, should be quick, and must not close or destroy the pool.
   /// Default: none. Never called on the acquire/release fast path.
   std::function<void(const pool_event&)> on_event{};
@@ -207,6 +258,9 @@ struct pool_sizing {
 
   friend bool operator==(const pool_sizing&, const pool_sizing&) = default;
 };
+
+/// Largest breaker_threshold: the breaker remembers that many failure times.
+inline constexpr std::uint32_t max_breaker_threshold = 65536;
 
 /// Thrown by a pool constructor for invalid options; field() names the field.
 class options_error : public std::invalid_argument {

@@ -130,8 +130,10 @@ class pool final : public detail::pool_core, private sweep_target {
   /// starts once it has passed. time_point::max() waits without a deadline;
   /// a deadline already passed still takes a connection that is idle and
   /// needs no validation. On failure: errc::timeout (with the pool's counts,
-  /// the whole call's duration and the last creation error) or
-  /// errc::pool_closed. Thread-safe. The fast path (a connection idle, no
+  /// the whole call's duration and the last creation error),
+  /// errc::database_unavailable (nothing idle while the circuit breaker on
+  /// creation is open: at once, or when it opens; with the last creation
+  /// error) or errc::pool_closed. Thread-safe. The fast path (a connection idle, no
   /// queue) never blocks, never allocates and reads no clock.
   BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
@@ -164,7 +166,9 @@ class pool final : public detail::pool_core, private sweep_target {
   // never inline inside this call or another thread's release(): with a
   // lease when a connection is idle (at once) or handed to it, with
   // errc::timeout when its deadline passes (a timer on the pool's async
-  // thread, not a poll), errc::pool_closed, or errc::cancelled. Validation
+  // thread, not a poll), errc::database_unavailable (the circuit breaker
+  // on creation refused it: pool_options::breaker_threshold),
+  // errc::pool_closed, or errc::cancelled. Validation
   // at acquire and connection checks run in the completion's run on `ex`,
   // so an adapter's blocking validate() blocks that executor's thread, as a
   // blocking acquire blocks its own.

@@ -1,6 +1,8 @@
 // stats.hpp: typed statistics snapshot of a pool.
 #pragma once
 
+#include <berth/breaker_state.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -72,6 +74,13 @@ struct pool_stats {
   std::uint64_t validation_failures = 0; ///< validations that failed (reaper or at acquire)
   std::uint64_t leaks_suspected = 0;     ///< leases reported as held past leak_threshold
   std::uint64_t acquire_validations = 0; ///< successful validations at acquire (stale connections)
+  /// The circuit breaker on connection creation (pool_options::breaker_*)
+  /// at the snapshot: its state, how many times it opened (reopenings after
+  /// failed probes included), and the acquires it failed with
+  /// errc::database_unavailable (at once, or queued when it opened).
+  breaker_state breaker = breaker_state::closed;
+  std::uint64_t breaker_opened = 0;
+  std::uint64_t breaker_rejected = 0;
   wait_percentiles wait;
 };
 

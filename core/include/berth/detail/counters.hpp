@@ -19,7 +19,7 @@ namespace berth::detail {
 /// ordering duty); a snapshot is approximate under load.
 struct pool_counters {
   std::atomic<std::uint64_t> created{0}, destroyed{0}, creation_failures{0}, timeouts{0}, discarded{0}, unwound{0},
-      reaper_passes{0}, validation_failures{0}, acquire_validations{0};
+      reaper_passes{0}, validation_failures{0}, acquire_validations{0}, breaker_rejected{0};
 
   static void bump(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 

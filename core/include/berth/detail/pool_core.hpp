@@ -8,6 +8,8 @@
 //   waiter_queue.hpp  blocked acquirers, the gate word, hand-off, fairness,
 //                     and the no-lost-wake-up argument
 //   creator.hpp       when to open a connection, backoff, last error
+//   circuit_breaker.hpp  fail fast while creation keeps failing (a pure
+//                     state machine the creator thread drives)
 //   reaper.hpp        the lifecycle pass (policy: reaper_policy.hpp)
 //   leak_tracker.hpp  leases held past leak_threshold
 //   counters.hpp      the counters and wait histogram that stats() reads
@@ -30,6 +32,11 @@
 // In the steady state of a thread that reuses its connection, acquire and
 // release are one CAS each on a line that thread already owns (HikariCP's
 // thread-local list idea, made a single hint per pool and thread).
+//
+// The circuit breaker is consulted only under mutex_: by the slow path
+// (claim_slow's wait_for_slot, async_start/async_run), when an acquirer
+// finds nothing idle, and by the creator thread, which admits attempts and
+// reports their outcome. The fast path never looks at it.
 //
 // Synchronization: the tags [G1]-[G7] are defined in waiter_queue.hpp, [W1]
 // [W2] in slot_state.hpp, [Q1]-[Q3] in idle_ring.hpp. On this path:
@@ -69,6 +76,7 @@
 #include <berth/adapter.hpp>
 #include <berth/clock.hpp>
 #include <berth/detail/async_request.hpp>
+#include <berth/detail/circuit_breaker.hpp>
 #include <berth/detail/counters.hpp>
 #include <berth/detail/creator.hpp>
 #include <berth/detail/event_sink.hpp>
@@ -270,7 +278,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Everything try_claim() could not do, within `limit`: checks `held` (a
   /// flagged slot the caller claimed, or no_slot), then, unless the limit
   /// is kind::now, waits FIFO until a slot is handed over or idle, the
-  /// deadline passes, or the pool closes. The deadline bounds the whole
+  /// deadline passes, or the pool closes. While the circuit breaker refuses
+  /// (open or half_open) and a slot is free, an acquirer that finds nothing
+  /// idle fails at once with errc::database_unavailable, and a queued one
+  /// when the breaker opens. The deadline bounds the whole
   /// call: validation at acquire gets at most the time left, and none
   /// starts once it has passed. kind::now never blocks and never validates:
   /// a stale connection is put back for a blocking acquirer or the reaper.
@@ -402,6 +413,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void fill_would_block(acquire_error& err) const noexcept;
   bool reaper_enabled() const noexcept;
   bool creation_wanted_locked() const noexcept;
+  bool probe_wanted_locked() const noexcept;
+  bool breaker_refuses_locked() const noexcept;
+  void refuse_locked(acquire_error& err, std::chrono::nanoseconds waited);
+  void reject_waiters_locked() noexcept;
+  void breaker_opened_locked(std::unique_lock<std::mutex>& lock) noexcept;
   void create_one(std::unique_lock<std::mutex>& lock) noexcept;
   void creator_loop() noexcept;
   void reaper_loop(clock_source::time_point first_pass) noexcept;
@@ -500,6 +516,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   mutable std::mutex mutex_;
   waiter_queue waiters_;  // its _locked members; its gate word is lock-free
   creator creator_;
+  /// Admits the creator's attempts; refuses acquirers that need a creation
+  /// while open or half_open (see pool_options::breaker_threshold).
+  circuit_breaker breaker_;
+  /// An acquirer was refused (or a waiter rejected) since the breaker opened
+  /// or last probed: a connection is wanted, so the probe is made even when
+  /// min_idle is reached (with min_idle 0 nothing else would ask for one).
+  bool refused_since_probe_ = false;
   wait_histogram waits_;
   bool stop_ = false;
   /// resize() lowered max_size: the creator thread trims (trim_excess).

@@ -90,6 +90,8 @@
 //   served      a hand-off gave it a slot [G4]: it takes it (served_locked,
 //               which may mark the next head as owed, then settle [G6]).
 //   closed      close() failed it.
+//   rejected    the pool refused it (reject_all_locked: the circuit breaker
+//               on creation opened while it waited for a new connection).
 //   expired     its deadline passed: it leaves (leave_locked, then settle).
 //   head        it pops the ring in either mode (after_wake_locked): the
 //               connection is its due in strict mode and its to compete for
@@ -140,6 +142,9 @@ class waiter {
  public:
   std::uint32_t slot = no_slot;  ///< set by a hand-off [G4]
   bool closed = false;           ///< set when the pool closes
+  /// Set when the pool refuses it: no connection can come for it (the
+  /// circuit breaker on creation opened; reject_all_locked).
+  bool rejected = false;
   /// Linked in the queue: set by enqueue_locked, cleared whenever the queue
   /// unlinks it (hand-off, close, popping after a wake, leaving).
   bool queued = false;
@@ -206,6 +211,9 @@ class waiter_queue {
   /// enqueue_locked() must follow under the same lock hold). No pop while
   /// suspended [G7].
   std::uint32_t register_locked() noexcept;
+  /// Withdraws a registration that register_locked() made, for an acquirer
+  /// that will not wait after all (the pool refuses it), then settles [G6].
+  void withdraw_locked() noexcept;
   /// Links a registered waiter at the back, or at the front when a
   /// connection handed to it failed its check (it keeps its place), then
   /// settles [G6]: w.slot may be set on return.
@@ -233,6 +241,9 @@ class waiter_queue {
   void settle_locked() noexcept;
   /// Fails every waiter (closed) and empties the queue.
   void fail_all_locked() noexcept;
+  /// Refuses every waiter (rejected) and empties the queue; the pool stays
+  /// open and later acquirers may queue again.
+  void reject_all_locked() noexcept;
   /// Wakes every waiter to re-check its deadline (a fake clock moved).
   void wake_all_locked() noexcept;
   /// [G7] Sets the suspended bit: from now on nothing is handed to a waiter
