@@ -27,6 +27,7 @@
 #pragma once
 
 #include <berth/pool.hpp>
+#include <berth/registry.hpp>
 #include <berth/sqlite/adapter.hpp>
 #include <berth/sqlite/connection.hpp>
 #include <berth/sqlite/retry.hpp>
@@ -190,3 +191,17 @@ class database {
 };
 
 }  // namespace berth::sqlite
+
+/// A database in a berth::registry: its pools are reported as
+/// "<name>/writer" and "<name>/readers"; close_all() runs close(), which
+/// waits up to default_timeout for running calls and checkpoints the WAL.
+template <>
+struct berth::registry_traits<berth::sqlite::database> {
+  static void close(berth::sqlite::database& d) noexcept { d.close(); }
+  /// close() has waited already (idempotent).
+  static void drain(berth::sqlite::database& d, std::chrono::nanoseconds) noexcept { d.close(); }
+  static void stats(const berth::sqlite::database& d, const std::string& name, stats_by_name& out) {
+    out.insert_or_assign(name + "/writer", d.writer_pool().stats());
+    out.insert_or_assign(name + "/readers", d.reader_pool().stats());
+  }
+};
