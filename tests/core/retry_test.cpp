@@ -308,7 +308,8 @@ TEST(RetryRunner, TheBudgetBoundsAttemptsAndDelaysOnAFakeClock) {
 
 TEST(RetryRunner, AnEarlierDeadlineThanTheBudgetWins) {
   testing::fake_clock clock;
-  retry_policy p = recorder{}.policy(100);
+  recorder rec;
+  const retry_policy p = rec.policy(100);
   int calls = 0;
   EXPECT_THROW(run_with_retry_until(clock.now(), p,
                                     [&](attempt_context& ctx) {

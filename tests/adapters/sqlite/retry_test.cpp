@@ -106,6 +106,14 @@ TEST(SqliteRunTransaction, BusyAtADeferredWriteRerunsTheWholeFunction) {
   EXPECT_EQ(f.pool.with(count_rows), 2);
 }
 
+TEST(SqliteRunTransaction, ConstFunctionsAndResults) {
+  fixture f;
+  const auto insert = [](connection& c) { c.execute("INSERT INTO t VALUES (1)"); };
+  const auto count = [](connection& c) { return count_rows(c); };
+  run_transaction(f.pool, transaction_mode::immediate, insert);
+  EXPECT_EQ(run_transaction(f.pool, transaction_mode::deferred, count), 1);
+}
+
 TEST(SqliteRunTransaction, AConstraintViolationIsNotRetried) {
   fixture f;
   f.holder.execute("INSERT INTO t VALUES (1)");

@@ -21,6 +21,7 @@
 #include <berth/sqlite/connection.hpp>
 #include <berth/sqlite/transaction.hpp>
 
+#include <memory>
 #include <optional>
 #include <type_traits>
 
@@ -43,8 +44,10 @@ std::invoke_result_t<F&, connection&> with_body(F& fn, Run&& run) {
                 "berth::sqlite: fn may not return a reference (it would refer into a connection that is back "
                 "in its pool); return a value");
   if constexpr (std::is_void_v<R>) {
+    // F may be const (a const lambda passed by reference): erase constness
+    // for body_ref and restore it in call.
     auto call = [](void* f, connection& c) { (*static_cast<F*>(f))(c); };
-    run(body_ref{call, &fn});
+    run(body_ref{call, const_cast<void*>(static_cast<const void*>(std::addressof(fn)))});
   } else {
     struct ctx {
       F* fn;
