@@ -1,13 +1,14 @@
 # install.cmake: berth's install rules, included by the top-level
 # CMakeLists.txt when BERTH_INSTALL is on (the default for a top-level build).
 # For each library that was built (core always; sqlite and postgres when
-# their dependency was found or required):
+# their dependency was found or required; open with either adapter; asio when
+# Asio was found):
 #   <includedir>/berth/...                      its public headers
 #   <libdir>/libberth_<c>.a                     the static library
 #   <libdir>/cmake/berth/berth-<c>-targets.cmake   the imported target berth::<c>
 #   <libdir>/pkgconfig/berth-<c>.pc             for projects that do not use CMake
 # plus <libdir>/cmake/berth/berth-config.cmake and its version file, for
-# find_package(berth CONFIG REQUIRED COMPONENTS core sqlite postgres).
+# find_package(berth CONFIG REQUIRED COMPONENTS core sqlite postgres open asio).
 # The CMake package is relocatable (paths relative to itself); a .pc file
 # names the prefix it was installed to. Uninstall: xargs rm < install_manifest.txt.
 
@@ -89,6 +90,16 @@ endif()
 if(TARGET berth_postgres)
   berth_install_library(postgres DESCRIPTION "berth's PostgreSQL adapter (berth::postgres, libpq)"
                         PC_REQUIRES berth-core libpq)
+endif()
+if(TARGET berth_open)
+  # Links the adapters it dispatches to (PUBLIC): the package config loads
+  # them with it (BERTH_OPEN_ADAPTERS).
+  set(berth_open_pc_requires berth-core)
+  foreach(adapter IN LISTS BERTH_OPEN_ADAPTERS)
+    list(APPEND berth_open_pc_requires berth-${adapter})
+  endforeach()
+  berth_install_library(open DESCRIPTION "berth's URL dispatcher (berth::open): a pool from sqlite: or postgresql:// URLs"
+                        PC_REQUIRES ${berth_open_pc_requires})
 endif()
 if(TARGET berth_asio)
   # Header-only; standalone Asio has no CMake package or .pc file: the

@@ -6,8 +6,8 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
-#include <thread>
+#include <cstdint>
+#include <limits>
 
 namespace berth::sqlite {
 
@@ -43,24 +43,6 @@ const database_options& validated(const database_options& o) {
   if (auto e = validate(o)) throw *e;
   return o;
 }
-
-/// Sets the connection's busy_timeout for one call and restores the
-/// configured one at scope exit (the connection goes back to the pool).
-class busy_cap {
- public:
-  busy_cap(connection& c, std::chrono::milliseconds configured) noexcept : c_(c), configured_(configured) {}
-  busy_cap(const busy_cap&) = delete;
-  busy_cap& operator=(const busy_cap&) = delete;
-  ~busy_cap() { set(configured_); }
-  void set(std::chrono::milliseconds ms) noexcept {
-    // Cannot fail for an open handle with a non-negative value.
-    (void)sqlite3_busy_timeout(detail::handle_of(c_), static_cast<int>(ms.count()));
-  }
-
- private:
-  connection& c_;
-  std::chrono::milliseconds configured_;
-};
 
 }  // namespace
 
@@ -105,55 +87,47 @@ database::clock::time_point database::deadline_after(std::chrono::milliseconds t
   return now + timeout;
 }
 
-void database::run_erased(role r, clock::time_point deadline, body_ref body) {
+void database::run_erased(role r, clock::time_point deadline, detail::body_ref body) {
   const auto start = clock::now();
-  berth::pool<adapter>& p = r == role::writer ? writer_ : readers_;
-  auto l = p.acquire_until(deadline).value();  // throws acquire_exception (timeout, pool_closed)
-  connection& c = *l;
-  busy_cap cap(c, opts_.busy_timeout);
-  std::chrono::milliseconds backoff{1};
-  for (int attempt = 1;; ++attempt) {
-    // busy_timeout waits for a lock held elsewhere, but never past the
-    // caller's deadline.
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(std::max(deadline - clock::now(), clock::duration{0}));
-    cap.set(std::min(left, opts_.busy_timeout));
-    try {
-      // immediate: the write lock is taken at BEGIN, so a write never fails
-      // midway for a lock, and a WAL snapshot can never be stale at the
-      // first write (no SQLITE_BUSY_SNAPSHOT from our own transactions).
-      transaction tx(c, r == role::writer ? transaction_mode::immediate : transaction_mode::deferred);
-      body.call(body.fn, c);
-      tx.commit();
-      return;
-    } catch (const sqlite_error& e) {
-      if (r == role::reader && (e.code().value() & 0xff) == SQLITE_READONLY)
-        throw_sqlite_error(e.code(),
-                           e.engine_message() +
-                               " (berth::sqlite::database::read() runs on a read-only connection; "
-                               "do writes in write())",
-                           e.sql());
-      if (e.code() != db_errc::retryable) throw;
-      // BUSY/LOCKED: another process holds the lock (busy_timeout already
-      // waited for it up to the deadline), or SQLITE_BUSY_SNAPSHOT, which
-      // busy_timeout never retries. The guard has rolled back; restart the
-      // whole transaction function while the deadline allows (GRDB restarts
-      // a whole write transaction the same way).
-      const auto now = clock::now();
-      if (now >= deadline) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
-        const std::string where =
-            opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
-        throw_sqlite_error(e.code(),
-                           std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") +
-                               " on " + where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
-                               std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") + ": " +
-                               (r == role::writer ? "the write lock (BEGIN IMMEDIATE)" : "a read lock") +
-                               " is held by another connection or process (" + e.engine_message() + ")",
-                           e.sql());
-      }
-      std::this_thread::sleep_for(std::min<clock::duration>(backoff, deadline - now));
-      backoff = std::min(backoff * 2, std::chrono::milliseconds{50});
-    }
+  // Until the deadline, however many attempts it takes; short fixed-step
+  // delays (another process's lock is usually held briefly).
+  retry_policy policy;
+  policy.max_attempts = std::numeric_limits<std::uint32_t>::max();
+  policy.budget = std::chrono::duration_cast<std::chrono::milliseconds>(berth::max_option_duration);
+  policy.initial_backoff = std::chrono::milliseconds{1};
+  policy.max_backoff = std::chrono::milliseconds{50};
+  policy.jitter = false;
+  std::uint32_t attempts = 0;
+  policy.on_retry = [&attempts](const retry_event& e) noexcept { attempts = e.attempt; };
+  try {
+    // immediate: the write lock is taken at BEGIN, so a write never fails
+    // midway for a lock, and a WAL snapshot can never be stale at the first
+    // write (no SQLITE_BUSY_SNAPSHOT from our own transactions).
+    detail::run_transaction_erased(r == role::writer ? writer_ : readers_,
+                                   r == role::writer ? transaction_mode::immediate : transaction_mode::deferred,
+                                   deadline, std::chrono::nanoseconds::max(), policy, body);
+  } catch (const sqlite_error& e) {
+    if (r == role::reader && (e.code().value() & 0xff) == SQLITE_READONLY)
+      throw_sqlite_error(e.code(),
+                         e.engine_message() +
+                             " (berth::sqlite::database::read() runs on a read-only connection; "
+                             "do writes in write())",
+                         e.sql());
+    if (e.code() != db_errc::retryable) throw;
+    // BUSY/LOCKED left when the deadline came: another process holds the
+    // lock (busy_timeout waited for it up to the deadline). The runner has
+    // restarted the whole transaction function until then (GRDB restarts a
+    // whole write transaction the same way).
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
+    const std::string where =
+        opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
+    throw_sqlite_error(e.code(),
+                       std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
+                           where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
+                           std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts") + ": " +
+                           (r == role::writer ? "the write lock (BEGIN IMMEDIATE)" : "a read lock") +
+                           " is held by another connection or process (" + e.engine_message() + ")",
+                       e.sql());
   }
 }
 

@@ -27,8 +27,10 @@
 #pragma once
 
 #include <berth/pool.hpp>
+#include <berth/registry.hpp>
 #include <berth/sqlite/adapter.hpp>
 #include <berth/sqlite/connection.hpp>
+#include <berth/sqlite/retry.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -166,40 +168,17 @@ class database {
  private:
   enum class role : std::uint8_t { writer, reader };
 
-  /// A non-owning callable reference (fn outlives the call).
-  struct body_ref {
-    void (*call)(void*, connection&);
-    void* fn;
-  };
-
   static clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept;
 
   template <class F>
   std::invoke_result_t<F&, connection&> run(role r, clock::time_point deadline, F& fn) {
-    using R = std::invoke_result_t<F&, connection&>;
-    static_assert(!std::is_reference_v<R>,
-                  "berth::sqlite::database: fn may not return a reference (it would refer into a connection "
-                  "that is back in its pool); return a value");
-    if constexpr (std::is_void_v<R>) {
-      auto call = [](void* f, connection& c) { (*static_cast<F*>(f))(c); };
-      run_erased(r, deadline, body_ref{call, &fn});
-    } else {
-      struct ctx {
-        F* fn;
-        std::optional<R> out;
-      } x{&fn, std::nullopt};
-      auto call = [](void* p, connection& c) {
-        auto& cx = *static_cast<ctx*>(p);
-        cx.out.reset();  // a restarted transaction's earlier result is discarded
-        cx.out.emplace((*cx.fn)(c));
-      };
-      run_erased(r, deadline, body_ref{call, &x});
-      return std::move(*x.out);
-    }
+    return detail::with_body(fn, [&](detail::body_ref body) { run_erased(r, deadline, body); });
   }
 
-  /// Acquire, transaction, retry loop; see write_until/read_until.
-  void run_erased(role r, clock::time_point deadline, body_ref body);
+  /// sqlite::detail::run_transaction_erased (berth::run_with_retry) until
+  /// the deadline; its give-up and read-only errors reworded to name this
+  /// database; see write_until/read_until.
+  void run_erased(role r, clock::time_point deadline, detail::body_ref body);
 
   // Immutable after construction.
   database_options opts_;
@@ -212,3 +191,17 @@ class database {
 };
 
 }  // namespace berth::sqlite
+
+/// A database in a berth::registry: its pools are reported as
+/// "<name>/writer" and "<name>/readers"; close_all() runs close(), which
+/// waits up to default_timeout for running calls and checkpoints the WAL.
+template <>
+struct berth::registry_traits<berth::sqlite::database> {
+  static void close(berth::sqlite::database& d) noexcept { d.close(); }
+  /// close() has waited already (idempotent).
+  static void drain(berth::sqlite::database& d, std::chrono::nanoseconds) noexcept { d.close(); }
+  static void stats(const berth::sqlite::database& d, const std::string& name, stats_by_name& out) {
+    out.insert_or_assign(name + "/writer", d.writer_pool().stats());
+    out.insert_or_assign(name + "/readers", d.reader_pool().stats());
+  }
+};

@@ -1,0 +1,112 @@
+// url.cpp: see url.hpp.
+#include <berth/postgres/url.hpp>
+
+#include <berth/pool.hpp>
+#include <berth/postgres/adapter.hpp>
+#include <berth/postgres/error.hpp>
+#include <berth/url_options.hpp>
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <string>
+
+namespace berth::postgres {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool is_berth_key(std::string_view k) {
+  if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_query" || k == "on_event") return true;
+  const auto keys = pool_option_keys();
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+/// libpq's connection keywords (PQconndefaults), read once.
+const std::set<std::string, std::less<>>& libpq_keywords() {
+  static const std::set<std::string, std::less<>> keys = [] {
+    std::set<std::string, std::less<>> out{"ssl"};  // libpq's URI alias: ssl=true is sslmode=require
+    if (PQconninfoOption* d = PQconndefaults()) {
+      for (const PQconninfoOption* o = d; o->keyword != nullptr; ++o) out.emplace(o->keyword);
+      PQconninfoFree(d);
+    }
+    return out;
+  }();
+  return keys;
+}
+
+std::string berth_keys_text() {
+  std::string k = "connect_timeout, statement_timeout, reset_query";
+  for (const std::string_view p : pool_option_keys()) k.append(", ").append(p);
+  return k;
+}
+
+/// connect_timeout: a duration, or libpq's bare whole seconds.
+milliseconds connect_timeout_of(const berth::url& u, const url_param& p) {
+  const std::string& v = p.value;
+  if (!v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    const long s = std::stol(v);
+    if (s == 0)
+      throw u.error("parameter connect_timeout: 0 (libpq: wait forever) is not allowed: berth bounds every connect; "
+                    "give a duration such as 10s",
+                    &p);
+    return std::chrono::seconds{s};
+  }
+  return parse_duration<milliseconds>(u, p);
+}
+
+std::string why_of(const berth::options_error& e) {
+  std::string w = e.what();
+  const std::string marker = "." + e.field() + ": ";
+  const std::size_t at = w.find(marker);
+  return at == std::string::npos ? w : w.substr(at + marker.size());
+}
+
+}  // namespace
+
+url_config config_from_url(const berth::url& u, pool_options base) {
+  if (u.scheme() != "postgresql" && u.scheme() != "postgres")
+    throw u.error("scheme \"" + u.scheme() + "\" is not postgresql or postgres (berth::postgres takes libpq's URIs)");
+  if (!u.has_authority())
+    throw u.error("a PostgreSQL URL starts with " + u.scheme() + ":// (libpq's URI form; postgresql:///db for the "
+                  "default host)");
+  url_config cfg;
+  cfg.pool = std::move(base);
+  for (const url_param& p : u.params()) {
+    const std::string& k = p.key;
+    if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_query") require_once(u, p);
+    if (k == "connect_timeout") {
+      cfg.adapter.connect_timeout = connect_timeout_of(u, p);
+    } else if (k == "statement_timeout") {
+      cfg.adapter.statement_timeout = parse_duration<milliseconds>(u, p);
+    } else if (k == "reset_query") {
+      cfg.adapter.reset_query = p.value;
+    } else if (!apply_pool_option(cfg.pool, u, p) && !libpq_keywords().contains(k)) {
+      throw u.error("unknown parameter " + k + ": neither berth's (" + berth_keys_text() +
+                        ") nor a libpq connection parameter",
+                    &p);
+    }
+  }
+  cfg.adapter.conninfo = u.text_without([](const url_param& p) { return is_berth_key(p.key); });
+  if (auto e = validate(cfg.adapter)) {
+    if (e->field() == "conninfo") throw u.error("libpq rejects it: " + redact_password(why_of(*e)));
+    if (const url_param* p = u.param(e->field())) throw u.error("parameter " + p->key + ": " + why_of(*e), p);
+    throw *e;
+  }
+  validate_from_url(cfg.pool, u);
+  return cfg;
+}
+
+url_config config_from_url(std::string_view text, pool_options base) {
+  return config_from_url(berth::url::parse(text), std::move(base));
+}
+
+void emplace_from_url(registry& reg, std::string name, const berth::url& u, pool_options base) {
+  url_config cfg = config_from_url(u, std::move(base));
+  if (u.param("name") == nullptr) cfg.pool.name = name;
+  reg.emplace<berth::pool<adapter>>(std::move(name), adapter(std::move(cfg.adapter)), cfg.pool);
+}
+
+}  // namespace berth::postgres
