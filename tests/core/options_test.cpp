@@ -17,8 +17,8 @@ TEST(PoolOptionsTest, BreakerDefaultsAreTheDocumentedOnes) {
   const pool_options o;
   EXPECT_EQ(o.breaker_threshold, 5u);
   EXPECT_EQ(o.breaker_window, 10s);
-  EXPECT_EQ(o.breaker_recovery, 1s);
-  EXPECT_EQ(o.breaker_recovery_max, 30s);
+  EXPECT_EQ(o.breaker_recovery, 250ms);
+  EXPECT_EQ(o.breaker_recovery_max, 5s);
 }
 
 constexpr std::chrono::milliseconds over_max_ms = max_option_duration + 1ms;

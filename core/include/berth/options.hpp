@@ -107,10 +107,12 @@ struct pool_options {
   // down is detected within a second, while a single refused connection (a
   // restart blip) does not open the breaker. The 10 s window forgets
   // sporadic failures; raise it with creation_backoff_* (failures spaced
-  // more than breaker_window / breaker_threshold apart never open it). 1 s
-  // recovery: a database that comes back is used again within a second of
-  // a short outage; 30 s cap: a long outage costs at most one connection
-  // attempt per 15 to 30 s per pool.
+  // more than breaker_window / breaker_threshold apart never open it). 250 ms
+  // recovery: a database that comes back (a restart, a failover) is used
+  // again within a quarter of a second; 5 s cap: after a long outage the
+  // pool serves at most 5 s after the database returns (the creation
+  // backoff, uncapped by a breaker, waits up to creation_backoff_max, 10 s),
+  // and the outage costs one connection attempt per 2.5 to 5 s per pool.
 
   /// Creation failures within breaker_window that open the breaker; 0
   /// disables it (acquirers then wait for creations until their deadline,
@@ -118,12 +120,12 @@ struct pool_options {
   std::uint32_t breaker_threshold = 5;
   /// See breaker_threshold. Default 10 s. Range (0, max_option_duration].
   std::chrono::milliseconds breaker_window{10'000};
-  /// How long the breaker stays open before its first probe. Default 1 s.
+  /// How long the breaker stays open before its first probe. Default 250 ms.
   /// Range (0, max_option_duration].
-  std::chrono::milliseconds breaker_recovery{1'000};
-  /// Cap of the open interval after failed probes. Default 30 s.
+  std::chrono::milliseconds breaker_recovery{250};
+  /// Cap of the open interval after failed probes. Default 5 s.
   /// Range [breaker_recovery, max_option_duration].
-  std::chrono::milliseconds breaker_recovery_max{30'000};
+  std::chrono::milliseconds breaker_recovery_max{5'000};
   /// Fairness bound. Running threads may take idle connections ahead of
   /// sleeping waiters, which avoids a context switch per cycle; waiters are
   /// woken in FIFO order, and a head waiter that has waited this long is
