@@ -101,6 +101,7 @@ inline const char* errc_name(errc c) {
     case errc::adapter_failure: return "adapter_failure";
     case errc::cancelled: return "cancelled";
     case errc::database_unavailable: return "database_unavailable";
+    case errc::no_replica: return "no_replica";
   }
   return "?";
 }

@@ -20,6 +20,7 @@ class category final : public std::error_category {
       case errc::adapter_failure: return "adapter call failed";
       case errc::cancelled: return "asynchronous acquire cancelled";
       case errc::database_unavailable: return "database unavailable (connection creation keeps failing)";
+      case errc::no_replica: return "no replica usable and fallback to the primary is off";
     }
     return "unknown berth error";
   }
@@ -49,6 +50,10 @@ std::string acquire_error::message() const {
       m += "database unavailable: creating connections keeps failing (circuit breaker open), acquire failed "
            "at once after " +
            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) + " ms";
+      break;
+    case errc::no_replica:
+      m += "no replica is usable (each is ejected after failures or lags beyond max_replica_lag) and "
+           "fallback_to_primary is off";
       break;
     default: m += make_error_code(code).message(); break;
   }

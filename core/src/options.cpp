@@ -1,4 +1,5 @@
 #include <berth/options.hpp>
+#include <berth/router_options.hpp>
 
 #include <ratio>
 #include <type_traits>
@@ -20,12 +21,14 @@ constexpr const char* unit_suffix() noexcept {
 /// an error naming the field when d > max_option_duration. Compared in d's
 /// own unit, into which 10 years converts without overflow.
 template <class Rep, class Period>
-std::optional<options_error> above_max(const char* field, std::chrono::duration<Rep, Period> d) {
+std::optional<options_error> above_max(const char* field, std::chrono::duration<Rep, Period> d,
+                                       const char* options_struct = "pool_options") {
   using D = std::chrono::duration<Rep, Period>;
   static_assert(std::is_same_v<Period, std::milli> || std::is_same_v<Period, std::micro>);
   if (d <= std::chrono::duration_cast<D>(max_option_duration)) return std::nullopt;
   return options_error(field, "must be <= " + std::to_string(max_option_duration.count()) + " h, got " +
-                                  std::to_string(d.count()) + " " + unit_suffix<Period>());
+                                  std::to_string(d.count()) + " " + unit_suffix<Period>(),
+                       options_struct);
 }
 
 /// The adaptive min_idle fields (issue 11); the others are valid.
@@ -164,6 +167,51 @@ std::optional<options_error> validate(const pool_sizing& s, const pool_options& 
                                to_string(ceiling) + ") with adaptive_min_idle, got " + to_string(s.min_idle),
                            "pool_sizing");
   }
+  return std::nullopt;
+}
+
+// ---- router_options (replica_router.hpp) -------------------------------------
+
+std::optional<options_error> validate(const router_options& o) {
+  using std::to_string;
+  constexpr const char* s = "router_options";
+  const auto err = [&](const char* field, const std::string& why) { return options_error(field, why, s); };
+  const auto too_big = [&](const char* field, std::chrono::milliseconds d) { return above_max(field, d, s); };
+  if (o.name.empty()) return err("name", "must not be empty");
+  switch (o.strategy) {
+    case read_strategy::round_robin:
+    case read_strategy::random:
+    case read_strategy::least_loaded:
+    case read_strategy::power_of_two_choices:
+      break;
+    default:
+      return err("strategy", "unknown value " + to_string(static_cast<int>(o.strategy)));
+  }
+  if (o.replica_acquire_timeout.count() < 0)
+    return err("replica_acquire_timeout", "must be >= 0 ms (0: the read's deadline), got " +
+                                              to_string(o.replica_acquire_timeout.count()));
+  if (auto e = too_big("replica_acquire_timeout", o.replica_acquire_timeout)) return e;
+  if (o.eject_threshold < 1 || o.eject_threshold > 1'000'000)
+    return err("eject_threshold", "must be in 1..1000000, got " + to_string(o.eject_threshold));
+  if (o.eject_window.count() <= 0) return err("eject_window", "must be > 0 ms, got " + to_string(o.eject_window.count()));
+  if (auto e = too_big("eject_window", o.eject_window)) return e;
+  if (o.readmit_after.count() <= 0)
+    return err("readmit_after", "must be > 0 ms, got " + to_string(o.readmit_after.count()));
+  if (auto e = too_big("readmit_after", o.readmit_after)) return e;
+  if (o.readmit_after_max < o.readmit_after)
+    return err("readmit_after_max", "must be >= readmit_after (" + to_string(o.readmit_after.count()) +
+                                        " ms), got " + to_string(o.readmit_after_max.count()) + " ms");
+  if (auto e = too_big("readmit_after_max", o.readmit_after_max)) return e;
+  if (o.max_replica_lag.count() < 0)
+    return err("max_replica_lag", "must be >= 0 ms (0: no lag check), got " + to_string(o.max_replica_lag.count()));
+  if (auto e = too_big("max_replica_lag", o.max_replica_lag)) return e;
+  if (o.lag_check_interval.count() < 0)
+    return err("lag_check_interval", "must be >= 0 ms (0: only check_now()), got " +
+                                         to_string(o.lag_check_interval.count()));
+  if (auto e = too_big("lag_check_interval", o.lag_check_interval)) return e;
+  if (o.check_timeout.count() <= 0)
+    return err("check_timeout", "must be > 0 ms, got " + to_string(o.check_timeout.count()));
+  if (auto e = too_big("check_timeout", o.check_timeout)) return e;
   return std::nullopt;
 }
 

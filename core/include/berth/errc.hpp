@@ -41,6 +41,12 @@ enum class errc : int {
   /// probes again after breaker_recovery, and serves as soon as a probe
   /// succeeds).
   database_unavailable,
+  /// replica_router::acquire_read()/read(): no replica was usable (all
+  /// ejected after failures, or lagging beyond router_options::
+  /// max_replica_lag) and router_options::fallback_to_primary is false. The
+  /// router's stats() say which replica is in which state. Retry later, or
+  /// allow the fallback.
+  no_replica,
 };
 
 /// The category of berth::errc. Thread-safe.
