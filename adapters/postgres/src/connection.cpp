@@ -641,6 +641,20 @@ result<std::optional<std::chrono::microseconds>, error> connection::last_replay_
   return std::optional<std::chrono::microseconds>{std::chrono::microseconds{r->get<std::int64_t>(0, 0)}};
 }
 
+result<std::optional<std::chrono::microseconds>, error> connection::replay_lag(std::chrono::milliseconds timeout) {
+  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  auto r = s_->run(
+      "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL "
+      "WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+      "THEN 0 "
+      "WHEN pg_last_xact_replay_timestamp() IS NOT NULL "
+      "THEN greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000000)::int8 END",
+      clock::now() + timeout, timeout, on_timeout::mark_broken);
+  if (!r) return failure{std::move(r).error()};
+  if (r->is_null(0, 0)) return std::optional<std::chrono::microseconds>{};
+  return std::optional<std::chrono::microseconds>{std::chrono::microseconds{r->get<std::int64_t>(0, 0)}};
+}
+
 std::string_view connection::host() const noexcept {
   const char* h = s_ ? PQhost(s_->conn) : nullptr;
   return h != nullptr ? h : "";

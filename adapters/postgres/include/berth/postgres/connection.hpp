@@ -260,6 +260,15 @@ class connection {
   /// (pg_last_wal_replay_lsn()) for an exact answer. One round trip,
   /// bounded by timeout (as ping()). Blocks up to about timeout.
   result<std::optional<std::chrono::microseconds>, error> last_replay_age(std::chrono::milliseconds timeout);
+  /// A standby's replay lag, as replica routing wants it: 0 when it has
+  /// replayed all the WAL it received (pg_last_wal_receive_lsn() =
+  /// pg_last_wal_replay_lsn(): an idle primary does not make it look
+  /// behind), else the age of the last replayed commit (now() -
+  /// pg_last_xact_replay_timestamp(); unknown, nullopt, before the first
+  /// one). nullopt on a primary. WAL still in flight to the standby is not
+  /// counted. One round trip, bounded by timeout. Blocks up to about
+  /// timeout.
+  result<std::optional<std::chrono::microseconds>, error> replay_lag(std::chrono::milliseconds timeout);
   /// The host and port of the server the session reached (with a multi-host
   /// conninfo, the one libpq kept), as the conninfo names them (PQhost,
   /// PQport); "" when closed. Valid while the connection is open. No I/O.
