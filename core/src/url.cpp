@@ -142,7 +142,15 @@ class parser {
   std::string q(std::size_t b, std::size_t e) const {
     for (const auto& [sb, se] : secrets_)
       if (b < std::max(se, sb + 1) && sb < std::max(e, b + 1)) return "***";
-    return "\"" + std::string(t_.substr(b, e - b)) + "\"";
+    // Built by append, not "\"" + std::string(...): GCC 12 at -O3 warns
+    // (-Wrestrict, a false positive) about operator+(const char*, string&&).
+    const std::string_view part = t_.substr(b, e - b);
+    std::string out;
+    out.reserve(part.size() + 2);
+    out.push_back('"');
+    out.append(part);
+    out.push_back('"');
+    return out;
   }
   /// Throws url_error; an offset inside a secret is moved to its start.
   [[noreturn]] void fail(const std::string& problem, std::size_t offset) const {
