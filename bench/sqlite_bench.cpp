@@ -246,13 +246,13 @@ void BM_sqlite_mem_point_read_berth(benchmark::State& s) { point_read_berth<data
 BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
-BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
-BENCHMARK(BM_sqlite_mem_select1_cas_floor)->Threads(1)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 
