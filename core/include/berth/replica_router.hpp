@@ -144,9 +144,9 @@ std::minstd_rand& router_rng() noexcept;
 /// caller (a registry may hold them too) and must be pools of one adapter
 /// type; the router keeps them alive.
 /// Thread-safety: every member may be called from any number of threads at
-/// once, except the destructor. Routed leases may outlive neither their pool
-/// nor... the router holds the pools, so a lease must not outlive the router
-/// unless the caller holds the pool too.
+/// once, except the destructor. A routed lease must end before its pool is
+/// destroyed (the pool's own rule); the router holds its pools, so a lease
+/// may outlive the router only while the caller holds that pool too.
 template <adapter A>
 class replica_router {
  public:
@@ -167,12 +167,13 @@ class replica_router {
   /// (or check_now()'s caller), one replica at a time.
   using lag_probe = std::function<std::optional<std::chrono::nanoseconds>(connection_type&)>;
 
-  /// Throws options_error for invalid options, for a null pool, for no
-  /// replicas with fallback_to_primary false... (a router with no replicas
-  /// is allowed: every read goes to the primary), and when max_replica_lag
-  /// is set without a probe ("router_options.max_replica_lag: needs a lag
-  /// probe"). Starts the monitor thread when there are replicas. clock must
-  /// outlive the router.
+  /// Throws options_error for invalid options, for a null pool, for more
+  /// than 64 replicas, and when max_replica_lag is set without a probe
+  /// ("router_options.max_replica_lag: is set but no lag probe was given").
+  /// A router with no replicas is allowed: every read goes to the primary
+  /// (or fails with errc::no_replica when fallback_to_primary is off).
+  /// Starts the monitor thread when there are replicas. clock must outlive
+  /// the router.
   replica_router(std::shared_ptr<pool_type> primary, std::vector<std::shared_ptr<pool_type>> replicas,
                  const router_options& opts = {}, lag_probe probe = {},
                  clock_source& clock = clock_source::steady())
