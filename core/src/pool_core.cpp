@@ -493,7 +493,7 @@ void pool_core::start() {
       open_.fetch_add(1, std::memory_order_relaxed);
       auto r = open_slot(opened);
       if (!r) {
-        slots_[opened].word.transition(slot_state::connecting, slot_state::empty);
+        slots_[opened].word.fail_connect();
         open_.fetch_sub(1, std::memory_order_relaxed);
         for (std::uint32_t k = 0; k < opened; ++k) {
           slots_[k].word.transition(slot_state::connecting, slot_state::closing);
@@ -571,10 +571,14 @@ bool pool_core::probe_wanted_locked() const noexcept {
 }
 
 bool pool_core::breaker_refuses_locked() const noexcept {
-  // open_ is relaxed: its changers lock mutex_ afterwards (retire() through
-  // wake_creator()), so a stale max_size here only queues the acquirer, and
-  // the creator, woken by that retire(), rejects it (reject_waiters_locked).
-  return breaker_.rejecting() && open_.load(std::memory_order_relaxed) < creator_.max_size_locked();
+  // Never while suspended [G7]: acquirers then wait for resume() up to
+  // their deadline, whatever the breaker says (resume() wakes the creator,
+  // which refuses those its pour did not serve). open_ is relaxed: its
+  // changers lock mutex_ afterwards (retire() through wake_creator()), so a
+  // stale max_size here only queues the acquirer, and the creator, woken by
+  // that retire(), rejects it (reject_waiters_locked).
+  return breaker_.rejecting() && !waiters_.suspended_locked() &&
+         open_.load(std::memory_order_relaxed) < creator_.max_size_locked();
 }
 
 void pool_core::refuse_locked(acquire_error& err, std::chrono::nanoseconds waited) {
@@ -593,6 +597,11 @@ void pool_core::reject_waiters_locked() noexcept {
   // while the breaker refuses (unless every slot is open: then they wait
   // for releases). The waiters fill their own error (refuse_locked).
   if (breaker_refuses_locked() && !waiters_.empty_locked()) {
+    // A connection published by a release that only woke the head would
+    // otherwise stay idle while that head is refused: hand what is idle to
+    // the heads first [G6], then refuse the rest.
+    waiters_.settle_locked();
+    if (waiters_.empty_locked()) return;
     refused_since_probe_ = true;
     waiters_.reject_all_locked();
   }
@@ -686,7 +695,7 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   }
   lk.lock();
   if (!r) {
-    slots_[i].word.transition(slot_state::connecting, slot_state::empty);
+    if (!slots_[i].word.fail_connect()) die("failed connect by a non-owner");
     open_.fetch_sub(1, std::memory_order_relaxed);
     pool_counters::bump(counters_.creation_failures);
     const auto now = clock_.now();
@@ -731,7 +740,7 @@ void pool_core::opened(std::uint32_t i, clock_source::time_point now) noexcept {
 // ---- reaper thread -------------------------------------------------------------
 
 bool pool_core::reaper_enabled() const noexcept {
-  return opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
+  return reaper_forced_ || opts_.idle_timeout.count() > 0 || opts_.max_lifetime.count() > 0 || opts_.keepalive_interval.count() > 0 ||
          opts_.validation_interval.count() > 0 || opts_.validate_on_acquire || opts_.leak_threshold.count() > 0 ||
          opts_.adaptive_min_idle;
 }

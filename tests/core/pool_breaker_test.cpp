@@ -176,6 +176,31 @@ TEST_F(BreakerTest, WhileOpenAnAcquireFailsAtOnceWithTheLastCreationError) {
   EXPECT_EQ(script->connects.load(), 3u) << "no attempt while open";
 }
 
+// Regression (review of the issue 11 merge): breaker_refuses_locked() did
+// not look at suspension, so while suspended with the breaker open an
+// acquirer failed at once with database_unavailable, and a queued one was
+// refused on the creator's next pass, where suspend() promises they wait.
+TEST_F(BreakerTest, SuspendedAcquirersWaitForResumeEvenWithTheBreakerOpenBug) {
+  script->connect_down = true;
+  auto p = make(opts(4, 1));
+  fail_until_open(*p);
+  p->suspend();
+  auto waiting = acquire_async_thread(*p, 100ms);
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; })) << "it queued instead of being refused";
+  p->evict_all();  // the failover recipe: suspend(); evict_all(); ...; resume() (wakes the creator)
+  EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout) << "still waiting";
+  clock.advance(100ms);
+  const result_type r = at_once(waiting);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::timeout) << r.error().message();
+  EXPECT_EQ(p->stats().breaker_rejected, 0u);
+  // After resume() the breaker decides again: an acquirer that would wait
+  // for a creation is refused.
+  p->resume();
+  auto after = acquire_async_thread(*p, 1h);
+  EXPECT_TRUE(unavailable(at_once(after)));
+}
+
 TEST_F(BreakerTest, QueuedWaitersAreFailedWhenTheBreakerOpens) {
   script->connect_down = true;
   auto p = make(opts(4, 0));

@@ -350,6 +350,31 @@ TEST_F(PoolTest, CreationRetriesWithBackoffOnTheClock) {
   ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
 }
 
+// Regression (review of the issue 11 merge): a failed connect went back to
+// empty keeping its flags, so an evict_all() (or a failover sweep) that
+// flagged the attempt retired the slot's next, fresh connection the moment
+// it was published.
+TEST_F(PoolTest, AFailedConnectLeavesNoFlagForTheNextConnection) {
+  script->clock = &clock;
+  script->connect_latency = std::chrono::nanoseconds(10ms);
+  script->fail_connects = 1;
+  auto o = opts(1, 1, startup_mode::degraded);
+  o.creation_backoff_initial = o.creation_backoff_max = 20ms;
+  o.breaker_threshold = 0;
+  auto p = make(o);
+  ASSERT_TRUE(eventually([&] { return script->in_connect.load() == 1; }));
+  p->evict_all();  // flags the slot being connected
+  clock.advance(10ms);  // the first connect fails
+  ASSERT_TRUE(eventually([&] { return p->stats().creation_failures == 1; }));
+  clock.advance(20ms);  // the retry is due ...
+  ASSERT_TRUE(eventually([&] { return script->in_connect.load() == 1; }));
+  clock.advance(10ms);  // ... and succeeds
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+  EXPECT_EQ(script->closes.load(), 0u) << "the fresh connection was not retired for the failed attempt's flag";
+  auto l = p->try_acquire();
+  EXPECT_TRUE(l);
+}
+
 TEST_F(PoolTest, DiscardClosesAndPoolRefillsToMinIdle) {
   auto p = make(opts(2, 1));
   {

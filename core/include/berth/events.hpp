@@ -23,6 +23,10 @@ enum class event_kind : std::uint8_t {
                       ///< max_size/min_idle: the new values (issue 11)
   suspended,          ///< pool::suspend() held acquirers and creation
   resumed,            ///< pool::resume() let them go
+                      ///< (resized/suspended/resumed are emitted after the change, without
+                      ///< the lock: concurrent resize()/suspend()/resume() calls, or the
+                      ///< adaptive min_idle, may deliver them out of order; pool::sizing()
+                      ///< and pool::suspended() are authoritative)
   // The circuit breaker on connection creation (pool_options::breaker_*);
   // from the creator thread, slot 0.
   breaker_opened,     ///< creation kept failing, or a probe failed: acquirers that need a new

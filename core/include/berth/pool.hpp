@@ -88,6 +88,7 @@ class pool final : public detail::pool_core, private sweep_target {
         adapter_(std::move(adapter)),
         conns_(std::make_unique<std::optional<connection_type>[]>(slot_capacity(options()))) {
     if constexpr (adapter_with_sweep<A>) {
+      force_reaper();  // a sweep flags idle connections stale; the reaper validates them for try_acquire
       adapter_.attach(static_cast<sweep_target*>(this));
       try {
         start();

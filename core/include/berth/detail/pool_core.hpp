@@ -295,6 +295,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// pool<A>'s constructor after its storage exists. Throws
   /// std::system_error(errc::startup_failed).
   void start();
+  /// Runs the reaper thread even when no lifecycle policy asks for it: a
+  /// pool whose adapter can sweep (adapter_with_sweep) may flag idle
+  /// connections stale, and only the reaper validates those for
+  /// try_acquire. Called by pool<A>'s constructor before start().
+  void force_reaper() noexcept { reaper_forced_ = true; }
 
   /// close(), joins the pool's threads, and aborts with a report naming
   /// each outstanding lease (slot, acquisition site) if any is still out:
@@ -547,6 +552,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   // ---- creator thread only, or the constructor before it starts ----
   std::minstd_rand lifetime_rng_;  // lifetime jitter, drawn in opened()
+  bool reaper_forced_ = false;  // force_reaper(): set before start(), read by it
 
   // ---- reaper thread only ----
   reaper reaper_;

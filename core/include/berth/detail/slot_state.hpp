@@ -180,6 +180,22 @@ class slot_atomic {
   /// empty -> connecting: the creator's claim of a free slot. [W1]
   bool try_begin_connect() noexcept { return transition(slot_state::empty, slot_state::connecting); }
 
+  /// connecting -> empty after a failed connect (connect_failed), clearing
+  /// every flag but in_ring in the same CAS: a flag set on the attempt
+  /// (evict_all's evict, a sweep's stale) must not outlive it onto the
+  /// slot's next connection (regression:
+  /// PoolTest.AFailedConnectLeavesNoFlagForTheNextConnection). Owner-only.
+  /// [W1]
+  bool fail_connect() noexcept {
+    rep w = word_.load(std::memory_order_relaxed);  // [W2]
+    while (slot_word::state(w) == slot_state::connecting) {
+      if (word_.compare_exchange_weak(w, slot_word::with_state(w & slot_word::in_ring, slot_state::empty),
+                                      std::memory_order_seq_cst, std::memory_order_relaxed))
+        return true;
+    }
+    return false;
+  }
+
   /// Owner-only transitions between owned states (see the table):
   /// connecting -> empty|leased, leased|reserved -> closing, closing -> empty,
   /// reserved -> leased. Returns false only if the caller did not own `from`.
