@@ -283,6 +283,64 @@ TEST_F(ReplicaRouterTest, EjectThresholdCountsFailuresAndASuccessForgetsThem) {
   EXPECT_EQ(read_target(r), route::primary);
 }
 
+// Regression (review): acquire_read() reported every hand-out as a
+// success, which made the breaker forget the failures callers reported with
+// failed(), so with eject_threshold > 1 such a replica was never ejected.
+TEST_F(ReplicaRouterTest, AHandOutIsNotASuccessThatForgetsFailuresBug) {
+  router_options o = opts();
+  o.eject_threshold = 2;
+  router r(make_pool("primary"), make_replicas(1), o, {}, clock);
+  for (int k = 0; k < 2; ++k) {
+    auto l = r.acquire_read_for(1s);
+    ASSERT_TRUE(l);
+    ASSERT_EQ(l->where.target, 0u);
+    r.failed(l->where);  // the caller's query lost its connection
+  }
+  EXPECT_EQ(r.stats().replicas[0].health, replica_health::ejected);
+}
+
+TEST_F(ReplicaRouterTest, ASuspendedReplicaPoolTakesNoReads) {
+  auto replicas = make_replicas(2);
+  router r(make_pool("primary"), replicas, opts(), {}, clock);
+  replicas[0]->suspend();  // a planned failover of that replica
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(read_target(r), 1u) << "no read waits for its resume()";
+  replicas[1]->suspend();
+  EXPECT_EQ(read_target(r), route::primary);
+  replicas[0]->resume();
+  EXPECT_EQ(read_target(r), 0u);
+  EXPECT_EQ(r.stats().replicas[0].failures, 0u) << "suspension is not a failure";
+}
+
+TEST_F(ReplicaRouterTest, ATimeoutWhileTheReplicaCannotConnectEjectsIt) {
+  router_options o = opts();
+  o.replica_acquire_timeout = 5ms;
+  scripts.push_back(std::make_shared<fake_script>());
+  auto down = scripts.back();
+  pool_options po;
+  po.name = "replica-down";
+  po.max_size = 1;
+  po.min_idle = 0;
+  po.startup = startup_mode::degraded;
+  po.breaker_threshold = 0;  // its own breaker off: only timeouts say it is down
+  po.creation_backoff_initial = po.creation_backoff_max = 1ms;
+  down->connect_down = true;
+  auto replica = std::make_shared<fake_pool>(fake_adapter{down}, po, clock);
+  router r(make_pool("primary"), {replica}, o, {}, clock);
+  std::atomic<bool> done{false};
+  std::thread advancer([&] {
+    while (!done.load()) {
+      clock.advance(1ms);
+      std::this_thread::yield();
+    }
+  });
+  EXPECT_EQ(read_target(r), route::primary) << "moved on after replica_acquire_timeout";
+  done = true;
+  advancer.join();
+  const auto s = r.stats();
+  EXPECT_EQ(s.replicas[0].health, replica_health::ejected) << "its pool could not connect: a failure, not load";
+  EXPECT_EQ(s.replicas[0].failures, 1u);
+}
+
 TEST_F(ReplicaRouterTest, AReplicaPoolThatFailsAcquiresIsEjected) {
   auto replicas = make_replicas(2);
   router r(make_pool("primary"), replicas, opts(), {}, clock);

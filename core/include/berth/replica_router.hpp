@@ -96,6 +96,8 @@ struct replica_state {
   std::atomic<std::int64_t> probe_at_ns{0};
   /// Relaxed both ways: a verdict one check old is as good.
   std::atomic<bool> lagging{false};
+  /// A lag check runs (check_lag): one at a time per replica.
+  std::atomic<bool> checking{false};
   /// The breaker remembers failures (closed, below the threshold): a read's
   /// success must tell it. Written under mutex; relaxed, a hint.
   std::atomic<bool> remembers_failures{false};
@@ -236,9 +238,7 @@ class replica_router {
   /// error on it should call failed(where) (read() does). Thread-safe.
   acquire_result acquire_read(time_point deadline) noexcept {
     std::uint64_t tried = 0;
-    auto r = route_read(deadline, tried);
-    if (r && !r->where.is_primary()) record_success(r->where.target);  // handed out: the replica answered
-    return r;
+    return route_read(deadline, tried);
   }
   template <class Rep, class Period>
   acquire_result acquire_read_for(std::chrono::duration<Rep, Period> timeout) noexcept {
@@ -305,10 +305,11 @@ class replica_router {
     if (where.is_primary() || where.target >= state_.size()) return;
     record_failure(where.target);
   }
-  /// Records that work on the target succeeded: needed only after a
-  /// failed() on an admitted replica with eject_threshold > 1, which
-  /// acquire_read() already reports at hand-out (read() reports it after
-  /// the function returns). Thread-safe.
+  /// Records that work on the target succeeded (a round trip, not a
+  /// hand-out): an admitted replica's breaker forgets the failures it
+  /// remembered below eject_threshold. Never readmits an ejected replica
+  /// (only the monitor's probe does). read() calls it when its function
+  /// returns. Thread-safe.
   void succeeded(route where) noexcept {
     if (where.is_primary() || where.target >= state_.size()) return;
     record_success(where.target);
@@ -387,9 +388,11 @@ class replica_router {
     return static_cast<replica_health>(state_[k]->health.load(std::memory_order_acquire));
   }
 
-  /// Usable now for a plain read (admitted, not lagging).
+  /// Usable now for a read: admitted, not lagging, and its pool not
+  /// suspended (a planned failover: its acquirers would wait for resume()).
   bool admitted(std::size_t k) const noexcept {
-    return health(k) == replica_health::admitted && !state_[k]->lagging.load(std::memory_order_relaxed);
+    return health(k) == replica_health::admitted && !state_[k]->lagging.load(std::memory_order_relaxed) &&
+           !replicas_[k]->suspended();
   }
 
   /// An ejected replica whose probe time has come: the caller (the monitor,
@@ -433,12 +436,13 @@ class replica_router {
 
   void record_success(std::size_t k) noexcept {
     detail::replica_state& st = *state_[k];
-    // Only a probe, or a replica whose breaker remembers failures, needs
-    // the mutex: a healthy replica's read takes no lock. remembers_failures
+    // Only a replica whose breaker remembers failures needs the mutex: a
+    // healthy replica's read takes no lock. remembers_failures
     // is relaxed: a stale false only delays forgetting a failure (the
     // breaker's window forgets it anyway); a stale true costs one lock.
-    if (health(k) == replica_health::admitted && !st.remembers_failures.load(std::memory_order_relaxed)) return;
+    if (health(k) != replica_health::admitted || !st.remembers_failures.load(std::memory_order_relaxed)) return;
     std::lock_guard lk(st.mutex);
+    if (st.breaker.state() != breaker_state::closed) return;  // ejected meanwhile: the probe decides
     st.breaker.succeeded();
     settle_locked(st);
   }
@@ -473,8 +477,12 @@ class replica_router {
         state_[k]->reads.fetch_add(1, std::memory_order_relaxed);  // statistics
         return routed_lease{std::move(*r), route{k}};
       }
-      // A timeout is load, not failure: the read moves on.
-      if (r.error().code != errc::timeout) record_failure(k);
+      // A timeout is load, not failure, and the read moves on; unless the
+      // pool could not open connections meanwhile (a creation error comes
+      // with it): a replica going down before its pool's breaker opens.
+      if (r.error().code != errc::timeout || r.error().last_creation_error ||
+          !r.error().last_creation_message.empty())
+        record_failure(k);
       have_now = false;
     }
     if (!opts_.fallback_to_primary) {
@@ -494,7 +502,10 @@ class replica_router {
   /// The readmission probe of replica k, which claim_probe made `probing`:
   /// a connection within check_timeout, on which the lag probe (when there
   /// is one) runs and records the lag; success readmits the replica (still
-  /// excluded while lagging), anything else ejects it again.
+  /// excluded while lagging), anything else ejects it again. Without a lag
+  /// probe, readmission means only that the replica's pool handed out a
+  /// connection (one it validated when idle past validation_bypass, or a
+  /// new one): optimistic; a probe makes it a round trip.
   void probe_replica(std::size_t k) noexcept {
     auto r = replicas_[k]->acquire_until(
         detail::saturating_add(clock_.now(), detail::saturating_ns(opts_.check_timeout)));
@@ -509,8 +520,18 @@ class replica_router {
     settle_locked(st);
   }
 
-  /// A lag check of admitted replica k.
+  /// A lag check of admitted replica k; skipped while another thread
+  /// (check_now() beside the monitor) checks it, so the probe runs on one
+  /// connection of a replica at a time.
   void check_lag(std::size_t k) noexcept {
+    detail::replica_state& st = *state_[k];
+    // acquire/release: the verdict and lag written by the previous check
+    // happen before this one's.
+    if (st.checking.exchange(true, std::memory_order_acquire)) return;
+    struct done {
+      std::atomic<bool>& f;
+      ~done() { f.store(false, std::memory_order_release); }
+    } guard{st.checking};
     auto r = replicas_[k]->acquire_until(
         detail::saturating_add(clock_.now(), detail::saturating_ns(opts_.check_timeout)));
     if (!r) {
@@ -570,10 +591,12 @@ class replica_router {
       }
       if (work) {
         lk.unlock();
-        for (std::size_t k = 0; k < replicas_.size(); ++k)
+        // stopping_ between replicas: the destructor waits for one check at
+        // most, not for a round of them.
+        for (std::size_t k = 0; k < replicas_.size() && !stop_requested(); ++k)
           if (health(k) == replica_health::ejected && claim_probe(k, now)) probe_replica(k);
         if (lag_checks && next_lag <= now) {
-          for (std::size_t k = 0; k < replicas_.size(); ++k)
+          for (std::size_t k = 0; k < replicas_.size() && !stop_requested(); ++k)
             if (health(k) == replica_health::admitted) check_lag(k);
           next_lag = detail::saturating_add(clock_.now(), detail::saturating_ns(opts_.lag_check_interval));
         }
@@ -583,6 +606,11 @@ class replica_router {
       if (!stopping_ && !kicked_) clock_.wait_until(monitor_cv_, lk, wake);
       kicked_ = false;
     }
+  }
+
+  bool stop_requested() noexcept {
+    std::lock_guard lk(monitor_mutex_);
+    return stopping_;
   }
 
   /// Wakes the monitor to recompute its next wake-up (a replica was

@@ -34,14 +34,17 @@ struct router_options {
   /// Default round_robin.
   read_strategy strategy = read_strategy::round_robin;
   /// When no replica is usable, reads go to the primary. false: they fail
-  /// with errc::database_unavailable instead (for a primary that must never
-  /// carry read load). Default true.
+  /// with errc::no_replica instead (for a primary that must never carry
+  /// read load). Default true.
   bool fallback_to_primary = true;
   /// How long a read waits for one replica's connection before it moves on
   /// to the next candidate (and finally the primary); never longer than the
-  /// read's own deadline. 0: the read's whole deadline. Default 0.
-  /// Range [0, max_option_duration].
-  std::chrono::milliseconds replica_acquire_timeout{0};
+  /// read's own deadline. A wait that ends this way is load, not a failure
+  /// of the replica, unless its pool could not open connections meanwhile.
+  /// 0: the read's whole deadline. Default 1 s: a replica that stops
+  /// answering before its pool's own breaker opens costs a read at most
+  /// this. Range [0, max_option_duration].
+  std::chrono::milliseconds replica_acquire_timeout{1'000};
   /// Failures within eject_window that eject a replica. Default 1: the first
   /// failure ejects it (a replica is optional capacity; the primary or the
   /// other replicas serve meanwhile). Range 1..1'000'000.
