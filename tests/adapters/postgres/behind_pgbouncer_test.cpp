@@ -21,6 +21,7 @@
 #include <berth/postgres/adapter.hpp>
 #include <berth/postgres/transaction.hpp>
 
+#include "support/failure_log.hpp"
 #include "support/pg_server.hpp"
 #include "support/pgbouncer.hpp"
 
@@ -104,31 +105,7 @@ int server_connections(const pgbouncer& b) {
   return n;
 }
 
-/// Failures seen by worker threads: a count and the first few messages.
-/// Thread-safe.
-class failure_log {
- public:
-  void add(std::string what) {
-    std::lock_guard<std::mutex> g(m_);
-    ++count_;
-    if (first_.size() < 5) first_.push_back(std::move(what));
-  }
-  int count() const {
-    std::lock_guard<std::mutex> g(m_);
-    return count_;
-  }
-  std::string summary() const {
-    std::lock_guard<std::mutex> g(m_);
-    std::string s;
-    for (const auto& f : first_) s += "\n  " + f;
-    return s;
-  }
-
- private:
-  mutable std::mutex m_;
-  int count_ = 0;                   // guarded by m_
-  std::vector<std::string> first_;  // guarded by m_
-};
+using berth::testing::failure_log;
 
 std::int64_t count_of(connection& c, const std::string& sql) {
   return c.execute(sql).value().get<std::int64_t>(0, 0);

@@ -5,6 +5,7 @@
 #include <berth/postgres/adapter.hpp>
 #include <berth/postgres/transaction.hpp>
 
+#include "support/failure_log.hpp"
 #include "support/pg_server.hpp"
 
 #include <gtest/gtest.h>
@@ -36,31 +37,7 @@ options test_options() {
   return o;
 }
 
-/// Failures seen by worker threads: a count and the first few messages, so
-/// a failing run says what went wrong. Thread-safe.
-class failure_log {
- public:
-  void add(std::string what) {
-    std::lock_guard<std::mutex> g(m_);
-    ++count_;
-    if (first_.size() < 5) first_.push_back(std::move(what));
-  }
-  int count() const {
-    std::lock_guard<std::mutex> g(m_);
-    return count_;
-  }
-  std::string summary() const {
-    std::lock_guard<std::mutex> g(m_);
-    std::string s;
-    for (const auto& f : first_) s += "\n  " + f;
-    return s;
-  }
-
- private:
-  mutable std::mutex m_;
-  int count_ = 0;                  // guarded by m_
-  std::vector<std::string> first_;  // guarded by m_
-};
+using berth::testing::failure_log;
 
 // 100 threads, 8 connections, ~20 operations each: 30% write transactions
 // (two rows, committed together), 70% count(*) reads. Each read must see an
