@@ -319,12 +319,14 @@ TEST_F(ReplicaRouterTest, ATimeoutWhileTheReplicaCannotConnectEjectsIt) {
   pool_options po;
   po.name = "replica-down";
   po.max_size = 1;
-  po.min_idle = 0;
+  po.min_idle = 1;  // the creator tries at once, and fails
   po.startup = startup_mode::degraded;
   po.breaker_threshold = 0;  // its own breaker off: only timeouts say it is down
   po.creation_backoff_initial = po.creation_backoff_max = 1ms;
   down->connect_down = true;
   auto replica = std::make_shared<fake_pool>(fake_adapter{down}, po, clock);
+  // The read's timeout must come after a failed connect, or it is load.
+  ASSERT_TRUE(eventually([&] { return replica->stats().creation_failures >= 1; }));
   router r(make_pool("primary"), {replica}, o, {}, clock);
   std::atomic<bool> done{false};
   std::thread advancer([&] {
