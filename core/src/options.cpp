@@ -140,6 +140,9 @@ std::optional<options_error> validate(const pool_options& o) {
     return options_error("leak_threshold", "must be >= 0 ms (0 disables), got " +
                                                to_string(o.leak_threshold.count()));
   if (auto e = above_max("leak_threshold", o.leak_threshold)) return e;
+  if (o.hold_time_sampling > (1u << 30) || (o.hold_time_sampling & (o.hold_time_sampling - 1)) != 0)
+    return options_error("hold_time_sampling", "must be 0 (off) or a power of two <= 2^30 (1073741824), got " +
+                                                   to_string(o.hold_time_sampling));
   if (auto e = validate_adaptive(o)) return e;
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -52,6 +53,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       leaks_(opts_.leak_threshold.count() > 0
                  ? std::make_unique<leak_tracker>(slots_.size(), opts_.leak_threshold, events_)
                  : nullptr),
+      hold_mask_(opts_.hold_time_sampling == 0 ? ~std::uint64_t{0} : opts_.hold_time_sampling - 1u),
       ring_(2 * slots_.size()),  // see push_idle()
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       waiters_(mutex_, *this, saturating_ns(opts_.handoff_after)),
@@ -59,6 +61,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       breaker_(breaker_config_of(opts_), static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 8))),
       lifetime_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))),
       reaper_(opts_, slots_, *this, leaks_.get()) {
+  rate_from_ = rate_mark_ = {.at = clock_.now(), .acquired = 0};
   clock_.subscribe(*this);
 }
 
@@ -69,6 +72,13 @@ pool_core::~pool_core() {
 }
 
 // ---- release side ------------------------------------------------------------
+
+void pool_core::end_hold(std::uint32_t i) noexcept {
+  slot_meta& m = slots_[i];
+  // Relaxed: single writer, see slot.hpp.
+  holds_.record(saturating_sub(clock_.now(), m.hold_since.load(std::memory_order_relaxed)));
+  m.hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
+}
 
 void pool_core::push_idle(std::uint32_t i) noexcept {
   // Each index is in the ring at most once (in_ring) and the ring holds
@@ -94,6 +104,9 @@ void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
 }
 
 void pool_core::give_back(std::uint32_t i) noexcept {
+  // Never used: not a hold to record, but a lease may have been noted (a
+  // completion dropped unrun). Relaxed: lessee only, see slot.hpp.
+  slots_[i].hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
   if (waiters_.must_hand(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
     return offer_contended(i, slot_state::leased);
   publish(i, slot_state::leased);
@@ -392,8 +405,35 @@ pool_stats pool_core::stats() const {
   s.acquired_after_wait = waits_.count();
   // Fast-path acquires waited ~0. The per-slot sums are read without
   // stopping the pool, so clamp.
-  s.wait = waits_.percentiles(s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0);
+  const std::uint64_t zero_waits = s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0;
+  s.wait = waits_.percentiles(zero_waits);
+  s.wait_time = waits_.histogram(zero_waits);
+  s.hold_time = holds_.snapshot();
+  s.creation_time = connects_.snapshot();
+  s.size_hint = size_hint_locked(s.acquired, s.hold_time);
   return s;
+}
+
+pool_size_hint pool_core::size_hint_locked(std::uint64_t acquired, const duration_histogram& holds) const noexcept {
+  const auto now = clock_.now();
+  // The window starts at the latest earlier call at least 1 s old (the
+  // pool's start until there is one), so frequent callers (a scraper and a
+  // dashboard) do not shrink each other's windows below 1 s.
+  if (now - rate_mark_.at >= std::chrono::seconds{1}) rate_from_ = rate_mark_;
+  pool_size_hint h;
+  h.rate_window = saturating_sub(now, rate_from_.at);
+  const std::uint64_t n = acquired > rate_from_.acquired ? acquired - rate_from_.acquired : 0;
+  if (h.rate_window.count() > 0)
+    h.acquire_rate = static_cast<double>(n) * 1e9 / static_cast<double>(h.rate_window.count());
+  if (now - rate_mark_.at >= std::chrono::seconds{1}) rate_mark_ = {.at = now, .acquired = acquired};
+  h.mean_hold = holds.mean();
+  if (holds.count != 0) {
+    h.busy = h.acquire_rate * static_cast<double>(h.mean_hold.count()) * 1e-9;
+    const double n_conn = std::ceil(h.busy + 3.0 * std::sqrt(h.busy));
+    constexpr double cap = 1e15;  // far past any max_size; keeps the cast defined
+    h.suggested_max_size = std::max<std::size_t>(1, static_cast<std::size_t>(std::min(n_conn, cap)));
+  }
+  return h;
 }
 
 // ---- lifecycle -----------------------------------------------------------------
@@ -491,6 +531,7 @@ void pool_core::start() {
     for (; opened < opts_.min_idle; ++opened) {
       slots_[opened].word.try_begin_connect();
       open_.fetch_add(1, std::memory_order_relaxed);
+      const auto began = clock_.now();
       auto r = open_slot(opened);
       if (!r) {
         slots_[opened].word.fail_connect();
@@ -509,7 +550,9 @@ void pool_core::start() {
                                     std::to_string(opts_.min_idle) + ": " + r.error().message);
       }
       pool_counters::bump(counters_.created);
-      this->opened(opened, clock_.now());
+      const auto now = clock_.now();
+      connects_.record(saturating_sub(now, began));
+      this->opened(opened, now);
     }
     for (std::uint32_t k = 0; k < opened; ++k) publish(k, slot_state::connecting);
   }
@@ -686,9 +729,12 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   creator_.began_locked();
   lk.unlock();
   if (probe) events_.emit({.kind = event_kind::breaker_half_open});
+  const auto began = clock_.now();
   auto r = open_slot(i);
   if (r) {
-    opened(i, clock_.now());
+    const auto now = clock_.now();
+    connects_.record(saturating_sub(now, began));
+    opened(i, now);
   } else {
     events_.emit(
         {.kind = event_kind::creation_failed, .slot = i, .error = r.error().code, .message = r.error().message});

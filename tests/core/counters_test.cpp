@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 namespace berth::detail {
 namespace {
@@ -219,6 +221,54 @@ TEST(PoolCountersTest, ReadIntoOfFreshCountersGivesZeros) {
   EXPECT_EQ(s.reaper_passes, 0u);
   EXPECT_EQ(s.validation_failures, 0u);
   EXPECT_EQ(s.acquire_validations, 0u);
+}
+
+TEST(DurationHistogramTest, QuantileClampsItsArgumentAndMeanDividesTheSum) {
+  duration_histogram h;
+  h.buckets[duration_histogram::bucket_of(3ns)] = 2;  // bucket 2: [2, 4)
+  h.buckets[duration_histogram::bucket_of(1000ns)] = 1;
+  h.count = 3;
+  h.sum = 1006ns;
+  EXPECT_EQ(h.quantile(-1.0), pow2(2));
+  EXPECT_EQ(h.quantile(2.0), pow2(10));
+  EXPECT_EQ(h.mean(), 335ns);
+  EXPECT_EQ(duration_histogram{}.mean(), 0ns);
+  EXPECT_EQ(duration_histogram{}.max(), 0ns);
+}
+
+TEST(WaitHistogramTest, HistogramAddsZeroWaitsToBucketZeroAndCount) {
+  wait_histogram w;
+  w.record(5ns);
+  const duration_histogram h = w.histogram(10);
+  EXPECT_EQ(h.count, 11u);
+  EXPECT_EQ(h.buckets[0], 10u);
+  EXPECT_EQ(h.sum, 5ns);
+}
+
+TEST(AtomicHistogramTest, SumSaturatesAtNanosecondsMax) {
+  atomic_histogram h;
+  h.record(nanoseconds::max());
+  h.record(nanoseconds::max());
+  h.record(-5ns);  // counts, adds nothing
+  const duration_histogram s = h.snapshot();
+  EXPECT_EQ(s.count, 3u);
+  EXPECT_EQ(s.sum, nanoseconds::max());
+  EXPECT_EQ(s.buckets[63], 2u);
+  EXPECT_EQ(s.buckets[0], 1u);
+}
+
+TEST(AtomicHistogramTest, RecordsFromManyThreadsAreAllKept) {
+  atomic_histogram h;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&h, t] {
+      for (int k = 0; k < 10000; ++k) h.record(nanoseconds{1 << t});
+    });
+  for (auto& t : ts) t.join();
+  const duration_histogram s = h.snapshot();
+  EXPECT_EQ(s.count, 40000u);
+  EXPECT_EQ(s.sum, nanoseconds{10000 * (1 + 2 + 4 + 8)});
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(s.buckets[static_cast<std::size_t>(t + 1)], 10000u);
 }
 
 }  // namespace

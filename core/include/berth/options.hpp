@@ -198,6 +198,15 @@ struct pool_options {
   /// off, the acquire path does not even read the clock.
   /// Default 0 (off). Range [0, max_option_duration].
   std::chrono::milliseconds leak_threshold{0};
+  /// Time one lease in this many (pool_stats::hold_time, and the size hint
+  /// derived from it): the lease that makes a slot's lease count a multiple
+  /// of it reads the clock when acquired and again when released, and
+  /// records the difference in a histogram shared by the pool (relaxed
+  /// atomic adds, on the release's cold branch). Other leases pay one
+  /// relaxed load and a branch on release, on a line the releaser already
+  /// owns. 1 times every lease; 0 turns hold-time accounting off.
+  /// Default 64. A power of two, or 0; <= 2^30.
+  std::uint32_t hold_time_sampling = 64;
   // ---- adaptive min_idle (issue 11), applied by the reaper ----
 
   /// Let the reaper move min_idle, once per reaper_period, towards the

@@ -3,6 +3,7 @@
 
 #include <berth/breaker_state.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,60 @@ struct wait_percentiles {
   std::chrono::nanoseconds max{0};
 };
 
+/// A distribution of durations in power-of-two buckets of nanoseconds, as
+/// pool_stats reports them (wait_time, hold_time, creation_time). Bucket 0
+/// holds values of 0 ns; bucket b >= 1 holds values in [2^(b-1), 2^b) ns;
+/// the last bucket also holds everything larger. So a quantile read from it
+/// over-estimates by at most 2x, and a Prometheus histogram takes the
+/// buckets as they are (le = upper_bound(b)).
+/// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
+struct duration_histogram {
+  static constexpr std::size_t bucket_count = 64;
+  std::array<std::uint64_t, bucket_count> buckets{};
+  /// The values recorded: the sum of buckets.
+  std::uint64_t count = 0;
+  /// Their sum (saturating at nanoseconds::max()).
+  std::chrono::nanoseconds sum{0};
+
+  /// The bucket a value of ns nanoseconds falls in. Pure.
+  static std::size_t bucket_of(std::chrono::nanoseconds ns) noexcept;
+  /// Bucket b's values are below this (0 for bucket 0, 2^b ns, and
+  /// nanoseconds::max() for the last bucket). Pure.
+  static std::chrono::nanoseconds upper_bound(std::size_t b) noexcept;
+  /// The upper bound of the bucket holding the value of rank q * count
+  /// (q in [0, 1]; 0 when empty). Pure.
+  std::chrono::nanoseconds quantile(double q) const noexcept;
+  /// The upper bound of the highest non-empty bucket (0 when empty).
+  std::chrono::nanoseconds max() const noexcept;
+  /// sum / count (0 when empty).
+  std::chrono::nanoseconds mean() const noexcept;
+};
+
+/// How many connections the pool's recent load needs, from Little's law: the
+/// connections busy on average are the acquire rate times the mean hold
+/// time. The suggestion adds headroom for bursts with the square-root
+/// staffing rule of queueing theory (N = R + 3 sqrt(R), Halfin and Whitt),
+/// which keeps the chance that an acquire must wait small when acquires
+/// arrive at random. It is a starting point for pool_options::max_size, not
+/// a limit: a database usually wants fewer connections than its clients
+/// would ask for (HikariCP's "About Pool Sizing"), and waits that are short
+/// compared with the hold time cost little.
+/// Thread-safety: a value type.
+struct pool_size_hint {
+  /// Successful acquires per second over `rate_window`: from an earlier
+  /// stats() call at least 1 s before this one (from the pool's start
+  /// until there is one).
+  double acquire_rate = 0;
+  std::chrono::nanoseconds rate_window{0};
+  /// From hold_time (sampled leases; 0 until a sampled lease has ended).
+  std::chrono::nanoseconds mean_hold{0};
+  /// acquire_rate x mean_hold: connections leased on average.
+  double busy = 0;
+  /// ceil(busy + 3 sqrt(busy)), at least 1; 0 while there is no estimate
+  /// (no sampled lease yet, or hold_time_sampling is off).
+  std::size_t suggested_max_size = 0;
+};
+
 /// A snapshot of a pool's counters. Counters only grow; at quiescence
 /// created - destroyed == counts.total.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
@@ -82,6 +137,16 @@ struct pool_stats {
   std::uint64_t breaker_opened = 0;
   std::uint64_t breaker_rejected = 0;
   wait_percentiles wait;
+  /// How long successful acquires waited (fast-path acquires count as 0 ns,
+  /// in bucket 0). `wait` is read from it.
+  duration_histogram wait_time;
+  /// How long leases were held, for one lease in
+  /// pool_options::hold_time_sampling (empty when that is 0).
+  duration_histogram hold_time;
+  /// How long successful connection attempts took (adapter.connect()).
+  duration_histogram creation_time;
+  /// The pool size the recent load calls for; see pool_size_hint.
+  pool_size_hint size_hint;
 };
 
 }  // namespace berth

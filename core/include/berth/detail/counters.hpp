@@ -27,21 +27,39 @@ struct pool_counters {
   void read_into(pool_stats& s) const noexcept;
 };
 
-/// Wait time of acquires that blocked, in power-of-two buckets of
-/// nanoseconds (bucket b: waited < 2^b ns).
+/// Wait time of acquires that blocked, in duration_histogram's buckets.
 /// Thread-safety: none; the pool guards it with its slow-path mutex.
 class wait_histogram {
  public:
   void record(std::chrono::nanoseconds waited) noexcept;
   /// Acquires recorded (acquired after waiting).
-  std::uint64_t count() const noexcept { return count_; }
-  /// Percentiles over the recorded waits plus `zero_waits` acquires that did
-  /// not wait (the fast path). Values are bucket upper bounds.
+  std::uint64_t count() const noexcept { return h_.count; }
+  /// The recorded waits plus `zero_waits` acquires that did not wait (the
+  /// fast path), in bucket 0.
+  duration_histogram histogram(std::uint64_t zero_waits) const noexcept;
+  /// Percentiles of histogram(zero_waits). Values are bucket upper bounds.
   wait_percentiles percentiles(std::uint64_t zero_waits) const noexcept;
 
  private:
-  std::array<std::uint64_t, 64> buckets_{};
-  std::uint64_t count_ = 0;
+  duration_histogram h_;
+};
+
+/// The same buckets, recorded by several threads at once without a lock:
+/// lease hold times (sampled: one lease in pool_options::hold_time_sampling)
+/// and connection times (the creator thread). Not on the fast path: a
+/// sampled release is its cold branch.
+/// Thread-safety: record() and snapshot() from any thread; relaxed
+/// fetch_adds (statistics, nothing is published through them), so a
+/// snapshot under load may miss a record in flight; snapshot() takes count
+/// as the sum of the buckets it read, so count always matches them.
+class atomic_histogram {
+ public:
+  void record(std::chrono::nanoseconds d) noexcept;
+  duration_histogram snapshot() const noexcept;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, duration_histogram::bucket_count> buckets_{};
+  std::atomic<std::int64_t> sum_{0};  // nanoseconds, saturating (see record())
 };
 
 }  // namespace berth::detail

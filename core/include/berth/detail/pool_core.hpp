@@ -264,6 +264,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
     if (leaks_) [[unlikely]]
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
+    // Relaxed: our own write at acquire (or the reset value [W1] brought).
+    if (slots_[i].hold_since.load(std::memory_order_relaxed) != clock_source::time_point::min()) [[unlikely]]
+      end_hold(i);  // a timed lease (pool_options::hold_time_sampling)
     if (mode != release_mode::normal) [[unlikely]]
       return release_abnormal(i, mode);
     // [G3] seq_cst: pairs with close()/waiter registration [G2].
@@ -361,8 +364,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
     slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
-    m.leases.store(m.leases.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
+    m.leases.store(n, std::memory_order_relaxed);
     m.site.store(site, std::memory_order_relaxed);
+    if ((n & hold_mask_) == 0) [[unlikely]]
+      m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }
@@ -401,6 +407,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   void push_idle(std::uint32_t i) noexcept;
+  /// Records the hold time of the timed lease on slot i, ending now, and
+  /// marks the slot untimed. Lessee only.
+  BERTH_COLD void end_hold(std::uint32_t i) noexcept;
   void release_abnormal(std::uint32_t i, release_mode mode) noexcept;
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
   void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
@@ -413,6 +422,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void retire(std::uint32_t i, slot_state from, close_reason why) noexcept;
   void opened(std::uint32_t i, clock_source::time_point now) noexcept;
   void close_idle() noexcept;
+  /// pool_stats::size_hint from these counts; moves the rate window.
+  pool_size_hint size_hint_locked(std::uint64_t acquired, const duration_histogram& holds) const noexcept;
   void fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const;
   void fill_closed(acquire_error& err, std::chrono::nanoseconds waited) const noexcept;
   void fill_would_block(acquire_error& err) const noexcept;
@@ -497,10 +508,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   slot_table slots_;
   /// Null when leak_threshold is 0.
   const std::unique_ptr<leak_tracker> leaks_;
+  /// hold_time_sampling - 1: a lease whose slot lease count has none of
+  /// these bits set is timed. All bits when sampling is off (a count is
+  /// never 0 after its increment).
+  const std::uint64_t hold_mask_;
 
   // ---- atomics only ----
   idle_ring ring_;
   pool_counters counters_;
+  atomic_histogram holds_;     // hold times of timed leases (end_hold)
+  atomic_histogram connects_;  // durations of successful connects (creator thread, start())
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed
   /// where changed on cold paths and read under mutex_ after the changer
   /// locked it; release/acquire between retire() and drain()/the reaper.
@@ -529,6 +546,14 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// min_idle is reached (with min_idle 0 nothing else would ask for one).
   bool refused_since_probe_ = false;
   wait_histogram waits_;
+  /// stats()' size hint measures the acquire rate from rate_from_ to now;
+  /// rate_mark_ is the latest stats() call, which becomes rate_from_ once
+  /// it is at least 1 s old.
+  struct rate_sample {
+    clock_source::time_point at;
+    std::uint64_t acquired = 0;
+  };
+  mutable rate_sample rate_from_, rate_mark_;
   bool stop_ = false;
   /// resize() lowered max_size: the creator thread trims (trim_excess).
   bool trim_requested_ = false;

@@ -57,6 +57,11 @@ struct slot_meta {
   std::atomic<std::uint64_t> leases_at_open{0};  // `leases` when it was opened
   std::atomic<clock_source::time_point> created{};
   std::atomic<clock_source::time_point> deadline{};
+  /// When the current lease was acquired if it is one the pool times
+  /// (pool_options::hold_time_sampling), else time_point::min(). Written by
+  /// the lessee at acquire and release (relaxed, single writer: the slot
+  /// word's CAS chain [W1] carries the reset value to the next lessee).
+  std::atomic<clock_source::time_point> hold_since{clock_source::time_point::min()};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);
