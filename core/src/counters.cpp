@@ -79,6 +79,19 @@ duration_histogram atomic_histogram::snapshot() const noexcept {
   return h;
 }
 
+duration_histogram sharded_histogram::snapshot() const noexcept {
+  duration_histogram h;
+  std::int64_t sum = 0;
+  for (const auto& shard : shards_) {
+    const duration_histogram part = shard.value.snapshot();
+    for (std::size_t b = 0; b < h.buckets.size(); ++b) h.buckets[b] += part.buckets[b];
+    h.count += part.count;
+    sum = add_saturating(sum, part.sum.count());
+  }
+  h.sum = std::chrono::nanoseconds{sum};
+  return h;
+}
+
 }  // namespace berth::detail
 
 namespace berth {

@@ -76,7 +76,7 @@ pool_core::~pool_core() {
 void pool_core::end_hold(std::uint32_t i) noexcept {
   slot_meta& m = slots_[i];
   // Relaxed: single writer, see slot.hpp.
-  holds_.record(saturating_sub(clock_.now(), m.hold_since.load(std::memory_order_relaxed)));
+  holds_.record(i, saturating_sub(clock_.now(), m.hold_since.load(std::memory_order_relaxed)));
   m.hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
 }
 

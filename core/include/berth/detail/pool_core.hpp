@@ -516,7 +516,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // ---- atomics only ----
   idle_ring ring_;
   pool_counters counters_;
-  atomic_histogram holds_;     // hold times of timed leases (end_hold)
+  sharded_histogram holds_;    // hold times of timed leases (end_hold), sharded by slot
   atomic_histogram connects_;  // durations of successful connects (creator thread, start())
   /// Slots not empty (connecting, idle, leased, reserved, closing). Relaxed
   /// where changed on cold paths and read under mutex_ after the changer
