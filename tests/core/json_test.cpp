@@ -43,6 +43,25 @@ json_value parsed(std::string_view text) {
   return v ? *v : json_value{};
 }
 
+// ---- the test's parser: strict, or the tests below would prove nothing -----
+
+TEST(JsonParse, RejectsWhatRfc8259Rejects) {
+  const std::string_view bad[] = {
+      "",          "{",        R"({"a":1,})", "[1,]",       R"({"a" 1})",  R"({a:1})",         "01",
+      "1.",        "+1",       ".5",          "1e",         "NaN",         "Infinity",         "nul",
+      R"("a)",     "\"a\nb\"", R"("\x")",     R"("\u12")",  R"("\ud800")", R"("\udc00x")",     "\"\xC3\"",
+      "\"\xC0\xAF\"",          "\"\xED\xA0\x80\"",          "\"\xF4\x90\x80\x80\"",            "1 2",
+      R"({"a":1,"a":2})",      "[1]]",
+  };
+  for (const auto text : bad) EXPECT_FALSE(parse_json(text)) << ::testing::PrintToString(std::string(text));
+  const std::string_view good[] = {
+      "0", "-0.5e+3", " [ ] ", R"({"a":[true,false,null],"b":{}})", R"("\ud83d\ude00 \u00e9 \/")",
+      "\"\xF0\x9F\x98\x80\"",
+  };
+  for (const auto text : good) EXPECT_TRUE(parse_json(text)) << ::testing::PrintToString(std::string(text));
+  EXPECT_EQ(parse_json(R"("\ud83d\ude00")")->text, "\xF0\x9F\x98\x80");
+}
+
 // ---- the writer -------------------------------------------------------------
 
 TEST(JsonWriter, EscapesQuotesBackslashAndControlCharacters) {

@@ -43,21 +43,17 @@ struct json_value {
     if (const json_value* v = find(k)) return *v;
     throw std::out_of_range("no JSON member '" + std::string(k) + "'");
   }
-  /// A number that is a non-negative integer; throws otherwise.
-  std::uint64_t as_uint() const {
-    std::uint64_t v = 0;
+  /// A number that is an integer in T's range; throws otherwise.
+  template <class T>
+  T as_integer() const {
+    T v = 0;
     const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
     if (t != type::number || r.ec != std::errc{} || r.ptr != text.data() + text.size())
-      throw std::invalid_argument("not an unsigned integer: " + text);
+      throw std::invalid_argument("not an integer of the type asked for: " + text);
     return v;
   }
-  std::int64_t as_int() const {
-    std::int64_t v = 0;
-    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (t != type::number || r.ec != std::errc{} || r.ptr != text.data() + text.size())
-      throw std::invalid_argument("not an integer: " + text);
-    return v;
-  }
+  std::uint64_t as_uint() const { return as_integer<std::uint64_t>(); }
+  std::int64_t as_int() const { return as_integer<std::int64_t>(); }
   const std::string& as_string() const {
     if (t != type::string) throw std::invalid_argument("not a string");
     return text;
@@ -116,49 +112,38 @@ class parser {
     return v;
   }
 
-  void object(json_value& v, int depth) {
-    expect('{');
+  /// open, then element() for each comma-separated element, then close.
+  template <class F>
+  void sequence(char open, char close, F element) {
+    expect(open);
     skip_ws();
-    if (peek() == '}') {
+    if (peek() == close) {
       ++i_;
       return;
     }
     for (;;) {
       skip_ws();
+      element();
+      skip_ws();
+      if (peek() != ',') break;
+      ++i_;
+    }
+    expect(close);
+  }
+
+  void object(json_value& v, int depth) {
+    sequence('{', '}', [&] {
       std::string k = string();
       if (v.find(k) != nullptr) fail("duplicate key '" + k + "'");
       skip_ws();
       expect(':');
       skip_ws();
       v.members.emplace_back(std::move(k), value(depth + 1));
-      skip_ws();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      expect('}');
-      return;
-    }
+    });
   }
 
   void array(json_value& v, int depth) {
-    expect('[');
-    skip_ws();
-    if (peek() == ']') {
-      ++i_;
-      return;
-    }
-    for (;;) {
-      skip_ws();
-      v.items.push_back(value(depth + 1));
-      skip_ws();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      expect(']');
-      return;
-    }
+    sequence('[', ']', [&] { v.items.push_back(value(depth + 1)); });
   }
 
   std::string number() {
