@@ -1,3 +1,4 @@
+#include <berth/event_log.hpp>
 #include <berth/options.hpp>
 #include <berth/router_options.hpp>
 
@@ -215,6 +216,28 @@ std::optional<options_error> validate(const router_options& o) {
   if (o.check_timeout.count() <= 0)
     return err("check_timeout", "must be > 0 ms, got " + to_string(o.check_timeout.count()));
   if (auto e = too_big("check_timeout", o.check_timeout)) return e;
+  return std::nullopt;
+}
+
+// ---- event_log_options (event_log.hpp) ---------------------------------------
+
+std::optional<options_error> validate(const event_log_options& o) {
+  using std::to_string;
+  constexpr const char* s = "event_log_options";
+  const auto err = [&](const char* field, const std::string& why) { return options_error(field, why, s); };
+  if (o.burst < 1 || o.burst > 1'000'000) return err("burst", "must be in 1..1000000, got " + to_string(o.burst));
+  if (o.lines_per_second < 1 || o.lines_per_second > 1'000'000)
+    return err("lines_per_second", "must be in 1..1000000, got " + to_string(o.lines_per_second));
+  if (o.summary_interval.count() <= 0)
+    return err("summary_interval", "must be > 0 ms, got " + to_string(o.summary_interval.count()));
+  if (auto e = above_max("summary_interval", o.summary_interval, s)) return e;
+  switch (o.min_level) {
+    case event_level::info:
+    case event_level::warn:
+      break;
+    default:
+      return err("min_level", "unknown value " + to_string(static_cast<int>(o.min_level)));
+  }
   return std::nullopt;
 }
 
