@@ -6,6 +6,7 @@
 #include <berth/detail/json_writer.hpp>
 
 #include <chrono>
+#include <cstddef>
 
 namespace berth {
 namespace {
@@ -44,6 +45,30 @@ void write(json_writer& w, const wait_percentiles& p) {
   w.end_object();
 }
 
+/// {"count":N,"sum_ns":S,"buckets":[[le_ns,n],...]}: the non-empty buckets
+/// only, each as its upper bound (duration_histogram::upper_bound) and count.
+void write(json_writer& w, const duration_histogram& h) {
+  w.begin_object();
+  w.key("count").uint(h.count);
+  write_ns(w, "sum_ns", h.sum);
+  w.key("buckets").begin_array();
+  for (std::size_t b = 0; b < h.buckets.size(); ++b)
+    if (h.buckets[b] != 0)
+      w.begin_array().integer(duration_histogram::upper_bound(b).count()).uint(h.buckets[b]).end_array();
+  w.end_array();
+  w.end_object();
+}
+
+void write(json_writer& w, const pool_size_hint& h) {
+  w.begin_object();
+  w.key("acquire_rate").number(h.acquire_rate);
+  write_ns(w, "rate_window_ns", h.rate_window);
+  write_ns(w, "mean_hold_ns", h.mean_hold);
+  w.key("busy").number(h.busy);
+  w.key("suggested_max_size").uint(h.suggested_max_size);
+  w.end_object();
+}
+
 /// The members of s's object, without the braces (to_json adds "name" first).
 void write_members(json_writer& w, const pool_stats& s) {
   w.key("counts");
@@ -65,6 +90,14 @@ void write_members(json_writer& w, const pool_stats& s) {
   w.key("breaker_rejected").uint(s.breaker_rejected);
   w.key("wait");
   write(w, s.wait);
+  w.key("wait_time");
+  write(w, s.wait_time);
+  w.key("hold_time");
+  write(w, s.hold_time);
+  w.key("creation_time");
+  write(w, s.creation_time);
+  w.key("size_hint");
+  write(w, s.size_hint);
 }
 
 }  // namespace

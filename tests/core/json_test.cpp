@@ -212,6 +212,16 @@ pool_stats sample_stats() {
   s.breaker_opened = 23;
   s.breaker_rejected = 24;
   s.wait = wait_percentiles{.p50 = 25ns, .p90 = 26ns, .p99 = 27ns, .p999 = 28ns, .max = 29ns};
+  s.wait_time.buckets[0] = 30;
+  s.wait_time.buckets[5] = 31;
+  s.wait_time.count = 61;
+  s.wait_time.sum = 32ns;
+  s.hold_time.buckets[63] = 33;
+  s.hold_time.count = 33;
+  s.hold_time.sum = std::chrono::nanoseconds::max();
+  s.creation_time.count = 0;
+  s.size_hint = pool_size_hint{.acquire_rate = 34.5, .rate_window = 35ns, .mean_hold = 36ns, .busy = 0.25,
+                               .suggested_max_size = 37};
   return s;
 }
 
@@ -254,6 +264,29 @@ TEST(JsonSnapshot, WritesEveryFieldOfPoolStats) {
   EXPECT_EQ(w.at("p99_ns").as_uint(), 27u);
   EXPECT_EQ(w.at("p999_ns").as_uint(), 28u);
   EXPECT_EQ(w.at("max_ns").as_uint(), 29u);
+
+  const json_value& wt = v.at("wait_time");
+  EXPECT_EQ(wt.at("count").as_uint(), 61u);
+  EXPECT_EQ(wt.at("sum_ns").as_uint(), 32u);
+  const json_value& wb = wt.at("buckets");
+  ASSERT_EQ(wb.items.size(), 2u) << "the non-empty buckets only";
+  EXPECT_EQ(wb.items[0].items.at(0).as_uint(), 0u);
+  EXPECT_EQ(wb.items[0].items.at(1).as_uint(), 30u);
+  EXPECT_EQ(wb.items[1].items.at(0).as_uint(), 32u) << "bucket 5's bound, 2^5 ns";
+  EXPECT_EQ(wb.items[1].items.at(1).as_uint(), 31u);
+  const json_value& ht = v.at("hold_time");
+  EXPECT_EQ(ht.at("sum_ns").as_uint(), static_cast<std::uint64_t>(std::chrono::nanoseconds::max().count()));
+  ASSERT_EQ(ht.at("buckets").items.size(), 1u);
+  EXPECT_EQ(ht.at("buckets").items[0].items.at(0).as_uint(),
+            static_cast<std::uint64_t>(std::chrono::nanoseconds::max().count()));
+  EXPECT_TRUE(v.at("creation_time").at("buckets").items.empty());
+
+  const json_value& h = v.at("size_hint");
+  EXPECT_DOUBLE_EQ(std::stod(h.at("acquire_rate").text), 34.5);
+  EXPECT_EQ(h.at("rate_window_ns").as_uint(), 35u);
+  EXPECT_EQ(h.at("mean_hold_ns").as_uint(), 36u);
+  EXPECT_DOUBLE_EQ(std::stod(h.at("busy").text), 0.25);
+  EXPECT_EQ(h.at("suggested_max_size").as_uint(), 37u);
 }
 
 // Fails when a field is added to a struct of stats.hpp and not to json.cpp:
@@ -263,6 +296,9 @@ TEST(JsonSnapshot, NoFieldForgotten) {
   EXPECT_EQ(v.members.size(), field_count<pool_stats>() + 1) << "pool_stats: a field missing from to_json?";
   EXPECT_EQ(v.at("counts").members.size(), field_count<pool_counts>()) << "pool_counts: a field missing?";
   EXPECT_EQ(v.at("wait").members.size(), field_count<wait_percentiles>()) << "wait_percentiles: a field missing?";
+  for (const char* h : {"wait_time", "hold_time", "creation_time"})
+    EXPECT_EQ(v.at(h).members.size(), field_count<duration_histogram>()) << h << ": a field missing?";
+  EXPECT_EQ(v.at("size_hint").members.size(), field_count<pool_size_hint>()) << "pool_size_hint: a field missing?";
   const json_value unnamed = parsed(to_json(sample_stats()));
   EXPECT_EQ(unnamed.find("name"), nullptr);
   EXPECT_EQ(unnamed.members.size(), field_count<pool_stats>());
@@ -287,10 +323,11 @@ TEST(JsonSnapshot, ByNameEscapesNamesAndNestsUnderPools) {
 
 TEST(JsonSnapshot, RegistryOfRealPools) {
   using fake_pool = pool<testing::fake_adapter>;
+  testing::fake_clock clock;  // still: the size hint's rate window is the same in both snapshots
   registry reg;
   auto orders = reg.emplace<fake_pool>("orders", testing::fake_adapter{},
-                                       pool_options{.name = "orders", .max_size = 4, .min_idle = 2});
-  reg.emplace<fake_pool>("cache", testing::fake_adapter{}, pool_options{.name = "cache", .min_idle = 0});
+                                       pool_options{.name = "orders", .max_size = 4, .min_idle = 2}, clock);
+  reg.emplace<fake_pool>("cache", testing::fake_adapter{}, pool_options{.name = "cache", .min_idle = 0}, clock);
   {
     auto l = orders->try_acquire();
     ASSERT_TRUE(l);
