@@ -40,7 +40,7 @@ std::string acquire_error::message() const {
            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) + " ms";
       break;
     case errc::would_block:
-      m += counts.idle != 0 && counts.waiting == 0
+      m += awaiting_validation
                ? "no idle connection ready (try_acquire): the idle ones await validation (validate_on_acquire); "
                  "a blocking acquire validates them, and the reaper is validating them now"
                : "no idle connection (try_acquire)";

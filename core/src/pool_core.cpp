@@ -186,7 +186,8 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
     // try_acquire: held == no_slot means the fast path found nothing idle or
     // was told to queue behind waiters.
     const std::uint32_t i = held == no_slot ? no_slot : claim_ready(held, site);
-    if (i == no_slot) fill_would_block(err);
+    // claim_ready() gives up only after putting stale connections back.
+    if (i == no_slot) fill_would_block(err, held != no_slot);
     return i;
   }
   // The call's start: the fast path read no clock, so this is it.
@@ -353,9 +354,10 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
 
 // ---- errors and statistics -----------------------------------------------------
 
-void pool_core::fill_would_block(acquire_error& err) const noexcept {
+void pool_core::fill_would_block(acquire_error& err, bool skipped_stale) const noexcept {
   err.code = closed() ? errc::pool_closed : errc::would_block;
   err.counts = counts();
+  err.awaiting_validation = skipped_stale;
 }
 
 void pool_core::fill_closed(acquire_error& err, std::chrono::nanoseconds waited) const noexcept {

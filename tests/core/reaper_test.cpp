@@ -278,6 +278,34 @@ TEST_F(ReaperTest, TryAcquireSkipsAStaleConnectionAndTheReaperValidatesItAtOnce)
   EXPECT_EQ(p->stats().reaper_passes, passes) << "without waiting for a pass";
 }
 
+// The reaper, woken by the skip, may reserve the connection before the
+// error's counts are taken (reserved=1, idle=0): the message must still say
+// why, which it once read off counts.idle (1 run in ~60 said "no idle
+// connection"). The reaper's validation is held on the fake clock here, so
+// it holds the connection while the error is looked at.
+TEST_F(ReaperTest, TryAcquireSaysItsConnectionAwaitsValidationWhileTheReaperHoldsItBug) {
+  auto o = opts(1, 1);
+  o.validate_on_acquire = true;
+  o.validation_bypass = 500ms;
+  auto p = make(o);
+  for (int k = 0; k < 7; ++k) tick(*p);
+  script->validate_latency = 1h;  // the reaper's validation waits for the clock
+  auto miss = p->try_acquire();
+  ASSERT_FALSE(miss);
+  ASSERT_TRUE(eventually([&] { return script->in_validate.load() == 1; }));
+  EXPECT_TRUE(miss.error().awaiting_validation);
+  auto again = p->try_acquire();  // the reaper holds it now: nothing was skipped
+  ASSERT_FALSE(again);
+  EXPECT_FALSE(again.error().awaiting_validation);
+  EXPECT_EQ(again.error().counts.reserved, 1u);
+  acquire_error e = miss.error();
+  e.counts.idle = 0;
+  e.counts.reserved = 1;
+  EXPECT_NE(e.message().find("await validation"), std::string::npos) << e.message();
+  clock.advance(1h);
+  ASSERT_TRUE(eventually([&] { return p->try_acquire().has_value(); }));
+}
+
 TEST_F(ReaperTest, StaleConnectionFailingValidationAtAcquireIsReplacedTransparently) {
   auto o = opts(2, 2);
   o.validate_on_acquire = true;

@@ -39,6 +39,12 @@ struct acquire_error {
   std::string last_creation_message;
   /// The pool's name (not filled for errc::would_block).
   std::string pool_name;
+  /// errc::would_block only: try_acquire found idle connections but put them
+  /// back because they await validation (validate_on_acquire: unused past
+  /// validation_bypass); a blocking acquire validates them, and the reaper
+  /// is asked to validate them at once. Decided by the call itself, not
+  /// read off `counts`, in which the reaper may already hold them.
+  bool awaiting_validation = false;
 
   /// One line: what failed, the counts, and the creation failure if any,
   /// e.g. "berth pool 'orders': acquire timed out after 30000 ms (total=10,
