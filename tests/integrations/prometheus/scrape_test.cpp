@@ -2,7 +2,8 @@
 // two pools for 2 s and serves berth::prometheus on a loopback port; a real
 // Prometheus server (Debian prometheus, support/prometheus_server.hpp)
 // scrapes it every second; the series read back through Prometheus' HTTP
-// API carry the values the exporter printed when its load stopped. Both
+// API carry the values the exporter printed when its load stopped, and
+// every query of the Grafana dashboard (dashboards/berth.json) runs. Both
 // processes are stopped at the end, also when a check fails (and by their
 // watchdogs if this program dies).
 #include "support/prometheus_server.hpp"
@@ -22,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-#ifndef BERTH_PROMETHEUS_EXPORTER
-#error "BERTH_PROMETHEUS_EXPORTER: the path of examples/prometheus_exporter (tests/CMakeLists.txt)"
+#if !defined(BERTH_PROMETHEUS_EXPORTER) || !defined(BERTH_DASHBOARD)
+#error "BERTH_PROMETHEUS_EXPORTER, BERTH_DASHBOARD: examples/prometheus_exporter, dashboards/berth.json (tests/CMakeLists.txt)"
 #endif
 
 namespace berth::testing {
@@ -56,6 +57,26 @@ std::map<std::string, std::uint64_t> fields_of(const std::string& line) {
   while (in >> word) {
     const std::size_t eq = word.find('=');
     out[word.substr(0, eq)] = std::stoull(word.substr(eq + 1));
+  }
+  return out;
+}
+
+/// The "expr" strings of a Grafana dashboard's JSON (the escapes a
+/// PromQL expression uses: \" and \\).
+std::vector<std::string> exprs_of(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string json = ss.str();
+  std::vector<std::string> out;
+  const std::string key = "\"expr\": \"";
+  for (std::size_t at = json.find(key); at != std::string::npos; at = json.find(key, at)) {
+    std::string e;
+    for (at += key.size(); at < json.size() && json[at] != '"'; ++at) {
+      if (json[at] == '\\' && at + 1 < json.size()) ++at;
+      e += json[at];
+    }
+    out.push_back(e);
   }
   return out;
 }
@@ -142,11 +163,28 @@ TEST(PrometheusScrapeTest, APrometheusServerStoresTheExportersSeriesWithTheirVal
   ASSERT_TRUE(hold_sum);
   EXPECT_GT(*hold_sum, 0.0002 * as_double(orders.at("hold_count"))) << "each sampled hold is >= 0.2 ms";
 
+  // Every query of the shipped Grafana dashboard is valid PromQL and finds
+  // series (all pools for $pool). rate() needs two samples: up to a few
+  // scrapes more.
+  const std::vector<std::string> exprs = exprs_of(BERTH_DASHBOARD);
+  EXPECT_GE(exprs.size(), 10u) << BERTH_DASHBOARD;
+  const auto two_samples_until = clock_type::now() + 20s;
+  for (std::string e : exprs) {
+    for (std::size_t at; (at = e.find("$pool")) != std::string::npos;) e.replace(at, 5, ".*");
+    bool found = false;
+    while (!(found = !server.query(e).empty()) && clock_type::now() < two_samples_until)
+      std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(found) << "no series for the dashboard's " << e;
+  }
+  const auto dashboard_checked = clock_type::now();
+
   server.stop();
   exporter.stop();
   const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  std::cout << "[ timing   ] Prometheus ready after " << ms(ready - start) << " ms, the exporter's final values stored after "
-            << ms(stored - start) << " ms, all done after " << ms(clock_type::now() - start) << " ms\n";
+  std::cout << "[ timing   ] Prometheus ready after " << ms(ready - start)
+            << " ms; the exporter's final values stored after " << ms(stored - start)
+            << " ms (Prometheus applies new targets after 5 s); the dashboard's queries answered after "
+            << ms(dashboard_checked - start) << " ms; all stopped after " << ms(clock_type::now() - start) << " ms\n";
 }
 
 }  // namespace
