@@ -6,8 +6,7 @@
 #include <berth/prometheus.hpp>
 
 #include "support/eventually.hpp"
-#include "support/fake_adapter.hpp"
-#include "support/fake_clock.hpp"
+#include "support/timed_pool_fixture.hpp"
 
 #include <prometheus/text_serializer.h>
 
@@ -28,10 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
 using testing::eventually;
-using testing::fake_adapter;
-using testing::fake_clock;
-using testing::fake_script;
-using fake_pool = pool<fake_adapter>;
 
 std::string text_of(const stats_by_name& pools) { return ::prometheus::TextSerializer{}.Serialize(families(pools)); }
 
@@ -68,33 +63,13 @@ parsed_histogram parse_histogram(const std::string& text, const std::string& fam
   return h;
 }
 
-struct FamiliesTest : ::testing::Test {
-  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
-  fake_clock clock;
-
-  // One connection, opened at start; no reaper; every lease timed.
-  std::unique_ptr<fake_pool> make() {
-    pool_options o;
-    o.name = "orders";
-    o.max_size = 1;
-    o.min_idle = 1;
-    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-    o.lifetime_jitter = 0ms;
-    o.validate_on_acquire = false;
-    o.hold_time_sampling = 1;
-    return std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
-  }
-  void cycle(fake_pool& p, nanoseconds hold) {
-    auto l = p.try_acquire();
-    ASSERT_TRUE(l.has_value());
-    clock.advance(hold);
-  }
-};
+// One connection, opened at start; no reaper; every lease timed (make(opts(1))).
+struct FamiliesTest : testing::timed_pool_fixture {};
 
 // Three leases held 5 ms, 5 ms and 1 us; one acquire that waits 7 ms; one
 // that times out after 10 ms; one lease still held at the snapshot.
 TEST_F(FamiliesTest, APoolDrivenToKnownValuesGivesTheseLines) {
-  auto p = make();
+  auto p = make(opts(1));
   cycle(*p, 5ms);
   cycle(*p, 5ms);
   cycle(*p, 1us);
@@ -165,7 +140,7 @@ TEST_F(FamiliesTest, APoolDrivenToKnownValuesGivesTheseLines) {
 }
 
 TEST_F(FamiliesTest, HistogramBucketsAreTheDocumentedBoundsCumulativeWithInfEqualToCount) {
-  auto p = make();
+  auto p = make(opts(1));
   for (nanoseconds hold : std::vector<nanoseconds>{0ns, 1ns, 1023ns, 1024ns, 1025ns, 3ms, 1s, 2min, 1h}) cycle(*p, hold);
   const std::string text = text_of({{"orders", p->stats()}});
   const parsed_histogram h = parse_histogram(text, "berth_pool_lease_hold_seconds", R"(pool="orders")");
