@@ -2,13 +2,13 @@
 # CMakeLists.txt when BERTH_INSTALL is on (the default for a top-level build).
 # For each library that was built (core always; sqlite and postgres when
 # their dependency was found or required; open with either adapter; asio when
-# Asio was found):
+# Asio was found; prometheus when prometheus-cpp was found):
 #   <includedir>/berth/...                      its public headers
 #   <libdir>/libberth_<c>.a                     the static library
 #   <libdir>/cmake/berth/berth-<c>-targets.cmake   the imported target berth::<c>
 #   <libdir>/pkgconfig/berth-<c>.pc             for projects that do not use CMake
 # plus <libdir>/cmake/berth/berth-config.cmake and its version file, for
-# find_package(berth CONFIG REQUIRED COMPONENTS core sqlite postgres open asio).
+# find_package(berth CONFIG REQUIRED COMPONENTS core sqlite postgres open asio prometheus).
 # The CMake package is relocatable (paths relative to itself); a .pc file
 # names the prefix it was installed to. Uninstall: xargs rm < install_manifest.txt.
 
@@ -106,6 +106,10 @@ if(TARGET berth_asio)
   # package config finds its headers again (berth-config.cmake.in).
   berth_install_library(asio HEADER_ONLY DESCRIPTION "berth's Asio integration (berth::asio, standalone Asio)"
                         PC_REQUIRES berth-core)
+endif()
+if(TARGET berth_prometheus)
+  berth_install_library(prometheus DESCRIPTION "berth's Prometheus metrics (berth::prometheus, prometheus-cpp)"
+                        PC_REQUIRES berth-core prometheus-cpp-core)
 endif()
 
 # The package: berth-config.cmake loads the requested components' targets

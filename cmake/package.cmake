@@ -24,6 +24,10 @@ endif()
 if(TARGET berth_asio)
   list(APPEND berth_deb_depends "libasio-dev (>= 1:1.22)")
 endif()
+if(TARGET berth_prometheus)
+  # prometheus-cpp's CMake package has no version file: no minimum version.
+  list(APPEND berth_deb_depends "prometheus-cpp-dev")
+endif()
 list(JOIN berth_deb_depends ", " CPACK_DEBIAN_PACKAGE_DEPENDS)
 
 set(CPACK_GENERATOR DEB)

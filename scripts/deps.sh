@@ -14,6 +14,8 @@ BERTH_PACKAGES=(
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
   libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
+  prometheus-cpp-dev                # berth::prometheus (integrations/prometheus), examples/prometheus_exporter
+  prometheus                        # the real-scrape test (tests/integrations/prometheus/scrape_test.cpp)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

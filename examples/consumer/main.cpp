@@ -3,7 +3,8 @@
 //   berth_consumer                     orders on an in-memory SQLite database
 //   berth_consumer --postgres CONNINFO also SELECT 1 on PostgreSQL (when built
 //                                      with berth::postgres)
-// Built with berth::asio it also counts the orders through an io_context.
+// Built with berth::asio it also counts the orders through an io_context;
+// with berth::prometheus it prints its pool's acquires as a scrape shows them.
 // Prints one line per check; exits 0 only if the orders add up.
 #include "order_store.hpp"
 #ifdef BERTH_CONSUMER_POSTGRES
@@ -11,6 +12,9 @@
 #endif
 #ifdef BERTH_CONSUMER_ASIO
 #include "asio_probe.hpp"
+#endif
+#ifdef BERTH_CONSUMER_PROMETHEUS
+#include "prometheus_probe.hpp"
 #endif
 
 #include <cstdio>
@@ -32,6 +36,10 @@ int main(int argc, char** argv) try {
 
 #ifdef BERTH_CONSUMER_ASIO
   std::printf("berth consumer via %s: asio %s\n", BERTH_CONSUMER_VIA, consumer::asio_probe(orders).c_str());
+#endif
+#ifdef BERTH_CONSUMER_PROMETHEUS
+  std::printf("berth consumer via %s: prometheus %s\n", BERTH_CONSUMER_VIA,
+              consumer::prometheus_probe(orders).c_str());
 #endif
   if (argc == 3 && std::string_view(argv[1]) == "--postgres") {
 #ifdef BERTH_CONSUMER_POSTGRES

@@ -7,6 +7,7 @@
 #include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
+#include "support/timed_pool_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -27,32 +28,7 @@ using testing::fake_clock;
 using testing::fake_script;
 using fake_pool = pool<fake_adapter>;
 
-struct PoolMetricsTest : ::testing::Test {
-  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
-  fake_clock clock;
-
-  // No reaper, one connection open at start.
-  pool_options opts(std::uint32_t sampling, std::size_t max = 1) {
-    pool_options o;
-    o.name = "metrics";
-    o.max_size = max;
-    o.min_idle = 1;
-    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-    o.lifetime_jitter = 0ms;
-    o.validate_on_acquire = false;
-    o.hold_time_sampling = sampling;
-    return o;
-  }
-  std::unique_ptr<fake_pool> make(const pool_options& o) {
-    return std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
-  }
-  // Acquires, holds for `hold` on the fake clock, releases.
-  void cycle(fake_pool& p, nanoseconds hold) {
-    auto l = p.try_acquire();
-    ASSERT_TRUE(l.has_value());
-    clock.advance(hold);
-  }
-};
+struct PoolMetricsTest : testing::timed_pool_fixture {};
 
 TEST_F(PoolMetricsTest, SamplingOneTimesEveryLeaseInItsBucket) {
   auto p = make(opts(1));

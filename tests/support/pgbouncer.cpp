@@ -150,22 +150,7 @@ std::string pgbouncer::conninfo() const { return conninfo_for(dbname_); }
 std::string pgbouncer::console_conninfo() const { return conninfo_for("pgbouncer"); }
 
 void pgbouncer::stop() noexcept {
-  if (child_ > 0) {
-    ::kill(child_, SIGTERM);
-    int status = 0;
-    bool reaped = false;
-    for (int i = 0; i < 1000 && !reaped; ++i) {  // 10 s
-      const pid_t r = ::waitpid(child_, &status, WNOHANG);
-      reaped = r == child_ || (r < 0 && errno != EINTR);
-      if (!reaped) sleep_10ms();
-    }
-    if (!reaped) {
-      ::kill(child_, SIGKILL);
-      while (::waitpid(child_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-    child_ = -1;
-  }
+  detail::stop_child(child_, SIGTERM);
   if (!dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

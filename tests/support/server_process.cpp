@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,10 +89,15 @@ void give_to_postgres_user(const std::string& path, const char* who) {
   if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw failure(who, "chown " + path);
 }
 
-std::string make_private_directory(const std::string& prefix, const char* who) {
+std::string make_temp_directory(const std::string& prefix, const char* who) {
   const char* tmp = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) throw failure(who, "mkdtemp failed: " + tmpl);
+  return tmpl;
+}
+
+std::string make_private_directory(const std::string& prefix, const char* who) {
+  const std::string tmpl = make_temp_directory(prefix, who);
   try {
     give_to_postgres_user(tmpl, who);
   } catch (...) {
@@ -160,6 +167,38 @@ void kill_by_pid_file(const char* pidfile, int sig) noexcept {
   ::kill(pid, SIGKILL);
 }
 
+void stop_child(pid_t& pid, int sig) noexcept {
+  if (pid <= 0) return;
+  ::kill(pid, sig);
+  int status = 0;
+  bool reaped = false;
+  for (int i = 0; i < 1000 && !reaped; ++i) {  // 10 s
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    reaped = r == pid || (r < 0 && errno != EINTR);
+    if (!reaped) {
+      timespec ts{0, 10'000'000};
+      ::nanosleep(&ts, nullptr);
+    }
+  }
+  if (!reaped) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  pid = -1;
+}
+
+bool child_exited(pid_t& pid) noexcept {
+  if (pid <= 0) return true;
+  int status = 0;
+  const pid_t r = ::waitpid(pid, &status, WNOHANG);
+  if (r == pid || (r < 0 && errno == ECHILD)) {
+    pid = -1;
+    return true;
+  }
+  return false;
+}
+
 watchdog::watchdog(const std::string& pidfile, const std::string& dir, int sig, const char* who) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw failure(who, "pipe2 failed");
@@ -197,6 +236,52 @@ void watchdog::release() noexcept {
     }
     pid_ = -1;
   }
+}
+
+watched_child::watched_child(const std::vector<std::string>& args, const std::string& cwd, const std::string& log,
+                             std::string own_dir, int sig, const char* who)
+    : sig_(sig), own_dir_(std::move(own_dir)) {
+  if (::mkdir(own_dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+    const std::string what = "mkdir " + own_dir_ + ": " + std::strerror(errno);
+    own_dir_.clear();
+    throw failure(who, what);
+  }
+  const std::string pidfile = own_dir_ + "/pid";
+  try {
+    watchdog_ = watchdog(pidfile, own_dir_, sig, who);  // before the child: nothing outlives a failed start
+    pid_ = spawn(args, cwd, log, who);
+    std::ofstream(pidfile) << pid_ << "\n";
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+watched_child::watched_child(watched_child&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      sig_(o.sig_),
+      own_dir_(std::exchange(o.own_dir_, {})),
+      watchdog_(std::move(o.watchdog_)) {}
+
+watched_child& watched_child::operator=(watched_child&& o) noexcept {
+  if (this != &o) {
+    stop();
+    pid_ = std::exchange(o.pid_, -1);
+    sig_ = o.sig_;
+    own_dir_ = std::exchange(o.own_dir_, {});
+    watchdog_ = std::move(o.watchdog_);
+  }
+  return *this;
+}
+
+void watched_child::stop() noexcept {
+  stop_child(pid_, sig_);
+  if (!own_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(own_dir_, ec);
+    own_dir_.clear();
+  }
+  watchdog_.release();  // finds no pid file and no directory: exits at once
 }
 
 }  // namespace berth::testing::detail

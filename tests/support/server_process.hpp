@@ -1,8 +1,10 @@
 // server_process.hpp: the process plumbing that berth's throwaway test
-// servers share (pg_server.hpp, pgbouncer.hpp): a private directory owned by
-// the `postgres` OS user when we are root, commands run as that user, a free
-// loopback port, a log's tail, and the watchdog that stops a server by its pid
-// file and deletes its directory when the test program dies by any means.
+// servers share (pg_server.hpp, pgbouncer.hpp, prometheus_server.hpp): a
+// private directory owned by the `postgres` OS user when we are root,
+// commands run as that user, a free loopback port, a log's tail, the
+// watchdog that stops a server by its pid file and deletes its directory
+// when the test program dies by any means, and a child process stopped the
+// same way (watched_child).
 //
 // Thread-safety: every function is safe to call from any thread; a watchdog
 // object belongs to the server object that started it.
@@ -27,9 +29,12 @@ std::string random_hex(std::size_t n);
 /// Throws std::runtime_error prefixed with who.
 std::uint16_t free_loopback_port(const char* who);
 
-/// Makes a fresh directory $TMPDIR/<prefix>-XXXXXX (/tmp without TMPDIR)
-/// and, when we are root, gives it to the `postgres` OS user. Throws
-/// std::runtime_error prefixed with who.
+/// Makes a fresh directory $TMPDIR/<prefix>-XXXXXX (/tmp without TMPDIR),
+/// mode 0700. Throws std::runtime_error prefixed with who.
+std::string make_temp_directory(const std::string& prefix, const char* who);
+
+/// make_temp_directory and, when we are root, gives it to the `postgres` OS
+/// user. Throws std::runtime_error prefixed with who.
 std::string make_private_directory(const std::string& prefix, const char* who);
 
 /// When we are root, gives path to the `postgres` OS user (a no-op
@@ -60,6 +65,14 @@ pid_t read_pid_file(const char* pidfile) noexcept;
 /// Blocks up to 10 s.
 void kill_by_pid_file(const char* pidfile, int sig) noexcept;
 
+/// Stops a child of this process: sig, then SIGKILL after 10 s; reaps it
+/// and sets pid to -1. A no-op when pid <= 0. Blocks up to 10 s.
+void stop_child(pid_t& pid, int sig) noexcept;
+
+/// True if the child has exited (it is reaped and pid set to -1), or pid
+/// <= 0. Never blocks.
+bool child_exited(pid_t& pid) noexcept;
+
 /// A forked process that holds one end of a pipe to this one: when this
 /// process closes its end (release()) or dies, the watchdog wakes; unless the
 /// server stopped cleanly (no pid in pidfile and dir gone), it sends the
@@ -84,6 +97,42 @@ class watchdog {
  private:
   pid_t pid_ = -1;  // the watchdog process, -1 when none
   int fd_ = -1;     // our end of its pipe: closing it (or dying) wakes it
+};
+
+/// A child process (spawn()) that never outlives the test program: stop()
+/// and the destructor send it sig (SIGKILL after 10 s), reap it and delete
+/// own_dir, which holds its pid file (own_dir/pid) and whatever else should
+/// go with it; a watchdog does the same if this program dies first.
+/// Thread-safety: one owner; members are not thread-safe.
+class watched_child {
+ public:
+  watched_child() noexcept = default;
+  /// Creates own_dir unless it exists (its parent must), starts the
+  /// watchdog, then spawn(args, cwd, log, who) and writes the pid file. On
+  /// failure, deletes own_dir and throws std::runtime_error prefixed with
+  /// who.
+  watched_child(const std::vector<std::string>& args, const std::string& cwd, const std::string& log,
+                std::string own_dir, int sig, const char* who);
+  watched_child(watched_child&& o) noexcept;
+  /// stop()s this child, then takes o's.
+  watched_child& operator=(watched_child&& o) noexcept;
+  watched_child(const watched_child&) = delete;
+  watched_child& operator=(const watched_child&) = delete;
+  ~watched_child() { stop(); }
+
+  /// The child's pid; -1 once it has exited (see exited()) or stopped.
+  pid_t pid() const noexcept { return pid_; }
+  /// True once the child has exited by itself (reaps it). Never blocks.
+  bool exited() noexcept { return child_exited(pid_); }
+  /// Stops the child (if still running), deletes own_dir and releases the
+  /// watchdog. Idempotent. Blocks up to 10 s.
+  void stop() noexcept;
+
+ private:
+  pid_t pid_ = -1;
+  int sig_ = 0;
+  std::string own_dir_;  // empty once stopped
+  watchdog watchdog_;
 };
 
 }  // namespace berth::testing::detail

@@ -1,0 +1,50 @@
+// timed_pool_fixture.hpp: a fake pool whose durations a test sets by
+// advancing the fake clock, for the tests of pool_stats' histograms
+// (core/pool_metrics_test.cpp) and of their Prometheus form
+// (integrations/prometheus/families_test.cpp).
+#pragma once
+
+#include <berth/pool.hpp>
+
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace berth::testing {
+
+/// Thread-safety: as a GoogleTest fixture, the test's thread; the pools it
+/// makes are thread-safe.
+struct timed_pool_fixture : ::testing::Test {
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+
+  /// No reaper, one connection open at start, one lease in `sampling` timed.
+  pool_options opts(std::uint32_t sampling, std::size_t max = 1) {
+    pool_options o;
+    o.name = "metrics";
+    o.max_size = max;
+    o.min_idle = 1;
+    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = std::chrono::milliseconds{0};
+    o.lifetime_jitter = std::chrono::milliseconds{0};
+    o.validate_on_acquire = false;
+    o.hold_time_sampling = sampling;
+    return o;
+  }
+  std::unique_ptr<pool<fake_adapter>> make(const pool_options& o) {
+    return std::make_unique<pool<fake_adapter>>(fake_adapter{script}, o, clock);
+  }
+  /// Acquires, holds for `hold` on the fake clock, releases.
+  void cycle(pool<fake_adapter>& p, std::chrono::nanoseconds hold) {
+    auto l = p.try_acquire();
+    ASSERT_TRUE(l.has_value());
+    clock.advance(hold);
+  }
+};
+
+}  // namespace berth::testing
