@@ -174,12 +174,12 @@ std::string latency_cell(const latency_summary& l, std::chrono::nanoseconds late
   return l.count != 0 ? format_duration(l.*m) : "&ndash;";
 }
 
-void phase_row(std::string& out, const std::string& name, std::chrono::nanoseconds watched, std::uint64_t ops,
+void phase_row(std::string& out, const std::string& number, const std::string& name, std::chrono::nanoseconds watched, std::uint64_t ops,
                double ops_per_s, std::size_t peak_leased, std::size_t peak_waiting, std::uint64_t timeouts,
                const latency_summary& lat, std::size_t samples, bool total) {
   char buf[64];
   out += total ? "<tr class=\"total\">" : "<tr>";
-  out += "<th>" + html_escape(name) + "</th>";
+  out += "<td class=\"num\">" + number + "</td><th>" + html_escape(name) + "</th>";
   std::snprintf(buf, sizeof buf, "%.2f s", seconds(watched));
   out += "<td>" + std::string(buf) + "</td>";
   out += "<td>" + std::to_string(samples) + "</td>";
@@ -195,13 +195,14 @@ void phase_row(std::string& out, const std::string& name, std::chrono::nanosecon
 
 void summary_table(std::string& out, const run_record& r) {
   out +=
-      "<table class=\"summary\"><thead><tr><th>phase</th><th>watched</th><th>samples</th><th>operations</th>"
+      "<table class=\"summary\"><thead><tr><th>#</th><th>phase</th><th>watched</th><th>samples</th><th>operations</th>"
       "<th>ops/s</th><th>peak leased</th><th>peak waiting</th><th>timeouts</th><th>latency p50</th>"
       "<th>p99</th><th>max</th></tr></thead><tbody>\n";
   phase_info all;
   all.name = "whole run";
-  for (const phase_info& ph : r.phases) {
-    phase_row(out, ph.name, ph.watched, ph.ops, ph.ops_per_second(), ph.peak_leased, ph.peak_waiting, ph.timeouts,
+  for (std::size_t i = 0; i < r.phases.size(); ++i) {
+    const phase_info& ph = r.phases[i];
+    phase_row(out, std::to_string(i + 1), ph.name, ph.watched, ph.ops, ph.ops_per_second(), ph.peak_leased, ph.peak_waiting, ph.timeouts,
               ph.latency, ph.samples, false);
     all.watched += ph.watched;
     all.ops += ph.ops;
@@ -214,15 +215,16 @@ void summary_table(std::string& out, const run_record& r) {
   }
   if (r.phases.size() > 1) {
     const latency_summary lat = summarize(all.latency_buckets, all.latency.max);
-    phase_row(out, all.name, all.watched, all.ops, all.ops_per_second(), all.peak_leased, all.peak_waiting,
+    phase_row(out, "", all.name, all.watched, all.ops, all.ops_per_second(), all.peak_leased, all.peak_waiting,
               all.timeouts, lat, all.samples, true);
   }
   out += "</tbody></table>\n";
 }
 
 void figure(std::string& out, std::string_view kind, std::string_view pool, std::string_view title,
-            std::string_view caption) {
-  out += "<figure class=\"chart\" data-chart=\"" + html_escape(kind) + "\"";
+            std::string_view caption, bool wide = false) {
+  out += wide ? "<figure class=\"chart wide\"" : "<figure class=\"chart\"";
+  out += " data-chart=\"" + html_escape(kind) + "\"";
   if (!pool.empty()) out += " data-pool=\"" + html_escape(pool) + "\"";
   out += "><figcaption><h3>" + html_escape(title) + "</h3><div class=\"legend\"></div></figcaption>";
   out += "<svg class=\"plot\" role=\"img\" aria-label=\"" + html_escape(title) + "\"></svg>";
@@ -374,11 +376,13 @@ std::string render_html_report(const run_record& r, const run_metadata& m) {
   for (const std::string& p : pools)
     figure(out, "utilisation", p, "Pool utilisation: " + p,
            "Connections by state at each sample: leased (filled), idle, open in total and the max_size in force. "
-           "Shaded bands are phases.");
+           "Shaded bands are phases, numbered as in the summary.",
+           pools.size() % 2 == 1 && p == pools.front());  // the rest pair up beside each other
   figure(out, "waiters", "", "Waiting acquirers",
          "Acquirers blocked for a connection at each sample, per pool.");
-  figure(out, "latency", "", "Latency per interval (log scale): " + r.latency_label,
-         "p50, p99 and max of the latencies recorded in each interval; gaps: none recorded.");
+  figure(out, "latency", "", "Latency per interval (log scale)",
+         "p50, p99 and max of " + (r.latency_label.empty() ? std::string("the latencies") : r.latency_label) +
+             " recorded in each interval; gaps: none recorded.");
   figure(out, "throughput", "", "Throughput",
          "Operations per second in each interval (the harness's operations).");
   figure(out, "timeouts", "", "Acquire timeouts",

@@ -26,10 +26,12 @@ dl.kv dd { margin: 0; font-family: ui-monospace, "DejaVu Sans Mono", monospace; 
            overflow-wrap: anywhere; }
 table.summary { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 13px; }
 table.summary th, table.summary td { padding: 3px 8px; text-align: right; border-bottom: 1px solid var(--line); }
-table.summary th:first-child { text-align: left; font-weight: 500; }
+table.summary tbody th, table.summary thead th:nth-child(-n+2) { text-align: left; font-weight: 500; }
+table.summary td.num { text-align: left; color: var(--muted); width: 2em; }
 table.summary thead th { color: var(--muted); font-weight: 600; font-size: 12px; }
 table.summary tr.total th, table.summary tr.total td { font-weight: 600; border-top: 2px solid #d1d5db; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 12px; }
+figure.chart.wide { grid-column: 1 / -1; }
 figure.chart { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px 6px; background: #fff; }
 figcaption { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: 2px 12px; }
 figcaption h3 { margin: 0; font-size: 14px; font-weight: 600; }
@@ -84,7 +86,6 @@ const std::string_view script = R"js(
     return trim((v / 1e9).toPrecision(3)) + ' s';
   }
   function fmtInt(v) { return String(Math.round(v)); }
-  function fmtTime(v) { return trim(v.toFixed(v < 10 ? 1 : 0)) + ' s'; }
 
   function niceStep(span, count, integer) {
     const raw = span / Math.max(count, 1);
@@ -103,8 +104,8 @@ const std::string_view script = R"js(
     return { lo: 0, hi: top, ticks: ticks, map: function (v) { return v / top; } };
   }
   function logScale(min, max) {
-    if (!(min > 0)) min = 1;
-    if (!(max > min)) max = min * 10;
+    if (!(min > 0 && isFinite(min))) min = 1;
+    if (!(max > min && isFinite(max))) max = min * 10;
     const lo = Math.floor(Math.log10(min)), hi = Math.max(Math.ceil(Math.log10(max)), lo + 1);
     const ticks = [];
     for (let e = lo; e <= hi; ++e) ticks.push(Math.pow(10, e));
@@ -187,9 +188,11 @@ const std::string_view script = R"js(
     data.phases.forEach(function (p, i) {
       const a = X(p.start), b = Math.max(X(p.end), a + 1);
       el('rect', { x: a, y: M.top, width: b - a, height: ph, fill: i % 2 ? '#eef2ff' : '#f8fafc' }, bands);
-      if (b - a > 6 * p.name.length + 6) {
-        const t = el('text', { x: a + 3, y: M.top - 5, class: 'phase' }, bands);
-        t.textContent = p.name;
+      // Its number (as in the summary table), and its name where it fits.
+      const label = (i + 1) + (b - a > 6 * (p.name.length + 3) + 6 ? ' ' + p.name : '');
+      if (b - a > 6 * String(i + 1).length + 4) {
+        const t = el('text', { x: a + 2, y: M.top - 5, class: 'phase' }, bands);
+        t.textContent = label;
       }
     });
     // Grid and axes.
@@ -201,11 +204,12 @@ const std::string_view script = R"js(
       t.textContent = spec.fmt(v);
     }
     const xstep = niceStep(x1 - x0, Math.max(2, Math.floor(pw / 90)), false);
-    for (let v = 0; v <= x1 + 1e-9; v += xstep) {
-      const x = X(v);
+    const xdec = (String(+xstep.toPrecision(6)).split('.')[1] || '').length;
+    for (let k = 0; k * xstep <= x1 + 1e-9; ++k) {
+      const v = k * xstep, x = X(v);
       el('line', { x1: x, x2: x, y1: M.top + ph, y2: M.top + ph + 4, stroke: '#9ca3af' }, grid);
       const t = el('text', { x: x, y: M.top + ph + 16, 'text-anchor': 'middle' }, grid);
-      t.textContent = fmtTime(v);
+      t.textContent = v.toFixed(xdec) + ' s';
     }
     el('line', { x1: M.left, x2: M.left + pw, y1: M.top + ph, y2: M.top + ph, stroke: '#9ca3af' }, grid);
     el('line', { x1: M.left, x2: M.left, y1: M.top, y2: M.top + ph, stroke: '#9ca3af' }, grid);
@@ -278,7 +282,7 @@ const std::string_view script = R"js(
       cursor.setAttribute('x1', X(data.t[i]));
       cursor.setAttribute('x2', X(data.t[i]));
       cursor.setAttribute('visibility', 'visible');
-      const rows = ['<b>' + data.t[i].toFixed(2) + ' s</b> \u00b7 ' +
+      const rows = ['<b>' + data.t[i].toFixed(2) + ' s</b> \u00b7 ' + (data.phase[i] + 1) + ' ' +
                     (data.phases[data.phase[i]] || { name: '' }).name.replace(/[&<>]/g, '')];
       for (const s of spec.series) {
         const v = s.values[i];
