@@ -14,6 +14,7 @@ BERTH_PACKAGES=(
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
   libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
+  chromium                          # tests/tools/live: renders the HTML run reports headless (report_render_test)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

@@ -187,7 +187,7 @@ const std::string_view script = R"js(
     const bands = el('g', {}, svg);
     data.phases.forEach(function (p, i) {
       const a = X(p.start), b = Math.max(X(p.end), a + 1);
-      el('rect', { x: a, y: M.top, width: b - a, height: ph, fill: i % 2 ? '#eef2ff' : '#f8fafc' }, bands);
+      el('rect', { x: a, y: M.top, width: b - a, height: ph, fill: i % 2 ? '#e8edfd' : '#f3f4f6' }, bands);
       // Its number (as in the summary table), and its name where it fits.
       const label = (i + 1) + (b - a > 6 * (p.name.length + 3) + 6 ? ' ' + p.name : '');
       if (b - a > 6 * String(i + 1).length + 4) {
