@@ -40,7 +40,7 @@ namespace berth::bench {
 
 /// What a binary's report says about its latency figures.
 struct live_options {
-  /// E.g. "acquire latency (1 acquire in 64 timed)".
+  /// E.g. "acquire latency (1 acquire in 256 timed)".
   std::string latency_label;
 };
 

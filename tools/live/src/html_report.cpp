@@ -94,7 +94,12 @@ std::string data_json(const run_record& r, const std::vector<std::string>& pools
   put_number(out, seconds(r.duration));
   out += ",\"latency_label\":" + json_string(r.latency_label);
   out += ",\"pools\":[";
-  for (std::size_t i = 0; i < pools.size(); ++i) out += (i ? "," : "") + json_string(pools[i]);
+  for (std::size_t i = 0; i < pools.size(); ++i) {
+    // Appended piece by piece: GCC 12's -Wrestrict misfires on
+    // operator+(const char*, std::string&&) (see url.cpp).
+    if (i != 0) out += ',';
+    out += json_string(pools[i]);
+  }
   out += "],\"phases\":[";
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     const phase_info& ph = r.phases[i];
@@ -133,7 +138,9 @@ std::string data_json(const run_record& r, const std::vector<std::string>& pools
   put_column(out, "lat_n", s, [](const sample& x) { return opt{static_cast<double>(x.latency.count)}; });
   out += ",\"pool_data\":{";
   for (std::size_t p = 0; p < pools.size(); ++p) {
-    out += (p ? "," : "") + json_string(pools[p]) + ":{";
+    if (p != 0) out += ',';
+    out += json_string(pools[p]);
+    out += ":{";
     // The sample's counts of pool `p`, if its phase watched that pool.
     const auto counts_of = [&](const sample& x) -> const pool_counts* {
       const std::vector<std::string>& names = r.phases[x.phase].pools;
