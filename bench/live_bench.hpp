@@ -47,11 +47,11 @@ struct live_options {
 /// Replaces BENCHMARK_MAIN(): takes --berth_report and --berth_live out of
 /// argv, initializes Google Benchmark, runs the benchmarks with the status
 /// line erased around every table row, writes the report. Returns main's
-/// exit code. Call once, from main().
+/// exit code. Not thread-safe: call once, from main(). Blocks.
 int live_main(int argc, char** argv, const live_options& o);
 
 /// Where a benchmark records latencies, or nullptr (no report asked for:
-/// the measured loop must stay as it is). Thread-safe.
+/// the measured loop must stay as it is). Thread-safe. Never blocks.
 live::latency_recorder* live_latency() noexcept;
 
 /// Watches `pools` for the running case (named family/threads:N); a no-op
@@ -59,9 +59,11 @@ live::latency_recorder* live_latency() noexcept;
 /// objects: unsafe (one per benchmark thread, on its stack).
 class live_watch {
  public:
+  /// Attaches (thread 0): blocks while the monitor samples. Allocates.
   live_watch(const benchmark::State& state, const char* family, std::vector<live::pool_probe> pools);
   live_watch(const live_watch&) = delete;
   live_watch& operator=(const live_watch&) = delete;
+  /// Detaches (thread 0), with a final sample. Blocks while it is taken.
   ~live_watch();
 
  private:
@@ -70,7 +72,8 @@ class live_watch {
 
 /// Calls acquire() and returns its result; when Timed, times one call in
 /// `every` (a power of two) into `rec`, counting calls in `k`. The
-/// untimed instantiation is exactly acquire().
+/// untimed instantiation is exactly acquire(). Thread-safe as acquire()
+/// (each thread its own `k`); the timed call never blocks beyond it.
 template <bool Timed, class Acquire>
 inline auto timed_every(live::latency_recorder* rec, std::uint32_t every, std::uint32_t& k, Acquire&& acquire) {
   if constexpr (Timed) {

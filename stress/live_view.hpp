@@ -66,13 +66,16 @@ class live_view {
   live_view(const live_view&) = delete;
   live_view& operator=(const live_view&) = delete;
 
+  /// Whether a monitor runs (status on, or a report asked for). Never blocks.
   bool active() const noexcept { return monitor_ != nullptr; }
-  /// Where workers record acquire latency; nullptr when inactive.
+  /// Where workers record acquire latency; nullptr when inactive. Never blocks.
   live::latency_recorder* latency() noexcept { return monitor_ ? &latency_ : nullptr; }
+  /// The monitor, or nullptr. Never blocks.
   live::run_monitor* monitor() noexcept { return monitor_.get(); }
 
   /// Stops the monitor and writes the report if --report was given; says
-  /// where on stdout. A report that cannot be written fails the run.
+  /// where on stdout. A report that cannot be written fails the run. Not
+  /// thread-safe (main() only, after the last scenario). Blocks.
   void finish() {
     if (!monitor_) return;
     const live::run_record r = monitor_->stop();
@@ -103,6 +106,8 @@ inline live_view* g_live = nullptr;
 /// Shared objects: unsafe.
 class live_phase {
  public:
+  /// Attaches `p` as phase `name`, ops counted by `ops`. Blocks while the
+  /// monitor samples.
   template <class Pool>
   live_phase(const char* name, const Pool& p, std::function<std::uint64_t()> ops) {
     if (g_live == nullptr || !g_live->active()) return;
@@ -118,6 +123,7 @@ class live_phase {
   live_phase& operator=(const live_phase&) = delete;
   ~live_phase() { end(); }
 
+  /// Detaches (idempotent). Blocks while the monitor samples.
   void end() {
     if (monitor_ != nullptr) monitor_->detach();
     monitor_ = nullptr;

@@ -58,7 +58,8 @@ std::size_t report_chart_count(const run_record& r);
 std::string render_html_report(const run_record& r, const run_metadata& m);
 
 /// Writes render_html_report(r, m) to `path` (replacing it). Throws
-/// std::system_error when the file cannot be written.
+/// std::system_error when the file cannot be written. Thread-safe for
+/// distinct paths. Blocks (file I/O).
 void write_html_report(const std::filesystem::path& path, const run_record& r, const run_metadata& m);
 
 }  // namespace berth::live

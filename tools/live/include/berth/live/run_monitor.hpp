@@ -71,12 +71,13 @@ class run_monitor final : private clock_listener {
   /// not redrawn until f returns. Thread-safe. Blocks.
   void print_above(const std::function<void()>& f);
 
-  /// The status mode chosen for status_fd.
+  /// The status mode chosen for status_fd. Never blocks.
   status_mode mode() const noexcept { return mode_; }
   /// Samples so far. Thread-safe.
   std::size_t samples_taken() const;
 
-  /// Detaches, stops and joins the thread, and returns the record. Call once.
+  /// Detaches, stops and joins the thread, and returns the record. Not
+  /// thread-safe: call once, from the owner. Blocks.
   run_record stop();
 
  private:

@@ -27,7 +27,8 @@ struct pool_probe {
 };
 
 /// A pool's probe, reading stats() once per sample. The pool must outlive
-/// the phase the probe is attached for. Thread-safe as pool::stats().
+/// the phase the probe is attached for. Thread-safe (as pool::stats()).
+/// Allocates.
 template <class Pool>
 pool_probe watch_pool(std::string name, const Pool& p) {
   return {std::move(name), [&p] {
@@ -58,25 +59,28 @@ class sampler {
   explicit sampler(time_point start) noexcept : start_(start) {}
 
   /// Starts watching `p`: takes the baselines (ops, timeouts, latency) at
-  /// `now`. A phase of the same name as the last one continues it. Replaces
-  /// any attached probe (without a final sample). Calls p's callables.
+  /// `now`. A phase of the same name and pools as the last one continues
+  /// it. Replaces any attached probe (without a final sample). Calls p's
+  /// callables. Not thread-safe. Allocates.
   void attach(probe p, time_point now);
   /// Takes a final sample (when some time passed since the last) and stops
-  /// watching. No-op when nothing is attached.
+  /// watching. No-op when nothing is attached. Not thread-safe. Allocates.
   void detach(time_point now);
+  /// Whether a probe is attached. Never blocks.
   bool attached() const noexcept { return attached_; }
 
   /// Samples the window since the previous sample (or attach): nullptr when
   /// nothing is attached or no time passed. The pointer is valid until the
-  /// next call of a non-const member.
+  /// next call of a non-const member. Not thread-safe. Allocates.
   const sample* take(time_point now);
 
-  /// The phase the last sample belongs to (or the attached one).
+  /// The phase the last sample belongs to (or the attached one); nullptr
+  /// before the first attach. Never blocks.
   const phase_info* current_phase() const noexcept;
 
-  /// Samples taken so far. Pure.
+  /// Samples taken so far. Never blocks.
   std::size_t sample_count() const noexcept { return record_.samples.size(); }
-  /// The record so far; `now` sets its duration. Copies.
+  /// The record so far; `now` sets its duration. Copies. Allocates.
   run_record record(time_point now) const;
 
  private:

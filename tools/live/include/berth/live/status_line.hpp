@@ -53,12 +53,15 @@ class status_line {
   status_line(status_mode mode, std::chrono::nanoseconds plain_every) noexcept
       : mode_(mode), plain_every_(plain_every) {}
 
+  /// The mode given at construction. Never blocks.
   status_mode mode() const noexcept { return mode_; }
 
   /// The bytes to write for `s` ("" when nothing is due). `width`: the
-  /// terminal's columns (0: unknown, no truncation). Never blocks.
+  /// terminal's columns (0: unknown, no truncation). Not thread-safe.
+  /// Never blocks. Allocates.
   std::string render(const sample& s, const phase_info& phase, std::size_t width);
-  /// The bytes that erase a drawn terminal line ("" otherwise). Never blocks.
+  /// The bytes that erase a drawn terminal line ("" otherwise). Not
+  /// thread-safe. Never blocks.
   std::string clear();
 
  private:
