@@ -61,9 +61,11 @@ void put_number(std::string& out, double v) {
 
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
-/// "name":[v0,v1,...] from f(sample) (nullopt: null).
+/// "name":[v0,v1,...] from f(sample) (nullopt: null), after a comma unless
+/// it opens an object.
 template <class F>
 void put_column(std::string& out, std::string_view name, const std::vector<sample>& samples, F f) {
+  if (!out.empty() && out.back() != '{') out += ',';
   out += json_string(name);
   out += ":[";
   for (std::size_t i = 0; i < samples.size(); ++i) {
@@ -110,31 +112,24 @@ std::string data_json(const run_record& r, const std::vector<std::string>& pools
     put_number(out, seconds(ph.end));
     out += '}';
   }
-  out += "],";
+  out += "]";
   const auto& s = r.samples;
   using opt = std::optional<double>;
   put_column(out, "t", s, [](const sample& x) { return opt{seconds(x.elapsed)}; });
-  out += ',';
   put_column(out, "phase", s, [](const sample& x) { return opt{static_cast<double>(x.phase)}; });
-  out += ',';
   put_column(out, "ops_per_s", s, [](const sample& x) { return opt{x.ops_per_second()}; });
-  out += ',';
   put_column(out, "timeouts_per_s", s, [](const sample& x) {
     const double w = seconds(x.window);
     return w > 0 ? opt{static_cast<double>(x.timeouts) / w} : opt{};
   });
-  out += ',';
   const auto lat = [](auto field) {
     return [field](const sample& x) {
       return x.latency.count != 0 ? opt{static_cast<double>(field(x.latency).count())} : opt{};
     };
   };
   put_column(out, "lat_p50", s, lat([](const latency_summary& l) { return l.p50; }));
-  out += ',';
   put_column(out, "lat_p99", s, lat([](const latency_summary& l) { return l.p99; }));
-  out += ',';
   put_column(out, "lat_max", s, lat([](const latency_summary& l) { return l.max; }));
-  out += ',';
   put_column(out, "lat_n", s, [](const sample& x) { return opt{static_cast<double>(x.latency.count)}; });
   out += ",\"pool_data\":{";
   for (std::size_t p = 0; p < pools.size(); ++p) {
@@ -155,15 +150,10 @@ std::string data_json(const run_record& r, const std::vector<std::string>& pools
       };
     };
     put_column(out, "leased", s, field(&pool_counts::leased));
-    out += ',';
     put_column(out, "idle", s, field(&pool_counts::idle));
-    out += ',';
     put_column(out, "total", s, field(&pool_counts::total));
-    out += ',';
     put_column(out, "connecting", s, field(&pool_counts::connecting));
-    out += ',';
     put_column(out, "waiting", s, field(&pool_counts::waiting));
-    out += ',';
     put_column(out, "max_size", s, field(&pool_counts::max_size));
     out += '}';
   }
