@@ -113,8 +113,9 @@ TEST_F(ReportRenderTest, StressRunReportDrawsEveryChart) {
   const fs::path html = artefacts / "stress_pool_report.html";
   fs::remove(html);
   const fs::path log = artefacts / "stress_pool.log";
-  // Three scenarios (one pool each) of a quick run: a few seconds.
-  ASSERT_EQ(run(std::string(BERTH_STRESS_POOL) + " --quick --threads 16 --only 'hammer*' --no-live --report " +
+  // Three scenarios (one pool each), a second each (soak mode: a fixed
+  // time, so the charts have a dozen samples however fast the machine is).
+  ASSERT_EQ(run(std::string(BERTH_STRESS_POOL) + " --seconds 1 --threads 16 --only 'hammer*' --no-live --report " +
                     quote(html.string()),
                 log),
             0)

@@ -124,6 +124,33 @@ TEST_F(SamplerTest, DetachTakesAFinalSampleAndDropsTheProbe) {
   EXPECT_EQ(s.record(clock.now()).duration, 350ms);
 }
 
+TEST(SamplerTailTest, AShortFinalWindowCountsButDrawsNoPoint) {
+  testing::fake_clock clock;
+  sampler s(clock.now(), 50ms);
+  std::uint64_t ops = 0;
+  probe p;
+  p.phase = "a";
+  p.ops = [&ops] { return ops; };
+  s.attach(p, clock.now());
+  clock.advance(2ms);
+  ops = 7;
+  s.detach(clock.now());
+  EXPECT_EQ(s.sample_count(), 1u) << "the phase's only sample is kept, however short";
+
+  s.attach(p, clock.now());
+  clock.advance(250ms);
+  ops = 100;
+  ASSERT_NE(s.take(clock.now()), nullptr);
+  clock.advance(3ms);
+  ops = 110;
+  s.detach(clock.now());
+  const run_record r = s.record(clock.now());
+  EXPECT_EQ(r.samples.size(), 2u) << "no point for the 3 ms tail";
+  EXPECT_EQ(r.phases[0].ops, 110u) << "but its operations count";
+  EXPECT_EQ(r.phases[0].watched, 255ms);
+  EXPECT_EQ(r.phases[0].samples, 2u);
+}
+
 TEST_F(SamplerTest, TheSameNameContinuesAPhaseAnotherStartsOne) {
   s.attach(make_probe("case/threads:8"), clock.now());
   clock.advance(250ms);

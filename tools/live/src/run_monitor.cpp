@@ -32,7 +32,7 @@ run_monitor::run_monitor(monitor_options o)
       fd_(o.status_fd),
       mode_(choose_status_mode(o.live, ::isatty(o.status_fd) == 1)),
       start_(o.clock->now()),
-      sampler_(start_),
+      sampler_(start_, interval_ / 4),
       status_(mode_, o.plain_every) {
   clock_.subscribe(*this);
   try {

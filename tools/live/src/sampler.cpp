@@ -52,13 +52,16 @@ void sampler::attach(probe p, time_point now) {
 
 void sampler::detach(time_point now) {
   if (!attached_) return;
-  (void)take(now);
+  const bool keep = record_.phases.back().samples == 0 || now - last_ >= min_final_window_;
+  (void)take(now, keep);
   record_.phases.back().end = std::max(record_.phases.back().end, now - start_);
   attached_ = false;
   probe_ = probe{};  // drop the callables: they may refer to a pool about to go
 }
 
-const sample* sampler::take(time_point now) {
+const sample* sampler::take(time_point now) { return take(now, true); }
+
+const sample* sampler::take(time_point now, bool keep) {
   if (!attached_ || now <= last_) return nullptr;
   sample s;
   std::vector<pool_reading> readings;
@@ -93,9 +96,11 @@ const sample* sampler::take(time_point now) {
   ph.watched += s.window;
   ph.ops += s.ops;
   ph.timeouts += s.timeouts;
-  ++ph.samples;
-  ph.peak_waiting = std::max(ph.peak_waiting, waiting);
-  ph.peak_leased = std::max(ph.peak_leased, leased);
+  if (keep) {
+    ++ph.samples;
+    ph.peak_waiting = std::max(ph.peak_waiting, waiting);
+    ph.peak_leased = std::max(ph.peak_leased, leased);
+  }
   if (s.latency.count != 0) {
     for (std::size_t b = 0; b < delta.size(); ++b) ph.latency_buckets[b] += delta[b];
     const auto phase_max = std::max(ph.latency.max, s.latency.max);
@@ -104,6 +109,7 @@ const sample* sampler::take(time_point now) {
 
   last_ = now;
   last_totals_ = t;
+  if (!keep) return nullptr;
   record_.samples.push_back(std::move(s));
   return &record_.samples.back();
 }

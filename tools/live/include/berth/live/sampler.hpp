@@ -56,15 +56,21 @@ class sampler {
  public:
   using time_point = std::chrono::steady_clock::time_point;
 
-  explicit sampler(time_point start) noexcept : start_(start) {}
+  /// `min_final_window`: detach() keeps its final sample only when it
+  /// covers at least this long (or is the phase's first); a shorter tail is
+  /// counted in the phase's totals but drawn as no point, since a rate over
+  /// a millisecond or two is noise.
+  explicit sampler(time_point start, std::chrono::nanoseconds min_final_window = {}) noexcept
+      : start_(start), min_final_window_(min_final_window) {}
 
   /// Starts watching `p`: takes the baselines (ops, timeouts, latency) at
   /// `now`. A phase of the same name and pools as the last one continues
   /// it. Replaces any attached probe (without a final sample). Calls p's
   /// callables. Not thread-safe. Allocates.
   void attach(probe p, time_point now);
-  /// Takes a final sample (when some time passed since the last) and stops
-  /// watching. No-op when nothing is attached. Not thread-safe. Allocates.
+  /// Takes a final sample (when some time passed since the last; see
+  /// min_final_window) and stops watching. No-op when nothing is attached.
+  /// Not thread-safe. Allocates.
   void detach(time_point now);
   /// Whether a probe is attached. Never blocks.
   bool attached() const noexcept { return attached_; }
@@ -89,8 +95,11 @@ class sampler {
     std::uint64_t timeouts = 0;
   };
   totals read_totals(std::vector<pool_reading>* readings);
+  /// take(), keeping the sample only when `keep` (the phase counts it anyway).
+  const sample* take(time_point now, bool keep);
 
   time_point start_;
+  std::chrono::nanoseconds min_final_window_;
   run_record record_;
   bool attached_ = false;
   probe probe_;
