@@ -33,6 +33,14 @@
 // benchmark thread that reaches them, before its timed loop (Google Benchmark
 // starts the clock after all threads reach the loop); destroyed after main()
 // returns, when no lease is out.
+//
+// Live view (live_bench.hpp): the BM_berth_cycle* cases attach their pool to
+// the status line and to --berth_report=FILE.html. With a report asked for,
+// their loop times 1 acquire in 256 (two steady_clock reads) for the latency
+// chart, which costs this ~10 ns cycle about 10-15% (1 and 8 threads,
+// release, 2 cores); without one the loop is the plain one. Do not quote
+// numbers from a run with --berth_report.
+#include "live_bench.hpp"
 #include "mutex_pool.hpp"
 #include "null_adapter.hpp"
 #include "run_wall_clock.hpp"
@@ -131,16 +139,31 @@ BENCHMARK(BM_bare_cas_store)->Threads(1)->UseRealTime();
 
 // ---- acquire + release cycles ------------------------------------------------
 
-void berth_cycle(benchmark::State& state, berth_pool& p, run_wall_clock& wall) {
-  wall.arrive();
+/// Timed: 1 acquire in latency_sample_every goes to the report's latency
+/// chart (live_bench.hpp); the untimed loop is the plain acquire().
+constexpr std::uint32_t latency_sample_every = 256;
+
+template <bool Timed>
+void berth_cycle_loop(benchmark::State& state, berth_pool& p) {
+  berth::live::latency_recorder* const lat = berth::bench::live_latency();
+  std::uint32_t k = 0;
   for (auto _ : state) {
-    auto l = p.acquire();
+    auto l = berth::bench::timed_every<Timed>(lat, latency_sample_every, k, [&p] { return p.acquire(); });
     if (!l) [[unlikely]] {
       state.SkipWithError("berth acquire() failed");
       break;
     }
     benchmark::DoNotOptimize(l);
   }  // lease released here, inside the timed loop
+}
+
+void berth_cycle(benchmark::State& state, berth_pool& p, run_wall_clock& wall, const char* family) {
+  const berth::bench::live_watch watch(state, family, {berth::live::watch_pool("pool", p)});
+  wall.arrive();
+  if (berth::bench::live_latency() != nullptr)
+    berth_cycle_loop<true>(state, p);
+  else
+    berth_cycle_loop<false>(state, p);
   wall.depart(state);
   state.SetItemsProcessed(state.iterations());
 }
@@ -157,7 +180,7 @@ void mutex_pool_cycle(benchmark::State& state, mutex_pool& p, run_wall_clock& wa
 
 void BM_berth_cycle(benchmark::State& state) {
   static run_wall_clock wall;
-  berth_cycle(state, shared_berth_pool<32>(), wall);
+  berth_cycle(state, shared_berth_pool<32>(), wall, "BM_berth_cycle");
 }
 void BM_mutex_pool_cycle(benchmark::State& state) {
   static run_wall_clock wall;
@@ -165,18 +188,18 @@ void BM_mutex_pool_cycle(benchmark::State& state) {
 }
 void BM_berth_cycle_reaper_off(benchmark::State& state) {
   static run_wall_clock wall;
-  berth_cycle(state, reaper_pool(false), wall);
+  berth_cycle(state, reaper_pool(false), wall, "BM_berth_cycle_reaper_off");
 }
 void BM_berth_cycle_reaper_busy(benchmark::State& state) {
   static run_wall_clock wall;
-  berth_cycle(state, reaper_pool(true), wall);
+  berth_cycle(state, reaper_pool(true), wall, "BM_berth_cycle_reaper_busy");
 }
 BENCHMARK(BM_berth_cycle_reaper_off)->Threads(1)->Threads(2)->Threads(8)->Threads(128)->UseManualTime();
 BENCHMARK(BM_berth_cycle_reaper_busy)->Threads(1)->Threads(2)->Threads(8)->Threads(128)->UseManualTime();
 
 void BM_berth_cycle_pool8(benchmark::State& state) {
   static run_wall_clock wall;
-  berth_cycle(state, shared_berth_pool<8>(), wall);
+  berth_cycle(state, shared_berth_pool<8>(), wall, "BM_berth_cycle_pool8");
 }
 void BM_mutex_pool_cycle_pool8(benchmark::State& state) {
   static run_wall_clock wall;
@@ -232,4 +255,8 @@ BENCHMARK(BM_berth_try_acquire_miss)->Threads(1)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return berth::bench::live_main(argc, argv,
+                                 {.latency_label = "acquire latency (acquire() of the BM_berth_cycle* cases, 1 call "
+                                                   "in 256 timed)"});
+}

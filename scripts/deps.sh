@@ -16,6 +16,7 @@ BERTH_PACKAGES=(
   libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
   prometheus-cpp-dev                # berth::prometheus (integrations/prometheus), examples/prometheus_exporter
   prometheus                        # the real-scrape test (tests/integrations/prometheus/scrape_test.cpp)
+  chromium                          # tests/tools/live: renders the HTML run reports headless (report_render_test)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

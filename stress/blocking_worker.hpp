@@ -11,11 +11,13 @@
 // counted in a tally that the harness audits against stats() at quiescence.
 //
 // Synchronization: tallies are plain, written by their worker and read after
-// join(); progress counters are relaxed atomics read only for display;
+// join(); progress counters are relaxed atomics read only for display (the
+// watchdog's report, the live view's ops/s);
 // control::close_returned is the release/acquire pair that orders acquires
 // started after close() returned.
 #pragma once
 
+#include "live_view.hpp"
 #include "stress_common.hpp"
 
 #include <berth/pool.hpp>
@@ -133,6 +135,12 @@ struct worker_config {
   /// Acquirers that may wait besides these threads (another harness's
   /// asynchronous requests): bounds the waiting count an error reports.
   std::size_t other_waiters = 0;
+  /// Operations besides these threads' (another harness's requests), for
+  /// the live view's ops/s. May be empty.
+  std::function<std::uint64_t()> other_ops;
+  /// Set by run_workers() (live_view.hpp): where successful acquires'
+  /// latencies go; nullptr: not recorded.
+  live::latency_recorder* latency = nullptr;
 };
 
 class worker {
@@ -241,6 +249,8 @@ class worker {
     if (!r) return failed(what, r.error().code, &r.error(), after_close, timed, t0, t1, timeout);
     BERTH_STRESS_CHECK(!after_close, "%s succeeded after close()/drain() returned", what);
     check_lateness(what, t0, t1, timeout, "a lease");
+    // The live view's latency: already timed; a fake clock's is not real.
+    if (cfg_.latency != nullptr && cfg_.clock == &clock_source::steady()) cfg_.latency->record(t1 - t0);
     ++t_.acquired;
     const std::uint64_t ending = rng_.below(1000);
     try {
@@ -359,17 +369,24 @@ class worker {
 };
 
 /// Starts one worker per thread; returns when `until` says stop; joins.
+/// The live view (if any) watches the pool meanwhile, as phase
+/// cfg.pool_name.
 template <class Until>
 tally run_workers(stress_pool& p, control& ctl, const worker_config& cfg, std::uint64_t seed, Until until) {
+  worker_config wcfg = cfg;
+  wcfg.latency = g_live != nullptr ? g_live->latency() : nullptr;
+  live_phase watched(cfg.pool_name, p,
+                     [&ctl, &cfg] { return ctl.total_iterations() + (cfg.other_ops ? cfg.other_ops() : 0); });
   std::vector<std::unique_ptr<worker>> workers;
   workers.reserve(ctl.threads);
   for (std::uint32_t i = 0; i < ctl.threads; ++i)
-    workers.push_back(std::make_unique<worker>(p, cfg, ctl, i, derive_seed(seed, 1000 + i)));
+    workers.push_back(std::make_unique<worker>(p, wcfg, ctl, i, derive_seed(seed, 1000 + i)));
   std::vector<std::thread> threads;
   threads.reserve(ctl.threads);
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   until();
   for (auto& th : threads) th.join();
+  watched.end();
   tally t;
   for (const auto& w : workers) t.merge(w->result());
   return t;

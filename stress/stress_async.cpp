@@ -88,6 +88,7 @@
 //   Tallies are relaxed atomics, read after every thread is joined or idle.
 //
 // Usage: berth_stress_async [--quick] [--seed N] [--seconds N] [--threads N] [--only NAME]
+//                     [--report FILE.html] [--live | --no-live]
 //   (replay a scenario: --seed <the run's seed> --only <name>)
 #include "blocking_worker.hpp"
 #include "pool_audit.hpp"
@@ -874,6 +875,7 @@ void run_scenario(const scenario& sc, const run_args& a, std::uint64_t seed, uns
       cfg.pool_name = sc.name;
       cfg.clock = &clock;
       cfg.other_waiters = async_clients;
+      cfg.other_ops = [&side] { return side.issued_total(); };
       cfg.after_op = [&side](rng& wr) {
         if (wr.below(100) < 5) side.cancel_random(wr);
       };
@@ -1072,6 +1074,8 @@ int main(int argc, char** argv) {
   using namespace std::chrono_literals;
   const run_args a = parse_args(argc, argv);
   print_banner("berth_stress_async", a);
+  live_view view(a, argc, argv);  // status line and --report (live_view.hpp)
+  g_live = &view;
   const auto start = clock_type::now();
   const std::array<scenario, 4> scenarios{{
       {"mixed-4", 4, 2, 1000us, 2ms, false, ending::quiesce, 1},
@@ -1089,6 +1093,8 @@ int main(int argc, char** argv) {
     ++ran;
   }
   if (ran == 0) usage(argv[0], ("no scenario matches --only " + a.only).c_str());
+  g_live = nullptr;
+  view.finish();
   std::printf("stress: PASS (seed=%llu, %.2fs)\n", static_cast<unsigned long long>(a.seed),
               std::chrono::duration<double>(clock_type::now() - start).count());
   return 0;

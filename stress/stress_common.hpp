@@ -8,7 +8,9 @@
 //   rng              a seeded splitmix64 generator. Every random decision of a
 //                    run derives from --seed, so a failing run can be replayed
 //                    (the decisions are replayed; thread interleavings are not).
-//   run_args         --seed N, --seconds N (soak), --threads N, --quick.
+//   run_args         --seed N, --seconds N (soak), --threads N, --quick,
+//                    --only NAME, --report FILE.html, --live/--no-live
+//                    (live_view.hpp).
 //   BERTH_STRESS_CHECK / fail()   print the check, the seed and how to replay,
 //                    then abort.
 //   watchdog         turns a hang into a report and an abort, instead of a
@@ -43,6 +45,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -187,16 +190,28 @@ struct run_args {
   /// whose name starts with it (replay one scenario: scenario seeds do not
   /// depend on which scenarios run).
   std::string only;
+  /// Write an HTML report of the run (charts of every scenario's pool) to
+  /// this file at the end; empty: none.
+  std::string report;
+  /// The live status line on stderr: --live (on; plain lines every 5 s when
+  /// stderr is not a terminal), --no-live (off); nullopt: BERTH_LIVE=0/1,
+  /// else on only when stderr is a terminal.
+  std::optional<bool> live;
 };
 
 [[noreturn]] inline void usage(const char* argv0, const char* why) {
   std::fprintf(stderr,
                "%s: %s\nusage: %s [--quick] [--seed N] [--seconds N] [--threads N] [--only NAME]\n"
+               "       [--report FILE.html] [--live | --no-live]\n"
                "  --quick      short run (CTest)\n"
                "  --seed N     replay a run (the seed is printed at start)\n"
                "  --seconds N  soak: run each scenario for N seconds\n"
                "  --threads N  worker threads per scenario (default 136)\n"
-               "  --only NAME  run only scenario NAME (NAME* : every name starting with NAME)\n",
+               "  --only NAME  run only scenario NAME (NAME* : every name starting with NAME)\n"
+               "  --report F   write an HTML report with charts of the run to F\n"
+               "  --live       live status on stderr (default: when stderr is a terminal;\n"
+               "               plain lines every 5 s when it is not); --no-live: none.\n"
+               "               BERTH_LIVE=0/1 sets the default\n",
                argv0, why, argv0);
   std::exit(2);
 }
@@ -233,6 +248,14 @@ inline run_args parse_args(int argc, char** argv) {
     } else if (arg == "--only") {
       if (i + 1 >= argc) usage(argv[0], "--only needs a value");
       a.only = argv[++i];
+    } else if (arg == "--report" || arg.starts_with("--report=")) {
+      if (arg == "--report" && i + 1 >= argc) usage(argv[0], "--report needs a file name");
+      a.report = arg == "--report" ? argv[++i] : std::string(arg.substr(9));
+      if (a.report.empty()) usage(argv[0], "--report needs a file name");
+    } else if (arg == "--live") {
+      a.live = true;
+    } else if (arg == "--no-live") {
+      a.live = false;
     } else if (arg == "--help" || arg == "-h") {
       usage(argv[0], "help");
     } else {

@@ -59,6 +59,7 @@
 // shared with stress_async.cpp.
 //
 // Usage: berth_stress_pool [--quick] [--seed N] [--seconds N] [--threads N] [--only NAME]
+//                     [--report FILE.html] [--live | --no-live]
 //   Replay one scenario of a failed run: --seed <the run's seed> --only <name>
 //   (scenario seeds derive from the run's seed and the scenario's position,
 //   not from which scenarios run).
@@ -594,6 +595,8 @@ int main(int argc, char** argv) {
   using namespace berth::stress;
   const run_args a = parse_args(argc, argv);
   print_banner("berth_stress_pool", a);
+  live_view view(a, argc, argv);  // status line and --report (live_view.hpp)
+  g_live = &view;
   const auto start = clock_type::now();
   std::uint64_t stream = 0;
 
@@ -643,6 +646,8 @@ int main(int argc, char** argv) {
     ++ran;
   }
   if (ran == 0) usage(argv[0], ("no scenario matches --only " + a.only).c_str());
+  g_live = nullptr;
+  view.finish();
 
   std::printf("stress: PASS (seed=%llu, %.2fs)\n", static_cast<unsigned long long>(a.seed),
               std::chrono::duration<double>(clock_type::now() - start).count());
