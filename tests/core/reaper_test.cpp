@@ -290,6 +290,13 @@ TEST_F(ReaperTest, TryAcquireSaysItsConnectionAwaitsValidationWhileTheReaperHold
   auto p = make(o);
   for (int k = 0; k < 7; ++k) tick(*p);
   script->validate_latency = 1h;  // the reaper's validation waits for the clock
+  struct release_validation {  // on any exit: a validation left waiting would hang the pool's destructor
+    ReaperTest& t;
+    ~release_validation() {
+      t.script->validate_latency = 0ns;
+      t.clock.advance(1h);
+    }
+  } guard{*this};
   auto miss = p->try_acquire();
   ASSERT_FALSE(miss);
   ASSERT_TRUE(eventually([&] { return script->in_validate.load() == 1; }));
@@ -302,7 +309,8 @@ TEST_F(ReaperTest, TryAcquireSaysItsConnectionAwaitsValidationWhileTheReaperHold
   e.counts.idle = 0;
   e.counts.reserved = 1;
   EXPECT_NE(e.message().find("await validation"), std::string::npos) << e.message();
-  clock.advance(1h);
+  script->validate_latency = 0ns;  // later validations (the connection goes stale again) do not wait
+  clock.advance(1h);               // ends the one in progress
   ASSERT_TRUE(eventually([&] { return p->try_acquire().has_value(); }));
 }
 
