@@ -61,8 +61,8 @@ wait_percentiles wait_histogram::percentiles(std::uint64_t zero_waits) const noe
 void atomic_histogram::record(std::chrono::nanoseconds d) noexcept {
   // Relaxed: statistics (see the class).
   buckets_[duration_histogram::bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
-  // A sum past nanoseconds::max() (292 years of holds) sticks there: add,
-  // then clamp a wrapped result back (a racing add may briefly read past it).
+  // A sum past nanoseconds::max() (292 years of holds) sticks there: a
+  // saturating add in a CAS loop, so it never wraps.
   const std::int64_t v = non_negative(d);
   std::int64_t cur = sum_.load(std::memory_order_relaxed);
   while (!sum_.compare_exchange_weak(cur, add_saturating(cur, v), std::memory_order_relaxed)) {
@@ -110,7 +110,7 @@ std::chrono::nanoseconds duration_histogram::upper_bound(std::size_t b) noexcept
 
 std::chrono::nanoseconds duration_histogram::quantile(double q) const noexcept {
   if (count == 0) return std::chrono::nanoseconds{0};
-  q = std::clamp(q, 0.0, 1.0);
+  q = q >= 0.0 ? std::min(q, 1.0) : 0.0;  // NaN too: the cast below must see [0, 1]
   const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(count - 1)) + 1;
   std::uint64_t seen = 0;
   for (std::size_t b = 0; b < bucket_count; ++b)

@@ -407,7 +407,14 @@ pool_stats pool_core::stats() const {
   s.acquired_after_wait = waits_.count();
   // Fast-path acquires waited ~0. The per-slot sums are read without
   // stopping the pool, so clamp.
-  const std::uint64_t zero_waits = s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0;
+  // Acquires that did not wait: the per-slot lease sum (read above, without
+  // the lock) minus the waits recorded. A waiter records its wait before its
+  // lease is counted, so this can come out one short of an earlier call's
+  // value; wait_time's buckets are Prometheus counters, which must never go
+  // down (a drop reads as a reset), so the largest value reported stands.
+  // The true count only grows, and this is a lower bound of it.
+  const std::uint64_t zero_waits = zero_waits_reported_ = std::max(
+      zero_waits_reported_, s.acquired > s.acquired_after_wait ? s.acquired - s.acquired_after_wait : 0);
   s.wait = waits_.percentiles(zero_waits);
   s.wait_time = waits_.histogram(zero_waits);
   s.hold_time = holds_.snapshot();
@@ -427,8 +434,14 @@ pool_size_hint pool_core::size_hint_locked(std::uint64_t acquired, const duratio
   const std::uint64_t n = acquired > rate_from_.acquired ? acquired - rate_from_.acquired : 0;
   if (h.rate_window.count() > 0)
     h.acquire_rate = static_cast<double>(n) * 1e9 / static_cast<double>(h.rate_window.count());
-  if (now - rate_mark_.at >= std::chrono::seconds{1}) rate_mark_ = {.at = now, .acquired = acquired};
-  h.mean_hold = holds.mean();
+  if (now - rate_mark_.at >= std::chrono::seconds{1})
+    rate_mark_ = {.at = now, .acquired = acquired, .holds = holds.count, .hold_sum = holds.sum};
+  // The mean hold over the same window (the load of the moment), or over the
+  // pool's life when no timed lease ended in the window.
+  if (holds.count > rate_from_.holds && holds.sum >= rate_from_.hold_sum)
+    h.mean_hold = (holds.sum - rate_from_.hold_sum) / static_cast<std::int64_t>(holds.count - rate_from_.holds);
+  else
+    h.mean_hold = holds.mean();
   if (holds.count != 0) {
     h.busy = h.acquire_rate * static_cast<double>(h.mean_hold.count()) * 1e-9;
     const double n_conn = std::ceil(h.busy + 3.0 * std::sqrt(h.busy));

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -141,6 +142,65 @@ TEST_F(PoolMetricsTest, SizeHintRateWindowMovesOnlyAfterASecond) {
   const pool_size_hint h = p->stats().size_hint;
   EXPECT_EQ(h.rate_window, 1s) << "from the call at t = 1 s";
   EXPECT_DOUBLE_EQ(h.acquire_rate, 50.0);
+}
+
+// The hint is about the load of the moment: after an hour of 1 ms holds,
+// holds of 20 ms must show at once, not be averaged away by the hour.
+TEST_F(PoolMetricsTest, SizeHintMeanHoldIsOverTheRateWindowBug) {
+  auto p = make(opts(1, 4));
+  for (int k = 0; k < 3600; ++k) cycle(*p, 1ms);
+  clock.advance(1h);
+  (void)p->stats();  // marks the window's start
+  for (int k = 0; k < 50; ++k) cycle(*p, 20ms);  // 1 s
+  const pool_size_hint h = p->stats().size_hint;
+  EXPECT_EQ(h.rate_window, 1s);
+  EXPECT_DOUBLE_EQ(h.acquire_rate, 50.0);
+  EXPECT_EQ(h.mean_hold, 20ms);
+  EXPECT_DOUBLE_EQ(h.busy, 1.0);
+  EXPECT_EQ(h.suggested_max_size, 4u);
+}
+
+TEST_F(PoolMetricsTest, SizeHintFallsBackToTheLifetimeMeanWhenNoHoldEndedInTheWindow) {
+  auto p = make(opts(1, 4));
+  for (int k = 0; k < 10; ++k) cycle(*p, 3ms);
+  clock.advance(2s);
+  (void)p->stats();
+  clock.advance(2s);
+  EXPECT_EQ(p->stats().size_hint.mean_hold, 3ms);
+}
+
+// wait_time's buckets are exported as Prometheus counters, which must never
+// go down: bucket 0 (acquires that did not wait) is the per-slot lease sum,
+// read without the lock, minus the waits recorded under it, and a waiter
+// records its wait before its lease is counted, so a stats() between the
+// two once reported bucket 0 one lower than the call before.
+TEST_F(PoolMetricsTest, WaitTimeBucketsNeverDecreaseBetweenSnapshotsBug) {
+  // The steady clock: waits of 0 ns on the fake clock would land in bucket 0
+  // too and hide the drop.
+  auto p = std::make_unique<fake_pool>(fake_adapter{script}, opts(0, 1));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 3; ++t)
+    ts.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto l = p->acquire_for(10s);  // mostly handed over: the pool has 1 connection
+        ASSERT_TRUE(l.has_value());
+      }
+    });
+  duration_histogram last = p->stats().wait_time;
+  for (int k = 0; k < 20000; ++k) {
+    const duration_histogram now = p->stats().wait_time;
+    std::uint64_t cum_last = 0, cum_now = 0;
+    for (std::size_t b = 0; b < duration_histogram::bucket_count; ++b) {
+      cum_last += last.buckets[b];
+      cum_now += now.buckets[b];
+      ASSERT_GE(cum_now, cum_last) << "cumulative bucket " << b << " went down at snapshot " << k;
+    }
+    ASSERT_GE(now.count, last.count);
+    last = now;
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
 }
 
 TEST_F(PoolMetricsTest, SizeHintOfAnIdlePoolIsOne) {

@@ -100,7 +100,9 @@ struct pool_size_hint {
   /// until there is one).
   double acquire_rate = 0;
   std::chrono::nanoseconds rate_window{0};
-  /// From hold_time (sampled leases; 0 until a sampled lease has ended).
+  /// The mean of hold_time over the same window (timed leases that ended
+  /// in it), or over the pool's life when none did; 0 until a timed lease
+  /// has ended.
   std::chrono::nanoseconds mean_hold{0};
   /// acquire_rate x mean_hold: connections leased on average.
   double busy = 0;

@@ -548,14 +548,18 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// min_idle is reached (with min_idle 0 nothing else would ask for one).
   bool refused_since_probe_ = false;
   wait_histogram waits_;
-  /// stats()' size hint measures the acquire rate from rate_from_ to now;
-  /// rate_mark_ is the latest stats() call, which becomes rate_from_ once
-  /// it is at least 1 s old.
+  /// stats()' size hint measures the acquire rate and the mean hold time
+  /// from rate_from_ to now; rate_mark_ is the latest stats() call, which
+  /// becomes rate_from_ once it is at least 1 s old.
   struct rate_sample {
     clock_source::time_point at;
     std::uint64_t acquired = 0;
+    std::uint64_t holds = 0;  // hold_time.count then
+    std::chrono::nanoseconds hold_sum{0};
   };
   mutable rate_sample rate_from_, rate_mark_;
+  /// The largest fast-path acquire count stats() has reported: see stats().
+  mutable std::uint64_t zero_waits_reported_ = 0;
   bool stop_ = false;
   /// resize() lowered max_size: the creator thread trims (trim_excess).
   bool trim_requested_ = false;
