@@ -189,10 +189,31 @@ class parser {
   std::string echo_;
 };
 
+/// s with each control character and DEL written %XX. what() is a C string,
+/// which a NUL (echoed from the text, or decoded from %00 in a value) would
+/// cut short before the problem; and messages go to logs, where a raw line
+/// feed or escape sequence could forge a line.
+std::string printable(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f) {
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string describe(const std::string& redacted, const std::string& problem, std::size_t offset) {
   std::string w = "berth: bad URL \"" + redacted + "\": " + problem;
   if (offset != url_error::npos) w += " (offset " + std::to_string(offset) + ")";
-  return w;
+  return printable(w);
 }
 
 }  // namespace

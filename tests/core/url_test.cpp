@@ -194,6 +194,33 @@ INSTANTIATE_TEST_SUITE_P(
         bad_url{"postgresql://u%zz@h/db", "the user name has a bad percent-escape", 14},
         bad_url{"postgresql://u[1]@h/db", "the user name holds a \"[\"", 14}));
 
+// Found by fuzz/url_parse_fuzzer (the one-byte URL "\0"): what() is a C
+// string, and the echo of a URL with a NUL ended it there, before the
+// problem; a line feed or escape sequence went raw into the message (a log
+// line forged from a URL). Control characters and DEL are now written %XX.
+TEST(UrlParse, ErrorEchoesControlCharactersEscapedBug) {
+  try {
+    (void)url::parse(std::string("sqlite:a\0b.db", 13));
+    ADD_FAILURE() << "accepted a NUL";
+  } catch (const url_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what, "berth: bad URL \"sqlite:a%00b.db\": control character 0x00: percent-encode it (a space is %20) "
+                    "(offset 8)");
+  }
+  try {
+    (void)url::parse("sqlite:a.db\n\x1b[31mFAKE\x7f");
+    ADD_FAILURE() << "accepted a line feed";
+  } catch (const url_error& e) {
+    EXPECT_EQ(std::string(e.what()).find_first_of("\n\x1b\x7f"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("sqlite:a.db%0A%1B[31mFAKE%7F"), std::string::npos) << e.what();
+  }
+  // A value decodes to a line feed: a later error (url::error) escapes it too.
+  const url u = url::parse("sqlite:a.db?max_size=4%0Aberth:%20fake");
+  EXPECT_EQ(std::string(u.error("parameter max_size: \"" + u.params()[0].value + "\" is not a whole number").what()),
+            "berth: bad URL \"sqlite:a.db?max_size=4%0Aberth:%20fake\": parameter max_size: \"4%0Aberth: fake\" is "
+            "not a whole number");
+}
+
 // ---- passwords are never shown --------------------------------------------------
 
 // Each input has the password "Zx9Secret" (or a part of it) where a careless
