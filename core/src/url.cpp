@@ -78,25 +78,25 @@ bool key_is_secret(std::string_view raw_key) {
 
 /// Spans of text that may hold a secret, for echoing text that may not parse
 /// (see url.hpp): the user information's password, conservatively, and the
-/// values of parameters whose key contains "password".
+/// values of parameters whose key contains "password". Spans may overlap.
 std::vector<span> secret_spans(std::string_view t) {
   std::vector<span> out;
   const std::size_t colon = t.find(':');
-  std::size_t query_from = colon == std::string_view::npos ? 0 : colon + 1;
   if (colon != std::string_view::npos && t.substr(colon + 1, 2) == "//") {
     const std::size_t a = colon + 3;
-    const std::size_t q = std::min(t.find('?', a), t.size());
-    std::size_t at = t.substr(0, q).rfind('@');
-    if (at == std::string_view::npos || at < a) at = t.rfind('@');  // a password may hold a raw "?"
+    // The last "@" of all, as url.hpp says: a password may hold a raw "?"
+    // and "@" both ("u:Xy@9?Lm@h": the last "@" before the first "?" would
+    // show "9?Lm"). An "@" in a query value hides more than the password.
+    const std::size_t at = t.rfind('@');
     if (at != std::string_view::npos && at >= a) {
       const std::size_t c = t.substr(0, at).find(':', a);
       if (c != std::string_view::npos) out.emplace_back(c + 1, at);
-      query_from = at + 1;
-    } else {
-      query_from = a;
     }
   }
-  const std::size_t q = t.find('?', query_from);
+  // The parameters as url::parse reads them: from the first "?" after the
+  // scheme (not after the last "@", which may lie in the query:
+  // "//h?a=b@c&password=x" showed x).
+  const std::size_t q = t.find('?', colon == std::string_view::npos ? 0 : colon + 1);
   if (q != std::string_view::npos) {
     std::size_t b = q + 1;
     while (b <= t.size()) {
@@ -110,13 +110,16 @@ std::vector<span> secret_spans(std::string_view t) {
   return out;
 }
 
-/// t with each span replaced by "***" (spans sorted, disjoint).
+/// t with each span replaced by "***" (overlapping spans by one "***").
 std::string replace_spans(std::string_view t, std::vector<span> spans) {
   std::sort(spans.begin(), spans.end());
   std::string out;
   std::size_t at = 0;
   for (const auto& [b, e] : spans) {
-    if (b < at) continue;
+    if (b < at) {  // overlaps the one just hidden: hide to the end of both
+      at = std::max(at, e);
+      continue;
+    }
     out.append(t.substr(at, b - at));
     out += "***";
     at = e;
