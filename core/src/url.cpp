@@ -141,10 +141,15 @@ class parser {
  public:
   explicit parser(std::string_view t) : t_(t), secrets_(secret_spans(t)), echo_(replace_spans(t, secrets_)) {}
 
+  /// Whether [b, e) (or position b, when empty) overlaps a secret.
+  bool overlaps_secret(std::size_t b, std::size_t e) const {
+    for (const auto& [sb, se] : secrets_)
+      if (b < std::max(se, sb + 1) && sb < std::max(e, b + 1)) return true;
+    return false;
+  }
   /// A quoted fragment [b, e) of the text, or "***" when it overlaps a secret.
   std::string q(std::size_t b, std::size_t e) const {
-    for (const auto& [sb, se] : secrets_)
-      if (b < std::max(se, sb + 1) && sb < std::max(e, b + 1)) return "***";
+    if (overlaps_secret(b, e)) return "***";
     // Built by append, not "\"" + std::string(...): GCC 12 at -O3 warns
     // (-Wrestrict, a false positive) about operator+(const char*, string&&).
     const std::string_view part = t_.substr(b, e - b);
@@ -399,7 +404,10 @@ url url::parse(std::string_view t) {
         p.fail("parameter " + p.q(b, eq) + " has a second \"=\": write \"=\" in a value as %3D", eq2);
       url_param prm;
       prm.key = p.decoded(b, eq, "parameter key");
-      prm.value = p.decoded(eq + 1, e, ("value of parameter " + prm.key).c_str(), key_is_secret(t.substr(b, eq - b)));
+      // The key is named unless it lies in a secret (a raw "?" in a user
+      // name starts the query there, so a password can read as a key).
+      const std::string what = p.overlaps_secret(b, eq) ? "value of a parameter" : "value of parameter " + prm.key;
+      prm.value = p.decoded(eq + 1, e, what.c_str(), key_is_secret(t.substr(b, eq - b)));
       prm.offset = b;
       prm.raw.assign(t.substr(b, e - b));
       u.params_.push_back(std::move(prm));
