@@ -90,6 +90,11 @@ url_config config_from_url(const berth::url& u, pool_options base) {
     }
   }
   cfg.adapter.conninfo = u.text_without([](const url_param& p) { return is_berth_key(p.key); });
+  // The scheme as libpq knows it: it takes only lowercase "postgresql://"
+  // and "postgres://" for a URI, and reads "POSTGRESQL://u:pw@h/db" as a
+  // key=value string it rejects, echoing the text (the password with it)
+  // in its message. berth's schemes are case-insensitive (url.hpp).
+  cfg.adapter.conninfo.replace(0, u.scheme().size(), u.scheme());
   if (auto e = validate(cfg.adapter)) {
     if (e->field() == "conninfo") throw u.error("libpq rejects it: " + redact_password(why_of(*e)));
     if (const url_param* p = u.param(e->field())) throw u.error("parameter " + p->key + ": " + why_of(*e), p);

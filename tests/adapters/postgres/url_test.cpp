@@ -90,6 +90,18 @@ TEST(PostgresUrl, AWrongPasswordFailsTheEmplaceWithoutShowingIt) {
   EXPECT_FALSE(reg.contains("bad"));
 }
 
+// Found by fuzz/postgres_url_fuzzer ("Postgres://:QZJX=@"): berth takes the
+// scheme in any case, libpq only "postgresql://" and "postgres://"; it read
+// the rest as a key=value string, rejected it and echoed the text, password
+// included, in its message. The conninfo now has the scheme lowercased.
+TEST(PostgresUrl, SchemeInAnyCaseReachesLibpqAsAUriBug) {
+  const url_config cfg = config_from_url("POSTGRESQL://app:Zx9Secret@h1:5432/orders?max_size=4");
+  EXPECT_EQ(cfg.adapter.conninfo, "postgresql://app:Zx9Secret@h1:5432/orders");
+  EXPECT_EQ(config_from_url("Postgres://h/db").adapter.conninfo, "postgres://h/db");
+  EXPECT_EQ(config_from_url("Postgres://:Zx9Secret=@").adapter.conninfo, "postgres://:Zx9Secret=@")
+      << "libpq's parse error showed \"Postgres://:Zx9Secret\"";
+}
+
 struct bad_pg_url {
   std::string text;
   std::string parameter;
