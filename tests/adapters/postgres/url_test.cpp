@@ -102,6 +102,27 @@ TEST(PostgresUrl, SchemeInAnyCaseReachesLibpqAsAUriBug) {
       << "libpq's parse error showed \"Postgres://:Zx9Secret\"";
 }
 
+// Found by fuzz/postgres_url_fuzzer ("postgres://?options=@"): libpq takes
+// the user information up to the first "@" before any "/", past a "?":
+// postgresql://h?application_name=a:Zx9Secret@c connects to host c with
+// password "Zx9Secret", where berth read host h and a parameter, and showed
+// that "parameter" in its echo. Such a URL is refused, its echo redacted.
+TEST(PostgresUrl, RawAtAfterAQueryWithNoSlashIsRefusedBug) {
+  try {
+    (void)config_from_url("postgresql://h?application_name=a:Zx9Secret@c");
+    ADD_FAILURE() << "accepted";
+  } catch (const url_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.parameter(), "application_name") << what;
+    EXPECT_NE(what.find("a raw \"@\" after a \"?\" with no \"/\" before it"), std::string::npos) << what;
+    EXPECT_EQ(what.find("Zx9Secret"), std::string::npos) << what;
+  }
+  // As libpq reads them too: "@" encoded, a "/" before the "?", or user information.
+  EXPECT_NO_THROW((void)config_from_url("postgresql://h?application_name=a%40c"));
+  EXPECT_NO_THROW((void)config_from_url("postgresql://h/?application_name=a@c"));
+  EXPECT_NO_THROW((void)config_from_url("postgresql://u@h?application_name=a@c"));
+}
+
 struct bad_pg_url {
   std::string text;
   std::string parameter;
