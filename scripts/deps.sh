@@ -14,6 +14,9 @@ BERTH_PACKAGES=(
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
   libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
+  clang-15                          # the fuzz preset (fuzz/); libFuzzer comes with it (libclang-common-15-dev).
+                                    # Not Debian's default clang 14: it lacks __builtin_source_location, so
+                                    # libstdc++ 12 has no std::source_location, which berth's core uses
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is
