@@ -17,6 +17,9 @@ BERTH_PACKAGES=(
   prometheus-cpp-dev                # berth::prometheus (integrations/prometheus), examples/prometheus_exporter
   prometheus                        # the real-scrape test (tests/integrations/prometheus/scrape_test.cpp)
   chromium                          # tests/tools/live: renders the HTML run reports headless (report_render_test)
+  clang-15                          # the fuzz preset (fuzz/); libFuzzer comes with it (libclang-common-15-dev).
+                                    # Not Debian's default clang 14: it lacks __builtin_source_location, so
+                                    # libstdc++ 12 has no std::source_location, which berth's core uses
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

@@ -78,25 +78,25 @@ bool key_is_secret(std::string_view raw_key) {
 
 /// Spans of text that may hold a secret, for echoing text that may not parse
 /// (see url.hpp): the user information's password, conservatively, and the
-/// values of parameters whose key contains "password".
+/// values of parameters whose key contains "password". Spans may overlap.
 std::vector<span> secret_spans(std::string_view t) {
   std::vector<span> out;
   const std::size_t colon = t.find(':');
-  std::size_t query_from = colon == std::string_view::npos ? 0 : colon + 1;
   if (colon != std::string_view::npos && t.substr(colon + 1, 2) == "//") {
     const std::size_t a = colon + 3;
-    const std::size_t q = std::min(t.find('?', a), t.size());
-    std::size_t at = t.substr(0, q).rfind('@');
-    if (at == std::string_view::npos || at < a) at = t.rfind('@');  // a password may hold a raw "?"
+    // The last "@" of all, as url.hpp says: a password may hold a raw "?"
+    // and "@" both ("u:Xy@9?Lm@h": the last "@" before the first "?" would
+    // show "9?Lm"). An "@" in a query value hides more than the password.
+    const std::size_t at = t.rfind('@');
     if (at != std::string_view::npos && at >= a) {
       const std::size_t c = t.substr(0, at).find(':', a);
       if (c != std::string_view::npos) out.emplace_back(c + 1, at);
-      query_from = at + 1;
-    } else {
-      query_from = a;
     }
   }
-  const std::size_t q = t.find('?', query_from);
+  // The parameters as url::parse reads them: from the first "?" after the
+  // scheme (not after the last "@", which may lie in the query:
+  // "//h?a=b@c&password=x" showed x).
+  const std::size_t q = t.find('?', colon == std::string_view::npos ? 0 : colon + 1);
   if (q != std::string_view::npos) {
     std::size_t b = q + 1;
     while (b <= t.size()) {
@@ -110,13 +110,16 @@ std::vector<span> secret_spans(std::string_view t) {
   return out;
 }
 
-/// t with each span replaced by "***" (spans sorted, disjoint).
+/// t with each span replaced by "***" (overlapping spans by one "***").
 std::string replace_spans(std::string_view t, std::vector<span> spans) {
   std::sort(spans.begin(), spans.end());
   std::string out;
   std::size_t at = 0;
   for (const auto& [b, e] : spans) {
-    if (b < at) continue;
+    if (b < at) {  // overlaps the one just hidden: hide to the end of both
+      at = std::max(at, e);
+      continue;
+    }
     out.append(t.substr(at, b - at));
     out += "***";
     at = e;
@@ -138,10 +141,15 @@ class parser {
  public:
   explicit parser(std::string_view t) : t_(t), secrets_(secret_spans(t)), echo_(replace_spans(t, secrets_)) {}
 
+  /// Whether [b, e) (or position b, when empty) overlaps a secret.
+  bool overlaps_secret(std::size_t b, std::size_t e) const {
+    for (const auto& [sb, se] : secrets_)
+      if (b < std::max(se, sb + 1) && sb < std::max(e, b + 1)) return true;
+    return false;
+  }
   /// A quoted fragment [b, e) of the text, or "***" when it overlaps a secret.
   std::string q(std::size_t b, std::size_t e) const {
-    for (const auto& [sb, se] : secrets_)
-      if (b < std::max(se, sb + 1) && sb < std::max(e, b + 1)) return "***";
+    if (overlaps_secret(b, e)) return "***";
     // Built by append, not "\"" + std::string(...): GCC 12 at -O3 warns
     // (-Wrestrict, a false positive) about operator+(const char*, string&&).
     const std::string_view part = t_.substr(b, e - b);
@@ -189,10 +197,31 @@ class parser {
   std::string echo_;
 };
 
+/// s with each control character and DEL written %XX. what() is a C string,
+/// which a NUL (echoed from the text, or decoded from %00 in a value) would
+/// cut short before the problem; and messages go to logs, where a raw line
+/// feed or escape sequence could forge a line.
+std::string printable(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f) {
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string describe(const std::string& redacted, const std::string& problem, std::size_t offset) {
   std::string w = "berth: bad URL \"" + redacted + "\": " + problem;
   if (offset != url_error::npos) w += " (offset " + std::to_string(offset) + ")";
-  return w;
+  return printable(w);
 }
 
 }  // namespace
@@ -375,7 +404,10 @@ url url::parse(std::string_view t) {
         p.fail("parameter " + p.q(b, eq) + " has a second \"=\": write \"=\" in a value as %3D", eq2);
       url_param prm;
       prm.key = p.decoded(b, eq, "parameter key");
-      prm.value = p.decoded(eq + 1, e, ("value of parameter " + prm.key).c_str(), key_is_secret(t.substr(b, eq - b)));
+      // The key is named unless it lies in a secret (a raw "?" in a user
+      // name starts the query there, so a password can read as a key).
+      const std::string what = p.overlaps_secret(b, eq) ? "value of a parameter" : "value of parameter " + prm.key;
+      prm.value = p.decoded(eq + 1, e, what.c_str(), key_is_secret(t.substr(b, eq - b)));
       prm.offset = b;
       prm.raw.assign(t.substr(b, e - b));
       u.params_.push_back(std::move(prm));

@@ -27,10 +27,12 @@ std::string lowered(std::string_view s) {
   return out;
 }
 
-/// The value, quoted, for messages (parameters whose key says password are
-/// never quoted: see url.hpp).
+/// Whether p's key says password: its value is never shown (see url.hpp).
+bool is_secret(const url_param& p) { return lowered(p.key).find("password") != std::string::npos; }
+
+/// The value, quoted, for messages ("its value" for a password).
 std::string shown(const url_param& p) {
-  if (lowered(p.key).find("password") != std::string::npos) return "its value";
+  if (is_secret(p)) return "its value";
   return "\"" + p.value + "\"";
 }
 
@@ -81,10 +83,13 @@ std::chrono::nanoseconds parse_duration_ns(const url& u, const url_param& p) {
     ++i;
   }
   const std::string_view unit = v.substr(i);
+  // The hints below quote the value or its tail: never a password's.
   if (i == 0 || unit.empty()) {
-    if (i == v.size() && i > 0)
+    if (i == v.size() && i > 0) {
+      if (is_secret(p)) bad_value(u, p, "has no unit (units: us, ms, s, min, h)");
       bad_value(u, p, "has no unit: write, e.g., " + std::string(v) + "ms or " + std::string(v) + "s (units: us, ms, "
                       "s, min, h)");
+    }
     if (!v.empty() && (v[0] == '-' || v[0] == '+')) bad_value(u, p, "is not a duration: no sign is allowed");
     bad_value(u, p, "is not a duration such as 500ms, 30s or 2min (units: us, ms, s, min, h)");
   }
@@ -98,6 +103,8 @@ std::chrono::nanoseconds parse_duration_ns(const url& u, const url_param& p) {
     bad_value(u, p, "has the ambiguous unit m: write min for minutes or ms for milliseconds");
   else if (unit.front() == '.' || unit.front() == ',')
     bad_value(u, p, "is not a whole number: write 1500ms rather than 1.5s");
+  else if (is_secret(p))
+    bad_value(u, p, "has an unknown unit (units: us, ms, s, min, h)");
   else
     bad_value(u, p, "has the unknown unit \"" + std::string(unit) + "\" (units: us, ms, s, min, h)");
   constexpr auto max_ns = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());

@@ -182,5 +182,22 @@ TEST(UrlPoolOptions, ErrorsNeverShowThePassword) {
   }
 }
 
+// Found by fuzz/url_options_fuzzer (max_?password=0QZJXsec%250): the
+// duration parser's hints quoted the value or its tail ("has the unknown
+// unit \"Zx9Secret\"", "has no unit: write, e.g., 1234ms"), bypassing the
+// rule that a password parameter's value is never shown.
+TEST(UrlPoolOptions, DurationHintsNeverShowAPasswordBug) {
+  for (const std::string& value : std::vector<std::string>{"0Zx9Secret", "12345678", "Zx9Secret"}) {
+    const url u = url::parse("postgresql://h/db?db_password=" + value);
+    try {
+      (void)parse_duration_ns(u, u.params()[0]);
+      ADD_FAILURE() << "parsed " << value;
+    } catch (const url_error& e) {
+      EXPECT_EQ(std::string(e.what()).find(value.substr(1)), std::string::npos) << e.what();
+      EXPECT_EQ(e.parameter(), "db_password");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace berth

@@ -194,6 +194,33 @@ INSTANTIATE_TEST_SUITE_P(
         bad_url{"postgresql://u%zz@h/db", "the user name has a bad percent-escape", 14},
         bad_url{"postgresql://u[1]@h/db", "the user name holds a \"[\"", 14}));
 
+// Found by fuzz/url_parse_fuzzer (the one-byte URL "\0"): what() is a C
+// string, and the echo of a URL with a NUL ended it there, before the
+// problem; a line feed or escape sequence went raw into the message (a log
+// line forged from a URL). Control characters and DEL are now written %XX.
+TEST(UrlParse, ErrorEchoesControlCharactersEscapedBug) {
+  try {
+    (void)url::parse(std::string("sqlite:a\0b.db", 13));
+    ADD_FAILURE() << "accepted a NUL";
+  } catch (const url_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what, "berth: bad URL \"sqlite:a%00b.db\": control character 0x00: percent-encode it (a space is %20) "
+                    "(offset 8)");
+  }
+  try {
+    (void)url::parse("sqlite:a.db\n\x1b[31mFAKE\x7f");
+    ADD_FAILURE() << "accepted a line feed";
+  } catch (const url_error& e) {
+    EXPECT_EQ(std::string(e.what()).find_first_of("\n\x1b\x7f"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("sqlite:a.db%0A%1B[31mFAKE%7F"), std::string::npos) << e.what();
+  }
+  // A value decodes to a line feed: a later error (url::error) escapes it too.
+  const url u = url::parse("sqlite:a.db?max_size=4%0Aberth:%20fake");
+  EXPECT_EQ(std::string(u.error("parameter max_size: \"" + u.params()[0].value + "\" is not a whole number").what()),
+            "berth: bad URL \"sqlite:a.db?max_size=4%0Aberth:%20fake\": parameter max_size: \"4%0Aberth: fake\" is "
+            "not a whole number");
+}
+
 // ---- passwords are never shown --------------------------------------------------
 
 // Each input has the password "Zx9Secret" (or a part of it) where a careless
@@ -244,6 +271,42 @@ TEST(UrlPassword, NeverInAnyError) {
     const std::string r = redact_url(in);
     EXPECT_EQ(r.find("Secret"), std::string::npos) << r;
     EXPECT_EQ(r.find("Zx9"), std::string::npos) << r;
+  }
+}
+
+// Found by fuzz/url_secrets_fuzzer (a password holding a raw "@" and then a
+// raw "?"): the echo hid up to the last "@" before the first "?", so the
+// part of the password after its "?" showed ("9?Lm" of "Xy@9?LmZx9Secret").
+// The echo now hides up to the last "@" of all, as url.hpp says.
+TEST(UrlPassword, RawAtThenQuestionMarkInThePasswordIsHiddenBug) {
+  const std::string in = "postgresql://u:Xy@9?LmZx9Secret@h/db";
+  try {
+    (void)url::parse(in);
+    ADD_FAILURE() << "accepted";
+  } catch (const url_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("Zx9Secret"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("Lm"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(redact_url(in), "postgresql://u:***@h/db");
+  // Then a password parameter after an "@" in the query: hidden too (the
+  // parameters were read only after the last "@").
+  EXPECT_EQ(redact_url("postgresql://h?application_name=a:b@c&password=Zx9Secret"),
+            "postgresql://h?application_name=a:***@c&password=***");
+  // Overlapping spans (a raw "?" in the password, then "password="): hidden as one.
+  EXPECT_EQ(redact_url("postgresql://u:a?password=Zx9Secret@h/db"), "postgresql://u:***");
+}
+
+// Found by fuzz/url_secrets_fuzzer: a raw "?" in the user name starts the
+// query there, so the password reads as a parameter key, which the message
+// for a bad escape in its value named ("the value of parameter x:Zx9Secret").
+TEST(UrlPassword, KeyInsideThePasswordIsNotNamedBug) {
+  try {
+    (void)url::parse("postgresql://u?x:Zx9Secret=%zz@h/db");
+    ADD_FAILURE() << "accepted";
+  } catch (const url_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find("Zx9Secret"), std::string::npos) << what;
+    EXPECT_NE(what.find("the value of a parameter has a bad percent-escape"), std::string::npos) << what;
   }
 }
 

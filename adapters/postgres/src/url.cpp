@@ -72,6 +72,24 @@ url_config config_from_url(const berth::url& u, pool_options base) {
   if (!u.has_authority())
     throw u.error("a PostgreSQL URL starts with " + u.scheme() + ":// (libpq's URI form; postgresql:///db for the "
                   "default host)");
+  // libpq takes a URI's user information up to the first "@" before any
+  // "/", even past a "?" (conninfo_uri_parse_options in fe-connect.c):
+  // postgresql://h?application_name=a:b@c connects to host c as user
+  // "h?application_name=a" with password "b", where berth (RFC 3986) reads
+  // host h and a parameter. Refuse it rather than validate, report and
+  // redact another URL than libpq uses. The echo hides berth's passwords
+  // (redacted()) and what libpq would take for one (redact_url's rule: from
+  // the first ":" after "//" to the last "@").
+  if (!u.user() && u.path().empty()) {
+    for (const url_param& p : u.params()) {
+      if (p.raw.find('@') == std::string::npos) continue;
+      throw url_error(redact_url(u.redacted()),
+                      "parameter " + p.key + ": a raw \"@\" after a \"?\" with no \"/\" before it, which libpq reads "
+                      "as the end of a user name and password (postgresql://h?a=b@c connects to host c): write "
+                      "\"@\" as %40, or put a \"/\" before the \"?\" (postgresql://h/?a=b@c)",
+                      p.offset, p.key);
+    }
+  }
   url_config cfg;
   cfg.pool = std::move(base);
   for (const url_param& p : u.params()) {
@@ -90,6 +108,11 @@ url_config config_from_url(const berth::url& u, pool_options base) {
     }
   }
   cfg.adapter.conninfo = u.text_without([](const url_param& p) { return is_berth_key(p.key); });
+  // The scheme as libpq knows it: it takes only lowercase "postgresql://"
+  // and "postgres://" for a URI, and reads "POSTGRESQL://u:pw@h/db" as a
+  // key=value string it rejects, echoing the text (the password with it)
+  // in its message. berth's schemes are case-insensitive (url.hpp).
+  cfg.adapter.conninfo.replace(0, u.scheme().size(), u.scheme());
   if (auto e = validate(cfg.adapter)) {
     if (e->field() == "conninfo") throw u.error("libpq rejects it: " + redact_password(why_of(*e)));
     if (const url_param* p = u.param(e->field())) throw u.error("parameter " + p->key + ": " + why_of(*e), p);

@@ -63,7 +63,12 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
     // pools (their connections get query_only).
     keeper_ = std::make_shared<const connection>(connection::open(filename_, flags_));
   } else {
-    filename_ = opts_.path;
+    // A path, never a URI: SQLite reads a name starting with "file:" as a
+    // URI (with its own parameters: mode=memory, vfs=, immutable=...) when
+    // built with SQLITE_USE_URI, as Debian's is, even without
+    // SQLITE_OPEN_URI. "./" keeps it the file it names (a relative one:
+    // an absolute path starts with "/"). SQLite compares "file:" exactly.
+    filename_ = opts_.path.starts_with("file:") ? "./" + opts_.path : opts_.path;
     flags_ = (opts_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
              SQLITE_OPEN_NOMUTEX;
   }

@@ -42,7 +42,9 @@ namespace berth {
 
 /// A URL that cannot be parsed, or a query parameter that is unknown or has a
 /// bad value. what(): `berth: bad URL "<the URL, password redacted>":
-/// <problem> (offset <n>)`. Thread-safety: a value type.
+/// <problem> (offset <n>)`, with any control character or DEL in it written
+/// %XX (so a NUL cannot cut it short, nor a line feed forge a log line).
+/// Thread-safety: a value type.
 class url_error : public std::invalid_argument {
  public:
   /// `redacted_url` must already be redacted (url::redacted(), redact_url()).

@@ -90,6 +90,39 @@ TEST(PostgresUrl, AWrongPasswordFailsTheEmplaceWithoutShowingIt) {
   EXPECT_FALSE(reg.contains("bad"));
 }
 
+// Found by fuzz/postgres_url_fuzzer ("Postgres://:QZJX=@"): berth takes the
+// scheme in any case, libpq only "postgresql://" and "postgres://"; it read
+// the rest as a key=value string, rejected it and echoed the text, password
+// included, in its message. The conninfo now has the scheme lowercased.
+TEST(PostgresUrl, SchemeInAnyCaseReachesLibpqAsAUriBug) {
+  const url_config cfg = config_from_url("POSTGRESQL://app:Zx9Secret@h1:5432/orders?max_size=4");
+  EXPECT_EQ(cfg.adapter.conninfo, "postgresql://app:Zx9Secret@h1:5432/orders");
+  EXPECT_EQ(config_from_url("Postgres://h/db").adapter.conninfo, "postgres://h/db");
+  EXPECT_EQ(config_from_url("Postgres://:Zx9Secret=@").adapter.conninfo, "postgres://:Zx9Secret=@")
+      << "libpq's parse error showed \"Postgres://:Zx9Secret\"";
+}
+
+// Found by fuzz/postgres_url_fuzzer ("postgres://?options=@"): libpq takes
+// the user information up to the first "@" before any "/", past a "?":
+// postgresql://h?application_name=a:Zx9Secret@c connects to host c with
+// password "Zx9Secret", where berth read host h and a parameter, and showed
+// that "parameter" in its echo. Such a URL is refused, its echo redacted.
+TEST(PostgresUrl, RawAtAfterAQueryWithNoSlashIsRefusedBug) {
+  try {
+    (void)config_from_url("postgresql://h?application_name=a:Zx9Secret@c");
+    ADD_FAILURE() << "accepted";
+  } catch (const url_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.parameter(), "application_name") << what;
+    EXPECT_NE(what.find("a raw \"@\" after a \"?\" with no \"/\" before it"), std::string::npos) << what;
+    EXPECT_EQ(what.find("Zx9Secret"), std::string::npos) << what;
+  }
+  // As libpq reads them too: "@" encoded, a "/" before the "?", or user information.
+  EXPECT_NO_THROW((void)config_from_url("postgresql://h?application_name=a%40c"));
+  EXPECT_NO_THROW((void)config_from_url("postgresql://h/?application_name=a@c"));
+  EXPECT_NO_THROW((void)config_from_url("postgresql://u@h?application_name=a@c"));
+}
+
 struct bad_pg_url {
   std::string text;
   std::string parameter;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -141,6 +142,30 @@ TEST(SqliteAdapter, InMemoryDataSurvivesThePoolClosingItsConnections) {
   auto d = ad.connect();
   ASSERT_TRUE(d);
   EXPECT_EQ(count(*d, "t"), 1);
+  ad.close(*d);
+}
+
+// Found by fuzz/sqlite_url_fuzzer (sqlite:file:app.db%3Fmode%3Dmemory):
+// Debian's SQLite is built with SQLITE_USE_URI, so a path starting with
+// "file:" was opened as a URI: here a private in-memory database, whose data
+// vanished with the connection, instead of the file the path names.
+TEST(SqliteAdapter, PathStartingWithFileIsAFileNotAUriBug) {
+  temp_dir dir;
+  struct cwd_guard {
+    std::filesystem::path old = std::filesystem::current_path();
+    ~cwd_guard() { std::filesystem::current_path(old); }
+  } guard;
+  std::filesystem::current_path(dir.path());
+  adapter ad({.path = "file:app.db?mode=memory"});
+  EXPECT_EQ(ad.filename(), "./file:app.db?mode=memory");
+  auto c = ad.connect();
+  ASSERT_TRUE(c) << c.error().message;
+  c->execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+  ad.close(*c);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "file:app.db?mode=memory")) << "the file the path names";
+  auto d = ad.connect();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(count(*d, "t"), 1) << "the data is in that file";
   ad.close(*d);
 }
 

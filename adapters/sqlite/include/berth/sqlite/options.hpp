@@ -18,7 +18,8 @@ namespace berth::sqlite {
 /// foreign_keys, query_only (in-memory read_only), then `pragmas`.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct options {
-  /// Database file path (not a URI). Created if missing unless read_only.
+  /// Database file path, never read as a URI (not even "file:app.db?mode=ro",
+  /// which names that file). Created if missing unless read_only.
   /// Default empty. Required (non-empty) unless in_memory; must be empty
   /// when in_memory.
   std::string path{};
