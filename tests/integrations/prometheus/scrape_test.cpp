@@ -149,7 +149,7 @@ TEST(PrometheusScrapeTest, APrometheusServerStoresTheExportersSeriesWithTheirVal
   EXPECT_EQ(one(server, R"(berth_pool_acquire_wait_seconds_bucket{pool="orders",le="+Inf"})"),
             as_double(orders.at("wait_count")));
   EXPECT_EQ(one(server, R"(berth_pool_lease_hold_seconds_count{pool="orders"})"), as_double(orders.at("hold_count")));
-  EXPECT_GT(orders.at("hold_count"), 0u) << "one lease in 64 is timed";
+  EXPECT_GT(orders.at("hold_count"), 0u) << "one lease in pool_options::hold_time_sampling (default 128) is timed";
   EXPECT_EQ(one(server, R"(count(berth_pool_acquire_wait_seconds_bucket{pool="orders"}))"), 15.0)
       << "14 bounds and +Inf";
   // Connects take 2 ms (a sleep; longer on a busy machine): the median is
