@@ -102,6 +102,14 @@ TEST(HtmlReportTest, MetadataAndNamesAreEscaped) {
   EXPECT_NE(page.find(R"("hammer-8\u003c/script\u003e")"), std::string::npos);
 }
 
+TEST(HtmlReportTest, ShowsSkippedSamplesOnlyWhenSome) {
+  run_record r = two_phase_record();
+  EXPECT_EQ(render_html_report(r, run_metadata{}).find("skipped"), std::string::npos);
+  r.samples_skipped = 3;
+  EXPECT_NE(render_html_report(r, run_metadata{}).find("<dd>2, every 250 ms; 3 skipped (a probe threw"),
+            std::string::npos);
+}
+
 // The hover tooltip was set with innerHTML from the waiting-acquirers
 // series' names (pool names), unescaped: a pool named like markup ran as
 // markup. The script builds the tooltip from nodes and text; it assigns no
