@@ -120,6 +120,14 @@ struct ThrowingProbeTest : RunMonitorTest {
     };
     return p;
   }
+  /// Attaches failing_probe(), makes it fail, and waits until the monitor's
+  /// thread has skipped one sample; false if it did not.
+  bool skipped_one(run_monitor& m) {
+    m.attach(failing_probe());
+    fail = true;
+    clock.advance(250ms);
+    return eventually([&] { return m.samples_skipped() == 1; });
+  }
 };
 
 TEST_F(ThrowingProbeTest, SkipsTheSampleAndTheNextCoversItsWindowBug) {
@@ -151,10 +159,7 @@ TEST_F(ThrowingProbeTest, SkipsTheSampleAndTheNextCoversItsWindowBug) {
 
 TEST_F(ThrowingProbeTest, DetachRethrowsButDetachesBug) {
   run_monitor m(options(std::nullopt));
-  m.attach(failing_probe());
-  fail = true;
-  clock.advance(250ms);
-  ASSERT_TRUE(eventually([&] { return m.samples_skipped() == 1; }));
+  ASSERT_TRUE(skipped_one(m));
   EXPECT_THROW(m.detach(), std::runtime_error);
   const int after_detach = reads.load();
   clock.advance(250ms);
@@ -168,10 +173,7 @@ TEST_F(ThrowingProbeTest, DetachRethrowsButDetachesBug) {
 TEST_F(ThrowingProbeTest, DestructorWithAThrowingProbeAttachedBug) {
   {
     run_monitor m(options(std::nullopt));
-    m.attach(failing_probe());
-    fail = true;
-    clock.advance(250ms);
-    ASSERT_TRUE(eventually([&] { return m.samples_skipped() == 1; }));
+    ASSERT_TRUE(skipped_one(m));
     clock.advance(100ms);  // the destructor's final sample throws (or std::terminate)
   }
   SUCCEED();
