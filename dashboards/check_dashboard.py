@@ -20,10 +20,13 @@ not, 2 on a usage error or when the exporter cannot be run.
 --self-test: the dashboard must pass, and copies of it broken on purpose
 (truncated JSON, an unknown metric in a panel, a histogram's family name
 without its _bucket suffix, an unknown metric in the pool variable) must
-each fail, naming the problem. CTest runs both (tests/CMakeLists.txt).
+each fail, naming the problem; an exporter that cannot run must give exit
+status 2. CTest runs both (tests/CMakeLists.txt).
 """
 import argparse
+import contextlib
 import copy
+import io
 import json
 import re
 import subprocess
@@ -34,19 +37,26 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "off
             "unless", "inf", "nan"}
 
 
+def fail(message):
+    """Exit status 2 (usage error, exporter not run), the message on stderr.
+    sys.exit(message) would exit 1, the status of a failing dashboard."""
+    print(f"check_dashboard: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def exported_names(exporter):
     """The sample names in one scrape printed by `exporter --print`."""
     try:
         out = subprocess.run([exporter, "--print"], check=True, capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        sys.exit(f"check_dashboard: cannot run {exporter} --print: {e}")
+        fail(f"cannot run {exporter} --print: {e}")
     names = set()
     for line in out.splitlines():
         m = re.match(r"([A-Za-z_:][A-Za-z0-9_:]*)[{ ]", line)
         if m and not line.startswith("#"):
             names.add(m.group(1))
     if not names:
-        sys.exit(f"check_dashboard: {exporter} --print printed no samples")
+        fail(f"{exporter} --print printed no samples")
     return names
 
 
@@ -153,6 +163,19 @@ def self_test(text, exported):
          "'hikaricp_connections_max' is not a metric berth exports"),
         ("a panel without a query", broken(lambda b: first_target(b).update(expr="")), "a target without a query"),
     ]
+    # ExporterNotRunExitsTwoBug: sys.exit(message) exited 1, the status of
+    # a failing dashboard; an exporter that cannot run is 2, said on stderr.
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            exported_names("/nonexistent/prometheus_exporter")
+        failures.append("an exporter that cannot run: no exit")
+    except SystemExit as e:
+        if e.code != 2 or "cannot run" not in err.getvalue():
+            failures.append(f"an exporter that cannot run: exit status {e.code}, stderr {err.getvalue()!r}; "
+                            "expected 2 and a message")
+        else:
+            print("check_dashboard: self-test: an exporter that cannot run: exit status 2")
     for name, copy_text, want in cases:
         got = problems(copy_text, exported)
         if not any(want in g for g in got):
@@ -172,7 +195,7 @@ def main():
         with open(args.dashboard, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        sys.exit(f"check_dashboard: {e}")
+        fail(str(e))
     exported = exported_names(args.exporter)
     if args.self_test:
         failures = self_test(text, exported)

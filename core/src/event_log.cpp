@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <ostream>
@@ -141,10 +142,14 @@ struct event_log::state {
   clock_source& clock;
   nanoseconds emission_interval{};  ///< GCRA's T: 1 s / lines_per_second
   nanoseconds tolerance{};          ///< GCRA's tau: (burst - 1) * T
+  /// Buckets held before the first prune (and at least after any). Not an
+  /// option: pruning changes no line, only memory.
+  static constexpr std::size_t min_prune_at = 256;
 
   // Guarded by mutex.
   std::mutex mutex;
   std::map<bucket_key, bucket, bucket_less> buckets;
+  std::size_t prune_at = min_prune_at;  ///< prune() when a new bucket would pass this many
   std::size_t pending = 0;       ///< buckets with dropped > 0
   std::uint64_t suppressed = 0;  ///< all dropped events, ever
   std::string line;              ///< reused for every line
@@ -166,6 +171,11 @@ struct event_log::state {
   void finish_line(json_writer& w);
   void write_event(const pool_event& e, std::chrono::system_clock::time_point wall);
   void write_summary(const bucket_key& k, bucket& b, std::chrono::system_clock::time_point wall);
+  /// Erases the buckets that are full again (tat <= now: a new bucket would
+  /// behave the same) and have nothing to report, so per-tenant pools that
+  /// come and go do not grow the map without bound; then sets prune_at to
+  /// twice what is left (amortized O(1) per new bucket).
+  void prune(clock_source::time_point now) noexcept;
   /// Summaries of buckets whose first dropped event is summary_interval old.
   void write_due_summaries(clock_source::time_point now, std::chrono::system_clock::time_point wall);
 };
@@ -213,9 +223,9 @@ void event_log::state::write_summary(const bucket_key& k, bucket& b, std::chrono
   w.key("kind").string(to_string(k.kind));
   w.key("count").uint(b.dropped);
   w.key("since").string(rfc3339(b.first_dropped_wall).view());
+  finish_line(w);  // first: a sink that throws leaves the count for the next summary
   b.dropped = 0;
   --pending;
-  finish_line(w);
 }
 
 void event_log::state::write_due_summaries(clock_source::time_point now, std::chrono::system_clock::time_point wall) {
@@ -229,8 +239,10 @@ void event_log::state::log(const pool_event& e) {
   const auto now = clock.now();
   const auto wall = wall_now();
   auto it = buckets.find(bucket_key_view{e.pool, e.kind});
-  if (it == buckets.end())
+  if (it == buckets.end()) {
+    if (buckets.size() >= prune_at) prune(now);
     it = buckets.emplace(bucket_key{std::string(e.pool), e.kind}, bucket{.tat = now}).first;
+  }
   bucket& b = it->second;
   if (!admit(b, now)) {
     if (b.dropped++ == 0) {
@@ -245,6 +257,12 @@ void event_log::state::log(const pool_event& e) {
   if (b.dropped != 0) write_summary(it->first, b, wall);
   write_due_summaries(now, wall);
   write_event(e, wall);
+}
+
+void event_log::state::prune(clock_source::time_point now) noexcept {
+  for (auto it = buckets.begin(); it != buckets.end();)
+    it = it->second.dropped == 0 && it->second.tat <= now ? buckets.erase(it) : std::next(it);
+  prune_at = std::max(min_prune_at, 2 * buckets.size());
 }
 
 void event_log::state::flush_suppressed() {
@@ -293,6 +311,11 @@ void event_log::flush_suppressed() const { s_->flush_suppressed(); }
 std::uint64_t event_log::suppressed_total() const {
   std::lock_guard lk(s_->mutex);
   return s_->suppressed;
+}
+
+std::size_t event_log::bucket_count() const {
+  std::lock_guard lk(s_->mutex);
+  return s_->buckets.size();
 }
 
 }  // namespace berth

@@ -21,6 +21,7 @@
 #include <latch>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -361,6 +362,72 @@ TEST_F(EventLogRate, FlushSuppressedReportsWhatIsPending) {
   EXPECT_EQ(summaries, (std::set<std::pair<std::string, std::uint64_t>>{{"cache", 2}, {"orders", 1}}));
   log.flush_suppressed();
   EXPECT_EQ(out.lines.size(), 42u) << "reported once";
+}
+
+// write_summary reset the bucket's count before calling the sink: a sink
+// that threw on the summary line lost the dropped events' count.
+TEST(EventLog, SummaryCountSurvivesAThrowingSinkBug) {
+  fake_clock clock;
+  std::vector<std::string> lines;
+  bool fail = false;
+  event_log log(
+      [&](std::string_view line) {
+        if (fail) throw std::runtime_error("disk full");
+        lines.emplace_back(line);
+      },
+      fixed_options(), clock);
+  for (int i = 0; i < 25; ++i) log(event(event_kind::creation_failed));
+  ASSERT_EQ(lines.size(), 20u);
+  fail = true;
+  EXPECT_THROW(log.flush_suppressed(), std::runtime_error);
+  clock.advance(200ms);  // a token: the summary goes first, and throws
+  EXPECT_THROW(log(event(event_kind::creation_failed)), std::runtime_error);
+  fail = false;
+  log.flush_suppressed();
+  const auto v = parse_all(lines);
+  ASSERT_EQ(v.size(), 21u) << "the summary, once the sink works again";
+  EXPECT_EQ(v[20].at("event").as_string(), "suppressed");
+  EXPECT_EQ(v[20].at("count").as_uint(), 5u);
+  log.flush_suppressed();
+  EXPECT_EQ(lines.size(), 21u) << "reported once";
+}
+
+// One bucket per (pool name, kind) was kept forever: a service with a pool
+// per tenant grew the map without bound. A new tenant's pool every 10 ms,
+// each logging once: its bucket refills 200 ms later and is pruned.
+TEST_F(EventLogRate, RefilledBucketsArePrunedBug) {
+  for (int tenant = 0; tenant < 10'000; ++tenant) {
+    log(event(event_kind::created, "tenant-" + std::to_string(tenant)));
+    clock.advance(10ms);
+  }
+  EXPECT_EQ(out.lines.size(), 10'000u);
+  EXPECT_LE(log.bucket_count(), 256u) << "about 20 buckets refilling at any time";
+}
+
+// Pruning keeps what a new bucket would not reproduce: a bucket with dropped
+// events to report (refilled or not), and one whose burst is spent.
+TEST_F(EventLogRate, PruningKeepsBucketsWithSomethingToReportBug) {
+  const auto tenants = [&](int from, int to) {
+    for (int tenant = from; tenant < to; ++tenant) log(event(event_kind::created, "tenant-" + std::to_string(tenant)));
+  };
+  emit(event_kind::creation_failed, 21, "noisy");  // the burst, one dropped; refilled after 4 s
+  clock.advance(5s);
+  tenants(0, 1000);  // prunings at 256 and 512 buckets: noisy's stays, refilled as it is
+  EXPECT_EQ(log.bucket_count(), 1001u) << "the tenants' buckets refill in 200 ms";
+  clock.advance(1s);  // they have (summary_interval, 10 s, has not passed)
+  emit(event_kind::creation_failed, 20, "busy");  // the burst: its next token in 200 ms
+  tenants(1000, 1100);  // a pruning at 1024 buckets
+  EXPECT_LT(log.bucket_count(), 200u) << "pruned";
+  EXPECT_EQ(out.count("suppressed"), 0u);
+  emit(event_kind::creation_failed, 1, "busy");
+  EXPECT_EQ(log.suppressed_total(), 2u) << "busy's bucket is still empty";
+  log.flush_suppressed();
+  std::set<std::pair<std::string, std::uint64_t>> summaries;
+  for (const auto& v : out.parsed())
+    if (v.at("event").as_string() == "suppressed")
+      summaries.emplace(v.at("pool").as_string(), v.at("count").as_uint());
+  EXPECT_EQ(summaries, (std::set<std::pair<std::string, std::uint64_t>>{{"busy", 1}, {"noisy", 1}}));
+  EXPECT_EQ(out.lines.size(), 20u + 1100u + 20u + 2u);
 }
 
 // ---- threads ----------------------------------------------------------------

@@ -44,8 +44,16 @@
 //    "count":42,"since":"<ts of the first dropped one>"}
 // written just before that bucket's next line, or by the first event of any
 // kind once summary_interval has passed since the first dropped one, or by
-// flush_suppressed(). Time for the limits comes from a clock_source (tests
-// pass a fake one); the timestamps come from the wall clock.
+// flush_suppressed(). A summary the sink throws on keeps its count for the
+// next one. Time for the limits comes from a clock_source (tests pass a fake
+// one); the timestamps come from the wall clock.
+//
+// Memory: a bucket that has refilled (its burst available again, as a new
+// one's is) and has nothing to report is dropped once the map holds twice
+// the buckets the last pruning left (256 at first), so a service whose pools
+// come and go (per tenant) keeps buckets only for the pools and kinds that
+// logged within the last burst / lines_per_second seconds or have suppressed
+// events to report. Pruning changes no line, only memory.
 //
 // Thread-safety: an event_log is a handle; copies share its state, which one
 // mutex guards (events are off the pool's hot path). operator() may be
@@ -54,7 +62,8 @@
 // formatted and written under the mutex, one sink call per line, so lines
 // never interleave and the sink is never called concurrently.
 // Distinct objects: safe. Shared objects: safe for operator(),
-// flush_suppressed, suppressed_total; unsafe for assignment and destruction.
+// flush_suppressed, suppressed_total, bucket_count; unsafe for assignment and
+// destruction.
 #pragma once
 
 #include <berth/clock.hpp>
@@ -62,6 +71,7 @@
 #include <berth/options.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -117,7 +127,8 @@ std::optional<options_error> validate(const event_log_options& o);
 /// buckets and one mutex. The clock, and a FILE* or std::ostream sink, must
 /// outlive every copy.
 /// Distinct objects: safe. Shared objects: safe for operator(),
-/// flush_suppressed, suppressed_total; unsafe for assignment and destruction.
+/// flush_suppressed, suppressed_total, bucket_count; unsafe for assignment
+/// and destruction.
 class event_log {
  public:
   /// Receives each line without its trailing newline.
@@ -145,8 +156,10 @@ class event_log {
   /// The hook: writes e as one line, unless its level is below min_level or
   /// its bucket is empty (then counts it); first writes the summaries that
   /// are due. Exceptions from the sink (or std::bad_alloc) propagate; a pool
-  /// swallows them. Thread-safe. Blocks on the log's mutex and in the sink.
-  /// Allocates (a bucket per new pool name and kind; the line buffer grows).
+  /// swallows them (an unwritten summary keeps its count). Thread-safe.
+  /// Blocks on the log's mutex and in the sink. Allocates (a bucket per new
+  /// pool name and kind, refilled ones pruned: see the file comment; the
+  /// line buffer grows).
   void operator()(const pool_event& e) const;
 
   /// Writes the summary line of every bucket that dropped events since its
@@ -157,6 +170,11 @@ class event_log {
   /// Events dropped by the rate limit so far, all buckets (summaries do not
   /// reset it). Thread-safe. Blocks on the log's mutex.
   std::uint64_t suppressed_total() const;
+
+  /// Rate-limit buckets held now, one per (pool name, event kind) seen and
+  /// not yet pruned (see the file comment). Thread-safe. Blocks on the log's
+  /// mutex.
+  std::size_t bucket_count() const;
 
  private:
   struct state;

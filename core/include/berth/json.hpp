@@ -13,8 +13,10 @@
 // doubles, as JavaScript does, rounds those above 2^53). Keys are written in
 // the struct's order; every field is always present.
 //
-// Thread-safety: pure functions of their argument (to_json(const registry&)
-// is as thread-safe as registry::stats()). Never block. Allocate.
+// Thread-safety: thread-safe. The stats overloads are pure functions of
+// their argument and never block; to_json(const registry&) calls
+// registry::stats(), which holds the registry's mutex while each pool takes
+// its slow-path mutex briefly, so it blocks on those. All allocate.
 #pragma once
 
 #include <berth/registry.hpp>
@@ -33,9 +35,9 @@ std::string to_json(const pool_stats& s, std::string_view name = {});
 /// (no "name" member inside). Thread-safe. Allocates.
 std::string to_json(const stats_by_name& s);
 
-/// to_json(r.stats()): every pool of the registry. Thread-safe (as
-/// registry::stats(), which holds the registry's mutex while it asks each
-/// pool). Allocates.
+/// to_json(r.stats()): every pool of the registry. Thread-safe. Blocks
+/// briefly: holds the registry's mutex while each pool takes its slow-path
+/// mutex (registry::stats()). Allocates.
 std::string to_json(const registry& r);
 
 }  // namespace berth

@@ -100,7 +100,7 @@ constexpr histogram_family histogram_families[] = {
     {"berth_pool_connection_creation_seconds", "How long successful connection attempts took",
      &pool_stats::creation_time},
     {"berth_pool_lease_hold_seconds",
-     "How long leases were held, sampled: one lease in pool_options::hold_time_sampling (default 64) is timed, "
+     "How long leases were held, sampled: one lease in pool_options::hold_time_sampling (default 128) is timed, "
      "so _count counts sampled leases (berth_pool_acquires_total counts them all)",
      &pool_stats::hold_time},
 };

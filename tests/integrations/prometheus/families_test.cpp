@@ -193,6 +193,20 @@ TEST(FamiliesPureTest, EveryFamilyIsThereWithoutPools) {
                    }));
 }
 
+// The hold-time HELP said "default 64" after pool_options::hold_time_sampling
+// became 128: it must name the option and its actual default.
+TEST(FamiliesPureTest, HoldTimeHelpNamesTheSamplingOptionAndItsDefaultBug) {
+  const std::string want =
+      "pool_options::hold_time_sampling (default " + std::to_string(pool_options{}.hold_time_sampling) + ")";
+  bool found = false;
+  for (const auto& f : families({})) {
+    if (f.name != "berth_pool_lease_hold_seconds") continue;
+    found = true;
+    EXPECT_NE(f.help.find(want), std::string::npos) << f.help;
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(FamiliesPureTest, PoolsAreLabelledInNameOrderWithTheSizeHintAndBreakerState) {
   stats_by_name pools;
   pools["b"].size_hint.suggested_max_size = 7;

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdint>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -112,23 +113,34 @@ TEST(PrometheusScrapeTest, APrometheusServerStoresTheExportersSeriesWithTheirVal
     ASSERT_TRUE(line) << "no statistics for " << name << ":\n" << detail::tail_of(exporter_log);
     pools[name] = fields_of(*line);
   }
+  // The exporter prints them after its load threads have joined, so a scrape
+  // that starts after now reads only final values. Prometheus' sample
+  // timestamps are the scrape's start on the wall clock (milliseconds,
+  // aligned by up to 2 ms: --scrape.timestamp-tolerance): 10 ms of margin.
+  const double load_stopped_s =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() + 0.010;
   const auto& orders = pools["orders"];
   const auto& reports = pools["reports"];
   ASSERT_GT(orders.at("acquired"), 0u);
   ASSERT_GT(reports.at("timeouts"), 0u) << "the reports pool is sized to time out";
 
-  // Until a scrape after the load stopped has been stored.
+  // Until a scrape that started after the load stopped has been stored.
+  // (Waiting for orders' final acquires_total was not enough: a scrape
+  // could see it while the last orders lease was still out, for up to 2 ms,
+  // and while the reports threads still waited and timed out.)
   const std::string acquires = R"(berth_pool_acquires_total{job="berth",pool="orders"})";
   const auto scraped_until = clock_type::now() + 30s;
-  std::optional<double> seen;
-  while ((seen = one(server, acquires)) != static_cast<double>(orders.at("acquired")) &&
+  std::optional<double> scraped_at;
+  while (!((scraped_at = one(server, "timestamp(" + acquires + ")")) && *scraped_at > load_stopped_s) &&
          clock_type::now() < scraped_until)
     std::this_thread::sleep_for(200ms);
-  ASSERT_EQ(seen, static_cast<double>(orders.at("acquired")))
-      << acquires << "\nexporter:\n"
+  ASSERT_TRUE(scraped_at && *scraped_at > load_stopped_s)
+      << "no scrape after the load stopped (" << std::fixed << load_stopped_s << " s): " << scraped_at.value_or(0)
+      << "\nexporter:\n"
       << detail::tail_of(exporter_log) << "\nprometheus:\n"
       << server.log_tail();
   const auto stored = clock_type::now();
+  ASSERT_EQ(one(server, acquires), static_cast<double>(orders.at("acquired"))) << acquires;
 
   const auto as_double = [](std::uint64_t v) { return static_cast<double>(v); };
   EXPECT_EQ(one(server, R"(up{job="berth"})"), 1.0);
@@ -149,7 +161,7 @@ TEST(PrometheusScrapeTest, APrometheusServerStoresTheExportersSeriesWithTheirVal
   EXPECT_EQ(one(server, R"(berth_pool_acquire_wait_seconds_bucket{pool="orders",le="+Inf"})"),
             as_double(orders.at("wait_count")));
   EXPECT_EQ(one(server, R"(berth_pool_lease_hold_seconds_count{pool="orders"})"), as_double(orders.at("hold_count")));
-  EXPECT_GT(orders.at("hold_count"), 0u) << "one lease in 64 is timed";
+  EXPECT_GT(orders.at("hold_count"), 0u) << "one lease in pool_options::hold_time_sampling (default 128) is timed";
   EXPECT_EQ(one(server, R"(count(berth_pool_acquire_wait_seconds_bucket{pool="orders"}))"), 15.0)
       << "14 bounds and +Inf";
   // Connects take 2 ms (a sleep; longer on a busy machine): the median is

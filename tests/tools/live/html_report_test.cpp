@@ -102,6 +102,28 @@ TEST(HtmlReportTest, MetadataAndNamesAreEscaped) {
   EXPECT_NE(page.find(R"("hammer-8\u003c/script\u003e")"), std::string::npos);
 }
 
+TEST(HtmlReportTest, ShowsSkippedSamplesOnlyWhenSome) {
+  run_record r = two_phase_record();
+  EXPECT_EQ(render_html_report(r, run_metadata{}).find("skipped"), std::string::npos);
+  r.samples_skipped = 3;
+  EXPECT_NE(render_html_report(r, run_metadata{}).find("<dd>2, every 250 ms; 3 skipped (a probe threw"),
+            std::string::npos);
+}
+
+// The hover tooltip was set with innerHTML from the waiting-acquirers
+// series' names (pool names), unescaped: a pool named like markup ran as
+// markup. The script builds the tooltip from nodes and text; it assigns no
+// markup anywhere (report_render_test hovers a hostile name in Chromium).
+TEST(HtmlReportTest, TheScriptNeverParsesNamesAsMarkupBug) {
+  run_record r = two_phase_record();
+  r.phases[1].pools = {"writer", "<img src=x onerror=alert(1)>"};
+  const std::string page = render_html_report(r, run_metadata{});
+  EXPECT_EQ(page.find("<img"), std::string::npos);
+  for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "createContextualFragment"})
+    EXPECT_EQ(page.find(sink), std::string::npos) << sink;
+  EXPECT_NE(page.find("createTextNode"), std::string::npos) << "names go in as text";
+}
+
 TEST(HtmlReportTest, SelfContained) {
   const std::string page = render_html_report(two_phase_record(), run_metadata{});
   EXPECT_EQ(page.find("src=\"http"), std::string::npos);

@@ -8,8 +8,11 @@
 // Needs: Chromium (Debian `chromium`, scripts/deps.sh), the stress binary,
 // and for the bench case the cycle bench (skipped when not built: the
 // sanitizer presets build no benches).
+#include <berth/live/html_report.hpp>
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -141,6 +144,86 @@ TEST_F(ReportRenderTest, CycleBenchReportDrawsEveryChart) {
       << slurp(log);
   check_rendered(html, 1 + 4);
 #endif
+}
+
+// The hover tooltip took the waiting-acquirers series' names (pool names)
+// as markup (innerHTML): a pool named <img src=x onerror=alert(1)> became an
+// img element. A report with such names (pool and phase), plus a script
+// that hovers every chart as a mouse would (a mousemove at its centre) and
+// counts the img elements after each hover; the waiters chart's tooltip
+// must show each pool's name as text. (With the old script this test fails
+// on data-images; the dump may come before an onerror runs.)
+TEST_F(ReportRenderTest, HoveringShowsMarkupInNamesAsTextBug) {
+  using namespace std::chrono_literals;
+  berth::live::run_record r;
+  r.interval = 250ms;
+  r.duration = 2s;
+  r.latency_label = "test latency";
+  berth::live::phase_info ph;
+  ph.name = "phase <img src=y onerror=alert(2)>";
+  ph.pools = {"<img src=x onerror=alert(1)>", "plain"};
+  ph.end = 2s;
+  r.phases = {ph};
+  for (int k = 1; k <= 8; ++k) {
+    berth::live::sample s;
+    s.elapsed = k * 250ms;
+    s.window = 250ms;
+    s.ops = 100u * static_cast<unsigned>(k);
+    s.latency = {.count = 10, .p50 = k * 1000ns, .p99 = k * 5000ns, .max = k * 9000ns};
+    berth::pool_counts c;
+    c.total = 4;
+    c.idle = 1;
+    c.leased = 3;
+    c.waiting = static_cast<std::size_t>(k % 3);
+    c.max_size = 4;
+    s.pools = {c, c};
+    r.samples.push_back(s);
+  }
+  std::string page = berth::live::render_html_report(r, berth::live::run_metadata{});
+  const std::size_t body_end = page.rfind("</body>");
+  ASSERT_NE(body_end, std::string::npos);
+  page.insert(body_end, R"js(<script>
+(function () {
+  // A name run as markup would call alert(), which blocks headless Chromium.
+  window.alert = function (m) { document.body.dataset.alerted = String(m); };
+  const pools = JSON.parse(document.getElementById('berth-data').textContent).pools;
+  const tip = document.getElementById('tooltip');
+  let hovered = 0, images = 0, named = false;
+  document.querySelectorAll('figure.chart').forEach(function (fig) {
+    const hits = fig.querySelectorAll('svg rect[fill="transparent"]');
+    if (!hits.length) return;
+    const hit = hits[hits.length - 1], box = hit.getBoundingClientRect();
+    hit.dispatchEvent(new MouseEvent('mousemove', { clientX: box.left + box.width / 2,
+                                                    clientY: box.top + box.height / 2 }));
+    ++hovered;
+    images += document.getElementsByTagName('img').length;
+    if (fig.dataset.chart === 'waiters')
+      named = pools.every(function (p) { return tip.textContent.indexOf(p + ': ') >= 0; });
+  });
+  document.body.dataset.hovered = String(hovered);
+  document.body.dataset.images = String(images);
+  document.body.dataset.named = String(named);
+})();
+</script>
+)js");
+  const fs::path html = artefacts / "markup_names_report.html";
+  {
+    std::ofstream f(html, std::ios::binary | std::ios::trunc);
+    f << page;
+    ASSERT_TRUE(f.good()) << html;
+  }
+  const fs::path dom = artefacts / "markup_names_report.dom.html";
+  ASSERT_EQ(run(chromium("--dump-dom", html), artefacts / "markup_names_report.chromium.log", dom), 0)
+      << slurp(artefacts / "markup_names_report.chromium.log");
+  const std::string out = slurp(dom);
+  std::smatch body;
+  ASSERT_TRUE(std::regex_search(out, body, std::regex("<body[^>]*>"))) << out.substr(0, 2000);
+  attributes b = attributes_of(body.str());
+  EXPECT_EQ(b["data-charts-drawn"], "6") << "two pools; waiters, latency, throughput, timeouts";
+  EXPECT_EQ(b["data-hovered"], "6");
+  EXPECT_EQ(b["data-images"], "0") << "a name became an element";
+  EXPECT_EQ(b["data-named"], "true") << "the waiters tooltip shows both pool names as text";
+  EXPECT_EQ(b.count("data-alerted"), 0u) << "a name's onerror ran";
 }
 
 }  // namespace

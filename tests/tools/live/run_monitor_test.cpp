@@ -107,6 +107,78 @@ TEST_F(RunMonitorTest, PlainLinesOnANonTerminalWhenAsked) {
   (void)m.stop();
 }
 
+// A probe's callable that threw on the sampling thread ended the process
+// (std::terminate); so did one throwing in stop()'s final sample from the
+// destructor. A throwing probe now skips that sample, counted.
+struct ThrowingProbeTest : RunMonitorTest {
+  std::atomic<bool> fail{false};
+  probe failing_probe() {
+    probe p = make_probe();
+    p.ops = [this]() -> std::uint64_t {
+      if (fail.load()) throw std::runtime_error("probe failed");
+      return ops.load();
+    };
+    return p;
+  }
+  /// Attaches failing_probe(), makes it fail, and waits until the monitor's
+  /// thread has skipped one sample; false if it did not.
+  bool skipped_one(run_monitor& m) {
+    m.attach(failing_probe());
+    fail = true;
+    clock.advance(250ms);
+    return eventually([&] { return m.samples_skipped() == 1; });
+  }
+};
+
+TEST_F(ThrowingProbeTest, SkipsTheSampleAndTheNextCoversItsWindowBug) {
+  run_monitor m(options(std::nullopt));
+  m.attach(failing_probe());
+  ops += 100;
+  clock.advance(250ms);
+  ASSERT_TRUE(eventually([&] { return m.samples_taken() == 1; }));
+  fail = true;
+  ops += 100;
+  clock.advance(250ms);
+  ASSERT_TRUE(eventually([&] { return m.samples_skipped() == 1; }));
+  fail = false;
+  ops += 100;
+  clock.advance(250ms);
+  ASSERT_TRUE(eventually([&] { return m.samples_taken() == 2; }));
+  fail = true;
+  clock.advance(250ms);
+  ASSERT_TRUE(eventually([&] { return m.samples_skipped() == 2; }));
+  const run_record r = m.stop();  // its final sample throws too
+  EXPECT_EQ(r.samples_skipped, 3u);
+  ASSERT_EQ(r.samples.size(), 2u);
+  EXPECT_EQ(r.samples[1].window, 500ms) << "the skipped window is in the next sample";
+  EXPECT_EQ(r.samples[1].ops, 200u);
+  ASSERT_EQ(r.phases.size(), 1u);
+  EXPECT_EQ(r.phases[0].ops, 300u);
+  EXPECT_EQ(r.phases[0].samples, 2u);
+}
+
+TEST_F(ThrowingProbeTest, DetachRethrowsButDetachesBug) {
+  run_monitor m(options(std::nullopt));
+  ASSERT_TRUE(skipped_one(m));
+  EXPECT_THROW(m.detach(), std::runtime_error);
+  const int after_detach = reads.load();
+  clock.advance(250ms);
+  clock.advance(250ms);
+  const run_record r = m.stop();
+  EXPECT_EQ(reads.load(), after_detach) << "detached all the same";
+  EXPECT_EQ(r.samples_skipped, 1u) << "the caller got detach()'s exception";
+  EXPECT_TRUE(r.samples.empty());
+}
+
+TEST_F(ThrowingProbeTest, DestructorWithAThrowingProbeAttachedBug) {
+  {
+    run_monitor m(options(std::nullopt));
+    ASSERT_TRUE(skipped_one(m));
+    clock.advance(100ms);  // the destructor's final sample throws (or std::terminate)
+  }
+  SUCCEED();
+}
+
 TEST_F(RunMonitorTest, PrintAboveRunsTheFunction) {
   run_monitor m(options(false));
   bool ran = false;

@@ -357,7 +357,10 @@ std::string render_html_report(const run_record& r, const run_metadata& m) {
   row(out, "duration", buf);
   std::snprintf(buf, sizeof buf, "%zu, every %.0f ms", r.samples.size(),
                 std::chrono::duration<double, std::milli>(r.interval).count());
-  row(out, "samples", buf);
+  std::string samples = buf;
+  if (r.samples_skipped != 0)
+    samples += "; " + std::to_string(r.samples_skipped) + " skipped (a probe threw; the next sample covers them)";
+  row(out, "samples", samples);
   row(out, "latency", r.latency_label.empty() ? "none recorded" : r.latency_label);
   for (const auto& [k, v] : m.notes) row(out, k, v);
   out += "</dl></section>\n";

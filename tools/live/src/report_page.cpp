@@ -282,14 +282,22 @@ const std::string_view script = R"js(
       cursor.setAttribute('x1', X(data.t[i]));
       cursor.setAttribute('x2', X(data.t[i]));
       cursor.setAttribute('visibility', 'visible');
-      const rows = ['<b>' + data.t[i].toFixed(2) + ' s</b> \u00b7 ' + (data.phase[i] + 1) + ' ' +
-                    (data.phases[data.phase[i]] || { name: '' }).name.replace(/[&<>]/g, '')];
+      // Built from nodes and text: names (pools, phases) are data, never markup.
+      tooltip.textContent = '';
+      const text = function (t) { tooltip.appendChild(document.createTextNode(t)); };
+      const head = document.createElement('b');
+      head.textContent = data.t[i].toFixed(2) + ' s';
+      tooltip.appendChild(head);
+      text(' \u00b7 ' + (data.phase[i] + 1) + ' ' + (data.phases[data.phase[i]] || { name: '' }).name);
       for (const s of spec.series) {
         const v = s.values[i];
-        rows.push('<span style="color:' + s.color + '">\u25a0</span> ' + s.name + ': ' +
-                  (v === null || v === undefined ? '\u2013' : spec.fmt(v)));
+        tooltip.appendChild(document.createElement('br'));
+        const sw = document.createElement('span');
+        sw.style.color = s.color;
+        sw.textContent = '\u25a0';
+        tooltip.appendChild(sw);
+        text(' ' + s.name + ': ' + (v === null || v === undefined ? '\u2013' : spec.fmt(v)));
       }
-      tooltip.innerHTML = rows.join('<br>');
       tooltip.hidden = false;
       tooltip.style.left = (ev.clientX + 14) + 'px';
       tooltip.style.top = (ev.clientY + 10) + 'px';

@@ -44,7 +44,7 @@ run_monitor::run_monitor(monitor_options o)
 }
 
 run_monitor::~run_monitor() {
-  if (!stopped_) (void)stop();
+  if (!stopped_) halt();
 }
 
 void run_monitor::on_clock_advanced() noexcept {
@@ -74,9 +74,22 @@ void run_monitor::loop() {
     // Fell behind (a long stall, a big clock jump): the next tick is one
     // interval from now, not a burst of catch-up samples.
     next = now - next >= interval_ ? now + interval_ : next + interval_;
-    if (const sample* s = sampler_.take(now)) {
+    // An exception must not leave this thread (std::terminate): a probe
+    // that throws, or std::bad_alloc, skips the sample (the sampler is left
+    // as it was: the next one covers this window) and is counted.
+    const sample* s = nullptr;
+    try {
+      s = sampler_.take(now);
+    } catch (...) {
+      ++skipped_;
+      continue;
+    }
+    if (s == nullptr) continue;
+    try {
       const phase_info* ph = sampler_.current_phase();
       write_locked(status_.render(*s, *ph, mode_ == status_mode::terminal ? terminal_width(fd_) : 0));
+    } catch (...) {
+      // std::bad_alloc building the line: the status is best effort (as its writes).
     }
   }
 }
@@ -88,8 +101,8 @@ void run_monitor::attach(probe p) {
 
 void run_monitor::detach() {
   std::lock_guard lk(mutex_);
-  sampler_.detach(clock_.now());
   write_locked(status_.clear());
+  sampler_.detach(clock_.now());  // when the final sample throws: detached all the same, then rethrows
 }
 
 void run_monitor::print_above(const std::function<void()>& f) {
@@ -103,20 +116,38 @@ std::size_t run_monitor::samples_taken() const {
   return sampler_.sample_count();
 }
 
-run_record run_monitor::stop() {
+std::size_t run_monitor::samples_skipped() const {
+  std::lock_guard lk(mutex_);
+  return skipped_;
+}
+
+void run_monitor::halt() noexcept {
   {
     std::lock_guard lk(mutex_);
-    sampler_.detach(clock_.now());
-    write_locked(status_.clear());
+    try {
+      write_locked(status_.clear());
+    } catch (...) {
+      // std::bad_alloc: the status line stays on screen; nothing else depends on it.
+    }
+    try {
+      sampler_.detach(clock_.now());  // detaches even when its final sample throws
+    } catch (...) {
+      ++skipped_;
+    }
     stop_ = true;
     cv_.notify_all();
   }
   thread_.join();
   clock_.unsubscribe(*this);
   stopped_ = true;
+}
+
+run_record run_monitor::stop() {
+  halt();
   run_record r = sampler_.record(clock_.now());
   r.interval = interval_;
   r.latency_label = latency_label_;
+  r.samples_skipped = skipped_;
   return r;
 }
 

@@ -2,6 +2,7 @@
 #include <berth/live/sampler.hpp>
 
 #include <algorithm>
+#include <exception>
 
 namespace berth::live {
 
@@ -53,16 +54,26 @@ void sampler::attach(probe p, time_point now) {
 void sampler::detach(time_point now) {
   if (!attached_) return;
   const bool keep = record_.phases.back().samples == 0 || now - last_ >= min_final_window_;
-  (void)take(now, keep);
+  std::exception_ptr failed;
+  try {
+    (void)take(now, keep);
+  } catch (...) {
+    failed = std::current_exception();  // detached all the same: the pool may be about to go
+  }
   record_.phases.back().end = std::max(record_.phases.back().end, now - start_);
   attached_ = false;
   probe_ = probe{};  // drop the callables: they may refer to a pool about to go
+  if (failed) std::rethrow_exception(failed);
 }
 
 const sample* sampler::take(time_point now) { return take(now, true); }
 
 const sample* sampler::take(time_point now, bool keep) {
   if (!attached_ || now <= last_) return nullptr;
+  // All that may throw (the probe's callables, allocations) comes before
+  // the first change to the sampler: a throw leaves it as it was, and the
+  // next sample covers this one's window too (only the latency max of the
+  // failed window is lost).
   sample s;
   std::vector<pool_reading> readings;
   const totals t = read_totals(&readings);
@@ -72,46 +83,46 @@ const sample* sampler::take(time_point now, bool keep) {
   // Saturating: a harness counter that went backwards (a reset) counts 0.
   s.ops = t.ops >= last_totals_.ops ? t.ops - last_totals_.ops : 0;
   s.timeouts = t.timeouts >= last_totals_.timeouts ? t.timeouts - last_totals_.timeouts : 0;
-  latency_recorder::bucket_array delta{};
-  std::chrono::nanoseconds max{0};
-  if (probe_.latency != nullptr) {
-    latency_recorder::bucket_array now_buckets{};
-    probe_.latency->read_into(now_buckets);
-    for (std::size_t b = 0; b < delta.size(); ++b) {
-      delta[b] = now_buckets[b] >= last_buckets_[b] ? now_buckets[b] - last_buckets_[b] : 0;
-    }
-    last_buckets_ = now_buckets;
-    max = probe_.latency->take_max();
-    s.latency = summarize(delta, max);
-  }
   std::size_t waiting = 0, leased = 0;
   for (const pool_reading& r : readings) {
     s.pools.push_back(r.counts);
     waiting += r.counts.waiting;
     leased += r.counts.leased;
   }
+  latency_recorder::bucket_array delta{};
+  latency_recorder::bucket_array now_buckets{};
+  std::chrono::nanoseconds max{0};
+  if (probe_.latency != nullptr) {
+    probe_.latency->read_into(now_buckets);
+    for (std::size_t b = 0; b < delta.size(); ++b) {
+      delta[b] = now_buckets[b] >= last_buckets_[b] ? now_buckets[b] - last_buckets_[b] : 0;
+    }
+    max = probe_.latency->take_max();
+    s.latency = summarize(delta, max);
+  }
+  if (keep) record_.samples.push_back(std::move(s));  // the last that may throw
+  const sample& taken = keep ? record_.samples.back() : s;
 
+  if (probe_.latency != nullptr) last_buckets_ = now_buckets;
   phase_info& ph = record_.phases.back();
-  ph.end = s.elapsed;
-  ph.watched += s.window;
-  ph.ops += s.ops;
-  ph.timeouts += s.timeouts;
+  ph.end = taken.elapsed;
+  ph.watched += taken.window;
+  ph.ops += taken.ops;
+  ph.timeouts += taken.timeouts;
   if (keep) {
     ++ph.samples;
     ph.peak_waiting = std::max(ph.peak_waiting, waiting);
     ph.peak_leased = std::max(ph.peak_leased, leased);
   }
-  if (s.latency.count != 0) {
+  if (taken.latency.count != 0) {
     for (std::size_t b = 0; b < delta.size(); ++b) ph.latency_buckets[b] += delta[b];
-    const auto phase_max = std::max(ph.latency.max, s.latency.max);
+    const auto phase_max = std::max(ph.latency.max, taken.latency.max);
     ph.latency = summarize(ph.latency_buckets, phase_max);
   }
 
   last_ = now;
   last_totals_ = t;
-  if (!keep) return nullptr;
-  record_.samples.push_back(std::move(s));
-  return &record_.samples.back();
+  return keep ? &record_.samples.back() : nullptr;
 }
 
 const phase_info* sampler::current_phase() const noexcept {

@@ -9,9 +9,13 @@
 //
 // Synchronization: mutex_ guards the sampler, the status line and the
 // writes to the status descriptor (one write() per update, so a status line
-// is never split by other output going through the same descriptor), and
-// stop_. The sampling thread waits on cv_ with the clock's wait_until; a
-// fake clock's advance() wakes it through on_clock_advanced().
+// is never split by other output going through the same descriptor),
+// stop_ and skipped_. The sampling thread waits on cv_ with the clock's
+// wait_until; a fake clock's advance() wakes it through on_clock_advanced().
+//
+// No exception leaves the sampling thread or the destructor: a probe that
+// throws (or std::bad_alloc) skips that sample, counted in samples_skipped()
+// and in the record (the report shows it).
 #pragma once
 
 #include <berth/clock.hpp>
@@ -58,14 +62,16 @@ class run_monitor final : private clock_listener {
   explicit run_monitor(monitor_options o);
   run_monitor(const run_monitor&) = delete;
   run_monitor& operator=(const run_monitor&) = delete;
-  /// stop() unless stopped.
+  /// Stops and joins the thread unless stop() ran. Never throws.
   ~run_monitor();
 
   /// Starts (or continues, same name) a phase watching `p`. Thread-safe.
   /// Blocks while a sample is being taken.
   void attach(probe p);
   /// Takes the phase's final sample, erases the status line, and never
-  /// calls the probe again. Thread-safe. Blocks while a sample is taken.
+  /// calls the probe again. A probe's exception from the final sample
+  /// propagates, after detaching. Thread-safe. Blocks while a sample is
+  /// taken.
   void detach();
   /// Runs f (which writes to stdout/stderr) with the status line erased and
   /// not redrawn until f returns. Thread-safe. Blocks.
@@ -75,14 +81,22 @@ class run_monitor final : private clock_listener {
   status_mode mode() const noexcept { return mode_; }
   /// Samples so far. Thread-safe.
   std::size_t samples_taken() const;
+  /// Samples skipped so far because a probe's callable (or an allocation)
+  /// threw on the sampling thread or in stop()'s final sample. Thread-safe.
+  std::size_t samples_skipped() const;
 
-  /// Detaches, stops and joins the thread, and returns the record. Not
-  /// thread-safe: call once, from the owner. Blocks.
+  /// Detaches, stops and joins the thread, and returns the record. A probe
+  /// that throws in the final sample skips it (counted); only building the
+  /// record may throw (std::bad_alloc), with the thread already stopped.
+  /// Not thread-safe: call once, from the owner. Blocks.
   run_record stop();
 
  private:
   void on_clock_advanced() noexcept override;
   void loop();
+  /// stop() but the record: detaches (a throwing final sample is counted
+  /// as skipped), stops and joins the thread.
+  void halt() noexcept;
   void write_locked(const std::string& bytes);  // requires mutex_
 
   const std::chrono::nanoseconds interval_;
@@ -97,7 +111,8 @@ class run_monitor final : private clock_listener {
   sampler sampler_;
   status_line status_;
   bool stop_ = false;
-  bool stopped_ = false;  // stop() ran (owner thread only after the join)
+  std::size_t skipped_ = 0;  // samples a throwing probe (or std::bad_alloc) skipped
+  bool stopped_ = false;  // halt() ran (owner thread only after the join)
   // ---- last: starts after the members above exist ----
   std::thread thread_;
 };

@@ -64,6 +64,9 @@ struct run_record {
   std::vector<sample> samples;
   std::chrono::nanoseconds duration{0};  ///< monitor start to stop
   std::chrono::nanoseconds interval{0};  ///< the nominal sampling period
+  /// Samples not taken because a probe (or an allocation) threw; the next
+  /// sample of the phase covered their windows.
+  std::size_t samples_skipped = 0;
   /// What the latency figures time, for titles ("acquire latency (every
   /// successful blocking acquire)").
   std::string latency_label;

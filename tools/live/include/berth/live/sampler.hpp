@@ -70,14 +70,17 @@ class sampler {
   void attach(probe p, time_point now);
   /// Takes a final sample (when some time passed since the last; see
   /// min_final_window) and stops watching. No-op when nothing is attached.
-  /// Not thread-safe. Allocates.
+  /// When the final sample throws (a probe's callable, std::bad_alloc), it
+  /// still stops watching, then rethrows. Not thread-safe. Allocates.
   void detach(time_point now);
   /// Whether a probe is attached. Never blocks.
   bool attached() const noexcept { return attached_; }
 
   /// Samples the window since the previous sample (or attach): nullptr when
   /// nothing is attached or no time passed. The pointer is valid until the
-  /// next call of a non-const member. Not thread-safe. Allocates.
+  /// next call of a non-const member. Strong exception guarantee: when a
+  /// probe's callable (or an allocation) throws, nothing changed and the
+  /// next sample covers this window too. Not thread-safe. Allocates.
   const sample* take(time_point now);
 
   /// The phase the last sample belongs to (or the attached one); nullptr
