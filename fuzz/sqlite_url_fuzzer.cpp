@@ -18,6 +18,7 @@
 //            offset, whole, free of control characters; an options_error
 //            only for a field no parameter sets;
 //   markers  a password holding "QZJX" never shows it (fuzz_support.hpp).
+#include "config_fuzz.hpp"
 #include "fuzz_support.hpp"
 
 #include <berth/sqlite/adapter.hpp>
@@ -35,7 +36,6 @@
 namespace {
 
 using berth::url;
-using berth::url_error;
 using berth::url_param;
 namespace sqlite = berth::sqlite;
 
@@ -84,51 +84,11 @@ void check_success(const url& u, const sqlite::url_config& cfg) {
   check_filename(cfg);
 }
 
-/// The message of what config_from_url threw, checked as the contract says.
-std::string check_failure(const url& u, bool markers) {
-  try {
-    throw;
-  } catch (const url_error& e) {
-    const std::string what = e.what();
-    BERTH_FUZZ_CHECK_MESSAGE(what);
-    if (!e.parameter().empty()) {
-      const bool found = std::any_of(u.params().begin(), u.params().end(), [&](const url_param& p) {
-        return p.key == e.parameter() && p.offset == e.offset();
-      });
-      BERTH_FUZZ_CHECK(found, "the error names no parameter of the URL at its offset: " + what);
-    }
-    if (markers) BERTH_FUZZ_CHECK_NO_MARKER(what, "sqlite::config_from_url");
-    return what;
-  } catch (const berth::options_error& e) {
-    const std::string what = e.what();
-    BERTH_FUZZ_CHECK(u.param(e.field()) == nullptr, "a field a parameter sets is reported without it: " + what);
-    if (markers) BERTH_FUZZ_CHECK_NO_MARKER(what, "sqlite::config_from_url");
-    return what;
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  url u;
-  try {
-    u = url::parse(text);
-  } catch (const url_error&) {
-    return 0;  // url_parse_fuzzer's
-  }
-  const bool markers = berth_fuzz::marker_only_in_passwords(u);
-  std::string from_url, from_text;
-  try {
-    check_success(u, sqlite::config_from_url(u));
-  } catch (const std::invalid_argument&) {
-    from_url = check_failure(u, markers);
-  }
-  try {
-    (void)sqlite::config_from_url(text);
-  } catch (const std::invalid_argument& e) {
-    from_text = e.what();
-  }
-  BERTH_FUZZ_CHECK(from_url == from_text, "the overloads disagree: \"" + from_url + "\" vs \"" + from_text + "\"");
-  return 0;
+  return berth_fuzz::run_config_target(
+      std::string_view(reinterpret_cast<const char*>(data), size),
+      [](const url& u) { return sqlite::config_from_url(u); },
+      [](std::string_view text) { return sqlite::config_from_url(text); }, check_success, "sqlite::config_from_url");
 }
