@@ -14,6 +14,7 @@ BERTH_PACKAGES=(
   pgbouncer                         # tests/support/pgbouncer (tests and bench/postgres_report.py)
   pkgconf libsqlitecpp-dev libpqxx-dev   # examples/ (libpqxx through pkg-config), examples/consumer/Makefile
   libasio-dev                       # berth::asio (integrations/asio), its tests and examples/asio_server
+  spin                              # verify/spin/check.sh: the hand-off protocol model-checked (CTest spin_handoff_model)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is
