@@ -20,6 +20,7 @@ BERTH_PACKAGES=(
   clang-15                          # the fuzz preset (fuzz/); libFuzzer comes with it (libclang-common-15-dev).
                                     # Not Debian's default clang 14: it lacks __builtin_source_location, so
                                     # libstdc++ 12 has no std::source_location, which berth's core uses
+  spin                              # verify/spin/check.sh: the hand-off protocol model-checked (CTest spin_handoff_model)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

@@ -48,6 +48,9 @@
 //   Linearization points: acquire at the successful try_lease/lease_from_ring
 //   CAS or at the hand-off under mutex_; release at publish_idle's CAS or the
 //   hand-off.
+//   Modelled in verify/spin/handoff.pml (try_claim, release, publish,
+//   after_publish, offer_contended, hand_to_waiter_locked, wait_for_slot,
+//   create_one): keep in step.
 //
 // Living with change (issue 11), kept off the fast path:
 //   resize()   the slot array and ring are sized once, for max_size_limit;

@@ -110,6 +110,8 @@
 // so that one remains, or the handoff bit) is followed by a settle [G6], so
 // a connection published in throughput mode is never stranded by the switch
 // (issue 6, LostWakeupWhenPoolTurnsStrictBug in waiter_queue_test.cpp).
+// Modelled in verify/spin/handoff.pml (register, enqueue, after_wake,
+// starving, served, leave, hand, settle, give, unlink, wake_head): keep in step.
 #pragma once
 
 #include <berth/clock.hpp>
