@@ -18,6 +18,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -185,6 +187,18 @@ inline std::string escaped_controls(std::string_view text) {
     }
   }
   return out;
+}
+
+/// what() of the std::invalid_argument f threw (berth's parse and
+/// validation errors derive from it), or nothing when f returned.
+template <class F>
+std::optional<std::string> error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
 }
 
 /// An error message berth produced: whole (no NUL cut it short) and free of

@@ -40,17 +40,8 @@ namespace {
 
 using berth::url;
 using berth::url_error;
+using berth_fuzz::error_of;
 
-/// what() of what f threw, or nothing.
-template <class F>
-std::optional<std::string> error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
-}
 
 /// open_pool(text) must throw exactly `expected`, adding nothing.
 void expect_failure(std::string_view text, const std::string& expected, bool markers) {

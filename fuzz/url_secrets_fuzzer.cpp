@@ -46,16 +46,8 @@ namespace {
 
 using berth::url;
 using berth::url_error;
+using berth_fuzz::error_of;
 
-template <class F>
-std::optional<std::string> error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
-}
 
 bool has_any(std::string_view s, std::string_view chars) { return s.find_first_of(chars) != std::string_view::npos; }
 
