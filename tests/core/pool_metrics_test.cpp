@@ -78,13 +78,7 @@ TEST_F(PoolMetricsTest, FastPathAcquiresWaitZeroAndBlockedOnesTheirWait) {
   auto p = make(opts(0));
   cycle(*p, 0ns);
   cycle(*p, 0ns);
-  auto held = p->try_acquire();
-  ASSERT_TRUE(held.has_value());
-  auto waiter = std::async(std::launch::async, [&] { return p->acquire_for(1s).has_value(); });
-  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
-  clock.advance(7ms);
-  held->release();
-  ASSERT_TRUE(waiter.get());
+  wait_for_hand_over(*p, 7ms);
   const pool_stats s = p->stats();
   EXPECT_EQ(s.wait_time.count, 4u) << "every successful acquire";
   EXPECT_EQ(s.wait_time.buckets[0], 3u) << "the fast-path ones wait 0 ns";

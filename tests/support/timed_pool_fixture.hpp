@@ -6,6 +6,7 @@
 
 #include <berth/pool.hpp>
 
+#include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
 
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <memory>
 
 namespace berth::testing {
@@ -44,6 +46,19 @@ struct timed_pool_fixture : ::testing::Test {
     auto l = p.try_acquire();
     ASSERT_TRUE(l.has_value());
     clock.advance(hold);
+  }
+  /// One acquire that blocks for `wait` on the fake clock: a lease is held,
+  /// a second thread's acquire queues, the clock moves, the lease is
+  /// released and handed over (the waiter's lease ends with it). The held
+  /// lease counts as a fast-path acquire, timed like any other.
+  void wait_for_hand_over(pool<fake_adapter>& p, std::chrono::nanoseconds wait) {
+    auto held = p.try_acquire();
+    ASSERT_TRUE(held.has_value());
+    auto waiter = std::async(std::launch::async, [&] { return p.acquire_for(std::chrono::seconds{1}).has_value(); });
+    ASSERT_TRUE(eventually([&] { return p.counts().waiting == 1; }));
+    clock.advance(wait);
+    held->release();
+    ASSERT_TRUE(waiter.get());
   }
 };
 

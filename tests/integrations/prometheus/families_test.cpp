@@ -73,13 +73,7 @@ TEST_F(FamiliesTest, APoolDrivenToKnownValuesGivesTheseLines) {
   cycle(*p, 5ms);
   cycle(*p, 5ms);
   cycle(*p, 1us);
-  auto held = p->try_acquire();
-  ASSERT_TRUE(held.has_value());
-  auto waiter = std::async(std::launch::async, [&] { return p->acquire_for(1s).has_value(); });
-  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
-  clock.advance(7ms);
-  held->release();
-  ASSERT_TRUE(waiter.get());
+  wait_for_hand_over(*p, 7ms);
   auto again = p->try_acquire();  // held 0 ns so far: not in hold_time until released
   ASSERT_TRUE(again.has_value());
   auto timing_out = std::async(std::launch::async, [&] { return p->acquire_for(10ms).has_value(); });
