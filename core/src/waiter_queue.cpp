@@ -1,4 +1,5 @@
 // waiter_queue.cpp: see waiter_queue.hpp for the protocol and its tags.
+#include <berth/detail/test_hooks.hpp>
 #include <berth/detail/waiter_queue.hpp>
 
 namespace berth::detail {
@@ -12,6 +13,7 @@ waiter_queue::waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::na
 std::uint32_t waiter_queue::register_locked() noexcept {
   const std::uint64_t g = gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
   if (g & gate_suspended) return no_slot;  // [G7] nothing is handed out while suspended
+  BERTH_TEST_HOOK(waiter_registered);     // test builds only (test_hooks.hpp)
   const std::uint32_t i = idle_.pop_idle_for_waiter();
   if (i != no_slot) {
     gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G6] the count changed

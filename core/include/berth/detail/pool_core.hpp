@@ -89,6 +89,7 @@
 #include <berth/detail/reaper.hpp>
 #include <berth/detail/slot.hpp>
 #include <berth/detail/slot_state.hpp>
+#include <berth/detail/test_hooks.hpp>
 #include <berth/detail/waiter_queue.hpp>
 #include <berth/events.hpp>
 #include <berth/options.hpp>
@@ -398,6 +399,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));
     if (!(before & slot_word::in_ring)) push_idle(i);
+    BERTH_TEST_HOOK(release_published);  // test builds only (test_hooks.hpp)
     // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
       after_publish(i, g);
