@@ -1,0 +1,310 @@
+// Issue 13's fault catalogue, the races forced on purpose: each test stops a
+// thread at a named point of the hand-off protocol (the test hooks,
+// core/include/berth/detail/test_hooks.hpp, compiled into this binary only),
+// runs the racing step on another thread, then lets the first one go, so the
+// interleaving happens in every run instead of once in a million. The clock is
+// the fake clock and never moves in the race tests: a waiter that is served
+// was served by the protocol, not by its deadline.
+//
+// The same races at scale, on real threads and real time, are in
+// fault_catalogue_realtime_test.cpp; the protocol itself is model-checked in
+// verify/spin/handoff.pml.
+//
+// Contract under test (waiter_queue.hpp, "No lost wake-up"): an idle
+// connection and a sleeping waiter cannot coexist once every thread has
+// finished its step; a release is never lost whatever point of an acquirer's
+// slow path it lands in.
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+#include "support/hook_gate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::fake_adapter;
+using testing::fake_clock;
+using testing::fake_script;
+using testing::hook_gate;
+using testing::hook_point;
+using testing::hook_role;
+using fake_pool = pool<fake_adapter>;
+
+struct outcome {
+  bool served = false;
+  acquire_error error;
+};
+
+bool ready(const std::future<outcome>& f) { return f.wait_for(0s) == std::future_status::ready; }
+
+struct ForcedInterleavingTest : ::testing::Test {
+  hook_gate gate;  // before the pool: installed first, removed last
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+  std::unique_ptr<fake_pool> pool;
+
+  /// One connection, opened at start; no reaper policy: only the hand-off
+  /// protocol runs. handoff_after as given (throughput mode with 2+ waiters
+  /// until a head has waited that long on the fake clock).
+  fake_pool& make(std::chrono::microseconds handoff_after = 1ms) {
+    pool_options o;
+    o.name = "forced";
+    o.max_size = 1;
+    o.min_idle = 1;
+    o.handoff_after = handoff_after;
+    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
+    o.lifetime_jitter = 0ms;
+    o.validate_on_acquire = false;
+    pool = std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+    return *pool;
+  }
+
+  /// A thread with `role`: acquire_for(1 h); if served, release at once.
+  std::future<outcome> start_acquirer(int role) {
+    return std::async(std::launch::async, [this, role] {
+      hook_role = role;
+      outcome out;
+      auto r = pool->acquire_for(1h);
+      if (r) {
+        out.served = true;
+        r.value().release();
+      } else {
+        out.error = r.error();
+      }
+      return out;
+    });
+  }
+
+  /// Waits (bounded) for `n` registered waiters.
+  bool waiting(std::size_t n) {
+    return eventually([&] { return pool->counts().waiting == n; });
+  }
+};
+
+/// Ends every thread of a test that failed half-way: lets stopped threads go
+/// and moves the clock past every deadline. Declared after the futures it
+/// rescues, so it runs before their destructors join them.
+struct unstick {
+  hook_gate& gate;
+  fake_clock& clock;
+  ~unstick() {
+    gate.release_all();
+    clock.advance(24h);
+  }
+};
+
+/// The contract, checked on the fake clock that never moved: every acquirer
+/// is served within a real-time bound, long before its 1 h deadline.
+void expect_served(fake_pool& p, fake_clock& clock, clock_source::time_point t0,
+                   std::initializer_list<std::future<outcome>*> fs) {
+  const bool all = eventually(
+      [&] {
+        for (auto* f : fs)
+          if (!ready(*f)) return false;
+        return true;
+      },
+      5s);
+  EXPECT_TRUE(all) << "an idle connection was left while acquirers waited: " << p.counts().to_string();
+  EXPECT_EQ(clock.now(), t0) << "served by the protocol, not by a deadline";
+  if (!all) clock.advance(24h);
+  for (auto* f : fs) {
+    const outcome o = f->get();
+    EXPECT_TRUE(o.served) << o.error.message();
+  }
+}
+
+// ---- release versus enqueue (bb8 #122 deadlocked here) ---------------------------
+
+// A: its fast path misses (the only connection is leased), and it stops
+// before it registers [G2]. The lease is released meanwhile: the releaser's
+// [G3] gate load sees no waiter, so it only publishes. A then registers and
+// must find the published connection itself, at once.
+//
+// Breaking it: with the pop in waiter_queue::register_locked ("register, then
+// look again") and the settle in enqueue_locked both removed, A enqueues
+// beside the idle connection and sleeps until its deadline: this test fails
+// (checked on this commit; either one alone still catches the connection).
+TEST_F(ForcedInterleavingTest, ReleaseBetweenFastPathMissAndRegistrationIsNotLost) {
+  fake_pool& p = make();
+  const auto t0 = clock.now();
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+
+  gate.arm(hook_point::acquire_slow, 1);
+  auto a = start_acquirer(1);
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.wait_stopped(hook_point::acquire_slow, 1));
+
+  held.reset();  // the release lands in A's window: nobody is registered
+  const pool_counts between = p.counts();
+  EXPECT_EQ(between.idle, 1u) << between.to_string();
+  EXPECT_EQ(between.waiting, 0u) << "A has not registered yet";
+
+  gate.release(1);
+  expect_served(p, clock, t0, {&a});
+  EXPECT_EQ(gate.hits(hook_point::waiter_enqueued), 0) << "A found it when it registered, without queueing";
+}
+
+// A registers ([G2] fetch_add) and stops before its pop, holding the mutex.
+// B releases and stops between its publication and its [G3] gate load; then
+// B loads the gate, sees A and tries to wake the head (waiting for the mutex
+// A holds). A goes on: its pop sees B's publication.
+TEST_F(ForcedInterleavingTest, ReleaseBetweenRegistrationAndItsPopIsNotLost) {
+  fake_pool& p = make();
+  const auto t0 = clock.now();
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+
+  gate.arm(hook_point::waiter_registered, 1);
+  auto a = start_acquirer(1);
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.wait_stopped(hook_point::waiter_registered, 1));
+  EXPECT_EQ(p.counts().waiting, 1u) << "registered in the gate";
+
+  gate.arm(hook_point::release_published, 2);
+  auto b = std::async(std::launch::async, [&] {
+    hook_role = 2;
+    held.reset();
+  });
+  ASSERT_TRUE(gate.wait_stopped(hook_point::release_published, 2));
+  gate.release(2);  // B loads the gate, sees A, and waits for the mutex A holds
+  b.wait_for(100ms);
+  gate.release(1);
+  expect_served(p, clock, t0, {&a});
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(p.counts().waiting, 0u) << p.counts().to_string();
+  EXPECT_TRUE(p.try_acquire()) << "nothing left queued or flagged: the fast path serves";
+}
+
+// A's fast path misses; B publishes and stops before its [G3] gate load. A
+// registers, and its own pop finds the connection: A does not depend on B's
+// gate load (the other half of the Dekker pair [G2]/[G3]).
+TEST_F(ForcedInterleavingTest, ReleaseStoppedBeforeItsGateLoadIsFoundByTheRegisteringWaiter) {
+  fake_pool& p = make();
+  const auto t0 = clock.now();
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+
+  gate.arm(hook_point::acquire_slow, 1);
+  auto a = start_acquirer(1);
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.wait_stopped(hook_point::acquire_slow, 1));
+
+  gate.arm(hook_point::release_published, 2);
+  auto b = std::async(std::launch::async, [&] {
+    hook_role = 2;
+    held.reset();
+  });
+  ASSERT_TRUE(gate.wait_stopped(hook_point::release_published, 2));
+
+  gate.release(1);  // B is still stopped
+  EXPECT_TRUE(eventually([&] { return ready(a); }, 5s)) << "A waited for B's gate load: " << p.counts().to_string();
+  gate.release(2);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  expect_served(p, clock, t0, {&a});
+}
+
+// ---- the woken head that finds nothing ([G5]) ------------------------------------
+
+// Two waiters, throughput mode. A release wakes the head W1 ([G5]: the woken
+// bit is set); before W1 runs, a barger takes the connection, so W1 pops
+// nothing and stops there (holding the mutex). The barger releases: W1
+// cleared the woken bit when it ran, so this release wakes the head again
+// (waiting for the mutex), and W1, back asleep, is woken and served.
+//
+// Breaking it: without the woken bit's clear in waiter_queue::after_wake_locked
+// ("[G5] the head ran"), the barger's wake_head sees the bit still set and
+// wakes nobody: W1 and W2 sleep beside the idle connection until their
+// deadlines, and this test fails (checked on this commit).
+TEST_F(ForcedInterleavingTest, AWokenHeadThatFoundNothingIsWokenByTheNextRelease) {
+  fake_pool& p = make(1ms);  // the fake clock never moves: nobody starves, throughput throughout
+  const auto t0 = clock.now();
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  auto w1 = start_acquirer(1);
+  ASSERT_TRUE(waiting(1));
+  auto w2 = start_acquirer(2);
+  unstick guard{gate, clock};
+  ASSERT_TRUE(waiting(2));
+  ASSERT_FALSE(p.counts().strict_handoff);
+
+  gate.arm(hook_point::waiter_woke, 1);
+  held.reset();  // publishes, wakes the head W1, which stops before it looks
+  ASSERT_TRUE(gate.wait_stopped(hook_point::waiter_woke, 1));
+
+  auto barged = p.try_acquire();  // this thread's hint: the slot it released
+  ASSERT_TRUE(barged) << barged.error().message();
+
+  gate.arm(hook_point::woken_found_nothing, 1);
+  gate.release(1);
+  ASSERT_TRUE(gate.wait_stopped(hook_point::woken_found_nothing, 1));
+
+  auto b = std::async(std::launch::async, [&] { barged.value().release(); });
+  b.wait_for(100ms);  // B publishes, then waits for the mutex to wake the head
+  gate.release(1);
+  expect_served(p, clock, t0, {&w1, &w2});
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+}
+
+// ---- the switch from throughput to strict hand-off (954acc2) ---------------------
+
+// LostWakeupWhenPoolTurnsStrictBug (waiter_queue_test.cpp) forced at the exact
+// point instead of through the clock: the woken head W1 found nothing (a
+// barger took the connection) and, having now waited past handoff_after, is
+// about to turn the pool strict (starving_locked) when the barger's release
+// lands, in throughput mode, before the switch. The switch settles [G6]: the
+// connection goes to W1.
+//
+// Breaking it: the bug of 954acc2 needs both guards gone: the settle in
+// waiter_queue::owe_head_locked and the woken head's pop in strict mode
+// (after_wake_locked: `head ||`); with both removed W1 and W2 sleep beside the
+// idle connection (checked on this commit).
+TEST_F(ForcedInterleavingTest, AReleaseJustBeforeThePoolTurnsStrictGoesToTheHeadBug) {
+  fake_pool& p = make(1ms);
+  const auto t0 = clock.now();
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  auto w1 = start_acquirer(1);
+  ASSERT_TRUE(waiting(1));
+  auto w2 = start_acquirer(2);
+  unstick guard{gate, clock};
+  ASSERT_TRUE(waiting(2));
+
+  gate.arm(hook_point::waiter_woke, 1);
+  held.reset();
+  ASSERT_TRUE(gate.wait_stopped(hook_point::waiter_woke, 1));
+  auto barged = p.try_acquire();
+  ASSERT_TRUE(barged) << barged.error().message();
+
+  // Time passes while W1 is stopped (holding the mutex): W1 has now waited
+  // past handoff_after. advance() moves the value first, then waits for the
+  // mutex to wake the waiters (a no-op for W1, which is awake).
+  auto mover = std::async(std::launch::async, [&] { clock.advance(2ms); });
+  ASSERT_TRUE(eventually([&] { return clock.now() == t0 + 2ms; }));
+
+  gate.arm(hook_point::woken_found_nothing, 1);
+  gate.release(1);
+  ASSERT_TRUE(gate.wait_stopped(hook_point::woken_found_nothing, 1));
+  EXPECT_FALSE(p.counts().strict_handoff) << "not strict yet";
+
+  auto b = std::async(std::launch::async, [&] { barged.value().release(); });
+  b.wait_for(100ms);  // throughput mode: published, the releaser waits to wake the head
+  gate.release(1);    // W1 turns the pool strict: the settle hands it the connection
+  ASSERT_EQ(mover.wait_for(5s), std::future_status::ready);
+  const bool served = eventually([&] { return ready(w1) && ready(w2); }, 5s);
+  EXPECT_TRUE(served) << "an idle connection was left while acquirers waited: " << p.counts().to_string();
+  if (!served) clock.advance(24h);
+  EXPECT_TRUE(w1.get().served);
+  EXPECT_TRUE(w2.get().served);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace berth
