@@ -306,7 +306,7 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
     fill_closed(err, saturating_sub(clock_.now(), start));
     return no_slot;
   }
-  BERTH_TEST_HOOK(acquire_slow);  // test builds only (test_hooks.hpp)
+  BERTH_TEST_HOOK(acquire_slow, nullptr);  // test builds only (test_hooks.hpp)
   std::unique_lock lk(mutex_);
   if (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
     fill_closed(err, saturating_sub(clock_.now(), start));
@@ -321,13 +321,12 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
   blocking_waiter w;
   w.since = start;
   waiters_.enqueue_locked(w, front);
-  BERTH_TEST_HOOK(waiter_enqueued);
+  BERTH_TEST_HOOK(waiter_enqueued, &w);
   if (w.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us
       blocked = true;
       waiters_.served_locked(clock_.now());
-      BERTH_TEST_HOOK(waiter_served);
       return w.slot;
     }
     if (w.closed) {
@@ -346,14 +345,13 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
       return no_slot;
     }
     clock_.wait_until(w.cv, lk, deadline);
-    BERTH_TEST_HOOK(waiter_woke);
+    BERTH_TEST_HOOK(waiter_woke, &w);
     if (w.slot != no_slot || w.closed || w.rejected) continue;
     if (const std::uint32_t i = waiters_.after_wake_locked(w); i != no_slot) {
       blocked = true;
-      BERTH_TEST_HOOK(waiter_served);
       return i;
     }
-    BERTH_TEST_HOOK(woken_found_nothing);
+    BERTH_TEST_HOOK(woken_found_nothing, &w);
     waiters_.starving_locked(saturating_sub(clock_.now(), start));
   }
 }

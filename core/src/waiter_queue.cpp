@@ -13,7 +13,7 @@ waiter_queue::waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::na
 std::uint32_t waiter_queue::register_locked() noexcept {
   const std::uint64_t g = gate_.value.fetch_add(1, std::memory_order_seq_cst);  // [G2] register, then look again
   if (g & gate_suspended) return no_slot;  // [G7] nothing is handed out while suspended
-  BERTH_TEST_HOOK(waiter_registered);     // test builds only (test_hooks.hpp)
+  BERTH_TEST_HOOK(waiter_registered, nullptr);  // test builds only (test_hooks.hpp)
   const std::uint32_t i = idle_.pop_idle_for_waiter();
   if (i != no_slot) {
     gate_.value.fetch_sub(1, std::memory_order_seq_cst);  // [G6] the count changed
@@ -55,6 +55,7 @@ std::uint32_t waiter_queue::after_wake_locked(waiter& w) noexcept {
   // its due); others compete only in throughput mode.
   if (head || !must_queue(gate_.value.load(std::memory_order_seq_cst))) {
     if (const std::uint32_t i = idle_.pop_idle_for_waiter(); i != no_slot) {
+      BERTH_TEST_HOOK(waiter_given, &w);
       unlink_locked(w);
       settle_locked();  // [G6]
       return i;
@@ -164,6 +165,7 @@ void waiter_queue::give_locked(waiter& w, std::uint32_t i) noexcept {
   // One hand-off per mark (see "Fairness"). Towards throughput: no settle.
   if (gate_.value.load(std::memory_order_relaxed) & gate_handoff)  // relaxed: changes only under mutex_
     gate_.value.fetch_and(~gate_handoff, std::memory_order_seq_cst);
+  BERTH_TEST_HOOK(waiter_given, &w);
   unlink_locked(w);
   w.slot = i;  // [G4] read by the waiter under the mutex
   // Wake under the lock: once unlocked the waiter may return and be gone.

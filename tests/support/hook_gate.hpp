@@ -95,7 +95,7 @@ class hook_gate {
     static std::atomic<hook_gate*> g{nullptr};
     return g;
   }
-  static void on_hook(hook_point p) noexcept {
+  static void on_hook(hook_point p, const void*) noexcept {
     if (hook_role == 0) return;
     if (hook_gate* g = current().load()) g->reached(p);
   }

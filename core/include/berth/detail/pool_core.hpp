@@ -399,7 +399,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));
     if (!(before & slot_word::in_ring)) push_idle(i);
-    BERTH_TEST_HOOK(release_published);  // test builds only (test_hooks.hpp)
+    BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
     // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
       after_publish(i, g);

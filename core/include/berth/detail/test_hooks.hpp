@@ -3,7 +3,7 @@
 // a million runs happens in every run (issue 13, "interleavings forced on
 // purpose"; tests/core/fault_catalogue_test.cpp).
 //
-// BERTH_TEST_HOOK(point) expands to nothing (no code, no data) unless the
+// BERTH_TEST_HOOK(point, subject) expands to nothing (no code, no data) unless the
 // build defines BERTH_TEST_HOOKS. Only the test-only library
 // berth_core_test_hooks (tests/CMakeLists.txt) defines it, PUBLIC, so that
 // every translation unit of a binary linked with it agrees (the fast path in
@@ -30,9 +30,11 @@
 //   waiter_registered    waiter_queue::register_locked: after the gate's
 //                        fetch_add [G2], before the pop (mutex held).
 //   waiter_enqueued      pool_core::wait_for_slot: linked in the queue and
-//                        settled (mutex held).
-//   waiter_served        pool_core::wait_for_slot: a queued waiter takes a slot,
-//                        handed [G4] or popped after a wake (mutex held).
+//                        settled (mutex held). Subject: the waiter.
+//   waiter_given         a slot goes to a queued waiter: handed to it
+//                        (waiter_queue::give_locked [G4], on the hander's
+//                        thread) or popped by it after a wake
+//                        (after_wake_locked) (mutex held). Subject: the waiter.
 //   waiter_woke          pool_core::wait_for_slot: a queued waiter returned from
 //                        its wait (woken, or time moved), before it looks at
 //                        its state (mutex held).
@@ -55,31 +57,33 @@ enum class hook_point : std::uint8_t {
   acquire_slow,
   waiter_registered,
   waiter_enqueued,
-  waiter_served,
+  waiter_given,
   waiter_woke,
   woken_found_nothing,
   release_published,
 };
 
-/// A test's hook. Called on the thread at the point; must not take the
-/// pool's mutex.
-using test_hook_fn = void (*)(hook_point) noexcept;
+/// A test's hook: the point and its subject (the waiter for the waiter_*
+/// points, else null; only its address is meaningful). Called on the thread
+/// at the point; must not take the pool's mutex.
+using test_hook_fn = void (*)(hook_point, const void* subject) noexcept;
 
 /// The installed hook, or null. Written by tests only (see the header).
 inline std::atomic<test_hook_fn> test_hook{nullptr};
 
 /// Calls the installed hook, if any. Thread-safe. Never blocks by itself.
-inline void run_test_hook(hook_point p) noexcept {
+inline void run_test_hook(hook_point p, const void* subject) noexcept {
   // Relaxed: pairs with nothing; the hook points at code (see the header).
-  if (const test_hook_fn f = test_hook.load(std::memory_order_relaxed)) f(p);
+  if (const test_hook_fn f = test_hook.load(std::memory_order_relaxed)) f(p, subject);
 }
 
 }  // namespace berth::detail
 
-#define BERTH_TEST_HOOK(point) ::berth::detail::run_test_hook(::berth::detail::hook_point::point)
+#define BERTH_TEST_HOOK(point, subject) \
+  ::berth::detail::run_test_hook(::berth::detail::hook_point::point, subject)
 
 #else
 
-#define BERTH_TEST_HOOK(point) static_cast<void>(0)
+#define BERTH_TEST_HOOK(point, subject) static_cast<void>(0)
 
 #endif
