@@ -127,6 +127,7 @@ struct validate_script {
   stepped_clock* clock = nullptr;
   std::atomic<validate_mode> mode{validate_mode::succeed};
   std::atomic<std::chrono::nanoseconds> latency{100ms};
+  std::atomic<int> running{0};  // validations in progress
   std::mutex mutex;
   std::vector<call> calls;  // guarded by mutex
 
@@ -152,6 +153,11 @@ struct timed_validate_adapter : fake_adapter {
 
   result<void, adapter_error> validate(fake_connection&, std::chrono::milliseconds timeout) {
     validate_script& v = *v_;
+    v.running.fetch_add(1);
+    struct leave {
+      std::atomic<int>& n;
+      ~leave() { n.fetch_sub(1); }
+    } guard{v.running};
     const auto now = v.clock->now();
     {
       std::lock_guard lk(v.mutex);
@@ -225,9 +231,11 @@ struct AcquireDeadlineTest : ::testing::Test {
   };
 
   /// Runs acquire(p) in a thread, advancing the fake clock in 10 ms steps
-  /// whenever that thread is blocked, until it returns. The returned lease,
-  /// if any, is released in that thread.
-  outcome step_until_done(timed_pool& p, std::function<timed_pool::acquire_result(timed_pool&)> acquire) {
+  /// whenever that thread is blocked (and `settled()`, if given, holds: the
+  /// pool's other threads have done what they can at this time), until it
+  /// returns. The returned lease, if any, is released in that thread.
+  outcome step_until_done(timed_pool& p, std::function<timed_pool::acquire_result(timed_pool&)> acquire,
+                          std::function<bool()> settled = {}) {
     outcome out;
     std::atomic<bool> id_known{false};
     const auto start = clock.now();
@@ -248,7 +256,7 @@ struct AcquireDeadlineTest : ::testing::Test {
     for (int step = 0; step < 1000 && !done(); ++step) {  // at most 10 s of fake time
       // Blocked until a time still ahead: in a validation sleeping on the
       // clock, or in the pool's timed wait.
-      stepping_ok = eventually([&] { return done() || clock.blocked(out.thread); });
+      stepping_ok = eventually([&] { return done() || (clock.blocked(out.thread) && (!settled || settled())); });
       if (!stepping_ok || done()) break;
       clock.advance(10ms);
     }
@@ -394,6 +402,75 @@ TEST_F(AcquireDeadlineTest, AcquireErrorWaitedOmitsAcquireTimeValidationsBug) {
   EXPECT_EQ(r.error.code, errc::timeout);
   EXPECT_GE(r.error.waited, r.elapsed) << "waited=" << ms(r.error.waited) << " but the call took "
                                        << ms(r.elapsed) << " of fake time";
+}
+
+// ---- absolute deadlines whatever the slow path meets (issue 13) ----------------------
+// The deadline is computed once per call (claim_slow) and every retry
+// re-enters the wait with it: a failed validation (the connection retired,
+// the waiter back at the head of the queue), a failed creation (the creator
+// retries with backoff), a new connection that fails validation in turn.
+// node-mysql2 once re-armed its timeout on such retries (500 ms -> 2309 ms).
+
+// Nothing idle, max_size 1 and every connect fails: the creator retries with
+// backoff (50 ms doubling, jittered) while the acquire waits. Pass: errc::timeout
+// after exactly the 200 ms deadline (10 ms fake-time steps), with the last
+// creation error, after at least 3 failed attempts made during the wait (at
+// 0, 25-50 and 75-150 ms).
+TEST_F(AcquireDeadlineTest, AcquireWhileConnectsFailReturnsAtItsDeadlineNotReArmedByRetries) {
+  for (const bool until : {false, true}) {
+    script->connect_down = true;
+    pool_options o = opts(1);
+    o.min_idle = 0;           // nothing at start: the acquire needs a creation
+    o.breaker_threshold = 0;  // no fail-fast: it waits out its deadline
+    auto p = make(o);
+    const auto start = clock.now();
+    // Settled: the creator thread (the one that connects) waits on the
+    // clock for its next attempt.
+    const auto creator_waits = [&] {
+      std::lock_guard lk(script->threads_mutex);
+      return !script->connect_threads.empty() && clock.blocked(script->connect_threads.front());
+    };
+    const auto r = step_until_done(
+        *p, [&](timed_pool& q) { return until ? q.acquire_until(start + 200ms) : q.acquire_for(200ms); },
+        creator_waits);
+    ASSERT_FALSE(r.ok);
+    EXPECT_EQ(r.error.code, errc::timeout) << r.error.message();
+    EXPECT_GE(r.elapsed, 200ms) << (until ? "acquire_until" : "acquire_for");
+    EXPECT_LE(r.elapsed, 210ms) << "returned after " << ms(r.elapsed) << " for a 200 ms deadline";
+    EXPECT_TRUE(r.error.last_creation_error) << r.error.message();
+    EXPECT_GE(script->connect_failures.load(), 3u) << "retries during the wait";
+    script->connect_failures = 0;
+    std::lock_guard lk(script->threads_mutex);
+    script->connect_threads.clear();
+  }
+}
+
+// validate_on_acquire with validation_bypass 0 (every acquire validates) and a
+// validate that fails after 30 ms of fake time: the acquire validates the idle
+// connection, which fails and is retired; the creator opens a new one, which
+// is handed to the waiter (first in the queue again) and fails too; and so on. Pass (expect_deadline_kept): errc::timeout by the
+// 200 ms deadline + one 10 ms step, no validation started after the deadline
+// nor given more than the time left, and at least 6 validations at acquire
+// (the retries happened; 7 when fake time passes only in validations).
+TEST_F(AcquireDeadlineTest, AcquireWhoseConnectionsKeepFailingValidationReturnsAtItsDeadline) {
+  pool_options o = opts(1);
+  o.validation_bypass = 0ms;
+  o.breaker_threshold = 0;
+  o.reaper_period = 1h;  // no pass: the reaper would validate (and retire) idle connections too
+  auto p = make(o);
+  vs->mode = validate_mode::fail_after_min_latency_timeout;
+  vs->latency = 30ms;
+  const auto start = clock.now();
+  // Settled: the acquirer is validating. Nothing else here needs time (the
+  // creator replaces a retired connection at once and hands it over), so
+  // fake time passes only in validations: 0-30, 30-60, ..., 180-200 ms.
+  const auto r = step_until_done(
+      *p, [](timed_pool& q) { return q.acquire_for(200ms); }, [&] { return vs->running.load() > 0; });
+  const auto calls = vs->calls_from(r.thread);
+  expect_deadline_kept(r, calls, start, 200ms, 10ms);
+  EXPECT_GE(calls.size(), 6u) << "validations at acquire: the retries";
+  EXPECT_GE(script->connects.load(), 3u) << "new connections met by the retries";
+  RecordProperty("validations", static_cast<int>(calls.size()));
 }
 
 }  // namespace
