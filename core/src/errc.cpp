@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace berth {
 
@@ -63,8 +64,21 @@ std::string acquire_error::message() const {
          (last_creation_message.empty() ? last_creation_error.message() : last_creation_message);
   else if (counts.suspended && (code == errc::timeout || code == errc::would_block))
     m += "; pool suspended: acquirers wait until resume()";
-  else if (code == errc::timeout && counts.total >= counts.max_size)
+  else if (code == errc::timeout && counts.total >= counts.max_size && counts.idle == 0)
     m += "; pool exhausted: every connection is leased, raise max_size or shorten lease hold times";
+  if (code == errc::timeout && !lease_sites.empty()) {
+    m += "; leases out acquired at:";
+    bool same_function = false;
+    for (const lease_site& s : lease_sites) {
+      m += std::string(" ") + s.where.file_name() + ":" + std::to_string(s.where.line()) + " in " +
+           s.where.function_name() + " (" + std::to_string(s.count) + ")";
+      same_function |= site.line() != 0 && std::string_view(s.where.function_name()) == site.function_name() &&
+                       std::string_view(s.where.file_name()) == site.file_name();
+    }
+    if (same_function && counts.idle == 0)
+      m += std::string("; a lease acquired in this acquire's own function (") + site.function_name() +
+           ") is still out: if this thread holds it, this is a nested acquire waiting for itself";
+  }
   return m;
 }
 

@@ -201,7 +201,10 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
     bool blocked = false;
     if (i == no_slot) {
       i = wait_for_slot(deadline, start, front, err, blocked);
-      if (i == no_slot) return no_slot;
+      if (i == no_slot) {
+        if (err.code == errc::timeout) fill_lease_sites(err, site);
+        return no_slot;
+      }
       waited |= blocked;
     }
     // Outside mutex_: attend() may validate through the adapter.
@@ -220,9 +223,12 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
     front = blocked;
     i = no_slot;
     if (const auto now = clock_.now(); now >= deadline) {
-      std::lock_guard lk(mutex_);
-      fill_error_locked(err, errc::timeout, saturating_sub(now, start));
-      pool_counters::bump(counters_.timeouts);
+      {
+        std::lock_guard lk(mutex_);
+        fill_error_locked(err, errc::timeout, saturating_sub(now, start));
+        pool_counters::bump(counters_.timeouts);
+      }
+      fill_lease_sites(err, site);
       return no_slot;
     }
   }
@@ -371,6 +377,40 @@ void pool_core::fill_closed(acquire_error& err, std::chrono::nanoseconds waited)
   try {
     err.pool_name = opts_.name;
   } catch (...) {  // out of memory: the code still says it
+  }
+}
+
+void pool_core::fill_lease_sites(acquire_error& err, std::source_location site) const noexcept {
+  err.site = site;
+  // Distinct sites of the leased slots, by count. The site is the lessee's
+  // relaxed store (note_lease): a slot handed over and not yet noted shows
+  // its previous lease's site; approximate by contract.
+  struct tally {
+    std::source_location where;
+    std::size_t count;
+  };
+  constexpr std::size_t distinct = 16;  // beyond that, the most frequent are likely among the first seen
+  tally seen[distinct];
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].word.state() != slot_state::leased) continue;
+    const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);  // see above
+    if (at.line() == 0) continue;
+    std::size_t k = 0;
+    while (k < n && !(seen[k].where.line() == at.line() && seen[k].where.file_name() == at.file_name() &&
+                      seen[k].where.function_name() == at.function_name()))
+      ++k;
+    if (k < n)
+      ++seen[k].count;
+    else if (n < distinct)
+      seen[n++] = {at, 1};
+  }
+  std::sort(seen, seen + n, [](const tally& a, const tally& b) { return a.count > b.count; });
+  try {
+    err.lease_sites.clear();
+    for (std::size_t k = 0; k < n && k < acquire_error::max_lease_sites; ++k)
+      err.lease_sites.push_back({seen[k].where, seen[k].count});
+  } catch (...) {  // out of memory: the counts still tell the story
   }
 }
 

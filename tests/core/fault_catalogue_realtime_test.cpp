@@ -28,20 +28,11 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#if defined(__SANITIZE_THREAD__)
-#define BERTH_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BERTH_UNDER_TSAN 1
-#endif
-#endif
 
 namespace berth {
 namespace {
@@ -276,7 +267,7 @@ overtaking count_overtaking(std::vector<queue_marks> q) {
 // switch ~10x; the queue's logic is the same at any thread count above
 // max_size, and 1,000 threads there took ~XX s).
 TEST(FaultCatalogueRealtimeTest, HerdOfAThousandThreadsOnAPoolOfThreeIsServedInQueueOrder) {
-#ifdef BERTH_UNDER_TSAN
+#if defined(BERTH_TSAN)  // cmake/sanitizers.cmake
   constexpr int threads = 250, per_thread = 20;
 #else
   constexpr int threads = 1000, per_thread = 25;
@@ -304,7 +295,8 @@ TEST(FaultCatalogueRealtimeTest, HerdOfAThousandThreadsOnAPoolOfThreeIsServedInQ
   std::thread dog([&] {
     int last = -1;
     auto progress_at = steady::now();
-    std::optional<steady::time_point> stuck_since;
+    bool stuck = false;  // idle beside a waiter since stuck_since
+    auto stuck_since = progress_at;
     while (!finished.load()) {
       std::this_thread::sleep_for(5ms);
       const auto now = steady::now();
@@ -314,11 +306,12 @@ TEST(FaultCatalogueRealtimeTest, HerdOfAThousandThreadsOnAPoolOfThreeIsServedInQ
       }
       const pool_counts k = p.counts();
       if (k.idle >= 1 && k.waiting >= 1) {
-        if (!stuck_since) stuck_since = now;
+        if (!stuck) stuck_since = now;
+        stuck = true;
       } else {
-        stuck_since.reset();
+        stuck = false;
       }
-      if (now - progress_at > 10s || (stuck_since && now - *stuck_since > 1s)) {
+      if (now - progress_at > 10s || (stuck && now - stuck_since > 1s)) {
         why = (now - progress_at > 10s ? "no acquire completed for 10 s: " : "idle beside a waiter for 1 s: ") +
               k.to_string();
         fired.store(true);

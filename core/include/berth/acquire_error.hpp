@@ -5,8 +5,11 @@
 #include <berth/stats.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <source_location>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace berth {
 
@@ -45,10 +48,24 @@ struct acquire_error {
   /// is asked to validate them at once. Decided by the call itself, not
   /// read off `counts`, in which the reaper may already hold them.
   bool awaiting_validation = false;
+  /// errc::timeout only: where the failing acquire was called, and where the
+  /// leases still out were acquired (the most frequent sites, at most
+  /// max_lease_sites, by count; read off the slots without stopping the
+  /// pool, so approximate under load). A lease site in the same function as
+  /// `site` on a pool with nothing idle is the mark of a nested acquire: a
+  /// thread that holds a connection waits for another, possibly for itself.
+  struct lease_site {
+    std::source_location where;
+    std::size_t count = 0;
+  };
+  static constexpr std::size_t max_lease_sites = 3;
+  std::source_location site{};
+  std::vector<lease_site> lease_sites;
 
   /// One line: what failed, the counts, and the creation failure if any,
   /// e.g. "berth pool 'orders': acquire timed out after 30000 ms (total=10,
-  /// idle=0, leased=10, ...); last connection attempt failed: ...".
+  /// idle=0, leased=10, ...); last connection attempt failed: ..."; for a
+  /// timeout, also where the leases out were acquired.
   std::string message() const;
 };
 

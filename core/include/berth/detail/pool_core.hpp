@@ -431,6 +431,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   pool_size_hint size_hint_locked(std::uint64_t acquired, const duration_histogram& holds) const noexcept;
   void fill_error_locked(acquire_error& err, errc code, std::chrono::nanoseconds waited) const;
   void fill_closed(acquire_error& err, std::chrono::nanoseconds waited) const noexcept;
+  /// errc::timeout: this acquire's site and where the leases out were
+  /// acquired (acquire_error::lease_sites). Cold; O(max_size); mutex_ not
+  /// held.
+  BERTH_COLD void fill_lease_sites(acquire_error& err, std::source_location site) const noexcept;
   /// errc::would_block (or pool_closed); skipped_stale: the call put back
   /// idle connections that await validation (acquire_error::awaiting_validation).
   void fill_would_block(acquire_error& err, bool skipped_stale) const noexcept;
