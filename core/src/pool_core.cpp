@@ -327,7 +327,6 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
   blocking_waiter w;
   w.since = start;
   waiters_.enqueue_locked(w, front);
-  BERTH_TEST_HOOK(waiter_enqueued, &w);
   if (w.slot == no_slot && creation_wanted_locked()) creator_cv_.notify_one();
   for (;;) {
     if (w.slot != no_slot) {  // [G4] handed over; the hander unlinked us

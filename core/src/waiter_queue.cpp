@@ -44,6 +44,7 @@ void waiter_queue::enqueue_locked(waiter& w, bool front) noexcept {
   }
   ++queued_;
   w.queued = true;
+  BERTH_TEST_HOOK(waiter_enqueued, &w);
   settle_locked();  // [G6]
 }
 

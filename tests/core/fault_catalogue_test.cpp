@@ -88,9 +88,15 @@ struct ForcedInterleavingTest : ::testing::Test {
     });
   }
 
-  /// Waits (bounded) for `n` registered waiters.
-  bool waiting(std::size_t n) {
-    return eventually([&] { return pool->counts().waiting == n; });
+  /// Waits (bounded) until `n` role threads have queued and gone to sleep:
+  /// each enqueued (the hook), and the slow-path mutex that a waiter holds
+  /// from its registration until it sleeps was free once since (stats()
+  /// takes it). A registered waiter still awake would take a release itself
+  /// (its enqueue settles), not through the wake-up a test is after.
+  bool asleep(int n) {
+    if (!eventually([&] { return gate.hits(hook_point::waiter_enqueued) >= n; })) return false;
+    (void)pool->stats();
+    return pool->counts().waiting == static_cast<std::size_t>(n);
   }
 };
 
@@ -232,10 +238,10 @@ TEST_F(ForcedInterleavingTest, AWokenHeadThatFoundNothingIsWokenByTheNextRelease
   const auto t0 = clock.now();
   std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
   auto w1 = start_acquirer(1);
-  ASSERT_TRUE(waiting(1));
+  ASSERT_TRUE(asleep(1));
   auto w2 = start_acquirer(2);
   unstick guard{gate, clock};
-  ASSERT_TRUE(waiting(2));
+  ASSERT_TRUE(asleep(2));
   ASSERT_FALSE(p.counts().strict_handoff);
 
   gate.arm(hook_point::waiter_woke, 1);
@@ -279,7 +285,7 @@ TEST_F(ForcedInterleavingTest, AReleaseJustBeforeThePoolTurnsStrictGoesToTheHead
   // the clock's wake-up of every waiter from serving it by another path.
   auto w1 = start_acquirer(1);
   unstick guard{gate, clock};
-  ASSERT_TRUE(waiting(1));
+  ASSERT_TRUE(asleep(1));
 
   gate.arm(hook_point::waiter_woke, 1);
   held.reset();

@@ -29,8 +29,8 @@
 //                        register [G2] (mutex not held).
 //   waiter_registered    waiter_queue::register_locked: after the gate's
 //                        fetch_add [G2], before the pop (mutex held).
-//   waiter_enqueued      pool_core::wait_for_slot: linked in the queue and
-//                        settled (mutex held). Subject: the waiter.
+//   waiter_enqueued      waiter_queue::enqueue_locked: linked in the queue,
+//                        before the settle (mutex held). Subject: the waiter.
 //   waiter_given         a slot goes to a queued waiter: handed to it
 //                        (waiter_queue::give_locked [G4], on the hander's
 //                        thread) or popped by it after a wake
