@@ -17,6 +17,7 @@
 
 #include "support/failure_log.hpp"
 #include "support/hook_gate.hpp"
+#include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
 
@@ -59,17 +60,7 @@ struct conn_counters {
 };
 using int_pool = pool<function_adapter<int>>;
 
-/// All-policies-off options: only acquire, release, creation and hand-off run.
-pool_options quiet(const char* name, std::size_t max, std::size_t min_idle) {
-  pool_options o;
-  o.name = name;
-  o.max_size = max;
-  o.min_idle = min_idle;
-  o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-  o.lifetime_jitter = 0ms;
-  o.validate_on_acquire = false;
-  return o;
-}
+using testing::protocol_options;
 
 /// Lets `n` threads go at once, once all have arrived (they park on an
 /// atomic wait meanwhile, so creating the rest is not slowed by spinners).
@@ -118,7 +109,7 @@ TEST(FaultCatalogueRealtimeTest, AFailedAcquireReturnsWithinItsDeadlineWhateverI
     };
     c.validate = [](int&) { return false; };
     c.close = [&](int&) { n.open.fetch_sub(1); };
-    pool_options o = quiet(name, 2, 1);
+    pool_options o = protocol_options(name, 2, 1);
     o.breaker_threshold = 0;  // no fail-fast: the acquire waits out its deadline
     if (v == variant::validations_fail) {
       o.validate_on_acquire = true;
@@ -154,7 +145,7 @@ TEST(FaultCatalogueRealtimeTest, AFailedAcquireReturnsWithinItsDeadlineWhateverI
 TEST(FaultCatalogueRealtimeTest, NestedAcquireOnAnExhaustedPoolFailsWithinItsDeadline) {
   function_adapter<int>::callables c;
   c.connect = [] { return 1; };
-  int_pool p(function_adapter<int>{std::move(c)}, quiet("nested", 1, 1));
+  int_pool p(function_adapter<int>{std::move(c)}, protocol_options("nested", 1, 1));
   auto outer = p.acquire_for(1s);
   ASSERT_TRUE(outer) << outer.error().message();
   for (int k = 0; k < 3; ++k) {
@@ -186,7 +177,7 @@ TEST(FaultCatalogueRealtimeTest, TwoHundredFiftySixAcquirersOnMaxEightCreateExac
     return n.connects.load();
   };
   c.close = [&](int&) { n.open.fetch_sub(1); };
-  int_pool p(function_adapter<int>{std::move(c)}, quiet("creation-race", 8, 0));
+  int_pool p(function_adapter<int>{std::move(c)}, protocol_options("creation-race", 8, 0));
   ASSERT_EQ(n.connects.load(), 0);
 
   failure_log failures;
@@ -309,7 +300,7 @@ TEST(FaultCatalogueRealtimeTest, HerdOfAThousandThreadsOnAPoolOfThreeIsServedInQ
     return n.connects.load();
   };
   c.close = [&](int&) { n.open.fetch_sub(1); };
-  int_pool p(function_adapter<int>{std::move(c)}, quiet("herd", 3, 3));
+  int_pool p(function_adapter<int>{std::move(c)}, protocol_options("herd", 3, 3));
 
   const int per = per_thread * rounds;
   std::vector<std::vector<queue_marks>> marks(threads, std::vector<queue_marks>(static_cast<std::size_t>(per)));

@@ -20,6 +20,8 @@
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
 #include "support/hook_gate.hpp"
+#include "support/async_acquirer.hpp"
+#include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
 
@@ -43,12 +45,8 @@ using testing::hook_point;
 using testing::hook_role;
 using fake_pool = pool<fake_adapter>;
 
-struct outcome {
-  bool served = false;
-  acquire_error error;
-};
-
-bool ready(const std::future<outcome>& f) { return f.wait_for(0s) == std::future_status::ready; }
+using outcome = testing::acquire_outcome;
+using testing::ready;
 
 struct ForcedInterleavingTest : ::testing::Test {
   hook_gate gate;  // before the pool: installed first, removed last
@@ -56,36 +54,47 @@ struct ForcedInterleavingTest : ::testing::Test {
   fake_clock clock;
   std::unique_ptr<fake_pool> pool;
 
+  std::optional<fake_pool::lease_type> held;  // the only connection, when exhausted()
+  clock_source::time_point t0;                 // when the pool was made
+
   /// One connection, opened at start; no reaper policy: only the hand-off
-  /// protocol runs. handoff_after as given (throughput mode with 2+ waiters
-  /// until a head has waited that long on the fake clock).
-  fake_pool& make(std::chrono::microseconds handoff_after = 1ms) {
-    pool_options o;
-    o.name = "forced";
-    o.max_size = 1;
-    o.min_idle = 1;
-    o.handoff_after = handoff_after;
-    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-    o.lifetime_jitter = 0ms;
-    o.validate_on_acquire = false;
-    pool = std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+  /// protocol runs. handoff_after 1 ms: throughput mode until a head has
+  /// waited that long on the fake clock.
+  fake_pool& make() {
+    pool = std::make_unique<fake_pool>(fake_adapter{script}, testing::protocol_options("forced", 1, 1), clock);
+    t0 = clock.now();
+    return *pool;
+  }
+  /// make(), and this thread holds the only connection (`held`).
+  fake_pool& exhausted() {
+    make();
+    held.emplace(std::move(pool->try_acquire().value()));
     return *pool;
   }
 
   /// A thread with `role`: acquire_for(1 h); if served, release at once.
   std::future<outcome> start_acquirer(int role) {
-    return std::async(std::launch::async, [this, role] {
-      hook_role = role;
-      outcome out;
-      auto r = pool->acquire_for(1h);
-      if (r) {
-        out.served = true;
-        r.value().release();
-      } else {
-        out.error = r.error();
-      }
-      return out;
+    return testing::start_acquirer(*pool, 1h, [role] { hook_role = role; });
+  }
+
+  /// start_acquirer(role), stopped at `p` (check with gate.stopped()).
+  std::future<outcome> start_acquirer_stopped_at(hook_point p, int role) {
+    gate.arm(p, role);
+    auto f = start_acquirer(role);
+    gate.wait_stopped(p, role);
+    return f;
+  }
+
+  /// Ends `held` on a thread with role 2, which stops after its publication,
+  /// before its [G3] gate load (check with gate.stopped()).
+  std::future<void> release_stopped_before_gate_load() {
+    gate.arm(hook_point::release_published, 2);
+    auto b = std::async(std::launch::async, [this] {
+      hook_role = 2;
+      held.reset();
     });
+    gate.wait_stopped(hook_point::release_published, 2);
+    return b;
   }
 
   /// Waits (bounded) until `n` role threads have queued and gone to sleep:
@@ -145,14 +154,11 @@ void expect_served(fake_pool& p, fake_clock& clock, clock_source::time_point t0,
 // still serves it; with that settle removed too, A sleeps beside the idle
 // connection until its deadline and the contract check fails.
 TEST_F(ForcedInterleavingTest, ReleaseBetweenFastPathMissAndRegistrationIsNotLost) {
-  fake_pool& p = make();
-  const auto t0 = clock.now();
-  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  fake_pool& p = exhausted();
 
-  gate.arm(hook_point::acquire_slow, 1);
-  auto a = start_acquirer(1);
+  auto a = start_acquirer_stopped_at(hook_point::acquire_slow, 1);
   unstick guard{gate, clock};
-  ASSERT_TRUE(gate.wait_stopped(hook_point::acquire_slow, 1));
+  ASSERT_TRUE(gate.stopped(hook_point::acquire_slow, 1));
 
   held.reset();  // the release lands in A's window: nobody is registered
   const pool_counts between = p.counts();
@@ -169,22 +175,15 @@ TEST_F(ForcedInterleavingTest, ReleaseBetweenFastPathMissAndRegistrationIsNotLos
 // B loads the gate, sees A and tries to wake the head (waiting for the mutex
 // A holds). A goes on: its pop sees B's publication.
 TEST_F(ForcedInterleavingTest, ReleaseBetweenRegistrationAndItsPopIsNotLost) {
-  fake_pool& p = make();
-  const auto t0 = clock.now();
-  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  fake_pool& p = exhausted();
 
-  gate.arm(hook_point::waiter_registered, 1);
-  auto a = start_acquirer(1);
+  auto a = start_acquirer_stopped_at(hook_point::waiter_registered, 1);
   unstick guard{gate, clock};
-  ASSERT_TRUE(gate.wait_stopped(hook_point::waiter_registered, 1));
+  ASSERT_TRUE(gate.stopped(hook_point::waiter_registered, 1));
   EXPECT_EQ(p.counts().waiting, 1u) << "registered in the gate";
 
-  gate.arm(hook_point::release_published, 2);
-  auto b = std::async(std::launch::async, [&] {
-    hook_role = 2;
-    held.reset();
-  });
-  ASSERT_TRUE(gate.wait_stopped(hook_point::release_published, 2));
+  auto b = release_stopped_before_gate_load();
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
   gate.release(2);  // B loads the gate, sees A, and waits for the mutex A holds
   b.wait_for(100ms);
   gate.release(1);
@@ -198,21 +197,14 @@ TEST_F(ForcedInterleavingTest, ReleaseBetweenRegistrationAndItsPopIsNotLost) {
 // registers, and its own pop finds the connection: A does not depend on B's
 // gate load (the other half of the Dekker pair [G2]/[G3]).
 TEST_F(ForcedInterleavingTest, ReleaseStoppedBeforeItsGateLoadIsFoundByTheRegisteringWaiter) {
-  fake_pool& p = make();
-  const auto t0 = clock.now();
-  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  fake_pool& p = exhausted();
 
-  gate.arm(hook_point::acquire_slow, 1);
-  auto a = start_acquirer(1);
+  auto a = start_acquirer_stopped_at(hook_point::acquire_slow, 1);
   unstick guard{gate, clock};
-  ASSERT_TRUE(gate.wait_stopped(hook_point::acquire_slow, 1));
+  ASSERT_TRUE(gate.stopped(hook_point::acquire_slow, 1));
 
-  gate.arm(hook_point::release_published, 2);
-  auto b = std::async(std::launch::async, [&] {
-    hook_role = 2;
-    held.reset();
-  });
-  ASSERT_TRUE(gate.wait_stopped(hook_point::release_published, 2));
+  auto b = release_stopped_before_gate_load();
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
 
   gate.release(1);  // B is still stopped
   EXPECT_TRUE(eventually([&] { return ready(a); }, 5s)) << "A waited for B's gate load: " << p.counts().to_string();
@@ -234,9 +226,7 @@ TEST_F(ForcedInterleavingTest, ReleaseStoppedBeforeItsGateLoadIsFoundByTheRegist
 // wakes nobody: W1 and W2 sleep beside the idle connection until their
 // deadlines, and this test fails (checked on this commit).
 TEST_F(ForcedInterleavingTest, AWokenHeadThatFoundNothingIsWokenByTheNextRelease) {
-  fake_pool& p = make(1ms);  // the fake clock never moves: nobody starves, throughput throughout
-  const auto t0 = clock.now();
-  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  fake_pool& p = exhausted();  // the fake clock never moves: nobody starves, throughput throughout
   auto w1 = start_acquirer(1);
   ASSERT_TRUE(asleep(1));
   auto w2 = start_acquirer(2);
@@ -277,9 +267,7 @@ TEST_F(ForcedInterleavingTest, AWokenHeadThatFoundNothingIsWokenByTheNextRelease
 // asleep beside the idle connection: this test fails. Either guard alone
 // serves W1 (the settle, or the head's pop when the release's wake-up comes).
 TEST_F(ForcedInterleavingTest, AReleaseJustBeforeThePoolTurnsStrictGoesToTheHeadBug) {
-  fake_pool& p = make(1ms);
-  const auto t0 = clock.now();
-  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  fake_pool& p = exhausted();
   // One waiter: since issue 9 a lone waiter competes (throughput) until it
   // has waited handoff_after, as two did when 954acc2 was found; one keeps
   // the clock's wake-up of every waiter from serving it by another path.
@@ -325,7 +313,6 @@ TEST_F(ForcedInterleavingTest, AReleaseJustBeforeThePoolTurnsStrictGoesToTheHead
 // function, which the message calls a possible nested acquire.
 TEST_F(ForcedInterleavingTest, NestedAcquireOnAnExhaustedPoolFailsAtItsDeadlineAndSaysSo) {
   fake_pool& p = make();
-  const auto t0 = clock.now();
   auto outer = p.acquire_for(1s);
   const unsigned outer_line = __LINE__ - 1;
   ASSERT_TRUE(outer) << outer.error().message();

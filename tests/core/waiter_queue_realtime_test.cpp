@@ -10,6 +10,7 @@
 #include <berth/pool.hpp>
 
 #include "support/fake_adapter.hpp"
+#include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
 
@@ -93,14 +94,8 @@ class watchdog {
 // land its release between W1's wake-up and W1's "turn strict" step.
 TEST(HandoffRealtimeTest, LostWakeupWhenPoolTurnsStrictBug) {
   auto script = std::make_shared<fake_script>();
-  pool_options o;
-  o.name = "handoff-rt";
-  o.max_size = 1;
-  o.min_idle = 1;
+  pool_options o = testing::protocol_options("handoff-rt", 1, 1);
   o.handoff_after = 1ms;
-  o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-  o.lifetime_jitter = 0ms;
-  o.validate_on_acquire = false;
   fake_pool p(fake_adapter{script}, o);  // the default (steady) clock
 
   const auto budget_end = steady::now() + 4s;

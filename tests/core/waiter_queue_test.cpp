@@ -15,7 +15,9 @@
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
+#include "support/async_acquirer.hpp"
 #include "support/fake_adapter.hpp"
+#include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
 
@@ -146,10 +148,8 @@ class gated_clock final : public clock_source {
   std::uint64_t generation_ = 0;  // guarded by gate_mutex_
 };
 
-struct waiter_outcome {
-  bool served = false;
-  acquire_error error;
-};
+using waiter_outcome = testing::acquire_outcome;
+using testing::ready;
 
 struct HandoffTest : ::testing::Test {
   std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
@@ -157,36 +157,17 @@ struct HandoffTest : ::testing::Test {
 
   // One connection, all reaper policies off: only the hand-off protocol runs.
   pool_options opts(std::chrono::microseconds handoff_after) const {
-    pool_options o;
-    o.name = "handoff";
-    o.max_size = 1;
-    o.min_idle = 1;
+    pool_options o = testing::protocol_options("handoff", 1, 1);
     o.handoff_after = handoff_after;
-    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = 0ms;
-    o.lifetime_jitter = 0ms;
-    o.validate_on_acquire = false;
     return o;
   }
 
   /// An acquirer thread with a role: acquire_for(timeout); if served,
   /// release at once (so the next waiter can be served too).
   std::future<waiter_outcome> start_waiter(fake_pool& p, int role, std::chrono::milliseconds timeout) {
-    return std::async(std::launch::async, [&p, role, timeout] {
-      tls_role = role;
-      waiter_outcome out;
-      auto r = p.acquire_for(timeout);
-      if (r) {
-        out.served = true;
-        r.value().release();
-      } else {
-        out.error = r.error();
-      }
-      return out;
-    });
+    return testing::start_acquirer(p, timeout, [role] { tls_role = role; });
   }
 };
-
-bool ready(const std::future<waiter_outcome>& f) { return f.wait_for(0s) == std::future_status::ready; }
 
 /// Ends every thread of a test that failed half-way: lets stopped threads go
 /// and moves the clock past every deadline. Declared after the futures it

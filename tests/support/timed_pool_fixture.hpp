@@ -9,6 +9,7 @@
 #include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
+#include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,13 +29,7 @@ struct timed_pool_fixture : ::testing::Test {
 
   /// No reaper, one connection open at start, one lease in `sampling` timed.
   pool_options opts(std::uint32_t sampling, std::size_t max = 1) {
-    pool_options o;
-    o.name = "metrics";
-    o.max_size = max;
-    o.min_idle = 1;
-    o.idle_timeout = o.max_lifetime = o.keepalive_interval = o.validation_interval = std::chrono::milliseconds{0};
-    o.lifetime_jitter = std::chrono::milliseconds{0};
-    o.validate_on_acquire = false;
+    pool_options o = protocol_options("metrics", max, 1);
     o.hold_time_sampling = sampling;
     return o;
   }
