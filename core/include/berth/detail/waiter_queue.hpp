@@ -112,6 +112,8 @@
 // (issue 6, LostWakeupWhenPoolTurnsStrictBug in waiter_queue_test.cpp).
 // Modelled in verify/spin/handoff.pml (register, enqueue, after_wake,
 // starving, served, leave, hand, settle, give, unlink, wake_head): keep in step.
+// The windows above are forced one by one, through the test hooks
+// (test_hooks.hpp), in tests/core/fault_catalogue_test.cpp.
 #pragma once
 
 #include <berth/clock.hpp>
