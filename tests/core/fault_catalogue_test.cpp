@@ -3,8 +3,10 @@
 // core/include/berth/detail/test_hooks.hpp, compiled into this binary only),
 // runs the racing step on another thread, then lets the first one go, so the
 // interleaving happens in every run instead of once in a million. The clock is
-// the fake clock and never moves in the race tests: a waiter that is served
-// was served by the protocol, not by its deadline.
+// the fake clock, far from every deadline in the race tests: a waiter that is
+// served was served by the protocol, not by its deadline. Also here: the
+// nested acquire (bounded, and a timeout error that says where the leases out
+// were acquired).
 //
 // The same races at scale, on real threads and real time, are in
 // fault_catalogue_realtime_test.cpp; the protocol itself is model-checked in
