@@ -1,5 +1,6 @@
 // connection.cpp: see connection.hpp.
 #include <berth/db_error.hpp>
+#include <berth/fork.hpp>
 #include <berth/postgres/connection.hpp>
 
 #include <libpq-fe.h>
@@ -250,6 +251,7 @@ bool role_contradicts(session_target t, server_role r, bool read_only) noexcept 
 
 struct connection::state {
   PGconn* conn = nullptr;
+  const berth::fork_guard origin;  // the process that opened conn
   bool broken = false;
   guard_marks guards;  // transaction.cpp keeps them
   statement_mode statements = statement_mode::named;
@@ -273,7 +275,22 @@ struct connection::state {
   state(const state&) = delete;
   state& operator=(const state&) = delete;
   ~state() {
-    if (conn != nullptr) PQfinish(conn);
+    // In a fork child, conn is the parent's session (its socket is shared):
+    // PQfinish would send Terminate on it and end the parent's session.
+    // Leak it instead.
+    if (conn != nullptr && !origin.inherited_checked()) PQfinish(conn);
+  }
+
+  /// Why a call cannot run on s: closed, broken, or inherited through
+  /// fork() (one relaxed load: fork_guard::inherited). nullopt when it can.
+  static std::optional<error> unusable(const state* s) {
+    if (s == nullptr) return make_error("08003", "connection closed");
+    if (s->origin.inherited()) [[unlikely]]
+      return make_error("08003", "this connection was opened in process " + std::to_string(s->origin.owner_pid()) +
+                                     " and inherited through fork(): a libpq connection must not be used across "
+                                     "fork() (open a new one in the child)");
+    if (s->broken) return s->broken_error();
+    return std::nullopt;
   }
 
   error broken_error() const {
@@ -584,12 +601,12 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
 }
 
 result<query_result, error> connection::execute(std::string_view sql) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->run(sql, clock::time_point::max(), {}, on_timeout::mark_broken);
 }
 
 result<query_result, error> connection::execute(std::string_view sql, std::span<const param> params) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->run(sql, params, clock::time_point::max(), {}, on_timeout::mark_broken);
 }
 
@@ -600,20 +617,20 @@ error bad_timeout(std::chrono::milliseconds t) {
 }  // namespace
 
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
   return s_->run(sql, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
 }
 
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql,
                                                     std::span<const param> params) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
   return s_->run(sql, params, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
 }
 
 result<void, error> connection::ping(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   const auto deadline = clock::now() + timeout;
   if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
   if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
@@ -625,12 +642,12 @@ bool connection::read_only_by_default() const noexcept { return s_ && s_->read_o
 bool connection::role_reported() const noexcept { return s_ && s_->role_reported; }
 
 result<server_role, error> connection::refresh_role(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->query_role(clock::now() + timeout, timeout);
 }
 
 result<std::optional<std::chrono::microseconds>, error> connection::last_replay_age(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   // GREATEST ignores NULL, hence the IS NOT NULL test.
   auto r = s_->run(
       "SELECT CASE WHEN pg_is_in_recovery() AND pg_last_xact_replay_timestamp() IS NOT NULL THEN "
@@ -642,7 +659,7 @@ result<std::optional<std::chrono::microseconds>, error> connection::last_replay_
 }
 
 result<std::optional<std::chrono::microseconds>, error> connection::replay_lag(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   auto r = s_->run(
       "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL "
       "WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
@@ -706,6 +723,7 @@ std::size_t connection::prepared_count() const noexcept { return s_ ? s_->prepar
 statement_mode connection::statements() const noexcept { return s_ ? s_->statements : statement_mode::named; }
 void connection::close() noexcept { s_.reset(); }
 bool connection::is_open() const noexcept { return s_ != nullptr; }
+bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_checked(); }
 PGconn* connection::native_handle() const noexcept { return s_ ? s_->conn : nullptr; }
 
 }  // namespace berth::postgres

@@ -102,8 +102,17 @@ result<connection, adapter_error> adapter::connect() {
   }
 }
 
+namespace {
+result<void, adapter_error> inherited_error(const char* call) {
+  return fail(SQLITE_MISUSE, std::string(call) +
+                                 ": the connection was opened before fork() and this is the child process; "
+                                 "create a new pool (or connection) in the child");
+}
+}  // namespace
+
 result<void, adapter_error> adapter::validate(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "validate: the connection is closed");
+  if (c.inherited()) return inherited_error("validate");
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "validate: the connection failed earlier with '" + last.message() + "'; discarding it");
   try {
@@ -121,6 +130,7 @@ result<void, adapter_error> adapter::validate(connection& c) {
 
 result<void, adapter_error> adapter::reset(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "reset: the connection is closed");
+  if (c.inherited()) return inherited_error("reset");
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
   if (c.transaction_depth() != 0)

@@ -295,8 +295,17 @@ class connection {
   /// The statement_mode given to open() (named when closed).
   statement_mode statements() const noexcept;
   /// Closes the session (PQfinish; the server frees prepared statements).
+  /// In a fork child that inherited the connection (inherited()), leaves
+  /// the session alone instead: PQfinish would send Terminate on the socket
+  /// the parent shares and end the parent's session; the PGconn is leaked.
   void close() noexcept;
   bool is_open() const noexcept;
+  /// True in a fork child when this connection was opened before the fork
+  /// (berth/fork.hpp): every call that talks to the server then fails with
+  /// 08003 naming the fork, sending nothing, and close()/the destructor
+  /// leak the session instead of ending it. A getpid() system call: not for
+  /// per-query paths. Never blocks.
+  bool inherited() const noexcept;
   /// The PGconn (nullptr when closed). Using it asynchronously and leaving a
   /// result pending makes reset() fail, so the pool discards the connection.
   PGconn* native_handle() const noexcept;

@@ -115,6 +115,13 @@ class connection {
 
   /// True while open.
   explicit operator bool() const noexcept;
+  /// True in a fork child when this connection was opened before the fork
+  /// (berth/fork.hpp): execute() and prepare() then throw SQLITE_MISUSE
+  /// naming the fork, and close()/the destructor leave the handle alone
+  /// (leaked) instead of closing what the parent still uses. Statements
+  /// already prepared are not checked per step: do not use them in the
+  /// child. A getpid() system call: not for per-query paths. Never blocks.
+  bool inherited() const noexcept;
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks
   /// SQLite whether a transaction is open (the caller may run BEGIN
@@ -122,7 +129,8 @@ class connection {
   sqlite3* native_handle() const noexcept;
 
   /// Finalizes the cached statements and closes the handle
-  /// (sqlite3_close_v2). Idempotent. Never throws.
+  /// (sqlite3_close_v2); in a fork child that inherited the connection,
+  /// forgets them instead (see inherited()). Idempotent. Never throws.
   void close() noexcept;
 
  private:
