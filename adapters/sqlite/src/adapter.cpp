@@ -110,9 +110,21 @@ result<void, adapter_error> inherited_error(const char* call) {
 }
 }  // namespace
 
+namespace {
+/// SQLITE_READONLY_DBMOVED naming the path, for call ("validate", ...).
+result<void, adapter_error> moved_error(const char* call, const std::string& path) {
+  return fail(SQLITE_READONLY_DBMOVED,
+              std::string(call) + ": the database file '" + path +
+                  "' was removed or replaced since this connection opened it; discarding the connection (a new "
+                  "one opens the file now at that path). Commits made through it since then went to the removed "
+                  "file");
+}
+}  // namespace
+
 result<void, adapter_error> adapter::validate(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "validate: the connection is closed");
   if (c.inherited()) return inherited_error("validate");
+  if (c.file_moved()) return moved_error("validate", opts_.path);
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "validate: the connection failed earlier with '" + last.message() + "'; discarding it");
   try {
@@ -131,6 +143,7 @@ result<void, adapter_error> adapter::validate(connection& c) {
 result<void, adapter_error> adapter::reset(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "reset: the connection is closed");
   if (c.inherited()) return inherited_error("reset");
+  if (c.file_moved()) return moved_error("reset", opts_.path);
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
   if (c.transaction_depth() != 0)

@@ -212,6 +212,12 @@ sqlite3* connection::native_handle() const noexcept {
   return s_->db;
 }
 connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }
+bool connection::file_moved() const noexcept {
+  if (!s_ || s_->db == nullptr) return false;
+  int moved = 0;
+  // SQLITE_NOTFOUND from VFSes without the check (memdb): not moved.
+  return sqlite3_file_control(s_->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0;
+}
 bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_checked(); }
 
 namespace detail {

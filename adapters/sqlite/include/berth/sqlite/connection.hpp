@@ -115,6 +115,15 @@ class connection {
 
   /// True while open.
   explicit operator bool() const noexcept;
+  /// True when the database file this connection opened was removed,
+  /// renamed or replaced at its path since (SQLITE_FCNTL_HAS_MOVED: the
+  /// path no longer names the open file). SQLite in WAL mode keeps
+  /// committing to a removed file, and those commits are lost when the
+  /// connection closes: the adapter checks this at validate() and reset(),
+  /// and sqlite::database before every write. False for in-memory
+  /// databases and closed connections. A stat() and an fstat(): not for
+  /// per-query paths. Never blocks on locks.
+  bool file_moved() const noexcept;
   /// True in a fork child when this connection was opened before the fork
   /// (berth/fork.hpp): execute() and prepare() then throw SQLITE_MISUSE
   /// naming the fork, and close()/the destructor leave the handle alone
