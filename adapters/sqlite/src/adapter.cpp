@@ -96,7 +96,11 @@ result<connection, adapter_error> adapter::connect() {
     for (const std::string& p : opts_.pragmas) c.execute("PRAGMA " + p);
     return c;
   } catch (const sqlite_error& e) {
-    return failure{e.to_adapter_error()};
+    // Name the file: after the open, SQLite's messages do not ("file is
+    // not a database"), and a pool's last creation error should say which.
+    adapter_error err = e.to_adapter_error();
+    if (err.message.find(filename_) == std::string::npos) err.message += " (database '" + filename_ + "')";
+    return failure{std::move(err)};
   } catch (const std::bad_alloc&) {
     return failure{adapter_error{to_error_code(SQLITE_NOMEM), "berth::sqlite: out of memory"}};
   }
