@@ -8,6 +8,7 @@
 #include "failover_tracker.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -32,6 +33,36 @@ std::string one_line(std::string_view m) {
   for (char& c : s)
     if (c == '\n' || c == '\t') c = ' ';
   return s;
+}
+
+/// A connect failure's libpq message, made with PQERRORS_VERBOSE so that a
+/// server's refusal carries its SQLSTATE ("FATAL:  53300: sorry, too many
+/// clients already" and a LOCATION line): the SQLSTATE goes to the end
+/// ("... (SQLSTATE 53300)"), the LOCATION line goes. The error's code stays
+/// 08001 (the connection could not be made), as documented.
+std::string connect_failure_message(std::string m) {
+  if (const auto loc = m.find("\nLOCATION:"); loc != std::string::npos) {
+    const auto eol = m.find('\n', loc + 1);
+    m.erase(loc, eol == std::string::npos ? std::string::npos : eol - loc);
+  }
+  for (const std::string_view severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
+    auto p = m.find(severity);
+    if (p == std::string::npos) continue;
+    p += severity.size();
+    const bool coded = p + 7 <= m.size() && m[p + 5] == ':' && m[p + 6] == ' ' &&
+                       std::all_of(m.begin() + static_cast<std::ptrdiff_t>(p),
+                                   m.begin() + static_cast<std::ptrdiff_t>(p + 5),
+                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ||
+                                                       std::isupper(static_cast<unsigned char>(c)); });
+    if (coded) {
+      const std::string state = m.substr(p, 5);
+      m.erase(p, 7);
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      m += " (SQLSTATE " + state + ")";
+    }
+    break;
+  }
+  return m;
 }
 
 error make_error(std::string_view sqlstate, std::string_view msg) {
@@ -320,12 +351,17 @@ struct connection::state {
     return sent;
   }
 
-  /// Cancels the running command (best effort) and marks the session broken.
+  /// Marks the session broken after a round trip overran: its protocol
+  /// state is unknown, so it is closed, and closing the socket ends the
+  /// server's session. No cancel request: libpq's PQcancel opens a socket
+  /// to the same address and waits for the server without a timeout, so
+  /// against a server (or network) gone silent it never returned, and a
+  /// validation's or ping's timeout hung instead of failing
+  /// (PostgresFault.ValidationOfASessionWhoseServerWentSilentHonoursItsTimeoutBug).
   error timed_out(std::chrono::milliseconds timeout) {
-    send_cancel();
     broken = true;
     return make_error("57014", "round trip timed out after " + std::to_string(timeout.count()) +
-                                   " ms; cancel sent, connection marked broken");
+                                   " ms; connection marked broken (the server did not answer in time)");
   }
 
   /// Sends sql (simple protocol) / sql with params (prepared, cached) and
@@ -499,10 +535,15 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   s->statements = statements;
   s->conn = PQconnectStartParams(keys, values, 1);
   if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
-  if (PQstatus(s->conn) == CONNECTION_BAD) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  if (PQstatus(s->conn) == CONNECTION_BAD)
+    return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
+  // The server's refusal (too many connections, authentication, no such
+  // database) with its SQLSTATE: connect_failure_message().
+  PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED) return failure{make_error("08001", PQerrorMessage(s->conn))};
+    if (st == PGRES_POLLING_FAILED)
+      return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
     const int w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (w == 0) {
       const char* h = PQhost(s->conn);
@@ -514,6 +555,7 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
     if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
     st = PQconnectPoll(s->conn);
   }
+  PQsetErrorVerbosity(s->conn, PQERRORS_DEFAULT);
   if (PQsetnonblocking(s->conn, 1) != 0) return failure{make_error("08001", PQerrorMessage(s->conn))};
   s->note_status();
   if (!s->role_reported) {

@@ -234,8 +234,10 @@ class connection {
   static constexpr std::chrono::milliseconds cancel_grace{2000};
 
   /// A cheap round trip (an empty query), bounded by timeout; on timeout the
-  /// server is sent a cancel request and the connection is marked broken
-  /// (its protocol state is unknown). Blocks up to about timeout.
+  /// connection is marked broken (its protocol state is unknown; closing it
+  /// ends the server's session). No cancel request is sent: libpq's is
+  /// unbounded and never returns from a server gone silent. Blocks up to
+  /// about timeout.
   result<void, error> ping(std::chrono::milliseconds timeout);
 
   /// The server's role as of the session's last round trip (see the class
