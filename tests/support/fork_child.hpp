@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+
+#include <gtest/gtest.h>
 #include <thread>
 
 #include <sys/types.h>
@@ -71,6 +73,24 @@ child_outcome run_in_child(F&& body, child_exit how, std::chrono::seconds bound 
   }
   if (WIFSIGNALED(status)) return {.signal = WTERMSIG(status)};
   return {.code = WEXITSTATUS(status)};
+}
+
+/// The fork-guard scenario on `live`, which holds pools and connections:
+/// the child runs live.child_checks() (0 or the failed check's number)
+/// and, when it leaves through _exit, first destroys what live holds
+/// (live.destroy(): the destructors must be safe there); the parent then
+/// asserts the outcome and calls live.parent_checks().
+template <class Live>
+void fork_and_check(Live& live, child_exit how) {
+  const child_outcome out = run_in_child(
+      [&] {
+        if (const int r = live.child_checks()) return r;
+        if (how == child_exit::quick) live.destroy();
+        return 0;
+      },
+      how);
+  EXPECT_TRUE(out.ok()) << out.to_string();
+  live.parent_checks();
 }
 
 }  // namespace berth::testing

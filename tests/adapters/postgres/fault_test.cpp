@@ -35,7 +35,7 @@ using namespace std::chrono_literals;
 using berth::testing::child_exit;
 using berth::testing::eventually;
 using berth::testing::open_fds;
-using berth::testing::run_in_child;
+using berth::testing::fork_and_check;
 using berth::testing::shared_pg_server;
 using pg_pool = berth::pool<adapter>;
 using steady = std::chrono::steady_clock;
@@ -51,11 +51,11 @@ std::string conninfo_at(std::uint16_t port) {
   return "host=127.0.0.1 port=" + std::to_string(port) + " dbname=x user=x password=hunter2-secret";
 }
 
-/// A loopback socket listening on a free port that never accepts: the kernel
-/// completes TCP handshakes, nothing ever answers.
-class silent_listener {
+/// A loopback socket listening on a free port. Left alone, it is a silent
+/// server: the kernel completes TCP handshakes, nothing ever answers.
+class loopback_listener {
  public:
-  silent_listener() {
+  loopback_listener() {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -63,12 +63,13 @@ class silent_listener {
     socklen_t len = sizeof a;
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 64) != 0 ||
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("silent_listener: cannot listen on loopback");
+      throw std::runtime_error("loopback_listener: cannot listen on loopback");
     port_ = ntohs(a.sin_port);
   }
-  silent_listener(const silent_listener&) = delete;
-  silent_listener& operator=(const silent_listener&) = delete;
-  ~silent_listener() { ::close(fd_); }
+  loopback_listener(const loopback_listener&) = delete;
+  loopback_listener& operator=(const loopback_listener&) = delete;
+  ~loopback_listener() { ::close(fd_); }
+  int fd() const noexcept { return fd_; }
   std::uint16_t port() const noexcept { return port_; }
 
  private:
@@ -81,7 +82,7 @@ class silent_listener {
 /// that went silent without closing (a dead host, a black-holing network).
 class silencing_proxy {
  public:
-  explicit silencing_proxy(std::uint16_t upstream) : upstream_(upstream), listener_() {
+  explicit silencing_proxy(std::uint16_t upstream) : upstream_(upstream) {
     thread_ = std::thread([this] { run(); });
   }
   silencing_proxy(const silencing_proxy&) = delete;
@@ -90,16 +91,15 @@ class silencing_proxy {
     stop_.store(true);
     thread_.join();
     for (const auto& [a, b] : pairs_) ::close(a), ::close(b);
-    ::close(listen_fd_);
   }
-  std::uint16_t port() const noexcept { return port_; }
+  std::uint16_t port() const noexcept { return listener_.port(); }
   /// From now on nothing is accepted or forwarded. Thread-safe.
   void silence() noexcept { silent_.store(true); }
 
  private:
   void run() {
     while (!stop_.load()) {
-      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      std::vector<pollfd> fds{{listener_.fd(), POLLIN, 0}};
       for (const auto& [a, b] : pairs_) fds.push_back({a, POLLIN, 0}), fds.push_back({b, POLLIN, 0});
       if (silent_.load()) {  // hold everything: nothing read, nothing accepted
         std::this_thread::sleep_for(5ms);
@@ -112,7 +112,7 @@ class silencing_proxy {
     }
   }
   void accept_one() {
-    const int client = ::accept(listen_fd_, nullptr, nullptr);
+    const int client = ::accept(listener_.fd(), nullptr, nullptr);
     if (client < 0) return;
     const int server = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -138,23 +138,7 @@ class silencing_proxy {
   }
 
   std::uint16_t upstream_;
-  struct listening {
-    listening() {
-      fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof a;
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 64) != 0 ||
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        throw std::runtime_error("silencing_proxy: cannot listen on loopback");
-      port = ntohs(a.sin_port);
-    }
-    int fd = -1;
-    std::uint16_t port = 0;
-  } listener_;
-  const int listen_fd_ = listener_.fd;
-  const std::uint16_t port_ = listener_.port;
+  loopback_listener listener_;
   std::vector<std::pair<int, int>> pairs_;  // proxy thread only (and the destructor after the join)
   std::atomic<bool> silent_{false}, stop_{false};
   std::thread thread_;
@@ -194,17 +178,7 @@ TEST(PostgresFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
   for (const std::uint32_t breaker : {0u, 3u}) {
     const std::size_t before = open_fds();
     {
-      berth::pool_options o;
-      o.name = "refused";
-      o.max_size = 2;
-      o.min_idle = 2;
-      o.startup = startup_mode::degraded;
-      o.creation_backoff_initial = 1ms;
-      o.creation_backoff_max = 1ms;
-      o.breaker_threshold = breaker;
-      o.breaker_recovery = 1ms;
-      o.breaker_recovery_max = 1ms;
-      pg_pool p(refused, o);
+      pg_pool p(refused, berth::testing::retrying_at_once("refused", breaker));
       ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 200; }))
           << "breaker_threshold " << breaker << ": " << p.stats().creation_failures << " failures";
     }
@@ -245,6 +219,13 @@ struct live_sessions {
     return 0;
   }
 
+  /// The child, before _exit: destroys every inherited object.
+  void destroy() {
+    held.reset();
+    direct.reset();
+    pool.reset();
+  }
+
   /// The parent, after the child: the same backends serve, and the server
   /// still lists them.
   void parent_checks() {
@@ -273,26 +254,14 @@ struct live_sessions {
 // pg_stat_activity.
 TEST(PostgresFault, ForkChildLeavesTheParentsSessionsAloneBug) {
   live_sessions live;
-  const auto out = run_in_child(
-      [&] {
-        if (const int r = live.child_checks()) return r;
-        live.held.reset();
-        live.direct.reset();
-        live.pool.reset();
-        return 0;
-      },
-      child_exit::quick);
-  EXPECT_TRUE(out.ok()) << out.to_string();
-  live.parent_checks();
+  fork_and_check(live, child_exit::quick);
 }
 
 // The child leaves through exit() with everything alive (static destructors
 // run: the shared server's must not stop the server). Pass: as above.
 TEST(PostgresFault, ForkChildThatExitsNormallyLeavesTheSessionsAlone) {
   live_sessions live;
-  const auto out = run_in_child([&] { return live.child_checks(); }, child_exit::normal);
-  EXPECT_TRUE(out.ok()) << out.to_string();
-  live.parent_checks();
+  fork_and_check(live, child_exit::normal);
 }
 
 // ---- max_connections ------------------------------------------------------------
@@ -316,14 +285,9 @@ TEST(PostgresFault, ServerAtMaxConnectionsFailsClearlyAndRecovers) {
     }
   }
   ASSERT_FALSE(refusal.empty()) << "the server took 200 connections";
-  berth::pool_options o;
-  o.name = "full";
-  o.max_size = 2;
+  berth::pool_options o = berth::testing::retrying_at_once("full", 0);
   o.min_idle = 1;
-  o.startup = startup_mode::degraded;
-  o.creation_backoff_initial = 10ms;
   o.creation_backoff_max = 50ms;
-  o.breaker_threshold = 0;
   pg_pool p(adapter{options_for(ci)}, o);
   ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 1; }));
   const auto t0 = steady::now();
@@ -352,7 +316,7 @@ TEST(PostgresFault, ServerAtMaxConnectionsFailsClearlyAndRecovers) {
 // fails at connect_timeout (300 ms, within 1 s more) saying it timed out;
 // an acquire with a 500 ms deadline fails within 500 ms + 2 s, carrying it.
 TEST(PostgresFault, SilentServerHonoursConnectTimeoutAndTheAcquireDeadline) {
-  silent_listener silent;
+  loopback_listener silent;  // never accepts
   adapter a{options_for(conninfo_at(silent.port()), 300ms)};
   auto t0 = steady::now();
   auto c = a.connect();

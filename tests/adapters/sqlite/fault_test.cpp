@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 using berth::testing::child_exit;
 using berth::testing::eventually;
 using berth::testing::open_fds;
-using berth::testing::run_in_child;
+using berth::testing::fork_and_check;
 using testing::temp_dir;
 using sqlite_pool = berth::pool<adapter>;
 
@@ -110,17 +110,7 @@ TEST(SqliteFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
   for (const std::uint32_t breaker : {0u, 3u}) {
     const std::size_t before = open_fds();
     {
-      berth::pool_options o;
-      o.name = "failing";
-      o.max_size = 2;
-      o.min_idle = 2;
-      o.startup = startup_mode::degraded;
-      o.creation_backoff_initial = 1ms;
-      o.creation_backoff_max = 1ms;
-      o.breaker_threshold = breaker;
-      o.breaker_recovery = 1ms;
-      o.breaker_recovery_max = 1ms;
-      sqlite_pool p(adapter({.path = path}), o);
+      sqlite_pool p(adapter({.path = path}), berth::testing::retrying_at_once("failing", breaker));
       ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 200; }))
           << "breaker_threshold " << breaker << ": " << p.stats().creation_failures << " failures";
       auto l = p.acquire_for(20ms);
@@ -289,6 +279,14 @@ struct live_pools {
     return 0;
   }
 
+  /// The child, before _exit: destroys every inherited object.
+  void destroy() {
+    held.reset();
+    memory.reset();
+    db.reset();
+    file.reset();
+  }
+
   /// The parent, after the child: everything still works, nothing lost.
   void parent_checks() {
     ASSERT_TRUE(held);
@@ -311,26 +309,13 @@ struct live_pools {
 // the parent's pools, lease and databases work afterwards with every row.
 TEST(SqliteFault, ForkChildFailsAcquiresAndDestroysInheritedPoolsSafely) {
   live_pools live;
-  const auto out = run_in_child(
-      [&] {
-        if (const int r = live.child_checks()) return r;
-        live.held.reset();
-        live.memory.reset();
-        live.db.reset();
-        live.file.reset();
-        return 0;
-      },
-      child_exit::quick);
-  EXPECT_TRUE(out.ok()) << out.to_string();
-  live.parent_checks();
+  fork_and_check(live, child_exit::quick);
 }
 
 // The child leaves through exit() with everything still alive. Pass: as above.
 TEST(SqliteFault, ForkChildThatExitsNormallyLeavesThePoolsToTheParent) {
   live_pools live;
-  const auto out = run_in_child([&] { return live.child_checks(); }, child_exit::normal);
-  EXPECT_TRUE(out.ok()) << out.to_string();
-  live.parent_checks();
+  fork_and_check(live, child_exit::normal);
 }
 
 }  // namespace
