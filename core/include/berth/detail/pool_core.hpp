@@ -40,8 +40,9 @@
 //
 // Synchronization: the tags [G1]-[G7] are defined in waiter_queue.hpp, [W1]
 // [W2] in slot_state.hpp, [Q1]-[Q3] in idle_ring.hpp. On this path:
-//   [G1] acquire's relaxed gate load (fairness heuristic; closed and
-//        suspended [G7] are folded into the same must_queue() test).
+//   [G1] acquire's relaxed gate load (fairness heuristic; closed,
+//        suspended [G7] and forked [G8] are folded into the same
+//        must_queue() test).
 //   [G3] release publishes, then loads the gate seq_cst; a non-zero gate
 //        sends it to after_publish() (close, strict hand-off, or waking the
 //        head).
@@ -575,7 +576,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   std::atomic<std::uint64_t> sizing_;
 
   /// The slow-path mutex and the condition variables, on the heap so that a
-  /// fork child can leak them (abandon()).
+  /// fork child can leak them (abandon()). Set by the constructor; released
+  /// only by abandon(), in a fork child, just before destruction.
   struct sync_block {
     std::mutex mutex;
     std::condition_variable creator_cv, reaper_cv, drained_cv, async_cv, async_done_cv;
