@@ -171,7 +171,7 @@ TEST(PostgresFault, RefusedAndRejectedConnectsLeaveNoDescriptorOpen) {
 }
 
 // A pool whose creator keeps failing against a closed port (breaker off,
-// then on), then destroyed. Pass: at least 200 failed creations each, and
+// then on), then destroyed. Pass: at least 50 failed creations each, and
 // the descriptors back to the count before the pool.
 TEST(PostgresFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
   const adapter refused{options_for(conninfo_at(berth::testing::detail::free_loopback_port("fault_test")), 2s)};
@@ -179,7 +179,7 @@ TEST(PostgresFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
     const std::size_t before = open_fds();
     {
       pg_pool p(refused, berth::testing::retrying_at_once("refused", breaker));
-      ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 200; }))
+      ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 50; }))
           << "breaker_threshold " << breaker << ": " << p.stats().creation_failures << " failures";
     }
     EXPECT_EQ(open_fds(), before) << "breaker_threshold " << breaker;

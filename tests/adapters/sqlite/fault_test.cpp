@@ -101,7 +101,7 @@ TEST(SqliteFault, NotADatabaseErrorNamesTheFileBug) {
 }
 
 // A pool whose creator thread keeps failing (breaker off, then on), then is
-// destroyed. Pass: at least 200 failed creations each, an acquire in the
+// destroyed. Pass: at least 50 failed creations each, an acquire in the
 // meantime fails naming the path, and the descriptors are back to the count
 // before the pool.
 TEST(SqliteFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
@@ -111,7 +111,7 @@ TEST(SqliteFault, PoolWhoseCreatorKeepsFailingLeavesNoDescriptorOpen) {
     const std::size_t before = open_fds();
     {
       sqlite_pool p(adapter({.path = path}), berth::testing::retrying_at_once("failing", breaker));
-      ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 200; }))
+      ASSERT_TRUE(eventually([&] { return p.stats().creation_failures >= 50; }))
           << "breaker_threshold " << breaker << ": " << p.stats().creation_failures << " failures";
       auto l = p.acquire_for(20ms);
       ASSERT_FALSE(l);
