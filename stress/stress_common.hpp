@@ -105,6 +105,7 @@ inline const char* errc_name(errc c) {
     case errc::cancelled: return "cancelled";
     case errc::database_unavailable: return "database_unavailable";
     case errc::no_replica: return "no_replica";
+    case errc::forked: return "forked";
   }
   return "?";
 }

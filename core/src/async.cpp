@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <system_error>
 
 namespace berth::detail {
 
@@ -108,6 +109,9 @@ void pool_core::schedule_locked(async_request& r) noexcept {
 }
 
 void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint32_t held) {
+  if (forked()) [[unlikely]]  // [G8]: try_claim queued us without claiming; mutex_ may be held
+    throw std::system_error(make_error_code(errc::forked),
+                            "berth pool '" + opts_.name + "': inherited through fork(); create a new pool in the child");
   async_request& r = *rp;
   r.owner = this;
   r.since = clock_.now();

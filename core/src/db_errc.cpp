@@ -15,6 +15,7 @@ class db_category_impl final : public std::error_category {
       case db_errc::constraint_violation: return "constraint violation";
       case db_errc::connection_lost: return "connection lost or database unusable";
       case db_errc::timeout: return "operation interrupted or canceled by a timeout";
+      case db_errc::resource_exhausted: return "resource exhausted (disk full, out of memory or too many connections)";
     }
     return "unknown berth.db condition";
   }

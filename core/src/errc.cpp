@@ -22,6 +22,7 @@ class category final : public std::error_category {
       case errc::cancelled: return "asynchronous acquire cancelled";
       case errc::database_unavailable: return "database unavailable (connection creation keeps failing)";
       case errc::no_replica: return "no replica usable and fallback to the primary is off";
+      case errc::forked: return "pool inherited through fork(); create a new pool in the child process";
     }
     return "unknown berth error";
   }
@@ -55,6 +56,11 @@ std::string acquire_error::message() const {
     case errc::no_replica:
       m += "no replica is usable (each is ejected after failures or lags beyond max_replica_lag) and "
            "fallback_to_primary is off";
+      break;
+    case errc::forked:
+      m += "this pool was created before fork() and this is the child process: it hands out no connection "
+           "here (its threads are the parent's, its connections the parent's sessions); create a new pool "
+           "in the child";
       break;
     default: m += make_error_code(code).message(); break;
   }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 
 namespace berth::detail {
@@ -56,19 +57,49 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       hold_mask_(opts_.hold_time_sampling == 0 ? ~std::uint64_t{0} : opts_.hold_time_sampling - 1u),
       ring_(2 * slots_.size()),  // see push_idle()
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
+      sync_(std::make_unique<sync_block>()),
+      mutex_(sync_->mutex),
       waiters_(mutex_, *this, saturating_ns(opts_.handoff_after)),
       creator_(opts_, static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
       breaker_(breaker_config_of(opts_), static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 8))),
+      creator_cv_(sync_->creator_cv),
+      reaper_cv_(sync_->reaper_cv),
+      drained_cv_(sync_->drained_cv),
+      async_cv_(sync_->async_cv),
+      async_done_cv_(sync_->async_done_cv),
       lifetime_rng_(static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 16))),
       reaper_(opts_, slots_, *this, leaks_.get()) {
   rate_from_ = rate_mark_ = {.at = clock_.now(), .acquired = 0};
   clock_.subscribe(*this);
+  listen_for_fork();  // last: the child handler may call on_forked() from now on
 }
 
 pool_core::~pool_core() {
+  stop_listening_for_fork();
   if (creator_thread_.joinable() || reaper_thread_.joinable() || async_thread_.joinable())
     die("pool destroyed without shutdown()");
   clock_.unsubscribe(*this);
+}
+
+void pool_core::abandon() noexcept {
+  // A fork child (forked()): the threads are the parent's; joining would
+  // wait forever and destroying a joinable std::thread terminates. Moving
+  // each into a std::thread that is never destroyed leaves this one empty
+  // without a pthread call. glibc's pthread_cond_destroy waits until the
+  // waiters it counts have left, and those are the parent's threads: the
+  // block is leaked too (a few hundred bytes, once per inherited pool).
+  for (std::thread* t : {&creator_thread_, &reaper_thread_, &async_thread_})
+    if (t->joinable()) (void)new (std::nothrow) std::thread(std::move(*t));
+  (void)sync_.release();
+}
+
+void pool_core::fill_forked(acquire_error& err) const noexcept {
+  err.code = errc::forked;
+  err.counts = counts();
+  try {
+    err.pool_name = opts_.name;
+  } catch (...) {  // out of memory: the code still says it
+  }
 }
 
 // ---- release side ------------------------------------------------------------
@@ -91,6 +122,7 @@ void pool_core::push_idle(std::uint32_t i) noexcept {
 }
 
 void pool_core::release_abnormal(std::uint32_t i, release_mode mode) noexcept {
+  if (forked()) return;  // [G8] no adapter call in a fork child: the slot stays leased (leaked)
   if (mode == release_mode::discard) {
     pool_counters::bump(counters_.discarded);
     return retire(i, slot_state::leased, close_reason::discarded);
@@ -113,8 +145,9 @@ void pool_core::give_back(std::uint32_t i) noexcept {
 }
 
 void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
-  if (waiters_.load_gate(std::memory_order_seq_cst) & waiter_queue::gate_closed)  // [G3]
-    return retire(i, from, close_reason::pool_closed);
+  const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst);  // [G3]
+  if (g & waiter_queue::gate_forked) return;  // [G8] a fork child: no mutex, no close; the slot is leaked
+  if (g & waiter_queue::gate_closed) return retire(i, from, close_reason::pool_closed);
   {
     std::lock_guard lk(mutex_);
     if (hand_to_waiter_locked(i, from)) return;
@@ -135,6 +168,7 @@ bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept
 void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
   // We published slot i and then saw a non-zero gate [G3]: the pool closed,
   // or a waiter may have registered before seeing our publication.
+  if (g & waiter_queue::gate_forked) return;  // [G8] nobody waits in a fork child
   if (g & waiter_queue::gate_closed) {
     if (slots_[i].word.try_reserve()) retire(i, slot_state::reserved, close_reason::pool_closed);
     return;
@@ -182,6 +216,10 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
 
 std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& limit, std::source_location site,
                                     acquire_error& err) noexcept {
+  if (forked()) [[unlikely]] {  // [G8]: try_claim queued us without claiming (held is no_slot)
+    fill_forked(err);
+    return no_slot;
+  }
   if (limit.k == acquire_limit::kind::now) {
     // try_acquire: held == no_slot means the fast path found nothing idle or
     // was told to queue behind waiters.
@@ -444,6 +482,7 @@ pool_stats pool_core::stats() const {
   s.acquired = slots_.leases_total();
   counters_.read_into(s);
   s.leaks_suspected = leaks_ ? leaks_->suspected() : 0;
+  if (forked()) return s;  // [G8] mutex_ may be held by a parent's thread: the lock-free part only
   std::lock_guard lk(mutex_);
   s.breaker = breaker_.state();
   s.breaker_opened = breaker_.times_opened();
@@ -502,6 +541,7 @@ void pool_core::close_idle() noexcept {
 }
 
 void pool_core::close() noexcept {
+  if (forked()) return;  // [G8] the parent's pool: nothing to close here
   waiters_.mark_closed();  // [G2] then scan for idle
   {
     std::lock_guard lk(mutex_);
@@ -514,6 +554,7 @@ void pool_core::close() noexcept {
 }
 
 std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
+  if (forked()) return errc::forked;  // [G8]
   const auto deadline = deadline_after(clock_.now(), timeout);  // the timeout runs from the call
   close();
   std::unique_lock lk(mutex_);
@@ -525,6 +566,7 @@ std::error_code pool_core::drain(std::chrono::nanoseconds timeout) noexcept {
 }
 
 void pool_core::evict_all() noexcept {
+  if (forked()) return;  // [G8] no adapter call in a fork child
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].word.try_reserve()) {
       events_.emit({.kind = event_kind::evicted, .slot = i});
@@ -540,6 +582,7 @@ void pool_core::evict_slot(std::uint32_t i) noexcept {
 }
 
 void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, const void* ctx) noexcept {
+  if (forked()) return;  // [G8] no adapter call in a fork child
   // Flag, then reserve: a slot idle at the flag but leased before our
   // reserve carries stale to its lessee, whose claim reads the flag from the
   // word its CAS replaced (try_claim's slow_mask_), so it validates first;
@@ -575,6 +618,7 @@ void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, 
 }
 
 void pool_core::on_clock_advanced() noexcept {
+  if (forked()) return;  // [G8] nobody waits in a fork child, and mutex_ may be held
   std::lock_guard lk(mutex_);
   waiters_.wake_all_locked();
   async_cv_.notify_all();
@@ -893,6 +937,7 @@ void pool_core::set_sizing_locked(pool_sizing s) noexcept {
 
 void pool_core::resize(const pool_sizing& s) {
   if (auto err = validate(s, opts_)) throw *err;
+  if (forked()) return;  // [G8]
   {
     std::lock_guard lk(mutex_);
     if (s.max_size < creator_.max_size_locked()) trim_requested_ = true;
@@ -951,6 +996,7 @@ void pool_core::trim_excess(std::size_t max_size) noexcept {
 }
 
 void pool_core::suspend() noexcept {
+  if (forked()) return;  // [G8]
   bool was;
   {
     std::lock_guard lk(mutex_);
@@ -961,6 +1007,7 @@ void pool_core::suspend() noexcept {
 }
 
 void pool_core::resume() noexcept {
+  if (forked()) return;  // [G8]
   {
     std::lock_guard lk(mutex_);
     if (!waiters_.suspended_locked()) return;

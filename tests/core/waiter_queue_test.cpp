@@ -447,7 +447,7 @@ TEST_F(WaiterQueueTest, MustQueueIsTrueWhenClosedWhateverTheWaiters) {
 
 TEST_F(WaiterQueueTest, GateBitsAreDisjointAndTheCountTakesTheRest) {
   constexpr std::uint64_t bits[] = {waiter_queue::gate_closed, waiter_queue::gate_handoff, waiter_queue::gate_woken,
-                                    waiter_queue::gate_suspended};
+                                    waiter_queue::gate_suspended, waiter_queue::gate_forked};
   std::uint64_t all = waiter_queue::gate_waiters;
   for (const std::uint64_t b : bits) {
     EXPECT_EQ(all & b, 0u) << std::hex << b;

@@ -41,6 +41,7 @@ pg_server::pg_server(pg_server&& o) noexcept
       user_(std::move(o.user_)),
       password_(std::move(o.password_)),
       replication_user_(std::move(o.replication_user_)),
+      owner_pid_(o.owner_pid_),
       watchdog_(std::move(o.watchdog_)) {
   o.dir_.clear();
 }
@@ -185,7 +186,9 @@ void pg_server::promote() {
 bool pg_server::in_recovery() const { return admin_execute("SELECT pg_is_in_recovery()") == "t"; }
 
 void pg_server::stop() noexcept {
-  if (dir_.empty()) return;
+  // A fork child of the test (fault_test.cpp) that leaves through exit()
+  // runs the shared server's static destructor: the server is the parent's.
+  if (dir_.empty() || ::getpid() != owner_pid_) return;
   try {
     run({std::string(pg_bin) + "pg_ctl", "stop", "-D", dir_ + "/data", "-m", "fast", "-w", "-t", "30"}, dir_,
         dir_ + "/pg_ctl.log", who);

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <string>
 
+#include <unistd.h>
+
 namespace berth::testing {
 
 class pg_server {
@@ -86,7 +88,8 @@ class pg_server {
   void promote();
   /// SELECT pg_is_in_recovery(): true on a standby.
   bool in_recovery() const;
-  /// Stops the server and deletes its directory. Idempotent.
+  /// Stops the server and deletes its directory. Idempotent. Does nothing
+  /// in a process other than the one that started it (a fork child).
   void stop() noexcept;
 
  private:
@@ -107,6 +110,7 @@ class pg_server {
   std::string user_ = "berth_user";
   std::string password_;
   std::string replication_user_ = "berth_replicator";  // its password is password_
+  int owner_pid_ = static_cast<int>(::getpid());  // stop() does nothing in another process (a fork child)
   detail::watchdog watchdog_;  // stops the server if this process dies first
 };
 

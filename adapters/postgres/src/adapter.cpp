@@ -158,7 +158,17 @@ result<connection, adapter_error> adapter::connect() {
 
 result<void, adapter_error> adapter::validate(connection& c) { return validate(c, o_.connect_timeout); }
 
+namespace {
+adapter_error inherited_error(const char* call) {
+  return state_error("08003", (std::string(call) +
+                               ": the connection was opened before fork() and this is the child process; "
+                               "create a new pool (or connection) in the child")
+                                  .c_str());
+}
+}  // namespace
+
 result<void, adapter_error> adapter::validate(connection& c, std::chrono::milliseconds timeout) {
+  if (c.inherited()) return failure{inherited_error("validate")};
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
   if (c.superseded()) return failure{superseded_error(c, target_)};
   if (c.transaction() != transaction_state::idle)
@@ -174,6 +184,7 @@ result<void, adapter_error> adapter::validate(connection& c, std::chrono::millis
 }
 
 result<void, adapter_error> adapter::reset(connection& c) {
+  if (c.inherited()) return failure{inherited_error("reset")};
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
   if (c.superseded()) return failure{superseded_error(c, target_)};
   switch (c.transaction()) {

@@ -1,5 +1,6 @@
 // connection.cpp: see connection.hpp.
 #include <berth/db_error.hpp>
+#include <berth/fork.hpp>
 #include <berth/postgres/connection.hpp>
 
 #include <libpq-fe.h>
@@ -7,6 +8,7 @@
 #include "failover_tracker.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -31,6 +33,36 @@ std::string one_line(std::string_view m) {
   for (char& c : s)
     if (c == '\n' || c == '\t') c = ' ';
   return s;
+}
+
+/// A connect failure's libpq message, made with PQERRORS_VERBOSE so that a
+/// server's refusal carries its SQLSTATE ("FATAL:  53300: sorry, too many
+/// clients already" and a LOCATION line): the SQLSTATE goes to the end
+/// ("... (SQLSTATE 53300)"), the LOCATION line goes. The error's code stays
+/// 08001 (the connection could not be made), as documented.
+std::string connect_failure_message(std::string m) {
+  if (const auto loc = m.find("\nLOCATION:"); loc != std::string::npos) {
+    const auto eol = m.find('\n', loc + 1);
+    m.erase(loc, eol == std::string::npos ? std::string::npos : eol - loc);
+  }
+  for (const std::string_view severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
+    auto p = m.find(severity);
+    if (p == std::string::npos) continue;
+    p += severity.size();
+    const bool coded = p + 7 <= m.size() && m[p + 5] == ':' && m[p + 6] == ' ' &&
+                       std::all_of(m.begin() + static_cast<std::ptrdiff_t>(p),
+                                   m.begin() + static_cast<std::ptrdiff_t>(p + 5),
+                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ||
+                                                       std::isupper(static_cast<unsigned char>(c)); });
+    if (coded) {
+      const std::string state = m.substr(p, 5);
+      m.erase(p, 7);
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      m += " (SQLSTATE " + state + ")";
+    }
+    break;
+  }
+  return m;
 }
 
 error make_error(std::string_view sqlstate, std::string_view msg) {
@@ -250,6 +282,7 @@ bool role_contradicts(session_target t, server_role r, bool read_only) noexcept 
 
 struct connection::state {
   PGconn* conn = nullptr;
+  const berth::fork_guard origin;  // the process that opened conn
   bool broken = false;
   guard_marks guards;  // transaction.cpp keeps them
   statement_mode statements = statement_mode::named;
@@ -273,7 +306,22 @@ struct connection::state {
   state(const state&) = delete;
   state& operator=(const state&) = delete;
   ~state() {
-    if (conn != nullptr) PQfinish(conn);
+    // In a fork child, conn is the parent's session (its socket is shared):
+    // PQfinish would send Terminate on it and end the parent's session.
+    // Leak it instead.
+    if (conn != nullptr && !origin.inherited_checked()) PQfinish(conn);
+  }
+
+  /// Why a call cannot run on s: closed, broken, or inherited through
+  /// fork() (one relaxed load: fork_guard::inherited). nullopt when it can.
+  static std::optional<error> unusable(const state* s) {
+    if (s == nullptr) return make_error("08003", "connection closed");
+    if (s->origin.inherited()) [[unlikely]]
+      return make_error("08003", "this connection was opened in process " + std::to_string(s->origin.owner_pid()) +
+                                     " and inherited through fork(): a libpq connection must not be used across "
+                                     "fork() (open a new one in the child)");
+    if (s->broken) return s->broken_error();
+    return std::nullopt;
   }
 
   error broken_error() const {
@@ -303,12 +351,17 @@ struct connection::state {
     return sent;
   }
 
-  /// Cancels the running command (best effort) and marks the session broken.
+  /// Marks the session broken after a round trip overran: its protocol
+  /// state is unknown, so it is closed, and closing the socket ends the
+  /// server's session. No cancel request: libpq's PQcancel opens a socket
+  /// to the same address and waits for the server without a timeout, so
+  /// against a server (or network) gone silent it never returned, and a
+  /// validation's or ping's timeout hung instead of failing
+  /// (PostgresFault.ValidationOfASessionWhoseServerWentSilentHonoursItsTimeoutBug).
   error timed_out(std::chrono::milliseconds timeout) {
-    send_cancel();
     broken = true;
     return make_error("57014", "round trip timed out after " + std::to_string(timeout.count()) +
-                                   " ms; cancel sent, connection marked broken");
+                                   " ms; connection marked broken (the server did not answer in time)");
   }
 
   /// Sends sql (simple protocol) / sql with params (prepared, cached) and
@@ -482,10 +535,15 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   s->statements = statements;
   s->conn = PQconnectStartParams(keys, values, 1);
   if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
-  if (PQstatus(s->conn) == CONNECTION_BAD) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  if (PQstatus(s->conn) == CONNECTION_BAD)
+    return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
+  // The server's refusal (too many connections, authentication, no such
+  // database) with its SQLSTATE: connect_failure_message().
+  PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED) return failure{make_error("08001", PQerrorMessage(s->conn))};
+    if (st == PGRES_POLLING_FAILED)
+      return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
     const int w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (w == 0) {
       const char* h = PQhost(s->conn);
@@ -497,6 +555,7 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
     if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
     st = PQconnectPoll(s->conn);
   }
+  PQsetErrorVerbosity(s->conn, PQERRORS_DEFAULT);
   if (PQsetnonblocking(s->conn, 1) != 0) return failure{make_error("08001", PQerrorMessage(s->conn))};
   s->note_status();
   if (!s->role_reported) {
@@ -584,12 +643,12 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
 }
 
 result<query_result, error> connection::execute(std::string_view sql) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->run(sql, clock::time_point::max(), {}, on_timeout::mark_broken);
 }
 
 result<query_result, error> connection::execute(std::string_view sql, std::span<const param> params) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->run(sql, params, clock::time_point::max(), {}, on_timeout::mark_broken);
 }
 
@@ -600,20 +659,20 @@ error bad_timeout(std::chrono::milliseconds t) {
 }  // namespace
 
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
   return s_->run(sql, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
 }
 
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql,
                                                     std::span<const param> params) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
   return s_->run(sql, params, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
 }
 
 result<void, error> connection::ping(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   const auto deadline = clock::now() + timeout;
   if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
   if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
@@ -625,12 +684,12 @@ bool connection::read_only_by_default() const noexcept { return s_ && s_->read_o
 bool connection::role_reported() const noexcept { return s_ && s_->role_reported; }
 
 result<server_role, error> connection::refresh_role(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   return s_->query_role(clock::now() + timeout, timeout);
 }
 
 result<std::optional<std::chrono::microseconds>, error> connection::last_replay_age(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   // GREATEST ignores NULL, hence the IS NOT NULL test.
   auto r = s_->run(
       "SELECT CASE WHEN pg_is_in_recovery() AND pg_last_xact_replay_timestamp() IS NOT NULL THEN "
@@ -642,7 +701,7 @@ result<std::optional<std::chrono::microseconds>, error> connection::last_replay_
 }
 
 result<std::optional<std::chrono::microseconds>, error> connection::replay_lag(std::chrono::milliseconds timeout) {
-  if (!s_ || s_->broken) return failure{s_ ? s_->broken_error() : make_error("08003", "connection closed")};
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   auto r = s_->run(
       "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL "
       "WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
@@ -706,6 +765,7 @@ std::size_t connection::prepared_count() const noexcept { return s_ ? s_->prepar
 statement_mode connection::statements() const noexcept { return s_ ? s_->statements : statement_mode::named; }
 void connection::close() noexcept { s_.reset(); }
 bool connection::is_open() const noexcept { return s_ != nullptr; }
+bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_checked(); }
 PGconn* connection::native_handle() const noexcept { return s_ ? s_->conn : nullptr; }
 
 }  // namespace berth::postgres

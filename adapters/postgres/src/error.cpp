@@ -44,6 +44,8 @@ bool classify(int v, db_errc c) noexcept {
       return s.starts_with("23");
     case db_errc::timeout:
       return s == "57014";
+    case db_errc::resource_exhausted:
+      return s.starts_with("53");
   }
   return false;
 }

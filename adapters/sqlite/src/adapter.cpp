@@ -96,14 +96,39 @@ result<connection, adapter_error> adapter::connect() {
     for (const std::string& p : opts_.pragmas) c.execute("PRAGMA " + p);
     return c;
   } catch (const sqlite_error& e) {
-    return failure{e.to_adapter_error()};
+    // Name the file: after the open, SQLite's messages do not ("file is
+    // not a database"), and a pool's last creation error should say which.
+    adapter_error err = e.to_adapter_error();
+    if (err.message.find(filename_) == std::string::npos) err.message += " (database '" + filename_ + "')";
+    return failure{std::move(err)};
   } catch (const std::bad_alloc&) {
     return failure{adapter_error{to_error_code(SQLITE_NOMEM), "berth::sqlite: out of memory"}};
   }
 }
 
+namespace {
+result<void, adapter_error> inherited_error(const char* call) {
+  return fail(SQLITE_MISUSE, std::string(call) +
+                                 ": the connection was opened before fork() and this is the child process; "
+                                 "create a new pool (or connection) in the child");
+}
+}  // namespace
+
+namespace {
+/// SQLITE_READONLY_DBMOVED naming the path, for call ("validate", ...).
+result<void, adapter_error> moved_error(const char* call, const std::string& path) {
+  return fail(SQLITE_READONLY_DBMOVED,
+              std::string(call) + ": the database file '" + path +
+                  "' was removed or replaced since this connection opened it; discarding the connection (a new "
+                  "one opens the file now at that path). Commits made through it since then went to the removed "
+                  "file");
+}
+}  // namespace
+
 result<void, adapter_error> adapter::validate(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "validate: the connection is closed");
+  if (c.inherited()) return inherited_error("validate");
+  if (c.file_moved()) return moved_error("validate", opts_.path);
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "validate: the connection failed earlier with '" + last.message() + "'; discarding it");
   try {
@@ -121,6 +146,8 @@ result<void, adapter_error> adapter::validate(connection& c) {
 
 result<void, adapter_error> adapter::reset(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "reset: the connection is closed");
+  if (c.inherited()) return inherited_error("reset");
+  if (c.file_moved()) return moved_error("reset", opts_.path);
   if (const std::error_code last = c.last_error(); is_fatal(last))
     return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
   if (c.transaction_depth() != 0)

@@ -64,6 +64,7 @@ bool controls_transaction(std::string_view sql) noexcept {
 
 statement& connection_state::prepare_cached(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
+  check_not_inherited(sql);
   if (auto it = cache.find(sql); it != cache.end()) {
     it->second->reset();
     it->second->clear_bindings();
@@ -90,8 +91,26 @@ statement& connection_state::prepare_cached(std::string_view sql) {
 }
 
 void connection_state::close() noexcept {
+  if (db != nullptr && origin.inherited_checked()) {
+    // A fork child: the handle and its statements are the parent's (the
+    // file descriptors are shared). sqlite3_close/finalize here could
+    // release locks, roll back or checkpoint behind the parent's back
+    // (sqlite.org/howtocorrupt.html, 2.6): forget them, leaking the memory.
+    for (auto& [sql, st] : cache) (void)st.release();
+    cache.clear();
+    db = nullptr;
+    return;
+  }
   cache.clear();  // finalizes every statement before the handle goes
   if (db != nullptr) sqlite3_close_v2(std::exchange(db, nullptr));
+}
+
+void connection_state::fail_inherited(std::string_view sql) {
+  fail_with(SQLITE_MISUSE,
+            "this connection was opened in process " + std::to_string(origin.owner_pid()) +
+                " and inherited through fork(): SQLite connections must not be used across fork() "
+                "(open a new one in the child)",
+            sql);
 }
 
 }  // namespace detail
@@ -130,6 +149,7 @@ connection::~connection() = default;
 
 void connection::execute(std::string_view sql) {
   if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  s_->check_not_inherited(sql);
   std::string_view rest = sql;
   while (true) {
     // Errors name the statement without the whitespace before it.
@@ -192,6 +212,13 @@ sqlite3* connection::native_handle() const noexcept {
   return s_->db;
 }
 connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }
+bool connection::file_moved() const noexcept {
+  if (!s_ || s_->db == nullptr) return false;
+  int moved = 0;
+  // SQLITE_NOTFOUND from VFSes without the check (memdb): not moved.
+  return sqlite3_file_control(s_->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0;
+}
+bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_checked(); }
 
 namespace detail {
 sqlite3* handle_of(const connection& c) noexcept { return c.s_ ? c.s_->db : nullptr; }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <berth/detail/cache_padded.hpp>
+#include <berth/fork.hpp>
 #include <berth/sqlite/connection.hpp>
 #include <berth/sqlite/error.hpp>
 #include <berth/sqlite/statement.hpp>
@@ -48,9 +49,19 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   [[noreturn]] void fail_with(int rc, std::string message, std::string_view sql);
   /// Prepares one statement (for the cache or for execute()).
   statement& prepare_cached(std::string_view sql);
+  /// Finalizes the statements and closes the handle; in a fork child that
+  /// inherited them (origin), forgets both instead (see connection::close).
   void close() noexcept;
+  /// Throws SQLITE_MISUSE naming the fork when this state was inherited
+  /// through fork(). One relaxed load (fork_guard::inherited).
+  void check_not_inherited(std::string_view sql) {
+    if (origin.inherited()) [[unlikely]]
+      fail_inherited(sql);
+  }
+  [[noreturn]] void fail_inherited(std::string_view sql);
 
   sqlite3* db;  // null once closed
+  const berth::fork_guard origin;  // the process that opened db
   std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
   int depth = 0;       // live transaction guards
   int last_error = 0;  // extended code of the last failure thrown, 0 if none

@@ -99,6 +99,26 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
   policy.jitter = false;
   std::uint32_t attempts = 0;
   policy.on_retry = [&attempts](const retry_event& e) noexcept { attempts = e.attempt; };
+  // Writes check that the path still names the file the writer opened
+  // (connection::file_moved), inside BEGIN IMMEDIATE, so that no commit
+  // lands in a removed or replaced file, where SQLite in WAL mode would
+  // accept it and lose it at close: one stat() and fstat() per write
+  // transaction. Reads are not checked per call (a read loses nothing; it
+  // sees the removed file's last committed state): their connections are
+  // replaced when a write finds the move (evict_all below) or at
+  // validation.
+  struct checked_body {
+    database* self;
+    detail::body_ref inner;
+  } checked{this, body};
+  if (r == role::writer && !opts_.in_memory)
+    body = detail::body_ref{[](void* p, connection& c) {
+                              auto& b = *static_cast<checked_body*>(p);
+                              if (c.file_moved()) [[unlikely]]
+                                b.self->file_moved_under_writer();
+                              b.inner.call(b.inner.fn, c);
+                            },
+                            &checked};
   try {
     // immediate: the write lock is taken at BEGIN, so a write never fails
     // midway for a lock, and a WAL snapshot can never be stale at the first
@@ -129,6 +149,16 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
                            " is held by another connection or process (" + e.engine_message() + ")",
                        e.sql());
   }
+}
+
+void database::file_moved_under_writer() {
+  readers_.evict_all();  // idle ones close now, leased ones when they come back
+  writer_.evict_all();   // ours closes when this call's lease ends
+  throw_sqlite_error(to_error_code(SQLITE_READONLY_DBMOVED),
+                     "berth::sqlite::database: the database file '" + opts_.path +
+                         "' was removed or replaced since its connections opened it; this write was not committed. "
+                         "Every connection of the database is being replaced: the next call opens the file now at "
+                         "that path (a replacement must come without the old file's -wal and -shm files)");
 }
 
 void database::close() noexcept {

@@ -20,6 +20,7 @@ class category final : public std::error_category {
         return primary == SQLITE_IOERR || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
                primary == SQLITE_CANTOPEN;
       case db_errc::timeout: return primary == SQLITE_INTERRUPT;
+      case db_errc::resource_exhausted: return primary == SQLITE_FULL;
     }
     return false;
   }

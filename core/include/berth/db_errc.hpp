@@ -38,6 +38,13 @@ enum class db_errc : int {
   /// cancel request, or berth's own round-trip timeout). Note: SQLITE_BUSY
   /// after busy_timeout is `retryable`, not this.
   timeout,
+  /// The server or the file ran out of a resource (SQLite: SQLITE_FULL, the
+  /// disk or max_page_count is full; PostgreSQL: class 53
+  /// insufficient_resources: 53100 disk_full, 53200 out_of_memory, 53300
+  /// too_many_connections). The failed statement or transaction was rolled
+  /// back and the connection is fine: free the resource (disk space,
+  /// max_page_count, connection slots) and retry later, not at once.
+  resource_exhausted,
 };
 
 /// The category of db_errc conditions, named "berth.db". Thread-safe.

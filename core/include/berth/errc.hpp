@@ -47,6 +47,12 @@ enum class errc : int {
   /// router's stats() say which replica is in which state. Retry later, or
   /// allow the fallback.
   no_replica,
+  /// The pool was inherited from the parent process through fork(): its
+  /// threads do not exist in this process and its connections are the
+  /// parent's sessions, so it hands out nothing here (berth/fork.hpp). Not
+  /// retryable: create a new pool in the child (the inherited one may be
+  /// destroyed; it then leaks its connections instead of closing them).
+  forked,
 };
 
 /// The category of berth::errc. Thread-safe.

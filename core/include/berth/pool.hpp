@@ -102,9 +102,18 @@ class pool final : public detail::pool_core, private sweep_target {
   }
 
   /// Closes the pool and joins its thread. Aborts, naming each lease and
-  /// where it was acquired, if leases are still outstanding. Not thread-safe
-  /// with other members.
+  /// where it was acquired, if leases are still outstanding. In a fork child
+  /// that inherited the pool (forked(), berth/fork.hpp) it closes nothing,
+  /// joins nothing and never blocks: the connections (the parent's
+  /// sessions), the parent's thread handles and the slow-path mutex are
+  /// leaked, and leases taken before the fork may still be outstanding; the
+  /// adapter object itself is destroyed. Not thread-safe with other members.
   ~pool() {
+    if (forked()) [[unlikely]] {
+      abandon();
+      (void)conns_.release();  // never destroyed here: a connection's destructor would close the parent's session
+      return;
+    }
     if constexpr (adapter_with_sweep<A>) adapter_.attach(nullptr);  // waits for a sweep in progress
     shutdown();
   }
@@ -134,7 +143,8 @@ class pool final : public detail::pool_core, private sweep_target {
   /// the whole call's duration and the last creation error),
   /// errc::database_unavailable (nothing idle while the circuit breaker on
   /// creation is open: at once, or when it opens; with the last creation
-  /// error) or errc::pool_closed. Thread-safe. The fast path (a connection idle, no
+  /// error), errc::pool_closed, or errc::forked (a fork child's copy of
+  /// the pool, at once). Thread-safe. The fast path (a connection idle, no
   /// queue) never blocks, never allocates and reads no clock.
   BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {

@@ -58,6 +58,9 @@ TEST(PostgresError, SqlstatesMapOntoTheEngineNeutralConditions) {
   EXPECT_EQ(make_sqlstate_error("57014"), berth::db_errc::timeout);
   EXPECT_EQ(make_sqlstate_error("08006"), berth::db_errc::connection_lost);
   EXPECT_EQ(make_sqlstate_error("57P01"), berth::db_errc::connection_lost);
+  EXPECT_EQ(make_sqlstate_error("53300"), berth::db_errc::resource_exhausted);
+  EXPECT_EQ(make_sqlstate_error("53100"), berth::db_errc::resource_exhausted);
+  EXPECT_NE(make_sqlstate_error("54000"), berth::db_errc::resource_exhausted);
   EXPECT_NE(make_sqlstate_error("42601"), berth::db_errc::retryable);
   EXPECT_NE(make_sqlstate_error("57014"), berth::db_errc::connection_lost);
   EXPECT_NE(make_sqlstate_error("23505"), berth::db_errc::retryable);

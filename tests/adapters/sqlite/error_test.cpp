@@ -36,12 +36,13 @@ TEST(SqliteErrorCategory, ClassifiesExtendedCodesIntoConditions) {
       {SQLITE_NOTADB, db_errc::connection_lost},
       {SQLITE_CANTOPEN, db_errc::connection_lost},
       {SQLITE_INTERRUPT, db_errc::timeout},
+      {SQLITE_FULL, db_errc::resource_exhausted},
   };
   for (const auto& r : equal) {
     const std::error_code ec = to_error_code(r.code);
     EXPECT_EQ(ec, r.cond) << r.code;
     for (const db_errc other : {db_errc::retryable, db_errc::constraint_violation, db_errc::connection_lost,
-                                db_errc::timeout})
+                                db_errc::timeout, db_errc::resource_exhausted})
       if (other != r.cond) {
         EXPECT_NE(ec, other) << r.code << " vs " << static_cast<int>(other);
       }

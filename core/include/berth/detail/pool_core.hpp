@@ -40,8 +40,9 @@
 //
 // Synchronization: the tags [G1]-[G7] are defined in waiter_queue.hpp, [W1]
 // [W2] in slot_state.hpp, [Q1]-[Q3] in idle_ring.hpp. On this path:
-//   [G1] acquire's relaxed gate load (fairness heuristic; closed and
-//        suspended [G7] are folded into the same must_queue() test).
+//   [G1] acquire's relaxed gate load (fairness heuristic; closed,
+//        suspended [G7] and forked [G8] are folded into the same
+//        must_queue() test).
 //   [G3] release publishes, then loads the gate seq_cst; a non-zero gate
 //        sends it to after_publish() (close, strict hand-off, or waking the
 //        head).
@@ -70,6 +71,20 @@
 //   Adaptive min_idle: the reaper's pass samples demand and calls
 //              adapt_min_idle() (reaper.hpp, demand_window.hpp).
 //
+// fork() (berth/fork.hpp): every pool listens for forks (fork_listener); in
+// a fork child the handler sets the gate's forked bit [G8], so try_claim's
+// must_queue() test, which the fast path makes anyway, sends acquirers to
+// claim_slow, which fails them with errc::forked before taking mutex_ (the
+// parent's threads may have held it at the fork and do not exist here); a
+// release's must_hand() test sends it to offer_contended, which leaks the
+// slot. Every cold entry point that would take mutex_ or call the adapter
+// returns at once in the child, and destruction there leaks the threads'
+// handles, the mutex and condition variables (abandon(); glibc's
+// pthread_cond_destroy would wait forever for the parent's waiters) and,
+// in pool<A>, the connections. A per-pool getpid() check was the
+// alternative: a system call, so not on the fast path, which then could not
+// refuse an acquirer in the child without a new test of its own.
+//
 // Off the fast path, [S1]: sweep_slots()' first load of each slot word is
 // seq_cst, which orders a sweep against the creator's claim of an empty slot
 // and the adapter's own seq_cst accesses (see sweep_slots()).
@@ -92,6 +107,7 @@
 #include <berth/detail/test_hooks.hpp>
 #include <berth/detail/waiter_queue.hpp>
 #include <berth/events.hpp>
+#include <berth/fork.hpp>
 #include <berth/options.hpp>
 #include <berth/stats.hpp>
 
@@ -132,7 +148,7 @@ struct acquire_limit {
 /// The pool without the connection type.
 /// Distinct objects: safe. Shared objects: acquire/release/stats/counts/
 /// close/drain safe from any thread; construction and destruction are not.
-class pool_core : private clock_listener, private idle_source, private reaper_host {
+class pool_core : private clock_listener, private idle_source, private reaper_host, private fork_listener {
  public:
   pool_core(const pool_core&) = delete;
   pool_core& operator=(const pool_core&) = delete;
@@ -221,6 +237,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Thread-safe. Takes the slow-path mutex briefly.
   void resume() noexcept;
 
+  /// True in a fork child that inherited this pool (berth/fork.hpp, [G8]):
+  /// acquires fail with errc::forked, releases and close() leave everything
+  /// as the parent had it, and destruction leaks instead of closing.
+  /// Thread-safe. Never blocks.
+  bool forked() const noexcept {
+    // Relaxed: [G8], set in the child's only thread inside fork().
+    return (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_forked) != 0;
+  }
+
   /// True between suspend() and resume(). Thread-safe. Never blocks.
   bool suspended() const noexcept {
     // Relaxed: a flag with nothing behind it; a caller ordered after
@@ -266,8 +291,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// runs again.
   BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
-    if (leaks_) [[unlikely]]
+    if (leaks_) [[unlikely]] {
+      if (forked()) return;  // [G8] a record's mutex may be held by a parent's thread: leak the slot
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
+    }
     // Relaxed: our own write at acquire (or the reset value [W1] brought).
     if (slots_[i].hold_since.load(std::memory_order_relaxed) != clock_source::time_point::min()) [[unlikely]]
       end_hold(i);  // a timed lease (pool_options::hold_time_sampling)
@@ -313,6 +340,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// the alternative is a silent use-after-free. Called by pool<A>'s
   /// destructor before its storage goes away.
   void shutdown() noexcept;
+  /// shutdown() for a fork child's copy (forked()): joins nothing, closes
+  /// nothing, locks nothing; leaks the parent's thread handles, the mutex and
+  /// the condition variables so that destruction neither terminates nor
+  /// hangs. Called by pool<A>'s destructor instead of shutdown().
+  void abandon() noexcept;
 
   // ---- implemented by pool<A>: adapter calls on slot storage --------------
   /// Opens a connection into slot i's storage. Cold path.
@@ -345,7 +377,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// r's deadline, site and executor are set; r.owner is set here. The
   /// handler is called exactly once, later, on the executor. Throws
   /// std::bad_alloc or std::system_error (the deadline heap, the async
-  /// thread) before anything changed; `held` is then back in the pool.
+  /// thread; errc::forked in a fork child, [G8]) before anything changed; `held` is then back in the pool.
   /// Thread-safe. Never blocks on I/O (takes the slow-path mutex briefly).
   void async_start(const std::shared_ptr<async_request>& r, std::uint32_t held);
   /// Cancels r: true if it was not done yet, in which case its handler
@@ -477,6 +509,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   // clock_listener
   void on_clock_advanced() noexcept override;
+  // fork_listener: the child handler, inside fork() [G8]
+  void on_forked() noexcept override { waiters_.mark_forked(); }
+  /// errc::forked into err. Lock-free.
+  void fill_forked(acquire_error& err) const noexcept;
   // idle_source (the waiter queue's settle and waking waiters)
   std::uint32_t pop_idle_for_waiter() noexcept override {
     slot_word::rep w;
@@ -545,8 +581,17 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// approximate value with nothing behind it.
   std::atomic<std::uint64_t> sizing_;
 
+  /// The slow-path mutex and the condition variables, on the heap so that a
+  /// fork child can leak them (abandon()). Set by the constructor; released
+  /// only by abandon(), in a fork child, just before destruction.
+  struct sync_block {
+    std::mutex mutex;
+    std::condition_variable creator_cv, reaper_cv, drained_cv, async_cv, async_done_cv;
+  };
+  std::unique_ptr<sync_block> sync_;
+
   // ---- guarded by mutex_ (slow path only) ----
-  mutable std::mutex mutex_;
+  std::mutex& mutex_;  // sync_->mutex
   waiter_queue waiters_;  // its _locked members; its gate word is lock-free
   creator creator_;
   /// Admits the creator's attempts; refuses acquirers that need a creation
@@ -572,9 +617,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   bool stop_ = false;
   /// resize() lowered max_size: the creator thread trims (trim_excess).
   bool trim_requested_ = false;
-  std::condition_variable creator_cv_;
-  std::condition_variable reaper_cv_;
-  std::condition_variable drained_cv_;
+  std::condition_variable& creator_cv_;  // sync_'s
+  std::condition_variable& reaper_cv_;
+  std::condition_variable& drained_cv_;
   /// Asynchronous acquires: pending deadlines (a min-heap on deadline, each
   /// request knowing its index), requests whose post() threw, requests whose
   /// run has not finished delivering (or dropping) their outcome (shutdown
@@ -587,8 +632,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// The deadline the async thread sleeps towards (min() while it runs): a
   /// new deadline wakes it only if earlier.
   clock_source::time_point async_sleeps_until_ = clock_source::time_point::min();
-  std::condition_variable async_cv_;
-  std::condition_variable async_done_cv_;
+  std::condition_variable& async_cv_;  // sync_'s
+  std::condition_variable& async_done_cv_;
 
   // ---- creator thread only, or the constructor before it starts ----
   std::minstd_rand lifetime_rng_;  // lifetime jitter, drawn in opened()

@@ -2,7 +2,7 @@
 // by which released connections reach them (hand-off and fairness).
 //
 // Owns: the FIFO of waiters, the gate word (waiter count | closed | handoff
-// | woken | suspended) that the fast path reads, the mode (strict or throughput), and
+// | woken | suspended | forked) that the fast path reads, the mode (strict or throughput), and
 // the settle step that keeps an idle connection from sitting beside a
 // sleeping waiter.
 // Never touches: slot words other than through idle_source (a popped slot
@@ -60,6 +60,14 @@
 //        take one idle connection after suspend() returned; an acquire that
 //        happens after suspend() returned reads the bit (coherence) and
 //        queues.
+//   [G8] forked bit (berth/fork.hpp): set in a fork child by the child
+//        handler of pthread_atfork (mark_forked), in the child's only thread
+//        inside fork(), and never cleared. Relaxed: every later reader in the
+//        child is that thread or one it creates afterwards. must_queue() and
+//        must_hand() are true under it, so the fast paths' existing tests
+//        send acquirers and releasers to the slow path, which fails them
+//        (errc::forked) or leaks the slot without taking the mutex (the
+//        parent's threads may have held it at the fork).
 //
 // Fairness. Read off the gate by must_queue() (acquirers) and must_hand()
 // (releasers):
@@ -180,7 +188,8 @@ class waiter_queue {
   static constexpr std::uint64_t gate_handoff = std::uint64_t{1} << 62;  // the starving head is owed a release
   static constexpr std::uint64_t gate_woken = std::uint64_t{1} << 61;    // [G5]
   static constexpr std::uint64_t gate_suspended = std::uint64_t{1} << 60;  // [G7] pool::suspend()
-  static constexpr std::uint64_t gate_waiters = gate_suspended - 1;
+  static constexpr std::uint64_t gate_forked = std::uint64_t{1} << 59;     // [G8] a fork child's copy
+  static constexpr std::uint64_t gate_waiters = gate_forked - 1;
 
   /// handoff_after: the fairness bound (0: always strict).
   waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept;
@@ -190,17 +199,18 @@ class waiter_queue {
 
   /// True when a new acquirer must queue behind the waiters rather than
   /// take an idle connection (strict mode, see "Fairness"); also when the
-  /// pool is closed or suspended [G7]. Pure.
+  /// pool is closed, suspended [G7] or a fork child's copy [G8]. Pure.
   bool must_queue(std::uint64_t g) const noexcept {
-    if (g & (gate_closed | gate_suspended)) return true;
+    if (g & (gate_closed | gate_suspended | gate_forked)) return true;
     const std::uint64_t w = g & gate_waiters;
     return w != 0 && always_strict_;
   }
   /// True when a releaser must hand its connection to the head waiter
   /// (strict mode, or the head is owed one) rather than publish it; also
-  /// when the pool is closed. False while suspended and open [G7]. Pure.
+  /// when the pool is closed or a fork child's copy [G8] (the slow path
+  /// then leaks the slot). False while suspended and open [G7]. Pure.
   bool must_hand(std::uint64_t g) const noexcept {
-    if (g & gate_closed) return true;
+    if (g & (gate_closed | gate_forked)) return true;
     if (g & gate_suspended) return false;
     const std::uint64_t w = g & gate_waiters;
     return w != 0 && ((g & gate_handoff) || always_strict_);
@@ -209,6 +219,9 @@ class waiter_queue {
   /// Sets the closed bit ([G2]: seq_cst, before close() scans for idle
   /// slots). Lock-free.
   void mark_closed() noexcept { gate_.value.fetch_or(gate_closed, std::memory_order_seq_cst); }
+  /// [G8] Sets the forked bit. Fork child handler only (relaxed: the
+  /// child's only thread, inside fork()). Lock-free; never blocks.
+  void mark_forked() noexcept { gate_.value.fetch_or(gate_forked, std::memory_order_relaxed); }
 
   /// Registers a waiter [G2] and pops the ring for it: the popped slot (the
   /// registration is withdrawn, then settle), or no_slot (still registered:
@@ -286,7 +299,7 @@ class waiter_queue {
   const std::chrono::nanoseconds handoff_after_;
 
   // ---- atomics only ----
-  /// waiters (low 60 bits) | suspended | woken | handoff | closed. Read on every
+  /// waiters (low 59 bits) | forked | suspended | woken | handoff | closed. Read on every
   /// acquire/release, written only on the slow path.
   cache_padded<std::atomic<std::uint64_t>> gate_{};
 

@@ -16,8 +16,8 @@ namespace berth::postgres {
 ///                then SET statement_timeout when configured.
 ///   validate(c, timeout): fails at once when c is broken, superseded (see
 ///                failover below) or not idle (a transaction or a command
-///                left open), else a ping bounded by timeout (cancelled and
-///                marked broken on timeout; an empty simple-protocol query, which
+///                left open), else a ping bounded by timeout (marked broken
+///                on timeout, no cancel sent; an empty simple-protocol query, which
 ///                PgBouncer forwards to a server session), which also brings the server's
 ///                current role; then fails if c turned out superseded. (A
 ///                server that reports no in_hot_standby is asked its role

@@ -234,8 +234,10 @@ class connection {
   static constexpr std::chrono::milliseconds cancel_grace{2000};
 
   /// A cheap round trip (an empty query), bounded by timeout; on timeout the
-  /// server is sent a cancel request and the connection is marked broken
-  /// (its protocol state is unknown). Blocks up to about timeout.
+  /// connection is marked broken (its protocol state is unknown; closing it
+  /// ends the server's session). No cancel request is sent: libpq's is
+  /// unbounded and never returns from a server gone silent. Blocks up to
+  /// about timeout.
   result<void, error> ping(std::chrono::milliseconds timeout);
 
   /// The server's role as of the session's last round trip (see the class
@@ -295,8 +297,17 @@ class connection {
   /// The statement_mode given to open() (named when closed).
   statement_mode statements() const noexcept;
   /// Closes the session (PQfinish; the server frees prepared statements).
+  /// In a fork child that inherited the connection (inherited()), leaves
+  /// the session alone instead: PQfinish would send Terminate on the socket
+  /// the parent shares and end the parent's session; the PGconn is leaked.
   void close() noexcept;
   bool is_open() const noexcept;
+  /// True in a fork child when this connection was opened before the fork
+  /// (berth/fork.hpp): every call that talks to the server then fails with
+  /// 08003 naming the fork, sending nothing, and close()/the destructor
+  /// leak the session instead of ending it. A getpid() system call: not for
+  /// per-query paths. Never blocks.
+  bool inherited() const noexcept;
   /// The PGconn (nullptr when closed). Using it asynchronously and leaving a
   /// result pending makes reset() fail, so the pool discards the connection.
   PGconn* native_handle() const noexcept;

@@ -38,11 +38,14 @@ class adapter {
 
   /// Opens and configures a connection (see options). Blocks on file I/O.
   result<connection, adapter_error> connect();
-  /// Fails if the connection is closed, its last error was fatal
+  /// Fails if the connection is closed, inherited through fork(), its
+  /// database file was removed or replaced (SQLITE_READONLY_DBMOVED naming
+  /// the path: connection::file_moved()), its last error was fatal
   /// (is_fatal: IOERR, CORRUPT, NOTADB, CANTOPEN) or a cached "SELECT 1"
   /// fails. Never blocks on locks (SELECT 1 reads no table).
   result<void, adapter_error> validate(connection& c);
-  /// Fails for a fatal last error; otherwise resets every cached statement
+  /// Fails for a fatal last error, a fork-inherited connection or a moved
+  /// database file (as validate()); otherwise resets every cached statement
   /// and, if a transaction is open, rolls it back (ROLLBACK). A failure
   /// makes the pool close the connection.
   result<void, adapter_error> reset(connection& c);

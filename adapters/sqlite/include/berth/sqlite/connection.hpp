@@ -115,6 +115,22 @@ class connection {
 
   /// True while open.
   explicit operator bool() const noexcept;
+  /// True when the database file this connection opened was removed,
+  /// renamed or replaced at its path since (SQLITE_FCNTL_HAS_MOVED: the
+  /// path no longer names the open file). SQLite in WAL mode keeps
+  /// committing to a removed file, and those commits are lost when the
+  /// connection closes: the adapter checks this at validate() and reset(),
+  /// and sqlite::database before every write. False for in-memory
+  /// databases and closed connections. A stat() and an fstat(): not for
+  /// per-query paths. Never blocks on locks.
+  bool file_moved() const noexcept;
+  /// True in a fork child when this connection was opened before the fork
+  /// (berth/fork.hpp): execute() and prepare() then throw SQLITE_MISUSE
+  /// naming the fork, and close()/the destructor leave the handle alone
+  /// (leaked) instead of closing what the parent still uses. Statements
+  /// already prepared are not checked per step: do not use them in the
+  /// child. A getpid() system call: not for per-query paths. Never blocks.
+  bool inherited() const noexcept;
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks
   /// SQLite whether a transaction is open (the caller may run BEGIN
@@ -122,7 +138,8 @@ class connection {
   sqlite3* native_handle() const noexcept;
 
   /// Finalizes the cached statements and closes the handle
-  /// (sqlite3_close_v2). Idempotent. Never throws.
+  /// (sqlite3_close_v2); in a fork child that inherited the connection,
+  /// forgets them instead (see inherited()). Idempotent. Never throws.
   void close() noexcept;
 
  private:

@@ -112,7 +112,11 @@ class database {
   /// effects commit (keep other side effects out of it, or idempotent).
   /// Throws berth::acquire_exception when the writer is not free by the
   /// deadline, sqlite_error (retryable, naming the lock and the path) when
-  /// the lock is not, and whatever fn throws. Thread-safe. Blocks.
+  /// the lock is not, sqlite_error SQLITE_READONLY_DBMOVED naming the file
+  /// when the database file was removed or replaced since the writer opened
+  /// it (fn does not run, nothing commits, and every connection is replaced
+  /// so the next call opens the file now at the path), and whatever fn
+  /// throws. Thread-safe. Blocks.
   template <class F>
   std::invoke_result_t<F&, connection&> write_until(clock::time_point deadline, F&& fn) {
     return run(role::writer, deadline, fn);
@@ -179,6 +183,10 @@ class database {
   /// the deadline; its give-up and read-only errors reworded to name this
   /// database; see write_until/read_until.
   void run_erased(role r, clock::time_point deadline, detail::body_ref body);
+  /// A write found its file removed or replaced (connection::file_moved):
+  /// evicts every connection and throws SQLITE_READONLY_DBMOVED naming the
+  /// file. Thread-safe.
+  [[noreturn]] void file_moved_under_writer();
 
   // Immutable after construction.
   database_options opts_;
