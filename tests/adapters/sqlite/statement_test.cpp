@@ -179,5 +179,37 @@ TEST_F(StatementTest, StepFailureCarriesEngineMessageAndSql) {
   EXPECT_EQ(e.sql(), "INSERT INTO u VALUES (?)");
 }
 
+// The stored type a mismatch names, for the two types the other tests do not
+// store, and a column read from a statement that has no columns at all.
+TEST_F(StatementTest, MismatchNamesRealAndBlobValuesAndAColumnlessStatementSaysSo) {
+  c.execute("INSERT INTO t(r, b) VALUES (1.5, x'00ff')");
+  auto& sel = c.prepare("SELECT r, b FROM t");
+  ASSERT_TRUE(sel.step());
+  const auto real_as_int = thrown([&] { (void)sel.get<std::int64_t>(0); });
+  EXPECT_EQ(real_as_int.code().value(), SQLITE_MISMATCH);
+  EXPECT_NE(std::string(real_as_int.what()).find("the value is REAL"), std::string::npos) << real_as_int.what();
+  const auto blob_as_text = thrown([&] { (void)sel.get<std::string>(1); });
+  EXPECT_EQ(blob_as_text.code().value(), SQLITE_MISMATCH);
+  EXPECT_NE(std::string(blob_as_text.what()).find("the value is BLOB"), std::string::npos) << blob_as_text.what();
+  sel.reset();
+
+  auto& ins = c.prepare("INSERT INTO t(i) VALUES (1)");
+  const auto none = thrown([&] { (void)ins.get<std::int64_t>(0); });
+  EXPECT_EQ(none.code().value(), SQLITE_RANGE);
+  EXPECT_NE(std::string(none.what()).find("the statement returns no columns"), std::string::npos) << none.what();
+}
+
+// A bind the engine refuses for another reason than the index (here
+// SQLITE_TOOBIG, text over the connection's length limit) throws the
+// engine's code and names the statement.
+TEST_F(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
+  auto& ins = c.prepare("INSERT INTO t(s) VALUES (?)");
+  sqlite3_limit(c.native_handle(), SQLITE_LIMIT_LENGTH, 8);
+  const auto e = thrown([&] { ins.bind(1, std::string(64, 'x')); });
+  EXPECT_EQ(e.code().value(), SQLITE_TOOBIG);
+  EXPECT_EQ(e.sql(), "INSERT INTO t(s) VALUES (?)");
+  EXPECT_EQ(c.last_error().value(), SQLITE_TOOBIG) << "recorded as the connection's last failure";
+}
+
 }  // namespace
 }  // namespace berth::sqlite
