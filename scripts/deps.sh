@@ -21,6 +21,7 @@ BERTH_PACKAGES=(
                                     # Not Debian's default clang 14: it lacks __builtin_source_location, so
                                     # libstdc++ 12 has no std::source_location, which berth's core uses
   spin                              # verify/spin/check.sh: the hand-off protocol model-checked (CTest spin_handoff_model)
+  gcovr                             # scripts/coverage: line coverage of core/ and adapters/ (run-tests' debug stage)
 )
 
 # Used only by the benchmarks (scripts/run-bench): peers that berth is

@@ -45,6 +45,7 @@ TEST(DbErrc, CategoryAndConditions) {
   EXPECT_EQ(code_of(db_errc::timeout), db_errc::timeout);
   EXPECT_NE(code_of(db_errc::timeout), db_errc::retryable);
   EXPECT_NE(std::make_error_code(std::errc::timed_out), db_errc::timeout) << "other categories never match";
+  EXPECT_EQ(std::error_condition(static_cast<db_errc>(99)).message(), "unknown berth.db condition");
 }
 
 /// Runs throw_db_error<Engine>(code, ...) and returns what `Caught` saw.

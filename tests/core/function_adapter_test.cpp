@@ -155,5 +155,23 @@ TEST(FunctionAdapterTest, ACloseThatThrowsIsIgnored) {
   SUCCEED();
 }
 
+// A callable that throws something not derived from std::exception (an int,
+// a C library's error struct) is still an adapter_failure naming the call.
+TEST(FunctionAdapterTest, NonStandardExceptionsAreFailuresNamingTheCall) {
+  function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(1); },
+                                  .validate = [](client_ptr&) -> bool { throw 42; },
+                                  .reset = [](client_ptr&) { throw 'x'; }});
+  auto c = a.connect();
+  ASSERT_TRUE(c);
+  const auto v = a.validate(*c);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, make_error_code(errc::adapter_failure));
+  EXPECT_EQ(v.error().message, "validate threw a non-standard exception");
+  const auto r = a.reset(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_error_code(errc::adapter_failure));
+  EXPECT_EQ(r.error().message, "reset threw a non-standard exception");
+}
+
 }  // namespace
 }  // namespace berth

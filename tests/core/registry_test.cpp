@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <latch>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -301,6 +302,20 @@ TEST(Registry, LookupsAndStatsRaceCloseAll) {
   EXPECT_EQ(reg->names().size(), n) << "nothing added after close_all";
   reg.reset();
   EXPECT_EQ(script->live.load(), 0);
+}
+
+// registry_error's code: its own category, one distinct message per value.
+TEST(RegistryTest, ErrorCodesHaveTheirOwnCategoryAndMessages) {
+  EXPECT_STREQ(registry_category().name(), "berth.registry");
+  std::set<std::string> messages;
+  for (auto e : {registry_errc::duplicate_name, registry_errc::unknown_name, registry_errc::wrong_type,
+                 registry_errc::closed, registry_errc::invalid_name}) {
+    const std::error_code c = e;
+    EXPECT_EQ(&c.category(), &registry_category());
+    EXPECT_TRUE(messages.insert(c.message()).second) << c.message();
+    EXPECT_NE(c.message(), "unknown berth.registry error");
+  }
+  EXPECT_EQ(std::error_code(static_cast<registry_errc>(99)).message(), "unknown berth.registry error");
 }
 
 }  // namespace

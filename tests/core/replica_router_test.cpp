@@ -1,6 +1,7 @@
 #include <berth/db_errc.hpp>
 #include <berth/replica_router.hpp>
 
+#include "support/enum_names.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
@@ -100,6 +101,9 @@ TEST_F(ReplicaRouterTest, OptionsValidationNamesTheField) {
   EXPECT_EQ(field_of(o), "max_replica_lag");
   o = opts();
   o.lag_check_interval = std::chrono::milliseconds::max();
+  EXPECT_EQ(field_of(o), "lag_check_interval");
+  o = opts();
+  o.lag_check_interval = -1ms;
   EXPECT_EQ(field_of(o), "lag_check_interval");
   o = opts();
   o.check_timeout = 0ms;
@@ -489,6 +493,13 @@ TEST_F(ReplicaRouterTest, ManyThreadsReadWhileAReplicaFlaps) {
   EXPECT_GT(replica_reads, 0u);
   EXPECT_EQ(r.primary().counts().leased, 0u);
   for (std::size_t k = 0; k < 3; ++k) EXPECT_EQ(r.replica(k).counts().leased, 0u);
+}
+
+// The names replica_stats and the router's events print; "unknown" out of range.
+TEST_F(ReplicaRouterTest, EveryStrategyAndHealthHasItsOwnName) {
+  testing::expect_enum_names<read_strategy>({"round_robin", "random", "least_loaded", "power_of_two_choices"},
+                                            "unknown");
+  testing::expect_enum_names<replica_health>({"admitted", "ejected", "probing"}, "unknown");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // fake clock (no sleeps).
 #include <berth/retry.hpp>
 
+#include "support/enum_names.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_clock.hpp"
 
@@ -320,6 +321,12 @@ TEST(RetryRunner, AnEarlierDeadlineThanTheBudgetWins) {
                                     clock),
                retryable_error);
   EXPECT_EQ(calls, 1) << "a deadline already reached allows one attempt and no retry";
+}
+
+// The verdict names on_retry's callers log; "?" out of range.
+TEST(RetryTest, EveryVerdictHasItsOwnName) {
+  testing::expect_enum_names<retry_verdict>(
+      {"retry", "not_retryable", "outcome_unknown", "attempts_exhausted", "budget_exhausted"}, "?");
 }
 
 }  // namespace

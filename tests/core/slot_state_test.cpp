@@ -1,4 +1,7 @@
 #include <berth/detail/slot_state.hpp>
+#include <berth/events.hpp>
+
+#include "support/enum_names.hpp"
 
 #include <gtest/gtest.h>
 
@@ -127,6 +130,28 @@ TEST(SlotAtomicTest, ExpiredAndStaleFlagsAreStickyUntilTheOwnerClearsThem) {
   EXPECT_TRUE(a.flags() & slot_word::in_ring) << "clear_flags never touches in_ring";
   EXPECT_TRUE(a.publish_idle(S::leased) & slot_word::expired) << "an expired slot is not published";
   EXPECT_EQ(a.state(), S::leased);
+}
+
+// The names the debug checks and event logs print (slot_state.cpp), in
+// declaration order; "?" for a value out of range.
+TEST(SlotStateTest, EveryStateAndEventHasItsOwnName) {
+  testing::expect_enum_names<slot_state>({"empty", "connecting", "idle", "leased", "reserved", "closing"}, "?");
+  EXPECT_EQ(slot_state_count, 6);
+  testing::expect_enum_names<slot_event>({"begin_connect", "connected", "hand_off", "connect_failed", "lease",
+                                          "reserve", "release", "retire", "unreserve", "closed"},
+                                         "?");
+  EXPECT_EQ(slot_event_count, 10);
+}
+
+// pool_event's kind and reason as event_log and the Prometheus labels print them.
+TEST(SlotStateTest, EveryEventKindAndCloseReasonHasItsOwnName) {
+  testing::expect_enum_names<event_kind>({"created", "closed", "creation_failed", "validation_failed",
+                                          "leak_suspected", "leak_returned", "evicted", "resized", "suspended",
+                                          "resumed", "breaker_opened", "breaker_half_open", "breaker_closed"},
+                                         "?");
+  testing::expect_enum_names<close_reason>({"none", "discarded", "reset_failed", "unwound", "evicted", "pool_closed",
+                                            "expired", "idle_timeout", "validation_failed", "resized"},
+                                           "?");
 }
 
 }  // namespace

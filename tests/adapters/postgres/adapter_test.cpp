@@ -6,11 +6,14 @@
 #include "support/pg_server.hpp"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,6 +43,7 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
       {"connect_timeout", [](options& o) { o.connect_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"reset_query", [](options& o) { o.reset_query = ""; }},
       {"statement_timeout", [](options& o) { o.statement_timeout = 0ms; }},
+      {"statement_timeout", [](options& o) { o.statement_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"statements", [](options& o) { o.statements = static_cast<statement_mode>(7); }},
       {"pooler", [](options& o) { o.pooler = static_cast<pooler_mode>(7); }},
       // Behind a transaction pooler, what relies on a session of one's own is refused.
@@ -260,6 +264,66 @@ TEST(PostgresPool, ServesAgainAfterServerRestart) {
   std::printf("[ info ] pool served again %lld ms after pg_ctl restart returned\n",
               static_cast<long long>(ms.count()));
   EXPECT_LT(ms, 5s);
+}
+
+// Without target_session_attrs in the options or the conninfo, the target
+// is libpq's environment variable's, as libpq itself would read it.
+TEST(PostgresOptions, WithoutOptionOrConninfoTheTargetIsPgTargetSessionAttrs) {
+  struct env_guard {
+    const char* old = std::getenv("PGTARGETSESSIONATTRS");
+    std::string saved = old != nullptr ? old : "";
+    ~env_guard() {
+      if (old != nullptr) ::setenv("PGTARGETSESSIONATTRS", saved.c_str(), 1);
+      else ::unsetenv("PGTARGETSESSIONATTRS");
+    }
+  } guard;
+  ::setenv("PGTARGETSESSIONATTRS", "read-only", 1);
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  EXPECT_EQ(adapter{o}.target(), session_target::read_only);
+  o.conninfo += " target_session_attrs=primary";
+  EXPECT_EQ(adapter{o}.target(), session_target::primary) << "the conninfo's comes first";
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  ::setenv("PGTARGETSESSIONATTRS", "no-such-target", 1);
+  EXPECT_EQ(adapter{o}.target(), session_target::any) << "a bad one is left for libpq to reject at connect";
+}
+
+// Copy assignment takes the other adapter's options and target (and starts
+// bookkeeping of its own); validate(c) without a timeout uses connect_timeout.
+TEST(PostgresAdapter, CopyAssignmentTakesTheOptionsAndTarget) {
+  options unreachable;
+  unreachable.conninfo = "host=127.0.0.1 port=1 dbname=x";
+  unreachable.target_session_attrs = session_target::standby;
+  adapter a{unreachable};
+  const adapter b{test_options()};
+  a = b;
+  EXPECT_EQ(a.target(), session_target::any);
+  auto& self = a;
+  a = self;  // self-assignment keeps them
+  EXPECT_EQ(a.target(), session_target::any);
+  auto c = a.connect();
+  ASSERT_TRUE(c) << "connects with b's conninfo: " << c.error().message;
+  EXPECT_TRUE(a.validate(*c));
+  a.close(*c);
+}
+
+// A connection left mid-command (a query sent through the native handle,
+// its result never read) is neither validated nor reset: the pool discards it.
+TEST(PostgresAdapter, ConnectionLeftMidCommandFailsValidateAndReset) {
+  adapter a{test_options()};
+  auto c = a.connect();
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(PQsendQuery(c->native_handle(), "SELECT 1"), 1);
+  EXPECT_EQ(c->transaction(), transaction_state::active);
+  EXPECT_TRUE(a.needs_reset(*c));
+  const auto v = a.validate(*c, 1s);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, make_sqlstate_error("25000"));
+  const auto r = a.reset(*c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_sqlstate_error("25000"));
+  EXPECT_NE(r.error().message.find("mid-command"), std::string::npos) << r.error().message;
+  a.close(*c);
 }
 
 }  // namespace

@@ -317,5 +317,54 @@ TEST(PostgresConnection, InvalidConninfoIsAClearError) {
   EXPECT_EQ(r.error().message.find("sekrit"), std::string::npos) << r.error().message;
 }
 
+// A type mismatch names the column's PostgreSQL type, for each type the
+// getters know and by OID for the others; column_name() checks its index.
+TEST(PostgresConnection, TypeMismatchNamesEveryKnownColumnType) {
+  connection c = open_test_connection();
+  auto q = c.execute(
+                "SELECT true AS b, '\\x00'::bytea AS y, 'n'::name AS nm, 1::int2 AS i2, 1::int4 AS i4, "
+                "1.5::float4 AS f4, 1.5::float8 AS f8, 'c'::char(1) AS bp, 'v'::varchar AS vc, 1.5::numeric AS num")
+               .value();
+  const auto type_named = [&q](std::size_t col, auto as_type) {
+    try {
+      (void)q.get<decltype(as_type)>(0, col);
+    } catch (const field_error& e) {
+      const std::string w = e.what();
+      const std::string head = "(\"" + q.column_name(col) + "\") is ";
+      const auto at = w.find(head);
+      return at == std::string::npos ? w : w.substr(at + head.size(), w.find(',', at) - at - head.size());
+    }
+    return std::string("no field_error");
+  };
+  EXPECT_EQ(type_named(0, std::string{}), "bool");
+  EXPECT_EQ(type_named(1, std::string{}), "bytea");
+  EXPECT_EQ(type_named(2, std::int64_t{}), "name");
+  EXPECT_EQ(type_named(3, std::string{}), "int2");
+  EXPECT_EQ(type_named(4, std::string{}), "int4");
+  EXPECT_EQ(type_named(5, std::string{}), "float4");
+  EXPECT_EQ(type_named(6, std::string{}), "float8");
+  EXPECT_EQ(type_named(7, std::int64_t{}), "bpchar");
+  EXPECT_EQ(type_named(8, std::int64_t{}), "varchar");
+  EXPECT_EQ(type_named(9, std::string{}), "type OID 1700");
+  try {
+    (void)q.column_name(10);
+    FAIL() << "expected field_error";
+  } catch (const field_error& e) {
+    EXPECT_STREQ(e.what(), "berth postgres: column 10 out of range (10 columns)");
+  }
+}
+
+// Text travels NUL-terminated: a text parameter with a NUL byte is refused
+// before anything is sent (22021, naming the parameter); the session is fine.
+TEST(PostgresConnection, TextParameterWithANulByteIsRefused22021) {
+  connection c = open_test_connection();
+  const auto r = c.execute("SELECT $1::int8, $2::text", 1, std::string_view("a\0b", 3));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "22021");
+  EXPECT_NE(r.error().message.find("text parameter $2 contains a NUL byte"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(c.broken());
+  EXPECT_EQ(c.execute("SELECT 1").value().get<std::int64_t>(0, 0), 1);
+}
+
 }  // namespace
 }  // namespace berth::postgres

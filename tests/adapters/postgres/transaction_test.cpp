@@ -364,5 +364,20 @@ TEST(PostgresPool, LeaseReleasedWithItsGuardOpenIsRolledBackBeforeReuse) {
   EXPECT_EQ(p.stats().created, 1u) << "reset kept the connection";
 }
 
+// A guard on a closed (here default-constructed) connection throws 08003,
+// a connection_lost_error, without touching anything.
+TEST(PostgresTransaction, GuardOnAClosedConnectionThrows08003) {
+  connection closed;
+  EXPECT_FALSE(closed.is_open());
+  try {
+    transaction tx(closed);
+    FAIL() << "no exception";
+  } catch (const postgres_error& e) {
+    EXPECT_EQ(e.sqlstate(), "08003");
+    EXPECT_NE(std::string(e.what()).find("the connection is closed"), std::string::npos) << e.what();
+    EXPECT_NE(dynamic_cast<const connection_lost_error*>(&e), nullptr) << "08 is connection_lost";
+  }
+}
+
 }  // namespace
 }  // namespace berth::postgres

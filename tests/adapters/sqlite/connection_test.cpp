@@ -168,5 +168,32 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
   EXPECT_FALSE(connection{}.needs_reset());
 }
 
+// Move assignment closes the target's own session first, then takes the
+// source's (statements included); the source is left closed.
+TEST(SqliteConnection, MoveAssignmentClosesTheTargetAndTakesTheSource) {
+  temp_dir dir;
+  auto a = connection::open(dir.file("a.db"));
+  auto b = connection::open(dir.file("b.db"));
+  a.execute("CREATE TABLE only_in_a(x)");
+  auto& st = a.prepare("SELECT count(*) FROM only_in_a");
+  b.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)");
+  auto& reading = b.prepare("SELECT x FROM t");
+  ASSERT_TRUE(reading.step());  // b's session holds a shared lock on b.db
+  sqlite3* const a_handle = a.native_handle();
+  b = std::move(a);
+  EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): moved-from is closed
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b.native_handle(), a_handle);
+  EXPECT_EQ(&b.prepare("SELECT count(*) FROM only_in_a"), &st) << "a's statements came along";
+  auto& self = b;
+  b = std::move(self);  // self-assignment keeps the session
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b.native_handle(), a_handle);
+  // b's own session was closed, not leaked: its shared lock is gone, so
+  // another connection locks b.db exclusively at once.
+  auto writer = connection::open(dir.file("b.db"));
+  EXPECT_NO_THROW(writer.execute("BEGIN EXCLUSIVE; COMMIT"));
+}
+
 }  // namespace
 }  // namespace berth::sqlite

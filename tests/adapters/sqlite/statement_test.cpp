@@ -98,8 +98,8 @@ TEST_F(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
 }
 
 TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
-  c.execute("INSERT INTO t(i, s) VALUES (1, 'abc')");
-  auto& sel = c.prepare("SELECT i, s AS name, n FROM t");
+  c.execute("INSERT INTO t(i, s, r, b) VALUES (1, 'abc', 1.5, x'00ff')");
+  auto& sel = c.prepare("SELECT i, s AS name, n, r, b FROM t");
   ASSERT_TRUE(sel.step());
   const auto e = thrown([&] { (void)sel.get<std::int64_t>(1); });
   EXPECT_EQ(e.code().value(), SQLITE_MISMATCH);
@@ -108,8 +108,8 @@ TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
   EXPECT_NE(what.find("\"name\""), std::string::npos) << what;
   EXPECT_NE(what.find("as INTEGER"), std::string::npos) << what;
   EXPECT_NE(what.find("the value is TEXT"), std::string::npos) << what;
-  EXPECT_NE(what.find("SELECT i, s AS name, n FROM t"), std::string::npos) << what;
-  EXPECT_EQ(e.sql(), "SELECT i, s AS name, n FROM t");
+  EXPECT_NE(what.find("SELECT i, s AS name, n, r, b FROM t"), std::string::npos) << what;
+  EXPECT_EQ(e.sql(), "SELECT i, s AS name, n, r, b FROM t");
 
   const auto text_as_int = thrown([&] { (void)sel.get<std::string>(0); });
   EXPECT_NE(std::string(text_as_int.what()).find("as TEXT"), std::string::npos);
@@ -121,6 +121,12 @@ TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
 
   const auto blob_as_text = thrown([&] { (void)sel.get<std::vector<std::byte>>(1); });
   EXPECT_NE(std::string(blob_as_text.what()).find("as BLOB"), std::string::npos) << blob_as_text.what();
+
+  // The stored type is named for REAL and BLOB values too.
+  const auto real_as_int = thrown([&] { (void)sel.get<std::int64_t>(3); });
+  EXPECT_NE(std::string(real_as_int.what()).find("the value is REAL"), std::string::npos) << real_as_int.what();
+  const auto stored_blob = thrown([&] { (void)sel.get<std::string>(4); });
+  EXPECT_NE(std::string(stored_blob.what()).find("the value is BLOB"), std::string::npos) << stored_blob.what();
 }
 
 TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
@@ -136,6 +142,11 @@ TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
   }
   EXPECT_THROW((void)sel.column_name(5), sqlite_error);
   EXPECT_THROW((void)sel.is_null(5), sqlite_error);
+
+  auto& ins = c.prepare("INSERT INTO t(i) VALUES (1)");
+  const auto none = thrown([&] { (void)ins.get<std::int64_t>(0); });
+  EXPECT_EQ(none.code().value(), SQLITE_RANGE);
+  EXPECT_NE(std::string(none.what()).find("the statement returns no columns"), std::string::npos) << none.what();
 }
 
 TEST_F(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {
@@ -177,6 +188,18 @@ TEST_F(StatementTest, StepFailureCarriesEngineMessageAndSql) {
   EXPECT_EQ(e.code().value(), SQLITE_CONSTRAINT_NOTNULL);
   EXPECT_EQ(e.engine_message(), "NOT NULL constraint failed: u.x");
   EXPECT_EQ(e.sql(), "INSERT INTO u VALUES (?)");
+}
+
+// A bind the engine refuses for another reason than the index (here
+// SQLITE_TOOBIG, text over the connection's length limit) throws the
+// engine's code and names the statement.
+TEST_F(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
+  auto& ins = c.prepare("INSERT INTO t(s) VALUES (?)");
+  sqlite3_limit(c.native_handle(), SQLITE_LIMIT_LENGTH, 8);
+  const auto e = thrown([&] { ins.bind(1, std::string(64, 'x')); });
+  EXPECT_EQ(e.code().value(), SQLITE_TOOBIG);
+  EXPECT_EQ(e.sql(), "INSERT INTO t(s) VALUES (?)");
+  EXPECT_EQ(c.last_error().value(), SQLITE_TOOBIG) << "recorded as the connection's last failure";
 }
 
 }  // namespace
