@@ -1095,6 +1095,24 @@ INSTANTIATE_TEST_SUITE_P(Fields, ExtremeOptionsTest, ::testing::ValuesIn(every_e
                            return n;
                          });
 
+// Found by the table above under the asan preset (UBSan): adaptive_window
+// is not validated while adaptive_min_idle is off (it is unused then), but
+// the reaper converted it to nanoseconds at construction: milliseconds::min()
+// or max() overflowed (signed overflow, UB). Passes in the debug preset
+// either way; under asan it aborted before the fix (reaper.cpp: saturating).
+TEST_F(MatrixPoolTest, AdaptiveWindowOutOfRangeWhileTheModeIsOffOverflowsBug) {
+  for (const auto w : {std::chrono::milliseconds::min(), std::chrono::milliseconds::max()}) {
+    pool_options o;
+    o.name = "adaptive-off";
+    o.adaptive_window = w;
+    ASSERT_FALSE(validate(o).has_value()) << "ignored while the mode is off";
+    auto p = make(o);
+    ASSERT_TRUE(serves(*p));
+    clock.advance(1000h);
+    ASSERT_TRUE(serves(*p));
+  }
+}
+
 // resize() at the ends of size_t: an error naming the field, nothing changed.
 TEST_F(MatrixPoolTest, ResizeWithExtremeSizesIsRejectedNamingTheField) {
   auto o = opts(2, 1);
