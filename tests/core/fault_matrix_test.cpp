@@ -743,6 +743,13 @@ struct close_may_throw_adapter : fake_adapter {
   void close(fake_connection&) {}
 };
 static_assert(!adapter<close_may_throw_adapter>);
+/// A needs_reset() that is not noexcept is not the optional check: the pool
+/// never calls it (and so never calls it where a throw could escape). Noted
+/// in the report: such an adapter silently loses its check.
+struct needs_reset_may_throw_adapter : fake_adapter {
+  bool needs_reset(const fake_connection&) const { return true; }
+};
+static_assert(adapter<needs_reset_may_throw_adapter> && !adapter_with_needs_reset<needs_reset_may_throw_adapter>);
 
 constexpr behaviour throw_kinds[] = {behaviour::throw_std, behaviour::throw_int, behaviour::throw_other};
 
