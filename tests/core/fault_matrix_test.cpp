@@ -1145,8 +1145,8 @@ TEST_F(MatrixPoolTest, AsyncAcquireForExtremeDurationsWaitsOrTriesOnce) {
   auto o = opts(1, 1);
   o.validate_on_acquire = false;
   auto p = make(o);
-  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
-  auto held = std::move(p->try_acquire()).value();
+  auto held = take_idle(*p);
+  ASSERT_TRUE(held);
   manual_executor ex;
   std::vector<std::optional<acquire_result>> results(8);
   auto into = [&results](std::size_t k) { return [&results, k](acquire_result r) { results[k].emplace(std::move(r)); }; };
