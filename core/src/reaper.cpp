@@ -1,4 +1,5 @@
 // reaper.cpp: see reaper.hpp.
+#include <berth/detail/duration.hpp>
 #include <berth/detail/reaper.hpp>
 #include <berth/detail/reaper_policy.hpp>
 
@@ -13,7 +14,10 @@ reaper::reaper(const pool_options& opts, slot_table& slots, reaper_host& host, l
       host_(host),
       leaks_(leaks),
       view_(std::make_unique<slot_view[]>(slots.size())),
-      demand_(opts.adaptive_window) {}
+      // Saturating: adaptive_window is validated only while adaptive_min_idle
+      // is on, and any value may come in while it is off (unused then)
+      // (MatrixPoolTest.AdaptiveWindowOutOfRangeWhileTheModeIsOffOverflowsBug).
+      demand_(saturating_ns(opts.adaptive_window)) {}
 
 void reaper::pass(clock_source::time_point now) noexcept {
   // Leaks first: a long validation below must not make a report late.
