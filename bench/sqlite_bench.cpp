@@ -24,10 +24,20 @@
 //                         thread's own: what any pool whose acquire and
 //                         release each make one atomic read-modify-write
 //                         (berth's fast path, a CAS each) costs at least
+//   *_select1_busy_floor  the dedicated handle plus private busy work of
+//                         about one pool cycle (BM_busy_work says how long)
+//   *_select1_nullpool    the dedicated handle plus a cycle on a second pool
+//                         of null connections (the pool alone, untied to
+//                         the query)
+//   *_select1_ownpool     the same with a null pool of each thread's own
+//                         (no pool memory shared between threads): with
+//                         busy_floor and nullpool, the controls for the
+//                         2-thread gap of issue 8
 //   *_point_read_*        a small indexed read (SELECT v FROM kv WHERE k =
 //                         ?1, 10,000 rows, random keys), berth vs a
 //                         dedicated handle
 // Thread sweeps use wall-clock time (run_wall_clock.hpp). Release preset only.
+#include "null_adapter.hpp"
 #include "run_wall_clock.hpp"
 #include "sqlite_kv.hpp"
 
@@ -182,6 +192,78 @@ void select1_cas_floor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// Spins for `n` dependent additions (about n cycles) that touch no shared
+/// memory: the control for select1_busy_floor.
+void busy_work(std::int64_t n) {
+  std::int64_t x = 0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    x += k;
+    benchmark::DoNotOptimize(x);
+  }
+}
+
+/// The dedicated handle plus state.range(0) iterations of busy_work() after
+/// each query: private work of about the pool cycle's length, no atomics and
+/// no shared memory. At 2 threads it shows what any extra work between two
+/// queries does to contention on SQLite's process-wide mutex (BENCHMARKS.md).
+template <database D>
+void select1_busy_floor(benchmark::State& state) {
+  static run_wall_clock wall;
+  connection& c = dedicated<D>();
+  const std::int64_t n = state.range(0);
+  wall.arrive();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(select1(c));
+    busy_work(n);
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+/// The dedicated handle plus a berth pool cycle around each query on a
+/// second pool of null connections: the pool's acquire and release without
+/// any tie to the SQLite connection. Beside select1_busy_floor it tells
+/// whether a gap at 2 threads comes from the cycle itself or from the work's
+/// length (BENCHMARKS.md, issue 8).
+template <database D>
+void select1_nullpool(benchmark::State& state) {
+  static run_wall_clock wall;
+  static berth::pool<berth::bench::null_adapter> np{
+      berth::bench::null_adapter{},
+      {.name = "null-beside-sqlite", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
+  connection& c = dedicated<D>();
+  wall.arrive();
+  for (auto _ : state) {
+    auto l = np.acquire();
+    benchmark::DoNotOptimize(select1(c));
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+/// select1_nullpool with a null pool of the thread's own (its own slots,
+/// ring, gate and threads): no memory the two threads' pool code shares.
+template <database D>
+void select1_ownpool(benchmark::State& state) {
+  static run_wall_clock wall;
+  thread_local berth::pool<berth::bench::null_adapter> np{
+      berth::bench::null_adapter{},
+      {.name = "own-null-beside-sqlite", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
+  connection& c = dedicated<D>();
+  wall.arrive();
+  for (auto _ : state) {
+    auto l = np.acquire();
+    benchmark::DoNotOptimize(select1(c));
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+/// busy_work() alone: what select1_busy_floor adds, in ns.
+void BM_busy_work(benchmark::State& state) {
+  for (auto _ : state) busy_work(state.range(0));
+}
+
 template <database D>
 void select1_new_conn(benchmark::State& state) {
   static run_wall_clock wall;
@@ -234,6 +316,9 @@ void BM_sqlite_select1_dedicated(benchmark::State& s) { select1_dedicated<databa
 void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file>(s); }
 void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
 void BM_sqlite_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::file>(s); }
+void BM_sqlite_select1_busy_floor(benchmark::State& s) { select1_busy_floor<database::file>(s); }
+void BM_sqlite_select1_nullpool(benchmark::State& s) { select1_nullpool<database::file>(s); }
+void BM_sqlite_select1_ownpool(benchmark::State& s) { select1_ownpool<database::file>(s); }
 void BM_sqlite_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::file>(s); }
 void BM_sqlite_point_read_berth(benchmark::State& s) { point_read_berth<database::file>(s); }
 void BM_sqlite_mem_select1_dedicated(benchmark::State& s) { select1_dedicated<database::memory>(s); }
@@ -247,6 +332,10 @@ BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseM
 BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_busy_floor)->Arg(10)->Arg(30)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_nullpool)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_ownpool)->Threads(2)->UseManualTime();
+BENCHMARK(BM_busy_work)->Arg(10)->Arg(30);
 BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
