@@ -2,6 +2,7 @@
 // pool_core; see pool_core.hpp for the parts it wires and the fast path.
 #include <berth/detail/duration.hpp>
 #include <berth/detail/pool_core.hpp>
+#include <berth/lease.hpp>
 #include <berth/detail/reaper_policy.hpp>
 
 #include <algorithm>
@@ -34,6 +35,11 @@ breaker_config breaker_config_of(const pool_options& o) noexcept {
           .recovery_max = saturating_ns(o.breaker_recovery_max)};
 }
 }  // namespace
+
+void empty_lease_dereferenced() noexcept {
+  std::fputs("berth::lease: no connection (moved from, released or discarded) was dereferenced\n", stderr);
+  std::abort();
+}
 
 /// A blocked acquirer, on its own stack: sleeps on its own condition
 /// variable, under mutex_, until wake().

@@ -4,7 +4,6 @@
 #include <berth/adapter.hpp>
 #include <berth/detail/pool_core.hpp>
 
-#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <utility>
@@ -13,6 +12,13 @@ namespace berth {
 
 template <adapter A>
 class pool;
+
+namespace detail {
+/// Reports "berth::lease: no connection (moved from, released or
+/// discarded)" on stderr and aborts: a lease without a connection was
+/// dereferenced. Thread-safe.
+[[noreturn]] BERTH_COLD void empty_lease_dereferenced() noexcept;
+}  // namespace detail
 
 /// Exclusive use of one pooled connection. Destroying the lease returns the
 /// connection. If the adapter has a needs_reset() check, that check decides
@@ -62,7 +68,8 @@ class lease {
   /// True while the lease holds a connection. Never blocks.
   explicit operator bool() const noexcept { return pool_ != nullptr; }
   /// The connection. Precondition: *this holds one (not moved from,
-  /// released or discarded); debug builds assert it. Never blocks.
+  /// released or discarded); every build checks it and aborts with a
+  /// message naming the misuse. Never blocks.
   connection_type& operator*() const noexcept { return *get_checked(); }
   connection_type* operator->() const noexcept { return get_checked(); }
   connection_type& get() const noexcept { return *get_checked(); }
@@ -105,7 +112,12 @@ class lease {
  private:
   friend class pool<A>;
   connection_type* get_checked() const noexcept {
-    assert(pool_ != nullptr && "berth::lease: no connection (moved from, released or discarded)");
+    // In every build, not only with assertions on: an empty lease still
+    // holds the pointer of the connection it gave back, which by now may be
+    // another thread's (issue 13, handle misuse). One test and branch on a
+    // member the access reads anyway.
+    if (pool_ == nullptr) [[unlikely]]
+      detail::empty_lease_dereferenced();
     return conn_;
   }
   lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
