@@ -220,39 +220,35 @@ void select1_busy_floor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+using null_pool = berth::pool<berth::bench::null_adapter>;
+
+/// Which null pool select1_beside_null_pool cycles on.
+enum class null_pool_of : std::uint8_t { all_threads, each_thread };
+
 /// The dedicated handle plus a berth pool cycle around each query on a
 /// second pool of null connections: the pool's acquire and release without
-/// any tie to the SQLite connection. Beside select1_busy_floor it tells
-/// whether a gap at 2 threads comes from the cycle itself or from the work's
-/// length (BENCHMARKS.md, issue 8).
-template <database D>
-void select1_nullpool(benchmark::State& state) {
+/// any tie to the SQLite connection. all_threads: one pool the threads
+/// share; each_thread: a pool of the thread's own (its own slots, ring, gate
+/// and threads: no memory the threads' pool code shares). Beside
+/// select1_busy_floor they tell whether a gap at 2 threads comes from the
+/// cycle itself or from the work's length (BENCHMARKS.md, issue 8).
+template <database D, null_pool_of Which>
+void select1_beside_null_pool(benchmark::State& state) {
   static run_wall_clock wall;
-  static berth::pool<berth::bench::null_adapter> np{
-      berth::bench::null_adapter{},
-      {.name = "null-beside-sqlite", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
-  connection& c = dedicated<D>();
-  wall.arrive();
-  for (auto _ : state) {
-    auto l = np.acquire();
-    benchmark::DoNotOptimize(select1(c));
+  static const berth::pool_options opts{
+      .name = "null-beside-sqlite", .max_size = 8, .min_idle = 8, .validate_on_acquire = false};
+  null_pool* np;
+  if constexpr (Which == null_pool_of::all_threads) {
+    static null_pool shared{berth::bench::null_adapter{}, opts};
+    np = &shared;
+  } else {
+    thread_local null_pool own{berth::bench::null_adapter{}, opts};
+    np = &own;
   }
-  wall.depart(state);
-  state.SetItemsProcessed(state.iterations());
-}
-
-/// select1_nullpool with a null pool of the thread's own (its own slots,
-/// ring, gate and threads): no memory the two threads' pool code shares.
-template <database D>
-void select1_ownpool(benchmark::State& state) {
-  static run_wall_clock wall;
-  thread_local berth::pool<berth::bench::null_adapter> np{
-      berth::bench::null_adapter{},
-      {.name = "own-null-beside-sqlite", .max_size = 8, .min_idle = 8, .validate_on_acquire = false}};
   connection& c = dedicated<D>();
   wall.arrive();
   for (auto _ : state) {
-    auto l = np.acquire();
+    auto l = np->acquire();
     benchmark::DoNotOptimize(select1(c));
   }
   wall.depart(state);
@@ -317,8 +313,12 @@ void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file
 void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
 void BM_sqlite_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::file>(s); }
 void BM_sqlite_select1_busy_floor(benchmark::State& s) { select1_busy_floor<database::file>(s); }
-void BM_sqlite_select1_nullpool(benchmark::State& s) { select1_nullpool<database::file>(s); }
-void BM_sqlite_select1_ownpool(benchmark::State& s) { select1_ownpool<database::file>(s); }
+void BM_sqlite_select1_nullpool(benchmark::State& s) {
+  select1_beside_null_pool<database::file, null_pool_of::all_threads>(s);
+}
+void BM_sqlite_select1_ownpool(benchmark::State& s) {
+  select1_beside_null_pool<database::file, null_pool_of::each_thread>(s);
+}
 void BM_sqlite_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::file>(s); }
 void BM_sqlite_point_read_berth(benchmark::State& s) { point_read_berth<database::file>(s); }
 void BM_sqlite_mem_select1_dedicated(benchmark::State& s) { select1_dedicated<database::memory>(s); }
