@@ -743,13 +743,16 @@ struct close_may_throw_adapter : fake_adapter {
   void close(fake_connection&) {}
 };
 static_assert(!adapter<close_may_throw_adapter>);
-/// A needs_reset() that is not noexcept is not the optional check: the pool
-/// never calls it (and so never calls it where a throw could escape). Noted
-/// in the report: such an adapter silently loses its check.
+/// A needs_reset() that is not noexcept is not the optional check, so the
+/// pool would never call it; pool<A> refuses such an adapter at compile time
+/// (the static_assert in pool.hpp keys on declares_needs_reset) instead of
+/// silently dropping the check.
 struct needs_reset_may_throw_adapter : fake_adapter {
   bool needs_reset(const fake_connection&) const { return true; }
 };
-static_assert(adapter<needs_reset_may_throw_adapter> && !adapter_with_needs_reset<needs_reset_may_throw_adapter>);
+static_assert(adapter<needs_reset_may_throw_adapter> && !adapter_with_needs_reset<needs_reset_may_throw_adapter> &&
+              declares_needs_reset<needs_reset_may_throw_adapter>);
+static_assert(declares_needs_reset<fake_adapter> == adapter_with_needs_reset<fake_adapter>);
 
 constexpr behaviour throw_kinds[] = {behaviour::throw_std, behaviour::throw_int, behaviour::throw_other};
 

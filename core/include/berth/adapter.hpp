@@ -68,6 +68,14 @@ concept adapter_with_needs_reset = adapter<A> && requires(const A& a, const type
   { a.needs_reset(c) } noexcept -> std::convertible_to<bool>;
 };
 
+/// True when A has a needs_reset() member callable on a const connection,
+/// whatever its exception specification: pool<A> rejects one that is not
+/// the noexcept check above, which the pool would otherwise never call.
+template <class A>
+concept declares_needs_reset = adapter<A> && requires(const A& a, const typename A::connection_type& c) {
+  a.needs_reset(c);
+};
+
 /// What a pool hands an adapter_with_sweep: a way for the adapter to have
 /// the pool drop, at once, the connections it has learnt are stale (a
 /// failover: its server was demoted or promoted), without adding work to

@@ -71,6 +71,9 @@ class async_handle {
 /// sweep_target for its whole life.
 template <adapter A>
 class pool final : public detail::pool_core, private sweep_target {
+  static_assert(!declares_needs_reset<A> || adapter_with_needs_reset<A>,
+                "berth::pool: the adapter's needs_reset(const connection_type&) must be const, noexcept and return "
+                "bool; as declared the pool would never call it (adapter.hpp)");
  public:
   using connection_type = typename A::connection_type;
   using lease_type = lease<A>;
