@@ -66,6 +66,7 @@ TEST(PoolForkTest, ChildDestroysAnInheritedPoolWithoutHangingOrClosingBug) {
   auto s = std::make_shared<fake_script>();
   auto p = std::make_unique<fake_pool>(fake_adapter{s}, two());
   std::optional<fake_pool::lease_type> held(p->acquire().value());  // out across the fork
+  ASSERT_TRUE(testing::settled_for_fork(*p));
   const auto out = run_in_child(
       [&] {
         if (const int r = child_acquires_fail(*p)) return r;
@@ -97,6 +98,7 @@ TEST(PoolForkTest, ChildThatExitsNormallyLeavesThePoolToTheParent) {
   auto s = std::make_shared<fake_script>();
   fake_pool p(fake_adapter{s}, two());
   auto held = p.acquire().value();
+  ASSERT_TRUE(testing::settled_for_fork(p));
   const auto out = run_in_child([&] { return child_acquires_fail(p); }, child_exit::normal);
   EXPECT_TRUE(out.ok()) << out.to_string();
   auto other = p.acquire_for(1s);
@@ -111,6 +113,7 @@ TEST(PoolForkTest, APoolCreatedInTheChildServes) {
   GTEST_SKIP() << "ThreadSanitizer stops a child of a multi-threaded fork that starts threads (die_after_fork)";
 #endif
   fake_pool inherited(fake_adapter{}, two());
+  ASSERT_TRUE(testing::settled_for_fork(inherited));
   const auto out = run_in_child(
       [] {
         auto s = std::make_shared<fake_script>();

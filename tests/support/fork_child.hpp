@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 #include <thread>
 
+#include "eventually.hpp"
+
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +57,21 @@ struct child_outcome {
     return "the child exited with " + std::to_string(code);
   }
 };
+
+/// Waits until no connection of p is being opened and min_idle are open,
+/// so that nothing of the pool's runs at the fork: a creator thread inside
+/// the allocator when fork() copies the process leaves a sanitizer
+/// runtime's allocator lock held in the child (GCC 12's ASan is not
+/// fork-safe there), and a child that allocates then hangs. Real
+/// programs meet the same hazard with any allocator that is not fork-safe;
+/// the tests fork from a quiet process. True once settled.
+template <class Pool>
+bool settled_for_fork(const Pool& p) {
+  return eventually([&] {
+    const auto c = p.counts();
+    return c.connecting == 0 && c.total >= p.options().min_idle;
+  });
+}
 
 /// Forks; the child runs body() (an int: its exit code; an exception exits
 /// 98) and exits as `how` says. The parent waits for it, up to `bound` of

@@ -204,6 +204,7 @@ struct live_sessions {
     idle_pid = backend_pid(*pool->acquire().value());
     direct.emplace(connection::open(shared_pg_server().conninfo(), 5s).value());
     direct_pid = backend_pid(*direct);
+    if (!berth::testing::settled_for_fork(*pool)) ADD_FAILURE() << "the pool did not settle before the fork";
   }
 
   /// The child's checks: acquires fail with errc::forked and the inherited

@@ -255,6 +255,8 @@ struct live_pools {
     o.name = "memory";
     memory.emplace(adapter({.in_memory = true}), o);
     memory->acquire().value()->execute("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    if (!berth::testing::settled_for_fork(*file) || !berth::testing::settled_for_fork(*memory))
+      ADD_FAILURE() << "the pools did not open min_idle connections before the fork";
   }
 
   /// The child's checks: every acquire fails with errc::forked, the
