@@ -34,6 +34,12 @@ class berth_peer {
   explicit berth_peer(const driver_config& cfg)
       : pool_{null_adapter{}, berth::bench::peers::prefilled_options("peers", cfg.connections)} {}
 
+  /// The longest acquire wait berth recorded (pool_stats::wait_time, every
+  /// acquire; its bucket's upper bound, so within 2x). Thread-safe.
+  std::uint64_t longest_wait_ns() const {
+    return static_cast<std::uint64_t>(pool_.stats().wait_time.max().count());
+  }
+
   /// One thread's view: nothing but the pool. Distinct objects: safe.
   class worker {
    public:

@@ -92,6 +92,16 @@ concept peer_pool = std::constructible_from<P, const driver_config&> &&
                       { P::worker::connection(h) } -> std::convertible_to<const void*>;
                     };
 
+/// A pool that can say how long its longest wait for a connection was, by
+/// its own count over the whole run (every acquire, not the harness's one
+/// in 64): printed as "pool_longest_wait_ns". Optional. Beside the
+/// per-thread cycles it tells a thread the pool passed over (a long wait
+/// inside the pool) from one the scheduler left off the CPU.
+template <class P>
+concept reports_longest_wait = requires(const P& p) {
+  { p.longest_wait_ns() } -> std::convertible_to<std::uint64_t>;
+};
+
 namespace detail {
 
 enum class phase : std::uint8_t { warm_up, measure, stop };
@@ -298,6 +308,7 @@ int run_driver(int argc, char** argv, std::string_view pool_name, std::string_vi
     }
     j += ']';
     num("errors", errors);
+    if constexpr (reports_longest_wait<P>) num("pool_longest_wait_ns", pool.longest_wait_ns());
     num("timer_ns", timer_ns);
     key("assertions");  // whether assert() is compiled in (NDEBUG undefined)
 #ifdef NDEBUG
