@@ -131,7 +131,8 @@ TEST(PostgresRunTransaction, ConcurrentIncrementsAreExactWithRetries) {
 
 // Two transactions lock two rows in opposite orders: PostgreSQL detects the
 // deadlock (after deadlock_timeout, 1 s by default) and fails one with
-// 40P01; it is retried, and both increments of both rows land.
+// 40P01; it is retried (possibly more than once, see below), and both
+// increments of both rows land.
 TEST(PostgresRunTransaction, ADeadlockIsRetried) {
   sql("DROP TABLE IF EXISTS retry_pair; CREATE TABLE retry_pair (id int PRIMARY KEY, n int NOT NULL);"
       "INSERT INTO retry_pair VALUES (1, 0), (2, 0)");
@@ -155,10 +156,16 @@ TEST(PostgresRunTransaction, ADeadlockIsRetried) {
   auto c = pool.acquire().value();
   EXPECT_EQ(scalar(*c, "SELECT sum(n) FROM retry_pair"), 4);
   EXPECT_EQ(scalar(*c, "SELECT min(n) FROM retry_pair"), 2);
-  ASSERT_EQ(rec.events.size(), 1u) << "one victim";
-  EXPECT_EQ(rec.sqlstates[0], "40P01");
-  EXPECT_EQ(rec.events[0].verdict, retry_verdict::retry);
-  EXPECT_EQ(rec.events[0].code, db_errc::retryable);
+  // At least one victim. More than one is legitimate: when the victim
+  // aborts, its retry can update its first row before the survivor, woken
+  // by the abort, re-reads that row; the two then deadlock again (seen on a
+  // loaded CI machine: 2 events). Every event is a retried 40P01.
+  ASSERT_GE(rec.events.size(), 1u) << "a victim";
+  for (std::size_t i = 0; i < rec.events.size(); ++i) {
+    EXPECT_EQ(rec.sqlstates[i], "40P01") << "event " << i;
+    EXPECT_EQ(rec.events[i].verdict, retry_verdict::retry) << "event " << i;
+    EXPECT_EQ(rec.events[i].code, db_errc::retryable) << "event " << i;
+  }
 }
 
 TEST(PostgresRunTransaction, AUniqueViolationIsNotRetried) {
