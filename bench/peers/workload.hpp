@@ -49,6 +49,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/resource.h>
+#include <time.h>
+
 namespace berth::bench::peers {
 
 /// Every acquire_timeout: the protocol's "large" timeout (30 s).
@@ -111,7 +114,22 @@ struct thread_result {
   std::uint64_t cycles = 0;   // completed in the measured window
   std::uint64_t errors = 0;   // failed acquires, warm-up included
   std::vector<std::uint64_t> samples;  // timed acquires in the window, ns
+  // CPU time the thread ran in the window, and the times it blocked there
+  // (voluntary context switches): they tell a thread the scheduler left off
+  // the CPU from one the pool made wait.
+  std::uint64_t cpu_us = 0;
+  std::uint64_t blocks = 0;
 };
+
+/// This thread's CPU time (us) and voluntary context switches so far.
+inline std::pair<std::uint64_t, std::uint64_t> thread_usage() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  rusage ru{};
+  ::getrusage(RUSAGE_THREAD, &ru);
+  return {static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000,
+          static_cast<std::uint64_t>(ru.ru_nvcsw)};
+}
 
 [[noreturn]] inline void usage(const char* prog, const std::string& why) {
   std::fprintf(stderr,
@@ -179,6 +197,7 @@ void worker_main(P& pool, std::size_t index, std::int64_t hold_ns, std::latch& s
   samples.reserve(4096);  // grows during warm-up; cleared, not freed, at the window's start
   std::uint64_t n = 0, cycles = 0, errors = 0;
   phase seen = phase::warm_up;
+  std::pair<std::uint64_t, std::uint64_t> usage_at_open{};
   start.arrive_and_wait();
   for (;;) {
     const phase p = ph.load(std::memory_order_relaxed);  // [P1] a flag, no data behind it
@@ -188,8 +207,16 @@ void worker_main(P& pool, std::size_t index, std::int64_t hold_ns, std::latch& s
       if (seen == phase::warm_up) {
         cycles = 0;
         samples.clear();
+        usage_at_open = thread_usage();
       }
-      if (p == phase::stop) break;
+      if (p == phase::stop) {
+        if (seen == phase::measure) {
+          const auto [cpu, blocks] = thread_usage();
+          out.cpu_us = cpu - usage_at_open.first;
+          out.blocks = blocks - usage_at_open.second;
+        }
+        break;
+      }
       seen = p;
     }
     const bool timed = (n++ % sample_every) == 0;
@@ -305,6 +332,18 @@ int run_driver(int argc, char** argv, std::string_view pool_name, std::string_vi
     for (std::size_t t = 0; t < results.size(); ++t) {
       j += t == 0 ? '[' : ',';
       j += std::to_string(results[t].cycles);
+    }
+    j += ']';
+    key("per_thread_cpu_us");
+    for (std::size_t t = 0; t < results.size(); ++t) {
+      j += t == 0 ? '[' : ',';
+      j += std::to_string(results[t].cpu_us);
+    }
+    j += ']';
+    key("per_thread_blocks");
+    for (std::size_t t = 0; t < results.size(); ++t) {
+      j += t == 0 ? '[' : ',';
+      j += std::to_string(results[t].blocks);
     }
     j += ']';
     num("errors", errors);
