@@ -154,11 +154,18 @@ void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
   const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst);  // [G3]
   if (g & waiter_queue::gate_forked) return;  // [G8] a fork child: no mutex, no close; the slot is leaked
   if (g & waiter_queue::gate_closed) return retire(i, from, close_reason::pool_closed);
+  bool spared;
   {
     std::lock_guard lk(mutex_);
-    if (hand_to_waiter_locked(i, from)) return;
+    // A connection a waiter got moments ago stays with it while others
+    // wait behind the owed head: the owed hand-off waits for another
+    // releaser ("Fairness" in waiter_queue.hpp), else the thread just
+    // served would be the likeliest to lose its connection again at once.
+    // With one waiter there is no queue to cycle through: hand it over.
+    spared = waiters_.queued_locked() > 1 && fresh_tenure(i);
+    if (!spared && hand_to_waiter_locked(i, from)) return;
   }
-  publish(i, from);
+  publish(i, from, spared);
 }
 
 bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept {
@@ -168,10 +175,11 @@ bool pool_core::hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept
     return false;
   if (from != slot_state::leased && !slots_[i].word.transition(from, slot_state::leased))
     die("hand-off by a non-owner");
+  note_handed(i);  // before the waiter can run [G4]
   return waiters_.hand_locked(i);
 }
 
-void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
+void pool_core::after_publish(std::uint32_t i, std::uint64_t g, bool spared) noexcept {
   // We published slot i and then saw a non-zero gate [G3]: the pool closed,
   // or a waiter may have registered before seeing our publication.
   if (g & waiter_queue::gate_forked) return;  // [G8] nobody waits in a fork child
@@ -182,16 +190,19 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g) noexcept {
   // [G7] suspended: the connection stays idle; resume() settles, and its
   // clear of the bit follows our push in S if our load saw the bit.
   if (g & waiter_queue::gate_suspended) return;
-  if (!waiters_.must_hand(g)) {
+  if (spared || !waiters_.must_hand(g)) {  // a spared slot: as in throughput mode
     waiters_.wake_head();  // throughput: the head competes [G5]
+    if (spared) return;
     // Give the woken waiter a chance to run before this thread, likely to
     // acquire again at once, takes the connection back: yield while it is
     // still idle and two or more wait ("Fairness" in waiter_queue.hpp; a
     // lone waiter on a machine with a free core runs anyway, and the
-    // yield's system call would only slow the releaser). Each check is a
-    // relaxed load: a stale value only ends the courtesy early or late.
+    // yield's system call would only slow the releaser), unless this
+    // connection's tenure is fresh (it keeps it). Each check is a relaxed
+    // load: a stale value only ends the courtesy early or late.
     for (int k = 0; k < release_yields && slots_[i].word.state() == slot_state::idle &&
-                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) > 1;
+                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) > 1 &&
+                    !fresh_tenure(i);
          ++k)
       std::this_thread::yield();
     return;

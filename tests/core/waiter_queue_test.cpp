@@ -307,6 +307,111 @@ TEST_F(HandoffTest, LostWakeupWhenSecondWaiterTimesOutBug) {
   EXPECT_TRUE(r1.served) << r1.error.message();
 }
 
+// Issue 9, 128 threads on 32 connections with a 1 us hold, 2 cores: one
+// thread completed 339 cycles in 2 s against a median of 29,000, and the
+// per-thread spread was 6 to 15x (HikariCP's about 6x). Its CPU time was
+// 1 ms of the 31 ms median, over as many blocking waits as any other
+// thread: each time it was served it lost the connection again within a
+// few cycles. A waiter served by a hand-off is the thread running when the
+// next head becomes owed (served_locked owes it at once, in a deep queue),
+// so its first release was the one handed on, and it queued again at the
+// back: the queue kept passing one connection along itself, a cycle per
+// waiter per pass, while the threads that held the others kept them. Now a
+// tenure younger than handoff_after is spared: its release is published as
+// in throughput mode (the owed head is woken to compete) and the next owed
+// hand-off takes the connection of a releaser that has held its own longer.
+//
+// Interleaving, forced with the gated clock:
+//   1. pool of 1, handoff_after 1 ms; the test holds the connection; W1, W2
+//      then W3 block (deadlines 1 h); time passes 2 ms and they find
+//      nothing: the head W1 is owed the next release;
+//   2. the release is handed to W1, whose lease comes back to the test; W2
+//      has waited past handoff_after, so it is owed the next release;
+//   3. W1's lease is released at once (its tenure is fresh) and acquired
+//      again: it must still be there (before the fix it was handed to W2);
+//   4. 2 ms later (the tenure is no longer fresh) it is released again: now
+//      it goes to the owed W2, then to W3.
+// With a single waiter behind the served one there is no queue to cycle
+// through, and the release is handed as before (the second part).
+TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
+  fake_pool p(fake_adapter{script}, opts(1ms), clock);
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+
+  auto w1 = std::async(std::launch::async, [&p]() -> std::optional<fake_pool::lease_type> {
+    tls_role = 1;
+    auto r = p.acquire_for(1h);
+    if (!r) return std::nullopt;
+    return std::move(r.value());
+  });
+  ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
+  auto w2 = start_waiter(p, 2, 1h);
+  ASSERT_TRUE(eventually([&] { return clock.waiting(2) && p.counts().waiting == 2; }));
+  auto w3 = start_waiter(p, 3, 1h);
+  unstick guard{clock};
+  ASSERT_TRUE(eventually([&] { return clock.waiting(3) && p.counts().waiting == 3; }));
+
+  // 1. All have waited past handoff_after; woken, they find nothing: owed.
+  clock.advance(2ms);
+  ASSERT_TRUE(eventually([&] {
+    return clock.waiting(1) && clock.waiting(2) && clock.waiting(3) && p.counts().strict_handoff;
+  })) << p.counts().to_string();
+
+  // 2. The owed hand-off serves W1; W2 becomes the owed head.
+  held.reset();
+  ASSERT_EQ(w1.wait_for(5s), std::future_status::ready);
+  std::optional<fake_pool::lease_type> fresh = w1.get();
+  ASSERT_TRUE(fresh.has_value()) << "W1 was handed the connection";
+  ASSERT_TRUE(p.counts().strict_handoff) << "W2 has waited past handoff_after: owed the next release";
+
+  // 3. W2, if woken, does not run yet (as a thread not yet scheduled).
+  clock.stop_after_wake(2);
+  fresh.reset();  // a tenure of no time at all
+  auto again = p.try_acquire();
+  EXPECT_TRUE(again.has_value()) << "the fresh tenure's connection was handed to the owed head";
+  EXPECT_FALSE(ready(w2));
+
+  // 4. An older tenure's release goes to the owed head, then on to W3.
+  clock.shift(2ms);
+  if (again) again.value().release();
+  clock.disarm();
+  clock.resume();
+  ASSERT_TRUE(eventually([&] { return ready(w2) && ready(w3); }, 5s)) << p.counts().to_string();
+  const waiter_outcome r2 = w2.get(), r3 = w3.get();
+  EXPECT_TRUE(r2.served) << r2.error.message();
+  EXPECT_TRUE(r3.served) << r3.error.message();
+  EXPECT_EQ(p.counts().idle, 1u);
+  EXPECT_EQ(p.counts().waiting, 0u);
+}
+
+// The other side of the rule above: with one waiter, a fresh tenure's
+// release is handed to it when it is owed (2 threads on 1 connection take
+// turns; sparing the holder there only cost a wake-up per release).
+TEST_F(HandoffTest, AFreshTenureIsHandedToALoneOwedWaiter) {
+  fake_pool p(fake_adapter{script}, opts(1ms), clock);
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  auto w1 = std::async(std::launch::async, [&p]() -> std::optional<fake_pool::lease_type> {
+    tls_role = 1;
+    auto r = p.acquire_for(1h);
+    if (!r) return std::nullopt;
+    return std::move(r.value());
+  });
+  ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
+  auto w2 = start_waiter(p, 2, 1h);
+  unstick guard{clock};
+  ASSERT_TRUE(eventually([&] { return clock.waiting(2) && p.counts().waiting == 2; }));
+  clock.advance(2ms);
+  ASSERT_TRUE(eventually([&] { return clock.waiting(1) && clock.waiting(2) && p.counts().strict_handoff; }))
+      << p.counts().to_string();
+  held.reset();
+  ASSERT_EQ(w1.wait_for(5s), std::future_status::ready);
+  std::optional<fake_pool::lease_type> fresh = w1.get();
+  ASSERT_TRUE(fresh.has_value());
+  fresh.reset();  // fresh, but W2 is the only waiter: handed to it
+  ASSERT_TRUE(eventually([&] { return ready(w2); }, 5s)) << p.counts().to_string();
+  const waiter_outcome r2 = w2.get();
+  EXPECT_TRUE(r2.served) << r2.error.message();
+}
+
 }  // namespace
 }  // namespace berth
 
@@ -780,6 +885,21 @@ TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSettle) {
   q.starving_locked(999us);
   EXPECT_EQ(source.pops, pops);
   EXPECT_EQ(w1.wakes, 0);
+}
+
+// A tenure (the time since a waiter got its slot) is fresh for
+// handoff_after, never when it began at time_point::min() (the slot was
+// never handed to a waiter), and never in strict mode.
+TEST_F(WaiterQueueTest, ATenureIsFreshForHandoffAfterAndNeverInStrictMode) {
+  waiter_queue q(mutex, source, 1ms);
+  const clock_source::time_point t{std::chrono::hours{1}};
+  EXPECT_TRUE(q.fresh(t, t));
+  EXPECT_TRUE(q.fresh(t, t + 999us));
+  EXPECT_FALSE(q.fresh(t, t + 1ms));
+  EXPECT_FALSE(q.fresh(clock_source::time_point::min(), t)) << "never handed: not fresh (and no overflow)";
+  EXPECT_FALSE(q.fresh(clock_source::time_point::min(), clock_source::time_point::max()));
+  waiter_queue strict_q(mutex, source, 0ms);
+  EXPECT_FALSE(strict_q.fresh(t, t)) << "handoff_after 0: every release is handed";
 }
 
 // Issue 9: every release was handed over, and every newcomer queued, for as

@@ -176,11 +176,11 @@ byte finished;       /* workers done */
 /* thread-local temporaries, shared by the inlines */
 #define LOCALS \
   byte v, rpos, wpos, hd, si, x2; \
-  bit was_head, won, bef, handed, mayp, okl, nz, mh, lh, expired
+  bit was_head, won, bef, handed, mayp, okl, nz, mh, lh, expired, spd
 /* dead temporaries back to 0: states differ only in what matters */
 #define CLEAR_LOCALS \
   d_step { v = 0; rpos = 0; wpos = 0; hd = 0; si = 0; x2 = 0; was_head = 0; won = 0; \
-           bef = 0; handed = 0; mayp = 0; okl = 0; nz = 0; mh = 0; lh = 0; expired = 0 }
+           bef = 0; handed = 0; mayp = 0; okl = 0; nz = 0; mh = 0; lh = 0; expired = 0; spd = 0 }
 
 /* the gate word as the code tests it, on one seq_cst load */
 #define GATE_NZ (gw != 0 || gh || gk)
@@ -373,11 +373,12 @@ inline owe_head(t) {
   fi
 }
 
-/* pool_core::after_publish(i, g), g's must_hand in mh (closed, suspended:
- * not modelled) */
+/* pool_core::after_publish(i, g, spared), g's must_hand in mh (closed,
+ * suspended: not modelled); spd: a fresh tenure spared by offer_contended
+ * (the courtesy yield: not modelled, a scheduling hint) */
 inline after_publish(x) {
   if
-  :: !mh -> wake_head()   /* throughput: the head competes [G5] */
+  :: !mh || spd -> wake_head()   /* throughput, or spared: the head competes [G5] */
   :: else -> lock(); settle(); unlock()   /* strict */
   fi
 }
@@ -455,10 +456,21 @@ inline publish(x, from) {
   fi
 }
 
-/* pool_core::offer_contended(i, from) (the closed check: not modelled) */
+/* pool_core::offer_contended(i, from) (the closed check: not modelled).
+ * Whether the holder's tenure is fresh (fresh_tenure: younger than
+ * handoff_after) is a clock reading: nondeterministic here, never in strict
+ * mode, nor before the fix. */
+#ifdef PRE_FIX
+#define CAN_SPARE 0
+#else
+#define CAN_SPARE HANDOFF
+#endif
 inline offer_contended(x, from) {
   lock();
-  hand_to_waiter(x, from);
+  if
+  :: CAN_SPARE && qlen > 1 -> spd = 1; handed = 0   /* spared (two or more wait): publish as in throughput mode */
+  :: true -> hand_to_waiter(x, from)
+  fi;
   unlock();
   if
   :: !handed -> publish(x, from)

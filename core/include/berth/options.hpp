@@ -129,8 +129,10 @@ struct pool_options {
   /// Fairness bound. Running threads may take idle connections ahead of
   /// sleeping waiters, which avoids a context switch per cycle; waiters are
   /// woken in FIFO order, and a head waiter that has waited this long is
-  /// handed the next release (one such hand-off at a time). 0: always
-  /// strict FIFO (every release is handed over and newcomers queue).
+  /// handed the next release (one such hand-off at a time) from a holder
+  /// that has had its connection at least this long (a connection a waiter
+  /// just got is not taken from it at once). 0: always strict FIFO (every
+  /// release is handed over and newcomers queue).
   /// Default 1 ms. Range [0, max_option_duration].
   std::chrono::microseconds handoff_after{1000};
   /// Start-up behaviour when the database is unreachable. Default fail_fast.

@@ -426,7 +426,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   /// Owner of `from` makes slot i idle and findable; see [G3].
-  BERTH_HOT void publish(std::uint32_t i, slot_state from) noexcept {
+  /// spared: a slot the owed hand-off leaves with its holder
+  /// (offer_contended): waiters are woken as in throughput mode.
+  BERTH_HOT void publish(std::uint32_t i, slot_state from, bool spared = false) noexcept {
     const slot_word::rep before = slots_[i].word.publish_idle(from);
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));
@@ -434,7 +436,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
     // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
-      after_publish(i, g);
+      after_publish(i, g, spared);
   }
 
   /// Why a slot carrying a retire flag (slot_word::retire_mask) is closed.
@@ -449,7 +451,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   BERTH_COLD void end_hold(std::uint32_t i) noexcept;
   void release_abnormal(std::uint32_t i, release_mode mode) noexcept;
   void offer_contended(std::uint32_t i, slot_state from) noexcept;
-  void after_publish(std::uint32_t i, std::uint64_t g) noexcept;
+  void after_publish(std::uint32_t i, std::uint64_t g, bool spared) noexcept;
+  /// A waiter's tenure of slot i begins now (the slot is being given to it).
+  void note_handed(std::uint32_t i) noexcept {
+    slots_[i].handed_at.store(clock_.now(), std::memory_order_relaxed);  // see slot.hpp
+  }
+  /// Whether slot i's tenure is still fresh (waiter_queue::fresh). Lessee.
+  bool fresh_tenure(std::uint32_t i) const noexcept {
+    return waiters_.fresh(slots_[i].handed_at.load(std::memory_order_relaxed), clock_.now());  // see slot.hpp
+  }
   bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
   std::uint32_t claim_ready(std::uint32_t held, std::source_location site) noexcept;
   bool attend(std::uint32_t i, clock_source::time_point deadline) noexcept;
@@ -516,7 +526,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // idle_source (the waiter queue's settle and waking waiters)
   std::uint32_t pop_idle_for_waiter() noexcept override {
     slot_word::rep w;
-    return pop_idle(w);
+    const std::uint32_t i = pop_idle(w);
+    if (i != no_slot) note_handed(i);
+    return i;
   }
   // reaper_host
   void retire_reserved(std::uint32_t i, close_reason why) noexcept override {

@@ -62,6 +62,13 @@ struct slot_meta {
   /// the lessee at acquire and release (relaxed, single writer: the slot
   /// word's CAS chain [W1] carries the reset value to the next lessee).
   std::atomic<clock_source::time_point> hold_since{clock_source::time_point::min()};
+  /// When a waiter last got this slot (a hand-off, or a pop on its
+  /// behalf), else time_point::min(): the start of its holder's tenure
+  /// ("Fairness", waiter_queue.hpp). Written under the pool's mutex by the
+  /// thread that gives the slot to the waiter, read by later lessees on
+  /// their release's slow path; relaxed: the slot word's CAS chain [W1] and
+  /// the hand-off's mutex [G4] order the write before any later lease.
+  std::atomic<clock_source::time_point> handed_at{clock_source::time_point::min()};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);

@@ -90,7 +90,21 @@
 //               give_locked clears the bit, and the next head is owed one
 //               only when that hand-off was taken (served_locked) and it has
 //               itself waited handoff_after, so at most one connection at a
-//               time waits for a sleeping thread to run.
+//               time waits for a sleeping thread to run. While two or more
+//               wait, the mark passes over a fresh tenure (fresh(): the
+//               releaser's slot was given to a waiter less than
+//               handoff_after ago, slot_meta::handed_at): that release is
+//               published and the head woken to compete, as in throughput
+//               mode (pool_core::offer_contended), and a fresh releaser in
+//               throughput mode skips the courtesy yield. Without it the thread just
+//               served, the one running when served_locked owes the next
+//               head, was the likeliest to release first and lost its
+//               connection within a cycle or two: the queue passed one
+//               connection along itself, a cycle per waiter per pass
+//               (issue 9: a thread at 339 cycles in 2 s against a median
+//               of 29,000; AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug).
+//               Every tenure is past fresh within handoff_after, so the
+//               owed head waits at most that much longer for a release.
 //   strict      handoff_after is 0: every release goes to the head waiter
 //               (the releaser hands it, or publishes and settles) and new
 //               acquirers queue behind the waiters.
@@ -273,6 +287,13 @@ class waiter_queue {
   /// the mutex, which the caller holds.
   bool suspended_locked() const noexcept {
     return (gate_.value.load(std::memory_order_relaxed) & gate_suspended) != 0;
+  }
+  /// True while a tenure that began at `handed_at` (a waiter got the slot
+  /// then) is younger than handoff_after: its releases are neither handed to
+  /// an owed head nor followed by the courtesy yield ("Fairness"). Never in
+  /// strict mode. Pure; any thread.
+  bool fresh(clock_source::time_point handed_at, clock_source::time_point now) const noexcept {
+    return !always_strict_ && handed_at != clock_source::time_point::min() && now - handed_at < handoff_after_;
   }
   bool empty_locked() const noexcept { return head_ == nullptr; }
   std::size_t queued_locked() const noexcept { return queued_; }
