@@ -167,6 +167,17 @@ struct HandoffTest : ::testing::Test {
   std::future<waiter_outcome> start_waiter(fake_pool& p, int role, std::chrono::milliseconds timeout) {
     return testing::start_acquirer(p, timeout, [role] { tls_role = role; });
   }
+
+  /// An acquirer thread with a role that blocks (deadline 1 h) and, if
+  /// served, returns its lease to the test instead of releasing it.
+  static std::future<std::optional<fake_pool::lease_type>> start_keeper(fake_pool& p, int role) {
+    return std::async(std::launch::async, [&p, role]() -> std::optional<fake_pool::lease_type> {
+      tls_role = role;
+      auto r = p.acquire_for(std::chrono::hours{1});
+      if (!r) return std::nullopt;
+      return std::move(r.value());
+    });
+  }
 };
 
 /// Ends every thread of a test that failed half-way: lets stopped threads go
@@ -337,12 +348,7 @@ TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
   fake_pool p(fake_adapter{script}, opts(1ms), clock);
   std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
 
-  auto w1 = std::async(std::launch::async, [&p]() -> std::optional<fake_pool::lease_type> {
-    tls_role = 1;
-    auto r = p.acquire_for(1h);
-    if (!r) return std::nullopt;
-    return std::move(r.value());
-  });
+  auto w1 = start_keeper(p, 1);
   ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
   auto w2 = start_waiter(p, 2, 1h);
   ASSERT_TRUE(eventually([&] { return clock.waiting(2) && p.counts().waiting == 2; }));
@@ -389,12 +395,7 @@ TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
 TEST_F(HandoffTest, AFreshTenureIsHandedToALoneOwedWaiter) {
   fake_pool p(fake_adapter{script}, opts(1ms), clock);
   std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
-  auto w1 = std::async(std::launch::async, [&p]() -> std::optional<fake_pool::lease_type> {
-    tls_role = 1;
-    auto r = p.acquire_for(1h);
-    if (!r) return std::nullopt;
-    return std::move(r.value());
-  });
+  auto w1 = start_keeper(p, 1);
   ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
   auto w2 = start_waiter(p, 2, 1h);
   unstick guard{clock};
