@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -58,6 +60,24 @@ struct child_outcome {
   }
 };
 
+/// Whether every other thread of this process is asleep (state S in
+/// /proc/self/task/TID/stat): none is running, so none is inside the
+/// allocator. Linux only; true when /proc cannot be read (nothing to wait on).
+inline bool other_threads_asleep() {
+  std::error_code ec;
+  const std::string self = std::to_string(::gettid());
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    if (task.path().filename() == self) continue;
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // the thread ended
+    const auto close = line.rfind(')');      // the name may hold spaces and parentheses
+    if (close == std::string::npos || close + 2 >= line.size()) continue;
+    if (line[close + 2] != 'S') return false;
+  }
+  return true;
+}
+
 /// Waits until no connection of p is being opened and min_idle are open,
 /// so that nothing of the pool's runs at the fork: a creator thread inside
 /// the allocator when fork() copies the process leaves a sanitizer
@@ -67,9 +87,16 @@ struct child_outcome {
 /// the tests fork from a quiet process. True once settled.
 template <class Pool>
 bool settled_for_fork(const Pool& p) {
+  // The counts say the creator has opened min_idle; the thread may still be
+  // finishing that step (freeing, recording) inside the allocator, so also
+  // wait until every other thread sleeps, twice 2 ms apart (issue 13's CI
+  // run and the session of 2026-11-28 each caught an ASan child hung after
+  // the counts alone had settled).
   return eventually([&] {
     const auto c = p.counts();
-    return c.connecting == 0 && c.total >= p.options().min_idle;
+    if (c.connecting != 0 || c.total < p.options().min_idle || !other_threads_asleep()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    return other_threads_asleep();
   });
 }
 
