@@ -168,6 +168,21 @@ struct HandoffTest : ::testing::Test {
     return testing::start_acquirer(p, timeout, [role] { tls_role = role; });
   }
 
+  /// The queue of the fresh-tenure tests: a keeper W1 (role 1, below), then
+  /// `behind` waiters with roles 2, 3, ... (deadlines 1 h), each blocked in
+  /// turn. The caller declares its `unstick` guard after `behind`.
+  void queue_keeper_and(fake_pool& p, std::future<std::optional<fake_pool::lease_type>>& w1, int behind,
+                        std::vector<std::future<waiter_outcome>>& waiters) {
+    w1 = start_keeper(p, 1);
+    ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
+    for (int role = 2; role < 2 + behind; ++role) {
+      waiters.push_back(start_waiter(p, role, 1h));
+      ASSERT_TRUE(eventually([&] {
+        return clock.waiting(role) && p.counts().waiting == static_cast<std::size_t>(role);
+      }));
+    }
+  }
+
   /// An acquirer thread with a role that blocks (deadline 1 h) and, if
   /// served, returns its lease to the test instead of releasing it.
   static std::future<std::optional<fake_pool::lease_type>> start_keeper(fake_pool& p, int role) {
@@ -347,14 +362,10 @@ TEST_F(HandoffTest, LostWakeupWhenSecondWaiterTimesOutBug) {
 TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
   fake_pool p(fake_adapter{script}, opts(1ms), clock);
   std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
-
-  auto w1 = start_keeper(p, 1);
-  ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
-  auto w2 = start_waiter(p, 2, 1h);
-  ASSERT_TRUE(eventually([&] { return clock.waiting(2) && p.counts().waiting == 2; }));
-  auto w3 = start_waiter(p, 3, 1h);
+  std::future<std::optional<fake_pool::lease_type>> w1;
+  std::vector<std::future<waiter_outcome>> behind;
   unstick guard{clock};
-  ASSERT_TRUE(eventually([&] { return clock.waiting(3) && p.counts().waiting == 3; }));
+  ASSERT_NO_FATAL_FAILURE(queue_keeper_and(p, w1, 2, behind));
 
   // 1. All have waited past handoff_after; woken, they find nothing: owed.
   clock.advance(2ms);
@@ -374,17 +385,18 @@ TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
   fresh.reset();  // a tenure of no time at all
   auto again = p.try_acquire();
   EXPECT_TRUE(again.has_value()) << "the fresh tenure's connection was handed to the owed head";
-  EXPECT_FALSE(ready(w2));
+  EXPECT_FALSE(ready(behind[0]));
 
   // 4. An older tenure's release goes to the owed head, then on to W3.
   clock.shift(2ms);
   if (again) again.value().release();
   clock.disarm();
   clock.resume();
-  ASSERT_TRUE(eventually([&] { return ready(w2) && ready(w3); }, 5s)) << p.counts().to_string();
-  const waiter_outcome r2 = w2.get(), r3 = w3.get();
-  EXPECT_TRUE(r2.served) << r2.error.message();
-  EXPECT_TRUE(r3.served) << r3.error.message();
+  ASSERT_TRUE(eventually([&] { return ready(behind[0]) && ready(behind[1]); }, 5s)) << p.counts().to_string();
+  for (auto& w : behind) {
+    const waiter_outcome r = w.get();
+    EXPECT_TRUE(r.served) << r.error.message();
+  }
   EXPECT_EQ(p.counts().idle, 1u);
   EXPECT_EQ(p.counts().waiting, 0u);
 }
@@ -395,11 +407,10 @@ TEST_F(HandoffTest, AWaiterJustServedIsNotTheNextOwedHandoffsVictimBug) {
 TEST_F(HandoffTest, AFreshTenureIsHandedToALoneOwedWaiter) {
   fake_pool p(fake_adapter{script}, opts(1ms), clock);
   std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
-  auto w1 = start_keeper(p, 1);
-  ASSERT_TRUE(eventually([&] { return clock.waiting(1) && p.counts().waiting == 1; }));
-  auto w2 = start_waiter(p, 2, 1h);
+  std::future<std::optional<fake_pool::lease_type>> w1;
+  std::vector<std::future<waiter_outcome>> behind;
   unstick guard{clock};
-  ASSERT_TRUE(eventually([&] { return clock.waiting(2) && p.counts().waiting == 2; }));
+  ASSERT_NO_FATAL_FAILURE(queue_keeper_and(p, w1, 1, behind));
   clock.advance(2ms);
   ASSERT_TRUE(eventually([&] { return clock.waiting(1) && clock.waiting(2) && p.counts().strict_handoff; }))
       << p.counts().to_string();
@@ -408,10 +419,55 @@ TEST_F(HandoffTest, AFreshTenureIsHandedToALoneOwedWaiter) {
   std::optional<fake_pool::lease_type> fresh = w1.get();
   ASSERT_TRUE(fresh.has_value());
   fresh.reset();  // fresh, but W2 is the only waiter: handed to it
-  ASSERT_TRUE(eventually([&] { return ready(w2); }, 5s)) << p.counts().to_string();
-  const waiter_outcome r2 = w2.get();
+  ASSERT_TRUE(eventually([&] { return ready(behind[0]); }, 5s)) << p.counts().to_string();
+  const waiter_outcome r2 = behind[0].get();
   EXPECT_TRUE(r2.served) << r2.error.message();
 }
+
+// No lost wake-up on the spared path: a fresh tenure whose holder releases
+// it for good (and never acquires again) while an owed head and another
+// waiter sleep. Its release is published, not handed, so the wake-up that
+// goes with it is all that brings the connection to the head; the clock
+// does not move, so the tenure stays fresh throughout. At handoff_after 1 ms
+// the head is owed (the spared branch of offer_contended); at the largest
+// handoff_after nobody is ever owed and the hand-offs are pops after a
+// wake-up (throughput mode, where a fresh tenure skips the courtesy yield).
+class FreshTenureReleasedForGoodTest : public HandoffTest,
+                                       public ::testing::WithParamInterface<std::chrono::microseconds> {};
+
+TEST_P(FreshTenureReleasedForGoodTest, EveryWaiterIsStillServed) {
+  const std::chrono::microseconds handoff_after = GetParam();
+  fake_pool p(fake_adapter{script}, opts(handoff_after), clock);
+  std::optional<fake_pool::lease_type> held{std::move(p.try_acquire().value())};
+  std::future<std::optional<fake_pool::lease_type>> w1;
+  std::vector<std::future<waiter_outcome>> behind;
+  unstick guard{clock};
+  ASSERT_NO_FATAL_FAILURE(queue_keeper_and(p, w1, 2, behind));
+  const bool owed = handoff_after <= 2ms;
+  clock.advance(2ms);  // wakes them all; past handoff_after only in the first case
+  ASSERT_TRUE(eventually([&] {
+    return clock.waiting(1) && clock.waiting(2) && clock.waiting(3) && p.counts().strict_handoff == owed;
+  })) << p.counts().to_string();
+
+  held.reset();
+  ASSERT_EQ(w1.wait_for(5s), std::future_status::ready);
+  std::optional<fake_pool::lease_type> fresh = w1.get();
+  ASSERT_TRUE(fresh.has_value()) << "W1 got the connection";
+  fresh.reset();  // fresh (no time has passed), and never acquired again
+
+  ASSERT_TRUE(eventually([&] { return ready(behind[0]) && ready(behind[1]); }, 5s))
+      << "a spared connection was left beside sleeping waiters: " << p.counts().to_string();
+  for (auto& w : behind) {
+    const waiter_outcome r = w.get();
+    EXPECT_TRUE(r.served) << r.error.message();
+  }
+  EXPECT_EQ(p.counts().idle, 1u);
+  EXPECT_EQ(p.counts().waiting, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(HandoffAfter, FreshTenureReleasedForGoodTest,
+                         ::testing::Values(std::chrono::microseconds{1ms},
+                                           std::chrono::duration_cast<std::chrono::microseconds>(max_option_duration)));
 
 }  // namespace
 }  // namespace berth
