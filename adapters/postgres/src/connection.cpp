@@ -8,12 +8,15 @@
 #include "failover_tracker.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <limits>
 #include <poll.h>
+#include <thread>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace berth::postgres {
@@ -104,6 +107,48 @@ int wait_socket(int fd, short events, clock::time_point deadline) {
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
     if (r > 0) return 1;
+  }
+}
+
+/// Cancel requests sent by helper threads (send_cancel_detached), across
+/// every connection of this process, and the process they were counted in
+/// (a fork child inherits the count, not the threads). Relaxed: a cap on
+/// threads, with no data behind it.
+constexpr int max_cancels_in_flight = 16;
+std::atomic<int> cancels_in_flight{0};
+std::atomic<pid_t> cancels_counted_in{::getpid()};
+
+/// Sends a cancel request for c on a detached helper thread, which owns c
+/// and frees it. libpq's PQcancel opens a socket to the server and waits for
+/// it to close it, without a timeout: against a server (or network) gone
+/// silent it never returns, so the caller must not wait for it. The caller
+/// waits for the statement's outcome on its own socket instead, within its
+/// own bound. A helper blocked on a silent server ends when that socket
+/// fails (its listener closes, or TCP gives up); at most
+/// max_cancels_in_flight exist at once. false (nothing sent, c freed) when
+/// that many are already out or no thread could be started. Thread-safe.
+bool send_cancel_detached(PGcancel* c) noexcept {
+  if (const pid_t me = ::getpid(); cancels_counted_in.load(std::memory_order_relaxed) != me) {
+    cancels_counted_in.store(me, std::memory_order_relaxed);  // a fork child: none of the parent's helpers run here
+    cancels_in_flight.store(0, std::memory_order_relaxed);
+  }
+  if (cancels_in_flight.fetch_add(1, std::memory_order_relaxed) >= max_cancels_in_flight) {
+    cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    PQfreeCancel(c);
+    return false;
+  }
+  try {
+    std::thread([c] {
+      char buf[256];
+      (void)PQcancel(c, buf, sizeof buf);  // its outcome is seen on the connection's own socket
+      PQfreeCancel(c);
+      cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }).detach();
+    return true;
+  } catch (...) {  // no thread (std::system_error): nothing sent
+    cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    PQfreeCancel(c);
+    return false;
   }
 }
 
@@ -340,15 +385,13 @@ struct connection::state {
     return e;
   }
 
-  /// Asks the server to cancel the running command (PQcancel: a blocking
-  /// round trip on a new socket). Best effort: false when it could not be sent.
+  /// Asks the server to cancel the running command, from a helper thread
+  /// (send_cancel_detached: libpq's PQcancel can block forever). Best
+  /// effort: false when no request could be started; whether it arrived
+  /// shows on this connection's socket.
   bool send_cancel() noexcept {
     PGcancel* c = PQgetCancel(conn);
-    if (c == nullptr) return false;
-    char buf[256];
-    const bool sent = PQcancel(c, buf, sizeof buf) != 0;
-    PQfreeCancel(c);
-    return sent;
+    return c != nullptr && send_cancel_detached(c);
   }
 
   /// Marks the session broken after a round trip overran: its protocol

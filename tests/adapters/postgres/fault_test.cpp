@@ -144,6 +144,14 @@ class silencing_proxy {
   std::thread thread_;
 };
 
+/// The shared server's conninfo with its port replaced by the proxy's.
+std::string conninfo_through(const silencing_proxy& proxy) {
+  std::string ci = shared_pg_server().conninfo();
+  const std::string port = "port=" + std::to_string(shared_pg_server().port());
+  ci.replace(ci.find(port), port.size(), "port=" + std::to_string(proxy.port()));
+  return ci;
+}
+
 std::int64_t backend_pid(connection& c) { return c.execute("SELECT pg_backend_pid()").value().get<std::int64_t>(0, 0); }
 
 // ---- file descriptors ---------------------------------------------------------
@@ -352,9 +360,7 @@ TEST(PostgresFault, ValidationOfASessionWhoseServerWentSilentHonoursItsTimeoutBu
                                    shared_pg_server().dbname());
   shared_pg_server().admin_execute("TRUNCATE fault_silent", shared_pg_server().dbname());
   silencing_proxy proxy(shared_pg_server().port());
-  std::string ci = shared_pg_server().conninfo();
-  ci.replace(ci.find("port=" + std::to_string(shared_pg_server().port())),
-             5 + std::to_string(shared_pg_server().port()).size(), "port=" + std::to_string(proxy.port()));
+  const std::string ci = conninfo_through(proxy);
   berth::pool_options o;
   o.name = "goes-silent";
   o.max_size = 1;
@@ -379,6 +385,38 @@ TEST(PostgresFault, ValidationOfASessionWhoseServerWentSilentHonoursItsTimeoutBu
   EXPECT_LT(took, 1s + 2s);
   EXPECT_EQ(validation_failures.load(), 1);
   EXPECT_EQ(shared_pg_server().admin_execute("SELECT count(*) FROM fault_silent", shared_pg_server().dbname()), "1");
+}
+
+// A statement timeout on a session whose server goes silent. Before the
+// fix execute_for sent its cancel request through libpq's PQcancel on the
+// calling thread, which waits for the server to close the cancel socket
+// without a timeout: against the silent proxy (which completes TCP
+// handshakes and never answers) the call never returned. Pass: the call
+// fails with 57014 within its 300 ms + cancel_grace + 1 s, the connection
+// is marked broken (the next call fails at once without I/O), and closing
+// it returns at once.
+TEST(PostgresFault, StatementTimeoutOnASessionWhoseServerWentSilentHonoursItsBoundBug) {
+  silencing_proxy proxy(shared_pg_server().port());
+  adapter a{options_for(conninfo_through(proxy), 2s)};
+  auto c = a.connect();
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->execute("SELECT 1"));
+  proxy.silence();
+  auto t0 = steady::now();
+  auto r = c->execute_for(300ms, "SELECT 1");
+  auto took = steady::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is_canceled(r.error().code)) << r.error().message;
+  EXPECT_NE(r.error().message.find("marked broken"), std::string::npos) << r.error().message;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 300ms + connection::cancel_grace + 1s);
+  t0 = steady::now();
+  auto again = c->execute_for(300ms, "SELECT 1");
+  EXPECT_FALSE(again);
+  EXPECT_LT(steady::now() - t0, 100ms);
+  t0 = steady::now();
+  a.close(*c);
+  EXPECT_LT(steady::now() - t0, 1s);
 }
 
 }  // namespace

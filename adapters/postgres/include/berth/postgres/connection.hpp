@@ -216,10 +216,15 @@ class connection {
   /// transaction, that transaction is now failed: roll it back). A statement
   /// that finished before the cancel reached the server returns its result or
   /// its own error as usual. If the outcome does not arrive within
-  /// cancel_grace, or the request could not even be sent by the deadline,
-  /// the call fails with 57014 and the connection is marked broken.
-  /// Blocks up to about timeout + cancel_grace (PQcancel itself is a blocking
-  /// loopback/network round trip to the server).
+  /// cancel_grace, or no request could be sent, the call fails with 57014
+  /// and the connection is marked broken.
+  /// Blocks up to about timeout + cancel_grace, whatever the server does:
+  /// the cancel request goes out from a helper thread (libpq's PQcancel
+  /// waits for the server without a timeout, so a server gone silent would
+  /// otherwise hold the call forever). At most 16 such requests are out at
+  /// once in the process; beyond that the call fails at the deadline with
+  /// 57014 and the connection is marked broken, as when no request could be
+  /// sent.
   result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql);
   result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql,
                                           std::span<const param> params);
