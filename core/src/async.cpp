@@ -189,6 +189,7 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       return out;
     } else if (now >= r.deadline) {
       fill_error_locked(out.error, errc::timeout, waited);  // counts include r
+      fill_lease_sites(out.error, r.site);  // as a blocking acquire's timeout says where the leases are
       if (r.queued) waiters_.leave_locked(r);
       pool_counters::bump(counters_.timeouts);
       finish_locked(r);

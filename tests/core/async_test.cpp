@@ -119,6 +119,35 @@ TEST_F(AsyncTest, DeadlinePassesByTimerWithoutAnyRelease) {
   EXPECT_EQ(p->stats().timeouts, 1u);
 }
 
+// An asynchronous acquire that timed out said "pool exhausted" without the
+// sites where the leases out were acquired, which a blocking acquire's
+// timeout lists (acquire_error::lease_sites, and the message's "leases out
+// acquired at:"): the async path never filled them. Pass: the timeout
+// names the request's own site and the held lease's.
+TEST_F(AsyncTest, TimeoutListsWhereTheLeasesOutWereAcquiredBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  const unsigned held_line = __LINE__ - 1;
+  ASSERT_TRUE(held);
+  outcome o;
+  p->async_acquire_for(50ms, ex.executor(), o.handler());
+  const unsigned request_line = __LINE__ - 1;
+  clock.advance(50ms);
+  ASSERT_TRUE(ex.wait_for_task()) << "the async thread fires the deadline";
+  ex.run_all();
+  ASSERT_EQ(o.calls.load(), 1);
+  ASSERT_FALSE(*o.r);
+  const acquire_error& e = o.r->error();
+  EXPECT_EQ(e.code, errc::timeout);
+  EXPECT_EQ(e.site.line(), request_line);
+  ASSERT_EQ(e.lease_sites.size(), 1u);
+  EXPECT_EQ(e.lease_sites[0].where.line(), held_line);
+  EXPECT_EQ(e.lease_sites[0].count, 1u);
+  const std::string m = e.message();
+  EXPECT_NE(m.find("leases out acquired at:"), std::string::npos) << m;
+  EXPECT_NE(m.find("async_test.cpp:" + std::to_string(held_line)), std::string::npos) << m;
+}
+
 TEST_F(AsyncTest, BlockingAndAsyncWaitersShareOneFifo) {
   auto p = make(opts(1, 1));
   auto held = p->try_acquire();

@@ -48,7 +48,7 @@ struct acquire_error {
   /// is asked to validate them at once. Decided by the call itself, not
   /// read off `counts`, in which the reaper may already hold them.
   bool awaiting_validation = false;
-  /// errc::timeout of a blocking acquire only: where it was called, and where the
+  /// errc::timeout only (blocking or asynchronous): where it was called, and where the
   /// leases still out were acquired (the most frequent sites, at most
   /// max_lease_sites, by count; read off the slots without stopping the
   /// pool, so approximate under load). A lease site in the same function as
