@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace berth {
 namespace {
@@ -294,6 +295,43 @@ TEST_F(AsyncTest, ValidationFailureOnAHandedConnectionKeepsThePlaceAndRetries) {
   }));
   EXPECT_TRUE(*r.r) << "a new connection, validated";
   EXPECT_GE(script->validates.load(), 2u);
+}
+
+// A handle outlives its request and its pool: cancel() after the request
+// completed (served, timed out, or failed by close) and the pool was
+// destroyed returns false and touches neither (the ASan build would name a
+// use after free).
+TEST_F(AsyncTest, CancelAfterThePoolIsGoneIsFalseAndHarmless) {
+  std::vector<async_handle> handles;  // declared first: they outlive the pool
+  {
+    auto p = make(opts(1, 1));
+    auto held = p->try_acquire();
+    ASSERT_TRUE(held);
+    outcome served, timed_out, closed;
+    handles.push_back(p->async_acquire(in(1h), ex.executor(), served.handler()));
+    handles.push_back(p->async_acquire_for(10ms, ex.executor(), timed_out.handler()));
+    handles.push_back(p->async_acquire(in(1h), ex.executor(), closed.handler()));
+    (*held).release();  // the head is served
+    ASSERT_TRUE(eventually([&] {
+      ex.run_all();
+      return served.calls.load() == 1;
+    }));
+    clock.advance(10ms);
+    ASSERT_TRUE(eventually([&] {
+      ex.run_all();
+      return timed_out.calls.load() == 1;
+    }));
+    p->close();
+    ASSERT_TRUE(eventually([&] {
+      ex.run_all();
+      return closed.calls.load() == 1;
+    }));
+    EXPECT_TRUE(*served.r);
+    EXPECT_EQ(timed_out.code(), errc::timeout);
+    EXPECT_EQ(closed.code(), errc::pool_closed);
+    served.r.reset();  // the lease ends before its pool
+  }
+  for (const async_handle& h : handles) EXPECT_FALSE(h.cancel());
 }
 
 TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
