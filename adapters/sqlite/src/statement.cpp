@@ -81,6 +81,10 @@ void statement::set_stepping(bool on) noexcept {
 }
 
 bool statement::step() {
+  // A statement prepared before a fork() must not run in the child: it is
+  // the parent's handle's (connection::inherited()). One relaxed load.
+  if (conn_->origin.inherited()) [[unlikely]]
+    conn_->fail_inherited(sql());
   const int rc = sqlite3_step(stmt_);
   set_stepping(rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) return true;

@@ -320,5 +320,42 @@ TEST(SqliteFault, ForkChildThatExitsNormallyLeavesThePoolsToTheParent) {
   fork_and_check(live, child_exit::normal);
 }
 
+/// A connection, no pool, with a statement prepared before the fork.
+struct prepared_before_fork {
+  temp_dir dir;
+  adapter a{{.path = dir.file("prepared.db")}};
+  std::optional<connection> c;
+  statement* st = nullptr;
+
+  prepared_before_fork() {
+    c.emplace(a.connect().value());
+    c->execute("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    st = &c->prepare("SELECT x FROM t");
+  }
+  int child_checks() {
+    std::string message;
+    if (sqlite_code_of([&] { (void)st->step(); }, &message) != SQLITE_MISUSE) return 1;
+    if (message.find("fork()") == std::string::npos) return 2;
+    return 0;
+  }
+  void destroy() { c.reset(); }  // leaves the parent's handle alone
+  void parent_checks() {
+    st->reset();
+    ASSERT_TRUE(st->step()) << "the statement still runs in the parent";
+    EXPECT_EQ(st->get<std::int64_t>(0), 1);
+    st->reset();
+  }
+};
+
+// A statement prepared before a fork() ran in the child: execute() and
+// prepare() refused SQL on an inherited connection, but step() on a
+// statement the caller kept was not checked, so the child ran the parent's
+// handle. Pass: the child's step() throws SQLITE_MISUSE naming the fork;
+// the parent's statement still runs.
+TEST(SqliteFault, StepOfAStatementPreparedBeforeTheForkRefusesInTheChildBug) {
+  prepared_before_fork live;
+  fork_and_check(live, child_exit::quick);
+}
+
 }  // namespace
 }  // namespace berth::sqlite

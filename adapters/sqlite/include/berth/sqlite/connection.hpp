@@ -125,11 +125,11 @@ class connection {
   /// per-query paths. Never blocks on locks.
   bool file_moved() const noexcept;
   /// True in a fork child when this connection was opened before the fork
-  /// (berth/fork.hpp): execute() and prepare() then throw SQLITE_MISUSE
-  /// naming the fork, and close()/the destructor leave the handle alone
-  /// (leaked) instead of closing what the parent still uses. Statements
-  /// already prepared are not checked per step: do not use them in the
-  /// child. A getpid() system call: not for per-query paths. Never blocks.
+  /// (berth/fork.hpp): execute(), prepare() and step() on a statement
+  /// prepared before the fork then throw SQLITE_MISUSE naming the fork, and
+  /// close()/the destructor leave the handle alone (leaked) instead of
+  /// closing what the parent still uses. A getpid() system call: not for
+  /// per-query paths. Never blocks.
   bool inherited() const noexcept;
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks

@@ -81,7 +81,9 @@ class alignas(128) statement {
 
   /// Runs the statement to its next row: true when a row is available
   /// (read it with get<T>), false when it is done. Throws sqlite_error with
-  /// the engine's message and the SQL on failure.
+  /// the engine's message and the SQL on failure, and SQLITE_MISUSE naming
+  /// the fork in a fork child when the statement was prepared before the
+  /// fork (connection::inherited()).
   [[nodiscard]] bool step();
 
   // ---- reading the current row (0-based columns)
