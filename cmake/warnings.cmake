@@ -13,3 +13,11 @@ target_compile_options(berth_warnings INTERFACE
 if(BERTH_WARNINGS_AS_ERRORS)
   target_compile_options(berth_warnings INTERFACE -Werror)
 endif()
+# GCC 12 reports false -Wrestrict errors inside libstdc++'s std::string when
+# it inlines `"literal" + std::string&&` at -O3 (GCC bug 105329, fixed in
+# GCC 13; Debian bookworm ships 12.2): the release preset's build of the
+# tests failed on three such lines, and the warning names no line of ours.
+# Off for GCC 12 only.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  target_compile_options(berth_warnings INTERFACE -Wno-restrict)
+endif()
