@@ -57,6 +57,10 @@ std::optional<options_error> validate(const options& o) {
     return options_error("connect_timeout", "must be > 0", "postgres::options");
   if (o.connect_timeout > max_option_duration)
     return options_error("connect_timeout", "must be <= berth::max_option_duration", "postgres::options");
+  if (o.reset_timeout <= std::chrono::milliseconds::zero())
+    return options_error("reset_timeout", "must be > 0", "postgres::options");
+  if (o.reset_timeout > max_option_duration)
+    return options_error("reset_timeout", "must be <= berth::max_option_duration", "postgres::options");
   if (o.reset_query && o.reset_query->empty())
     return options_error("reset_query", "must not be empty when set", "postgres::options");
   if (o.statement_timeout && *o.statement_timeout <= std::chrono::milliseconds::zero())
@@ -138,7 +142,7 @@ void adapter::attach(sweep_target* t) noexcept {
 
 result<void, adapter_error> adapter::apply_session_settings(connection& c) {
   if (!o_.statement_timeout) return {};
-  auto r = c.execute("SET statement_timeout = " + std::to_string(o_.statement_timeout->count()));
+  auto r = c.execute_bounded(o_.reset_timeout, "SET statement_timeout = " + std::to_string(o_.statement_timeout->count()));
   if (!r) return failure{to_adapter_error(std::move(r).error())};
   return {};
 }
@@ -192,7 +196,9 @@ result<void, adapter_error> adapter::reset(connection& c) {
       break;
     case transaction_state::in_transaction:
     case transaction_state::in_error:
-      if (auto r = c.execute("ROLLBACK"); !r) return failure{to_adapter_error(std::move(r).error())};
+      // Bounded: this runs in the thread that returned the connection.
+      if (auto r = c.execute_bounded(o_.reset_timeout, "ROLLBACK"); !r)
+        return failure{to_adapter_error(std::move(r).error())};
       break;
     case transaction_state::active:
       return failure{state_error("25000", "connection left mid-command or in COPY")};
@@ -201,7 +207,8 @@ result<void, adapter_error> adapter::reset(connection& c) {
   }
   c.forget_transactions();  // any guard still alive finds its transaction gone
   if (o_.reset_query) {
-    if (auto r = c.execute(*o_.reset_query); !r) return failure{to_adapter_error(std::move(r).error())};
+    if (auto r = c.execute_bounded(o_.reset_timeout, *o_.reset_query); !r)
+      return failure{to_adapter_error(std::move(r).error())};
     if (auto s = apply_session_settings(c); !s) return s;
   }
   if (c.superseded()) return failure{superseded_error(c, target_)};

@@ -695,6 +695,11 @@ result<query_result, error> connection::execute(std::string_view sql, std::span<
   return s_->run(sql, params, clock::time_point::max(), {}, on_timeout::mark_broken);
 }
 
+result<query_result, error> connection::execute_bounded(std::chrono::milliseconds timeout, std::string_view sql) {
+  if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
+  return s_->run(sql, clock::now() + timeout, timeout, on_timeout::mark_broken);
+}
+
 namespace {
 error bad_timeout(std::chrono::milliseconds t) {
   return make_error("22023", "execute_for: timeout must be > 0 (got " + std::to_string(t.count()) + " ms)");

@@ -19,7 +19,9 @@ namespace {
 using std::chrono::milliseconds;
 
 bool is_berth_key(std::string_view k) {
-  if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_query" || k == "on_event") return true;
+  if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_timeout" || k == "reset_query" ||
+      k == "on_event")
+    return true;
   const auto keys = pool_option_keys();
   return std::find(keys.begin(), keys.end(), k) != keys.end();
 }
@@ -38,7 +40,7 @@ const std::set<std::string, std::less<>>& libpq_keywords() {
 }
 
 std::string berth_keys_text() {
-  std::string k = "connect_timeout, statement_timeout, reset_query";
+  std::string k = "connect_timeout, statement_timeout, reset_timeout, reset_query";
   for (const std::string_view p : pool_option_keys()) k.append(", ").append(p);
   return k;
 }
@@ -94,11 +96,14 @@ url_config config_from_url(const berth::url& u, pool_options base) {
   cfg.pool = std::move(base);
   for (const url_param& p : u.params()) {
     const std::string& k = p.key;
-    if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_query") require_once(u, p);
+    if (k == "connect_timeout" || k == "statement_timeout" || k == "reset_timeout" || k == "reset_query")
+      require_once(u, p);
     if (k == "connect_timeout") {
       cfg.adapter.connect_timeout = connect_timeout_of(u, p);
     } else if (k == "statement_timeout") {
       cfg.adapter.statement_timeout = parse_duration<milliseconds>(u, p);
+    } else if (k == "reset_timeout") {
+      cfg.adapter.reset_timeout = parse_duration<milliseconds>(u, p);
     } else if (k == "reset_query") {
       cfg.adapter.reset_query = p.value;
     } else if (!apply_pool_option(cfg.pool, u, p) && !libpq_keywords().contains(k)) {

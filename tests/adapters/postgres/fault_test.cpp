@@ -419,5 +419,36 @@ TEST(PostgresFault, StatementTimeoutOnASessionWhoseServerWentSilentHonoursItsBou
   EXPECT_LT(steady::now() - t0, 1s);
 }
 
+// A lease returned with its transaction open while the server has gone
+// silent. Before the fix the adapter's reset ran its ROLLBACK without a
+// bound in the releasing thread (the lease's destructor), which then never
+// returned. Pass: the release returns within reset_timeout (300 ms) + 2 s
+// and the connection is discarded (a reset_failed close), not leased.
+TEST(PostgresFault, ReturnWithATransactionOpenOnASilentServerHonoursResetTimeoutBug) {
+  silencing_proxy proxy(shared_pg_server().port());
+  options ao = options_for(conninfo_through(proxy), 2s);
+  ao.reset_timeout = 300ms;
+  berth::pool_options o;
+  o.name = "silent-reset";
+  o.max_size = 1;
+  o.min_idle = 1;
+  std::atomic<int> reset_failures{0};
+  o.on_event = [&](const pool_event& e) {
+    if (e.kind == event_kind::closed && e.reason == close_reason::reset_failed) reset_failures.fetch_add(1);
+  };
+  pg_pool p(adapter{ao}, o);
+  auto l = p.acquire_for(5s);
+  ASSERT_TRUE(l) << l.error().message();
+  ASSERT_TRUE((*l)->execute("BEGIN"));
+  proxy.silence();
+  const auto t0 = steady::now();
+  l = pg_pool::acquire_result(failure{acquire_error{}});  // returns the connection: its reset must roll back
+  const auto took = steady::now() - t0;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 300ms + 2s);
+  EXPECT_TRUE(eventually([&] { return reset_failures.load() == 1; }));
+  EXPECT_EQ(p.counts().leased, 0u);
+}
+
 }  // namespace
 }  // namespace berth::postgres

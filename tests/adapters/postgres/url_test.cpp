@@ -45,6 +45,9 @@ TEST(PostgresUrl, BerthsParametersAreTakenOutAndTheRestGoesToLibpqAsWritten) {
   EXPECT_EQ(cfg.pool.max_size, 4u);
 
   EXPECT_EQ(config_from_url("postgres://h/db?connect_timeout=1500ms").adapter.connect_timeout, 1500ms);
+  EXPECT_EQ(config_from_url("postgres://h/db?reset_timeout=250ms").adapter.reset_timeout, 250ms);
+  EXPECT_EQ(config_from_url("postgres://h/db?reset_timeout=250ms").adapter.conninfo, "postgres://h/db")
+      << "berth's, not libpq's";
   EXPECT_EQ(config_from_url("postgresql://").adapter.conninfo, "postgresql://") << "libpq's defaults";
   EXPECT_EQ(config_from_url("postgresql:///db?host=%2Ftmp&ssl=true").adapter.conninfo,
             "postgresql:///db?host=%2Ftmp&ssl=true");
@@ -150,7 +153,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_pg_url{"mysql://u:Zx9Secret@h/db", "", "scheme \"mysql\" is not postgresql or postgres"},
         bad_pg_url{"postgresql:db", "", "a PostgreSQL URL starts with postgresql://"},
         bad_pg_url{"postgresql://u:Zx9Secret@h/db?bogus=1", "bogus",
-                   "unknown parameter bogus: neither berth's (connect_timeout, statement_timeout, reset_query, name, "
+                   "unknown parameter bogus: neither berth's (connect_timeout, statement_timeout, reset_timeout, reset_query, "
+                   "name, "
                    "max_size"},
         bad_pg_url{"postgresql://u:Zx9Secret@h/db?maxsize=4", "maxsize", "nor a libpq connection parameter"},
         bad_pg_url{"postgresql://u:Zx9Secret@h/db?connect_timeout=0", "connect_timeout",

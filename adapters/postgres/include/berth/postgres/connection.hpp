@@ -344,6 +344,13 @@ class connection {
   void mark_broken() noexcept;
   /// Forgets every guard (their transaction is gone): depth 0.
   void forget_transactions() noexcept;
+  /// execute(sql) bounded by timeout (> 0) without a cancel request: on
+  /// timeout the session is marked broken and the call fails with 57014 at
+  /// once (as ping()). For the adapter's own statements (the rollback and
+  /// reset query on return, session settings at connect), which must not
+  /// hold a releasing thread on a server gone silent. Blocks up to about
+  /// timeout.
+  result<query_result, error> execute_bounded(std::chrono::milliseconds timeout, std::string_view sql);
   explicit connection(std::unique_ptr<state> s) noexcept;
   std::unique_ptr<state> s_;
 };

@@ -34,6 +34,13 @@ struct options {
   /// Bound on one connect(), name resolution aside (see connection::open).
   /// Default 5 s; > 0 and <= berth::max_option_duration.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+  /// Bound on each statement the adapter itself runs when a connection is
+  /// returned (the ROLLBACK of a transaction left open, reset_query, the
+  /// session settings after it), in the releasing thread, and on the
+  /// session settings at connect. Past it the connection is discarded (its
+  /// state is unknown) rather than the thread held on a server gone silent.
+  /// Default 5 s; > 0 and <= berth::max_option_duration.
+  std::chrono::milliseconds reset_timeout{std::chrono::seconds{5}};
   /// Run on every return of a connection to the pool (as PgBouncer's
   /// server_reset_query), by reset() after the rollback, e.g. "DISCARD ALL":
   /// needs_reset() is then always true, so each release costs this round
