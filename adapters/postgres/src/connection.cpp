@@ -12,11 +12,14 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <poll.h>
 #include <thread>
-#include <unistd.h>
 #include <unordered_map>
 
 namespace berth::postgres {
@@ -110,45 +113,76 @@ int wait_socket(int fd, short events, clock::time_point deadline) {
   }
 }
 
-/// Cancel requests sent by helper threads (send_cancel_detached), across
-/// every connection of this process, and the process they were counted in
-/// (a fork child inherits the count, not the threads). Relaxed: a cap on
-/// threads, with no data behind it.
-constexpr int max_cancels_in_flight = 16;
-std::atomic<int> cancels_in_flight{0};
-std::atomic<pid_t> cancels_counted_in{::getpid()};
+/// Cancel requests in flight on helper threads (send_cancel_detached), in
+/// this process: the fork generation they were counted in (high 32 bits,
+/// berth/fork.hpp's fork_count) and their number (low 32). A fork child
+/// inherits the word but none of the helpers, so a word of an older
+/// generation counts 0; helpers only ever run in the process that counted
+/// them, so a helper's decrement always finds its own generation. Relaxed:
+/// a cap on threads, with no data behind it.
+constexpr std::uint32_t max_cancels_in_flight = 16;
+std::atomic<std::uint64_t> cancels_in_flight{0};
+
+/// Takes one of the max_cancels_in_flight places: false when all are taken.
+bool take_cancel_place() noexcept {
+  const std::uint64_t gen = berth::detail::fork_count.load(std::memory_order_relaxed);
+  std::uint64_t v = cancels_in_flight.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t n = (v >> 32) == gen ? (v & 0xffff'ffffu) : 0;
+    if (n >= max_cancels_in_flight) return false;
+    if (cancels_in_flight.compare_exchange_weak(v, (gen << 32) | (n + 1), std::memory_order_relaxed)) return true;
+  }
+}
+void give_cancel_place() noexcept { cancels_in_flight.fetch_sub(1, std::memory_order_relaxed); }
+
+/// What a caller waits for after sending a cancel request: the helper is
+/// done with it (the server took the request and closed the socket, or
+/// the attempt failed).
+struct cancel_done {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;  // guarded by m
+
+  /// True if the helper finished by deadline. Blocks up to deadline.
+  bool wait_until(clock::time_point deadline) {
+    std::unique_lock lk(m);
+    return cv.wait_until(lk, deadline, [&] { return done; });
+  }
+};
 
 /// Sends a cancel request for c on a detached helper thread, which owns c
-/// and frees it. libpq's PQcancel opens a socket to the server and waits for
-/// it to close it, without a timeout: against a server (or network) gone
-/// silent it never returns, so the caller must not wait for it. The caller
-/// waits for the statement's outcome on its own socket instead, within its
-/// own bound. A helper blocked on a silent server ends when that socket
-/// fails (its listener closes, or TCP gives up); at most
-/// max_cancels_in_flight exist at once. false (nothing sent, c freed) when
-/// that many are already out or no thread could be started. Thread-safe.
-bool send_cancel_detached(PGcancel* c) noexcept {
-  if (const pid_t me = ::getpid(); cancels_counted_in.load(std::memory_order_relaxed) != me) {
-    cancels_counted_in.store(me, std::memory_order_relaxed);  // a fork child: none of the parent's helpers run here
-    cancels_in_flight.store(0, std::memory_order_relaxed);
-  }
-  if (cancels_in_flight.fetch_add(1, std::memory_order_relaxed) >= max_cancels_in_flight) {
-    cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+/// and frees it, and returns what to wait on for its end (nullptr: nothing
+/// sent, c freed: all max_cancels_in_flight places are taken, or no thread
+/// or memory). libpq's PQcancel opens a socket to the server and waits,
+/// without a timeout, for the server to close it, so the caller must not
+/// run it: against a peer that accepts and never answers (a stopped
+/// server, a proxy in front of a hung one) it never returns, and such a
+/// helper keeps its place for the life of the process (beyond 16, timed-out
+/// statements are no longer cancelled, only their connections marked
+/// broken). Thread-safe.
+std::shared_ptr<cancel_done> send_cancel_detached(PGcancel* c) noexcept {
+  if (!take_cancel_place()) {
     PQfreeCancel(c);
-    return false;
+    return nullptr;
   }
   try {
-    std::thread([c] {
+    auto done = std::make_shared<cancel_done>();
+    std::thread([c, done] {
       char buf[256];
       (void)PQcancel(c, buf, sizeof buf);  // its outcome is seen on the connection's own socket
       PQfreeCancel(c);
-      cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      {
+        std::lock_guard lk(done->m);
+        done->done = true;
+      }
+      done->cv.notify_all();
+      give_cancel_place();
     }).detach();
-    return true;
-  } catch (...) {  // no thread (std::system_error): nothing sent
-    cancels_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    return done;
+  } catch (...) {  // no memory, or no thread (std::system_error): nothing sent
+    give_cancel_place();
     PQfreeCancel(c);
-    return false;
+    return nullptr;
   }
 }
 
@@ -387,11 +421,11 @@ struct connection::state {
 
   /// Asks the server to cancel the running command, from a helper thread
   /// (send_cancel_detached: libpq's PQcancel can block forever). Best
-  /// effort: false when no request could be started; whether it arrived
+  /// effort: nullptr when no request could be started; whether it arrived
   /// shows on this connection's socket.
-  bool send_cancel() noexcept {
+  std::shared_ptr<cancel_done> send_cancel() noexcept {
     PGcancel* c = PQgetCancel(conn);
-    return c != nullptr && send_cancel_detached(c);
+    return c != nullptr ? send_cancel_detached(c) : nullptr;
   }
 
   /// Marks the session broken after a round trip overran: its protocol
@@ -486,6 +520,7 @@ struct connection::state {
     query_result last;
     std::optional<error> first_error;
     bool cancelled = false;
+    std::shared_ptr<cancel_done> cancel;  // the helper sending our cancel request
     for (;;) {
       while (PQisBusy(conn) != 0) {
         const int w = wait_socket(PQsocket(conn), POLLIN, deadline);
@@ -493,7 +528,8 @@ struct connection::state {
           // The statement overran: cancel it and drain its outcome, so the
           // protocol is back in sync and the session stays usable.
           cancelled = true;
-          if (!send_cancel()) return failure{timed_out(timeout)};
+          cancel = send_cancel();
+          if (!cancel) return failure{timed_out(timeout)};
           deadline = clock::now() + connection::cancel_grace;
           continue;
         }
@@ -531,6 +567,11 @@ struct connection::state {
         }
       }
     }
+    // The outcome is in, but a request still on its way could cancel this
+    // session's next statement instead (the statement may have finished on
+    // its own just as we timed out): wait, within the grace, until the
+    // server has taken it; a session it may still reach is not reused.
+    if (cancel && !cancel->wait_until(deadline)) broken = true;
     if (first_error) {
       if (cancelled && first_error->code == make_sqlstate_error("57014")) {
         constexpr std::string_view prefix = "berth postgres: ";

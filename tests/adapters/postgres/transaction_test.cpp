@@ -272,6 +272,27 @@ TEST(PostgresExecuteFor, OverrunIsCancelledAndTheConnectionStaysUsable) {
   EXPECT_EQ(c.execute("SELECT 1").value().get<std::int32_t>(0, 0), 1);
 }
 
+// A statement that finishes on its own just as execute_for's deadline
+// passes: the cancel request, which goes out from a helper thread, must not
+// land on the session's next statement instead. Before the fix the call
+// returned without waiting for the helper, and the next statement could
+// fail with 57014. Pass: over 60 tries with the deadline at the statement's
+// own length, the statement that follows on the same session never fails
+// with 57014 (a session the request might still reach is marked broken,
+// and replaced here).
+TEST(PostgresExecuteFor, ALateCancelNeverCancelsTheNextStatementBug) {
+  connection c = open_test_connection();
+  int next_cancelled = 0, timed_out = 0;
+  for (int k = 0; k < 60; ++k) {
+    if (c.broken()) c = open_test_connection();
+    if (!c.execute_for(20ms, "SELECT pg_sleep(0.02)")) ++timed_out;
+    if (c.broken()) continue;
+    auto next = c.execute("SELECT pg_sleep(0.01)");  // long enough for a late request to land in it
+    if (!next && is_canceled(next.error().code)) ++next_cancelled;
+  }
+  EXPECT_EQ(next_cancelled, 0) << timed_out << " of 60 timed out";
+}
+
 TEST(PostgresExecuteFor, PreparedOverrunInsideATransactionFailsItOnly) {
   fresh_table("tx_execfor");
   connection c = open_test_connection();

@@ -221,10 +221,14 @@ class connection {
   /// Blocks up to about timeout + cancel_grace, whatever the server does:
   /// the cancel request goes out from a helper thread (libpq's PQcancel
   /// waits for the server without a timeout, so a server gone silent would
-  /// otherwise hold the call forever). At most 16 such requests are out at
-  /// once in the process; beyond that the call fails at the deadline with
-  /// 57014 and the connection is marked broken, as when no request could be
-  /// sent.
+  /// otherwise hold the call forever). Before returning, the call waits
+  /// (within cancel_grace) until the server has taken the request, so that
+  /// it cannot cancel the session's next statement instead; if it has not,
+  /// the outcome is returned and the connection marked broken. At most 16
+  /// such requests are out at once in the process (a helper whose server
+  /// accepts and never answers keeps its place for good); beyond that the
+  /// call fails at the deadline with 57014 and the connection is marked
+  /// broken, as when no request could be sent.
   result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql);
   result<query_result, error> execute_for(std::chrono::milliseconds timeout, std::string_view sql,
                                           std::span<const param> params);
