@@ -189,11 +189,13 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       return out;
     } else if (now >= r.deadline) {
       fill_error_locked(out.error, errc::timeout, waited);  // counts include r
-      fill_lease_sites(out.error, r.site);  // as a blocking acquire's timeout says where the leases are
       if (r.queued) waiters_.leave_locked(r);
       pool_counters::bump(counters_.timeouts);
       finish_locked(r);
       out.deliver = true;
+      const std::source_location site = r.site;  // immutable; read before we let go of the mutex
+      lk.unlock();
+      fill_lease_sites(out.error, site);  // outside mutex_, as a blocking acquire's timeout does
       return out;
     } else if (r.queued) {  // woken as the head (or to compete): look at the ring
       i = waiters_.after_wake_locked(r);

@@ -31,7 +31,9 @@ namespace berth {
 
 /// A handle on one asynchronous acquire (pool::async_acquire), for
 /// cancelling it. Copyable; it may outlive the request (cancel() then
-/// returns false) but not the pool.
+/// returns false), and the pool too once the request's handler has run
+/// (AsyncTest.CancelAfterThePoolIsGoneIsFalseAndHarmless), but not a pool
+/// destroyed while the request is pending.
 /// Distinct objects: safe. Shared objects: safe (cancel takes the pool's
 /// slow-path mutex briefly).
 class async_handle {

@@ -128,8 +128,10 @@ class connection {
   /// (berth/fork.hpp): execute(), prepare() and step() on a statement
   /// prepared before the fork then throw SQLITE_MISUSE naming the fork, and
   /// close()/the destructor leave the handle alone (leaked) instead of
-  /// closing what the parent still uses. A getpid() system call: not for
-  /// per-query paths. Never blocks.
+  /// closing what the parent still uses. Of a statement's members only
+  /// step() checks: do not reset, bind or read statements from before the
+  /// fork in the child either. A getpid() system call: not for per-query
+  /// paths. Never blocks.
   bool inherited() const noexcept;
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks
