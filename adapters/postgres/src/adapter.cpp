@@ -156,6 +156,7 @@ result<connection, adapter_error> adapter::connect() {
       o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements);
   if (!c) return failure{to_adapter_error(std::move(c).error())};
   if (tracker_) c->track(tracker_, epoch, target_);
+  c->set_cleanup_timeout(o_.reset_timeout);  // a guard's rollback in its destructor
   if (auto s = apply_session_settings(*c); !s) return failure{s.error()};
   return std::move(*c);
 }

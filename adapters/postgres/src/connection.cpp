@@ -377,6 +377,10 @@ struct connection::state {
   std::shared_ptr<detail::failover_tracker> tracker;
   detail::host_entry* host = nullptr;  // the reached server's entry in tracker
   std::uint64_t opened_epoch = 0;      // tracker's epoch when connecting began
+  /// Bound on the cleanup statements run on this session's behalf (a
+  /// transaction guard's rollback in its destructor): the adapter's
+  /// reset_timeout, 5 s for a connection opened directly.
+  std::chrono::milliseconds cleanup_timeout{std::chrono::seconds{5}};
   session_target target = session_target::any;
   bool mismatched = false;  // this session no longer satisfies target
   bool reported = false;    // this session reported its server (once is enough)
@@ -845,6 +849,12 @@ int connection::transaction_depth() const noexcept { return s_ ? s_->guards.dept
 connection::guard_marks* connection::marks() noexcept { return s_ ? &s_->guards : nullptr; }
 void connection::mark_broken() noexcept {
   if (s_) s_->broken = true;
+}
+std::chrono::milliseconds connection::cleanup_timeout() const noexcept {
+  return s_ ? s_->cleanup_timeout : std::chrono::milliseconds{std::chrono::seconds{5}};
+}
+void connection::set_cleanup_timeout(std::chrono::milliseconds t) noexcept {
+  if (s_) s_->cleanup_timeout = t;
 }
 void connection::forget_transactions() noexcept {
   if (s_) s_->guards.depth = 0;

@@ -110,7 +110,10 @@ bool transaction::end_rollback(error* err) noexcept {
   if (conn_.transaction() == transaction_state::idle) return true;
   try {
     const std::string name = savepoint_name(level_);
-    auto r = savepoint_ ? conn_.execute("ROLLBACK TO " + name + "; RELEASE " + name) : conn_.execute("ROLLBACK");
+    // Bounded: this runs in destructors, which must return against a
+    // server gone silent (past the bound the session is marked broken).
+    auto r = conn_.execute_bounded(conn_.cleanup_timeout(),
+                                   savepoint_ ? "ROLLBACK TO " + name + "; RELEASE " + name : std::string("ROLLBACK"));
     if (r) return true;
     if (err != nullptr) *err = std::move(r).error();
   } catch (...) {  // std::bad_alloc building the statement or the error

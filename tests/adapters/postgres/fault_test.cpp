@@ -4,6 +4,7 @@
 #include <berth/db_error.hpp>
 #include <berth/pool.hpp>
 #include <berth/postgres/adapter.hpp>
+#include <berth/postgres/transaction.hpp>
 
 #include "support/eventually.hpp"
 #include "support/fd_count.hpp"
@@ -448,6 +449,30 @@ TEST(PostgresFault, ReturnWithATransactionOpenOnASilentServerHonoursResetTimeout
   EXPECT_LT(took, 300ms + 2s);
   EXPECT_TRUE(eventually([&] { return reset_failures.load() == 1; }));
   EXPECT_EQ(p.counts().leased, 0u);
+}
+
+// A transaction guard destroyed while its server has gone silent (the
+// scope left by an exception, say). Before the fix its destructor ran the
+// ROLLBACK without a bound and never returned. Pass: the destructor returns
+// within the adapter's reset_timeout (300 ms) + 2 s and the connection is
+// marked broken (the pool would discard it).
+TEST(PostgresFault, GuardDestroyedOnASilentServerHonoursResetTimeoutBug) {
+  silencing_proxy proxy(shared_pg_server().port());
+  options ao = options_for(conninfo_through(proxy), 2s);
+  ao.reset_timeout = 300ms;
+  adapter a{ao};
+  auto c = a.connect();
+  ASSERT_TRUE(c) << c.error().message;
+  steady::time_point t0;
+  {
+    transaction tx(*c);
+    proxy.silence();
+    t0 = steady::now();
+  }  // ROLLBACK on a silent server
+  const auto took = steady::now() - t0;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 300ms + 2s);
+  EXPECT_TRUE(c->broken());
 }
 
 }  // namespace

@@ -346,6 +346,11 @@ class connection {
   bool role_reported() const noexcept;
   /// Marks the session broken (a rollback failed: its state is unknown).
   void mark_broken() noexcept;
+  /// The bound on cleanup statements run for this session (a transaction
+  /// guard's rollback in its destructor): the adapter's reset_timeout, set
+  /// at connect; 5 s for a connection opened directly.
+  std::chrono::milliseconds cleanup_timeout() const noexcept;
+  void set_cleanup_timeout(std::chrono::milliseconds t) noexcept;
   /// Forgets every guard (their transaction is gone): depth 0.
   void forget_transactions() noexcept;
   /// execute(sql) bounded by timeout (> 0) without a cancel request: on

@@ -83,7 +83,9 @@ class transaction {
   transaction& operator=(const transaction&) = delete;
   /// Rolls back unless finished. Never throws: if the rollback fails, the
   /// connection is marked broken (its session state is unknown), so the pool
-  /// discards it. Blocks (one round trip) when it rolls back.
+  /// discards it. Blocks (one round trip) when it rolls back, for at most
+  /// the adapter's reset_timeout (5 s for a connection opened directly):
+  /// against a server gone silent the rollback fails there.
   ~transaction();
 
   /// COMMIT, or RELEASE of the savepoint (its work then commits with the
@@ -98,7 +100,8 @@ class transaction {
   void commit();
   /// Rolls back now. Throws std::logic_error as commit() does (nothing
   /// sent), postgres_error when the rollback fails (the guard is finished
-  /// and the connection marked broken). Blocks (one round trip).
+  /// and the connection marked broken). Blocks (one round trip), for at
+  /// most the adapter's reset_timeout, as the destructor.
   void rollback();
 
   /// True for a savepoint (opened inside another transaction).
