@@ -140,9 +140,9 @@ void adapter::attach(sweep_target* t) noexcept {
   if (tracker_) tracker_->attach(t);
 }
 
-result<void, adapter_error> adapter::apply_session_settings(connection& c) {
+result<void, adapter_error> adapter::apply_session_settings(connection& c, std::chrono::milliseconds bound) {
   if (!o_.statement_timeout) return {};
-  auto r = c.execute_bounded(o_.reset_timeout, "SET statement_timeout = " + std::to_string(o_.statement_timeout->count()));
+  auto r = c.execute_bounded(bound, "SET statement_timeout = " + std::to_string(o_.statement_timeout->count()));
   if (!r) return failure{to_adapter_error(std::move(r).error())};
   return {};
 }
@@ -151,13 +151,17 @@ result<connection, adapter_error> adapter::connect() {
   // [F1] (failover_tracker.hpp): the epoch before connecting, so a role
   // change reported while this connect runs supersedes the connection.
   const std::uint64_t epoch = tracker_ ? tracker_->epoch() : 0;
+  const auto deadline = std::chrono::steady_clock::now() + o_.connect_timeout;  // the whole connect()
   auto c = connection::open_with_target(
       o_.conninfo, o_.connect_timeout,
       o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements);
   if (!c) return failure{to_adapter_error(std::move(c).error())};
   if (tracker_) c->track(tracker_, epoch, target_);
   c->set_cleanup_timeout(o_.reset_timeout);  // a guard's rollback in its destructor
-  if (auto s = apply_session_settings(*c); !s) return failure{s.error()};
+  // The session settings get what is left of connect_timeout (at least 1 ms).
+  const auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+                             std::chrono::milliseconds{1});
+  if (auto s = apply_session_settings(*c, left); !s) return failure{s.error()};
   return std::move(*c);
 }
 
@@ -210,7 +214,7 @@ result<void, adapter_error> adapter::reset(connection& c) {
   if (o_.reset_query) {
     if (auto r = c.execute_bounded(o_.reset_timeout, *o_.reset_query); !r)
       return failure{to_adapter_error(std::move(r).error())};
-    if (auto s = apply_session_settings(c); !s) return s;
+    if (auto s = apply_session_settings(c, o_.reset_timeout); !s) return s;
   }
   if (c.superseded()) return failure{superseded_error(c, target_)};
   return {};

@@ -381,6 +381,8 @@ struct connection::state {
   /// transaction guard's rollback in its destructor): the adapter's
   /// reset_timeout, 5 s for a connection opened directly.
   std::chrono::milliseconds cleanup_timeout{std::chrono::seconds{5}};
+  /// Why broken was set, when not a lost server (broken_error()); static text.
+  const char* broken_why = nullptr;
   session_target target = session_target::any;
   bool mismatched = false;  // this session no longer satisfies target
   bool reported = false;    // this session reported its server (once is enough)
@@ -408,7 +410,8 @@ struct connection::state {
   }
 
   error broken_error() const {
-    return make_error("08003", "the connection is broken (it lost its server earlier)");
+    return make_error("08003", std::string("the connection is broken (") +
+                                   (broken_why != nullptr ? broken_why : "it lost its server earlier") + ")");
   }
 
   /// After a failure: remember a lost session.
@@ -441,6 +444,7 @@ struct connection::state {
   /// (PostgresFault.ValidationOfASessionWhoseServerWentSilentHonoursItsTimeoutBug).
   error timed_out(std::chrono::milliseconds timeout) {
     broken = true;
+    broken_why = "a round trip timed out earlier: its protocol state is unknown";
     return make_error("57014", "round trip timed out after " + std::to_string(timeout.count()) +
                                    " ms; connection marked broken (the server did not answer in time)");
   }
@@ -575,7 +579,11 @@ struct connection::state {
     // session's next statement instead (the statement may have finished on
     // its own just as we timed out): wait, within the grace, until the
     // server has taken it; a session it may still reach is not reused.
-    if (cancel && !cancel->wait_until(deadline)) broken = true;
+    if (cancel && !cancel->wait_until(deadline)) {
+      broken = true;
+      broken_why = "a cancel request for an earlier timed-out statement had not reached the server in time and "
+                   "could still cancel a later one";
+    }
     if (first_error) {
       if (cancelled && first_error->code == make_sqlstate_error("57014")) {
         constexpr std::string_view prefix = "berth postgres: ";

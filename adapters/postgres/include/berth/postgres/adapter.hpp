@@ -95,7 +95,7 @@ class adapter {
   const options& settings() const noexcept { return o_; }
 
  private:
-  result<void, adapter_error> apply_session_settings(connection& c);
+  result<void, adapter_error> apply_session_settings(connection& c, std::chrono::milliseconds bound);
   options o_;
   session_target target_ = session_target::any;
   /// Failover bookkeeping shared with the connections (null once moved from).

@@ -31,15 +31,19 @@ struct options {
   /// libpq conninfo ("host=... port=... dbname=... user=... password=...") or
   /// URI ("postgresql://..."). Required: non-empty and parseable by libpq.
   std::string conninfo;
-  /// Bound on one connect(), name resolution aside (see connection::open).
+  /// Bound on one connect(), name resolution aside (see connection::open),
+  /// session settings (statement_timeout) included.
   /// Default 5 s; > 0 and <= berth::max_option_duration.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
-  /// Bound on each statement the adapter itself runs when a connection is
-  /// returned (the ROLLBACK of a transaction left open, reset_query, the
-  /// session settings after it), in the releasing thread, and on the
-  /// session settings at connect. Past it the connection is discarded (its
-  /// state is unknown) rather than the thread held on a server gone silent.
-  /// Default 5 s; > 0 and <= berth::max_option_duration.
+  /// Bound on each statement the adapter runs to clean a session up: on
+  /// return to the pool, in the releasing thread (the ROLLBACK of a
+  /// transaction left open, reset_query, the session settings after it:
+  /// up to three, each bounded), and a transaction guard's rollback.
+  /// Past it the connection is discarded (its state is unknown; a
+  /// savepoint's rollback that overruns loses the outer transaction with
+  /// it) rather than the thread held on a server gone silent. A slower
+  /// legitimate ROLLBACK or reset_query costs a reconnect. Default 5 s; > 0
+  /// and <= berth::max_option_duration.
   std::chrono::milliseconds reset_timeout{std::chrono::seconds{5}};
   /// Run on every return of a connection to the pool (as PgBouncer's
   /// server_reset_query), by reset() after the rollback, e.g. "DISCARD ALL":
