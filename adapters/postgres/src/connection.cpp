@@ -22,6 +22,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <unistd.h>
+
 namespace berth::postgres {
 namespace {
 
@@ -114,23 +116,24 @@ int wait_socket(int fd, short events, clock::time_point deadline) {
 }
 
 /// Cancel requests in flight on helper threads (send_cancel_detached), in
-/// this process: the fork generation they were counted in (high 32 bits,
-/// berth/fork.hpp's fork_count) and their number (low 32). A fork child
-/// inherits the word but none of the helpers, so a word of an older
-/// generation counts 0; helpers only ever run in the process that counted
-/// them, so a helper's decrement always finds its own generation. Relaxed:
-/// a cap on threads, with no data behind it.
+/// this process: the id of the process that counted them (high 32 bits)
+/// and their number (low 32). A child process inherits the word but none of
+/// the helpers, whether made by fork() or by a raw clone that runs no fork
+/// handler, so a word of another process counts 0; helpers only ever run in
+/// the process that counted them, so a helper's decrement always finds its
+/// own. Relaxed: a cap on threads, with no data behind it.
 constexpr std::uint32_t max_cancels_in_flight = 16;
 std::atomic<std::uint64_t> cancels_in_flight{0};
 
 /// Takes one of the max_cancels_in_flight places: false when all are taken.
+/// A getpid() system call: only on a timeout.
 bool take_cancel_place() noexcept {
-  const std::uint64_t gen = berth::detail::fork_count.load(std::memory_order_relaxed);
+  const auto me = static_cast<std::uint64_t>(static_cast<std::uint32_t>(::getpid()));
   std::uint64_t v = cancels_in_flight.load(std::memory_order_relaxed);
   for (;;) {
-    const std::uint64_t n = (v >> 32) == gen ? (v & 0xffff'ffffu) : 0;
+    const std::uint64_t n = (v >> 32) == me ? (v & 0xffff'ffffu) : 0;
     if (n >= max_cancels_in_flight) return false;
-    if (cancels_in_flight.compare_exchange_weak(v, (gen << 32) | (n + 1), std::memory_order_relaxed)) return true;
+    if (cancels_in_flight.compare_exchange_weak(v, (me << 32) | (n + 1), std::memory_order_relaxed)) return true;
   }
 }
 void give_cancel_place() noexcept { cancels_in_flight.fetch_sub(1, std::memory_order_relaxed); }
