@@ -270,6 +270,26 @@ TEST_F(AsyncTest, FastPathPostThatThrowsTakesNoConnection) {
   EXPECT_EQ(p->counts().idle, 1u);
 }
 
+// stats().acquired counted a fast-path claim whose completion never reached
+// its handler: the post threw, or the executor dropped the completion.
+// Pass: neither is counted; the one that runs is.
+TEST_F(AsyncTest, AcquiredCountsNoFastPathClaimThatNeverReachedItsHandlerBug) {
+  auto p = make(opts(1, 1));
+  ex.fail_next_posts(1);
+  outcome thrown, dropped, served;
+  EXPECT_THROW(p->async_acquire(in(1s), ex.executor(), thrown.handler()), std::bad_alloc);
+  p->async_acquire(in(1s), ex.executor(), dropped.handler());
+  ex.drop_all();
+  EXPECT_EQ(dropped.calls.load(), 0);
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(p->stats().acquired, 0u);
+  p->async_acquire(in(1s), ex.executor(), served.handler());
+  ex.run_all();
+  ASSERT_EQ(served.calls.load(), 1);
+  EXPECT_TRUE(*served.r);
+  EXPECT_EQ(p->stats().acquired, 1u);
+}
+
 TEST_F(AsyncTest, HandlerExceptionLeavesThroughTheExecutorAndReturnsTheConnection) {
   auto p = make(opts(1, 1));
   p->async_acquire(in(1s), ex.executor(), [](result_type r) {

@@ -326,7 +326,7 @@ class pool final : public detail::pool_core, private sweep_target {
     slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
     slot_claim& operator=(slot_claim&&) = delete;
     ~slot_claim() {
-      if (pool_ != nullptr) pool_->release(slot_, detail::release_mode::normal);
+      if (pool_ != nullptr) pool_->release_unclaimed(slot_);  // never reached its handler
     }
     /// The lease; the claim is empty afterwards.
     lease_type take() noexcept { return std::exchange(pool_, nullptr)->make_lease(slot_); }

@@ -118,7 +118,7 @@ struct pool_stats {
   pool_counts counts;
   std::uint64_t created = 0;             ///< connections opened
   std::uint64_t destroyed = 0;           ///< connections closed
-  std::uint64_t acquired = 0;            ///< successful acquires (fast + waited)
+  std::uint64_t acquired = 0;            ///< successful acquires (fast + waited) handed to a caller
   std::uint64_t acquired_after_wait = 0; ///< of which had to block
   std::uint64_t timeouts = 0;            ///< acquires that hit their deadline
   std::uint64_t creation_failures = 0;   ///< failed connection attempts

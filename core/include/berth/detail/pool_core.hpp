@@ -307,6 +307,19 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     publish(i, slot_state::leased);
   }
 
+  /// Releases slot i, claimed by the fast path (try_claim) but never handed
+  /// to anyone: the asynchronous fast path's post threw, or the executor
+  /// dropped its completion. Undoes note_lease's count, so stats().acquired
+  /// counts only leases a caller got, and records no hold time. The
+  /// claimant only.
+  void release_unclaimed(std::uint32_t i) noexcept {
+    slot_meta& m = slots_[i];
+    // Relaxed: single writer (the lessee), see slot.hpp.
+    m.leases.store(m.leases.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    m.hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
+    release(i, release_mode::normal);
+  }
+
   // ---- slow path ---------------------------------------------------------
 
   /// Everything try_claim() could not do, within `limit`: checks `held` (a
