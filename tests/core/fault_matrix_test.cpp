@@ -807,8 +807,17 @@ TEST_P(ThrowingAdapterTest, ConnectThatThrowsFailsTheWaiterAtItsDeadlineAndTheCr
       << o.error.last_creation_message;
   EXPECT_TRUE(saw(event_kind::creation_failed, thrown_text(kind, "connect")));
   ms->connect.mode = behaviour::ok;
-  clock.advance(1s);  // past the backoff
-  ASSERT_TRUE(serves(*p)) << "the creator thread opens connections again";
+  // An acquirer waits while the clock steps past the backoff, until it is
+  // served: one advance "past the backoff" could come before the creator
+  // (slow under ASan) began that wait, which then outlasted the acquire's
+  // own deadline (seen once: a timeout with idle=1).
+  auto again = start([&p] { return p->acquire_for(1h); });
+  ASSERT_TRUE(eventually([&] {
+    clock.advance(10ms);
+    return is_ready(again);
+  })) << "the creator thread opens connections again";
+  const outcome served = again.get();
+  ASSERT_TRUE(served.ok) << describe(served);
   EXPECT_GE(p->stats().creation_failures, 1u);
 }
 
