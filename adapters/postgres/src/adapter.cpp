@@ -53,14 +53,15 @@ std::optional<options_error> validate(const options& o) {
     }
     PQconninfoFree(p);
   }
-  if (o.connect_timeout <= std::chrono::milliseconds::zero())
-    return options_error("connect_timeout", "must be > 0", "postgres::options");
-  if (o.connect_timeout > max_option_duration)
-    return options_error("connect_timeout", "must be <= berth::max_option_duration", "postgres::options");
-  if (o.reset_timeout <= std::chrono::milliseconds::zero())
-    return options_error("reset_timeout", "must be > 0", "postgres::options");
-  if (o.reset_timeout > max_option_duration)
-    return options_error("reset_timeout", "must be <= berth::max_option_duration", "postgres::options");
+  // A duration field: > 0 and <= max_option_duration.
+  const auto bad_duration = [](const char* field, std::chrono::milliseconds d) -> std::optional<options_error> {
+    if (d <= std::chrono::milliseconds::zero()) return options_error(field, "must be > 0", "postgres::options");
+    if (d > max_option_duration)
+      return options_error(field, "must be <= berth::max_option_duration", "postgres::options");
+    return std::nullopt;
+  };
+  if (auto e = bad_duration("connect_timeout", o.connect_timeout)) return e;
+  if (auto e = bad_duration("reset_timeout", o.reset_timeout)) return e;
   if (o.reset_query && o.reset_query->empty())
     return options_error("reset_query", "must not be empty when set", "postgres::options");
   if (o.statement_timeout && *o.statement_timeout <= std::chrono::milliseconds::zero())
