@@ -26,6 +26,9 @@
 //                         (berth's fast path, a CAS each) costs at least
 //   *_select1_busy_floor  the dedicated handle plus private busy work of
 //                         about one pool cycle (BM_busy_work says how long)
+//   *_select1_jitter_floor the same busy work on average, but of a random
+//                         length each time (0 to twice the argument): what
+//                         a cycle whose length varies costs beside SQLite
 //   *_select1_nullpool    the dedicated handle plus a cycle on a second pool
 //                         of null connections (the pool alone, untied to
 //                         the query)
@@ -220,6 +223,27 @@ void select1_busy_floor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// The dedicated handle plus busy work of a random length after each query,
+/// uniform in 0..2 x state.range(0) iterations: on average what
+/// select1_busy_floor adds, but never twice the same. At 2 threads it shows
+/// that variation in the work between two queries, not only its length,
+/// makes the two threads meet on SQLite's process-wide mutex
+/// (BENCHMARKS.md, issue 8).
+template <database D>
+void select1_jitter_floor(benchmark::State& state) {
+  static run_wall_clock wall;
+  connection& c = dedicated<D>();
+  const auto span = static_cast<std::uint_fast32_t>(2 * state.range(0) + 1);
+  std::minstd_rand rng(static_cast<std::uint_fast32_t>(state.thread_index() + 1));
+  wall.arrive();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(select1(c));
+    busy_work(static_cast<std::int64_t>(rng() % span));
+  }
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
 using null_pool = berth::pool<berth::bench::null_adapter>;
 
 /// Which null pool select1_beside_null_pool cycles on.
@@ -313,6 +337,7 @@ void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file
 void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
 void BM_sqlite_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::file>(s); }
 void BM_sqlite_select1_busy_floor(benchmark::State& s) { select1_busy_floor<database::file>(s); }
+void BM_sqlite_select1_jitter_floor(benchmark::State& s) { select1_jitter_floor<database::file>(s); }
 void BM_sqlite_select1_nullpool(benchmark::State& s) {
   select1_beside_null_pool<database::file, null_pool_of::all_threads>(s);
 }
@@ -333,6 +358,7 @@ BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManua
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_busy_floor)->Arg(10)->Arg(30)->Threads(1)->Threads(2)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_jitter_floor)->Arg(30)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_nullpool)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_ownpool)->Threads(2)->UseManualTime();
 BENCHMARK(BM_busy_work)->Arg(10)->Arg(30);

@@ -46,8 +46,8 @@ def main(argv):
     args = p.parse_args(argv)
 
     cycle, errors = report.index_runs(run_binary(os.path.join(args.bench_dir, "berth_sqlite_bench"), args.min_time,
-                                              # the 2-thread controls (busy_floor, nullpool, ownpool) are not in the table
-                                              "-(busy|nullpool|ownpool)"))
+                                              # the 2-thread controls (busy_floor, jitter_floor, nullpool, ownpool) are not in the table
+                                              "-(busy|jitter|nullpool|ownpool)"))
     mix, mix_errors = report.index_runs(
         run_binary(os.path.join(args.bench_dir, "berth_sqlite_mix_bench"), max(args.min_time, 1.0)))
     errors += mix_errors
