@@ -5,6 +5,7 @@
 
 #include "failover_tracker.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -40,13 +41,16 @@ std::string conninfo_value(const std::string& conninfo, const char* key) {
 
 }  // namespace
 
+/// PostgreSQL's largest timeout setting (an int of milliseconds, INT_MAX).
+constexpr std::int64_t max_server_timeout_ms = 2'147'483'647;
+
 std::optional<options_error> validate(const options& o) {
   if (o.conninfo.empty()) return options_error("conninfo", "must not be empty", "postgres::options");
   {
     char* err = nullptr;
     PQconninfoOption* p = PQconninfoParse(o.conninfo.c_str(), &err);
     if (p == nullptr) {
-      std::string why = redact_password(err != nullptr ? err : "out of memory");
+      std::string why = redact_conninfo_message(err != nullptr ? err : "out of memory", o.conninfo);
       PQfreemem(err);
       while (!why.empty() && why.back() == '\n') why.pop_back();
       return options_error("conninfo", "libpq cannot parse it: " + why, "postgres::options");
@@ -68,6 +72,14 @@ std::optional<options_error> validate(const options& o) {
     return options_error("statement_timeout", "must be > 0 when set", "postgres::options");
   if (o.statement_timeout && *o.statement_timeout > max_option_duration)
     return options_error("statement_timeout", "must be <= berth::max_option_duration", "postgres::options");
+  // The server takes statement_timeout as an int of milliseconds: beyond
+  // that every connect would fail with "invalid value for parameter".
+  if (o.statement_timeout && o.statement_timeout->count() > max_server_timeout_ms)
+    return options_error("statement_timeout",
+                         "must be <= " + std::to_string(max_server_timeout_ms) +
+                             " ms, PostgreSQL's limit (about 24.8 days), got " +
+                             std::to_string(o.statement_timeout->count()) + " ms",
+                         "postgres::options");
   if (o.statements != statement_mode::named && o.statements != statement_mode::unnamed)
     return options_error("statements", "must be statement_mode::named or statement_mode::unnamed",
                          "postgres::options");
@@ -152,7 +164,8 @@ result<connection, adapter_error> adapter::connect() {
   // [F1] (failover_tracker.hpp): the epoch before connecting, so a role
   // change reported while this connect runs supersedes the connection.
   const std::uint64_t epoch = tracker_ ? tracker_->epoch() : 0;
-  const auto deadline = std::chrono::steady_clock::now() + o_.connect_timeout;  // the whole connect()
+  // the whole connect(); connect_timeout is validated <= max_option_duration
+  const auto deadline = std::chrono::steady_clock::now() + o_.connect_timeout;
   auto c = connection::open_with_target(
       o_.conninfo, o_.connect_timeout,
       o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements);

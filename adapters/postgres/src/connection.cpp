@@ -1,5 +1,6 @@
 // connection.cpp: see connection.hpp.
 #include <berth/db_error.hpp>
+#include <berth/detail/duration.hpp>
 #include <berth/fork.hpp>
 #include <berth/postgres/connection.hpp>
 
@@ -26,6 +27,12 @@
 
 namespace berth::postgres {
 namespace {
+
+/// now + timeout, saturating at time_point::max() (no deadline) instead of
+/// wrapping into the past for a timeout of centuries.
+std::chrono::steady_clock::time_point deadline_in(std::chrono::milliseconds timeout) noexcept {
+  return berth::detail::saturating_add(std::chrono::steady_clock::now(), berth::detail::saturating_ns(timeout));
+}
 
 using clock = std::chrono::steady_clock;
 
@@ -369,6 +376,11 @@ struct connection::state {
   guard_marks guards;  // transaction.cpp keeps them
   statement_mode statements = statement_mode::named;
   std::unordered_map<std::string, std::string, transparent_hash, std::equal_to<>> prepared;  // sql -> name
+  // Names dropped from `prepared` because the server refused their cached
+  // plan (0A000, "cached plan must not change result type" after a schema
+  // change): DEALLOCATEd by the next call with parameters that runs
+  // outside a transaction (drop_stale), so they do not pile up server-side.
+  std::vector<std::string> stale_statements;
   std::uint64_t next_statement = 0;
 
   // The server's role (note_status(), refresh_role()).
@@ -417,9 +429,16 @@ struct connection::state {
                                    (broken_why != nullptr ? broken_why : "it lost its server earlier") + ")");
   }
 
-  /// After a failure: remember a lost session.
-  void note_failure(const error& e) {
-    if (PQstatus(conn) != CONNECTION_OK || is_connection_lost(e.code)) broken = true;
+  /// After a failure: remember a lost session. A server error that ended
+  /// the session but is not itself classed as lost (a FATAL 08P01) is
+  /// reported as 08006, so that callers see connection_lost.
+  void note_failure(error& e) {
+    if (PQstatus(conn) != CONNECTION_OK) {
+      broken = true;
+      if (!is_connection_lost(e.code)) e.code = make_sqlstate_error("08006");
+    } else if (is_connection_lost(e.code)) {
+      broken = true;
+    }
   }
 
   error libpq_error(std::string_view fallback_sqlstate) {
@@ -459,6 +478,17 @@ struct connection::state {
   result<query_result, error> run(std::string_view sql, std::span<const param> params,
                                   clock::time_point deadline, std::chrono::milliseconds timeout,
                                   on_timeout policy);
+
+  /// DEALLOCATEs stale_statements in one round trip. A server error (one
+  /// already gone) is ignored; a lost connection or the deadline is not.
+  result<void, error> drop_stale(clock::time_point deadline, std::chrono::milliseconds timeout, on_timeout policy) {
+    std::string q;
+    for (const std::string& name : stale_statements) q += "DEALLOCATE " + name + ";";
+    stale_statements.clear();
+    if (PQsendQuery(conn, q.c_str()) == 0) return failure{libpq_error("08006")};
+    if (auto r = collect(deadline, timeout, policy); !r && broken) return failure{std::move(r).error()};
+    return {};
+  }
 
   /// e, with a hint when it is 26000 or 42P05 about one of our named
   /// statements: the usual cause is a transaction-pooling PgBouncer.
@@ -573,7 +603,10 @@ struct connection::state {
         default: {
           // The server dropped our prepared statements: forget them too.
           const std::string tag = upper_prefix(PQcmdStatus(r), 14);
-          if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) prepared.clear();
+          if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) {
+            prepared.clear();
+            stale_statements.clear();
+          }
           last = std::move(q);
         }
       }
@@ -619,13 +652,13 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
     char* err = nullptr;
     PQconninfoOption* o = PQconninfoParse(ci.c_str(), &err);
     if (o == nullptr) {
-      error e = make_error("08001", std::string("invalid conninfo: ") + (err != nullptr ? err : "out of memory"));
+      error e = make_error("08001", "invalid conninfo: " + redact_conninfo_message(err != nullptr ? err : "out of memory", ci));
       PQfreemem(err);
       return failure{std::move(e)};
     }
     PQconninfoFree(o);
   }
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = deadline_in(timeout);
   // The conninfo is expanded from "dbname" first; a later keyword wins over
   // the conninfo's own (libpq: "the last value ... is used").
   const char* const keys[] = {"dbname", target != nullptr ? "target_session_attrs" : nullptr, nullptr};
@@ -719,26 +752,45 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       return failure{libpq_error("08006")};
     return collect(deadline, timeout, policy);
   }
-  auto it = prepared.find(sql);
-  if (it == prepared.end()) {
-    std::string name = "berth_" + std::to_string(++next_statement);
-    const std::string q(sql);
-    if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{libpq_error("08006")};
-    if (auto r = collect(deadline, timeout, policy); !r) return failure{with_pooler_hint(std::move(r).error())};
-    it = prepared.emplace(q, std::move(name)).first;
+  for (int attempt = 0;; ++attempt) {
+    if (!stale_statements.empty() && PQtransactionStatus(conn) == PQTRANS_IDLE)
+      if (auto d = drop_stale(deadline, timeout, policy); !d) return failure{std::move(d).error()};
+    auto it = prepared.find(sql);
+    if (it == prepared.end()) {
+      std::string name = "berth_" + std::to_string(++next_statement);
+      const std::string q(sql);
+      if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{libpq_error("08006")};
+      if (auto r = collect(deadline, timeout, policy); !r) return failure{with_pooler_hint(std::move(r).error())};
+      it = prepared.emplace(q, std::move(name)).first;
+    }
+    if (PQsendQueryPrepared(conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
+      return failure{libpq_error("08006")};
+    auto r = collect(deadline, timeout, policy);
+    if (!r && r.error().code == make_sqlstate_error("26000")) {
+      // Our statement is gone from the server (a manual DEALLOCATE, or a
+      // pooler that ran this call on another server session): prepare it
+      // again next time rather than fail forever. By key: collect() may
+      // have cleared the cache (DISCARD ALL), invalidating `it`.
+      prepared.erase(std::string(sql));
+      return failure{with_pooler_hint(std::move(r).error())};
+    }
+    if (!r && r.error().code == make_sqlstate_error("0A000")) {
+      // Executing our prepared statement is "not supported": in practice
+      // the server refusing its cached plan after the table changed shape
+      // ("cached plan must not change result type"), as it would on every
+      // later call. Prepare it again; the old name goes to
+      // stale_statements. By key, as above. Outside a transaction the
+      // refused call had no effect (the server checks the plan before it
+      // runs anything), so it runs again once, at once; inside one the
+      // transaction is aborted and the caller sees the error.
+      if (const auto p = prepared.find(sql); p != prepared.end()) {
+        stale_statements.push_back(p->second);
+        prepared.erase(p);
+      }
+      if (attempt == 0 && !broken && PQtransactionStatus(conn) == PQTRANS_IDLE) continue;
+    }
+    return r;
   }
-  if (PQsendQueryPrepared(conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
-    return failure{libpq_error("08006")};
-  auto r = collect(deadline, timeout, policy);
-  if (!r && r.error().code == make_sqlstate_error("26000")) {
-    // Our statement is gone from the server (a manual DEALLOCATE, or a
-    // pooler that ran this call on another server session): prepare it
-    // again next time rather than fail forever. By key: collect() may
-    // have cleared the cache (DISCARD ALL), invalidating `it`.
-    prepared.erase(std::string(sql));
-    return failure{with_pooler_hint(std::move(r).error())};
-  }
-  return r;
 }
 
 result<query_result, error> connection::execute(std::string_view sql) {
@@ -753,7 +805,7 @@ result<query_result, error> connection::execute(std::string_view sql, std::span<
 
 result<query_result, error> connection::execute_bounded(std::chrono::milliseconds timeout, std::string_view sql) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
-  return s_->run(sql, clock::now() + timeout, timeout, on_timeout::mark_broken);
+  return s_->run(sql, deadline_in(timeout), timeout, on_timeout::mark_broken);
 }
 
 namespace {
@@ -765,19 +817,19 @@ error bad_timeout(std::chrono::milliseconds t) {
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
-  return s_->run(sql, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
+  return s_->run(sql, deadline_in(timeout), timeout, on_timeout::cancel_and_drain);
 }
 
 result<query_result, error> connection::execute_for(std::chrono::milliseconds timeout, std::string_view sql,
                                                     std::span<const param> params) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   if (timeout <= std::chrono::milliseconds::zero()) return failure{bad_timeout(timeout)};
-  return s_->run(sql, params, clock::now() + timeout, timeout, on_timeout::cancel_and_drain);
+  return s_->run(sql, params, deadline_in(timeout), timeout, on_timeout::cancel_and_drain);
 }
 
 result<void, error> connection::ping(std::chrono::milliseconds timeout) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = deadline_in(timeout);
   if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
   if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
   return {};
@@ -789,7 +841,7 @@ bool connection::role_reported() const noexcept { return s_ && s_->role_reported
 
 result<server_role, error> connection::refresh_role(std::chrono::milliseconds timeout) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
-  return s_->query_role(clock::now() + timeout, timeout);
+  return s_->query_role(deadline_in(timeout), timeout);
 }
 
 result<std::optional<std::chrono::microseconds>, error> connection::last_replay_age(std::chrono::milliseconds timeout) {
@@ -798,7 +850,7 @@ result<std::optional<std::chrono::microseconds>, error> connection::last_replay_
   auto r = s_->run(
       "SELECT CASE WHEN pg_is_in_recovery() AND pg_last_xact_replay_timestamp() IS NOT NULL THEN "
       "greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000000)::int8 END",
-      clock::now() + timeout, timeout, on_timeout::mark_broken);
+      deadline_in(timeout), timeout, on_timeout::mark_broken);
   if (!r) return failure{std::move(r).error()};
   if (r->is_null(0, 0)) return std::optional<std::chrono::microseconds>{};
   return std::optional<std::chrono::microseconds>{std::chrono::microseconds{r->get<std::int64_t>(0, 0)}};
@@ -812,7 +864,7 @@ result<std::optional<std::chrono::microseconds>, error> connection::replay_lag(s
       "THEN 0 "
       "WHEN pg_last_xact_replay_timestamp() IS NOT NULL "
       "THEN greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000000)::int8 END",
-      clock::now() + timeout, timeout, on_timeout::mark_broken);
+      deadline_in(timeout), timeout, on_timeout::mark_broken);
   if (!r) return failure{std::move(r).error()};
   if (r->is_null(0, 0)) return std::optional<std::chrono::microseconds>{};
   return std::optional<std::chrono::microseconds>{std::chrono::microseconds{r->get<std::int64_t>(0, 0)}};

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <vector>
 
 namespace berth::postgres {
 namespace {
@@ -39,7 +40,12 @@ bool classify(int v, db_errc c) noexcept {
     case db_errc::retryable:
       return s == "40001" || s == "40P01";
     case db_errc::connection_lost:
-      return s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03";
+      // 08P01 protocol_violation is also the server's plain ERROR for a
+      // call it cannot take (a Bind with the wrong number of parameters),
+      // after which the session goes on; when the server does end the
+      // session over it, the connection's status says so and the adapter
+      // reports 08006 (connection.cpp, note_failure).
+      return (s.starts_with("08") && s != "08P01") || s == "57P01" || s == "57P02" || s == "57P03";
     case db_errc::constraint_violation:
       return s.starts_with("23");
     case db_errc::timeout:
@@ -152,6 +158,90 @@ std::string redact_password(std::string_view text) {
     out.replace(colon + 1, end - colon - 1, "***");
   }
   return out;
+}
+
+namespace {
+
+/// Position of the first case-insensitive "password" in text, or npos.
+std::size_t find_password_word(std::string_view text, std::size_t from = 0) noexcept {
+  constexpr std::string_view word = "password";
+  for (std::size_t i = from; i + word.size() <= text.size(); ++i) {
+    std::size_t j = 0;
+    while (j < word.size() && std::tolower(static_cast<unsigned char>(text[i + j])) == word[j]) ++j;
+    if (j == word.size()) return i;
+  }
+  return std::string_view::npos;
+}
+
+/// The user:password@ part of a URI conninfo, read as loosely as a typo
+/// needs: from "://" to the last '@' in the whole string. "" when none.
+std::string_view uri_password(std::string_view conninfo) noexcept {
+  const std::size_t s = conninfo.find("://");
+  if (s == std::string_view::npos) return {};
+  const std::size_t at = conninfo.rfind('@');
+  if (at == std::string_view::npos || at < s + 3) return {};
+  const std::string_view userinfo = conninfo.substr(s + 3, at - s - 3);
+  const std::size_t colon = userinfo.find(':');
+  return colon == std::string_view::npos ? std::string_view{} : userinfo.substr(colon + 1);
+}
+
+/// What conninfo gives as a password, loosely: each "password" keyword's
+/// value up to the next '&' or the end of its line, and the URI's.
+std::vector<std::string_view> password_values(std::string_view conninfo) {
+  std::vector<std::string_view> out;
+  if (const std::string_view u = uri_password(conninfo); !u.empty()) out.push_back(u);
+  for (std::size_t k = find_password_word(conninfo); k != std::string_view::npos;
+       k = find_password_word(conninfo, k + 8)) {
+    std::size_t i = k + 8;
+    while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '=')) ++i;
+    std::size_t end = i;
+    while (end < conninfo.size() && conninfo[end] != '&' && conninfo[end] != '\n') ++end;
+    if (end > i) out.push_back(conninfo.substr(i, end - i));
+  }
+  return out;
+}
+
+/// Replaces every occurrence of `piece` in out by "***".
+void blank(std::string& out, std::string_view piece) {
+  if (piece.empty()) return;
+  for (std::size_t p = out.find(piece); p != std::string::npos; p = out.find(piece, p + 3))
+    out.replace(p, piece.size(), "***");
+}
+
+}  // namespace
+
+std::string redact_conninfo_message(std::string_view message, std::string_view conninfo) {
+  std::string out = redact_password(message);
+  if (find_password_word(conninfo) == std::string_view::npos && uri_password(conninfo).empty()) return out;
+  // Quoted tokens: "x" (one character, such as "=") stays.
+  std::string quoted;
+  for (std::size_t i = 0; i < out.size();) {
+    if (out[i] != '"') {
+      quoted += out[i++];
+      continue;
+    }
+    const std::size_t close = out.find('"', i + 1);
+    if (close == std::string::npos) {  // unbalanced: nothing after it is safe
+      quoted += "\"***";
+      break;
+    }
+    if (close - i - 1 >= 2)
+      quoted += "\"***\"";
+    else
+      quoted.append(out, i, close - i + 1);
+    i = close + 1;
+  }
+  // Unquoted pieces: the value whole, then cut where libpq cuts tokens.
+  for (const std::string_view v : password_values(conninfo)) {
+    blank(quoted, v);
+    std::size_t b = 0;
+    for (std::size_t e = 0; e <= v.size(); ++e) {
+      if (e < v.size() && std::string_view(" \t?#/&'\"%@").find(v[e]) == std::string_view::npos) continue;
+      if (e - b >= 2) blank(quoted, v.substr(b, e - b));
+      b = e + 1;
+    }
+  }
+  return quoted;
 }
 
 std::string error::sqlstate() const {

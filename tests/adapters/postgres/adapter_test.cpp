@@ -2,6 +2,7 @@
 // berth::pool<berth::postgres::adapter> against a real server.
 #include <berth/pool.hpp>
 #include <berth/postgres/adapter.hpp>
+#include <berth/postgres/url.hpp>
 
 #include "support/pg_server.hpp"
 
@@ -90,6 +91,23 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
   ok.conninfo = "postgresql://u@127.0.0.1,127.0.0.2/db?target_session_attrs=read-write";
   ok.target_session_attrs = session_target::read_write;  // saying it twice is fine
   EXPECT_FALSE(validate(ok));
+}
+
+// The server takes statement_timeout as an int of milliseconds: 720 h passed
+// validation and then failed every connect ("invalid value for parameter").
+TEST(PostgresOptions, StatementTimeoutAboveTheServersLimitIsRefusedBug) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  for (const auto t : {std::chrono::milliseconds(std::chrono::hours(720)), std::chrono::milliseconds(2'147'483'648)}) {
+    o.statement_timeout = t;
+    const auto e = validate(o);
+    ASSERT_TRUE(e) << t.count();
+    EXPECT_EQ(e->field(), "statement_timeout");
+    EXPECT_NE(std::string(e->what()).find("2147483647"), std::string::npos) << e->what();
+  }
+  o.statement_timeout = std::chrono::milliseconds(2'147'483'647);
+  EXPECT_FALSE(validate(o)) << "the server's own limit is accepted";
+  EXPECT_THROW(config_from_url("postgresql://u@127.0.0.1/db?statement_timeout=720h"), std::exception);
 }
 
 TEST(PostgresOptions, TheTargetIsTheOptionsElseTheConninfosElseAny) {

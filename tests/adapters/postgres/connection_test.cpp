@@ -87,6 +87,73 @@ TEST(PostgresConnection, DeallocatedStatementIsPreparedAgainOnTheNextCall) {
   EXPECT_EQ(c.execute("SELECT $1::int8", 3).value().get<std::int64_t>(0, 0), 3);
 }
 
+// After ALTER TABLE ... ADD COLUMN the server refuses a prepared statement's
+// cached plan (0A000, "cached plan must not change result type"), and did
+// so on every later call on that connection: the cache kept the statement.
+TEST(PostgresConnection, CachedPlanRefusedAfterASchemaChangeIsPreparedAgainBug) {
+  connection c = open_test_connection();
+  const auto server_side = [&c] {
+    return c.execute("SELECT count(*) FROM pg_prepared_statements").value().get<std::int64_t>(0, 0);
+  };
+  c.execute("CREATE TEMP TABLE plan_t (a int8)").value();
+  c.execute("INSERT INTO plan_t VALUES (1)").value();
+  const std::string_view q = "SELECT * FROM plan_t WHERE a = $1";
+  EXPECT_EQ(c.execute(q, 1).value().columns(), 1u);
+  c.execute("ALTER TABLE plan_t ADD COLUMN b int").value();
+  // Outside a transaction the refused call had no effect: it runs again at once.
+  auto again = c.execute(q, 1);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->columns(), 2u);
+  EXPECT_EQ(c.prepared_count(), 1u);
+  EXPECT_EQ(server_side(), 1) << "the refused statement is deallocated";
+  // Inside one the transaction is aborted: the caller sees the error, and
+  // the statement is prepared again on the next call.
+  c.execute("BEGIN").value();
+  c.execute("ALTER TABLE plan_t ADD COLUMN c int").value();
+  auto refused = c.execute(q, 1);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, make_sqlstate_error("0A000"));
+  EXPECT_FALSE(c.broken());
+  c.execute("ROLLBACK").value();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.execute(q, 1);
+    ASSERT_TRUE(r) << i << ": " << r.error().message;
+    EXPECT_EQ(r->columns(), 2u);
+  }
+  EXPECT_EQ(server_side(), 1) << "nothing piles up server-side";
+}
+
+// A Bind with the wrong number of parameters is answered with an ordinary
+// ERROR whose SQLSTATE is 08P01; the session goes on. It was taken for a
+// lost connection: marked broken, discarded by the pool, a replica ejected.
+TEST(PostgresConnection, WrongParameterCountIsAPlainErrorAndTheSessionGoesOnBug) {
+  connection c = open_test_connection();
+  auto r = c.execute("SELECT $1::int8", 1, 2);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_sqlstate_error("08P01"));
+  EXPECT_FALSE(is_connection_lost(r.error().code)) << r.error().message;
+  EXPECT_FALSE(c.broken());
+  EXPECT_EQ(c.execute("SELECT $1::int8", 7).value().get<std::int64_t>(0, 0), 7);
+}
+
+// now() + timeout wrapped into the past for a timeout of centuries:
+// execute_for(milliseconds::max()) was cancelled at once, ping failed and
+// marked the connection broken.
+TEST(PostgresConnection, TheLargestTimeoutsMeanNoDeadlineBug) {
+  constexpr auto forever = std::chrono::milliseconds::max();
+  auto opened = connection::open(shared_pg_server().conninfo(), forever);
+  ASSERT_TRUE(opened) << opened.error().message;
+  connection& c = *opened;
+  auto slow = c.execute_for(forever, "SELECT pg_sleep(0.2)");
+  EXPECT_TRUE(slow) << slow.error().message;
+  auto with_param = c.execute_for(forever, "SELECT $1::int8", 5);
+  ASSERT_TRUE(with_param) << with_param.error().message;
+  EXPECT_EQ(with_param->get<std::int64_t>(0, 0), 5);
+  auto p = c.ping(forever);
+  EXPECT_TRUE(p) << p.error().message;
+  EXPECT_FALSE(c.broken());
+}
+
 TEST(PostgresConnection, UnnamedStatementsLeaveNothingPrepared) {
   connection c = connection::open(shared_pg_server().conninfo(), 5s, statement_mode::unnamed).value();
   EXPECT_EQ(c.statements(), statement_mode::unnamed);

@@ -1,8 +1,13 @@
 // error_test.cpp: SQLSTATE packing, classification, password redaction.
+#include <berth/postgres/adapter.hpp>
+#include <berth/postgres/connection.hpp>
 #include <berth/postgres/error.hpp>
 #include <berth/result.hpp>
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
 
 namespace berth::postgres {
 namespace {
@@ -40,6 +45,36 @@ TEST(PostgresError, RedactsPasswords) {
   EXPECT_EQ(redact_password("postgresql://me@h:5432/db?password=s3cret&x=1"),
             "postgresql://me@h:5432/db?password=***&x=1");
   EXPECT_EQ(redact_password("password authentication failed"), "password authentication failed");
+}
+
+// libpq echoes the token of a conninfo it cannot parse, cut where
+// redact_password() cannot see a password: each of these leaked it.
+TEST(PostgresError, UnparsableConninfoNeverEchoesItsPasswordBug) {
+  for (const char* ci : {"postgresql://app:Zx9?Secret@[::1/db", "postgresql://app:Zx9 Secret@[::1/db",
+                         "postgresql://app:Zx9#Secret@[::1/db", "postgresql://app:Zx9%zzSecret@127.0.0.1/db",
+                         "postgresql://app@127.0.0.1/db?password=Zx9%00Secret", "host=127.0.0.1 password=Zx9 Secret",
+                         "host=127.0.0.1 password='Zx9 Secret", "postgresql://app:Zx9\"Secret@[::1/db"}) {
+    const auto e = validate(options{.conninfo = ci});
+    ASSERT_TRUE(e) << ci;
+    EXPECT_EQ(e->field(), "conninfo");
+    const std::string m = e->what();
+    EXPECT_EQ(m.find("Secret"), std::string::npos) << ci << " -> " << m;
+    EXPECT_EQ(m.find("Zx9"), std::string::npos) << ci << " -> " << m;
+    const auto c = connection::open(ci, std::chrono::seconds(1));
+    ASSERT_FALSE(c) << ci;
+    EXPECT_EQ(c.error().message.find("Secret"), std::string::npos) << ci << " -> " << c.error().message;
+  }
+  // Without a password the message stays whole.
+  EXPECT_EQ(redact_conninfo_message("missing \"=\" after \"junk\"", "host=h junk"), "missing \"=\" after \"junk\"");
+  EXPECT_EQ(redact_conninfo_message("missing \"=\" after \"Sec\"", "host=h password=x Sec"),
+            "missing \"=\" after \"***\"");
+}
+
+// 08P01 is also the server's plain ERROR for a malformed call (a Bind with
+// the wrong number of parameters); the session goes on.
+TEST(PostgresError, ProtocolViolationAloneIsNotConnectionLostBug) {
+  EXPECT_FALSE(is_connection_lost(make_sqlstate_error("08P01")));
+  EXPECT_TRUE(is_connection_lost(make_sqlstate_error("08003")));
 }
 
 TEST(PostgresError, ExceptionCarriesSqlstateAndMessage) {

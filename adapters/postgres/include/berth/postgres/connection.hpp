@@ -199,7 +199,12 @@ class connection {
   /// statement_mode::unnamed sends it whole each time (one round trip,
   /// nothing cached). In named mode, a 26000 ("prepared statement ... does
   /// not exist") drops the statement from the cache, so the next call
-  /// prepares it again. Blocks.
+  /// prepares it again. A 0A000 (the server refusing the cached plan after
+  /// a schema change: "cached plan must not change result type") drops it
+  /// too: outside a transaction the call is prepared and run again at
+  /// once (the refused run had no effect); inside one the error is
+  /// returned (the transaction is aborted). The old server-side statement
+  /// is DEALLOCATEd by the next such call outside a transaction. Blocks.
   result<query_result, error> execute(std::string_view sql, std::span<const param> params);
   template <class... P>
     requires(sizeof...(P) > 0 && (std::is_constructible_v<param, const P&> && ...))

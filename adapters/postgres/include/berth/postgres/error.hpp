@@ -15,8 +15,12 @@
 // engines; the is_...() helpers are shorthands.
 //   retryable:            40001 serialization_failure, 40P01 deadlock_detected
 //                         -> run the whole transaction again.
-//   connection_lost:      class 08, 57P01 admin_shutdown, 57P02 crash_shutdown,
-//                         57P03 cannot_connect_now -> discard the connection.
+//   connection_lost:      class 08 (but 08P01 protocol_violation, the server's
+//                         plain error for a malformed call such as a wrong
+//                         parameter count, unless the session ended with it:
+//                         then the adapter reports 08006), 57P01
+//                         admin_shutdown, 57P02 crash_shutdown, 57P03
+//                         cannot_connect_now -> discard the connection.
 //   constraint_violation: class 23 -> the data is wrong; retrying will not help.
 //   timeout:              57014 query_canceled (statement_timeout, a cancel,
 //                         berth's round-trip timeout).
@@ -58,6 +62,17 @@ bool is_canceled(const std::error_code& ec) noexcept;
 /// password of every URI `scheme://user:password@host` replaced by "***".
 /// Thread-safe.
 std::string redact_password(std::string_view text);
+
+/// libpq's message about `conninfo` that it could not parse, with nothing
+/// of a password left in it. libpq quotes the token it stumbled on (for a
+/// URI often the whole string), and the password may be that token, or a
+/// piece of it cut where redact_password() cannot recognise it (a password
+/// holding a space, '?', '#' or a bad %-escape). So when conninfo may carry
+/// a password at all (a "password" keyword anywhere, or a URI with
+/// user:password@), every quoted token of two or more characters in the
+/// message becomes "***", and so does every piece of the password that
+/// still appears unquoted. Thread-safe.
+std::string redact_conninfo_message(std::string_view message, std::string_view conninfo);
 
 class postgres_error;
 

@@ -56,7 +56,7 @@ struct options {
   std::optional<std::string> reset_query{};
   /// Applied to each session at connect and after reset_query
   /// (SET statement_timeout). Default none (the server's); when set, > 0 and
-  /// <= berth::max_option_duration. Must be none with
+  /// <= 2,147,483,647 ms (PostgreSQL's limit, about 24.8 days). Must be none with
   /// pooler_mode::transaction: the SET would land on one shared server
   /// session and apply to other clients' statements there, not to this
   /// connection's later ones. Set it where the server sessions are made
