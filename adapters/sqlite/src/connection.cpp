@@ -147,8 +147,21 @@ connection& connection::operator=(connection&& o) noexcept {
 }
 connection::~connection() = default;
 
+namespace {
+/// SQLite reads SQL text only up to a NUL byte: what follows would be
+/// dropped without a word (the second statement of "A;\0B").
+void refuse_nul(std::string_view sql) {
+  if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
+    throw_sqlite_error(to_error_code(SQLITE_MISUSE),
+                       "the SQL text holds a NUL byte at offset " + std::to_string(at) +
+                           " (SQLite would ignore everything after it)",
+                       std::string(sql.substr(0, at)));
+}
+}  // namespace
+
 void connection::execute(std::string_view sql) {
   if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  refuse_nul(sql);
   s_->check_not_inherited(sql);
   std::string_view rest = sql;
   while (true) {
@@ -180,6 +193,7 @@ void connection::execute(std::string_view sql) {
 
 statement& connection::prepare(std::string_view sql) {
   if (!s_) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  refuse_nul(sql);
   return s_->prepare_cached(sql);
 }
 

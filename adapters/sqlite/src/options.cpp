@@ -21,6 +21,13 @@ std::optional<options_error> validate(const options& o) {
       return options_error("path", "must be empty when in_memory is true (got \"" + o.path + "\")");
   } else {
     if (o.path.empty()) return options_error("path", "required (a file path) unless in_memory is true");
+    if (o.path.find('\0') != std::string::npos)
+      return options_error("path", "must not contain a NUL byte (SQLite would open the name cut at it)");
+    if (o.path == ":memory:")
+      return options_error("path",
+                           "\":memory:\" is SQLite's private in-memory name, which would give each pooled "
+                           "connection its own empty database: set in_memory = true for one database shared "
+                           "by the pool's connections");
     if (!o.name.empty())
       return options_error("name", "only used with in_memory = true; use path for a file database");
   }
@@ -37,6 +44,7 @@ std::optional<options_error> validate(const options& o) {
     const std::string field = "pragmas[" + std::to_string(i) + "]";
     const std::string& p = o.pragmas[i];
     if (p.find_first_not_of(" \t\n\r") == std::string::npos) return options_error(field, "must not be empty");
+    if (p.find('\0') != std::string::npos) return options_error(field, "must not contain a NUL byte");
     if (p.find(';') != std::string::npos)
       return options_error(field, "must not contain ';' (one pragma per entry), got \"" + p + "\"");
   }

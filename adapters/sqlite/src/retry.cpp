@@ -17,8 +17,10 @@ class busy_cap {
   busy_cap& operator=(const busy_cap&) = delete;
   ~busy_cap() { set(configured_); }
   void set(std::chrono::milliseconds ms) noexcept {
-    // Cannot fail for an open handle with a non-negative value.
-    (void)sqlite3_busy_timeout(handle_of(c_), static_cast<int>(ms.count()));
+    // The body may have closed the connection (handle_of is then null: the
+    // release discards it). Cannot fail for an open handle with a
+    // non-negative value.
+    if (sqlite3* h = handle_of(c_); h != nullptr) (void)sqlite3_busy_timeout(h, static_cast<int>(ms.count()));
   }
 
  private:

@@ -4,6 +4,8 @@
 
 #include "connection_state.hpp"
 
+#include <sqlite3.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -51,6 +53,17 @@ void transaction::finish_check(const char* what) const {
 
 void transaction::commit() {
   finish_check("commit");
+  // A statement that writes and has returned a row without being stepped to
+  // its end (INSERT ... RETURNING stepped once, the usual way to read the
+  // new id) makes COMMIT fail with SQLITE_BUSY, "SQL statements in
+  // progress": a code that reads as another process's lock, retried by
+  // write() until its deadline. SQLite makes all of such a statement's
+  // changes at its first step, so resetting it keeps them. Read-only
+  // statements may stay mid-result: SQLite commits under them.
+  if (conn_.s_)
+    for (auto& [sql, st] : conn_.s_->cache)
+      if (sqlite3_stmt* h = st->native_handle(); sqlite3_stmt_busy(h) != 0 && sqlite3_stmt_readonly(h) == 0)
+        st->reset();
   conn_.execute(savepoint_ ? "RELEASE " + savepoint_name(level_) : std::string("COMMIT"));
   active_ = false;
   conn_.s_->depth = level_ - 1;

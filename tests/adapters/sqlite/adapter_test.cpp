@@ -241,6 +241,21 @@ TEST(SqliteAdapter, ReleaseAfterBeginThroughTheNativeHandleRollsBack) {
   p.with([](connection& c) { EXPECT_FALSE(c.in_transaction()) << "rolled back at release"; });
 }
 
+// A connection the user closed inside a lease (connection::close) went back
+// as idle and was handed out again, failing every later lease until it sat
+// idle past validation_bypass.
+TEST(SqliteAdapter, AConnectionTheUserClosedIsDiscardedNotHandedOutAgainBug) {
+  temp_dir dir;
+  berth::pool<adapter> p{adapter{{.path = dir.file("a.db")}}, {.name = "closed", .max_size = 1, .min_idle = 0}};
+  p.with([](connection& c) { c.close(); });
+  for (int i = 0; i < 3; ++i)
+    p.with([i](connection& c) {
+      ASSERT_TRUE(c) << "lease " << i << " got the closed connection";
+      c.execute("SELECT 1");
+    });
+  EXPECT_EQ(p.stats().created, 2u);
+}
+
 TEST(SqliteAdapter, AdapterResetAndValidateDirectly) {
   temp_dir dir;
   adapter ad({.path = dir.file("app.db")});

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -38,6 +39,28 @@ TEST(SqliteConnection, ExecuteFailureNamesTheFailingStatement) {
     EXPECT_EQ(e.engine_message(), "no such table: nope");
     EXPECT_EQ(e.sql().find("INSERT INTO nope"), 0u) << e.sql();
   }
+}
+
+// SQLite reads SQL only up to a NUL byte: execute("A;\0B") ran A and
+// dropped B without a word.
+TEST(SqliteConnection, SqlWithANulByteIsRefusedNotCutBug) {
+  using namespace std::string_literals;
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  for (const std::string& sql : {"CREATE TABLE t(x);\0CREATE TABLE u(x)"s, "SELECT 1\0junk"s}) {
+    try {
+      c.execute(sql);
+      ADD_FAILURE() << "execute accepted a NUL byte";
+    } catch (const sqlite_error& e) {
+      EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+      EXPECT_NE(std::string(e.what()).find("NUL byte at offset"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)c.prepare(sql), sqlite_error);
+  }
+  auto& st = c.prepare("SELECT count(*) FROM sqlite_schema");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get<std::int64_t>(0), 0) << "nothing of the refused text ran";
+  st.reset();
 }
 
 TEST(SqliteConnection, CacheReturnsTheSamePreparedStatementForTheSameSql) {
@@ -165,7 +188,7 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
     c.reset_statements();
     EXPECT_FALSE(c.needs_reset());
   }
-  EXPECT_FALSE(connection{}.needs_reset());
+  EXPECT_TRUE(connection{}.needs_reset()) << "a closed connection needs a reset, which fails: the pool discards it";
 }
 
 // Move assignment closes the target's own session first, then takes the

@@ -149,6 +149,39 @@ TEST_P(SqliteDatabase, WriteRollsBackWhenFnThrows) {
   EXPECT_EQ(db.writer_pool().stats().destroyed, 0u) << "the writer was reset and kept, not discarded";
 }
 
+// INSERT ... RETURNING stepped once (to read the new id) left a writing
+// statement in progress: COMMIT failed with SQLITE_BUSY ("SQL statements in
+// progress"), taken for another process's lock, and write() ran fn again
+// and again until its deadline, then blamed another process.
+TEST_P(SqliteDatabase, WriteWhoseFunctionStepsInsertReturningOnceCommitsOnceBug) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x)"); });
+  int runs = 0;
+  const auto id = db.write_for(std::chrono::seconds(5), [&runs](connection& c) {
+    ++runs;
+    auto& ins = c.prepare("INSERT INTO t(x) VALUES (1), (2) RETURNING id");
+    EXPECT_TRUE(ins.step());
+    return ins.get<std::int64_t>(0);
+  });
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(id, 1);
+  EXPECT_EQ(db.read(count_rows), 2) << "every row of the statement committed";
+}
+
+// A function that closed its connection crashed write() (busy_timeout on a
+// null handle), and a closed connection went back to the pool.
+TEST_P(SqliteDatabase, WriteWhoseFunctionClosesTheConnectionFailsAndTheNextWriteWorksBug) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  EXPECT_ANY_THROW(db.write_for(std::chrono::seconds(1), [](connection& c) {
+    c.execute("INSERT INTO t VALUES (1)");
+    c.close();
+  })) << "the transaction did not commit: write() must not report success";
+  EXPECT_EQ(db.read(count_rows), 0);
+  db.write([](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
+  EXPECT_EQ(db.read(count_rows), 1);
+}
+
 // SQLITE_BUSY_SNAPSHOT (a WAL read-then-write upgrade on a stale snapshot)
 // is not retried by busy_timeout: write() restarts the whole function, and
 // only the last run's effects commit. Other errors are not retried.

@@ -21,6 +21,25 @@ TEST(SqliteOptions, DefaultsAreDocumentedValues) {
   EXPECT_TRUE(validate(options{.in_memory = true}) == std::nullopt);
 }
 
+// ":memory:" gave each pooled connection its own empty database (or, with
+// WAL, a misleading "the file system may not support WAL"), and a path or
+// pragma with a NUL byte was silently cut there.
+TEST(SqliteOptions, MemoryNameAndNulBytesAreRefusedByFieldBug) {
+  using namespace std::string_literals;
+  const auto memory = validate(options{.path = ":memory:"});
+  ASSERT_TRUE(memory);
+  EXPECT_EQ(memory->field(), "path");
+  EXPECT_NE(std::string(memory->what()).find("in_memory = true"), std::string::npos) << memory->what();
+  const auto nul = validate(options{.path = "a.db\0zzz"s});
+  ASSERT_TRUE(nul);
+  EXPECT_EQ(nul->field(), "path");
+  EXPECT_NE(std::string(nul->what()).find("NUL"), std::string::npos) << nul->what();
+  const auto pragma = validate(options{.path = "a.db", .pragmas = {"cache_size=10\0x"s}});
+  ASSERT_TRUE(pragma);
+  EXPECT_EQ(pragma->field(), "pragmas[0]");
+  EXPECT_TRUE(validate(options{.path = "./:memory:"}) == std::nullopt) << "a file of that name is still a path";
+}
+
 TEST(SqliteOptions, EachBadFieldIsNamed) {
   struct row {
     const char* label;

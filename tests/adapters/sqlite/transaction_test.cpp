@@ -40,6 +40,30 @@ TEST_F(TransactionTest, CommitKeepsTheWork) {
   EXPECT_EQ(rows(), 1);
 }
 
+// The usual way to read a new row's id, INSERT ... RETURNING stepped once,
+// made COMMIT fail with SQLITE_BUSY ("SQL statements in progress"), thrown
+// as a retryable_error as if another process held the lock.
+TEST_F(TransactionTest, CommitAfterInsertReturningSteppedOnceKeepsItsRowsBug) {
+  c.execute("CREATE TABLE r(id INTEGER PRIMARY KEY, x)");
+  {
+    transaction tx(c, transaction_mode::immediate);
+    auto& ins = c.prepare("INSERT INTO r(x) VALUES (?1), (?1) RETURNING id");
+    ins.bind(1, 5);
+    ASSERT_TRUE(ins.step());
+    EXPECT_EQ(ins.get<std::int64_t>(0), 1);
+    auto& reading = c.prepare("SELECT x FROM t");  // a read mid-result stays as it is
+    c.execute("INSERT INTO t VALUES (1), (2)");
+    ASSERT_TRUE(reading.step());
+    EXPECT_NO_THROW(tx.commit());
+    EXPECT_TRUE(reading.step()) << "a reading statement is not reset by commit";
+    reading.reset();
+  }
+  connection other = connection::open(dir.file("t.db"));
+  auto& n = other.prepare("SELECT count(*) FROM r");
+  ASSERT_TRUE(n.step());
+  EXPECT_EQ(n.get<std::int64_t>(0), 2) << "both rows committed";
+}
+
 TEST_F(TransactionTest, ExplicitRollbackAndDestructorRollback) {
   {
     transaction tx(c);

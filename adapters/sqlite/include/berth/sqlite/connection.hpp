@@ -66,7 +66,8 @@ class connection {
 
   /// Runs `sql`, which may hold several statements separated by ';'; rows
   /// they return are discarded. Not cached. Throws sqlite_error naming the
-  /// failing statement. Blocks (I/O, busy_timeout).
+  /// failing statement, and SQLITE_MISUSE for text holding a NUL byte
+  /// (SQLite would silently stop reading there). Blocks (I/O, busy_timeout).
   void execute(std::string_view sql);
 
   /// The cached prepared statement for exactly this SQL text (one
@@ -74,7 +75,8 @@ class connection {
   /// preparing it on first use. The same text returns the same statement
   /// object, reset and with bindings cleared, so do not interleave two uses
   /// of one SQL text. The reference is valid until close(). Throws
-  /// sqlite_error on a syntax error. Allocates on first use of a text.
+  /// sqlite_error on a syntax error, and SQLITE_MISUSE for text holding a
+  /// NUL byte. Allocates on first use of a text.
   statement& prepare(std::string_view sql);
 
   /// Rows changed by the last INSERT/UPDATE/DELETE (sqlite3_changes64).
@@ -89,7 +91,8 @@ class connection {
   /// A counter read, no I/O. Thread-safety: that of the connection.
   bool has_active_statements() const noexcept;
   /// True when the connection must be cleaned up before another user gets
-  /// it: a transaction is open or a statement is mid-result. Exact, and
+  /// it: a transaction is open or a statement is mid-result, or it was
+  /// closed (then the adapter's reset fails and the pool discards it). Exact, and
   /// cheap enough for every pool release: sqlite3_get_autocommit is asked
   /// only on a connection that has prepared transaction control (BEGIN,
   /// COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) or handed out
@@ -97,8 +100,7 @@ class connection {
   /// reads two fields (issue 8: the call cost 3 to 5 ns, half of berth's
   /// overhead on a prepared SELECT 1). Thread-safety: that of the connection.
   bool needs_reset() const noexcept {
-    return flags_ != nullptr &&
-           (flags_->stepping > 0 || (flags_->may_open_transactions && transaction_open()));
+    return flags_ == nullptr || flags_->stepping > 0 || (flags_->may_open_transactions && transaction_open());
   }
   /// Nesting depth of live transaction guards (0: none).
   int transaction_depth() const noexcept;

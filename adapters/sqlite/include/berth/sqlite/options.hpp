@@ -21,7 +21,9 @@ struct options {
   /// Database file path, never read as a URI (not even "file:app.db?mode=ro",
   /// which names that file). Created if missing unless read_only.
   /// Default empty. Required (non-empty) unless in_memory; must be empty
-  /// when in_memory.
+  /// when in_memory. Never ":memory:" (SQLite's private in-memory name: one
+  /// empty database per connection; in_memory is the pool's shared one) and
+  /// never with a NUL byte.
   std::string path{};
   /// Use an in-memory database shared by all of the adapter's connections
   /// (SQLite's memdb VFS: URI file:/<name>?vfs=memdb). Default false.
