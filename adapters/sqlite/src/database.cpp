@@ -2,10 +2,12 @@
 // the WAL checkpoint at close. See database.hpp for the design.
 #include <berth/sqlite/database.hpp>
 
+#include <berth/detail/duration.hpp>
 #include <berth/sqlite/transaction.hpp>
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -163,12 +165,18 @@ void database::file_moved_under_writer() {
 
 void database::close() noexcept {
   std::call_once(closed_, [this] {
-    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.default_timeout);
+    // One deadline for the whole close: each step gets what is left of
+    // default_timeout (they used to get a default_timeout each, so close()
+    // could take three).
+    const auto deadline = berth::detail::saturating_add(clock::now(), berth::detail::saturating_ns(opts_.default_timeout));
+    const auto left = [deadline] {
+      return std::max(berth::detail::saturating_sub(deadline, clock::now()), std::chrono::nanoseconds::zero());
+    };
     // Readers first: a reader's snapshot would keep TRUNCATE from
     // emptying the WAL.
-    (void)readers_.drain(wait);
+    (void)readers_.drain(left());
     if (!opts_.in_memory) {
-      if (auto l = writer_.acquire_for(opts_.default_timeout)) {
+      if (auto l = writer_.acquire_for(left())) {
         try {
           (*l)->execute("PRAGMA wal_checkpoint(TRUNCATE)");
         } catch (...) {
@@ -176,7 +184,7 @@ void database::close() noexcept {
         }
       }
     }
-    (void)writer_.drain(wait);
+    (void)writer_.drain(left());
   });
 }
 

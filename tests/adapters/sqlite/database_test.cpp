@@ -241,6 +241,35 @@ TEST_P(SqliteDatabase, CallsAfterCloseFailWithPoolClosed) {
   EXPECT_THROW(db.write(count_rows), berth::acquire_exception);
 }
 
+// close() "waits up to default_timeout for running calls": it gave each of
+// its steps (draining the readers, the checkpoint's acquire of the writer,
+// draining the writer) a default_timeout of its own, so a running read and
+// a running write made it wait three.
+TEST_P(SqliteDatabase, CloseWaitsAtMostDefaultTimeoutInAllBug) {
+  auto o = opts();
+  o.readers = 1;
+  o.default_timeout = 300ms;
+  database db(o);
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  std::latch inside(2);
+  std::thread reader([&] { db.read([&](connection&) { inside.count_down(); std::this_thread::sleep_for(1500ms); }); });
+  std::thread writer([&] {
+    db.write([&](connection& c) {
+      c.execute("INSERT INTO t VALUES (1)");
+      inside.count_down();
+      std::this_thread::sleep_for(1500ms);
+    });
+  });
+  inside.wait();
+  const auto t0 = steady::now();
+  db.close();
+  const auto took = ms_since(t0);
+  EXPECT_GE(took, 250);
+  EXPECT_LT(took, 300 + 400) << "close() took " << took << " ms with default_timeout 300 ms";
+  reader.join();
+  writer.join();
+}
+
 // 100 threads x 50 operations, ~30% writes of 2 rows in one transaction,
 // ~70% reads counting rows. Nothing may fail (no BUSY/LOCKED reaches the
 // caller), readers see only committed transactions (an even count, between
