@@ -147,8 +147,7 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
                        std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
                            where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
                            std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts") + ": " +
-                           (r == role::writer ? "the write lock (BEGIN IMMEDIATE)" : "a read lock") +
-                           " is held by another connection or process (" + e.engine_message() + ")",
+                           busy_cause(r) + " (" + e.engine_message() + ")",
                        e.sql());
   }
 }
@@ -161,6 +160,19 @@ void database::file_moved_under_writer() {
                          "' was removed or replaced since its connections opened it; this write was not committed. "
                          "Every connection of the database is being replaced: the next call opens the file now at "
                          "that path (a replacement must come without the old file's -wal and -shm files)");
+}
+
+std::string database::busy_cause(role r) const {
+  if (!opts_.in_memory)
+    return r == role::writer ? "the write lock (BEGIN IMMEDIATE) is held by another connection or process"
+                             : "a read lock is held by another connection or process";
+  // memdb has no WAL: a write transaction that has written admits no new
+  // reader until it ends, and a commit waits for the reads running.
+  return r == role::writer ? "the commit waited for reads still running (an in-memory database has no WAL: a "
+                             "commit waits for every read of it, this database's readers included)"
+                           : "a write transaction held the database (an in-memory database has no WAL: from its "
+                             "first write until it ends, a write transaction, this database's writer's included, "
+                             "keeps reads out)";
 }
 
 void database::close() noexcept {

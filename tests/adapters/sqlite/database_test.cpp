@@ -426,6 +426,33 @@ TEST(SqliteDatabaseFile, WriteWaitsForAnotherProcessHoldingTheLockWithinItsDeadl
   EXPECT_EQ(db.read(count_rows), 2) << "both the other process's row and ours";
 }
 
+// In memory (no WAL) a write transaction that has written keeps reads out:
+// a read that gave up said "a read lock is held by another connection or
+// process", blaming someone else for this database's own writer.
+TEST(SqliteDatabaseMemory, AReadKeptOutByAWriteTransactionSaysSoBug) {
+  database db({.in_memory = true, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  std::latch written(1);
+  std::thread w([&] {
+    db.write([&](connection& c) {
+      c.execute("INSERT INTO t VALUES (2)");
+      written.count_down();
+      std::this_thread::sleep_for(800ms);
+    });
+  });
+  written.wait();
+  try {
+    (void)db.read_for(200ms, count_rows);
+    ADD_FAILURE() << "the read got in while the write transaction held the in-memory database";
+  } catch (const sqlite_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("a write transaction held the database"), std::string::npos) << what;
+    EXPECT_EQ(what.find("another connection or process"), std::string::npos) << what;
+  }
+  w.join();
+  EXPECT_EQ(db.read(count_rows), 2);
+}
+
 TEST(SqliteDatabaseFile, WriteFailsClearlyWhenAnotherProcessHoldsTheLockPastItsDeadline) {
   temp_dir dir;
   const std::string path = dir.file("app.db");

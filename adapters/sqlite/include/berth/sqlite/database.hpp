@@ -23,7 +23,11 @@
 // - In-memory databases use the adapter's memdb form: whole-database locks
 //   reported as SQLITE_BUSY (busy_timeout applies). Readers are query_only
 //   and never ask for more than a shared lock, so the writer's commit waits
-//   only for readers to finish: no deadlock, no LOCKED.
+//   only for readers to finish: no deadlock, no LOCKED. Without WAL, reads
+//   and writes do wait for each other there: a write transaction, from its
+//   first write to its end, keeps new reads out, and a commit waits for the
+//   reads running. A wait that outlasts the caller's deadline fails saying
+//   which.
 #pragma once
 
 #include <berth/pool.hpp>
@@ -135,9 +139,10 @@ class database {
   /// Runs fn(connection&) on a reader inside a read transaction
   /// (BEGIN DEFERRED: one snapshot from fn's first read to its end) and
   /// returns fn's result. A write in fn fails with sqlite_error
-  /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (only
-  /// seen from other processes' recovery or an in-memory writer's commit
-  /// outlasting busy_timeout) restarts fn until the deadline, as in write().
+  /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (on a
+  /// file, only from another process's recovery; in memory, while a write
+  /// transaction, this object's included, has written and not ended)
+  /// restarts fn until the deadline, as in write().
   /// Throws berth::acquire_exception when no reader is free by the deadline.
   /// Thread-safe. Blocks.
   template <class F>
@@ -183,6 +188,8 @@ class database {
   /// the deadline; its give-up and read-only errors reworded to name this
   /// database; see write_until/read_until.
   void run_erased(role r, clock::time_point deadline, detail::body_ref body);
+  /// Why a read or write gave up at its deadline on BUSY/LOCKED, for its error.
+  std::string busy_cause(role r) const;
   /// A write found its file removed or replaced (connection::file_moved):
   /// evicts every connection and throws SQLITE_READONLY_DBMOVED naming the
   /// file. Thread-safe.
