@@ -15,6 +15,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -102,6 +103,16 @@ error server_error(const PGresult* r) {
   if (const auto h = field(PG_DIAG_MESSAGE_HINT); !h.empty()) m.append(" HINT: ").append(h);
   if (const auto pos = field(PG_DIAG_STATEMENT_POSITION); !pos.empty()) m.append(" (at character ").append(pos) += ')';
   return make_error(ss.empty() ? "08006" : ss, m);
+}
+
+/// The notice receiver of every connection. libpq's default prints each
+/// NOTICE or WARNING to stderr as the server formatted it, its echo of the
+/// statement ("LINE 1: ... PASSWORD 'x' ...") included; berth prints the
+/// same notices built from their fields as server_error() builds an error
+/// message: redacted, without the echo, the position as an offset.
+void print_notice(void*, const PGresult* r) {
+  const std::string m = server_error(r).message + "\n";
+  (void)std::fwrite(m.data(), 1, m.size(), stderr);
 }
 
 /// Waits until fd is ready for events or deadline passes: 1 ready, 0 timed
@@ -671,6 +682,7 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
     return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
   // The server's refusal (too many connections, authentication, no such
   // database) with its SQLSTATE: connect_failure_message().
+  PQsetNoticeReceiver(s->conn, print_notice, nullptr);
   PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {

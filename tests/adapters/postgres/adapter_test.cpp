@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <poll.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -260,6 +261,32 @@ TEST(PostgresPool, KilledBackendIsNeverHandedOut) {
     ASSERT_TRUE(r) << "handed out a broken connection: " << r.error().message;
   }
   EXPECT_GE(p.stats().validation_failures, 1u);
+}
+
+// The other side of validation_bypass (README): a connection used less than
+// validation_bypass ago is handed out without a round trip, so a backend
+// killed in that window shows at the first statement, as connection_lost,
+// and the connection is discarded at release, never handed out again.
+TEST(PostgresPool, ABackendKilledWithinValidationBypassFailsOneStatementAsLostThenIsGone) {
+  pool_options po;
+  po.name = "pg-killed-recent";
+  po.max_size = 1;
+  po.min_idle = 1;
+  po.validation_bypass = 10s;  // the window, made wide enough not to close during the test
+  pg_pool p{adapter{test_options()}, po};
+  p.with([](connection& c) { c.execute("SELECT 1").value(); });
+  EXPECT_GE(shared_pg_server().terminate_user_backends(), 1);
+  {
+    auto l = p.acquire_for(5s).value();
+    pollfd fd{PQsocket((*l).native_handle()), POLLIN, 0};
+    ASSERT_EQ(::poll(&fd, 1, 5000), 1) << "the server's goodbye never arrived";
+    auto r = (*l).execute("SELECT 1");
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(is_connection_lost(r.error().code)) << r.error().message;
+  }
+  auto l = p.acquire_for(5s).value();
+  EXPECT_TRUE((*l).execute("SELECT 1")) << "a new connection";
+  EXPECT_EQ(p.stats().destroyed, 1u);
 }
 
 TEST(PostgresPool, ServesAgainAfterServerRestart) {

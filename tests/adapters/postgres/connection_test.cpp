@@ -200,6 +200,22 @@ TEST(PostgresConnection, TypeAndIndexMistakesAreClearErrors) {
   EXPECT_THROW((void)big.get<std::int32_t>(0, 0), field_error) << "out of int32 range";
 }
 
+// libpq's default notice processor printed a WARNING to stderr with the
+// server's echo of the statement, a password literal included
+// (standard_conforming_strings off: "nonstandard use of \\ in a string
+// literal", LINE 1: ... PASSWORD '...').
+TEST(PostgresConnection, ANoticeNeverPrintsTheStatementsPasswordBug) {
+  connection c = open_test_connection();
+  c.execute("SET standard_conforming_strings = off; SET escape_string_warning = on").value();
+  ::testing::internal::CaptureStderr();
+  auto r = c.execute("ALTER ROLE berth_no_such_role PASSWORD 'Zx9\\\\Secret'");
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  ASSERT_FALSE(r);
+  EXPECT_NE(printed.find("WARNING"), std::string::npos) << "the notice is still shown: " << printed;
+  EXPECT_EQ(printed.find("Secret"), std::string::npos) << printed;
+  EXPECT_EQ(r.error().message.find("Secret"), std::string::npos) << r.error().message;
+}
+
 TEST(PostgresConnection, UniqueViolationIs23505WithTheServerMessage) {
   connection c = open_test_connection();
   c.execute("CREATE TEMP TABLE u (id int PRIMARY KEY)").value();
