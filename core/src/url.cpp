@@ -184,7 +184,7 @@ class parser {
                  " (\"%\" must be followed by two hex digits; write \"%\" itself as %25)",
              b);
       fail(std::string("the ") + what + (nul ? " has %00, a NUL byte, " : " has a bad percent-escape ") + q(at, end) +
-               (nul ? "which no database name may hold" : " (\"%\" must be followed by two hex digits; write \"%\" "
+               (nul ? " which no database name may hold" : " (\"%\" must be followed by two hex digits; write \"%\" "
                                                            "itself as %25)"),
            at);
     }

@@ -162,7 +162,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_url{"sqlite:a.db#frag", "fragment", 11},
         bad_url{"sqlite:a%2.db", "the path has a bad percent-escape \"%2.\"", 8},
         bad_url{"sqlite:a.db%", "the path has a bad percent-escape \"%\"", 11},
-        bad_url{"sqlite:a%00.db", "%00, a NUL byte", 8},
+        bad_url{"sqlite:a%00.db", "has %00, a NUL byte, \"%00\" which no database name may hold", 8},
         bad_url{"sqlite:a.db?", "empty query", 11},
         bad_url{"sqlite:a.db?x=1&&y=2", "empty parameter", 16},
         bad_url{"sqlite:a.db?x=1&", "empty parameter", 16},
