@@ -1,6 +1,8 @@
 // registry.cpp: see registry.hpp.
 #include <berth/registry.hpp>
 
+#include <berth/detail/duration.hpp>
+
 #include <cxxabi.h>
 
 #include <algorithm>
@@ -45,11 +47,12 @@ const std::error_category& registry_category() noexcept {
 registry::~registry() {
   close_all();
   // entries_ is immutable now (see its comment).
-  const auto deadline = std::chrono::steady_clock::now() + drain_timeout_;
+  // Saturating: drain_timeout_ may be milliseconds::max() ("wait for ever").
+  const auto deadline = detail::saturating_add(std::chrono::steady_clock::now(), detail::saturating_ns(drain_timeout_));
   for (const auto& [name, e] : entries_) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    e.drain(e.object.get(), std::max(std::chrono::duration_cast<std::chrono::nanoseconds>(left),
-                                     std::chrono::nanoseconds::zero()));
+    const auto left = detail::no_deadline(deadline) ? std::chrono::nanoseconds::max()
+                                                    : detail::saturating_sub(deadline, std::chrono::steady_clock::now());
+    e.drain(e.object.get(), std::max(left, std::chrono::nanoseconds::zero()));
   }
 }
 

@@ -230,20 +230,33 @@ TEST_F(PoolDurationTest, AcquireUntilTimePointMinTimesOutAtOnce) {
 // Bug (issue 6): drain(nanoseconds::max()) computed now + timeout (signed
 // overflow, UB), a deadline in the past: it returned drain_timeout at once
 // instead of waiting for the outstanding lease.
-TEST_F(PoolDurationTest, DrainWithHugeTimeoutWaitsForTheLease) {
-  auto p = make(opts(1, 1));
+/// drain(timeout) with one lease out: it must wait through 1000-hour clock
+/// steps until the lease comes back, then succeed.
+template <class Duration>
+void expect_drain_waits_for_the_lease(PoolDurationTest& t, Duration timeout) {
+  auto p = t.make(t.opts(1, 1));
   std::future<std::error_code> f;  // before `held`, see expect_waits_forever
   acquire_result held = p->try_acquire();
   ASSERT_TRUE(held);
-  f = std::async(std::launch::async, [&] { return p->drain(std::chrono::nanoseconds::max()); });
+  f = std::async(std::launch::async, [&] { return p->drain(timeout); });
   ASSERT_TRUE(eventually([&] { return p->closed(); }));
   for (int k = 1; k <= advances; ++k) {
-    clock.advance(1000h);
+    t.clock.advance(1000h);
     if (!still_pending(f)) FAIL() << "returned after " << k * 1000 << " h: " << f.get().message();
   }
   held.value().release();  // the pool is closed: the connection is closed
   EXPECT_EQ(f.get(), std::error_code{});
   EXPECT_EQ(p->counts().total, 0u);
+}
+
+TEST_F(PoolDurationTest, DrainWithHugeTimeoutWaitsForTheLease) {
+  expect_drain_waits_for_the_lease(*this, std::chrono::nanoseconds::max());
+}
+
+// drain(hours::max()): the implicit conversion to nanoseconds overflowed
+// (UB) into a past deadline, and drain returned drain_timeout at once.
+TEST_F(PoolDurationTest, DrainWithHoursMaxWaitsForTheLeaseBug) {
+  expect_drain_waits_for_the_lease(*this, std::chrono::hours::max());
 }
 
 // Bug guarded (issue 6): drain(nanoseconds::min()) or a negative timeout

@@ -221,6 +221,30 @@ TEST(Registry, DestructorWaitsForOutstandingLeases) {
   EXPECT_EQ(script->live.load(), 0) << "every connection closed";
 }
 
+// A drain_timeout too large to add to the clock (milliseconds::max(), or
+// 1000 years) overflowed now() + drain_timeout into the past: the
+// destructor did not wait and aborted on the lease still out.
+TEST(Registry, DestructorWithTheLargestDrainTimeoutWaitsForTheLeaseBug) {
+  for (const auto timeout : {std::chrono::milliseconds::max(),
+                             std::chrono::milliseconds(std::chrono::hours(24 * 365 * 1000))}) {
+    auto reg = std::make_unique<registry>(timeout);
+    fake_pool* raw = reg->emplace<fake_pool>("orders", fake_adapter{}).get();
+    std::latch holding(1);
+    std::atomic<bool> released{false};
+    std::thread lessee([&] {
+      auto l = raw->try_acquire().value();
+      holding.count_down();
+      EXPECT_TRUE(testing::eventually([&] { return raw->closed(); }));
+      std::this_thread::sleep_for(100ms);  // the destructor must still be waiting
+      released = true;
+    });
+    holding.wait();
+    reg.reset();
+    EXPECT_TRUE(released.load()) << timeout.count();
+    lessee.join();
+  }
+}
+
 void destroy_registry_with_lease_out() {
   auto reg = std::make_unique<registry>(0ms);
   auto l = reg->emplace<fake_pool>("orders", fake_adapter{}, pool_options{.name = "orders"})->try_acquire();

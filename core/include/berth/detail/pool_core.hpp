@@ -97,6 +97,7 @@
 #include <berth/detail/circuit_breaker.hpp>
 #include <berth/detail/counters.hpp>
 #include <berth/detail/creator.hpp>
+#include <berth/detail/duration.hpp>
 #include <berth/detail/event_sink.hpp>
 #include <berth/detail/hot_path.hpp>
 #include <berth/detail/idle_ring.hpp>
@@ -175,6 +176,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// timeout too large to add to the clock means no deadline; <= 0 checks
   /// once. Thread-safe. Blocks.
   std::error_code drain(std::chrono::nanoseconds timeout) noexcept;
+  /// drain() for any duration type, converted without overflow (an
+  /// implicit conversion of hours::max() to nanoseconds would wrap into a
+  /// past deadline: drain_timeout at once).
+  template <class Rep, class Period>
+  std::error_code drain(std::chrono::duration<Rep, Period> timeout) noexcept {
+    return drain(saturating_ns(timeout));
+  }
 
   /// True after close() or drain(). Thread-safe. Never blocks.
   bool closed() const noexcept {
