@@ -165,6 +165,7 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
   std::unique_lock lk(mutex_);
   r.scheduled = false;
   if (r.state != async_request::phase::waiting) return out;
+  bool no_time = false;  // this run put back a connection it had no time left to validate
   for (;;) {
     std::uint32_t i = std::exchange(r.slot, no_slot);
     const auto now = clock_.now();
@@ -189,6 +190,7 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       return out;
     } else if (now >= r.deadline) {
       fill_error_locked(out.error, errc::timeout, waited);  // counts include r
+      out.error.awaiting_validation = no_time;
       if (r.queued) waiters_.leave_locked(r);
       pool_counters::bump(counters_.timeouts);
       finish_locked(r);
@@ -223,11 +225,16 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       r.state = async_request::phase::attending;
       lk.unlock();
       // Outside mutex_: attend() may validate through the adapter.
-      const bool ok =
-          (!(slots_[i].word.flags() & slot_word::attention_mask) && !always_validate_) || attend(i, r.deadline);
+      attended a = attended::ready;
+      if ((slots_[i].word.flags() & slot_word::attention_mask) || always_validate_) a = attend(i, r.deadline);
+      if (a == attended::no_time) {  // no time left to validate: one that needs none (as claim_slow)
+        no_time = true;
+        i = always_validate_ ? no_slot : pop_ready();
+        if (i != no_slot) a = attended::ready;
+      }
       lk.lock();
       r.state = async_request::phase::waiting;
-      if (!ok) continue;  // retired or put back: wait again (or time out, or close)
+      if (a != attended::ready) continue;  // retired or put back: wait again (or time out, or close)
     }
     if (r.cancelled) {  // cancelled at the very moment it got a connection: the connection goes back
       fill_error_locked(out.error, errc::cancelled, saturating_sub(clock_.now(), r.since));

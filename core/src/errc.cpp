@@ -72,6 +72,10 @@ std::string acquire_error::message() const {
     m += "; pool suspended: acquirers wait until resume()";
   else if (code == errc::timeout && counts.total >= counts.max_size && counts.idle == 0)
     m += "; pool exhausted: every connection is leased, raise max_size or shorten lease hold times";
+  if (code == errc::timeout && awaiting_validation)
+    m += "; the deadline had passed before an idle connection that must be validated first "
+         "(validate_on_acquire: unused longer than validation_bypass, or validation_bypass = 0) could be: "
+         "give the acquire time to validate it (the reaper validates a stale one now)";
   if (code == errc::timeout && !lease_sites.empty()) {
     m += "; leases out acquired at:";
     bool same_function = false;

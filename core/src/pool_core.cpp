@@ -240,9 +240,24 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
   if (limit.k == acquire_limit::kind::now) {
     // try_acquire: held == no_slot means the fast path found nothing idle or
     // was told to queue behind waiters.
-    const std::uint32_t i = held == no_slot ? no_slot : claim_ready(held, site);
-    // claim_ready() gives up only after putting stale connections back.
-    if (i == no_slot) fill_would_block(err, held != no_slot);
+    if (held == no_slot) {
+      fill_would_block(err, false);
+      return no_slot;
+    }
+    // A flagged claim is stale (an idle slot carries no other flag:
+    // publish_idle stops on the retire flags, evict, expired and resized,
+    // which are set only on owned slots) or validation_bypass is 0.
+    std::uint32_t i = held;
+    if (slots_[i].word.flags() & slot_word::stale) {
+      skip_stale(i);
+      i = pop_ready();
+    }
+    // pop_ready() gives up only after putting stale connections back.
+    if (i == no_slot) {
+      fill_would_block(err, true);
+      return no_slot;
+    }
+    note_lease(i, site);
     return i;
   }
   // The call's start: the fast path read no clock, so this is it.
@@ -250,20 +265,33 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
   const auto deadline =
       limit.k == acquire_limit::kind::relative ? deadline_after(start, limit.timeout) : limit.deadline;
   std::uint32_t i = held;
-  bool front = false;
-  bool waited = false;  // this call has blocked at some point
+  bool waited = false;     // this call has blocked at some point: it keeps its place at the head
+  bool no_time = false;    // a connection needed validation and the deadline left no time for it
   for (;;) {
-    bool blocked = false;
     if (i == no_slot) {
-      i = wait_for_slot(deadline, start, front, err, blocked);
+      bool blocked = false;
+      i = wait_for_slot(deadline, start, waited, err, blocked);
       if (i == no_slot) {
-        if (err.code == errc::timeout) fill_lease_sites(err, site);
+        if (err.code == errc::timeout) {
+          err.awaiting_validation = no_time;
+          fill_lease_sites(err, site);
+        }
         return no_slot;
       }
       waited |= blocked;
     }
     // Outside mutex_: attend() may validate through the adapter.
-    if ((!(slots_[i].word.flags() & slot_word::attention_mask) && !always_validate_) || attend(i, deadline)) {
+    attended a = attended::ready;
+    if ((slots_[i].word.flags() & slot_word::attention_mask) || always_validate_) a = attend(i, deadline);
+    // The deadline passed before the validation could start (a try-once
+    // acquire: zero timeout or a deadline already passed): another idle
+    // connection may need none (README "Deadlines").
+    if (a == attended::no_time) {
+      no_time = true;
+      i = always_validate_ ? no_slot : pop_ready();
+      if (i != no_slot) a = attended::ready;
+    }
+    if (a == attended::ready) {
       if (waited) {  // counted only for a connection actually handed out
         const auto d = saturating_sub(clock_.now(), start);
         std::lock_guard lk(mutex_);
@@ -273,9 +301,9 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
       return i;
     }
     // The connection was retired or put back. A waiter keeps its place at
-    // the head of the queue; nobody starts a wait or a validation once the
-    // deadline has passed.
-    front = blocked;
+    // the head of the queue, however many validations fail in a row
+    // (AcquireDeadlineTest.AWaiterKeepsItsPlaceAfterTwoFailedValidationsBug); nobody
+    // starts a wait or a validation once the deadline has passed.
     i = no_slot;
     if (const auto now = clock_.now(); now >= deadline) {
       {
@@ -283,67 +311,67 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
         fill_error_locked(err, errc::timeout, saturating_sub(now, start));
         pool_counters::bump(counters_.timeouts);
       }
+      err.awaiting_validation = no_time;
       fill_lease_sites(err, site);
       return no_slot;
     }
   }
 }
 
-std::uint32_t pool_core::claim_ready(std::uint32_t i, std::source_location site) noexcept {
-  // try_acquire's cold path: slot i is ours and was stale when we claimed
-  // it, or validation_bypass is 0 (an idle slot carries no other flag:
-  // publish_idle stops on the retire flags, evict, expired and resized,
-  // which are set only on owned slots). It never validates (that
-  // may block): the connection goes back for a blocking acquirer, and the
-  // reaper validates it. A retire flag set after our claim is acted on when
-  // the lease ends, as for any lease. Bounded: at most as many slots as the
-  // pool has are examined.
-  for (std::size_t seen = 1;; ++seen) {
-    if (!(slots_[i].word.flags() & slot_word::stale)) {
-      note_lease(i, site);
-      return i;
-    }
-    publish(i, slot_state::leased);
-    // Ask the reaper to validate it now rather than at its next pass. Under
-    // mutex_ so that the request cannot fall between the reaper's check and
-    // its wait; only the first skipper since the last validation asks.
-    // Relaxed: a flag with no data behind it (the slots carry their own).
-    if (!stale_skipped_.exchange(true, std::memory_order_relaxed)) {
-      std::lock_guard lk(mutex_);
-      reaper_cv_.notify_one();
-    }
-    if (seen >= slots_.size()) return no_slot;
-    slot_word::rep w = 0;
-    i = pop_idle(w);  // not the hint: it may be the slot just put back
-    if (i == no_slot) return no_slot;
-    if (!(w & slot_word::attention_mask)) {
-      note_lease(i, site);
-      return i;
-    }
+void pool_core::skip_stale(std::uint32_t i) noexcept {
+  // Slot i is ours, stale, and will not be validated by this caller: it goes
+  // back for a blocking acquirer, and the reaper is asked to validate it now
+  // rather than at its next pass. Under mutex_ so that the request cannot
+  // fall between the reaper's check and its wait; only the first skipper
+  // since the last validation asks. Relaxed: a flag with no data behind it
+  // (the slots carry their own).
+  publish(i, slot_state::leased);
+  if (!stale_skipped_.exchange(true, std::memory_order_relaxed)) {
+    std::lock_guard lk(mutex_);
+    reaper_cv_.notify_one();
   }
 }
 
-bool pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexcept {
+std::uint32_t pool_core::pop_ready() noexcept {
+  // Cold paths that never validate (try_acquire, a try-once acquire): an
+  // idle connection that needs no validation, skipping stale ones. Bounded:
+  // at most as many slots as the pool has are examined. A retire flag set
+  // after our claim is acted on when the lease ends, as for any lease.
+  for (std::size_t seen = 0; seen < slots_.size(); ++seen) {
+    slot_word::rep w = 0;
+    const std::uint32_t i = pop_idle(w);  // not the hint: it may be a slot just put back
+    if (i == no_slot) return no_slot;
+    if (!(w & slot_word::attention_mask)) return i;
+    skip_stale(i);  // idle: stale is its only possible flag (see claim_slow)
+  }
+  return no_slot;
+}
+
+pool_core::attended pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexcept {
   // The caller holds slot i leased and has not handed it out yet.
   const slot_word::rep f = slots_[i].word.flags();
   if (f & slot_word::retire_mask) {
     retire(i, slot_state::leased, retire_reason(f));
-    return false;
+    return attended::closed;
   }
   if ((f & slot_word::stale) || always_validate_) {  // idle past validation_bypass: check before use
     // The validation gets at most the time left; none starts after the
-    // deadline (the connection goes back, still stale, for the next one).
+    // deadline: the connection goes back, still stale, for the next one
+    // (and the reaper validates a stale one now).
     const std::chrono::nanoseconds left = saturating_sub(deadline, clock_.now());
     if (left <= std::chrono::nanoseconds::zero()) {
-      publish(i, slot_state::leased);
-      return false;
+      if (f & slot_word::stale)
+        skip_stale(i);
+      else
+        publish(i, slot_state::leased);
+      return attended::no_time;
     }
     const auto timeout = left >= opts_.validation_timeout ? opts_.validation_timeout
                                                           : std::chrono::ceil<std::chrono::milliseconds>(left);
-    if (!validate_or_retire(i, slot_state::leased, timeout)) return false;
+    if (!validate_or_retire(i, slot_state::leased, timeout)) return attended::closed;
     pool_counters::bump(counters_.acquire_validations);
   }
-  return true;
+  return attended::ready;
 }
 
 bool pool_core::validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept {

@@ -473,5 +473,125 @@ TEST_F(AcquireDeadlineTest, AcquireWhoseConnectionsKeepFailingValidationReturnsA
   RecordProperty("validations", static_cast<int>(calls.size()));
 }
 
+// ---- try once (a zero timeout, or a deadline already passed) -----------------------
+// "Zero or negative means try once": no validation starts once the deadline
+// has passed, so a try-once acquire puts back a connection that must be
+// validated first and takes one that need not be.
+
+// Observed before the fix (d5a77a9): errc::timeout with no word of why, and
+// the reaper was not asked, so the connection stayed stale until its next
+// pass (for ever on a clock that does not move) and every try-once acquire
+// failed the same way.
+TEST_F(AcquireDeadlineTest, TryOnceOnAStaleConnectionSaysWhyAndAsksTheReaperBug) {
+  auto p = stale_pool(1);
+  const auto before = vs->call_count();
+  const auto r = p->acquire_for(0ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::timeout);
+  EXPECT_TRUE(r.error().awaiting_validation);
+  EXPECT_NE(r.error().message().find("must be validated first"), std::string::npos) << r.error().message();
+  EXPECT_TRUE(vs->calls_from(std::this_thread::get_id()).empty()) << "validated after its deadline";
+  // The reaper validates it on its own thread, the clock standing still.
+  ASSERT_TRUE(eventually([&] { return vs->call_count() > before && vs->running.load() == 0; }))
+      << "the reaper was not asked";
+  ASSERT_TRUE(eventually([&] { return p->acquire_until(clock.now()).has_value(); }))
+      << "a try-once acquire still fails once the connection is validated";
+  EXPECT_TRUE(vs->calls_from(std::this_thread::get_id()).empty());
+}
+
+// Observed before the fix (d5a77a9): errc::timeout, though a connection that
+// needed no validation was idle: the acquire gave up on the first (stale) one
+// it met.
+TEST_F(AcquireDeadlineTest, TryOnceTakesAReadyConnectionBesideAStaleOneBug) {
+  auto p = stale_pool(2);
+  {
+    auto l = p->acquire_for(1s);  // validates one (at once): it is ready, the other still stale
+    ASSERT_TRUE(l) << l.error().message();
+  }
+  for (const bool until : {false, true}) {
+    // Another thread (no hint to the ready one): the ring holds the stale one first.
+    auto f = std::async(std::launch::async, [&] {
+      auto r = until ? p->acquire_until(clock.now() - 1s) : p->acquire_for(-5ms);
+      return r ? std::string() : r.error().message();
+    });
+    EXPECT_EQ(f.get(), "") << (until ? "acquire_until(past)" : "acquire_for(negative)");
+  }
+}
+
+// validation_bypass 0: every blocking acquire validates, so one with no time
+// left can never succeed; it must say why (it used to say only "timed out
+// after 0 ms" while a connection sat idle), and one with time validates.
+TEST_F(AcquireDeadlineTest, TryOnceWithValidationBypassZeroSaysItHadNoTimeToValidate) {
+  pool_options o = opts(1);
+  o.validation_bypass = 0ms;
+  o.reaper_period = 1h;
+  auto p = make(o);
+  const auto r = p->acquire_for(0ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::timeout);
+  EXPECT_TRUE(r.error().awaiting_validation);
+  EXPECT_NE(r.error().message().find("validation_bypass = 0"), std::string::npos) << r.error().message();
+  EXPECT_EQ(r.error().counts.idle, 1u) << "put back";
+  EXPECT_TRUE(vs->calls_from(std::this_thread::get_id()).empty()) << "validated after its deadline";
+  auto l = p->acquire_for(100ms);
+  ASSERT_TRUE(l) << l.error().message();
+  EXPECT_EQ(vs->calls_from(std::this_thread::get_id()).size(), 1u);
+}
+
+// ---- FIFO across failed validations ----------------------------------------------
+// A waiter whose connection fails validation keeps its place at the head of
+// the queue. Observed before the fix (d5a77a9): it did after one failure,
+// but after two in a row (the second on a connection it found idle, without
+// blocking again) it was queued at the back, behind a waiter that came while
+// it validated, which then got the next connection first.
+TEST_F(AcquireDeadlineTest, AWaiterKeepsItsPlaceAfterTwoFailedValidationsBug) {
+  pool_options o = opts(3);
+  o.validation_bypass = 0ms;  // every blocking acquire validates
+  o.breaker_threshold = 0;    // no fail-fast while nothing can be opened
+  o.reaper_period = 1h;       // no pass: the reaper would validate idle connections too
+  auto p = make(o);
+  std::vector<timed_pool::lease_type> held;
+  for (int k = 0; k < 3; ++k) held.push_back(p->acquire_for(1s).value());  // validations succeed at once
+  script->connect_down = true;  // a retired connection is not replaced
+  vs->latency = 100ms;
+  vs->mode = validate_mode::fail_after_latency;
+
+  std::mutex order_mutex;
+  std::vector<std::string> order;  // who got a connection, in order
+  auto waiter = [&](std::string name, std::atomic<std::thread::id>* id) {
+    return std::async(std::launch::async, [&, name, id] {
+      id->store(std::this_thread::get_id());
+      auto r = p->acquire_for(1h);
+      if (!r) return r.error().message();
+      std::lock_guard lk(order_mutex);
+      order.push_back(name);
+      return std::string();  // the lease goes back here, to the next waiter
+    });
+  };
+  std::atomic<std::thread::id> w1_id, w2_id;
+  auto w1 = waiter("w1", &w1_id);
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  held[0].release();  // handed to w1, which validates it (100 ms, fails)
+  ASSERT_TRUE(eventually([&] { return vs->running.load() == 1 && clock.blocked(w1_id.load()); }));
+  held[1].release();  // idle: nobody waits
+  ASSERT_TRUE(eventually([&] { return p->counts().idle == 1; }));
+  const auto validations = vs->call_count();
+  clock.advance(100ms);  // the first validation fails; w1 takes the idle one at once and validates it
+  ASSERT_TRUE(eventually([&] {
+    return vs->call_count() == validations + 1 && vs->running.load() == 1 && clock.blocked(w1_id.load());
+  }));
+  auto w2 = waiter("w2", &w2_id);  // arrives while w1 validates: queued
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  clock.advance(100ms);  // the second validation fails: w1 waits again
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 2; }));
+  vs->mode = validate_mode::succeed;
+  held[2].release();  // the next connection: to the head of the queue
+  ASSERT_EQ(w1.wait_for(20s), std::future_status::ready);
+  ASSERT_EQ(w2.wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(w1.get(), "");
+  EXPECT_EQ(w2.get(), "");
+  EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2"})) << "w1 waited first";
+}
+
 }  // namespace
 }  // namespace berth

@@ -42,11 +42,16 @@ struct acquire_error {
   std::string last_creation_message;
   /// The pool's name (not filled for errc::would_block).
   std::string pool_name;
-  /// errc::would_block only: try_acquire found idle connections but put them
+  /// errc::would_block: try_acquire found idle connections but put them
   /// back because they await validation (validate_on_acquire: unused past
   /// validation_bypass); a blocking acquire validates them, and the reaper
-  /// is asked to validate them at once. Decided by the call itself, not
-  /// read off `counts`, in which the reaper may already hold them.
+  /// is asked to validate them at once. errc::timeout: the deadline had
+  /// passed (a zero timeout, say) when the acquire got an idle connection
+  /// that must be validated first, so it put it back (and the reaper is
+  /// asked to validate a stale one); with validation_bypass = 0 every
+  /// connection must, so only an acquire with time left can succeed.
+  /// Decided by the call itself, not read off `counts`, in which the reaper
+  /// may already hold them.
   bool awaiting_validation = false;
   /// errc::timeout only (blocking or asynchronous): where it was called, and where the
   /// leases still out were acquired (the most frequent sites, at most

@@ -482,8 +482,19 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     return waiters_.fresh(slots_[i].handed_at.load(std::memory_order_relaxed), clock_.now());  // see slot.hpp
   }
   bool hand_to_waiter_locked(std::uint32_t i, slot_state from) noexcept;
-  std::uint32_t claim_ready(std::uint32_t held, std::source_location site) noexcept;
-  bool attend(std::uint32_t i, clock_source::time_point deadline) noexcept;
+  /// Puts back slot i (ours, stale, not to be validated by this caller) and
+  /// asks the reaper to validate it now.
+  void skip_stale(std::uint32_t i) noexcept;
+  /// An idle slot that needs no validation, claimed (stale ones are
+  /// skipped), or no_slot. Never validates, never blocks on a waiter.
+  std::uint32_t pop_ready() noexcept;
+  /// What attend() did with the slot the caller held.
+  enum class attended : std::uint8_t {
+    ready,    ///< checked (or nothing to check): the caller keeps it
+    closed,   ///< retired (a retire flag, or a failed validation)
+    no_time,  ///< it needed validation and the deadline had passed: put back
+  };
+  attended attend(std::uint32_t i, clock_source::time_point deadline) noexcept;
   bool validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept;
   std::uint32_t wait_for_slot(clock_source::time_point deadline, clock_source::time_point start, bool front,
                               acquire_error& err, bool& blocked) noexcept;
