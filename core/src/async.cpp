@@ -269,6 +269,7 @@ void pool_core::async_dropped(async_request& r) noexcept {
 
 void pool_core::finish_locked(async_request& r) noexcept {
   r.state = async_request::phase::done;
+  r.finished.store(true, std::memory_order_release);  // pairs with async_handle::cancel()'s acquire load
   deadline_erase_locked(r);
   // Still outstanding: its run returns any slot and delivers the outcome
   // outside the mutex, then calls async_delivered().

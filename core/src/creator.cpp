@@ -17,6 +17,10 @@ void creator::succeeded_locked() noexcept {
 void creator::failed_locked(adapter_error error, clock_source::time_point now) noexcept {
   --in_flight_;
   ++consecutive_failures_;
+  try {
+    last_failure_ = error;
+  } catch (...) {  // out of memory: last_error_ below still says it while it lasts
+  }
   last_error_ = std::move(error);
   const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(jitter_rng_);
   retry_at_ = saturating_add(now, creation_backoff(opts_.creation_backoff_initial, opts_.creation_backoff_max,

@@ -773,6 +773,16 @@ bool pool_core::breaker_refuses_locked() const noexcept {
 
 void pool_core::refuse_locked(acquire_error& err, std::chrono::nanoseconds waited) {
   fill_error_locked(err, errc::database_unavailable, waited);  // the last creation error with it
+  // Always with its cause: a refused waiter may fill this after a probe
+  // succeeded and cleared the last error (an asynchronous one runs on its
+  // executor later): the failure that opened the breaker is the cause.
+  if (!err.last_creation_error && err.last_creation_message.empty()) {
+    try {
+      err.last_creation_error = creator_.last_failure_locked().code;
+      err.last_creation_message = creator_.last_failure_locked().message;
+    } catch (...) {  // out of memory: the code still says what happened
+    }
+  }
   pool_counters::bump(counters_.breaker_rejected);
   // Demand for a connection: the probe is worth making. Only while the
   // breaker refuses (a rejected waiter may run after a probe closed it).

@@ -354,6 +354,77 @@ TEST_F(AsyncTest, CancelAfterThePoolIsGoneIsFalseAndHarmless) {
   for (const async_handle& h : handles) EXPECT_FALSE(h.cancel());
 }
 
+// An executor may destroy a task some time after running it (a batch freed
+// at the end of its loop): the finished request then outlives its pool, and
+// the handle's weak reference still locks. cancel() went through the request
+// to the destroyed pool's mutex (ASan: heap-use-after-free, d5a77a9); it must
+// see the request finished without touching the pool.
+TEST_F(AsyncTest, CancelAfterThePoolIsGoneWhileTheExecutorKeepsTheRunBug) {
+  struct keeping_executor {
+    std::vector<unique_task>* tasks;
+    void post(unique_task t) const { tasks->push_back(std::move(t)); }
+  };
+  std::vector<unique_task> ran;  // declared first: the tasks outlive the pool
+  async_handle h;
+  {
+    auto p = make(opts(1, 1));
+    auto held = p->try_acquire();
+    ASSERT_TRUE(held);
+    outcome served;
+    h = p->async_acquire(in(1h), keeping_executor{&ran}, served.handler());
+    EXPECT_EQ(p->counts().waiting, 1u);
+    (*held).release();  // handed to the request: its run is posted (on this thread)
+    ASSERT_EQ(ran.size(), 1u);
+    ran.front()();  // run, and kept
+    ASSERT_EQ(served.calls.load(), 1);
+    ASSERT_TRUE(*served.r);
+    served.r.reset();  // the lease ends before its pool
+  }
+  EXPECT_FALSE(h.cancel()) << "finished: nothing to cancel";
+  ran.clear();
+  EXPECT_FALSE(h.cancel());
+}
+
+// stats().acquired is a counter (Prometheus exports it as one): it must never
+// go down. The fast path counted its claim when it posted the completion and
+// took the count back when the executor dropped it (d5a77a9: 1, then 0).
+TEST_F(AsyncTest, AcquiredNeverCountsAPendingFastPathClaimSoItNeverGoesDownBug) {
+  auto p = make(opts(1, 1));
+  outcome dropped, served;
+  p->async_acquire(in(1s), ex.executor(), dropped.handler());
+  EXPECT_EQ(p->counts().leased, 1u) << "claimed by the fast path";
+  EXPECT_EQ(p->stats().acquired, 0u) << "counted before its handler got it";
+  ex.drop_all();
+  EXPECT_EQ(p->stats().acquired, 0u);
+  EXPECT_EQ(p->counts().idle, 1u);
+  p->async_acquire(in(1s), ex.executor(), served.handler());
+  EXPECT_EQ(p->stats().acquired, 0u);
+  ex.run_all();
+  ASSERT_EQ(served.calls.load(), 1);
+  EXPECT_EQ(p->stats().acquired, 1u) << "counted when the handler got it";
+  served.r.reset();
+  EXPECT_EQ(p->stats().acquired, 1u);
+}
+
+// An asynchronous acquire whose deadline has passed cannot validate
+// (validation_bypass 0: every acquire must): it says so, as a blocking one does.
+TEST_F(AsyncTest, TryOnceWithNoTimeToValidateSaysWhy) {
+  pool_options o = opts(1, 1);
+  o.validation_bypass = 0ms;
+  auto p = make(o);
+  outcome r;
+  p->async_acquire(in(0ns), ex.executor(), r.handler());
+  ASSERT_TRUE(eventually([&] {
+    ex.run_all();
+    return r.calls.load() == 1;
+  }));
+  ASSERT_FALSE(*r.r);
+  EXPECT_EQ(r.code(), errc::timeout);
+  EXPECT_TRUE(r.r->error().awaiting_validation) << r.r->error().message();
+  EXPECT_EQ(script->validates.load(), 0u) << "validated after its deadline";
+  EXPECT_EQ(p->counts().idle, 1u) << "put back";
+}
+
 TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
   auto p = make(opts(1, 1));
   auto held = p->try_acquire();

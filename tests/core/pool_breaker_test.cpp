@@ -407,6 +407,29 @@ TEST_F(BreakerTest, AsynchronousAcquiresFailFastAndQueuedOnesFailWhenItOpens) {
   EXPECT_TRUE(*later.r) << "served again";
 }
 
+// A queued asynchronous request refused when the breaker opened fills its
+// error when its run comes, on its executor. If the probe succeeded in
+// between, the last creation error had been cleared and the refusal said
+// "database unavailable" with no cause (d5a77a9).
+TEST_F(BreakerTest, AnAsyncRefusalDeliveredAfterTheProbeSucceededStillCarriesTheCauseBug) {
+  script->connect_down = true;
+  auto p = make(opts(4, 0));
+  outcome queued;
+  p->async_acquire_for(1h, ex.executor(), queued.handler());
+  ASSERT_TRUE(eventually([&] { return p->counts().waiting == 1; }));
+  fail_until_open(*p);
+  ASSERT_TRUE(eventually([&] { return ex.queued() == 1; })) << "the refused request's run is posted";
+  script->connect_down = false;
+  clock.advance(1s);  // the probe succeeds before the executor runs the refusal
+  ASSERT_TRUE(eventually([&] { return p->stats().breaker == breaker_state::closed; }));
+  ex.run_all();
+  ASSERT_EQ(queued.calls, 1);
+  ASSERT_FALSE(*queued.r);
+  EXPECT_EQ(queued.r->error().code, errc::database_unavailable);
+  EXPECT_EQ(queued.r->error().last_creation_error, std::make_error_code(std::errc::connection_refused));
+  EXPECT_NE(queued.r->error().message().find("connection refused"), std::string::npos) << queued.r->error().message();
+}
+
 TEST_F(BreakerTest, ThresholdZeroTurnsItOffAndAcquirersWaitUntilTheirDeadline) {
   script->connect_down = true;
   auto o = opts(4, 1);

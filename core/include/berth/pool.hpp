@@ -47,7 +47,10 @@ class async_handle {
   /// being delivered (the handler then gets the lease). Thread-safe. Never
   /// blocks on I/O.
   bool cancel() const noexcept {
-    if (auto r = r_.lock()) return r->owner->async_cancel(*r);
+    // A finished request's pool may be gone while an executor still holds
+    // its run (and so the request): `finished` says so without touching
+    // the pool (AsyncTest.CancelAfterThePoolIsGoneWhileTheExecutorKeepsTheRunBug).
+    if (auto r = r_.lock(); r && !r->finished.load(std::memory_order_acquire)) return r->owner->async_cancel(*r);
     return false;
   }
 
@@ -195,7 +198,8 @@ class pool final : public detail::pool_core, private sweep_target {
   /// cancel the request (empty when it completed at once). Throws
   /// std::bad_alloc (or what ex.post throws when a connection is idle)
   /// without having taken a connection (one it claimed goes back as it
-  /// came, though stats().acquired counted the claim). Thread-safe. The fast path (a
+  /// came; stats().acquired counts a lease when the handler gets it, so
+  /// never such a claim). Thread-safe. The fast path (a
   /// connection idle, no queue) posts once and reads no clock.
   template <executor E, class Handler>
     requires std::invocable<std::decay_t<Handler>&, acquire_result>
@@ -322,18 +326,24 @@ class pool final : public detail::pool_core, private sweep_target {
   /// (AsyncTest.FastPathPostThatThrowsUnwindsTheLeaseBug).
   class slot_claim {
    public:
-    slot_claim(pool* p, std::uint32_t i) noexcept : pool_(p), slot_(i) {}
-    slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
+    slot_claim(pool* p, std::uint32_t i, std::source_location site) noexcept : pool_(p), slot_(i), site_(site) {}
+    slot_claim(slot_claim&& o) noexcept
+        : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_), site_(o.site_) {}
     slot_claim& operator=(slot_claim&&) = delete;
     ~slot_claim() {
       if (pool_ != nullptr) pool_->release_unclaimed(slot_);  // never reached its handler
     }
-    /// The lease; the claim is empty afterwards.
-    lease_type take() noexcept { return std::exchange(pool_, nullptr)->make_lease(slot_); }
+    /// The lease, counted as handed out now; the claim is empty afterwards.
+    lease_type take() noexcept {
+      pool* const p = std::exchange(pool_, nullptr);
+      p->note_claimed(slot_, site_);
+      return p->make_lease(slot_);
+    }
 
    private:
     pool* pool_;  // null once taken or moved from
     std::uint32_t slot_;
+    std::source_location site_;
   };
 
   /// The fast path's completion: the claimed slot and the handler.
@@ -346,9 +356,9 @@ class pool final : public detail::pool_core, private sweep_target {
 
   /// The fast path of async_acquire(_for): posts slot i's completion.
   template <class E, class Handler>
-  void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
+  void post_fast(std::uint32_t i, std::source_location site, E& ex, Handler&& handler) {
     using H = std::decay_t<Handler>;
-    ex.post(unique_task(fast_completion<H>{slot_claim(this, i), H(std::forward<Handler>(handler))}));
+    ex.post(unique_task(fast_completion<H>{slot_claim(this, i, site), H(std::forward<Handler>(handler))}));
   }
 
   /// One asynchronous request: the user's executor and handler. The
@@ -389,9 +399,9 @@ class pool final : public detail::pool_core, private sweep_target {
   template <class D, class E, class Handler>
   async_handle async_entry(D deadline, E ex, Handler&& handler, std::source_location site) {
     std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
+    const std::uint32_t i = try_claim<false>(site, held);  // counted when the completion runs (slot_claim)
     if (i != detail::no_slot) [[likely]] {
-      post_fast(i, ex, std::forward<Handler>(handler));
+      post_fast(i, site, ex, std::forward<Handler>(handler));
       return {};
     }
     return start_async(held, deadline, std::move(ex), std::forward<Handler>(handler), site);

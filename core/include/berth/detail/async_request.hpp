@@ -35,6 +35,7 @@
 #include <berth/detail/waiter_queue.hpp>
 #include <berth/unique_task.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,6 +66,13 @@ class async_request : public waiter {
   /// executor refusing work): the async thread treats it as dropped.
   bool dropped_in_post = false;
   std::shared_ptr<async_request> self;     ///< keeps it alive until done
+
+  /// True once done (set by finish_locked, before the handler runs or is
+  /// dropped): async_handle::cancel() reads it without the pool, which may
+  /// be destroyed once the handler has run. Release store, acquire load:
+  /// a cancel() that follows the handler (and so the pool's destruction)
+  /// sees it and never touches the pool.
+  std::atomic<bool> finished{false};
 
   static constexpr std::size_t no_heap = ~std::size_t{0};
 

@@ -43,6 +43,10 @@ class creator {
   clock_source::time_point retry_at_locked() const noexcept { return retry_at_; }
   /// The last attempt's error, if it failed; empty after a success.
   const adapter_error& last_error_locked() const noexcept { return last_error_; }
+  /// The most recent failed attempt's error, kept after a success: what
+  /// opened the circuit breaker, for an acquire it refused whose error is
+  /// filled after a probe succeeded (BreakerTest.AnAsyncRefusalDeliveredAfterTheProbeSucceededStillCarriesTheCauseBug).
+  const adapter_error& last_failure_locked() const noexcept { return last_failure_; }
 
   /// An attempt starts.
   void began_locked() noexcept { ++in_flight_; }
@@ -59,6 +63,7 @@ class creator {
   std::uint32_t consecutive_failures_ = 0;
   clock_source::time_point retry_at_{};
   adapter_error last_error_{};
+  adapter_error last_failure_{};
   std::minstd_rand jitter_rng_;
 };
 

@@ -273,6 +273,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// `held` is a claimed slot that carries the reaper's flags (the slow
   /// path checks, validates or retires it), or no_slot. Thread-safe. Never
   /// blocks. Never allocates. Reads no clock.
+  /// Count = false: the lease is not counted yet (the asynchronous fast
+  /// path counts it with note_claimed() when its completion runs, so that
+  /// stats().acquired never counts a claim that is given back unused).
+  template <bool Count = true>
   BERTH_HOT std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
     held = no_slot;
     // [G1] relaxed: fairness heuristic.
@@ -288,9 +292,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       held = i;
       return no_slot;
     }
-    note_lease(i, site);
+    if constexpr (Count) note_lease(i, site);
     return i;
   }
+
+  /// Counts the lease on slot i, claimed by try_claim<false>(), as handed
+  /// out now. The claimant only.
+  void note_claimed(std::uint32_t i, std::source_location site) noexcept { note_lease(i, site); }
 
   /// Ends the lease on slot i (the caller owns it). Thread-safe. Never
   /// allocates. Never blocks in normal mode, except: when acquirers are
@@ -308,25 +316,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       end_hold(i);  // a timed lease (pool_options::hold_time_sampling)
     if (mode != release_mode::normal) [[unlikely]]
       return release_abnormal(i, mode);
-    // [G3] seq_cst: pairs with close()/waiter registration [G2].
-    if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
-        [[unlikely]]
-      return offer_contended(i, slot_state::leased);
-    publish(i, slot_state::leased);
+    put_back(i);
   }
 
-  /// Releases slot i, claimed by the fast path (try_claim) but never handed
-  /// to anyone: the asynchronous fast path's post threw, or the executor
-  /// dropped its completion. Undoes note_lease's count, so stats().acquired
-  /// counts only leases a caller got, and records no hold time. The
-  /// claimant only.
-  void release_unclaimed(std::uint32_t i) noexcept {
-    slot_meta& m = slots_[i];
-    // Relaxed: single writer (the lessee), see slot.hpp.
-    m.leases.store(m.leases.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    m.hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
-    release(i, release_mode::normal);
-  }
+  /// Releases slot i, claimed by try_claim<false>() and never counted as a
+  /// lease (note_claimed): the asynchronous fast path's post threw, or the
+  /// executor dropped its completion. Nothing began for it (no count, no
+  /// hold time, no leak record), so nothing ends; stats().acquired never
+  /// goes down. The claimant only.
+  void release_unclaimed(std::uint32_t i) noexcept { put_back(i); }
 
   // ---- slow path ---------------------------------------------------------
 
@@ -417,6 +415,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   friend class async_request;
   friend class berth::async_handle;
   struct run_task;
+
+  /// The end of every normal release: hands slot i to a waiter when one is
+  /// owed it, else publishes it idle. The owner only.
+  BERTH_HOT void put_back(std::uint32_t i) noexcept {
+    // [G3] seq_cst: pairs with close()/waiter registration [G2].
+    if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
+        [[unlikely]]
+      return offer_contended(i, slot_state::leased);
+    publish(i, slot_state::leased);
+  }
 
   BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
     slot_meta& m = slots_[i];
