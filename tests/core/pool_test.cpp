@@ -512,6 +512,35 @@ TEST_F(PoolTest, FlaggedConnectionWhoseResetFailsIsDiscardedAndReplaced) {
   EXPECT_NE((*l)->id, first);
 }
 
+// with() called from a destructor that runs during stack unwinding: the
+// function returned normally, yet the release counted the exception passing
+// through the destructor, and on_unwind = discard closed a healthy
+// connection (d5a77a9).
+TEST_F(PoolTest, WithInADestructorDuringUnwindingKeepsTheConnectionBug) {
+  auto o = opts(1, 1);
+  o.on_unwind = unwind_policy::discard;
+  auto p = make(o);
+  struct cleanup {
+    fake_pool& p;
+    int& uses;
+    ~cleanup() { uses += p.with([](testing::fake_connection&) { return 1; }); }
+  };
+  int uses = 0;
+  try {
+    cleanup c{*p, uses};
+    throw std::runtime_error("user code failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(uses, 1);
+  EXPECT_EQ(script->closes.load(), 0u) << "a connection used without a throw was closed";
+  EXPECT_EQ(p->stats().discarded, 0u);
+  EXPECT_EQ(p->counts().idle, 1u);
+  // A throw from the function itself still discards it.
+  EXPECT_THROW(p->with([](testing::fake_connection&) { throw std::runtime_error("f failed"); }),
+               std::runtime_error);
+  EXPECT_EQ(script->closes.load(), 1u);
+}
+
 TEST_F(PoolTest, WithReturnsTheFunctionsValue) {
   auto p = make(opts(1, 1));
   EXPECT_EQ(p->with([](testing::fake_connection& c) { return c.id; }), 1u);

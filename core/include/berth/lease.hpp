@@ -87,19 +87,7 @@ class lease {
   /// a lease acquired and released entirely inside a destructor that runs
   /// during unwinding, which then gets a (harmless) reset.
   BERTH_HOT void release() noexcept {
-    if (pool_ == nullptr) return;
-    auto mode = detail::release_mode::normal;
-    if constexpr (adapter_with_needs_reset<A>) {
-      // The adapter sees its session state: unwinding matters only when
-      // the user asked to close such connections.
-      if (pool_->options().on_unwind == unwind_policy::discard && std::uncaught_exceptions() != 0)
-        mode = detail::release_mode::unwinding;
-      else if (pool_->adapter().needs_reset(*conn_))
-        mode = detail::release_mode::reset;
-    } else if (std::uncaught_exceptions() != 0) {
-      mode = detail::release_mode::unwinding;
-    }
-    std::exchange(pool_, nullptr)->release(slot_, mode);
+    release_when([] { return std::uncaught_exceptions() != 0; });
   }
 
   /// Closes the connection instead of returning it (it is broken or its
@@ -121,6 +109,28 @@ class lease {
     return conn_;
   }
   lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
+
+  /// release(), with unwinding() telling whether the user's code threw;
+  /// called only where the answer changes the outcome. pool::with() knows
+  /// the answer exactly (a throw from its function), where
+  /// std::uncaught_exceptions() would also count an exception that is
+  /// unwinding through the destructor that calls with().
+  template <class Unwinding>
+  BERTH_HOT void release_when(Unwinding unwinding) noexcept {
+    if (pool_ == nullptr) return;
+    auto mode = detail::release_mode::normal;
+    if constexpr (adapter_with_needs_reset<A>) {
+      // The adapter sees its session state: unwinding matters only when
+      // the user asked to close such connections.
+      if (pool_->options().on_unwind == unwind_policy::discard && unwinding())
+        mode = detail::release_mode::unwinding;
+      else if (pool_->adapter().needs_reset(*conn_))
+        mode = detail::release_mode::reset;
+    } else if (unwinding()) {
+      mode = detail::release_mode::unwinding;
+    }
+    std::exchange(pool_, nullptr)->release(slot_, mode);
+  }
 
   pool<A>* pool_ = nullptr;
   connection_type* conn_ = nullptr;

@@ -292,7 +292,22 @@ class pool final : public detail::pool_core, private sweep_target {
   std::invoke_result_t<F&&, connection_type&> with(F&& f,
                                                    std::source_location site = std::source_location::current()) {
     lease_type l = acquire(site).value();
-    return std::forward<F>(f)(*l);
+    // Released as unwinding only if f threw: a with() called from a
+    // destructor during stack unwinding returns a healthy connection
+    // (PoolTest.WithInADestructorDuringUnwindingKeepsTheConnectionBug).
+    // Released while f's exception unwinds (an adapter's needs_reset()
+    // may look at std::uncaught_exceptions() too).
+    struct scope_end {
+      lease_type& l;
+      bool threw = false;
+      ~scope_end() { l.release_when([this] { return threw; }); }
+    } end{l};
+    try {
+      return std::forward<F>(f)(*l);
+    } catch (...) {
+      end.threw = true;
+      throw;
+    }
   }
 
   /// Soft-evicts the lease's connection (after a failover, or when the
