@@ -17,7 +17,8 @@ class category final : public std::error_category {
       case errc::would_block: return "no idle connection";
       case errc::pool_closed: return "pool is closed";
       case errc::startup_failed: return "pool start-up failed";
-      case errc::drain_timeout: return "leases still outstanding when drain timed out";
+      case errc::drain_timeout:
+        return "connections still open when drain timed out (leased, or being connected, validated or closed)";
       case errc::adapter_failure: return "adapter call failed";
       case errc::cancelled: return "asynchronous acquire cancelled";
       case errc::database_unavailable: return "database unavailable (connection creation keeps failing)";
@@ -35,7 +36,8 @@ const std::error_category& error_category() noexcept {
 }
 
 std::string acquire_error::message() const {
-  std::string m = "berth pool '" + pool_name + "': ";
+  // would_block leaves the name out (it must stay cheap): no "pool ''".
+  std::string m = pool_name.empty() ? std::string("berth pool: ") : "berth pool '" + pool_name + "': ";
   switch (code) {
     case errc::timeout:
       m += "acquire timed out after " +

@@ -900,8 +900,10 @@ void pool_core::create_one(std::unique_lock<std::mutex>& lk) noexcept {
   if (!r) {
     if (!slots_[i].word.fail_connect()) die("failed connect by a non-owner");
     open_.fetch_sub(1, std::memory_order_relaxed);
-    pool_counters::bump(counters_.creation_failures);
+    // The clock first: whoever sees the count sees a backoff that runs from
+    // no later than their own now() (PoolTest.AFailedConnectLeavesNoFlagForTheNextConnection).
     const auto now = clock_.now();
+    pool_counters::bump(counters_.creation_failures);
     creator_.failed_locked(std::move(r).error(), now);
     if (breaker_.failed(now)) breaker_opened_locked(lk);
     drained_cv_.notify_all();

@@ -43,5 +43,27 @@ TEST(ErrcTest, AcquireErrorMessageOfAnyOtherCodeIsTheCategoryMessageWithTheCount
   }
 }
 
+// would_block does not fill pool_name (it must stay cheap): its message said
+// "berth pool '': no idle connection", naming a pool '' that does not exist.
+TEST(ErrcTest, AMessageWithoutAPoolNameNamesNoEmptyPoolBug) {
+  acquire_error a;
+  a.code = errc::would_block;
+  const std::string m = a.message();
+  EXPECT_EQ(m.find("''"), std::string::npos) << m;
+  EXPECT_EQ(m.rfind("berth pool: no idle connection (try_acquire)", 0), 0u) << m;
+  a.pool_name = "orders";
+  EXPECT_EQ(a.message().rfind("berth pool 'orders': ", 0), 0u) << a.message();
+}
+
+// drain() returns drain_timeout also when no lease is out, only a
+// connection being opened or closed: its message said "leases still
+// outstanding".
+TEST(ErrcTest, DrainTimeoutSaysConnectionsStillOpenNotOnlyLeasesBug) {
+  const std::string m = make_error_code(errc::drain_timeout).message();
+  EXPECT_EQ(m.find("leases still outstanding"), std::string::npos) << m;
+  EXPECT_NE(m.find("connections still open"), std::string::npos) << m;
+  EXPECT_NE(m.find("being connected"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace berth
