@@ -33,8 +33,9 @@ bool only_separators(std::string_view s) noexcept {
 bool controls_transaction(std::string_view sql) noexcept {
   std::size_t i = 0;
   const std::size_t n = sql.size();
-  for (;;) {  // skip whitespace and comments
-    while (i < n && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '\f'))
+  for (;;) {  // skip whitespace, comments and empty statements (";BEGIN" runs BEGIN)
+    while (i < n && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '\f' ||
+                     sql[i] == ';'))
       ++i;
     if (i + 1 < n && sql[i] == '-' && sql[i + 1] == '-') {
       const std::size_t eol = sql.find('\n', i);
@@ -90,6 +91,11 @@ statement& connection_state::prepare_cached(std::string_view sql) {
   return ref;
 }
 
+void connection_state::reset_pending_writes() noexcept {
+  for (auto& [sql, st] : cache)
+    if (sqlite3_stmt_busy(st->stmt_) != 0 && sqlite3_stmt_readonly(st->stmt_) == 0) st->reset();
+}
+
 void connection_state::close() noexcept {
   if (db != nullptr && origin.inherited_checked()) {
     // A fork child: the handle and its statements are the parent's (the
@@ -111,6 +117,24 @@ void connection_state::fail_inherited(std::string_view sql) {
                 " and inherited through fork(): SQLite connections must not be used across fork() "
                 "(open a new one in the child)",
             sql);
+}
+
+void connection_state::fail_transaction_lost(std::string_view sql) {
+  // The error that made SQLite roll back is the cause, and keeps its class
+  // (SQLITE_FULL: resource_exhausted; BUSY: retryable, so write() runs the
+  // whole function again); otherwise SQLITE_ABORT_ROLLBACK.
+  const int primary = last_error & 0xff;
+  const bool rolls_back = primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_BUSY ||
+                          primary == SQLITE_NOMEM || primary == SQLITE_INTERRUPT;
+  std::string why = "the transaction of this connection's live transaction guard (depth " + std::to_string(depth) +
+                    ") is no longer open, so the statement was not run (it would have committed on its own): ";
+  if (rolls_back)
+    why += std::string("SQLite rolled the whole transaction back after ") + sqlite3_errstr(last_error) +
+           " (extended code " + std::to_string(last_error) + ")";
+  else
+    why += "SQLite rolled it back after an error, or a COMMIT, END or ROLLBACK outside the guards ended it";
+  why += "; end the guards (their rollback is then a no-op) and run the transaction again";
+  fail_with(rolls_back ? last_error : SQLITE_ABORT_ROLLBACK, std::move(why), sql);
 }
 
 }  // namespace detail
@@ -179,6 +203,10 @@ void connection::execute(std::string_view sql) {
       continue;                     // whitespace or a comment
     }
     if (detail::controls_transaction(this_sql)) s_->may_open_transactions = true;
+    if (s_->depth > 0 && sqlite3_get_autocommit(s_->db) != 0) [[unlikely]] {
+      sqlite3_finalize(st);
+      s_->fail_transaction_lost(this_sql);
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) {

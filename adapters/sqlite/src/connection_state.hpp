@@ -24,7 +24,8 @@ struct sql_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-/// True when `sql`'s first keyword (after whitespace and comments) is one
+/// True when `sql`'s first keyword (after whitespace, comments and empty
+/// statements: SQLite skips a leading ";") is one
 /// that can open or end a transaction: BEGIN, COMMIT, END, ROLLBACK,
 /// SAVEPOINT or RELEASE (SQLite changes its autocommit state only through
 /// these). Errs towards true: text it cannot read (a keyword cut by the end
@@ -49,6 +50,13 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   [[noreturn]] void fail_with(int rc, std::string message, std::string_view sql);
   /// Prepares one statement (for the cache or for execute()).
   statement& prepare_cached(std::string_view sql);
+  /// Resets the cached statements that write and are mid-result (INSERT ...
+  /// RETURNING stepped once, the usual way to read a new id): they make
+  /// COMMIT, RELEASE and ROLLBACK TO fail with SQLITE_BUSY ("SQL statements
+  /// in progress"), a code that reads as another process's lock. SQLite
+  /// makes all of such a statement's changes at its first step, so the
+  /// reset keeps them. Statements that only read may stay mid-result.
+  void reset_pending_writes() noexcept;
   /// Finalizes the statements and closes the handle; in a fork child that
   /// inherited them (origin), forgets both instead (see connection::close).
   void close() noexcept;
@@ -59,6 +67,17 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
       fail_inherited(sql);
   }
   [[noreturn]] void fail_inherited(std::string_view sql);
+  /// Throws when a transaction guard is live (depth > 0) but no transaction
+  /// is open: SQLite rolled it back on its own after an error (SQLITE_FULL,
+  /// an I/O error, ...: sqlite.org/lang_transaction.html, "Response To
+  /// Errors Within A Transaction"), or a COMMIT/ROLLBACK outside the guards
+  /// ended it. Running `sql` now would autocommit it alone, outside the
+  /// transaction its guards stand for (TransactionTest.AStatementAfterSqliteRolledBackTheTransactionIsRefusedBug).
+  void check_transaction_alive(std::string_view sql) {
+    if (depth > 0 && sqlite3_get_autocommit(db) != 0) [[unlikely]]
+      fail_transaction_lost(sql);
+  }
+  [[noreturn]] void fail_transaction_lost(std::string_view sql);
 
   sqlite3* db;  // null once closed
   const berth::fork_guard origin;  // the process that opened db

@@ -36,6 +36,11 @@ statement::~statement() { sqlite3_finalize(stmt_); }
 void statement::check_bind(int index, int rc) {
   if (rc == SQLITE_OK) return;
   if (rc == SQLITE_RANGE) bind_out_of_range(index);
+  if (rc == SQLITE_MISUSE && sqlite3_stmt_busy(stmt_) != 0)
+    conn_->fail_with(rc,
+                     "bind " + std::to_string(index) +
+                         " on a statement that is mid-result: reset() it first (or step it to its end)",
+                     sql());
   conn_->fail(rc, sql());
 }
 
@@ -85,6 +90,7 @@ bool statement::step() {
   // the parent's handle's (connection::inherited()). One relaxed load.
   if (conn_->origin.inherited()) [[unlikely]]
     conn_->fail_inherited(sql());
+  if (!stepping_) conn_->check_transaction_alive(sql());  // a first step only: one field read when no guard is live
   const int rc = sqlite3_step(stmt_);
   set_stepping(rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) return true;
@@ -114,13 +120,23 @@ std::string_view statement::column_name(int col) const {
   return name != nullptr ? std::string_view(name) : std::string_view();
 }
 
-bool statement::is_null(int col) const {
+void statement::check_row(int col) const {
   check_column(col);
+  if (stepping_) return;  // step() returned a row, and no reset() since
+  conn_->fail_with(SQLITE_MISUSE,
+                   "reading column " + std::to_string(col) +
+                       " with no current row: step() has not returned true since the statement was "
+                       "prepared or reset, or it returned false (no more rows)",
+                   sql());
+}
+
+bool statement::is_null(int col) const {
+  check_row(col);
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
 void statement::check_type(int col, int expected, const char* expected_name) const {
-  check_column(col);
+  check_row(col);
   const int actual = sqlite3_column_type(stmt_, col);
   if (actual == expected) return;
   std::string why = "type mismatch reading column " + std::to_string(col) + " (\"" +
@@ -136,7 +152,7 @@ std::int64_t statement::get_int64(int col) const {
 }
 
 double statement::get_double(int col) const {
-  check_column(col);
+  check_row(col);
   if (sqlite3_column_type(stmt_, col) == SQLITE_INTEGER) {
     // The one widening allowed: only when exact.
     const std::int64_t i = sqlite3_column_int64(stmt_, col);
@@ -167,6 +183,12 @@ std::span<const std::byte> statement::get_blob(int col) const {
   const int n = sqlite3_column_bytes(stmt_, col);
   if (p == nullptr) return {};  // a zero-length blob
   return {p, static_cast<std::size_t>(n)};
+}
+
+sqlite3_stmt* statement::native_handle() const noexcept {
+  conn_->may_open_transactions = true;  // needs_reset() then looks further,
+  conn_->raw_statements = true;         // and resets on every release
+  return stmt_;
 }
 
 std::string_view statement::sql() const noexcept {

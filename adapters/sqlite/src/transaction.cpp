@@ -42,6 +42,13 @@ transaction::~transaction() {
 }
 
 void transaction::finish_check(const char* what) const {
+  if (!conn_) {  // closed under the guard: nothing to commit or roll back on
+    const std::string sql = std::string(what) == "commit" ? (savepoint_ ? "RELEASE" : "COMMIT") : "ROLLBACK";
+    throw_sqlite_error(to_error_code(SQLITE_MISUSE),
+                       std::string("berth::sqlite::transaction::") + what +
+                           ": the connection was closed while the guard was live (its transaction ended with it)",
+                       sql);
+  }
   if (!active_)
     throw std::logic_error(std::string("berth::sqlite::transaction::") + what + ": already finished");
   if (conn_.transaction_depth() != level_)
@@ -53,17 +60,9 @@ void transaction::finish_check(const char* what) const {
 
 void transaction::commit() {
   finish_check("commit");
-  // A statement that writes and has returned a row without being stepped to
-  // its end (INSERT ... RETURNING stepped once, the usual way to read the
-  // new id) makes COMMIT fail with SQLITE_BUSY, "SQL statements in
-  // progress": a code that reads as another process's lock, retried by
-  // write() until its deadline. SQLite makes all of such a statement's
-  // changes at its first step, so resetting it keeps them. Read-only
-  // statements may stay mid-result: SQLite commits under them.
-  if (conn_.s_)
-    for (auto& [sql, st] : conn_.s_->cache)
-      if (sqlite3_stmt* h = st->native_handle(); sqlite3_stmt_busy(h) != 0 && sqlite3_stmt_readonly(h) == 0)
-        st->reset();
+  // A writing statement left mid-result would make COMMIT fail with
+  // SQLITE_BUSY, which write() retries until its deadline (reset_pending_writes).
+  conn_.s_->reset_pending_writes();
   conn_.execute(savepoint_ ? "RELEASE " + savepoint_name(level_) : std::string("COMMIT"));
   active_ = false;
   conn_.s_->depth = level_ - 1;
@@ -84,6 +83,9 @@ void transaction::end_rollback() {
   // is nothing to undo, and ROLLBACK would fail with "no transaction".
   if (!conn_.in_transaction()) return;
   if (savepoint_) {
+    // A writing statement left mid-result would make RELEASE fail with
+    // SQLITE_BUSY (reset_pending_writes; SavepointRollbackAfterInsertReturningSteppedOnceBug).
+    conn_.s_->reset_pending_writes();
     const std::string name = savepoint_name(level_);
     conn_.execute("ROLLBACK TO " + name + "; RELEASE " + name);
   } else {

@@ -191,6 +191,44 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
   EXPECT_TRUE(connection{}.needs_reset()) << "a closed connection needs a reset, which fails: the pool discards it";
 }
 
+// SQLite skips empty statements, so ";BEGIN" and "INSERT ...;; BEGIN" open a
+// transaction; needs_reset() read the first word after whitespace and
+// comments only, missed it, and the pool handed the open transaction (and
+// its write lock) to the next user (d5a77a9).
+TEST(SqliteConnection, NeedsResetSeesABeginAfterEmptyStatementsBug) {
+  temp_dir dir;
+  const std::string path = dir.file("t.db");
+  connection::open(path).execute("CREATE TABLE t(x)");
+  {
+    auto c = connection::open(path);
+    c.execute("INSERT INTO t VALUES (1);; BEGIN IMMEDIATE");
+    ASSERT_TRUE(c.in_transaction());
+    EXPECT_TRUE(c.needs_reset());
+  }
+  for (const char* sql : {";BEGIN", " ; ;\n BEGIN IMMEDIATE", ";/* c */;savepoint s"}) {
+    SCOPED_TRACE(sql);
+    auto c = connection::open(path);
+    EXPECT_FALSE(c.prepare(sql).step());
+    ASSERT_TRUE(c.in_transaction());
+    EXPECT_TRUE(c.needs_reset());
+  }
+}
+
+// Stepping a statement through its native handle is not seen by berth: the
+// statement stayed mid-result, pinning a read snapshot for the next user of
+// the pooled connection, and needs_reset() said false (d5a77a9).
+TEST(SqliteConnection, AStatementsNativeHandleMakesEveryReleaseResetBug) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)");
+  auto& st = c.prepare("SELECT x FROM t");
+  EXPECT_FALSE(c.needs_reset());
+  ASSERT_EQ(sqlite3_step(st.native_handle()), SQLITE_ROW);
+  EXPECT_TRUE(c.needs_reset()) << "a raw step leaves the statement mid-result";
+  c.reset_statements();
+  EXPECT_TRUE(c.needs_reset()) << "conservative from then on: every release resets";
+}
+
 // Move assignment closes the target's own session first, then takes the
 // source's (statements included); the source is left closed.
 TEST(SqliteConnection, MoveAssignmentClosesTheTargetAndTakesTheSource) {

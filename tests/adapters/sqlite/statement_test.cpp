@@ -202,5 +202,46 @@ TEST_F(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
   EXPECT_EQ(c.last_error().value(), SQLITE_TOOBIG) << "recorded as the connection's last failure";
 }
 
+// "Reads are strict": reading with no current row (before the first step(),
+// or after step() returned false) read as NULL: is_null() true, an optional
+// empty, get<int64> "the value is NULL" on a NOT NULL column (d5a77a9).
+TEST_F(StatementTest, ReadingWithNoCurrentRowIsAnErrorNotNullBug) {
+  c.execute("INSERT INTO t(i) VALUES (1)");
+  auto& st = c.prepare("SELECT i FROM t");
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "before the first step" : "after the last step");
+    const auto e = thrown([&] { (void)st.is_null(0); });
+    EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+    EXPECT_NE(std::string(e.what()).find("no current row"), std::string::npos) << e.what();
+    EXPECT_EQ(thrown([&] { (void)st.get<std::optional<std::int64_t>>(0); }).code().value(), SQLITE_MISUSE);
+    EXPECT_EQ(thrown([&] { (void)st.get<std::int64_t>(0); }).code().value(), SQLITE_MISUSE);
+    EXPECT_EQ(thrown([&] { (void)st.get<double>(0); }).code().value(), SQLITE_MISUSE);
+    EXPECT_EQ(st.column_name(0), "i") << "metadata needs no row";
+    if (round == 0) {
+      ASSERT_TRUE(st.step());
+      EXPECT_EQ(st.get<std::int64_t>(0), 1);
+      ASSERT_FALSE(st.step());
+    }
+  }
+  st.reset();
+  EXPECT_EQ(thrown([&] { (void)st.get<std::int64_t>(0); }).code().value(), SQLITE_MISUSE) << "after reset()";
+}
+
+// bind() on a statement that is mid-result said only "bad parameter or other
+// API misuse" (d5a77a9): it now says that a reset is needed.
+TEST_F(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
+  c.execute("INSERT INTO t(i) VALUES (1), (2)");
+  auto& st = c.prepare("SELECT i FROM t WHERE i >= ?1");
+  st.bind(1, 0);
+  ASSERT_TRUE(st.step());
+  const auto e = thrown([&] { st.bind(1, 1); });
+  EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+  EXPECT_NE(std::string(e.what()).find("reset() it first"), std::string::npos) << e.what();
+  st.reset();
+  st.bind(1, 2);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get<std::int64_t>(0), 2);
+}
+
 }  // namespace
 }  // namespace berth::sqlite

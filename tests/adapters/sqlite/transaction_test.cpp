@@ -1,11 +1,14 @@
 #include <berth/sqlite/connection.hpp>
 #include <berth/sqlite/transaction.hpp>
+#include <berth/db_errc.hpp>
 
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <stdexcept>
+#include <string>
 
 namespace berth::sqlite {
 namespace {
@@ -62,6 +65,87 @@ TEST_F(TransactionTest, CommitAfterInsertReturningSteppedOnceKeepsItsRowsBug) {
   auto& n = other.prepare("SELECT count(*) FROM r");
   ASSERT_TRUE(n.step());
   EXPECT_EQ(n.get<std::int64_t>(0), 2) << "both rows committed";
+}
+
+// A savepoint rolled back after INSERT ... RETURNING stepped once: RELEASE
+// failed with SQLITE_BUSY ("cannot release savepoint - SQL statements in
+// progress"), thrown as retryable although the rollback had taken effect;
+// write() then re-ran its function until its deadline, blaming another
+// process (d5a77a9).
+TEST_F(TransactionTest, SavepointRollbackAfterInsertReturningSteppedOnceBug) {
+  c.execute("CREATE TABLE r(id INTEGER PRIMARY KEY, v)");
+  {
+    transaction outer(c, transaction_mode::immediate);
+    c.execute("INSERT INTO r(v) VALUES ('outer')");
+    {
+      transaction inner(c);
+      auto& ins = c.prepare("INSERT INTO r(v) VALUES ('inner'), ('inner') RETURNING id");
+      ASSERT_TRUE(ins.step());
+      EXPECT_NO_THROW(inner.rollback());
+      EXPECT_EQ(c.transaction_depth(), 1);
+    }
+    outer.commit();
+  }
+  auto& n = c.prepare("SELECT group_concat(v) FROM r");
+  ASSERT_TRUE(n.step());
+  EXPECT_EQ(n.get<std::string>(0), "outer") << "the inner rows are undone, the outer row kept";
+  n.reset();
+}
+
+// SQLite rolls the whole transaction back on its own after some errors
+// (SQLITE_FULL here, inside a savepoint the function caught). The guards did
+// not notice: the next statements ran in autocommit, each committed on its
+// own, and the outer commit() failed with "cannot commit - no transaction is
+// active" (d5a77a9). A statement is now refused while a guard is live and no
+// transaction is open, with the cause's code.
+TEST_F(TransactionTest, AStatementAfterSqliteRolledBackTheTransactionIsRefusedBug) {
+  c.execute("PRAGMA max_page_count = 20");
+  {
+    transaction outer(c, transaction_mode::immediate);
+    c.execute("INSERT INTO t VALUES ('a')");
+    try {
+      transaction sp(c);
+      auto& big = c.prepare("INSERT INTO t VALUES (?1)");
+      big.bind(1, std::string(200000, 'x'));
+      (void)big.step();
+      FAIL() << "the insert should not fit in 20 pages";
+    } catch (const sqlite_error& e) {
+      ASSERT_EQ(e.code(), berth::db_errc::resource_exhausted) << e.what();
+    }
+    ASSERT_FALSE(c.in_transaction()) << "SQLite rolled the whole transaction back";
+    EXPECT_EQ(c.transaction_depth(), 1) << "the outer guard is still live";
+    try {
+      c.execute("INSERT INTO t VALUES ('b')");
+      FAIL() << "a statement ran outside the transaction its guard stands for";
+    } catch (const sqlite_error& e) {
+      EXPECT_EQ(e.code(), berth::db_errc::resource_exhausted) << "the cause's code: " << e.what();
+      EXPECT_NE(std::string(e.what()).find("rolled the whole transaction back"), std::string::npos) << e.what();
+    }
+    auto& ins = c.prepare("INSERT INTO t VALUES ('c')");
+    EXPECT_THROW((void)ins.step(), sqlite_error) << "a prepared statement too";
+    EXPECT_THROW(transaction nested{c}, sqlite_error) << "and a nested guard (it would BEGIN anew)";
+    EXPECT_THROW(outer.commit(), sqlite_error);
+  }  // the outer guard's rollback is a no-op
+  EXPECT_EQ(c.transaction_depth(), 0);
+  EXPECT_EQ(rows(), 0) << "nothing of the transaction committed";
+  c.execute("INSERT INTO t VALUES ('after')");  // the connection serves again
+  EXPECT_EQ(rows(), 1);
+}
+
+// commit() on a guard whose connection was closed said "not the innermost
+// live guard (depth 0, this guard 1)", a std::logic_error; the README says
+// transactions throw sqlite_error.
+TEST_F(TransactionTest, CommitAfterTheConnectionWasClosedSaysSoBug) {
+  transaction tx(c);
+  c.close();
+  try {
+    tx.commit();
+    FAIL();
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+    EXPECT_NE(std::string(e.what()).find("connection was closed"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(tx.rollback(), sqlite_error);
 }
 
 TEST_F(TransactionTest, ExplicitRollbackAndDestructorRollback) {

@@ -36,6 +36,9 @@ sqlite3* handle_of(const connection& c) noexcept;
 struct connection_flags {
   int stepping = 0;                     ///< statements between their first row and done/reset
   bool may_open_transactions = false;   ///< see connection::needs_reset()
+  /// A statement's native handle was handed out: it may be stepped behind
+  /// berth's back, so every release resets (set with may_open_transactions).
+  bool raw_statements = false;
 };
 }  // namespace detail
 
@@ -96,11 +99,14 @@ class connection {
   /// cheap enough for every pool release: sqlite3_get_autocommit is asked
   /// only on a connection that has prepared transaction control (BEGIN,
   /// COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) or handed out
-  /// native_handle(), the only ways a transaction can open; otherwise it
+  /// native_handle(), the only ways a transaction can open; a connection
+  /// that handed out a statement's native_handle() (which may be stepped
+  /// without berth seeing it) is reset on every release; otherwise it
   /// reads two fields (issue 8: the call cost 3 to 5 ns, half of berth's
   /// overhead on a prepared SELECT 1). Thread-safety: that of the connection.
   bool needs_reset() const noexcept {
-    return flags_ == nullptr || flags_->stepping > 0 || (flags_->may_open_transactions && transaction_open());
+    return flags_ == nullptr || flags_->stepping > 0 ||
+           (flags_->may_open_transactions && (flags_->raw_statements || transaction_open()));
   }
   /// Nesting depth of live transaction guards (0: none).
   int transaction_depth() const noexcept;

@@ -93,7 +93,10 @@ class alignas(128) statement {
   /// The column's name (its AS alias when given). Valid until the statement
   /// is finalized. Throws sqlite_error (SQLITE_RANGE) on a bad index.
   std::string_view column_name(int col) const;
-  /// True when the column of the current row is NULL. Throws on a bad index.
+  /// True when the column of the current row is NULL. Throws on a bad index,
+  /// and (SQLITE_MISUSE) when there is no current row: step() has not
+  /// returned true since the statement was prepared or reset, or it returned
+  /// false (done).
   bool is_null(int col) const;
 
   /// The column's value as T, one of: std::int64_t, double, std::string,
@@ -101,7 +104,8 @@ class alignas(128) statement {
   /// std::span<const std::byte> (valid until the next step/reset), or
   /// std::optional of any of these (nullopt for NULL). Throws sqlite_error
   /// (SQLITE_MISMATCH) when the stored type differs, (SQLITE_RANGE) on a bad
-  /// index; the message names column, SQL, expected and actual types.
+  /// index, (SQLITE_MISUSE) when there is no current row (see is_null); the
+  /// message names column, SQL, expected and actual types.
   template <class T>
   T get(int col) const {
     if constexpr (is_optional<T>::value) {
@@ -129,8 +133,10 @@ class alignas(128) statement {
 
   /// The SQL text as prepared. Never blocks.
   std::string_view sql() const noexcept;
-  /// The underlying handle, for SQLite calls berth does not wrap.
-  sqlite3_stmt* native_handle() const noexcept { return stmt_; }
+  /// The underlying handle, for SQLite calls berth does not wrap. Once it
+  /// has been handed out, the connection is reset on every release to its
+  /// pool (a step through it is not seen by connection::needs_reset()).
+  sqlite3_stmt* native_handle() const noexcept;
 
  private:
   friend struct detail::connection_state;
@@ -146,6 +152,8 @@ class alignas(128) statement {
   std::string_view get_text(int col) const;
   std::span<const std::byte> get_blob(int col) const;
   void check_column(int col) const;
+  /// check_column, and a current row to read (stepping_).
+  void check_row(int col) const;
   void check_type(int col, int expected, const char* expected_name) const;
   void check_bind(int index, int rc);
   [[noreturn]] void bind_out_of_range(int index) const;
