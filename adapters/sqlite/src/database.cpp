@@ -171,8 +171,8 @@ std::string database::busy_cause(role r) const {
   return r == role::writer ? "the commit waited for reads still running (an in-memory database has no WAL: a "
                              "commit waits for every read of it, this database's readers included)"
                            : "a write transaction held the database (an in-memory database has no WAL: from its "
-                             "first write until it ends, a write transaction, this database's writer's included, "
-                             "keeps reads out)";
+                             "BEGIN IMMEDIATE until it ends, a write transaction, this database's writer's "
+                             "included, keeps reads out, whether or not it has written)";
 }
 
 void database::close() noexcept {
@@ -190,6 +190,13 @@ void database::close() noexcept {
     if (!opts_.in_memory) {
       if (auto l = writer_.acquire_for(left())) {
         try {
+          // The checkpoint waits on other processes' readers through
+          // busy_timeout: no longer than what is left of the deadline
+          // (SqliteDatabase.CloseCheckpointWaitsNoLongerThanDefaultTimeoutBug).
+          // The connection is closed below, so its busy_timeout need not come back.
+          const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left()).count();
+          sqlite3_busy_timeout(detail::handle_of(**l),
+                               static_cast<int>(std::min<std::int64_t>(ms, std::numeric_limits<int>::max())));
           (*l)->execute("PRAGMA wal_checkpoint(TRUNCATE)");
         } catch (...) {
           // The WAL stays; SQLite replays it on the next open.

@@ -453,6 +453,61 @@ TEST(SqliteDatabaseMemory, AReadKeptOutByAWriteTransactionSaysSoBug) {
   EXPECT_EQ(db.read(count_rows), 2);
 }
 
+// The documentation and the give-up message said a write transaction keeps
+// in-memory reads out "from its first write"; memdb's write lock, taken at
+// BEGIN IMMEDIATE, does so from the start, whether or not it writes
+// (d5a77a9).
+TEST(SqliteDatabaseMemory, AWriteThatOnlyReadsStillKeepsReadsOutAndTheMessageSaysFromBeginBug) {
+  database db({.in_memory = true, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  std::latch begun(1);
+  std::thread w([&] {
+    db.write([&](connection& c) {
+      (void)count_rows(c);  // reads only
+      begun.count_down();
+      std::this_thread::sleep_for(600ms);
+    });
+  });
+  begun.wait();
+  try {
+    (void)db.read_for(150ms, count_rows);
+    ADD_FAILURE() << "the read got in";
+  } catch (const sqlite_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("BEGIN IMMEDIATE until it ends"), std::string::npos) << what;
+    EXPECT_EQ(what.find("first write"), std::string::npos) << what;
+  }
+  w.join();
+}
+
+// close()'s WAL checkpoint waited through the connection's busy_timeout (5 s
+// by default) for another process's (or another database object's) reader,
+// whatever was left of default_timeout: 3 s for a 300 ms default_timeout
+// (d5a77a9).
+TEST(SqliteDatabaseFile, CloseCheckpointWaitsNoLongerThanDefaultTimeoutBug) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db");
+  database a({.path = path, .readers = 1, .default_timeout = 300ms});
+  database b({.path = path, .readers = 1});
+  a.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  std::latch reading(1);
+  std::thread r([&] {
+    b.read([&](connection& c) {
+      (void)count_rows(c);
+      reading.count_down();
+      std::this_thread::sleep_for(2500ms);  // holds its snapshot: TRUNCATE cannot finish
+    });
+  });
+  reading.wait();
+  a.write([](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });  // frames the reader's snapshot predates
+  const auto t0 = steady::now();
+  a.close();
+  const auto took = ms_since(t0);
+  EXPECT_LT(took, 300 + 400) << "close() took " << took << " ms with default_timeout 300 ms";
+  r.join();
+  EXPECT_EQ(b.read(count_rows), 2);
+}
+
 TEST(SqliteDatabaseFile, WriteFailsClearlyWhenAnotherProcessHoldsTheLockPastItsDeadline) {
   temp_dir dir;
   const std::string path = dir.file("app.db");

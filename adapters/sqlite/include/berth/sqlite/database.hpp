@@ -25,8 +25,9 @@
 //   and never ask for more than a shared lock, so the writer's commit waits
 //   only for readers to finish: no deadlock, no LOCKED. Without WAL, reads
 //   and writes do wait for each other there: a write transaction, from its
-//   first write to its end, keeps new reads out, and a commit waits for the
-//   reads running. A wait that outlasts the caller's deadline fails saying
+//   BEGIN IMMEDIATE (memdb's write lock refuses new shared locks) to its
+//   end, keeps new reads out, whether or not it writes, and a commit waits
+//   for the reads running. A wait that outlasts the caller's deadline fails saying
 //   which.
 #pragma once
 
@@ -141,7 +142,7 @@ class database {
   /// returns fn's result. A write in fn fails with sqlite_error
   /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (on a
   /// file, only from another process's recovery; in memory, while a write
-  /// transaction, this object's included, has written and not ended)
+  /// transaction, this object's included, has begun and not ended)
   /// restarts fn until the deadline, as in write().
   /// Throws berth::acquire_exception when no reader is free by the deadline.
   /// Thread-safe. Blocks.
