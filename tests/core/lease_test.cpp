@@ -9,6 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
+#include <string>
+#include <string_view>
+
 #include <memory>
 #include <utility>
 
@@ -50,6 +54,20 @@ TEST(LeaseTest, WithReturningAReferenceToTheConnectionCompilesBug) {
       << "with(f) accepts f returning fake_connection&: the reference outlives the lease";
   EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_const_ref)>))
       << "with(f) accepts f returning const fake_connection&: the reference outlives the lease";
+}
+
+// A view is a reference by another name: a std::string_view or std::span
+// into the connection (a row's text, a buffer) dangles as soon as with()
+// returns (d5a77a9 accepted both).
+TEST(LeaseTest, WithReturningAViewIntoTheConnectionDoesNotCompileBug) {
+  auto returns_view = [](fake_connection& c) {
+    return std::string_view(reinterpret_cast<const char*>(&c.id), sizeof c.id);
+  };
+  auto returns_span = [](fake_connection& c) { return std::span<const std::uint64_t>(&c.id, 1); };
+  auto returns_string = [](fake_connection& c) { return std::to_string(c.id); };
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_view)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_span)>));
+  EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_string)>)) << "an owning copy is fine";
 }
 
 // Every build, not only with assertions on (see

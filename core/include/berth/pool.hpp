@@ -11,6 +11,7 @@
 #include <berth/adapter.hpp>
 #include <berth/clock.hpp>
 #include <berth/detail/duration.hpp>
+#include <berth/detail/borrowed.hpp>
 #include <berth/detail/pool_core.hpp>
 #include <berth/executor.hpp>
 #include <berth/lease.hpp>
@@ -283,12 +284,12 @@ class pool final : public detail::pool_core, private sweep_target {
   /// Runs f(connection&) with a connection from acquire() and returns its
   /// result. Throws acquire_exception if none could be had; if f throws, the
   /// exception propagates and the connection is reset or discarded (see
-  /// pool_options::on_unwind). f may not return a reference: it would refer
+  /// pool_options::on_unwind). f may not return a reference, std::string_view or std::span: it would refer
   /// into a connection that is back in the pool (a compile error).
   /// Thread-safe.
   template <class F>
     requires std::is_invocable_v<F&&, connection_type&> &&
-             (!std::is_reference_v<std::invoke_result_t<F&&, connection_type&>>)
+             (!detail::borrows_v<std::invoke_result_t<F&&, connection_type&>>)
   std::invoke_result_t<F&&, connection_type&> with(F&& f,
                                                    std::source_location site = std::source_location::current()) {
     lease_type l = acquire(site).value();

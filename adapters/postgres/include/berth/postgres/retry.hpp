@@ -47,9 +47,9 @@ template <class F>
 std::invoke_result_t<F&, connection&> run_transaction(berth::pool<adapter>& p, const transaction_options& t, F&& fn,
                                                       const retry_policy& r = {}) {
   using R = std::invoke_result_t<F&, connection&>;
-  static_assert(!std::is_reference_v<R>,
-                "berth::postgres::run_transaction: fn may not return a reference (it would refer into a connection "
-                "that is back in its pool); return a value");
+  static_assert(!berth::detail::borrows_v<R>,
+                "berth::postgres::run_transaction: fn may not return a reference, std::string_view or std::span (it would refer into "
+                "a connection that is back in its pool); return an owning value (std::string, std::vector)");
   return berth::run_with_retry(r, [&](attempt_context& ctx) -> R {
     // acquire_exception (timeout, pool_closed) is no db_error: not retried.
     auto l = p.acquire_until(ctx.deadline_within(p.options().acquire_timeout)).value();

@@ -40,9 +40,9 @@ struct body_ref {
 template <class F, class Run>
 std::invoke_result_t<F&, connection&> with_body(F& fn, Run&& run) {
   using R = std::invoke_result_t<F&, connection&>;
-  static_assert(!std::is_reference_v<R>,
-                "berth::sqlite: fn may not return a reference (it would refer into a connection that is back "
-                "in its pool); return a value");
+  static_assert(!berth::detail::borrows_v<R>,
+                "berth::sqlite: fn may not return a reference, std::string_view or std::span (it would refer into "
+                "a connection that is back in its pool); return an owning value (std::string, std::vector)");
   if constexpr (std::is_void_v<R>) {
     // F may be const (a const lambda passed by reference): erase constness
     // for body_ref and restore it in call.
