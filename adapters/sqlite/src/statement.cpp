@@ -90,7 +90,9 @@ bool statement::step() {
   // the parent's handle's (connection::inherited()). One relaxed load.
   if (conn_->origin.inherited()) [[unlikely]]
     conn_->fail_inherited(sql());
-  if (!stepping_) conn_->check_transaction_alive(sql());  // a first step only: one field read when no guard is live
+  // A first step under a live guard only (sql() is a call: not on the hot path).
+  if (!stepping_ && conn_->depth > 0) [[unlikely]]
+    conn_->check_transaction_alive(sql());
   const int rc = sqlite3_step(stmt_);
   set_stepping(rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) return true;
