@@ -17,6 +17,70 @@ std::string describe(std::string_view source, const std::string& engine_message,
 
 bool is_word_char(char c) noexcept { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
+constexpr std::size_t npos = std::string::npos;
+
+/// The first position from b that is not whitespace, '=' or a comment
+/// (-- to the end of the line, /* to */).
+std::size_t skip_to_value(const std::string& s, std::size_t b) noexcept {
+  for (;;) {
+    while (b < s.size() && (std::isspace(static_cast<unsigned char>(s[b])) != 0 || s[b] == '=')) ++b;
+    if (s.compare(b, 2, "--") == 0) {
+      const std::size_t nl = s.find('\n', b);
+      b = nl == npos ? s.size() : nl + 1;
+    } else if (s.compare(b, 2, "/*") == 0) {
+      const std::size_t end = s.find("*/", b + 2);
+      b = end == npos ? s.size() : end + 2;
+    } else {
+      return b;
+    }
+  }
+}
+
+/// One past the quoted literal whose opening quote is at q (a doubled
+/// quote inside is an escaped one; with `backslash`, as in PostgreSQL's
+/// E'...', so is a backslash-escaped one), or the end of s if it is not
+/// closed.
+std::size_t quoted_end(const std::string& s, std::size_t q, bool backslash) noexcept {
+  const char quote = s[q];
+  for (std::size_t e = q + 1; e < s.size(); ++e) {
+    if (backslash && s[e] == '\\') {
+      ++e;
+      continue;
+    }
+    if (s[e] != quote) continue;
+    if (e + 1 < s.size() && s[e + 1] == quote) {
+      ++e;
+      continue;
+    }
+    return e + 1;
+  }
+  return s.size();
+}
+
+/// One past the dollar-quoted literal at b ($$...$$ or $tag$...$tag$), the
+/// end of s if it is not closed, or npos when s[b...] is no such literal (a
+/// parameter such as $1).
+std::size_t dollar_end(const std::string& s, std::size_t b) noexcept {
+  std::size_t t = b + 1;
+  if (t < s.size() && (std::isalpha(static_cast<unsigned char>(s[t])) != 0 || s[t] == '_'))
+    while (t < s.size() && is_word_char(s[t])) ++t;
+  if (t >= s.size() || s[t] != '$') return npos;
+  const std::size_t close = s.find(s.substr(b, t - b + 1), t + 1);
+  return close == npos ? s.size() : close + (t - b + 1);
+}
+
+/// One past the string constant that starts at b, or npos when none does
+/// (a bare word such as NULL, a parameter such as $1): 'x', "x", E'x' (with
+/// backslash escapes), U&'x', B'x', X'x', N'x', $$x$$, $tag$x$tag$.
+std::size_t literal_end(const std::string& s, std::size_t b) noexcept {
+  if (s[b] == '\'' || s[b] == '"') return quoted_end(s, b, false);
+  if (s[b] == '$') return dollar_end(s, b);
+  std::size_t q = b;  // a prefix of one or two characters (U&) before the quote
+  while (q < s.size() && q - b < 2 && (std::isalpha(static_cast<unsigned char>(s[q])) != 0 || s[q] == '&')) ++q;
+  if (q == b || q >= s.size() || s[q] != '\'') return npos;
+  return quoted_end(s, q, std::tolower(static_cast<unsigned char>(s[b])) == 'e');
+}
+
 }  // namespace
 
 db_error::db_error(std::error_code code, std::string engine_message, std::string sql, std::string_view source)
@@ -36,25 +100,10 @@ std::string redact_sql_password(std::string_view sql) {
     for (std::size_t j = 0; j < keyword.size() && match; ++j)
       match = std::tolower(static_cast<unsigned char>(out[i + j])) == keyword[j];
     if (!match || (i + keyword.size() < out.size() && is_word_char(out[i + keyword.size()]))) continue;
-    std::size_t b = i + keyword.size();
-    while (b < out.size() && (std::isspace(static_cast<unsigned char>(out[b])) != 0 || out[b] == '=')) ++b;
+    const std::size_t b = skip_to_value(out, i + keyword.size());
     if (b >= out.size()) break;
-    std::size_t e = b;
-    if (out[b] == '\'' || out[b] == '"') {  // a quoted literal; '' inside is an escaped quote
-      const char q = out[b];
-      for (e = b + 1; e < out.size(); ++e) {
-        if (out[e] != q) continue;
-        if (e + 1 < out.size() && out[e + 1] == q) {
-          ++e;
-          continue;
-        }
-        break;
-      }
-      e = e < out.size() ? e + 1 : out.size();
-    } else {
-      // A bare word (NULL, a parameter such as $1) is no secret.
-      continue;
-    }
+    const std::size_t e = literal_end(out, b);
+    if (e == npos) continue;  // a bare word (NULL) or a parameter ($1) is no secret
     out.replace(b, e - b, "***");
     i = b + 2;
   }

@@ -10,12 +10,12 @@ namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::array<std::string_view, 28> keys = {
+constexpr std::array<std::string_view, 29> keys = {
     "name"sv,          "max_size"sv,         "min_idle"sv,           "acquire_timeout"sv,
     "creation_backoff_initial"sv, "creation_backoff_max"sv, "handoff_after"sv, "startup"sv,
     "on_unwind"sv,     "reaper_period"sv,    "validation_interval"sv, "validation_timeout"sv,
     "validate_on_acquire"sv, "validation_bypass"sv, "idle_timeout"sv, "max_lifetime"sv,
-    "lifetime_jitter"sv, "keepalive_interval"sv, "leak_threshold"sv,
+    "lifetime_jitter"sv, "keepalive_interval"sv, "leak_threshold"sv, "hold_time_sampling"sv,
     "max_size_limit"sv, "adaptive_min_idle"sv, "min_idle_floor"sv, "min_idle_ceiling"sv, "adaptive_window"sv,
     "breaker_threshold"sv, "breaker_window"sv, "breaker_recovery"sv, "breaker_recovery_max"sv,
 };
@@ -179,6 +179,11 @@ bool apply_pool_option(pool_options& o, const url& u, const url_param& p) {
     ms(o.keepalive_interval);
   } else if (k == "leak_threshold") {
     ms(o.leak_threshold);
+  } else if (k == "hold_time_sampling") {
+    // Range and power of two: validate() (validate_from_url names this parameter).
+    const std::size_t n = parse_size(u, p);
+    if (n > std::numeric_limits<std::uint32_t>::max()) bad_value(u, p, "is above 4294967295");
+    o.hold_time_sampling = static_cast<std::uint32_t>(n);
   } else if (k == "max_size_limit") {
     o.max_size_limit = parse_size(u, p);
   } else if (k == "adaptive_min_idle") {

@@ -121,5 +121,33 @@ TEST(DbError, NeitherWhatNorSqlHoldsAPasswordLiteralBug) {
   EXPECT_EQ(redact_sql_password("ALTER ROLE r PASSWORD NULL"), "ALTER ROLE r PASSWORD NULL");
 }
 
+// PostgreSQL takes any string constant after PASSWORD: escape strings,
+// Unicode strings, dollar quotes, and a comment before any of them. Only
+// '...' and "..." were redacted (d5a77a9): the password stayed in what() and
+// sql(), and so in logs.
+TEST(DbError, EveryFormOfStringConstantAfterPasswordIsRedactedBug) {
+  const struct {
+    const char* sql;
+    const char* redacted;
+  } cases[] = {
+      {"ALTER ROLE app PASSWORD E'hunter2'", "ALTER ROLE app PASSWORD ***"},
+      {"ALTER ROLE app PASSWORD e'hunt\\'er2' VALID UNTIL 'x'", "ALTER ROLE app PASSWORD *** VALID UNTIL 'x'"},
+      {"CREATE ROLE app LOGIN PASSWORD $$hunter2$$", "CREATE ROLE app LOGIN PASSWORD ***"},
+      {"CREATE ROLE app PASSWORD $pw$hun$$ter2$pw$ LOGIN", "CREATE ROLE app PASSWORD *** LOGIN"},
+      {"ALTER ROLE app PASSWORD U&'hunter2'", "ALTER ROLE app PASSWORD ***"},
+      {"ALTER ROLE app PASSWORD /* new */ 'hunter2'", "ALTER ROLE app PASSWORD /* new */ ***"},
+      {"ALTER ROLE app PASSWORD -- new\n'hunter2'", "ALTER ROLE app PASSWORD -- new\n***"},
+      {"ALTER ROLE app PASSWORD 'hunter2", "ALTER ROLE app PASSWORD ***"},  // not closed: to the end
+      {"ALTER ROLE app PASSWORD $$hunter2", "ALTER ROLE app PASSWORD ***"},
+      {"SELECT $1 WHERE password = $2", "SELECT $1 WHERE password = $2"},  // parameters are no secret
+      {"ALTER ROLE r PASSWORD NULL", "ALTER ROLE r PASSWORD NULL"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(redact_sql_password(c.sql), c.redacted) << c.sql;
+    const db_error e(unclassified, "boom", c.sql);
+    EXPECT_EQ(std::string(e.what()).find("hunt"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace berth

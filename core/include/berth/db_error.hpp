@@ -96,8 +96,11 @@ class engine_error final : public Engine, public Class {
         Class(code, std::string(), std::string()) {}
 };
 
-/// sql with the literal after each PASSWORD keyword (case-insensitive)
-/// replaced by ***. Thread-safe. Allocates.
+/// sql with the string constant after each PASSWORD keyword
+/// (case-insensitive; after whitespace, '=' and comments) replaced by ***:
+/// '...', "...", E'...', U&'...', B'...', X'...', N'...', $$...$$ and
+/// $tag$...$tag$, to the end of the text when not closed. A bare word
+/// (NULL) or a parameter ($1) is left. Thread-safe. Allocates.
 std::string redact_sql_password(std::string_view sql);
 
 /// Throws the most specific exception for code: Engine combined with the
