@@ -34,7 +34,7 @@ class waker final : public clock_listener {
 std::string commit_unknown_message(const db_error& e, std::uint32_t attempt) {
   return "COMMIT of attempt " + std::to_string(attempt) +
          " got no answer, so the transaction may or may not have committed; it was not run again (" +
-         e.what() + ")";
+         e.engine_message() + ")";  // not what(): the SQL, which this error shows too, would show twice
 }
 
 }  // namespace

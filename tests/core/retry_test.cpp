@@ -250,6 +250,19 @@ TEST(RetryRunner, ACommitWithoutAnAnswerIsNeverRetried) {
   }
 }
 
+// what() showed the SQL twice: its own (in "...") and the nested error's,
+// inside the parentheses (d5a77a9).
+TEST(RetryRunner, ACommitWithoutAnAnswerShowsItsSqlOnceBug) {
+  const db_error lost(code_of(db_errc::connection_lost), "server closed the connection", "COMMIT");
+  const commit_unknown_error e(lost, 2);
+  const std::string what = e.what();
+  const auto first = what.find("\"COMMIT\"");
+  ASSERT_NE(first, std::string::npos) << what;
+  EXPECT_EQ(what.find("\"COMMIT\"", first + 1), std::string::npos) << what;
+  EXPECT_NE(what.find("server closed the connection"), std::string::npos) << what;
+  EXPECT_EQ(e.sql(), "COMMIT");
+}
+
 TEST(RetryRunner, AnInvalidPolicyFailsBeforeAnyAttempt) {
   retry_policy p;
   p.max_attempts = 0;
