@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <limits>
+#include <string>
 #include <utility>
 
 namespace berth::sqlite {
@@ -173,8 +175,15 @@ connection::~connection() = default;
 
 namespace {
 /// SQLite reads SQL text only up to a NUL byte: what follows would be
-/// dropped without a word (the second statement of "A;\0B").
+/// dropped without a word (the second statement of "A;\0B"). Text longer
+/// than an int can count is refused first, before it is read: prepare()
+/// takes the length as an int, and a negative one means "read up to a NUL"
+/// past the end of the view (SqliteConnection.SqlLongerThanAnIntIsRefusedUnreadBug).
 void refuse_nul(std::string_view sql) {
+  if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw_sqlite_error(to_error_code(SQLITE_TOOBIG),
+                       "the SQL text is " + std::to_string(sql.size()) + " bytes, more than SQLite can prepare (" +
+                           std::to_string(std::numeric_limits<int>::max()) + "); not shown");
   if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
     throw_sqlite_error(to_error_code(SQLITE_MISUSE),
                        "the SQL text holds a NUL byte at offset " + std::to_string(at) +

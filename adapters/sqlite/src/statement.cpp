@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
 #include <string>
 
 namespace berth::sqlite {
@@ -57,7 +58,17 @@ void statement::bind_out_of_range(int index) const {
 
 void statement::bind(int index, std::nullptr_t) { check_bind(index, sqlite3_bind_null(stmt_, index)); }
 void statement::bind(int index, std::int64_t value) { check_bind(index, sqlite3_bind_int64(stmt_, index, value)); }
-void statement::bind(int index, double value) { check_bind(index, sqlite3_bind_double(stmt_, index, value)); }
+void statement::bind(int index, double value) {
+  // SQLite stores a NaN as NULL, without a word: a NOT NULL column then
+  // fails with a constraint error, a nullable one silently holds NULL
+  // (StatementTest.BindingNanIsRefusedNotStoredAsNullBug).
+  if (std::isnan(value))
+    conn_->fail_with(SQLITE_MISMATCH,
+                     "bind " + std::to_string(index) +
+                         ": NaN, which SQLite would store as NULL (bind nullptr for NULL, or store NaN as text)",
+                     sql());
+  check_bind(index, sqlite3_bind_double(stmt_, index, value));
+}
 void statement::bind(int index, std::string_view text) {
   // A null pointer would bind NULL; an empty view must bind ''.
   const char* p = text.data() != nullptr ? text.data() : "";

@@ -229,6 +229,30 @@ TEST(SqliteConnection, AStatementsNativeHandleMakesEveryReleaseResetBug) {
   EXPECT_TRUE(c.needs_reset()) << "conservative from then on: every release resets";
 }
 
+// prepare() takes the SQL's length as an int: text of 2 GiB or more became
+// a negative length, which SQLite reads as "up to a NUL byte", past the end
+// of the view. Refused before a byte is read (the view below points at 8
+// bytes and claims 3 GB: reading it would fault or trip ASan).
+TEST(SqliteConnection, SqlLongerThanAnIntIsRefusedUnreadBug) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  const char small[8] = "SELECT ";
+  const std::string_view huge(small, std::size_t{3'000'000'000});
+  for (int k = 0; k < 2; ++k) {
+    try {
+      if (k == 0)
+        c.execute(huge);
+      else
+        (void)c.prepare(huge);
+      FAIL() << "accepted " << huge.size() << " bytes";
+    } catch (const sqlite_error& e) {
+      EXPECT_EQ(e.code().value(), SQLITE_TOOBIG);
+      EXPECT_NE(std::string(e.what()).find("3000000000 bytes"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(c.cached_statements(), 0u);
+}
+
 // Move assignment closes the target's own session first, then takes the
 // source's (statements included); the source is left closed.
 TEST(SqliteConnection, MoveAssignmentClosesTheTargetAndTakesTheSource) {

@@ -243,5 +243,20 @@ TEST_F(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
   EXPECT_EQ(st.get<std::int64_t>(0), 2);
 }
 
+// SQLite stores a bound NaN as NULL without a word (d5a77a9 passed it on):
+// a nullable column silently held NULL, a NOT NULL one failed with a
+// constraint error that did not name the NaN.
+TEST_F(StatementTest, BindingNanIsRefusedNotStoredAsNullBug) {
+  auto& ins = c.prepare("INSERT INTO t(r) VALUES (?1)");
+  const auto e = thrown([&] { ins.bind(1, std::numeric_limits<double>::quiet_NaN()); });
+  EXPECT_EQ(e.code().value(), SQLITE_MISMATCH);
+  EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+  ins.bind(1, std::numeric_limits<double>::infinity());  // infinities are stored as they are
+  EXPECT_FALSE(ins.step());
+  auto& sel = c.prepare("SELECT r FROM t");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<double>(0), std::numeric_limits<double>::infinity());
+}
+
 }  // namespace
 }  // namespace berth::sqlite

@@ -63,6 +63,7 @@ class alignas(128) statement {
     }
     bind(index, static_cast<std::int64_t>(value));
   }
+  /// A double. NaN is refused (SQLITE_MISMATCH): SQLite would store it as NULL.
   void bind(int index, double value);
   /// Text (UTF-8). An empty view binds an empty string, never NULL.
   void bind(int index, std::string_view text);
