@@ -26,6 +26,7 @@
 #include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
+#include "support/manual_executor.hpp"
 
 #include <gtest/gtest.h>
 
@@ -141,6 +142,34 @@ TEST_F(LeakTest, LeakIsReportedWithinOnePeriodOfCrossingTheThreshold) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_GE(ev[0].age, 1s);
   EXPECT_LE(ev[0].age, 1s + 100ms) << "reported " << ms(ev[0].age) << " after acquire";
+}
+
+// The asynchronous fast path claims a connection, then its completion waits
+// on the executor. Counting the lease only when the completion runs (so
+// that stats().acquired never goes down) first deferred its site and leak
+// record too: a completion stuck on its executor was never reported, and
+// timeout and destruction reports named the slot's previous lease's site
+// (review of 909f021).
+TEST_F(LeakTest, APendingAsyncFastPathClaimKeepsItsSiteAndLeakRecordBug) {
+  testing::manual_executor ex;
+  auto p = make(opts(1, 1));
+  { auto earlier = lease_at_site_a(*p); }  // the slot's previous lease, elsewhere
+  const int line = __LINE__ + 1;
+  p->async_acquire(clock.now() + 1h, ex.executor(), [](const fake_pool::acquire_result&) {});
+  EXPECT_EQ(p->stats().acquired, 1u) << "the pending claim is not counted (only the earlier lease)";
+  const auto timed_out = p->acquire_for(0ms);
+  ASSERT_FALSE(timed_out);
+  ASSERT_EQ(timed_out.error().lease_sites.size(), 1u) << timed_out.error().message();
+  EXPECT_EQ(timed_out.error().lease_sites[0].where.line(), static_cast<std::uint_least32_t>(line))
+      << timed_out.error().message();
+  ticks(*p, 11);  // its completion waits on the executor past the 1 s threshold
+  const auto ev = of_kind(event_kind::leak_suspected);
+  ASSERT_EQ(ev.size(), 1u) << "a completion stuck on its executor holds the connection: a leak";
+  EXPECT_NE(ev[0].message.find(":" + std::to_string(line)), std::string::npos) << ev[0].message;
+  ex.drop_all();  // dropped unrun: the claim goes back, and its record ends
+  EXPECT_EQ(returned(), 1u);
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(p->stats().acquired, 1u);
 }
 
 // Observed on the current code (9b69ded): FAILS. While the connect hung

@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <span>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -68,6 +71,17 @@ TEST(LeaseTest, WithReturningAViewIntoTheConnectionDoesNotCompileBug) {
   EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_view)>));
   EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_span)>));
   EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_string)>)) << "an owning copy is fine";
+  // Wrapped views dangle as much (review of the fix: optional<string_view> compiled).
+  auto returns_optional_view = [](fake_connection& c) { return std::optional<std::string_view>(std::to_string(c.id)); };
+  auto returns_pair_with_view = [](fake_connection& c) { return std::pair<int, std::span<const std::uint64_t>>(1, {&c.id, 1}); };
+  auto returns_chars = [](fake_connection& c) { return reinterpret_cast<const char*>(&c.id); };
+  auto returns_vector_of_views = [](fake_connection&) { return std::vector<std::string_view>{}; };
+  auto returns_optional_string = [](fake_connection& c) { return std::optional<std::string>(std::to_string(c.id)); };
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_optional_view)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_pair_with_view)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_chars)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_vector_of_views)>));
+  EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_optional_string)>));
 }
 
 // Every build, not only with assertions on (see

@@ -21,6 +21,9 @@ void connection_state::fail(int rc, std::string_view sql) {
 
 void connection_state::fail_with(int rc, std::string message, std::string_view sql) {
   last_error = rc;
+  // This failure ended the transaction of a live guard (SQLite rolled it
+  // back on its own): the cause a later refused statement names.
+  if (depth > 0 && rollback_cause == 0 && db != nullptr && sqlite3_get_autocommit(db) != 0) rollback_cause = rc;
   throw_sqlite_error(to_error_code(rc), std::move(message), std::string(sql));
 }
 
@@ -122,21 +125,23 @@ void connection_state::fail_inherited(std::string_view sql) {
 }
 
 void connection_state::fail_transaction_lost(std::string_view sql) {
-  // The error that made SQLite roll back is the cause, and keeps its class
-  // (SQLITE_FULL: resource_exhausted; BUSY: retryable, so write() runs the
-  // whole function again); otherwise SQLITE_ABORT_ROLLBACK.
-  const int primary = last_error & 0xff;
-  const bool rolls_back = primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_BUSY ||
-                          primary == SQLITE_NOMEM || primary == SQLITE_INTERRUPT;
+  // The failure after which SQLite rolled the transaction back is the cause,
+  // and keeps its class (SQLITE_FULL: resource_exhausted; BUSY: retryable,
+  // so write() runs the whole function again). None seen (a COMMIT or
+  // ROLLBACK outside the guards ended it): SQLITE_ABORT_ROLLBACK, never
+  // retried (SqliteDatabase.AWriteWhoseFunctionCommitsItselfIsNotRetriedBug).
+  const int cause = rollback_cause;
+  const bool rolls_back = cause != 0;
   std::string why = "the transaction of this connection's live transaction guard (depth " + std::to_string(depth) +
                     ") is no longer open, so the statement was not run (it would have committed on its own): ";
   if (rolls_back)
-    why += std::string("SQLite rolled the whole transaction back after ") + sqlite3_errstr(last_error) +
-           " (extended code " + std::to_string(last_error) + ")";
+    why += std::string("SQLite rolled the whole transaction back after ") + sqlite3_errstr(cause) +
+           " (extended code " + std::to_string(cause) + ")";
   else
     why += "SQLite rolled it back after an error, or a COMMIT, END or ROLLBACK outside the guards ended it";
   why += "; end the guards (their rollback is then a no-op) and run the transaction again";
-  fail_with(rolls_back ? last_error : SQLITE_ABORT_ROLLBACK, std::move(why), sql);
+  last_error = rolls_back ? cause : SQLITE_ABORT_ROLLBACK;  // not fail_with: this is no new cause
+  throw_sqlite_error(to_error_code(last_error), std::move(why), std::string(sql));
 }
 
 }  // namespace detail

@@ -84,6 +84,10 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
   int depth = 0;       // live transaction guards
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
+  // The failure after which SQLite had rolled back the transaction of a live
+  // guard (recorded by fail_with; cleared when a guard begins a new
+  // transaction): fail_transaction_lost's cause, 0 if none was seen.
+  int rollback_cause = 0;
   // From connection_flags: `stepping` (statements between their first row
   // and done/reset: they pin a read snapshot) and `may_open_transactions`
   // (set for good once this connection has prepared a transaction-control

@@ -191,10 +191,13 @@ void database::close() noexcept {
       if (auto l = writer_.acquire_for(left())) {
         try {
           // The checkpoint waits on other processes' readers through
-          // busy_timeout: no longer than what is left of the deadline
+          // busy_timeout: no longer than that, nor than what is left of the
+          // deadline
           // (SqliteDatabase.CloseCheckpointWaitsNoLongerThanDefaultTimeoutBug).
           // The connection is closed below, so its busy_timeout need not come back.
-          const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left()).count();
+          // busy_timeout or what is left, whichever is shorter.
+          const auto ms = std::min<std::int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left()).count(),
+                                                 opts_.busy_timeout.count());
           sqlite3_busy_timeout(detail::handle_of(**l),
                                static_cast<int>(std::min<std::int64_t>(ms, std::numeric_limits<int>::max())));
           (*l)->execute("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -27,6 +27,7 @@ const char* begin_sql(transaction_mode m) noexcept {
 transaction::transaction(connection& conn, transaction_mode mode)
     : conn_(conn), level_(conn.transaction_depth() + 1), savepoint_(conn.in_transaction()) {
   if (!conn_.s_) throw std::logic_error("berth::sqlite::transaction: the connection is closed");
+  if (!savepoint_ && level_ == 1) conn_.s_->rollback_cause = 0;  // a new transaction: no cause from an earlier one
   conn_.execute(savepoint_ ? "SAVEPOINT " + savepoint_name(level_) : std::string(begin_sql(mode)));
   conn_.s_->depth = level_;
 }

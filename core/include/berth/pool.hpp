@@ -284,8 +284,11 @@ class pool final : public detail::pool_core, private sweep_target {
   /// Runs f(connection&) with a connection from acquire() and returns its
   /// result. Throws acquire_exception if none could be had; if f throws, the
   /// exception propagates and the connection is reset or discarded (see
-  /// pool_options::on_unwind). f may not return a reference, std::string_view or std::span: it would refer
-  /// into a connection that is back in the pool (a compile error).
+  /// pool_options::on_unwind). f may not return a reference, a
+  /// std::string_view, a std::span or a char or byte pointer, nor one inside
+  /// an optional, pair, tuple, variant, vector or array (detail::borrows_v):
+  /// it would refer into a connection that is back in the pool (a compile
+  /// error).
   /// Thread-safe.
   template <class F>
     requires std::is_invocable_v<F&&, connection_type&> &&
@@ -342,9 +345,8 @@ class pool final : public detail::pool_core, private sweep_target {
   /// (AsyncTest.FastPathPostThatThrowsUnwindsTheLeaseBug).
   class slot_claim {
    public:
-    slot_claim(pool* p, std::uint32_t i, std::source_location site) noexcept : pool_(p), slot_(i), site_(site) {}
-    slot_claim(slot_claim&& o) noexcept
-        : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_), site_(o.site_) {}
+    slot_claim(pool* p, std::uint32_t i) noexcept : pool_(p), slot_(i) {}
+    slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
     slot_claim& operator=(slot_claim&&) = delete;
     ~slot_claim() {
       if (pool_ != nullptr) pool_->release_unclaimed(slot_);  // never reached its handler
@@ -352,14 +354,13 @@ class pool final : public detail::pool_core, private sweep_target {
     /// The lease, counted as handed out now; the claim is empty afterwards.
     lease_type take() noexcept {
       pool* const p = std::exchange(pool_, nullptr);
-      p->note_claimed(slot_, site_);
+      p->note_claimed(slot_);
       return p->make_lease(slot_);
     }
 
    private:
     pool* pool_;  // null once taken or moved from
     std::uint32_t slot_;
-    std::source_location site_;
   };
 
   /// The fast path's completion: the claimed slot and the handler.
@@ -372,9 +373,9 @@ class pool final : public detail::pool_core, private sweep_target {
 
   /// The fast path of async_acquire(_for): posts slot i's completion.
   template <class E, class Handler>
-  void post_fast(std::uint32_t i, std::source_location site, E& ex, Handler&& handler) {
+  void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
     using H = std::decay_t<Handler>;
-    ex.post(unique_task(fast_completion<H>{slot_claim(this, i, site), H(std::forward<Handler>(handler))}));
+    ex.post(unique_task(fast_completion<H>{slot_claim(this, i), H(std::forward<Handler>(handler))}));
   }
 
   /// One asynchronous request: the user's executor and handler. The
@@ -417,7 +418,7 @@ class pool final : public detail::pool_core, private sweep_target {
     std::uint32_t held;
     const std::uint32_t i = try_claim<false>(site, held);  // counted when the completion runs (slot_claim)
     if (i != detail::no_slot) [[likely]] {
-      post_fast(i, site, ex, std::forward<Handler>(handler));
+      post_fast(i, ex, std::forward<Handler>(handler));
       return {};
     }
     return start_async(held, deadline, std::move(ex), std::forward<Handler>(handler), site);

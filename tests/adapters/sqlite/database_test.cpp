@@ -483,29 +483,74 @@ TEST(SqliteDatabaseMemory, AWriteThatOnlyReadsStillKeepsReadsOutAndTheMessageSay
 // close()'s WAL checkpoint waited through the connection's busy_timeout (5 s
 // by default) for another process's (or another database object's) reader,
 // whatever was left of default_timeout: 3 s for a 300 ms default_timeout
-// (d5a77a9).
-TEST(SqliteDatabaseFile, CloseCheckpointWaitsNoLongerThanDefaultTimeoutBug) {
+// (d5a77a9). Nor may it wait longer than busy_timeout when default_timeout
+// is the longer (the first fix waited all of a 4 s default_timeout).
+TEST(SqliteDatabaseFile, CloseCheckpointWaitsNoLongerThanDefaultTimeoutOrBusyTimeoutBug) {
+  struct limits {
+    std::chrono::milliseconds busy, deflt, bound;
+  };
+  for (const limits l : {limits{5000ms, 300ms, 300ms}, limits{200ms, 4000ms, 200ms}}) {
+    SCOPED_TRACE("busy_timeout " + std::to_string(l.busy.count()) + " ms, default_timeout " +
+                 std::to_string(l.deflt.count()) + " ms");
+    temp_dir dir;
+    const std::string path = dir.file("app.db");
+    database a({.path = path, .readers = 1, .busy_timeout = l.busy, .default_timeout = l.deflt});
+    database b({.path = path, .readers = 1});
+    a.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+    std::latch reading(1);
+    std::thread r([&] {
+      b.read([&](connection& c) {
+        (void)count_rows(c);
+        reading.count_down();
+        std::this_thread::sleep_for(1500ms);  // holds its snapshot: TRUNCATE cannot finish
+      });
+    });
+    reading.wait();
+    a.write([](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });  // frames the reader's snapshot predates
+    const auto t0 = steady::now();
+    a.close();
+    const auto took = ms_since(t0);
+    EXPECT_LT(took, l.bound.count() + 400) << "close() took " << took << " ms";
+    r.join();
+    EXPECT_EQ(b.read(count_rows), 2);
+  }
+}
+
+// A write function that ends its transaction itself (COMMIT) leaves the
+// guard's transaction gone: the guard's commit is refused as not retryable.
+// Refused with the connection's last error as the cause, a BUSY met earlier
+// by another write made write() re-run the function until its deadline, 25
+// times, committing each run (review of be428ea).
+TEST(SqliteDatabaseFile, AWriteWhoseFunctionCommitsItselfIsNotRetriedBug) {
   temp_dir dir;
   const std::string path = dir.file("app.db");
-  database a({.path = path, .readers = 1, .default_timeout = 300ms});
-  database b({.path = path, .readers = 1});
-  a.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
-  std::latch reading(1);
-  std::thread r([&] {
-    b.read([&](connection& c) {
-      (void)count_rows(c);
-      reading.count_down();
-      std::this_thread::sleep_for(2500ms);  // holds its snapshot: TRUNCATE cannot finish
+  database db({.path = path, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  {  // an earlier write meets BUSY: another connection holds the write lock for a while
+    sqlite3* other = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    std::thread release([other] {
+      std::this_thread::sleep_for(300ms);
+      sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
     });
-  });
-  reading.wait();
-  a.write([](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });  // frames the reader's snapshot predates
-  const auto t0 = steady::now();
-  a.close();
-  const auto took = ms_since(t0);
-  EXPECT_LT(took, 300 + 400) << "close() took " << took << " ms with default_timeout 300 ms";
-  r.join();
-  EXPECT_EQ(b.read(count_rows), 2);
+    db.write_for(5s, [](connection& c) { c.execute("INSERT INTO t VALUES (0)"); });
+    release.join();
+    sqlite3_close(other);
+  }
+  int calls = 0;
+  try {
+    db.write_for(2s, [&](connection& c) {
+      ++calls;
+      c.execute("INSERT INTO t VALUES (1)");
+      c.execute("COMMIT");
+    });
+    ADD_FAILURE() << "the guard's commit found no transaction and said nothing";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code().value(), SQLITE_ABORT_ROLLBACK) << e.what();
+    EXPECT_NE(e.code(), db_errc::retryable) << e.what();
+  }
+  EXPECT_EQ(calls, 1) << "run again after a failure that no retry can mend";
 }
 
 TEST(SqliteDatabaseFile, WriteFailsClearlyWhenAnotherProcessHoldsTheLockPastItsDeadline) {

@@ -292,13 +292,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       held = i;
       return no_slot;
     }
-    if constexpr (Count) note_lease(i, site);
+    if constexpr (Count)
+      note_lease(i, site);
+    else
+      note_site(i, site);
     return i;
   }
 
   /// Counts the lease on slot i, claimed by try_claim<false>(), as handed
-  /// out now. The claimant only.
-  void note_claimed(std::uint32_t i, std::source_location site) noexcept { note_lease(i, site); }
+  /// out now (its site and leak record began at the claim). The claimant only.
+  void note_claimed(std::uint32_t i) noexcept { note_count(i); }
 
   /// Ends the lease on slot i (the caller owns it). Thread-safe. Never
   /// allocates. Never blocks in normal mode, except: when acquirers are
@@ -321,10 +324,18 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// Releases slot i, claimed by try_claim<false>() and never counted as a
   /// lease (note_claimed): the asynchronous fast path's post threw, or the
-  /// executor dropped its completion. Nothing began for it (no count, no
-  /// hold time, no leak record), so nothing ends; stats().acquired never
-  /// goes down. The claimant only.
-  void release_unclaimed(std::uint32_t i) noexcept { put_back(i); }
+  /// executor dropped its completion. No count and no hold time began for
+  /// it, so stats().acquired never goes down; its leak record (begun at the
+  /// claim, so a completion that waits long on its executor is reported
+  /// with its site: AsyncTest.APendingFastPathClaimKeepsItsSiteAndLeakRecordBug)
+  /// ends. The claimant only.
+  void release_unclaimed(std::uint32_t i) noexcept {
+    if (leaks_) [[unlikely]] {
+      if (forked()) return;  // [G8] as in release()
+      leaks_->ended(i, clock_.now());
+    }
+    put_back(i);
+  }
 
   // ---- slow path ---------------------------------------------------------
 
@@ -426,14 +437,23 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     publish(i, slot_state::leased);
   }
 
+  /// A lease on slot i begins at `site`: counted, maybe timed, recorded.
   BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
+    note_count(i);
+    note_site(i, site);
+  }
+  /// The count and the hold-time sample of a lease on slot i.
+  BERTH_HOT void note_count(std::uint32_t i) noexcept {
     slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
     const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
     m.leases.store(n, std::memory_order_relaxed);
-    m.site.store(site, std::memory_order_relaxed);
     if ((n & hold_mask_) == 0) [[unlikely]]
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
+  }
+  /// Where slot i's claim was made (timeout and leak reports), and its leak record.
+  BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept {
+    slots_[i].site.store(site, std::memory_order_relaxed);  // single writer (the lessee), see slot.hpp
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }

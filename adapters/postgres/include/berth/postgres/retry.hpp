@@ -48,7 +48,8 @@ std::invoke_result_t<F&, connection&> run_transaction(berth::pool<adapter>& p, c
                                                       const retry_policy& r = {}) {
   using R = std::invoke_result_t<F&, connection&>;
   static_assert(!berth::detail::borrows_v<R>,
-                "berth::postgres::run_transaction: fn may not return a reference, std::string_view or std::span (it would refer into "
+                "berth::postgres::run_transaction: fn may not return a reference, std::string_view or std::span (nor a char or byte "
+                "pointer, nor one inside an optional, pair, tuple, variant, vector or array: it would refer into "
                 "a connection that is back in its pool); return an owning value (std::string, std::vector)");
   return berth::run_with_retry(r, [&](attempt_context& ctx) -> R {
     // acquire_exception (timeout, pool_closed) is no db_error: not retried.
