@@ -7,6 +7,8 @@
 #include <berth/detail/duration.hpp>
 #include <berth/detail/pool_core.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -30,6 +32,7 @@ struct delivery {
   pool_core* pool;
   delivery* outer;
   bool pool_gone = false;
+  bool fast = false;  ///< a fast-path completion (fast_outstanding_), not a request (async_outstanding_)
 };
 thread_local delivery* deliveries = nullptr;
 
@@ -79,6 +82,19 @@ struct pool_core::run_task {
       r->owner->async_dropped(*r);  // destroyed unrun by its executor
   }
 };
+
+void pool_core::fast_deliver(void (*run)(void*), void* ctx) {
+  delivery d{this, deliveries, false, true};
+  deliveries = &d;
+  struct end_delivery {
+    delivery& d;
+    ~end_delivery() {
+      deliveries = d.outer;
+      if (!d.pool_gone) d.pool->fast_done();  // last access to the pool
+    }
+  } end{d};
+  run(ctx);
+}
 
 clock_source::time_point pool_core::deadline_in(std::chrono::nanoseconds timeout) const noexcept {
   return deadline_after(clock_.now(), timeout);
@@ -263,8 +279,14 @@ void pool_core::async_dropped(async_request& r) noexcept {
   finish_locked(r);
   lk.unlock();
   if (i != no_slot) give_back(i);
+  // Destroying the handler may destroy the pool (a handler owning the last
+  // reference to it): a delivery of this pool on this thread, as in
+  // run_task, so that its destructor does not wait for this very request.
+  delivery d{this, deliveries};
+  deliveries = &d;
   r.abandon();
-  async_delivered();  // last: the pool may be destroyed from here on
+  deliveries = d.outer;
+  if (!d.pool_gone) async_delivered();  // last: the pool may be destroyed from here on
 }
 
 void pool_core::finish_locked(async_request& r) noexcept {
@@ -371,22 +393,29 @@ void pool_core::stop_async() noexcept {
   // of this pool that this very thread is inside (a handler destroying the
   // pool) are not waited for: they end after we return and then leave the
   // pool alone.
-  std::size_t mine = 0;
+  std::size_t mine = 0, mine_fast = 0;
   for (delivery* d = deliveries; d != nullptr; d = d->outer)
     if (d->pool == this) {
-      ++mine;
+      ++(d->fast ? mine_fast : mine);
       d->pool_gone = true;
     }
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  while (async_outstanding_ != mine) {
-    if (async_done_cv_.wait_until(lk, give_up) == std::cv_status::timeout && async_outstanding_ != mine) {
+  // acquire: pairs with fast_done()'s release, the completion's last access.
+  const auto fast_left = [&] { return fast_outstanding_.value.load(std::memory_order_acquire) - mine_fast; };
+  while (async_outstanding_ != mine || fast_left() != 0) {
+    // A fast-path completion's end (fast_done) notifies nobody (it may not
+    // touch the pool after its decrement): look again every millisecond.
+    const auto until = std::min(give_up, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+    async_done_cv_.wait_until(lk, until);
+    if (std::chrono::steady_clock::now() >= give_up && (async_outstanding_ != mine || fast_left() != 0)) {
       std::fprintf(stderr,
                    "berth: pool '%s' destroyed while %zu asynchronous acquire(s) have not completed after %lld s: "
                    "their completions are posted to executors that are not running. Keep the executors running "
                    "(or destroy their queued tasks) until the pool is destroyed.\n",
-                   opts_.name.c_str(), async_outstanding_ - mine, static_cast<long long>(patience.count()));
+                   opts_.name.c_str(), async_outstanding_ - mine + fast_left(),
+                   static_cast<long long>(patience.count()));
       std::abort();
     }
   }

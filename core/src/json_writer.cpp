@@ -49,6 +49,16 @@ constexpr bool needs_unicode_escape(unsigned char c) noexcept { return c < 0x20 
 
 }  // namespace
 
+std::size_t first_invalid_utf8(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t bad = 0;
+    const std::size_t len = utf8_sequence(s, i, &bad);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);

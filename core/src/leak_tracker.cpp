@@ -6,6 +6,7 @@
 
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace berth::detail {
 
@@ -18,7 +19,13 @@ std::string to_ms(std::chrono::nanoseconds d) {
 struct leak_tracker::record {
   std::mutex mutex;
   bool active = false;    // a lease is out and watched
-  bool reported = false;  // leak_suspected was emitted for it
+  bool reported = false;  // leak_suspected is decided for it (check)
+  // check() is emitting leak_suspected for the lease (outside the lock): a
+  // return meanwhile is held back until it has (return_pending), so that
+  // leak_returned never precedes its leak_suspected.
+  bool announcing = false;
+  bool return_pending = false;
+  std::chrono::nanoseconds returned_after{};
   clock_source::time_point acquired{};
   std::source_location site{};
   boost::stacktrace::stacktrace trace{0, 0};  // empty until the first lease
@@ -50,7 +57,16 @@ void leak_tracker::ended(std::uint32_t i, clock_source::time_point now) noexcept
     if (!r.reported) return;
     r.reported = false;
     held = saturating_sub(now, r.acquired);
+    if (r.announcing) {  // check() emits it after its leak_suspected (LeakTest.LeakReturnedNeverPrecedesItsSuspectedBug)
+      r.return_pending = true;
+      r.returned_after = held;
+      return;
+    }
   }
+  emit_returned(i, held);
+}
+
+void leak_tracker::emit_returned(std::uint32_t i, std::chrono::nanoseconds held) const noexcept {
   std::string msg;
   try {
     msg = "lease on slot " + std::to_string(i) + " returned after " + to_ms(held) + " ms";
@@ -71,6 +87,7 @@ void leak_tracker::check(clock_source::time_point now) noexcept {
       held = saturating_sub(now, r.acquired);
       if (held < threshold_) continue;
       r.reported = true;
+      r.announcing = true;
       at = r.site;
       trace = std::move(r.trace);  // reported once: the record needs it no more
     }
@@ -84,6 +101,13 @@ void leak_tracker::check(clock_source::time_point now) noexcept {
     } catch (...) {
     }
     events_.emit({.kind = event_kind::leak_suspected, .slot = i, .age = held, .message = report});
+    std::chrono::nanoseconds returned_after{-1};
+    {
+      std::lock_guard lk(r.mutex);
+      r.announcing = false;
+      if (std::exchange(r.return_pending, false)) returned_after = r.returned_after;
+    }
+    if (returned_after.count() >= 0) emit_returned(i, returned_after);  // it ended while we announced it
   }
 }
 

@@ -1,6 +1,7 @@
 #include <berth/event_log.hpp>
 #include <berth/options.hpp>
 #include <berth/router_options.hpp>
+#include <berth/detail/json_writer.hpp>
 
 #include <ratio>
 #include <type_traits>
@@ -60,6 +61,12 @@ std::optional<options_error> validate_adaptive(const pool_options& o) {
 std::optional<options_error> validate(const pool_options& o) {
   using std::to_string;
   if (o.name.empty()) return options_error("name", "must not be empty");
+  // Exported as a JSON key and a Prometheus label, which hold UTF-8 only:
+  // two names differing in an invalid byte would become one
+  // (OptionsTest.APoolNameThatIsNotUtf8IsRefusedBug).
+  if (const std::size_t at = detail::first_invalid_utf8(o.name); at != std::string_view::npos)
+    return options_error("name", "must be UTF-8 (it is exported as a JSON key and a Prometheus label); byte " +
+                                     to_string(at) + " is not");
   if (o.max_size < 1 || o.max_size > max_pool_size)
     return options_error("max_size", "must be in 1.." + to_string(max_pool_size) + ", got " +
                                          to_string(o.max_size));
@@ -182,6 +189,9 @@ std::optional<options_error> validate(const router_options& o) {
   const auto err = [&](const char* field, const std::string& why) { return options_error(field, why, s); };
   const auto too_big = [&](const char* field, std::chrono::milliseconds d) { return above_max(field, d, s); };
   if (o.name.empty()) return err("name", "must not be empty");
+  if (const std::size_t at = detail::first_invalid_utf8(o.name); at != std::string_view::npos)
+    return err("name", "must be UTF-8 (it is exported as a JSON key and a Prometheus label); byte " +
+                           to_string(at) + " is not");
   switch (o.strategy) {
     case read_strategy::round_robin:
     case read_strategy::random:

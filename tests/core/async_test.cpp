@@ -443,6 +443,56 @@ TEST_F(AsyncTest, PoolDestructionWaitsForPostedCompletions) {
   EXPECT_EQ(o.calls.load(), 1);
 }
 
+// The fast path posts a claimed connection's completion without queueing a
+// request: destroying the pool while that completion was still on the
+// executor did not wait for it (the README: up to 10 s) but found the slot
+// leased and aborted at once (review; an io_context a little behind at
+// shutdown crashed the process).
+TEST_F(AsyncTest, DestroyingThePoolWaitsForAQueuedFastPathCompletionBug) {
+  std::atomic<bool> closing{false};
+  pool_options o = opts(2, 2);
+  o.on_event = [&](const pool_event& e) {
+    if (e.kind == event_kind::closed && e.reason == close_reason::pool_closed) closing = true;
+  };
+  auto p = make(o);
+  bool served = false;
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) { served = r.has_value(); });  // fast path
+  ASSERT_EQ(ex.queued(), 1u);
+  std::thread runner([&] {
+    while (!closing.load()) std::this_thread::yield();  // the destructor has begun (it closes the idle one)
+    // Real time, once: the destructor reaches its checks meanwhile (it
+    // aborted there at once); it must wait for this completion instead.
+    std::this_thread::sleep_for(20ms);
+    ex.run_all();
+  });
+  p.reset();
+  runner.join();
+  EXPECT_TRUE(served);
+}
+
+// An executor shutting down destroys its queued completions unrun. When the
+// dropped handler held the last reference to the pool: on the fast path the
+// handler (and the pool) went before the claimed slot was given back, which
+// aborted ("lease(s) still outstanding"); on the slow path the pool's
+// destructor waited 10 s for the very request being dropped, then aborted
+// (review).
+TEST_F(AsyncTest, ADroppedCompletionWhoseHandlerOwnsThePoolBug) {
+  for (const bool fast : {true, false}) {
+    SCOPED_TRACE(fast ? "fast path" : "a request that waited");
+    std::shared_ptr<fake_pool> owned = make(opts(1, 1));
+    const std::weak_ptr<fake_pool> watch = owned;
+    std::optional<result_type> held;
+    if (!fast) held.emplace(owned->try_acquire());  // nothing idle: the request waits
+    owned->async_acquire(in(1h), ex.executor(), [keep = owned](result_type) {});
+    if (!fast) (**held).release();  // handed to the request: its run is posted
+    owned.reset();                  // the queued handler holds the last reference
+    ASSERT_EQ(ex.queued(), 1u);
+    ex.drop_all();  // destroys the handler, and with it the pool
+    EXPECT_TRUE(watch.expired());
+    EXPECT_EQ(script->live.load(), 0);
+  }
+}
+
 // ---- regressions found by stress/stress_async.cpp ----
 
 // A cancel() that returned true promises errc::cancelled. The run checked

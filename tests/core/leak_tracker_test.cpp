@@ -144,6 +144,28 @@ TEST_F(LeakTest, LeakIsReportedWithinOnePeriodOfCrossingTheThreshold) {
   EXPECT_LE(ev[0].age, 1s + 100ms) << "reported " << ms(ev[0].age) << " after acquire";
 }
 
+// check() decides a lease is a suspected leak, then builds and emits its
+// report without the record's lock; a lease that ended meanwhile emitted
+// leak_returned at once, before its leak_suspected (review: reversed in
+// every run of a probe).
+TEST_F(LeakTest, LeakReturnedNeverPrecedesItsSuspectedBug) {
+  std::optional<lease_t> l;
+  hook = [&](const pool_event& e) {
+    if (e.kind == event_kind::leak_suspected) std::thread([&] { l.reset(); }).join();  // ends while announced
+  };
+  auto p = make(opts(1, 1));
+  l = lease_at_site_a(*p);
+  ticks(*p, 11);
+  ASSERT_TRUE(eventually([&] { return returned() == 1; }));
+  std::vector<event_kind> order;
+  {
+    std::lock_guard lk(events_mutex);
+    for (const auto& e : events)
+      if (e.kind == event_kind::leak_suspected || e.kind == event_kind::leak_returned) order.push_back(e.kind);
+  }
+  EXPECT_EQ(order, (std::vector<event_kind>{event_kind::leak_suspected, event_kind::leak_returned}));
+}
+
 // The asynchronous fast path claims a connection, then its completion waits
 // on the executor. Counting the lease only when the completion runs (so
 // that stats().acquired never goes down) first deferred its site and leak

@@ -1,4 +1,5 @@
 #include <berth/options.hpp>
+#include <berth/router_options.hpp>
 
 #include <gtest/gtest.h>
 
@@ -139,6 +140,26 @@ TEST(PoolOptionsTest, EveryBadFieldIsNamed) {
     EXPECT_EQ(err->field(), c.field);
     EXPECT_NE(std::string(err->what()).find("pool_options." + c.field), std::string::npos) << err->what();
   }
+}
+
+// The pool name is exported as a JSON key (stats_by_name) and a Prometheus
+// label, which hold UTF-8 only: "bad\xFF" and "bad\xFE" both became
+// "bad\uFFFD", two series with one label set (review; Prometheus drops one).
+TEST(PoolOptionsTest, APoolNameThatIsNotUtf8IsRefusedBug) {
+  pool_options o;
+  for (const char* bad : {"bad\xFF", "caf\xC3", "\xED\xA0\x80"}) {
+    o.name = bad;
+    const auto e = validate(o);
+    ASSERT_TRUE(e.has_value()) << bad;
+    EXPECT_EQ(e->field(), "name");
+    EXPECT_NE(std::string(e->what()).find("must be UTF-8"), std::string::npos) << e->what();
+  }
+  o.name = "caf\xC3\xA9 \xE2\x9C\x93";  // "café ✓": fine
+  EXPECT_FALSE(validate(o).has_value());
+  router_options r;
+  r.name = "r\xFF";
+  ASSERT_TRUE(validate(r).has_value());
+  EXPECT_EQ(validate(r)->field(), "name");
 }
 
 TEST(PoolOptionsTest, BoundaryValuesAreAccepted) {

@@ -348,18 +348,26 @@ class pool final : public detail::pool_core, private sweep_target {
     slot_claim(pool* p, std::uint32_t i) noexcept : pool_(p), slot_(i) {}
     slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
     slot_claim& operator=(slot_claim&&) = delete;
-    ~slot_claim() {
-      if (pool_ != nullptr) pool_->release_unclaimed(slot_);  // never reached its handler
+    ~slot_claim() { drop(); }
+    /// Never reached its handler: the slot goes back, and the completion is
+    /// done (the pool's destruction no longer waits for it). Empty afterwards.
+    void drop() noexcept {
+      if (pool* const p = std::exchange(pool_, nullptr)) {
+        p->release_unclaimed(slot_);
+        p->fast_done();  // last access to the pool
+      }
     }
-    /// The lease, counted as handed out now; the claim is empty afterwards.
+    /// The lease, counted as handed out now; the claim is empty afterwards
+    /// (the completion is done when fast_deliver's handler call ends).
     lease_type take() noexcept {
       pool* const p = std::exchange(pool_, nullptr);
       p->note_claimed(slot_);
       return p->make_lease(slot_);
     }
+    pool* owner() const noexcept { return pool_; }
 
    private:
-    pool* pool_;  // null once taken or moved from
+    pool* pool_;  // null once taken, dropped or moved from
     std::uint32_t slot_;
   };
 
@@ -368,14 +376,29 @@ class pool final : public detail::pool_core, private sweep_target {
   struct fast_completion {
     slot_claim claim;  // first: it returns the slot if constructing h throws
     H h;
-    void operator()() { std::move(h)(acquire_result(claim.take())); }
+    template <class Handler>
+    fast_completion(slot_claim&& c, Handler&& handler) : claim(std::move(c)), h(std::forward<Handler>(handler)) {}
+    fast_completion(fast_completion&&) = default;
+    /// Dropped unrun: the slot goes back before the handler is destroyed,
+    /// which may destroy the pool (a handler owning the last reference to
+    /// it: AsyncTest.ADroppedFastPathCompletionWhoseHandlerOwnsThePoolBug).
+    ~fast_completion() { claim.drop(); }
+    void operator()() {
+      pool* const p = claim.owner();
+      p->fast_deliver([](void* self) {
+        auto& c = *static_cast<fast_completion*>(self);
+        std::move(c.h)(acquire_result(c.claim.take()));
+      }, this);
+    }
   };
 
-  /// The fast path of async_acquire(_for): posts slot i's completion.
+  /// The fast path of async_acquire(_for): posts slot i's completion, which
+  /// the pool's destruction waits for (fast_posted).
   template <class E, class Handler>
   void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
     using H = std::decay_t<Handler>;
-    ex.post(unique_task(fast_completion<H>{slot_claim(this, i), H(std::forward<Handler>(handler))}));
+    fast_posted();  // before the claim exists: dropping it counts it done
+    ex.post(unique_task(fast_completion<H>(slot_claim(this, i), std::forward<Handler>(handler))));
   }
 
   /// One asynchronous request: the user's executor and handler. The

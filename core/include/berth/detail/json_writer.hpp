@@ -27,6 +27,7 @@
 // never block; they allocate as the string grows.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ namespace berth::detail {
 /// Appends s to out as a JSON string literal, quotes included (see the file
 /// comment for escaping and ill-formed UTF-8). Thread-safe. Allocates.
 void append_json_string(std::string& out, std::string_view s);
+
+/// The offset of the first byte of s that is not part of a well-formed UTF-8
+/// sequence, or std::string_view::npos when s is well-formed UTF-8. Pure.
+std::size_t first_invalid_utf8(std::string_view s) noexcept;
 
 /// Builds JSON into a caller's string (see the file comment).
 /// Distinct objects: safe. Shared objects: unsafe.

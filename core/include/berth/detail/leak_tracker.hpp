@@ -62,6 +62,7 @@ class leak_tracker {
 
  private:
   struct record;
+  void emit_returned(std::uint32_t i, std::chrono::nanoseconds held) const noexcept;
   std::unique_ptr<record[]> records_;
   const std::size_t size_;
   const std::chrono::milliseconds threshold_;

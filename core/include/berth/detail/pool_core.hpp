@@ -322,6 +322,25 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     put_back(i);
   }
 
+  // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
+  // A completion is outstanding from its post until it has run (its handler
+  // returned or threw) or been dropped with its slot back: the pool's
+  // destruction waits for it, as for a request that waited (stop_async;
+  // AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug).
+
+  /// A fast-path completion is about to be posted. Relaxed: whoever destroys
+  /// the pool is ordered after this call by the user's own synchronization.
+  void fast_posted() noexcept { fast_outstanding_.value.fetch_add(1, std::memory_order_relaxed); }
+  /// Runs run(ctx) (take the claim, call the handler; may throw what the
+  /// handler throws) as a delivery of this pool on this thread: a handler
+  /// that destroys the pool does not wait for itself, and the pool is not
+  /// touched afterwards; otherwise the completion is done (fast_done).
+  void fast_deliver(void (*run)(void*), void* ctx);
+  /// A fast-path completion is done (its slot back, or its handler
+  /// returned). The caller's last access to the pool: release, pairs with
+  /// stop_async's acquire load.
+  void fast_done() noexcept { fast_outstanding_.value.fetch_sub(1, std::memory_order_release); }
+
   /// Releases slot i, claimed by try_claim<false>() and never counted as a
   /// lease (note_claimed): the asynchronous fast path's post threw, or the
   /// executor dropped its completion. No count and no hold time began for
@@ -701,6 +720,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   async_request* fallback_head_ = nullptr;
   std::size_t async_outstanding_ = 0;
   bool async_stop_ = false;
+  /// Fast-path completions posted and not yet done (fast_posted, fast_done;
+  /// atomics only, no mutex on the fast path).
+  cache_padded<std::atomic<std::size_t>> fast_outstanding_{};
   /// The deadline the async thread sleeps towards (min() while it runs): a
   /// new deadline wakes it only if earlier.
   clock_source::time_point async_sleeps_until_ = clock_source::time_point::min();
