@@ -333,11 +333,13 @@ void pool_core::skip_stale(std::uint32_t i) noexcept {
 }
 
 std::uint32_t pool_core::pop_ready() noexcept {
-  // Cold paths that never validate (try_acquire, a try-once acquire): an
-  // idle connection that needs no validation, skipping stale ones. Bounded:
-  // at most as many slots as the pool has are examined. A retire flag set
-  // after our claim is acted on when the lease ends, as for any lease.
-  for (std::size_t seen = 0; seen < slots_.size(); ++seen) {
+  // Cold paths that never validate (try_acquire, a try-once acquire), after
+  // the caller put back the one slot it examined: an idle connection that
+  // needs no validation, skipping stale ones. Bounded: at most as many slots
+  // as the pool has are examined, the caller's included (so a pool of one
+  // does not take back the slot it just put back). A retire flag set after
+  // our claim is acted on when the lease ends, as for any lease.
+  for (std::size_t seen = 1; seen < slots_.size(); ++seen) {
     slot_word::rep w = 0;
     const std::uint32_t i = pop_idle(w);  // not the hint: it may be a slot just put back
     if (i == no_slot) return no_slot;

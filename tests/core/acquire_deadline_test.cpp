@@ -555,6 +555,8 @@ TEST_F(AcquireDeadlineTest, AWaiterKeepsItsPlaceAfterTwoFailedValidationsBug) {
   o.validation_bypass = 0ms;  // every blocking acquire validates
   o.breaker_threshold = 0;    // no fail-fast while nothing can be opened
   o.reaper_period = 1h;       // no pass: the reaper would validate idle connections too
+  o.handoff_after = 0us;      // strict FIFO: in throughput mode a waiter that happens to be awake may take a
+                              // release ahead of the head, by design
   auto p = make(o);
   std::vector<timed_pool::lease_type> held;
   for (int k = 0; k < 3; ++k) held.push_back(p->acquire_for(1s).value());  // validations succeed at once

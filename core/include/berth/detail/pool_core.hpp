@@ -532,8 +532,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Puts back slot i (ours, stale, not to be validated by this caller) and
   /// asks the reaper to validate it now.
   void skip_stale(std::uint32_t i) noexcept;
-  /// An idle slot that needs no validation, claimed (stale ones are
-  /// skipped), or no_slot. Never validates, never blocks on a waiter.
+  /// After the caller put back the one slot it examined: an idle slot that
+  /// needs no validation, claimed (stale ones are skipped), or no_slot;
+  /// examines at most size() - 1 more. Never validates, never blocks on a waiter.
   std::uint32_t pop_ready() noexcept;
   /// What attend() did with the slot the caller held.
   enum class attended : std::uint8_t {
