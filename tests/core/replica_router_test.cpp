@@ -347,6 +347,43 @@ TEST_F(ReplicaRouterTest, ATimeoutWhileTheReplicaCannotConnectEjectsIt) {
   EXPECT_EQ(s.replicas[0].failures, 1u);
 }
 
+// A timeout is load unless the replica's pool could not open connections
+// meanwhile. acquire_error::last_creation_error stays set from any failure
+// until a creation succeeds, so a failure from long before (a pool that
+// then needed no new connection, or waits out a long backoff) ejected a
+// replica that was only busy (review, against PostgreSQL: one refused
+// connect 2 s earlier).
+TEST_F(ReplicaRouterTest, ABusyReplicaWithAnOldCreationFailureIsNotEjectedBug) {
+  router_options o = opts();
+  o.replica_acquire_timeout = 5ms;
+  scripts.push_back(std::make_shared<fake_script>());
+  auto script = scripts.back();
+  script->fail_from_connect = 2;  // the first connect works, the second fails
+  pool_options po;
+  po.name = "replica-busy";
+  po.max_size = 2;
+  po.min_idle = 2;
+  po.startup = startup_mode::degraded;
+  po.creation_backoff_initial = po.creation_backoff_max = 1h;  // no retry during the test
+  auto replica = std::make_shared<fake_pool>(fake_adapter{script}, po, clock);
+  ASSERT_TRUE(eventually([&] { return replica->stats().creation_failures == 1 && replica->counts().idle == 1; }));
+  auto held = replica->acquire_for(1s);  // the replica's only connection is busy
+  ASSERT_TRUE(held);
+  router r(make_pool("primary"), {replica}, o, {}, clock);
+  std::thread advancer([&] {
+    while (r.stats().primary_reads == 0) {
+      clock.advance(1ms);
+      std::this_thread::yield();
+    }
+  });
+  EXPECT_EQ(read_target(r), route::primary) << "moved on after replica_acquire_timeout";
+  advancer.join();
+  EXPECT_EQ(replica->stats().creation_failures, 1u) << "no creation failed during the read";
+  const auto s = r.stats();
+  EXPECT_EQ(s.replicas[0].health, replica_health::admitted) << "busy is load, not failure";
+  EXPECT_EQ(s.replicas[0].failures, 0u);
+}
+
 TEST_F(ReplicaRouterTest, AReplicaPoolThatFailsAcquiresIsEjected) {
   auto replicas = make_replicas(2);
   router r(make_pool("primary"), replicas, opts(), {}, clock);
@@ -434,6 +471,55 @@ TEST_F(ReplicaRouterTest, LagProbeLosingItsConnectionCountsAsTheReplicasFailure)
            clock);
   r.check_now();
   EXPECT_EQ(r.stats().replicas[0].health, replica_health::ejected);
+}
+
+// "Anything else ejects it again": a readmission probe whose round trip
+// failed other than by losing its connection (a timeout against a stopped
+// server) readmitted the replica, and every read then paid
+// replica_acquire_timeout on it (review).
+TEST_F(ReplicaRouterTest, AReadmissionProbeThatTimesOutEjectsAgainBug) {
+  router_options o = opts();
+  o.readmit_after = 100ms;
+  std::atomic<bool> answering{false};
+  router r(make_pool("primary"), make_replicas(1), o,
+           [&](fake_connection&) -> std::optional<std::chrono::nanoseconds> {
+             if (!answering.load())
+               throw std::system_error(std::error_code(static_cast<int>(db_errc::timeout), db_category()),
+                                       "round trip timed out");
+             return 1ms;
+           },
+           clock);
+  r.failed(route{0});
+  clock.advance(100ms);  // the probe runs, and times out
+  ASSERT_TRUE(eventually([&] { return r.stats().replicas[0].ejections == 2; }));
+  EXPECT_EQ(r.stats().replicas[0].health, replica_health::ejected);
+  EXPECT_EQ(read_target(r), route::primary);
+  answering = true;
+  clock.advance(200ms);  // the next probe answers
+  ASSERT_TRUE(eventually([&] { return r.stats().replicas[0].health == replica_health::admitted; }));
+}
+
+// A failure reported while the readmission probe runs (failed() on a read
+// that went to the replica) reopened its breaker; the probe's success then
+// closed it anyway, and the failure was lost (review).
+TEST_F(ReplicaRouterTest, AFailureReportedDuringTheProbeStandsBug) {
+  router_options o = opts();
+  o.readmit_after = 100ms;
+  std::atomic<bool> probing{false}, reported{false};
+  router r(make_pool("primary"), make_replicas(1), o,
+           [&](fake_connection&) -> std::optional<std::chrono::nanoseconds> {
+             probing = true;
+             while (!reported.load()) std::this_thread::yield();  // the test reports a failure meanwhile
+             return 1ms;
+           },
+           clock);
+  r.failed(route{0});
+  clock.advance(100ms);
+  ASSERT_TRUE(eventually([&] { return probing.load(); }));
+  r.failed(route{0});  // a read's failure, reported during the probe
+  reported = true;
+  ASSERT_TRUE(eventually([&] { return r.stats().replicas[0].health != replica_health::probing; }));
+  EXPECT_EQ(r.stats().replicas[0].health, replica_health::ejected) << "the failure stands";
 }
 
 TEST_F(ReplicaRouterTest, BackgroundLagCheckRunsEveryInterval) {

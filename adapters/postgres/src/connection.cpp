@@ -22,6 +22,7 @@
 #include <mutex>
 #include <poll.h>
 #include <thread>
+#include <optional>
 #include <unordered_map>
 
 #include <unistd.h>
@@ -30,9 +31,12 @@ namespace berth::postgres {
 namespace {
 
 /// now + timeout, saturating at time_point::max() (no deadline) instead of
-/// wrapping into the past for a timeout of centuries.
+/// wrapping into the past for a timeout of centuries; now for zero or a
+/// negative timeout (milliseconds::min() gave time_point::min(), and the
+/// wait's deadline - now() then overflowed into a wait without end:
+/// PostgresConnection.TheSmallestTimeoutsMeanNowNotForeverBug).
 std::chrono::steady_clock::time_point deadline_in(std::chrono::milliseconds timeout) noexcept {
-  return berth::detail::saturating_add(std::chrono::steady_clock::now(), berth::detail::saturating_ns(timeout));
+  return berth::detail::deadline_after(std::chrono::steady_clock::now(), berth::detail::saturating_ns(timeout));
 }
 
 using clock = std::chrono::steady_clock;
@@ -393,6 +397,10 @@ struct connection::state {
   // outside a transaction (drop_stale), so they do not pile up server-side.
   std::vector<std::string> stale_statements;
   std::uint64_t next_statement = 0;
+  /// The last call's first error was the server refusing a prepared
+  /// statement's cached plan (0A000 raised by RevalidateCachedQuery), not
+  /// any other 0A000 (feature_not_supported from a function, which ran).
+  bool plan_refused = false;
 
   // The server's role (note_status(), refresh_role()).
   server_role role = server_role::unknown;
@@ -561,6 +569,7 @@ struct connection::state {
   result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout,
                                       on_timeout policy = on_timeout::mark_broken) {
     auto r = collect_results(deadline, timeout, policy);
+    if (PQtransactionStatus(conn) == PQTRANS_IDLE) ++guards.epoch;  // a transaction boundary (guard_marks)
     note_status();
     check_target(r ? nullptr : &r.error());
     return r;
@@ -568,6 +577,7 @@ struct connection::state {
 
   result<query_result, error> collect_results(clock::time_point deadline, std::chrono::milliseconds timeout,
                                               on_timeout policy) {
+    plan_refused = false;
     if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
     query_result last;
     std::optional<error> first_error;
@@ -609,11 +619,18 @@ struct connection::state {
         case PGRES_NONFATAL_ERROR:
           if (!first_error) {
             first_error = server_error(r);
+            const char* fn = PQresultErrorField(r, PG_DIAG_SOURCE_FUNCTION);
+            plan_refused = first_error->code == make_sqlstate_error("0A000") && fn != nullptr &&
+                           std::string_view(fn) == "RevalidateCachedQuery";
           }
           break;
         default: {
           // The server dropped our prepared statements: forget them too.
-          const std::string tag = upper_prefix(PQcmdStatus(r), 14);
+          const std::string tag = upper_prefix(PQcmdStatus(r), 17);
+          // A transaction began or ended inside this call ("COMMIT; BEGIN"
+          // ends in a transaction, never idle): guards begun before it no
+          // longer own the transaction (PostgresTransaction.AGuardNeverRollsBackTheUsersOwnLaterTransactionBug).
+          if (tag == "BEGIN" || tag == "START TRANSACTION" || tag == "COMMIT") ++guards.epoch;
           if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) {
             prepared.clear();
             stale_statements.clear();
@@ -678,29 +695,33 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   s->statements = statements;
   s->conn = PQconnectStartParams(keys, values, 1);
   if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
-  if (PQstatus(s->conn) == CONNECTION_BAD)
-    return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
+  // libpq may have read pieces of a password as other values (a '/' or '@'
+  // in a URI's password makes the rest a port or a host), and then quotes
+  // them in its messages: blank every piece of the password
+  // (PostgresError.AConnectErrorNeverShowsPiecesOfAMisreadPasswordBug).
+  const auto refused = [&ci](std::string message) {
+    return failure{make_error("08001", redact_conninfo_message(connect_failure_message(std::move(message)), ci, false))};
+  };
+  if (PQstatus(s->conn) == CONNECTION_BAD) return refused(PQerrorMessage(s->conn));
   // The server's refusal (too many connections, authentication, no such
   // database) with its SQLSTATE: connect_failure_message().
   PQsetNoticeReceiver(s->conn, print_notice, nullptr);
   PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED)
-      return failure{make_error("08001", connect_failure_message(PQerrorMessage(s->conn)))};
+    if (st == PGRES_POLLING_FAILED) return refused(PQerrorMessage(s->conn));
     const int w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (w == 0) {
       const char* h = PQhost(s->conn);
       const char* p = PQport(s->conn);
-      return failure{make_error("08001", std::string("connect to ") + (h != nullptr ? h : "?") + ":" +
-                                             (p != nullptr ? p : "?") + " timed out after " +
-                                             std::to_string(timeout.count()) + " ms")};
+      return refused(std::string("connect to ") + (h != nullptr ? h : "?") + ":" + (p != nullptr ? p : "?") +
+                     " timed out after " + std::to_string(std::max<std::int64_t>(timeout.count(), 0)) + " ms");
     }
     if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
     st = PQconnectPoll(s->conn);
   }
   PQsetErrorVerbosity(s->conn, PQERRORS_DEFAULT);
-  if (PQsetnonblocking(s->conn, 1) != 0) return failure{make_error("08001", PQerrorMessage(s->conn))};
+  if (PQsetnonblocking(s->conn, 1) != 0) return refused(PQerrorMessage(s->conn));
   s->note_status();
   if (!s->role_reported) {
     // No in_hot_standby (before 14, or a proxy): ask once. A server that
@@ -727,8 +748,20 @@ result<server_role, error> connection::state::query_role(clock::time_point deadl
   return role;
 }
 
+namespace {
+/// libpq reads SQL text up to a NUL byte: "SELECT 1\0; DROP ..." would run
+/// its first part alone, without a word (PostgresConnection.SqlWithANulByteIsRefusedNotCutBug).
+std::optional<error> nul_in_sql(std::string_view sql) {
+  const std::size_t at = sql.find('\0');
+  if (at == std::string_view::npos) return std::nullopt;
+  return make_error("22021", "the SQL text holds a NUL byte at offset " + std::to_string(at) +
+                                 " (libpq would ignore everything after it)");
+}
+}  // namespace
+
 result<query_result, error> connection::state::run(std::string_view sql, clock::time_point deadline,
                                                    std::chrono::milliseconds timeout, on_timeout policy) {
+  if (auto e = nul_in_sql(sql)) return failure{std::move(*e)};
   const std::string q(sql);
   if (PQsendQuery(conn, q.c_str()) == 0) return failure{libpq_error("08006")};
   return collect(deadline, timeout, policy);
@@ -738,6 +771,7 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
                                                    clock::time_point deadline, std::chrono::milliseconds timeout,
                                                    on_timeout policy) {
   if (params.size() > 65535) return failure{make_error("54000", "more than 65535 parameters")};
+  if (auto e = nul_in_sql(sql)) return failure{std::move(*e)};
   const int n = static_cast<int>(params.size());
   std::vector<std::string> texts(params.size());
   std::vector<const char*> values(params.size());
@@ -786,11 +820,13 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       prepared.erase(std::string(sql));
       return failure{with_pooler_hint(std::move(r).error())};
     }
-    if (!r && r.error().code == make_sqlstate_error("0A000")) {
-      // Executing our prepared statement is "not supported": in practice
-      // the server refusing its cached plan after the table changed shape
-      // ("cached plan must not change result type"), as it would on every
-      // later call. Prepare it again; the old name goes to
+    if (!r && r.error().code == make_sqlstate_error("0A000") && plan_refused) {
+      // The server refusing its cached plan after the table changed shape
+      // ("cached plan must not change result type", raised before the
+      // statement runs), as it would on every later call. Any other 0A000
+      // (a function raising feature_not_supported, after it ran and perhaps
+      // advanced a sequence) is the caller's error, never run again
+      // (PostgresConnection.AnyOther0A000IsNeverRunAgainBug). Prepare it again; the old name goes to
       // stale_statements. By key, as above. Outside a transaction the
       // refused call had no effect (the server checks the plan before it
       // runs anything), so it runs again once, at once; inside one the

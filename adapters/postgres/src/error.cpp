@@ -210,12 +210,13 @@ void blank(std::string& out, std::string_view piece) {
 
 }  // namespace
 
-std::string redact_conninfo_message(std::string_view message, std::string_view conninfo) {
+std::string redact_conninfo_message(std::string_view message, std::string_view conninfo, bool blank_quoted) {
   std::string out = redact_password(message);
   if (find_password_word(conninfo) == std::string_view::npos && uri_password(conninfo).empty()) return out;
   // Quoted tokens: "x" (one character, such as "=") stays.
   std::string quoted;
-  for (std::size_t i = 0; i < out.size();) {
+  if (!blank_quoted) quoted = std::move(out);
+  for (std::size_t i = 0; blank_quoted && i < out.size();) {
     if (out[i] != '"') {
       quoted += out[i++];
       continue;

@@ -42,6 +42,7 @@ transaction::transaction(connection& conn, transaction_options o)
   conn_.execute(savepoint_ ? "SAVEPOINT " + savepoint_name(level_) : begin_sql(o)).value();
   if (level_ == 1) ++m->serial;
   serial_ = m->serial;
+  epoch_ = m->epoch;  // after our BEGIN moved it
   m->depth = level_;
 }
 
@@ -51,7 +52,7 @@ transaction::~transaction() {
 
 bool transaction::live() const noexcept {
   const connection::guard_marks* m = conn_.marks();
-  return m != nullptr && m->serial == serial_ && m->depth >= level_ &&
+  return m != nullptr && m->serial == serial_ && m->epoch == epoch_ && m->depth >= level_ &&
          conn_.transaction() != transaction_state::idle;
 }
 
@@ -61,7 +62,7 @@ void transaction::finish_check(const char* what) {
     // Ended without us (a manual COMMIT/ROLLBACK, the pool's reset): nothing
     // to finish; record it so the destructor sends nothing either.
     connection::guard_marks* m = conn_.marks();
-    if (m != nullptr && m->serial == serial_ && m->depth >= level_) m->depth = level_ - 1;
+    if (m != nullptr && m->serial == serial_ && m->depth >= level_) m->depth = level_ - 1;  // NOLINT
     active_ = false;
     throw_misuse(what, "its transaction already ended outside the guard (a COMMIT or ROLLBACK it did not "
                        "send, or the pool's reset)");
@@ -106,6 +107,9 @@ bool transaction::end_rollback(error* err) noexcept {
   // Closed, or the transaction is someone else's now: nothing of ours to undo.
   if (m == nullptr || m->serial != serial_ || m->depth < level_) return true;
   m->depth = level_ - 1;
+  // The transaction ended and a new one (the user's own BEGIN) began since:
+  // not ours to roll back.
+  if (m->epoch != epoch_) return true;
   // Ended already (a failed COMMIT, a manual ROLLBACK): nothing to undo.
   if (conn_.transaction() == transaction_state::idle) return true;
   try {

@@ -472,16 +472,19 @@ class replica_router {
         const time_point cap = detail::saturating_add(clock_now(), detail::saturating_ns(opts_.replica_acquire_timeout));
         if (cap < d) d = cap;
       }
+      const std::uint64_t creation_failures = replicas_[k]->creation_failures();
       auto r = replicas_[k]->acquire_until(d);
       if (r) {
         state_[k]->reads.fetch_add(1, std::memory_order_relaxed);  // statistics
         return routed_lease{std::move(*r), route{k}};
       }
       // A timeout is load, not failure, and the read moves on; unless the
-      // pool could not open connections meanwhile (a creation error comes
-      // with it): a replica going down before its pool's breaker opens.
-      if (r.error().code != errc::timeout || r.error().last_creation_error ||
-          !r.error().last_creation_message.empty())
+      // pool failed to open a connection meanwhile: a replica going down
+      // before its pool's breaker opens. Meanwhile, counted: the error's
+      // last_creation_error may be a failure from long before, never
+      // cleared while the pool needed no new connection
+      // (RouterTest.ABusyReplicaWithAnOldCreationFailureIsNotEjectedBug).
+      if (r.error().code != errc::timeout || replicas_[k]->creation_failures() != creation_failures)
         record_failure(k);
       have_now = false;
     }
@@ -510,12 +513,18 @@ class replica_router {
     auto r = replicas_[k]->acquire_until(
         detail::saturating_add(clock_.now(), detail::saturating_ns(opts_.check_timeout)));
     if (!r) return record_failure(k);
-    if (probe_ && !measure(k, **r)) {
+    // Readmission wants a round trip that worked: any failure of the probe
+    // (a timeout from a stopped server too) ejects the replica again
+    // (RouterTest.AReadmissionProbeThatTimesOutEjectsAgainBug).
+    if (probe_ && measure(k, **r) != measured::ok) {
       r->discard();
       return record_failure(k);
     }
     detail::replica_state& st = *state_[k];
     std::lock_guard lk(st.mutex);
+    // A failure reported meanwhile (failed(lease) on a read of this replica)
+    // reopened the breaker: it stands (RouterTest.AFailureReportedDuringTheProbeStandsBug).
+    if (st.breaker.state() != breaker_state::half_open) return;
     st.breaker.succeeded();
     settle_locked(st);
   }
@@ -538,25 +547,30 @@ class replica_router {
       if (r.error().code != errc::timeout) record_failure(k);  // a timeout is load
       return;
     }
-    if (!measure(k, **r)) {
+    if (measure(k, **r) == measured::lost) {  // another failure leaves the verdict as it was
       r->discard();
       record_failure(k);
     }
   }
 
+  /// What a lag probe did.
+  enum class measured : std::uint8_t {
+    ok,      ///< answered (a lag, or none known): the verdict is recorded
+    lost,    ///< its connection was lost
+    failed,  ///< any other failure (a timeout, an error): nothing recorded
+  };
   /// Runs the lag probe on c (a connection of replica k) and records the
-  /// verdict. False when the probe lost its connection (the caller counts
-  /// it against the replica); any other failure leaves the verdict as it was.
-  bool measure(std::size_t k, connection_type& c) noexcept {
+  /// verdict when it answers.
+  measured measure(std::size_t k, connection_type& c) noexcept {
     std::optional<std::chrono::nanoseconds> lag;
     try {
       lag = probe_(c);
     } catch (const std::system_error& e) {
-      return e.code() != db_errc::connection_lost;
+      return e.code() == db_errc::connection_lost ? measured::lost : measured::failed;
     } catch (...) {
-      return true;
+      return measured::failed;
     }
-    if (!lag) return true;
+    if (!lag) return measured::ok;
     detail::replica_state& st = *state_[k];
     {
       std::lock_guard lk(st.mutex);
@@ -564,7 +578,7 @@ class replica_router {
     }
     const bool over = opts_.max_replica_lag.count() > 0 && *lag > opts_.max_replica_lag;
     st.lagging.store(over, std::memory_order_relaxed);  // a verdict; see the file comment
-    return true;
+    return measured::ok;
   }
 
   /// The monitor: sleeps until the next readmission probe or lag check is

@@ -123,6 +123,22 @@ TEST(PostgresConnection, CachedPlanRefusedAfterASchemaChangeIsPreparedAgainBug) 
   EXPECT_EQ(server_side(), 1) << "nothing piles up server-side";
 }
 
+// Only the refused cached plan is run again: any 0A000 was, so a function
+// that advanced a sequence and then raised feature_not_supported ran twice
+// for one call (review).
+TEST(PostgresConnection, AnyOther0A000IsNeverRunAgainBug) {
+  connection c = open_test_connection();
+  c.execute("CREATE TEMP SEQUENCE seq_0a000").value();
+  c.execute("CREATE FUNCTION pg_temp.raise_0a000(x int8) RETURNS int8 LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM nextval('seq_0a000'); RAISE feature_not_supported USING MESSAGE = 'not here'; END $$")
+      .value();
+  auto r = c.execute("SELECT pg_temp.raise_0a000($1)", 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_sqlstate_error("0A000"));
+  EXPECT_EQ(c.execute("SELECT last_value FROM seq_0a000").value().get<std::int64_t>(0, 0), 1)
+      << "the function ran more than once for one call";
+}
+
 // A Bind with the wrong number of parameters is answered with an ordinary
 // ERROR whose SQLSTATE is 08P01; the session goes on. It was taken for a
 // lost connection: marked broken, discarded by the pool, a replica ejected.
@@ -152,6 +168,53 @@ TEST(PostgresConnection, TheLargestTimeoutsMeanNoDeadlineBug) {
   auto p = c.ping(forever);
   EXPECT_TRUE(p) << p.error().message;
   EXPECT_FALSE(c.broken());
+}
+
+// The mirror of the above: milliseconds::min() made time_point::min() a
+// deadline, and the wait's deadline - now() overflowed into a wait without
+// end (a frozen server blocked ping() and open() for as long as it stayed
+// frozen; UBSan: signed integer overflow). Zero or less now means no time.
+TEST(PostgresConnection, TheSmallestTimeoutsMeanNowNotForeverBug) {
+  using std::chrono::milliseconds;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto opened = connection::open(shared_pg_server().conninfo(), milliseconds::min());
+  EXPECT_FALSE(opened) << "a connect with no time left";
+  if (!opened) {
+    EXPECT_NE(opened.error().message.find("timed out"), std::string::npos) << opened.error().message;
+  }
+  connection c = connection::open(shared_pg_server().conninfo(), 5s).value();
+  for (const milliseconds t : {milliseconds::min(), milliseconds(-1), milliseconds(0)}) {
+    const auto p = c.ping(t);
+    EXPECT_FALSE(p) << t.count() << " ms";
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+// libpq reads SQL text up to a NUL byte: "SELECT $1::int8 AS a\0 + 100"
+// returned 5, the rest silently dropped (review), while a NUL in a text
+// parameter was already refused with 22021.
+TEST(PostgresConnection, SqlWithANulByteIsRefusedNotCutBug) {
+  connection c = connection::open(shared_pg_server().conninfo(), 5s).value();
+  using namespace std::string_view_literals;
+  const auto with_param = c.execute("SELECT $1::int8 AS a\0 + 100"sv, 5);
+  ASSERT_FALSE(with_param);
+  EXPECT_EQ(with_param.error().code, make_sqlstate_error("22021"));
+  EXPECT_NE(with_param.error().message.find("NUL byte at offset 20"), std::string::npos) << with_param.error().message;
+  const auto plain = c.execute("SELECT 1\0; SELECT 2"sv);
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().code, make_sqlstate_error("22021"));
+  EXPECT_FALSE(c.broken());
+  EXPECT_EQ(c.execute("SELECT 3::int8").value().get<std::int64_t>(0, 0), 3);
+}
+
+// param(const char*) built a std::string_view from a null pointer:
+// SIGSEGV (review). A null pointer is SQL NULL, as in libpq.
+TEST(PostgresConnection, ANullCharPointerParameterIsNullNotACrashBug) {
+  connection c = connection::open(shared_pg_server().conninfo(), 5s).value();
+  const char* none = nullptr;
+  auto r = c.execute("SELECT $1::text IS NULL", none);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->get<bool>(0, 0));
 }
 
 TEST(PostgresConnection, UnnamedStatementsLeaveNothingPrepared) {

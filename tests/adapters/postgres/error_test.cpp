@@ -70,6 +70,26 @@ TEST(PostgresError, UnparsableConninfoNeverEchoesItsPasswordBug) {
             "missing \"=\" after \"***\"");
 }
 
+// A URI whose password holds an unencoded '/' or '@' parses, but libpq then
+// reads the password's pieces as a port or a host and quotes them in its
+// connect error, which also becomes the pool's creation_failed event and
+// last_creation_message (review: "invalid integer value "Sec" for
+// connection option "port""). Connect-time messages blank every piece of
+// the password; quoted user and database names stay readable.
+TEST(PostgresError, AConnectErrorNeverShowsPiecesOfAMisreadPasswordBug) {
+  for (const char* ci : {"postgresql://app:Sec/retPw9@127.0.0.1:1/app", "postgresql://app:Sec@ret7Pw@127.0.0.1:1/app"}) {
+    ASSERT_FALSE(validate(options{.conninfo = ci})) << ci << ": libpq parses it";
+    const auto c = connection::open(ci, std::chrono::seconds(2));
+    ASSERT_FALSE(c) << ci;
+    const std::string& m = c.error().message;
+    for (const char* piece : {"Sec", "retPw9", "ret7Pw"}) EXPECT_EQ(m.find(piece), std::string::npos) << ci << " -> " << m;
+  }
+  EXPECT_EQ(redact_conninfo_message("password authentication failed for user \"app\"",
+                                    "postgresql://app:Sec/ret@h/db", false),
+            "password authentication failed for user \"app\"")
+      << "names stay readable";
+}
+
 // 08P01 is also the server's plain ERROR for a malformed call (a Bind with
 // the wrong number of parameters); the session goes on.
 TEST(PostgresError, ProtocolViolationAloneIsNotConnectionLostBug) {

@@ -244,6 +244,32 @@ TEST(PostgresTransaction, CommitOfAFailedTransactionThrows25P02) {
   again.commit();
 }
 
+// "A guard whose transaction ended without it (a manual COMMIT/ROLLBACK)
+// finishes silently: its destructor sends nothing." After a manual COMMIT
+// and the user's own BEGIN, the guard still thought the open transaction
+// was its own and rolled it back: the user's insert was lost (review).
+TEST(PostgresTransaction, AGuardNeverRollsBackTheUsersOwnLaterTransactionBug) {
+  fresh_table("tx_own");
+  for (const bool one_call : {false, true}) {
+    SCOPED_TRACE(one_call ? "COMMIT; BEGIN in one call" : "COMMIT, then BEGIN");
+    connection c = open_test_connection();
+    {
+      transaction guard(c);
+      if (one_call) {
+        c.execute("COMMIT; BEGIN").value();
+      } else {
+        c.execute("COMMIT").value();
+        c.execute("BEGIN").value();
+      }
+      c.execute("INSERT INTO tx_own VALUES (1)").value();
+    }  // the guard's destructor: not its transaction
+    EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "the user's transaction is still open";
+    c.execute("COMMIT").value();
+  }
+  connection other = open_test_connection();
+  EXPECT_EQ(count(other, "tx_own"), 2) << "both of the user's inserts committed";
+}
+
 TEST(PostgresTransaction, RollbackThatFailsMarksTheConnectionBroken) {
   connection c = open_test_connection();
   const auto pid = c.execute("SELECT pg_backend_pid()").value().get<std::int64_t>(0, 0);

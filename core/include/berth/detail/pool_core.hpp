@@ -164,6 +164,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Typed snapshot of counters and wait percentiles. Thread-safe. Briefly
   /// takes the slow-path mutex (never held on the fast path). O(max_size).
   pool_stats stats() const;
+  /// stats().creation_failures alone: one relaxed load (a statistic), no
+  /// mutex. Thread-safe. The replica router compares it around a wait.
+  std::uint64_t creation_failures() const noexcept {
+    return counters_.creation_failures.load(std::memory_order_relaxed);
+  }
 
   /// Stops new acquires (they fail with errc::pool_closed at once), fails
   /// queued waiters with errc::pool_closed, stops connection creation and

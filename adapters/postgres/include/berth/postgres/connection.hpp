@@ -60,7 +60,8 @@ class param {
   param(I v) : text_(std::to_string(v)) {}  // NOLINT(implicit)
   param(double v);                           // NOLINT(implicit)
   param(std::string_view s) : view_(s) {}    // NOLINT(implicit)
-  param(const char* s) : view_(s) {}         // NOLINT(implicit)
+  /// A null pointer is SQL NULL (as in libpq), not a crash.
+  param(const char* s) : null_(s == nullptr), view_(s != nullptr ? std::string_view(s) : std::string_view()) {}  // NOLINT
   param(const std::string& s) : view_(s) {}  // NOLINT(implicit)
   param(bytea_view b) noexcept : binary_(true), view_(reinterpret_cast<const char*>(b.bytes.data()), b.bytes.size()) {}  // NOLINT
   template <class T>
@@ -336,6 +337,11 @@ class connection {
   struct guard_marks {
     int depth = 0;
     std::uint64_t serial = 0;
+    /// Moves at every transaction boundary the connection sees: a BEGIN,
+    /// START TRANSACTION or COMMIT command tag among a call's results, or the
+    /// session idle after a call. A guard whose epoch moved no longer owns
+    /// the transaction (a manual COMMIT, then BEGIN: the user's own).
+    std::uint64_t epoch = 0;
   };
   /// nullptr when closed.
   guard_marks* marks() noexcept;

@@ -71,8 +71,10 @@ std::string redact_password(std::string_view text);
 /// a password at all (a "password" keyword anywhere, or a URI with
 /// user:password@), every quoted token of two or more characters in the
 /// message becomes "***", and so does every piece of the password that
-/// still appears unquoted. Thread-safe.
-std::string redact_conninfo_message(std::string_view message, std::string_view conninfo);
+/// still appears unquoted. With blank_quoted false (messages of a connect
+/// that got past parsing: libpq and the server quote user and database
+/// names there, which stay readable) only those pieces go. Thread-safe.
+std::string redact_conninfo_message(std::string_view message, std::string_view conninfo, bool blank_quoted = true);
 
 class postgres_error;
 

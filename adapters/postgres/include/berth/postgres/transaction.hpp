@@ -125,6 +125,7 @@ class transaction {
   int level_;               // this guard's depth, 1 = outermost
   bool savepoint_;
   std::uint64_t serial_;    // the connection's guard serial when this guard began
+  std::uint64_t epoch_ = 0;  // the connection's transaction epoch once this guard began (guard_marks)
   // Mutable.
   bool active_ = true;
 };
