@@ -21,6 +21,8 @@ namespace {
 /// The request whose post() this thread is inside (to tell an executor's
 /// failure to post, or a forbidden inline run, from a normal run).
 thread_local const async_request* posting = nullptr;
+/// The pool whose fast-path completion this thread is posting (the same check).
+thread_local const pool_core* fast_posting_pool = nullptr;
 
 /// A completion this thread is delivering (its handler is running), in a
 /// stack: the innermost first. The pool counts the request as outstanding
@@ -83,7 +85,12 @@ struct pool_core::run_task {
   }
 };
 
+void pool_core::fast_posting(const pool_core* p) noexcept { fast_posting_pool = p; }
+
 void pool_core::fast_deliver(void (*run)(void*), void* ctx) {
+  if (fast_posting_pool == this)
+    die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
+              "requires post() to queue it");
   delivery d{this, deliveries, false, true};
   deliveries = &d;
   struct end_delivery {

@@ -736,5 +736,19 @@ TEST_F(AsyncDeathTest, ExecutorRunningTheCompletionInlineIsNamed) {
       "ran a completion inline inside post");
 }
 
+// The same on the fast path (a connection idle): the handler ran inside
+// async_acquire itself, with no word (review).
+TEST_F(AsyncDeathTest, ExecutorRunningAFastPathCompletionInlineIsNamedBug) {
+  struct inline_executor {
+    void post(unique_task t) { t(); }
+  };
+  EXPECT_DEATH(
+      {
+        auto p = make(opts(1, 1));
+        p->async_acquire(in(1h), inline_executor{}, [](result_type) {});
+      },
+      "ran a completion inline inside post");
+}
+
 }  // namespace
 }  // namespace berth

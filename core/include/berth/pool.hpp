@@ -398,6 +398,10 @@ class pool final : public detail::pool_core, private sweep_target {
   void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
     using H = std::decay_t<Handler>;
     fast_posted();  // before the claim exists: dropping it counts it done
+    struct posting {  // an executor running the completion inline is named (fast_deliver)
+      explicit posting(const pool* p) noexcept { fast_posting(p); }
+      ~posting() { fast_posting(nullptr); }
+    } scope(this);
     ex.post(unique_task(fast_completion<H>(slot_claim(this, i), std::forward<Handler>(handler))));
   }
 

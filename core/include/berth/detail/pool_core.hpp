@@ -345,6 +345,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// returned). The caller's last access to the pool: release, pairs with
   /// stop_async's acquire load.
   void fast_done() noexcept { fast_outstanding_.value.fetch_sub(1, std::memory_order_release); }
+  /// This thread is inside post() of this pool's fast-path completion (on)
+  /// or no longer (off): fast_deliver() names an executor that runs the
+  /// completion inline there, as the slow path does (run_task).
+  static void fast_posting(const pool_core* p) noexcept;
 
   /// Releases slot i, claimed by try_claim<false>() and never counted as a
   /// lease (note_claimed): the asynchronous fast path's post threw, or the
