@@ -21,8 +21,6 @@ namespace {
 /// The request whose post() this thread is inside (to tell an executor's
 /// failure to post, or a forbidden inline run, from a normal run).
 thread_local const async_request* posting = nullptr;
-/// The pool whose fast-path completion this thread is posting (the same check).
-thread_local const pool_core* fast_posting_pool = nullptr;
 
 /// A completion this thread is delivering (its handler is running), in a
 /// stack: the innermost first. The pool counts the request as outstanding
@@ -34,7 +32,6 @@ struct delivery {
   pool_core* pool;
   delivery* outer;
   bool pool_gone = false;
-  bool fast = false;  ///< a fast-path completion (fast_outstanding_), not a request (async_outstanding_)
 };
 thread_local delivery* deliveries = nullptr;
 
@@ -85,22 +82,9 @@ struct pool_core::run_task {
   }
 };
 
-void pool_core::fast_posting(const pool_core* p) noexcept { fast_posting_pool = p; }
-
-void pool_core::fast_deliver(void (*run)(void*), void* ctx) {
-  if (fast_posting_pool == this)
-    die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
-              "requires post() to queue it");
-  delivery d{this, deliveries, false, true};
-  deliveries = &d;
-  struct end_delivery {
-    delivery& d;
-    ~end_delivery() {
-      deliveries = d.outer;
-      if (!d.pool_gone) d.pool->fast_done();  // last access to the pool
-    }
-  } end{d};
-  run(ctx);
+void pool_core::inline_completion() noexcept {
+  die_async("an executor ran a completion inline inside post(); berth's executor contract (executor.hpp) "
+            "requires post() to queue it");
 }
 
 clock_source::time_point pool_core::deadline_in(std::chrono::nanoseconds timeout) const noexcept {
@@ -400,20 +384,29 @@ void pool_core::stop_async() noexcept {
   // of this pool that this very thread is inside (a handler destroying the
   // pool) are not waited for: they end after we return and then leave the
   // pool alone.
-  std::size_t mine = 0, mine_fast = 0;
+  std::size_t mine = 0;
   for (delivery* d = deliveries; d != nullptr; d = d->outer)
     if (d->pool == this) {
-      ++(d->fast ? mine_fast : mine);
+      ++mine;
       d->pool_gone = true;
     }
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  // acquire: pairs with fast_done()'s release, the completion's last access.
-  const auto fast_left = [&] { return fast_outstanding_.value.load(std::memory_order_acquire) - mine_fast; };
+  // Fast-path completions posted and not yet run: their slots are leased
+  // with completion_pending set (acquire: pairs with completion_taken()'s
+  // release). A dropped one gives its slot back, so only leased slots count.
+  const auto fast_left = [&] {
+    std::size_t n = 0;
+    for (std::uint32_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].completion_pending.load(std::memory_order_acquire) &&
+          slots_[i].word.state() == slot_state::leased)
+        ++n;
+    return n;
+  };
   while (async_outstanding_ != mine || fast_left() != 0) {
-    // A fast-path completion's end (fast_done) notifies nobody (it may not
-    // touch the pool after its decrement): look again every millisecond.
+    // Nothing notifies about a fast-path completion (it takes no mutex):
+    // look again every millisecond.
     const auto until = std::min(give_up, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
     async_done_cv_.wait_until(lk, until);
     if (std::chrono::steady_clock::now() >= give_up && (async_outstanding_ != mine || fast_left() != 0)) {

@@ -349,22 +349,19 @@ class pool final : public detail::pool_core, private sweep_target {
     slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
     slot_claim& operator=(slot_claim&&) = delete;
     ~slot_claim() { drop(); }
-    /// Never reached its handler: the slot goes back, and the completion is
-    /// done (the pool's destruction no longer waits for it). Empty afterwards.
+    /// Never reached its handler: the slot goes back (its completion_pending
+    /// flag ends with the next lease's start). Empty afterwards.
     void drop() noexcept {
-      if (pool* const p = std::exchange(pool_, nullptr)) {
-        p->release_unclaimed(slot_);
-        p->fast_done();  // last access to the pool
-      }
+      if (pool* const p = std::exchange(pool_, nullptr)) p->release_unclaimed(slot_);
     }
-    /// The lease, counted as handed out now; the claim is empty afterwards
-    /// (the completion is done when fast_deliver's handler call ends).
+    /// The lease, counted as handed out now; the claim is empty afterwards.
     lease_type take() noexcept {
       pool* const p = std::exchange(pool_, nullptr);
+      p->fast_running();
+      p->completion_taken(slot_);
       p->note_claimed(slot_);
       return p->make_lease(slot_);
     }
-    pool* owner() const noexcept { return pool_; }
 
    private:
     pool* pool_;  // null once taken, dropped or moved from
@@ -383,22 +380,16 @@ class pool final : public detail::pool_core, private sweep_target {
     /// which may destroy the pool (a handler owning the last reference to
     /// it: AsyncTest.ADroppedFastPathCompletionWhoseHandlerOwnsThePoolBug).
     ~fast_completion() { claim.drop(); }
-    void operator()() {
-      pool* const p = claim.owner();
-      p->fast_deliver([](void* self) {
-        auto& c = *static_cast<fast_completion*>(self);
-        std::move(c.h)(acquire_result(c.claim.take()));
-      }, this);
-    }
+    void operator()() { std::move(h)(acquire_result(claim.take())); }
   };
 
   /// The fast path of async_acquire(_for): posts slot i's completion, which
-  /// the pool's destruction waits for (fast_posted).
+  /// the pool's destruction waits for (completion_posted).
   template <class E, class Handler>
   void post_fast(std::uint32_t i, E& ex, Handler&& handler) {
     using H = std::decay_t<Handler>;
-    fast_posted();  // before the claim exists: dropping it counts it done
-    struct posting {  // an executor running the completion inline is named (fast_deliver)
+    completion_posted(i);
+    struct posting {  // an executor running the completion inline is named (fast_running)
       explicit posting(const pool* p) noexcept { fast_posting(p); }
       ~posting() { fast_posting(nullptr); }
     } scope(this);

@@ -328,27 +328,34 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
-  // A completion is outstanding from its post until it has run (its handler
-  // returned or threw) or been dropped with its slot back: the pool's
-  // destruction waits for it, as for a request that waited (stop_async;
-  // AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug).
+  // A completion posted and not yet run keeps its slot leased with
+  // slot_meta::completion_pending set: the pool's destruction waits for it,
+  // as for a request that waited (stop_async;
+  // AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug). No
+  // shared counter: the claimer and then the completion own the slot.
 
-  /// A fast-path completion is about to be posted. Relaxed: whoever destroys
-  /// the pool is ordered after this call by the user's own synchronization.
-  void fast_posted() noexcept { fast_outstanding_.value.fetch_add(1, std::memory_order_relaxed); }
-  /// Runs run(ctx) (take the claim, call the handler; may throw what the
-  /// handler throws) as a delivery of this pool on this thread: a handler
-  /// that destroys the pool does not wait for itself, and the pool is not
-  /// touched afterwards; otherwise the completion is done (fast_done).
-  void fast_deliver(void (*run)(void*), void* ctx);
-  /// A fast-path completion is done (its slot back, or its handler
-  /// returned). The caller's last access to the pool: release, pairs with
-  /// stop_async's acquire load.
-  void fast_done() noexcept { fast_outstanding_.value.fetch_sub(1, std::memory_order_release); }
-  /// This thread is inside post() of this pool's fast-path completion (on)
-  /// or no longer (off): fast_deliver() names an executor that runs the
-  /// completion inline there, as the slow path does (run_task).
-  static void fast_posting(const pool_core* p) noexcept;
+  /// Slot i's completion is about to be posted (the claimer, owning slot i).
+  /// Relaxed: whoever destroys the pool is ordered after this call by the
+  /// user's own synchronization.
+  void completion_posted(std::uint32_t i) noexcept {
+    slots_[i].completion_pending.store(true, std::memory_order_relaxed);
+  }
+  /// Slot i's completion takes it (its handler gets the lease now). Release:
+  /// pairs with stop_async's acquire load.
+  void completion_taken(std::uint32_t i) noexcept {
+    slots_[i].completion_pending.store(false, std::memory_order_release);
+  }
+  /// This thread is inside post() of this pool's fast-path completion (p),
+  /// or no longer (nullptr); fast_running() aborts naming an executor that
+  /// runs the completion inline there, as the slow path does (run_task).
+  /// Inline (a thread-local pointer): no call on the fast path.
+  static void fast_posting(const pool_core* p) noexcept { fast_posting_pool_ = p; }
+  void fast_running() const noexcept {
+    if (fast_posting_pool_ == this) [[unlikely]]
+      inline_completion();
+  }
+  [[noreturn]] BERTH_COLD static void inline_completion() noexcept;
+  static inline thread_local const pool_core* fast_posting_pool_ = nullptr;
 
   /// Releases slot i, claimed by try_claim<false>() and never counted as a
   /// lease (note_claimed): the asynchronous fast path's post threw, or the
@@ -479,9 +486,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if ((n & hold_mask_) == 0) [[unlikely]]
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
   }
-  /// Where slot i's claim was made (timeout and leak reports), and its leak record.
+  /// Where slot i's claim was made (timeout and leak reports), and its leak
+  /// record; a completion_pending left by a dropped completion ends here.
   BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept {
     slots_[i].site.store(site, std::memory_order_relaxed);  // single writer (the lessee), see slot.hpp
+    slots_[i].completion_pending.store(false, std::memory_order_relaxed);  // the same
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }
@@ -730,9 +739,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   async_request* fallback_head_ = nullptr;
   std::size_t async_outstanding_ = 0;
   bool async_stop_ = false;
-  /// Fast-path completions posted and not yet done (fast_posted, fast_done;
-  /// atomics only, no mutex on the fast path).
-  cache_padded<std::atomic<std::size_t>> fast_outstanding_{};
+
   /// The deadline the async thread sleeps towards (min() while it runs): a
   /// new deadline wakes it only if earlier.
   clock_source::time_point async_sleeps_until_ = clock_source::time_point::min();
