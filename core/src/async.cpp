@@ -393,14 +393,15 @@ void pool_core::stop_async() noexcept {
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  // Fast-path completions posted and not yet run: their slots are leased
-  // with completion_pending set (acquire: pairs with completion_taken()'s
-  // release). A dropped one gives its slot back, so only leased slots count.
+  // Fast-path completions posted and not yet run, or whose handler holds
+  // the lease: their slots are leased and marked (acquire: pairs with
+  // completion_posted()'s and completion_taken()'s release). A dropped one,
+  // or a handler that released its lease, gave the slot back: only leased
+  // slots count.
   const auto fast_left = [&] {
     std::size_t n = 0;
     for (std::uint32_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].completion_pending.load(std::memory_order_acquire) &&
-          slots_[i].word.state() == slot_state::leased)
+      if (slots_[i].completion.load(std::memory_order_acquire) != 0 && slots_[i].word.state() == slot_state::leased)
         ++n;
     return n;
   };

@@ -470,6 +470,31 @@ TEST_F(AsyncTest, DestroyingThePoolWaitsForAQueuedFastPathCompletionBug) {
   EXPECT_TRUE(served);
 }
 
+// The same while the completion's handler runs with the lease (the
+// executor's thread is inside it when another thread destroys the pool):
+// the destruction waits for the handler to let the lease go, as it does
+// for a request that waited.
+TEST_F(AsyncTest, DestroyingThePoolWaitsForARunningFastPathHandler) {
+  std::atomic<bool> closing{false}, in_handler{false};
+  pool_options o = opts(2, 2);
+  o.on_event = [&](const pool_event& e) {
+    if (e.kind == event_kind::closed && e.reason == close_reason::pool_closed) closing = true;
+  };
+  auto p = make(o);
+  bool served = false;
+  p->async_acquire(in(1h), ex.executor(), [&](result_type r) {
+    in_handler = true;
+    while (!closing.load()) std::this_thread::yield();  // the destructor has begun
+    std::this_thread::sleep_for(20ms);                  // real time, once: it reaches its checks meanwhile
+    served = r.has_value();
+  });  // the lease ends as the handler returns
+  std::thread runner([&] { ex.run_all(); });
+  while (!in_handler.load()) std::this_thread::yield();
+  p.reset();
+  runner.join();
+  EXPECT_TRUE(served);
+}
+
 // An executor shutting down destroys its queued completions unrun. When the
 // dropped handler held the last reference to the pool: on the fast path the
 // handler (and the pool) went before the claimed slot was given back, which

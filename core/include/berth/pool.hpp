@@ -349,8 +349,8 @@ class pool final : public detail::pool_core, private sweep_target {
     slot_claim(slot_claim&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
     slot_claim& operator=(slot_claim&&) = delete;
     ~slot_claim() { drop(); }
-    /// Never reached its handler: the slot goes back (its completion_pending
-    /// flag ends with the next lease's start). Empty afterwards.
+    /// Never reached its handler: the slot goes back (its completion mark
+    /// ends with the next lease's start). Empty afterwards.
     void drop() noexcept {
       if (pool* const p = std::exchange(pool_, nullptr)) p->release_unclaimed(slot_);
     }

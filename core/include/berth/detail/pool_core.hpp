@@ -328,22 +328,20 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
-  // A completion posted and not yet run keeps its slot leased with
-  // slot_meta::completion_pending set: the pool's destruction waits for it,
-  // as for a request that waited (stop_async;
-  // AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug). No
-  // shared counter: the claimer and then the completion own the slot.
+  // A completion posted and not yet run, and then its handler while it
+  // holds the lease, mark their leased slot (slot_meta::completion): the
+  // pool's destruction waits for them, as for a request that waited
+  // (stop_async; AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug).
+  // No shared counter: the claimer and then the completion own the slot.
+  static constexpr std::uint8_t completion_queued = 1, completion_running = 2;
 
   /// Slot i's completion is about to be posted (the claimer, owning slot i).
-  /// Relaxed: whoever destroys the pool is ordered after this call by the
-  /// user's own synchronization.
   void completion_posted(std::uint32_t i) noexcept {
-    slots_[i].completion_pending.store(true, std::memory_order_relaxed);
+    slots_[i].completion.store(completion_queued, std::memory_order_release);  // pairs with stop_async
   }
-  /// Slot i's completion takes it (its handler gets the lease now). Release:
-  /// pairs with stop_async's acquire load.
+  /// Slot i's completion takes it: its handler gets the lease now.
   void completion_taken(std::uint32_t i) noexcept {
-    slots_[i].completion_pending.store(false, std::memory_order_release);
+    slots_[i].completion.store(completion_running, std::memory_order_release);  // pairs with stop_async
   }
   /// This thread is inside post() of this pool's fast-path completion (p),
   /// or no longer (nullptr); fast_running() aborts naming an executor that
@@ -487,10 +485,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
   }
   /// Where slot i's claim was made (timeout and leak reports), and its leak
-  /// record; a completion_pending left by a dropped completion ends here.
+  /// record; a completion mark left by a dropped or finished completion ends here.
   BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept {
     slots_[i].site.store(site, std::memory_order_relaxed);  // single writer (the lessee), see slot.hpp
-    slots_[i].completion_pending.store(false, std::memory_order_relaxed);  // the same
+    slots_[i].completion.store(0, std::memory_order_relaxed);  // the same
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }

@@ -69,14 +69,15 @@ struct slot_meta {
   /// their release's slow path; relaxed: the slot word's CAS chain [W1] and
   /// the hand-off's mutex [G4] order the write before any later lease.
   std::atomic<clock_source::time_point> handed_at{clock_source::time_point::min()};
-  /// The asynchronous fast path claimed this slot and posted its completion,
-  /// which has not taken it yet: the pool's destruction waits for it
-  /// (stop_async). Set by that claimer, cleared by the completion's take()
-  /// (release: pairs with stop_async's acquire load) and by every lease's
-  /// start (note_site: a dropped completion gives the slot back with the
-  /// flag set). Single writer, the slot's owner; meaningful only while the
-  /// slot is leased.
-  std::atomic<bool> completion_pending{false};
+  /// The asynchronous fast path claimed this slot and posted its
+  /// completion (completion_posted), or the completion took it and its
+  /// handler holds the lease (completion_taken); 0 otherwise. While the slot
+  /// is leased and this is not 0, the pool's destruction waits (stop_async),
+  /// as it waits for a request's completion. Every lease's start sets 0
+  /// (note_site): a dropped completion gives the slot back with its mark,
+  /// and a handler that released its lease left it. Written only by the
+  /// slot's owner; release stores, stop_async's acquire loads.
+  std::atomic<std::uint8_t> completion{0};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);
