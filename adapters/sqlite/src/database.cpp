@@ -3,6 +3,7 @@
 #include <berth/sqlite/database.hpp>
 
 #include <berth/detail/duration.hpp>
+#include <berth/detail/json_writer.hpp>
 #include <berth/sqlite/transaction.hpp>
 
 #include <sqlite3.h>
@@ -50,6 +51,14 @@ const database_options& validated(const database_options& o) {
 
 std::optional<berth::options_error> validate(const database_options& o) {
   if (o.pool_name.empty()) return berth::options_error("pool_name", "must not be empty", struct_name);
+  // The two pools' names derive from it, and pool names must be UTF-8
+  // (pool_options.name): refused here, by this field, before a pool refuses
+  // "<pool_name>.writer" (fuzz/regressions/open_url/database_pool_name_not_utf8).
+  if (const std::size_t at = berth::detail::first_invalid_utf8(o.pool_name); at != std::string_view::npos)
+    return berth::options_error("pool_name",
+                                "must be UTF-8 (it names the pools, exported as JSON keys and Prometheus labels); "
+                                "byte " + std::to_string(at) + " is not",
+                                struct_name);
   if (o.readers < 1 || o.readers > max_readers)
     return berth::options_error("readers",
                                 "must be in [1, " + std::to_string(max_readers) + "], got " +

@@ -169,6 +169,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_sqlite_url{"sqlite:a.db?max_size=0", "max_size", "parameter max_size: must be in 1..65536"},
         bad_sqlite_url{"sqlite:a.db?default_timeout=1s", "default_timeout", "add readers=N"},
         bad_sqlite_url{"sqlite:a.db?readers=0", "readers", "parameter readers: must be in [1, 1024], got 0"},
+        // Accepted, then its pools refused "<name>.writer" with an uncaught
+        // options_error (the open_url fuzzer, this session).
+        bad_sqlite_url{"sqlite::memory:db2?readers=2&name=loc%AF%A6al", "name", "parameter name: must be UTF-8"},
         bad_sqlite_url{"sqlite:a.db?readers=2&max_size=3", "max_size", "readers= makes a sqlite::database"},
         bad_sqlite_url{"sqlite:a.db?readers=2&wal=false", "wal", "not an option of a sqlite::database"},
         bad_sqlite_url{"sqlite:a.db?readers=2&default_timeout=0", "default_timeout",
