@@ -232,16 +232,10 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       r.state = async_request::phase::attending;
       lk.unlock();
       // Outside mutex_: attend() may validate through the adapter.
-      attended a = attended::ready;
-      if ((slots_[i].word.flags() & slot_word::attention_mask) || always_validate_) a = attend(i, r.deadline);
-      if (a == attended::no_time) {  // no time left to validate: one that needs none (as claim_slow)
-        no_time = true;
-        i = always_validate_ ? no_slot : pop_ready();
-        if (i != no_slot) a = attended::ready;
-      }
+      const bool ok = check_claimed(i, r.deadline, no_time);
       lk.lock();
       r.state = async_request::phase::waiting;
-      if (a != attended::ready) continue;  // retired or put back: wait again (or time out, or close)
+      if (!ok) continue;  // retired or put back: wait again (or time out, or close)
     }
     if (r.cancelled) {  // cancelled at the very moment it got a connection: the connection goes back
       fill_error_locked(out.error, errc::cancelled, saturating_sub(clock_.now(), r.since));

@@ -281,17 +281,7 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
       waited |= blocked;
     }
     // Outside mutex_: attend() may validate through the adapter.
-    attended a = attended::ready;
-    if ((slots_[i].word.flags() & slot_word::attention_mask) || always_validate_) a = attend(i, deadline);
-    // The deadline passed before the validation could start (a try-once
-    // acquire: zero timeout or a deadline already passed): another idle
-    // connection may need none (README "Deadlines").
-    if (a == attended::no_time) {
-      no_time = true;
-      i = always_validate_ ? no_slot : pop_ready();
-      if (i != no_slot) a = attended::ready;
-    }
-    if (a == attended::ready) {
+    if (check_claimed(i, deadline, no_time)) {
       if (waited) {  // counted only for a connection actually handed out
         const auto d = saturating_sub(clock_.now(), start);
         std::lock_guard lk(mutex_);
@@ -347,6 +337,19 @@ std::uint32_t pool_core::pop_ready() noexcept {
     skip_stale(i);  // idle: stale is its only possible flag (see claim_slow)
   }
   return no_slot;
+}
+
+bool pool_core::check_claimed(std::uint32_t& i, clock_source::time_point deadline, bool& no_time) noexcept {
+  if (!(slots_[i].word.flags() & slot_word::attention_mask) && !always_validate_) return true;
+  const attended a = attend(i, deadline);
+  if (a == attended::ready) return true;
+  if (a == attended::closed) return false;
+  // The deadline passed before the validation could start (a try-once
+  // acquire: zero timeout or a deadline already passed): another idle
+  // connection may need none (README "Deadlines").
+  no_time = true;
+  i = always_validate_ ? no_slot : pop_ready();
+  return i != no_slot;
 }
 
 pool_core::attended pool_core::attend(std::uint32_t i, clock_source::time_point deadline) noexcept {

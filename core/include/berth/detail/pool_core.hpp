@@ -559,6 +559,12 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     no_time,  ///< it needed validation and the deadline had passed: put back
   };
   attended attend(std::uint32_t i, clock_source::time_point deadline) noexcept;
+  /// Claimed slot i, before it is handed out (claim_slow, async_run): true
+  /// when it is ready, possibly after attend(); when the deadline left no
+  /// time to validate it, sets no_time and, unless every connection needs
+  /// validation, replaces i by an idle one that needs none (pop_ready).
+  /// False: nothing ready (i retired or put back).
+  bool check_claimed(std::uint32_t& i, clock_source::time_point deadline, bool& no_time) noexcept;
   bool validate_or_retire(std::uint32_t i, slot_state from, std::chrono::milliseconds timeout) noexcept;
   std::uint32_t wait_for_slot(clock_source::time_point deadline, clock_source::time_point start, bool front,
                               acquire_error& err, bool& blocked) noexcept;
