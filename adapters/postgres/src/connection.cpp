@@ -820,7 +820,7 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       prepared.erase(std::string(sql));
       return failure{with_pooler_hint(std::move(r).error())};
     }
-    if (!r && r.error().code == make_sqlstate_error("0A000") && plan_refused) {
+    if (!r && plan_refused) {  // a 0A000, from RevalidateCachedQuery
       // The server refusing its cached plan after the table changed shape
       // ("cached plan must not change result type", raised before the
       // statement runs), as it would on every later call. Any other 0A000

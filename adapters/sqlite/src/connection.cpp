@@ -129,18 +129,17 @@ void connection_state::fail_transaction_lost(std::string_view sql) {
   // and keeps its class (SQLITE_FULL: resource_exhausted; BUSY: retryable,
   // so write() runs the whole function again). None seen (a COMMIT or
   // ROLLBACK outside the guards ended it): SQLITE_ABORT_ROLLBACK, never
-  // retried (SqliteDatabase.AWriteWhoseFunctionCommitsItselfIsNotRetriedBug).
+  // retried (SqliteDatabaseFile.AWriteWhoseFunctionCommitsItselfIsNotRetriedBug).
   const int cause = rollback_cause;
-  const bool rolls_back = cause != 0;
   std::string why = "the transaction of this connection's live transaction guard (depth " + std::to_string(depth) +
                     ") is no longer open, so the statement was not run (it would have committed on its own): ";
-  if (rolls_back)
+  if (cause != 0)
     why += std::string("SQLite rolled the whole transaction back after ") + sqlite3_errstr(cause) +
            " (extended code " + std::to_string(cause) + ")";
   else
     why += "SQLite rolled it back after an error, or a COMMIT, END or ROLLBACK outside the guards ended it";
   why += "; end the guards (their rollback is then a no-op) and run the transaction again";
-  last_error = rolls_back ? cause : SQLITE_ABORT_ROLLBACK;  // not fail_with: this is no new cause
+  last_error = cause != 0 ? cause : SQLITE_ABORT_ROLLBACK;  // not fail_with: this is no new cause
   throw_sqlite_error(to_error_code(last_error), std::move(why), std::string(sql));
 }
 
