@@ -19,20 +19,41 @@ bool is_word_char(char c) noexcept { return std::isalnum(static_cast<unsigned ch
 
 constexpr std::size_t npos = std::string::npos;
 
-/// The first position from b that is not whitespace, '=' or a comment
-/// (-- to the end of the line, /* to */).
-std::size_t skip_to_value(const std::string& s, std::size_t b) noexcept {
-  for (;;) {
-    while (b < s.size() && (std::isspace(static_cast<unsigned char>(s[b])) != 0 || s[b] == '=')) ++b;
-    if (s.compare(b, 2, "--") == 0) {
-      const std::size_t nl = s.find('\n', b);
-      b = nl == npos ? s.size() : nl + 1;
-    } else if (s.compare(b, 2, "/*") == 0) {
-      const std::size_t end = s.find("*/", b + 2);
-      b = end == npos ? s.size() : end + 2;
-    } else {
-      return b;
+/// One past the comment that starts at b: -- to the end of the line, or
+/// /* to its */, nested as PostgreSQL nests them; the end of s if it is not
+/// closed. b itself when no comment starts there.
+std::size_t comment_end(const std::string& s, std::size_t b) noexcept {
+  if (s.compare(b, 2, "--") == 0) {
+    const std::size_t nl = s.find('\n', b);
+    return nl == npos ? s.size() : nl + 1;
+  }
+  if (s.compare(b, 2, "/*") != 0) return b;
+  std::size_t depth = 1;
+  for (std::size_t e = b + 2; e + 1 < s.size(); ++e) {
+    if (s.compare(e, 2, "/*") == 0) {
+      ++depth;
+      ++e;
+    } else if (s.compare(e, 2, "*/") == 0) {
+      ++e;
+      if (--depth == 0) return e + 1;
     }
+  }
+  return s.size();
+}
+
+/// The first position from b that is not whitespace, a comment, or (with
+/// `equals`) '='. *newline, when given, is set when what was skipped holds
+/// a line break (a -- comment ends with one).
+std::size_t skip_blank(const std::string& s, std::size_t b, bool equals, bool* newline = nullptr) noexcept {
+  for (;;) {
+    while (b < s.size() && (std::isspace(static_cast<unsigned char>(s[b])) != 0 || (equals && s[b] == '='))) {
+      if (newline != nullptr && s[b] == '\n') *newline = true;
+      ++b;
+    }
+    const std::size_t e = comment_end(s, b);
+    if (e == b) return b;
+    if (newline != nullptr && s.find('\n', b) < e) *newline = true;
+    b = e;
   }
 }
 
@@ -73,12 +94,31 @@ std::size_t dollar_end(const std::string& s, std::size_t b) noexcept {
 /// (a bare word such as NULL, a parameter such as $1): 'x', "x", E'x' (with
 /// backslash escapes), U&'x', B'x', X'x', N'x', $$x$$, $tag$x$tag$.
 std::size_t literal_end(const std::string& s, std::size_t b) noexcept {
-  if (s[b] == '\'' || s[b] == '"') return quoted_end(s, b, false);
+  // A backslash is an escape in every '...' here: with
+  // standard_conforming_strings off PostgreSQL reads 'a\'b' as one literal,
+  // and where it does not, reading it so only redacts more.
+  if (s[b] == '\'') return quoted_end(s, b, true);
+  if (s[b] == '"') return quoted_end(s, b, false);
   if (s[b] == '$') return dollar_end(s, b);
   std::size_t q = b;  // a prefix of one or two characters (U&) before the quote
   while (q < s.size() && q - b < 2 && (std::isalpha(static_cast<unsigned char>(s[q])) != 0 || s[q] == '&')) ++q;
   if (q == b || q >= s.size() || s[q] != '\'') return npos;
-  return quoted_end(s, q, std::tolower(static_cast<unsigned char>(s[b])) == 'e');
+  return quoted_end(s, q, true);
+}
+
+/// One past the string constant that starts at b and every '...' that
+/// continues it: PostgreSQL joins constants separated only by whitespace
+/// (comments included) that holds a line break ('a'<newline>'b' is "ab").
+/// npos when no constant starts at b.
+std::size_t continued_literal_end(const std::string& s, std::size_t b) noexcept {
+  std::size_t e = literal_end(s, b);
+  while (e != npos && e < s.size()) {
+    bool newline = false;
+    const std::size_t n = skip_blank(s, e, false, &newline);
+    if (!newline || n >= s.size() || s[n] != '\'') break;
+    e = quoted_end(s, n, true);
+  }
+  return e;
 }
 
 }  // namespace
@@ -100,9 +140,9 @@ std::string redact_sql_password(std::string_view sql) {
     for (std::size_t j = 0; j < keyword.size() && match; ++j)
       match = std::tolower(static_cast<unsigned char>(out[i + j])) == keyword[j];
     if (!match || (i + keyword.size() < out.size() && is_word_char(out[i + keyword.size()]))) continue;
-    const std::size_t b = skip_to_value(out, i + keyword.size());
+    const std::size_t b = skip_blank(out, i + keyword.size(), true);
     if (b >= out.size()) break;
-    const std::size_t e = literal_end(out, b);
+    const std::size_t e = continued_literal_end(out, b);
     if (e == npos) continue;  // a bare word (NULL) or a parameter ($1) is no secret
     out.replace(b, e - b, "***");
     i = b + 2;

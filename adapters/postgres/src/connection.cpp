@@ -114,9 +114,26 @@ error server_error(const PGresult* r) {
 /// statement ("LINE 1: ... PASSWORD 'x' ...") included; berth prints the
 /// same notices built from their fields as server_error() builds an error
 /// message: redacted, without the echo, the position as an offset.
-void print_notice(void*, const PGresult* r) {
-  const std::string m = server_error(r).message + "\n";
-  (void)std::fwrite(m.data(), 1, m.size(), stderr);
+
+/// Whether sql has the words AND CHAIN (COMMIT AND CHAIN, ROLLBACK AND
+/// CHAIN: the transaction ends and the next begins at once), in any case
+/// and spacing; "AND NO CHAIN" is not. Read only when a ROLLBACK tag came
+/// back, so a literal that spells them costs at most a boundary too many.
+bool chains(std::string_view sql) noexcept {
+  const auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  const auto word_at = [sql, word_char](std::size_t i, std::string_view w) {
+    if (i + w.size() > sql.size()) return false;
+    for (std::size_t j = 0; j < w.size(); ++j)
+      if (std::toupper(static_cast<unsigned char>(sql[i + j])) != w[j]) return false;
+    return (i == 0 || !word_char(sql[i - 1])) && (i + w.size() == sql.size() || !word_char(sql[i + w.size()]));
+  };
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (!word_at(i, "AND")) continue;
+    std::size_t j = i + 3;
+    while (j < sql.size() && std::isspace(static_cast<unsigned char>(sql[j])) != 0) ++j;
+    if (j > i + 3 && word_at(j, "CHAIN")) return true;
+  }
+  return false;
 }
 
 /// Waits until fd is ready for events or deadline passes: 1 ready, 0 timed
@@ -417,6 +434,27 @@ struct connection::state {
   std::chrono::milliseconds cleanup_timeout{std::chrono::seconds{5}};
   /// Why broken was set, when not a lost server (broken_error()); static text.
   const char* broken_why = nullptr;
+  /// The SQL of the call whose results are being collected (run()), for
+  /// redact_statement_message() and for the transaction boundaries that
+  /// only its text shows (AND CHAIN); empty otherwise.
+  std::string_view call_sql;
+  /// WARNINGs 25001 ("there is already a transaction in progress") seen
+  /// during the current call: each makes one BEGIN a no-op, no boundary.
+  unsigned stray_begins = 0;
+
+  /// The notice receiver of every connection (arg: its state). libpq's
+  /// default prints each NOTICE or WARNING to stderr as the server
+  /// formatted it, its echo of the statement ("LINE 1: ... PASSWORD 'x'
+  /// ...") included; berth prints the same notices built from their fields
+  /// as server_error() builds an error message: redacted, without the
+  /// echo, the position as an offset.
+  static void on_notice(void* arg, const PGresult* r) {
+    auto* self = static_cast<state*>(arg);
+    const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (code != nullptr && std::string_view(code) == "25001") ++self->stray_begins;
+    const std::string m = redact_statement_message(server_error(r).message, self->call_sql) + "\n";
+    (void)std::fwrite(m.data(), 1, m.size(), stderr);
+  }
   session_target target = session_target::any;
   bool mismatched = false;  // this session no longer satisfies target
   bool reported = false;    // this session reported its server (once is enough)
@@ -467,6 +505,19 @@ struct connection::state {
     return e;
   }
 
+  /// After a PQsend* call refused to send: a lost connection if libpq has
+  /// lost it, otherwise a session in a state berth did not expect ("another
+  /// command is already in progress"), which is discarded (broken) but is
+  /// not a lost connection: a router must not eject a healthy server for it
+  /// (PostgresConnection.ARefusedCopyLeavesTheSessionUsableBug).
+  error send_failed() {
+    if (PQstatus(conn) != CONNECTION_OK) return libpq_error("08006");
+    error e = make_error("55000", PQerrorMessage(conn));
+    broken = true;
+    broken_why = "libpq refused to send a command on it: its protocol state is unknown";
+    return e;
+  }
+
   /// Asks the server to cancel the running command, from a helper thread
   /// (send_cancel_detached: libpq's PQcancel can block forever). Best
   /// effort: nullptr when no request could be started; whether it arrived
@@ -504,7 +555,7 @@ struct connection::state {
     std::string q;
     for (const std::string& name : stale_statements) q += "DEALLOCATE " + name + ";";
     stale_statements.clear();
-    if (PQsendQuery(conn, q.c_str()) == 0) return failure{libpq_error("08006")};
+    if (PQsendQuery(conn, q.c_str()) == 0) return failure{send_failed()};
     if (auto r = collect(deadline, timeout, policy); !r && broken) return failure{std::move(r).error()};
     return {};
   }
@@ -569,10 +620,45 @@ struct connection::state {
   result<query_result, error> collect(clock::time_point deadline, std::chrono::milliseconds timeout,
                                       on_timeout policy = on_timeout::mark_broken) {
     auto r = collect_results(deadline, timeout, policy);
+    call_sql = {};
+    stray_begins = 0;
     if (PQtransactionStatus(conn) == PQTRANS_IDLE) ++guards.epoch;  // a transaction boundary (guard_marks)
     note_status();
     check_target(r ? nullptr : &r.error());
     return r;
+  }
+
+  /// Ends a COPY that the server has begun (see collect_results): COPY
+  /// FROM STDIN fails with our message, COPY TO STDOUT's rows are read and
+  /// dropped, within deadline. COPY BOTH (replication) has no clean end:
+  /// the session is marked broken.
+  result<void, error> end_copy(ExecStatusType copy, clock::time_point deadline) {
+    if (copy == PGRES_COPY_BOTH) {
+      broken = true;
+      broken_why = "a replication COPY was started through execute()";
+      return {};
+    }
+    if (copy == PGRES_COPY_IN) {
+      if (PQputCopyEnd(conn, "COPY is not supported by berth's execute(); use native_handle()") < 0)
+        return failure{libpq_error("08006")};
+      return {};  // the caller flushes it, then reads the server's error
+    }
+    for (;;) {
+      char* row = nullptr;
+      const int n = PQgetCopyData(conn, &row, 1);
+      if (row != nullptr) PQfreemem(row);
+      if (n == -1) return {};  // done: the COPY's own result follows
+      if (n == -2) return failure{libpq_error("08006")};
+      if (n > 0) continue;
+      const int w = wait_socket(PQsocket(conn), POLLIN, deadline);
+      if (w == 0) {
+        broken = true;
+        broken_why = "the rows of a refused COPY did not end by the deadline";
+        return failure{make_error("57014", "COPY is not supported by execute(); its rows did not end by the "
+                                           "deadline: connection marked broken")};
+      }
+      if (w < 0 || PQconsumeInput(conn) == 0) return failure{libpq_error("08006")};
+    }
   }
 
   result<query_result, error> collect_results(clock::time_point deadline, std::chrono::milliseconds timeout,
@@ -611,14 +697,25 @@ struct connection::state {
       switch (PQresultStatus(r)) {
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH:
-          // Left in COPY state: reset() reports the connection as failed.
-          return failure{make_error("0A000", "COPY is not supported by execute(); use native_handle()")};
+        case PGRES_COPY_BOTH: {
+          // Refused, and the COPY ended here so that the session stays
+          // usable: left in COPY state, every later command failed with
+          // "another command is already in progress", read as a lost
+          // connection, and a router ejected a healthy replica
+          // (PostgresConnection.ARefusedCopyLeavesTheSessionUsableBug).
+          if (!first_error) first_error = make_error("0A000", "COPY is not supported by execute(); use native_handle()");
+          if (auto e = end_copy(PQresultStatus(r), deadline); !e) return failure{std::move(e).error()};
+          if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
+          break;
+        }
         case PGRES_FATAL_ERROR:
         case PGRES_BAD_RESPONSE:
         case PGRES_NONFATAL_ERROR:
           if (!first_error) {
             first_error = server_error(r);
+            // The server may quote a piece of a password literal
+            // (PostgresError.AServerMessageNeverQuotesAPasswordOfTheStatementBug).
+            first_error->message = redact_statement_message(first_error->message, call_sql);
             const char* fn = PQresultErrorField(r, PG_DIAG_SOURCE_FUNCTION);
             plan_refused = first_error->code == make_sqlstate_error("0A000") && fn != nullptr &&
                            std::string_view(fn) == "RevalidateCachedQuery";
@@ -630,7 +727,18 @@ struct connection::state {
           // A transaction began or ended inside this call ("COMMIT; BEGIN"
           // ends in a transaction, never idle): guards begun before it no
           // longer own the transaction (PostgresTransaction.AGuardNeverRollsBackTheUsersOwnLaterTransactionBug).
-          if (tag == "BEGIN" || tag == "START TRANSACTION" || tag == "COMMIT") ++guards.epoch;
+          // Not a BEGIN inside a transaction (WARNING 25001, a no-op), and
+          // also a ROLLBACK or COMMIT that began the next transaction at
+          // once (AND CHAIN; ROLLBACK TO shares the tag ROLLBACK)
+          // (PostgresTransaction.AChainedOrStrayBoundaryIsSeenByTheGuardBug).
+          if (tag == "BEGIN" || tag == "START TRANSACTION") {
+            if (stray_begins > 0)
+              --stray_begins;
+            else
+              ++guards.epoch;
+          } else if (tag == "COMMIT" || (tag == "ROLLBACK" && chains(call_sql))) {
+            ++guards.epoch;
+          }
           if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) {
             prepared.clear();
             stale_statements.clear();
@@ -705,7 +813,7 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   if (PQstatus(s->conn) == CONNECTION_BAD) return refused(PQerrorMessage(s->conn));
   // The server's refusal (too many connections, authentication, no such
   // database) with its SQLSTATE: connect_failure_message().
-  PQsetNoticeReceiver(s->conn, print_notice, nullptr);
+  PQsetNoticeReceiver(s->conn, &state::on_notice, s.get());
   PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
@@ -763,7 +871,8 @@ result<query_result, error> connection::state::run(std::string_view sql, clock::
                                                    std::chrono::milliseconds timeout, on_timeout policy) {
   if (auto e = nul_in_sql(sql)) return failure{std::move(*e)};
   const std::string q(sql);
-  if (PQsendQuery(conn, q.c_str()) == 0) return failure{libpq_error("08006")};
+  if (PQsendQuery(conn, q.c_str()) == 0) return failure{send_failed()};
+  call_sql = sql;
   return collect(deadline, timeout, policy);
 }
 
@@ -781,7 +890,10 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
     if (p.is_null()) continue;
     const std::string_view v = p.value();
     if (p.is_binary()) {
-      values[i] = v.data();
+      // Never a null pointer: libpq sends a null value as SQL NULL, and an
+      // empty span's data() may be null (PostgresConnection.AnEmptyByteaIsNotNullBug).
+      static constexpr char empty[1] = {};
+      values[i] = v.empty() ? empty : v.data();
       lengths[i] = static_cast<int>(v.size());
       formats[i] = 1;
     } else {
@@ -795,7 +907,8 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
     // Parse (unnamed statement) + Bind + Describe + Execute + Sync: one round trip, nothing left behind.
     const std::string q(sql);
     if (PQsendQueryParams(conn, q.c_str(), n, nullptr, values.data(), lengths.data(), formats.data(), 0) == 0)
-      return failure{libpq_error("08006")};
+      return failure{send_failed()};
+    call_sql = sql;
     return collect(deadline, timeout, policy);
   }
   for (int attempt = 0;; ++attempt) {
@@ -805,12 +918,14 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
     if (it == prepared.end()) {
       std::string name = "berth_" + std::to_string(++next_statement);
       const std::string q(sql);
-      if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{libpq_error("08006")};
+      if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{send_failed()};
+      call_sql = sql;
       if (auto r = collect(deadline, timeout, policy); !r) return failure{with_pooler_hint(std::move(r).error())};
       it = prepared.emplace(q, std::move(name)).first;
     }
     if (PQsendQueryPrepared(conn, it->second.c_str(), n, values.data(), lengths.data(), formats.data(), 0) == 0)
-      return failure{libpq_error("08006")};
+      return failure{send_failed()};
+    call_sql = sql;
     auto r = collect(deadline, timeout, policy);
     if (!r && r.error().code == make_sqlstate_error("26000")) {
       // Our statement is gone from the server (a manual DEALLOCATE, or a
@@ -878,7 +993,7 @@ result<query_result, error> connection::execute_for(std::chrono::milliseconds ti
 result<void, error> connection::ping(std::chrono::milliseconds timeout) {
   if (auto e = state::unusable(s_.get())) return failure{std::move(*e)};
   const auto deadline = deadline_in(timeout);
-  if (PQsendQuery(s_->conn, "") == 0) return failure{s_->libpq_error("08006")};
+  if (PQsendQuery(s_->conn, "") == 0) return failure{s_->send_failed()};
   if (auto r = s_->collect(deadline, timeout); !r) return failure{std::move(r).error()};
   return {};
 }
@@ -959,7 +1074,9 @@ transaction_state connection::transaction() const noexcept {
 int connection::transaction_depth() const noexcept { return s_ ? s_->guards.depth : 0; }
 connection::guard_marks* connection::marks() noexcept { return s_ ? &s_->guards : nullptr; }
 void connection::mark_broken() noexcept {
-  if (s_) s_->broken = true;
+  if (!s_) return;
+  s_->broken = true;
+  if (s_->broken_why == nullptr) s_->broken_why = "a transaction guard could not end its transaction, so its state is unknown";
 }
 std::chrono::milliseconds connection::cleanup_timeout() const noexcept {
   return s_ ? s_->cleanup_timeout : std::chrono::milliseconds{std::chrono::seconds{5}};

@@ -208,30 +208,42 @@ void blank(std::string& out, std::string_view piece) {
     out.replace(p, piece.size(), "***");
 }
 
+/// s with the text of every token quoted by one of `quotes` replaced by
+/// "***" ("x": one character, such as "=", stays), and all after a quote
+/// that is not closed, where nothing is safe.
+std::string blank_quoted_tokens(std::string_view s, std::string_view quotes) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    if (quotes.find(s[i]) == std::string_view::npos) {
+      out += s[i++];
+      continue;
+    }
+    const char q = s[i];
+    const std::size_t close = s.find(q, i + 1);
+    if (close == std::string_view::npos) {
+      (out += q) += "***";
+      break;
+    }
+    if (close - i - 1 >= 2)
+      ((out += q) += "***") += q;
+    else
+      out.append(s, i, close - i + 1);
+    i = close + 1;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string redact_statement_message(std::string_view message, std::string_view sql) {
+  if (redact_sql_password(sql) == sql) return std::string(message);
+  return blank_quoted_tokens(message, "\"'");
+}
 
 std::string redact_conninfo_message(std::string_view message, std::string_view conninfo, bool blank_quoted) {
   std::string out = redact_password(message);
   if (find_password_word(conninfo) == std::string_view::npos && uri_password(conninfo).empty()) return out;
-  // Quoted tokens: "x" (one character, such as "=") stays.
-  std::string quoted;
-  if (!blank_quoted) quoted = std::move(out);
-  for (std::size_t i = 0; blank_quoted && i < out.size();) {
-    if (out[i] != '"') {
-      quoted += out[i++];
-      continue;
-    }
-    const std::size_t close = out.find('"', i + 1);
-    if (close == std::string::npos) {  // unbalanced: nothing after it is safe
-      quoted += "\"***";
-      break;
-    }
-    if (close - i - 1 >= 2)
-      quoted += "\"***\"";
-    else
-      quoted.append(out, i, close - i + 1);
-    i = close + 1;
-  }
+  std::string quoted = blank_quoted ? blank_quoted_tokens(out, "\"") : std::move(out);
   // Unquoted pieces: the value whole, then cut where libpq cuts tokens.
   for (const std::string_view v : password_values(conninfo)) {
     blank(quoted, v);

@@ -97,10 +97,14 @@ class engine_error final : public Engine, public Class {
 };
 
 /// sql with the string constant after each PASSWORD keyword
-/// (case-insensitive; after whitespace, '=' and comments) replaced by ***:
-/// '...', "...", E'...', U&'...', B'...', X'...', N'...', $$...$$ and
-/// $tag$...$tag$, to the end of the text when not closed. A bare word
-/// (NULL) or a parameter ($1) is left. Thread-safe. Allocates.
+/// (case-insensitive; after whitespace, '=' and comments, nested /* */
+/// included) replaced by ***: '...', "...", E'...', U&'...', B'...',
+/// X'...', N'...', $$...$$ and $tag$...$tag$, to the end of the text when
+/// not closed, together with every '...' that continues it (PostgreSQL
+/// joins constants separated by whitespace holding a line break). A
+/// backslash escapes a quote in any '...' (standard_conforming_strings
+/// off), which can only redact more. A bare word (NULL) or a parameter ($1)
+/// is left. Thread-safe. Allocates.
 std::string redact_sql_password(std::string_view sql);
 
 /// Throws the most specific exception for code: Engine combined with the

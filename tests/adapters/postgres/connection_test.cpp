@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace berth::postgres {
 namespace {
@@ -277,6 +278,75 @@ TEST(PostgresConnection, ANoticeNeverPrintsTheStatementsPasswordBug) {
   EXPECT_NE(printed.find("WARNING"), std::string::npos) << "the notice is still shown: " << printed;
   EXPECT_EQ(printed.find("Secret"), std::string::npos) << printed;
   EXPECT_EQ(r.error().message.find("Secret"), std::string::npos) << r.error().message;
+}
+
+// The server quotes the token it stumbled on, and with a PASSWORD in the
+// statement that token can be the password: "syntax error at or near
+// "'S3cret'"", "unterminated quoted string at or near "'S3cret"". Only the
+// SQL text was redacted, so the password was in the error and in what()
+// (review of 957e949).
+TEST(PostgresConnection, AServerMessageNeverQuotesAPasswordOfTheStatementBug) {
+  connection c = open_test_connection();
+  for (const char* sql : {"ALTER ROLE PASSWORD 'Zq7Secret'", "ALTER USER berth_nobody WITH PASSWORD 'Zq7Secret",
+                          "ALTER ROLE berth_nobody PASSWORD 'aa' 'Zq7Secret'"}) {
+    SCOPED_TRACE(sql);
+    ::testing::internal::CaptureStderr();
+    auto r = c.execute(sql);
+    const std::string printed = ::testing::internal::GetCapturedStderr();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().sqlstate(), "42601") << r.error().message;
+    EXPECT_EQ(r.error().message.find("Zq7"), std::string::npos) << r.error().message;
+    EXPECT_EQ(printed.find("Zq7"), std::string::npos) << printed;
+    EXPECT_NE(r.error().message.find("at or near"), std::string::npos) << "the message is kept: " << r.error().message;
+  }
+  // Without a password the server's quoted tokens stay readable.
+  auto plain = c.execute("SELEC 1");
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("\"SELEC\""), std::string::npos) << plain.error().message;
+}
+
+// COPY was refused with 0A000 but left libpq in COPY state, so the next
+// statement failed with "another command is already in progress" as 08006:
+// connection_lost on a healthy session, which was then discarded, and a
+// router ejected a healthy replica for it (review of 957e949).
+TEST(PostgresConnection, ARefusedCopyLeavesTheSessionUsableBug) {
+  connection c = open_test_connection();
+  c.execute("CREATE TEMP TABLE cp (id int)").value();
+  c.execute("INSERT INTO cp SELECT generate_series(1, 5000)").value();
+  for (const char* copy : {"COPY cp TO STDOUT", "COPY (SELECT 1) TO STDOUT", "COPY cp FROM STDIN",
+                           "SELECT 1; COPY cp TO STDOUT; SELECT 2"}) {
+    SCOPED_TRACE(copy);
+    auto r = c.execute(copy);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().sqlstate(), "0A000") << r.error().message;
+    EXPECT_NE(r.error().code, db_errc::connection_lost);
+    EXPECT_FALSE(c.broken());
+    auto next = c.execute("SELECT count(*) FROM cp");
+    ASSERT_TRUE(next) << next.error().message;
+    EXPECT_EQ(next->get<std::int64_t>(0, 0), 5000) << "COPY FROM STDIN was ended without a row";
+    EXPECT_EQ(c.transaction(), transaction_state::idle);
+  }
+  // Inside a transaction the refused COPY fails the transaction, as any error.
+  c.execute("BEGIN").value();
+  EXPECT_FALSE(c.execute("COPY cp FROM STDIN"));
+  EXPECT_EQ(c.transaction(), transaction_state::in_error);
+  c.execute("ROLLBACK").value();
+  EXPECT_TRUE(c.ping(5s));
+}
+
+// An empty binary parameter was sent as SQL NULL: an empty span's data() is
+// a null pointer, which libpq reads as NULL (review of 957e949).
+TEST(PostgresConnection, AnEmptyByteaIsNotNullBug) {
+  connection c = open_test_connection();
+  const std::vector<std::byte> none;
+  for (const bytea_view v : {bytea_view{none}, bytea_view{}}) {
+    auto r = c.execute("SELECT $1::bytea IS NULL, length($1::bytea)", v);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r->get<bool>(0, 0));
+    EXPECT_EQ(r->get<std::int64_t>(0, 1), 0);
+  }
+  auto null = c.execute("SELECT $1::bytea IS NULL", nullptr).value();
+  EXPECT_TRUE(null.get<bool>(0, 0)) << "nullptr is still NULL";
 }
 
 TEST(PostgresConnection, UniqueViolationIs23505WithTheServerMessage) {

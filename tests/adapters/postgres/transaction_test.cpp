@@ -270,6 +270,58 @@ TEST(PostgresTransaction, AGuardNeverRollsBackTheUsersOwnLaterTransactionBug) {
   EXPECT_EQ(count(other, "tx_own"), 2) << "both of the user's inserts committed";
 }
 
+// ROLLBACK AND CHAIN (tag ROLLBACK, still in a transaction) did not move
+// the transaction epoch, so the guard committed the user's chained
+// transaction as its own, and an inner savepoint guard failed its ROLLBACK
+// TO and marked a healthy session broken. A stray BEGIN inside the
+// transaction (a no-op, WARNING 25001) moved it, so the guard refused to
+// commit its own transaction (review of 957e949).
+TEST(PostgresTransaction, AChainedOrStrayBoundaryIsSeenByTheGuardBug) {
+  fresh_table("tx_chain");
+  {
+    connection c = open_test_connection();
+    {
+      transaction tx(c);
+      c.execute("INSERT INTO tx_chain VALUES (1)").value();
+      c.execute("ROLLBACK AND CHAIN").value();
+      c.execute("INSERT INTO tx_chain VALUES (2)").value();
+      EXPECT_THROW(tx.commit(), std::logic_error) << "as after ROLLBACK; BEGIN: not the guard's transaction";
+    }
+    EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "the user's chained transaction is theirs";
+    c.execute("ROLLBACK").value();
+  }
+  {
+    connection c = open_test_connection();
+    {
+      transaction outer(c);
+      {
+        transaction inner(c);
+        c.execute("rollback   and\n chain").value();
+      }  // inner: its savepoint went with the chain; nothing to roll back
+      EXPECT_FALSE(c.broken()) << "a healthy session stays usable";
+    }
+    EXPECT_FALSE(c.broken());
+    c.execute("ROLLBACK").value();
+    EXPECT_TRUE(c.ping(5s));
+  }
+  {
+    connection c = open_test_connection();
+    ::testing::internal::CaptureStderr();
+    {
+      transaction tx(c);
+      c.execute("INSERT INTO tx_chain VALUES (3)").value();
+      c.execute("BEGIN").value();  // a no-op: WARNING 25001
+      c.execute("INSERT INTO tx_chain VALUES (4); START TRANSACTION").value();
+      EXPECT_NO_THROW(tx.commit());
+    }
+    const std::string warned = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(warned.find("already a transaction in progress"), std::string::npos) << warned;
+    EXPECT_EQ(c.transaction(), transaction_state::idle);
+  }
+  connection other = open_test_connection();
+  EXPECT_EQ(count(other, "tx_chain"), 2) << "rows 3 and 4, committed by the guard; 1 and 2 rolled back";
+}
+
 TEST(PostgresTransaction, RollbackThatFailsMarksTheConnectionBroken) {
   connection c = open_test_connection();
   const auto pid = c.execute("SELECT pg_backend_pid()").value().get<std::int64_t>(0, 0);

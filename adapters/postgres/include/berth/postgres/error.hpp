@@ -76,6 +76,15 @@ std::string redact_password(std::string_view text);
 /// names there, which stay readable) only those pieces go. Thread-safe.
 std::string redact_conninfo_message(std::string_view message, std::string_view conninfo, bool blank_quoted = true);
 
+/// The server's message about a statement, with nothing of a password in
+/// it: when sql carries a password literal (redact_sql_password() changes
+/// it), the server may quote a piece of it ("syntax error at or near
+/// "'secret'"", "unterminated quoted string at or near "'secr""), so every
+/// quoted token of two or more characters, in double or single quotes,
+/// becomes "***", and everything after a quote that is not closed.
+/// Otherwise message unchanged. Thread-safe.
+std::string redact_statement_message(std::string_view message, std::string_view sql);
+
 class postgres_error;
 
 /// A failed PostgreSQL call: a code (usually of error_category()) and the
