@@ -2,6 +2,7 @@
 #include <berth/registry.hpp>
 
 #include <berth/detail/duration.hpp>
+#include <berth/detail/json_writer.hpp>
 
 #include <cxxabi.h>
 
@@ -58,6 +59,11 @@ registry::~registry() {
 
 void registry::check_free_locked(const std::string& name) const {
   if (name.empty()) throw registry_error(registry_errc::invalid_name, name, "berth registry: an entry name must not be empty");
+  if (const std::size_t at = detail::first_invalid_utf8(name); at != std::string_view::npos)
+    throw registry_error(registry_errc::invalid_name, name,
+                         "berth registry: an entry name must be valid UTF-8 (byte " + std::to_string(at) +
+                             " is not): it is a JSON key and a Prometheus label, where two names differing in an "
+                             "invalid byte would become one");
   if (name.find('/') != std::string::npos)
     throw registry_error(registry_errc::invalid_name, name,
                          "berth registry: entry name '" + name +

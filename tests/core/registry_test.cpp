@@ -136,6 +136,26 @@ TEST(Registry, InvalidNames) {
   }
 }
 
+// A registry name is the JSON key of to_json(registry) and the pool label
+// of its pools: "orders\xff" and "orders\xfe" both became "orders\uFFFD",
+// one key and one label set for two pools, while a pool's own name was
+// already refused (review of 957e949).
+TEST(Registry, AnEntryNameThatIsNotUtf8IsRefusedBug) {
+  registry reg;
+  for (const char* bad : {"orders\xff", "orders\xc3", "\xed\xa0\x80"}) {
+    try {
+      reg.emplace<fake_pool>(bad, fake_adapter{});
+      ADD_FAILURE() << bad;
+    } catch (const registry_error& e) {
+      EXPECT_EQ(code_of(e), registry_errc::invalid_name) << e.what();
+      EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(reg.insert(bad, std::make_shared<fake_pool>(fake_adapter{})), registry_error);
+  }
+  EXPECT_NO_THROW(reg.emplace<fake_pool>("commandes-\xc3\xa9t\xc3\xa9", fake_adapter{})) << "UTF-8 is fine";
+  EXPECT_EQ(reg.names().size(), 1u);
+}
+
 TEST(Registry, InsertSharesOwnership) {
   auto p = std::make_shared<fake_pool>(fake_adapter{});
   registry reg;

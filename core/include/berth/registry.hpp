@@ -65,8 +65,9 @@ enum class registry_errc : int {
   wrong_type,
   /// emplace/insert after close_all() (or during the destructor).
   closed,
-  /// emplace/insert: the name is empty or contains "/" (which separates an
-  /// entry's name from its pools' in stats()).
+  /// emplace/insert: the name is empty, is not valid UTF-8 (a JSON key and
+  /// a Prometheus label), or contains "/" (which separates an entry's name
+  /// from its pools' in stats()).
   invalid_name,
 };
 

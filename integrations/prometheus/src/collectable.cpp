@@ -6,6 +6,7 @@
 // seconds apart). The objects of weak sources are locked for the read and
 // released after the mutex, so a pool whose last handle was the one locked
 // here is destroyed (joins its threads) outside it.
+#include <berth/detail/json_writer.hpp>
 #include <berth/prometheus.hpp>
 
 #include <algorithm>
@@ -13,8 +14,13 @@
 
 namespace berth::prometheus {
 
-void collectable::check_source(bool empty_name, bool null_object) {
-  if (empty_name) throw std::invalid_argument("berth::prometheus::collectable::add: the pool name is empty");
+void collectable::check_source(const std::string* name, bool null_object) {
+  if (name != nullptr && name->empty())
+    throw std::invalid_argument("berth::prometheus::collectable::add: the pool name is empty");
+  if (name != nullptr && detail::first_invalid_utf8(*name) != std::string_view::npos)
+    throw std::invalid_argument("berth::prometheus::collectable::add: the pool name is not valid UTF-8 (byte " +
+                                std::to_string(detail::first_invalid_utf8(*name)) +
+                                "); two names differing in an invalid byte would become one label value");
   if (null_object) throw std::invalid_argument("berth::prometheus::collectable::add: the object is null");
 }
 
@@ -26,7 +32,7 @@ collectable::source_id collectable::add_source(source s) {
 }
 
 collectable::source_id collectable::add(const std::shared_ptr<const registry>& pools) {
-  check_source(false, pools == nullptr);
+  check_source(nullptr, pools == nullptr);
   source s;
   s.object = pools;
   s.read_object = [](const void* p, const std::string&, stats_by_name& out) {

@@ -59,6 +59,21 @@ TEST(CollectableTest, ReportsAPoolUnderItsName) {
   EXPECT_NE(text.find("berth_pool_connections_max{pool=\"orders\"} 3\n"), std::string::npos) << text;
 }
 
+// add(name, pool) labels the pool with name: two names differing in an
+// invalid byte became one label set, and a server refuses a scrape with a
+// duplicate series (review of 957e949).
+TEST(CollectableTest, APoolNameThatIsNotUtf8IsRefusedBug) {
+  auto p = std::make_shared<fake_pool>(fake_adapter{}, small(1));
+  collectable c;
+  try {
+    c.add("orders\xff", p);
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(max_sizes(c).empty());
+}
+
 TEST(CollectableTest, OutlivesItsPoolAndDropsIt) {
   auto p = std::make_shared<fake_pool>(fake_adapter{}, small(3));
   collectable c;

@@ -93,12 +93,13 @@ class collectable final : public ::prometheus::Collectable {
 
   /// Adds a pool (a berth::pool<A>) or another registry entry type (a
   /// berth::sqlite::database: "<name>/writer" and "<name>/readers") under
-  /// `name`, held weakly. Throws std::invalid_argument for an empty name or
-  /// a null object. Thread-safe. Takes the collectable's mutex (waits for a
+  /// `name` (the pool label), held weakly. Throws std::invalid_argument for
+  /// an empty name, a name that is not UTF-8 (two such names would become
+  /// one label value), or a null object. Thread-safe. Takes the collectable's mutex (waits for a
   /// Collect() in progress). Allocates.
   template <registrable T>
   source_id add(std::string name, const std::shared_ptr<T>& object) {
-    check_source(name.empty(), object == nullptr);
+    check_source(&name, object == nullptr);
     source s;
     s.name = std::move(name);
     s.object = object;
@@ -146,8 +147,9 @@ class collectable final : public ::prometheus::Collectable {
     std::function<stats_by_name()> read;
   };
 
-  /// Throws std::invalid_argument naming the problem.
-  static void check_source(bool empty_name, bool null_object);
+  /// Throws std::invalid_argument naming the problem (name: null for a
+  /// source whose pools are named by its own checks).
+  static void check_source(const std::string* name, bool null_object);
   source_id add_source(source s);
 
   // Guarded by mutex_, which Collect() holds while it reads the sources (so
