@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <string>
 #include <system_error>
+#include <thread>
 
 namespace berth::detail {
 
@@ -22,18 +24,31 @@ namespace {
 /// failure to post, or a forbidden inline run, from a normal run).
 thread_local const async_request* posting = nullptr;
 
-/// A completion this thread is delivering (its handler is running), in a
-/// stack: the innermost first. The pool counts the request as outstanding
-/// until the delivery ends, so that its destructor waits for it; a handler
-/// that destroys the pool itself (a coroutine whose frame owns the pool) must
-/// not wait for its own delivery, and then the delivery must not touch the
-/// pool afterwards (pool_gone).
-struct delivery {
-  pool_core* pool;
-  delivery* outer;
-  bool pool_gone = false;
-};
-thread_local delivery* deliveries = nullptr;
+
+/// This thread is a pool's async thread whose pool a handler destroyed on
+/// it: the thread was detached (it cannot join itself) and its loop must
+/// return without touching the pool.
+thread_local bool async_thread_orphaned = false;
+
+/// This thread is a pool's async thread (async_loop).
+thread_local const pool_core* async_thread_of = nullptr;
+
+/// A handler that threw on the async thread (its executor's post() threw,
+/// so berth ran it there): nobody can catch it, so it is reported.
+void report_handler_exception(const char* pool_name) noexcept {
+  const char* what = "an exception not derived from std::exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr,
+               "berth: pool '%s': an asynchronous acquire's handler threw on the pool's async thread (its "
+               "executor's post() had thrown, so berth ran the completion there), and the exception was "
+               "dropped: %s\n",
+               pool_name, what);
+}
 
 [[noreturn]] void die_async(const char* what) noexcept {
   std::fprintf(stderr, "berth: %s\n", what);
@@ -59,12 +74,12 @@ struct pool_core::run_task {
     if (!out.deliver) return;
     // The request is done but still outstanding: the pool's destructor waits
     // until the handler has returned (or thrown) and been destroyed.
-    delivery d{pool, deliveries};
-    deliveries = &d;
+    delivery d{pool, deliveries_};
+    deliveries_ = &d;
     struct end_delivery {
       delivery& d;
       ~end_delivery() {
-        deliveries = d.outer;
+        deliveries_ = d.outer;
         if (!d.pool_gone) d.pool->async_delivered();
       }
     } end{d};
@@ -267,10 +282,10 @@ void pool_core::async_dropped(async_request& r) noexcept {
   // Destroying the handler may destroy the pool (a handler owning the last
   // reference to it): a delivery of this pool on this thread, as in
   // run_task, so that its destructor does not wait for this very request.
-  delivery d{this, deliveries};
-  deliveries = &d;
+  delivery d{this, deliveries_};
+  deliveries_ = &d;
   r.abandon();
-  deliveries = d.outer;
+  deliveries_ = d.outer;
   if (!d.pool_gone) async_delivered();  // last: the pool may be destroyed from here on
 }
 
@@ -332,7 +347,15 @@ void pool_core::deadline_sift_locked(std::size_t k) noexcept {
 
 // ---- the async thread ----
 
+pool_core::delivery_hold pool_core::hold_delivery_on_async_thread() {
+  if (async_thread_of != this) return {};
+  std::lock_guard lk(mutex_);
+  ++async_outstanding_;
+  return delivery_hold(this);
+}
+
 void pool_core::async_loop() noexcept {
+  async_thread_of = this;
   std::unique_lock lk(mutex_);
   for (;;) {
     while (async_request* r = fallback_head_) {  // post() threw (run here) or dropped the run
@@ -345,12 +368,16 @@ void pool_core::async_loop() noexcept {
         task.reset();
         async_dropped(*keep);
       } else {
+        // The name first: the handler may destroy the pool.
+        const std::string name = opts_.name;
         try {
           (*task)();
-        } catch (...) {  // the handler threw on our thread: nobody to tell
+        } catch (...) {  // the handler threw on our thread: nobody else can tell
+          report_handler_exception(name.c_str());
         }
       }
       task.reset();  // the request (its executor copy) dies outside the mutex
+      if (async_thread_orphaned) return;  // a handler destroyed the pool: `this` is gone
       lk.lock();
     }
     if (async_stop_) return;
@@ -378,24 +405,32 @@ void pool_core::stop_async() noexcept {
   // of this pool that this very thread is inside (a handler destroying the
   // pool) are not waited for: they end after we return and then leave the
   // pool alone.
-  std::size_t mine = 0;
-  for (delivery* d = deliveries; d != nullptr; d = d->outer)
+  std::size_t mine = 0;  // this thread's deliveries of requests (counted in async_outstanding_)
+  for (delivery* d = deliveries_; d != nullptr; d = d->outer)
     if (d->pool == this) {
-      ++mine;
+      if (d->fast_slot == no_slot) ++mine;
       d->pool_gone = true;
     }
+  const auto delivering_here = [](const pool_core* p, std::uint32_t i) {
+    for (delivery* d = deliveries_; d != nullptr; d = d->outer)
+      if (d->pool == p && d->fast_slot == i) return true;
+    return false;
+  };
   std::unique_lock lk(mutex_);
   constexpr auto patience = std::chrono::seconds(10);
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  // Fast-path completions posted and not yet run, or whose handler holds
-  // the lease: their slots are leased and marked (acquire: pairs with
-  // completion_posted()'s and completion_taken()'s release). A dropped one,
-  // or a handler that released its lease, gave the slot back: only leased
-  // slots count.
+  // Fast-path completions posted and not yet run, or whose handler is
+  // running: their slots are leased and marked (acquire: pairs with
+  // completion_posted()'s and completion_taken()'s release and
+  // completion_done()'s clear). A dropped one, or a handler that released
+  // its lease, gave the slot back: only leased slots count. A handler on
+  // this thread (destroying the pool) is not waited for: a lease it still
+  // holds is reported with the others.
   const auto fast_left = [&] {
     std::size_t n = 0;
     for (std::uint32_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].completion.load(std::memory_order_acquire) != 0 && slots_[i].word.state() == slot_state::leased)
+      if (slots_[i].completion.load(std::memory_order_acquire) != 0 && slots_[i].word.state() == slot_state::leased &&
+          !delivering_here(this, i))
         ++n;
     return n;
   };
@@ -417,7 +452,16 @@ void pool_core::stop_async() noexcept {
   async_stop_ = true;
   async_cv_.notify_all();
   lk.unlock();
-  if (async_thread_.joinable()) async_thread_.join();
+  if (!async_thread_.joinable()) return;
+  if (async_thread_.get_id() == std::this_thread::get_id()) {
+    // A handler on the async thread destroys the pool: the thread cannot
+    // join itself. It is detached, and its loop returns without touching
+    // the pool (AsyncTest.AHandlerOnTheAsyncThreadMayDestroyItsPoolBug).
+    async_thread_orphaned = true;
+    async_thread_.detach();
+    return;
+  }
+  async_thread_.join();
 }
 
 }  // namespace berth::detail

@@ -13,6 +13,7 @@
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -460,6 +461,80 @@ TEST_F(AsioAcquireTest, ManyRacingCoroutinesAndBlockingAcquirersLeaveThePoolWhol
   EXPECT_LE(c.total, 2u);
   std::printf("racing clients: %d leased, %d gave up (their acquire cancelled)\n", totals.leased.load(),
               totals.gave_up.load());
+}
+
+/// An io_context executor whose execute() throws while *fail is positive
+/// (bad_alloc), which berth's executor contract allows: berth then runs the
+/// completion on the pool's async thread.
+struct flaky_executor {
+  asio::io_context* ctx;
+  std::atomic<int>* fail;
+  bool never = false;
+  template <class F>
+  void execute(F&& f) const {
+    if (fail->load() > 0) {
+      fail->fetch_sub(1);
+      throw std::bad_alloc();
+    }
+    if (never)
+      asio::execution::execute(asio::require(ctx->get_executor(), asio::execution::blocking.never),
+                               std::forward<F>(f));
+    else
+      asio::execution::execute(ctx->get_executor(), std::forward<F>(f));
+  }
+  asio::execution_context& query(asio::execution::context_t) const noexcept { return *ctx; }
+  flaky_executor require(asio::execution::blocking_t::never_t) const {
+    flaky_executor e = *this;
+    e.never = true;
+    return e;
+  }
+  flaky_executor require(asio::execution::blocking_t::possibly_t) const {
+    flaky_executor e = *this;
+    e.never = false;
+    return e;
+  }
+  friend bool operator==(const flaky_executor& a, const flaky_executor& b) noexcept {
+    return a.ctx == b.ctx && a.never == b.never;
+  }
+  friend bool operator!=(const flaky_executor& a, const flaky_executor& b) noexcept { return !(a == b); }
+};
+
+// When berth ran the completion on its async thread (the executor's post
+// threw), berth::asio's dispatch posted the handler, with its lease, to the
+// io_context, and the pool stopped waiting for the delivery: destroyed
+// meanwhile, it aborted with the lease outstanding (or the lease would have
+// used freed memory). The delivery is now held until the handler has run
+// (review of 957e949).
+TEST_F(AsioAcquireTest, AFallbackDeliveryIsWaitedForByThePoolBug) {
+  auto& p = make(1, 1);
+  auto held = p.try_acquire();
+  std::atomic<int> fail{0};
+  std::atomic<bool> handled{false};
+  berth::asio::async_acquire(p, no_deadline, asio::bind_executor(flaky_executor{&ioc, &fail}, [&](result_type r) {
+                               EXPECT_TRUE(r);
+                               handled = true;
+                             }));
+  std::promise<void> go;
+  asio::post(ioc, [f = go.get_future().share()] { f.wait(); });  // the io_context is busy
+  auto guard = asio::make_work_guard(ioc);
+  std::thread io([this] { ioc.run(); });
+  fail = 1;
+  (*held).release();  // handed: the run's post throws, the async thread runs it
+  // The run took the connection (not woken to compete and then closed).
+  ASSERT_TRUE(eventually([&] { return p.counts().waiting == 0 && p.counts().leased == 1; }));
+  std::promise<void> destroyed;
+  auto destroyed_f = destroyed.get_future();
+  std::thread destroyer([&] {
+    pool.reset();
+    destroyed.set_value();
+  });
+  EXPECT_EQ(destroyed_f.wait_for(200ms), std::future_status::timeout) << "the pool went with the lease queued";
+  go.set_value();
+  destroyer.join();
+  EXPECT_TRUE(handled);
+  guard.reset();
+  io.join();
+  EXPECT_EQ(script->live.load(), 0);
 }
 
 }  // namespace

@@ -745,6 +745,161 @@ TEST_F(AsyncTest, DroppedCoroutineResumptionDestroysTheFrameInsteadOfLeakingItBu
   EXPECT_EQ(p->counts().idle, 1u);
 }
 
+// A coroutine type that owns its frame (final_suspend suspends; the task
+// object destroys the frame), as most coroutine libraries' task types do.
+struct owning_task {
+  struct promise_type {
+    owning_task get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> h;
+  owning_task(std::coroutine_handle<promise_type> ch) : h(ch) {}
+  owning_task(owning_task&& o) noexcept : h(std::exchange(o.h, {})) {}
+  ~owning_task() {
+    if (h) h.destroy();
+  }
+};
+
+// The awaiter's resumer wrote the outcome into the frame and resumed it
+// even after the frame's owner had destroyed it while suspended (a
+// heap-use-after-free under ASan), and the request was never cancelled:
+// it kept its place and took a connection (review of 957e949).
+TEST_F(AsyncTest, ACoroutineDestroyedWhileSuspendedCancelsItsRequestBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool resumed = false;
+  {
+    auto coro = [&]() -> owning_task {
+      auto r = co_await p->acquire_async(in(1h), ex.executor());
+      resumed = true;
+    };
+    owning_task t = coro();
+    EXPECT_EQ(p->counts().waiting, 1u);
+  }  // the owner destroys the suspended frame
+  ex.run_all();  // the cancellation's run
+  EXPECT_EQ(p->counts().waiting, 0u) << "the request was cancelled";
+  (*held).release();
+  ex.run_all();
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+// The same when the outcome (a lease) is already on its way as the frame
+// goes: it is dropped, and the connection goes back.
+TEST_F(AsyncTest, ACoroutineDestroyedWithItsLeaseOnTheWayDropsTheLeaseBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool resumed = false;
+  {
+    auto coro = [&]() -> owning_task {
+      auto r = co_await p->acquire_async(in(1h), ex.executor());
+      resumed = true;
+    };
+    owning_task t = coro();
+    (*held).release();  // handed to the request: its run is posted
+    ASSERT_EQ(ex.queued(), 1u);
+  }
+  ex.run_all();
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(p->counts().leased, 0u);
+}
+
+// A dropped resumption destroyed the suspended frame, and then its owning
+// task destroyed it again (double destroy under ASan): berth destroys only a
+// coroutine that frees itself (final_suspend() is suspend_never), and
+// leaves any other to its owner (review of 957e949).
+TEST_F(AsyncTest, ADroppedResumptionLeavesAnOwnedCoroutineToItsOwnerBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  bool resumed = false;
+  auto coro = [&]() -> owning_task {
+    auto r = co_await p->acquire_async(in(1h), ex.executor());
+    resumed = true;
+  };
+  std::optional<owning_task> t(coro());
+  (*held).release();
+  ex.drop_all();  // the executor shuts down
+  EXPECT_FALSE(t->h.done()) << "still suspended, still its owner's";
+  t.reset();  // the owner destroys it: once
+  EXPECT_FALSE(resumed);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+// A fast-path completion's running mark lasted as long as the lease, not
+// the handler: a handler that kept its lease (moved it out and returned)
+// made the pool's destruction wait 10 s and then blame executors that "are
+// not running", instead of naming the lease at once (review of 957e949).
+TEST_F(AsyncTest, AFastPathLeaseKeptPastItsHandlerIsReportedNotWaitedForBug) {
+  EXPECT_DEATH(
+      {
+        auto p = make(opts(1, 1));
+        std::optional<result_type> kept;
+        p->async_acquire(in(1h), ex.executor(), [&kept](result_type r) { kept.emplace(std::move(r)); });
+        ex.run_all();
+        p.reset();  // at once, naming the lease (it waited 10 s, then blamed the executors)
+      },
+      "destroyed with 1 lease\\(s\\) still outstanding");
+}
+
+// A handler run on the pool's async thread (its executor's post() threw)
+// that destroyed the pool made the thread join itself: std::terminate
+// ("Resource deadlock avoided"), every time (review of 957e949).
+TEST_F(AsyncTest, AHandlerOnTheAsyncThreadMayDestroyItsPoolBug) {
+  for (const bool throws : {false, true}) {
+    SCOPED_TRACE(throws ? "post() throws" : "post() drops the run");
+    std::shared_ptr<fake_pool> owned = make(opts(1, 1));
+    const std::weak_ptr<fake_pool> watch = owned;
+    auto held = owned->try_acquire();
+    std::promise<void> done;
+    auto finished = done.get_future();
+    struct refusing_executor {
+      bool throws;
+      void post(unique_task t) const {
+        if (throws) throw std::bad_alloc();
+        unique_task gone = std::move(t);
+      }
+    };
+    struct signal {
+      std::promise<void>* p;
+      ~signal() { p->set_value(); }
+    };
+    owned->async_acquire(in(1h), refusing_executor{throws},
+                         [keep = owned, s = std::make_shared<signal>(&done)](result_type r) mutable {
+                           if (r) (*r).release();
+                           keep.reset();  // the last owner: the pool goes, on the async thread
+                         });
+    (*held).release();  // handed: the post fails, the async thread runs (or drops) the run
+    owned.reset();
+    ASSERT_EQ(finished.wait_for(10s), std::future_status::ready);
+    // expired() as the last reference goes, before the destructor has run
+    EXPECT_TRUE(eventually([&] { return watch.expired() && script->live.load() == 0; }));
+  }
+}
+
+// A handler that threw on the async thread was caught and dropped without
+// a word: now it is reported on stderr (review of 957e949).
+TEST_F(AsyncTest, AHandlerThatThrowsOnTheAsyncThreadIsReportedBug) {
+  auto p = make(opts(1, 1));
+  auto held = p->try_acquire();
+  std::atomic<bool> ran{false};
+  ::testing::internal::CaptureStderr();
+  ex.fail_next_posts(1);
+  p->async_acquire(in(1h), ex.executor(), [&ran](result_type) {
+    ran = true;
+    throw std::runtime_error("handler failed: code 42");
+  });
+  (*held).release();
+  ASSERT_TRUE(eventually([&] { return ran.load() && p->counts().idle == 1; }));
+  p.reset();  // joins the async thread: its report is out
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(printed.find("pool 'async'"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("handler failed: code 42"), std::string::npos) << printed;
+}
+
 using AsyncDeathTest = AsyncTest;
 
 TEST_F(AsyncDeathTest, ExecutorRunningTheCompletionInlineIsNamed) {

@@ -90,6 +90,31 @@ TEST_F(PoolTest, FailFastStartupFailureNamesTheCauseAndClosesWhatItOpened) {
   EXPECT_EQ(script->live.load(), 0);
 }
 
+// The failed start closed what it had opened without a closed event and
+// emitted nothing for the refused connect: a hook or event_log counting
+// open connections per pool drifted by the opened ones each time
+// construction failed (review of 957e949).
+TEST_F(PoolTest, AFailedFailFastStartEmitsCreationFailedAndClosesWhatItOpenedBug) {
+  script->fail_from_connect = 3;
+  std::size_t created = 0, closed = 0, failed = 0;
+  std::string failure;
+  pool_options o = opts(4, 3);
+  o.on_event = [&](const pool_event& e) {
+    if (e.kind == event_kind::created) ++created;
+    if (e.kind == event_kind::closed && e.reason == close_reason::pool_closed) ++closed;
+    if (e.kind == event_kind::creation_failed) {
+      ++failed;
+      failure = std::string(e.message);
+    }
+  };
+  EXPECT_THROW(make(o), std::system_error);
+  EXPECT_EQ(created, 2u);
+  EXPECT_EQ(closed, 2u) << "every created has its closed";
+  EXPECT_EQ(failed, 1u);
+  EXPECT_NE(failure.find("connection refused"), std::string::npos) << failure;
+  EXPECT_EQ(script->live.load(), 0);
+}
+
 TEST_F(PoolTest, DegradedStartReturnsAtOnceAndFillsInBackground) {
   script->connect_down = true;
   auto p = make(opts(4, 2, startup_mode::degraded));

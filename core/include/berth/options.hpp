@@ -198,6 +198,8 @@ struct pool_options {
   /// captured (Boost.Stacktrace, a few microseconds) and each lease's start
   /// and end are recorded under a per-slot mutex only while this is on;
   /// off, the acquire path does not even read the clock.
+  /// On, the constructor waits for the reaper thread to load the debug
+  /// information for stacks (~100 ms), so that the first report is on time.
   /// Default 0 (off). Range [0, max_option_duration].
   std::chrono::milliseconds leak_threshold{0};
   /// Time one lease in this many (pool_stats::hold_time, and the size hint

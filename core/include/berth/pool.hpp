@@ -23,6 +23,7 @@
 #include <concepts>
 #include <coroutine>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <source_location>
 #include <type_traits>
@@ -222,11 +223,33 @@ class pool final : public detail::pool_core, private sweep_target {
   /// What `co_await pool.acquire_async(deadline, ex)` awaits: an
   /// acquire_result. When a connection is idle the coroutine does not
   /// suspend; otherwise it suspends and is resumed on `ex` (executor.hpp)
-  /// with the outcome. Plain C++20, no library. Unsafe to share: one
-  /// co_await per object.
+  /// with the outcome. Plain C++20, no library, any coroutine type:
+  /// - destroyed while suspended (its owner destroyed the frame), the
+  ///   request is cancelled, and an outcome that arrives anyway (a lease)
+  ///   is dropped, never written into the freed frame;
+  /// - if the executor drops the resumption unrun (it is shutting down), a
+  ///   coroutine that frees itself (its promise's final_suspend() is
+  ///   std::suspend_never: a detached task) is destroyed, as Asio does with
+  ///   the awaitables of a destroyed io_context, rather than leaked; any
+  ///   other coroutine is left suspended for its owner to destroy (berth
+  ///   never destroys a frame that something else owns).
+  /// Unsafe to share: one co_await per object.
   template <executor E>
   class acquire_awaiter {
    public:
+    acquire_awaiter(const acquire_awaiter&) = delete;
+    acquire_awaiter& operator=(const acquire_awaiter&) = delete;
+    /// Suspended: cancels the request; its outcome is dropped (see above).
+    ~acquire_awaiter() {
+      if (!link_) return;
+      async_handle h;
+      {
+        std::lock_guard lk(link_->m);
+        link_->a = nullptr;
+        h = std::move(link_->handle);
+      }
+      (void)h.cancel();  // false when the outcome is on its way: the resumer drops it
+    }
     bool await_ready() noexcept {
       // The fast path keeps only the slot: the lease is made in
       // await_resume, and result_ (with its out-of-line reset) stays for
@@ -234,28 +257,58 @@ class pool final : public detail::pool_core, private sweep_target {
       slot_ = pool_->try_claim(site_, held_);
       return slot_ != detail::no_slot;
     }
-    void await_suspend(std::coroutine_handle<> h) {
-      pool_->start_async(held_, [this] { return deadline_; }, std::move(ex_), resumer{this, h}, site_);
+    template <class Promise>
+    void await_suspend(std::coroutine_handle<Promise> h) {
+      constexpr bool frees_itself = requires(Promise& p) {
+        { p.final_suspend() } -> std::same_as<std::suspend_never>;
+      };
+      link_ = std::make_shared<link>(this, h, frees_itself);
+      const std::shared_ptr<link> l = link_;  // the outcome may resume (and end) us before start_async returns
+      async_handle started = pool_->start_async(held_, [this] { return deadline_; }, std::move(ex_), resumer{l}, site_);
+      std::lock_guard lk(l->m);
+      if (l->a != nullptr && !l->done) l->handle = std::move(started);
     }
     acquire_result await_resume() {
       if (slot_ != detail::no_slot) return pool_->make_lease(slot_);
+      link_.reset();
       return std::move(*result_);
     }
 
    private:
     friend class pool;
-    /// The request's handler: stores the outcome and resumes the coroutine.
-    /// If the executor drops the resumption unrun (it is shutting down),
-    /// abandon() destroys the suspended coroutine's frame, as Asio does with
-    /// the awaitables of a destroyed io_context, rather than leak it.
-    struct resumer {
-      acquire_awaiter* a;
+    /// What the awaiter and its request's handler share (the handler may
+    /// outlive the awaiter: a frame destroyed while suspended).
+    struct link {
+      link(acquire_awaiter* aw, std::coroutine_handle<> ch, bool frees) noexcept : a(aw), h(ch), frees_itself(frees) {}
+      std::mutex m;  // guards a, done and handle
+      acquire_awaiter* a;  // null once the awaiter is destroyed
       std::coroutine_handle<> h;
+      bool frees_itself;
+      bool done = false;    // the outcome arrived
+      async_handle handle;  // to cancel the request
+    };
+    /// The request's handler: stores the outcome and resumes the coroutine,
+    /// unless its awaiter is gone (then the outcome, a lease, is dropped).
+    struct resumer {
+      std::shared_ptr<link> l;
       void operator()(acquire_result r) {
-        a->result_.emplace(std::move(r));
-        h.resume();
+        {
+          std::lock_guard lk(l->m);
+          l->done = true;
+          if (l->a == nullptr) return;  // r (a lease) goes back as it is destroyed
+          l->a->result_.emplace(std::move(r));
+        }
+        l->h.resume();
       }
-      void abandon() noexcept { h.destroy(); }
+      void abandon() noexcept {
+        bool destroy = false;
+        {
+          std::lock_guard lk(l->m);
+          l->done = true;
+          destroy = l->a != nullptr && l->frees_itself;
+        }
+        if (destroy) l->h.destroy();  // runs ~acquire_awaiter, which sees done
+      }
     };
     acquire_awaiter(pool* p, time_point deadline, E ex, std::source_location site)
         : pool_(p), deadline_(deadline), ex_(std::move(ex)), site_(site) {}
@@ -266,6 +319,7 @@ class pool final : public detail::pool_core, private sweep_target {
     std::uint32_t held_ = detail::no_slot;
     std::uint32_t slot_ = detail::no_slot;  ///< claimed by await_ready's fast path
     std::optional<acquire_result> result_;
+    std::shared_ptr<link> link_;  ///< while suspended
   };
 
   /// `co_await pool.acquire_async(deadline, ex)`: see acquire_awaiter.
@@ -354,14 +408,16 @@ class pool final : public detail::pool_core, private sweep_target {
     void drop() noexcept {
       if (pool* const p = std::exchange(pool_, nullptr)) p->release_unclaimed(slot_);
     }
-    /// The lease, counted as handed out now; the claim is empty afterwards.
-    lease_type take() noexcept {
+    /// The lease, counted as handed out now, with its delivery d (on the
+    /// pool and the slot: claim()); the claim is empty afterwards.
+    lease_type take(typename detail::pool_core::fast_delivery& d) noexcept {
       pool* const p = std::exchange(pool_, nullptr);
       p->fast_running();
-      p->completion_taken(slot_);
-      p->note_claimed(slot_);
+      d.mark = p->completion_taken(slot_);
       return p->make_lease(slot_);
     }
+    pool* owner() const noexcept { return pool_; }
+    std::uint32_t slot() const noexcept { return slot_; }
 
    private:
     pool* pool_;  // null once taken, dropped or moved from
@@ -380,7 +436,12 @@ class pool final : public detail::pool_core, private sweep_target {
     /// which may destroy the pool (a handler owning the last reference to
     /// it: AsyncTest.ADroppedFastPathCompletionWhoseHandlerOwnsThePoolBug).
     ~fast_completion() { claim.drop(); }
-    void operator()() { std::move(h)(acquire_result(claim.take())); }
+    /// The pool waits for the handler until it returns (or throws), unless
+    /// the handler destroyed the pool (fast_delivery).
+    void operator()() {
+      detail::pool_core::fast_delivery d(claim.owner(), claim.slot());
+      std::move(h)(acquire_result(claim.take(d)));
+    }
   };
 
   /// The fast path of async_acquire(_for): posts slot i's completion, which

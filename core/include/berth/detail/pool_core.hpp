@@ -279,7 +279,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// path checks, validates or retires it), or no_slot. Thread-safe. Never
   /// blocks. Never allocates. Reads no clock.
   /// Count = false: the lease is not counted yet (the asynchronous fast
-  /// path counts it with note_claimed() when its completion runs, so that
+  /// path counts it with completion_taken() when its completion runs, so that
   /// stats().acquired never counts a claim that is given back unused).
   template <bool Count = true>
   BERTH_HOT std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
@@ -304,10 +304,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     return i;
   }
 
-  /// Counts the lease on slot i, claimed by try_claim<false>(), as handed
-  /// out now (its site and leak record began at the claim). The claimant only.
-  void note_claimed(std::uint32_t i) noexcept { note_count(i); }
-
   /// Ends the lease on slot i (the caller owns it). Thread-safe. Never
   /// allocates. Never blocks in normal mode, except: when acquirers are
   /// queued a short mutex section hands the slot over, and in the ring's
@@ -328,21 +324,95 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
-  // A completion posted and not yet run, and then its handler while it
-  // holds the lease, mark their leased slot (slot_meta::completion): the
-  // pool's destruction waits for them, as for a request that waited
+  // A completion posted and not yet run, and then its handler until it
+  // returns, mark their leased slot (slot_meta::completion): the pool's
+  // destruction waits for them, as for a request that waited
   // (stop_async; AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug).
   // No shared counter: the claimer and then the completion own the slot.
-  static constexpr std::uint8_t completion_queued = 1, completion_running = 2;
+  // The running mark carries the lease's number, so that the handler's end
+  // clears its own mark and never a later lease's.
+  static constexpr std::uint64_t completion_queued = 1, completion_running = 2;
 
   /// Slot i's completion is about to be posted (the claimer, owning slot i).
   void completion_posted(std::uint32_t i) noexcept {
     slots_[i].completion.store(completion_queued, std::memory_order_release);  // pairs with stop_async
   }
-  /// Slot i's completion takes it: its handler gets the lease now.
-  void completion_taken(std::uint32_t i) noexcept {
-    slots_[i].completion.store(completion_running, std::memory_order_release);  // pairs with stop_async
+  /// Slot i's completion takes it: its handler gets the lease now, counted
+  /// (note_claimed). Returns the running mark, for completion_done().
+  std::uint64_t completion_taken(std::uint32_t i) noexcept {
+    note_count(i);
+    // Relaxed: our own write in note_count (single writer, see slot.hpp).
+    const std::uint64_t mark = (slots_[i].leases.load(std::memory_order_relaxed) << 2) | completion_running;
+    slots_[i].completion.store(mark, std::memory_order_release);  // pairs with stop_async
+    return mark;
   }
+  /// Slot i's handler that got the lease marked `mark` has returned: the
+  /// pool no longer waits for it; a lease it kept is an ordinary lease
+  /// (AsyncTest.AFastPathLeaseKeptPastItsHandlerIsReportedNotWaitedForBug).
+  /// A later lease on slot i changed the mark: then nothing.
+  void completion_done(std::uint32_t i, std::uint64_t mark) noexcept {
+    // release: pairs with stop_async's acquire load (the handler's use of
+    // the pool happens before a destroyer that sees 0 goes on).
+    slots_[i].completion.compare_exchange_strong(mark, 0, std::memory_order_release, std::memory_order_relaxed);
+  }
+
+  /// A completion this thread is delivering (its handler is running), in a
+  /// stack: the innermost first. The pool waits for a delivery until it
+  /// ends (a request's: async_outstanding_; a fast-path one: its slot's
+  /// mark); a handler that destroys the pool itself (a coroutine whose
+  /// frame owns the pool) must not wait for its own delivery, and then the
+  /// delivery must not touch the pool afterwards (pool_gone).
+  struct delivery {
+    pool_core* pool;
+    delivery* outer;
+    std::uint32_t fast_slot = no_slot;  // a fast-path delivery: its slot
+    bool pool_gone = false;
+  };
+  static inline thread_local delivery* deliveries_ = nullptr;
+
+  // Public: berth::asio's completion uses them (detail).
+ public:
+  /// Keeps the pool's destruction waiting, as for a request whose handler
+  /// has not returned, until destroyed. Move-only.
+  class delivery_hold {
+   public:
+    delivery_hold() noexcept = default;
+    explicit delivery_hold(pool_core* p) noexcept : p_(p) {}
+    delivery_hold(delivery_hold&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    delivery_hold& operator=(delivery_hold&&) = delete;
+    ~delivery_hold() {
+      if (p_ != nullptr) p_->async_delivered();
+    }
+
+   private:
+    pool_core* p_ = nullptr;
+  };
+  /// For a completion handler that passes the outcome on to a queue of its
+  /// own (berth::asio's dispatch, which must post when it does not run on
+  /// the handler's executor): when this thread is the pool's async thread
+  /// (the executor's post() threw, so berth runs the completion there), a
+  /// hold to keep with the outcome until it is delivered or dropped;
+  /// otherwise an empty one (the completion runs on its executor). Thread-safe.
+  delivery_hold hold_delivery_on_async_thread();
+
+ protected:
+
+  /// A fast-path handler's run (pool<A>::fast_completion), from the
+  /// lease's hand-out to the handler's return or throw.
+  class fast_delivery {
+   public:
+    fast_delivery(pool_core* p, std::uint32_t i) noexcept : d_{p, deliveries_, i} { deliveries_ = &d_; }
+    fast_delivery(const fast_delivery&) = delete;
+    fast_delivery& operator=(const fast_delivery&) = delete;
+    ~fast_delivery() {
+      deliveries_ = d_.outer;
+      if (!d_.pool_gone) d_.pool->completion_done(d_.fast_slot, mark);
+    }
+    std::uint64_t mark = 0;  // set by completion_taken
+
+   private:
+    delivery d_;
+  };
   /// This thread is inside post() of this pool's fast-path completion (p),
   /// or no longer (nullptr); fast_running() aborts naming an executor that
   /// runs the completion inline there, as the slow path does (run_task).
@@ -356,7 +426,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   static inline thread_local const pool_core* fast_posting_pool_ = nullptr;
 
   /// Releases slot i, claimed by try_claim<false>() and never counted as a
-  /// lease (note_claimed): the asynchronous fast path's post threw, or the
+  /// lease (completion_taken): the asynchronous fast path's post threw, or the
   /// executor dropped its completion. No count and no hold time began for
   /// it, so stats().acquired never goes down; its leak record (begun at the
   /// claim, so a completion that waits long on its executor is reported
@@ -760,6 +830,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // ---- the pool's threads ----
   std::thread creator_thread_;
   std::thread reaper_thread_;
+  /// The reaper thread has loaded the symbolizer (leak detection on):
+  /// start() waits for it. Release store / acquire wait.
+  std::atomic<bool> reaper_warm_{false};
   std::thread async_thread_;  // started by the first async_start
 };
 

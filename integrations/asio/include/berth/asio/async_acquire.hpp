@@ -144,21 +144,33 @@ struct cancel_on_signal {
 template <class Handler, class Result, class DefaultExecutor>
 class completion {
  public:
-  completion(Handler&& h, const DefaultExecutor& default_ex, bool clear_slot)
-      : handler_(std::move(h)), default_ex_(default_ex), clear_slot_(clear_slot) {}
+  completion(Handler&& h, const DefaultExecutor& default_ex, bool clear_slot, berth::detail::pool_core* pool)
+      : handler_(std::move(h)), default_ex_(default_ex), clear_slot_(clear_slot), pool_(pool) {}
 
   void operator()(Result r) {
     const auto ex = ::asio::get_associated_executor(handler_, default_ex_);
-    ::asio::dispatch(ex, [h = std::move(handler_), r = std::move(r), clear = clear_slot_]() mutable {
-      if (clear) ::asio::get_associated_cancellation_slot(h).clear();
-      std::move(h)(std::move(r));
-    });
+    // On berth's async thread (the executor's post() threw) dispatch posts:
+    // the hold keeps the pool's destruction waiting until the outcome (a
+    // lease) is delivered or dropped, declared first so it ends last
+    // (AsioAcquire.AFallbackDeliveryIsWaitedForByThePoolBug).
+    ::asio::dispatch(ex, deliver{pool_->hold_delivery_on_async_thread(), std::move(handler_), std::move(r), clear_slot_});
   }
 
  private:
+  struct deliver {
+    berth::detail::pool_core::delivery_hold hold;
+    Handler h;
+    Result r;
+    bool clear;
+    void operator()() {
+      if (clear) ::asio::get_associated_cancellation_slot(h).clear();
+      std::move(h)(std::move(r));
+    }
+  };
   Handler handler_;
   [[no_unique_address]] DefaultExecutor default_ex_;  // asio::system_executor unless the caller gave one
   bool clear_slot_;
+  berth::detail::pool_core* pool_;
 };
 
 /// asio::async_initiate's initiation: starts pool::async_acquire (When is
@@ -189,7 +201,7 @@ class initiate_acquire {
     }
     async_handle started;
     try {
-      done_type done(std::forward<Handler>(handler), default_ex, cancel != nullptr);
+      done_type done(std::forward<Handler>(handler), default_ex, cancel != nullptr, pool_);
       if constexpr (std::is_same_v<When, typename pool<A>::time_point>)
         started = pool_->async_acquire(when, posting_executor<executor_type>(ex), std::move(done), site);
       else
