@@ -1,4 +1,5 @@
 #include <berth/sqlite/connection.hpp>
+#include <berth/sqlite/transaction.hpp>
 
 #include "connection_state.hpp"
 
@@ -102,6 +103,10 @@ void connection_state::reset_pending_writes() noexcept {
 }
 
 void connection_state::close() noexcept {
+  // Guards on this state are left with nothing to end (the transaction ends
+  // with the handle) (TransactionTest.AGuardFollowsItsConnectionsStateNotTheObjectBug).
+  for (transaction* g = std::exchange(guards, nullptr); g != nullptr; g = std::exchange(g->outer_, nullptr)) g->s_ = nullptr;
+  depth = 0;
   if (db != nullptr && origin.inherited_checked()) {
     // A fork child: the handle and its statements are the parent's (the
     // file descriptors are shared). sqlite3_close/finalize here could
@@ -198,8 +203,12 @@ void refuse_nul(std::string_view sql) {
 
 void connection::execute(std::string_view sql) {
   if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  s_->execute(sql);
+}
+
+void detail::connection_state::execute(std::string_view sql) {
   refuse_nul(sql);
-  s_->check_not_inherited(sql);
+  check_not_inherited(sql);
   std::string_view rest = sql;
   while (true) {
     // Errors name the statement without the whitespace before it.
@@ -207,26 +216,26 @@ void connection::execute(std::string_view sql) {
     if (rest.empty()) break;
     sqlite3_stmt* st = nullptr;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v2(s_->db, rest.data(), static_cast<int>(rest.size()), &st, &tail);
-    if (rc != SQLITE_OK) s_->fail(rc, rest);
+    int rc = sqlite3_prepare_v2(db, rest.data(), static_cast<int>(rest.size()), &st, &tail);
+    if (rc != SQLITE_OK) fail(rc, rest);
     const std::string_view this_sql(rest.data(), static_cast<std::size_t>(tail - rest.data()));
     rest.remove_prefix(this_sql.size());
     if (st == nullptr) {
       if (this_sql.empty()) break;  // nothing consumed: only trailing text left
       continue;                     // whitespace or a comment
     }
-    if (detail::controls_transaction(this_sql)) s_->may_open_transactions = true;
-    if (s_->depth > 0 && sqlite3_get_autocommit(s_->db) != 0) [[unlikely]] {
+    if (detail::controls_transaction(this_sql)) may_open_transactions = true;
+    if (depth > 0 && sqlite3_get_autocommit(db) != 0) [[unlikely]] {
       sqlite3_finalize(st);
-      s_->fail_transaction_lost(this_sql);
+      fail_transaction_lost(this_sql);
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) {
       // Read the message before finalize, which may replace it.
-      std::string msg = sqlite3_errmsg(s_->db);
+      std::string msg = sqlite3_errmsg(db);
       sqlite3_finalize(st);
-      s_->fail_with(rc, std::move(msg), this_sql);
+      fail_with(rc, std::move(msg), this_sql);
     }
     sqlite3_finalize(st);
   }

@@ -78,11 +78,14 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
       fail_transaction_lost(sql);
   }
   [[noreturn]] void fail_transaction_lost(std::string_view sql);
+  /// connection::execute on an open state (db not null).
+  void execute(std::string_view sql);
 
   sqlite3* db;  // null once closed
   const berth::fork_guard origin;  // the process that opened db
   std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
   int depth = 0;       // live transaction guards
+  transaction* guards = nullptr;  // the live guards on this state, innermost first (transaction::outer_)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
   // The failure after which SQLite had rolled back the transaction of a live
   // guard (recorded by fail_with; cleared when a guard begins a new

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <limits>
 
@@ -68,6 +69,29 @@ std::optional<berth::options_error> validate(const database_options& o) {
     return berth::options_error("default_timeout",
                                 "must be > 0 ms, got " + std::to_string(o.default_timeout.count()) + " ms",
                                 struct_name);
+  // The database sets these itself, and its promises stand on them: WAL
+  // (readers and the writer never wait for each other), query_only on the
+  // readers (a write inside read() fails), and a shared lock (the writer and
+  // readers are separate connections): another journal mode made writes
+  // fail as if another process held the lock, EXCLUSIVE locking made the
+  // first write time out (SqliteDatabaseOptions.PragmasThatBreakTheDatabaseAreRefusedByFieldBug).
+  for (std::size_t i = 0; i < o.pragmas.size(); ++i) {
+    std::string name;
+    for (const char c : o.pragmas[i]) {
+      if (c == '=' || c == '(' || c == ' ' || c == '\t') {
+        if (!name.empty()) break;
+        continue;
+      }
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (const auto dot = name.rfind('.'); dot != std::string::npos) name.erase(0, dot + 1);  // main.journal_mode
+    if (name == "journal_mode" || name == "locking_mode" || name == "query_only")
+      return berth::options_error("pragmas[" + std::to_string(i) + "]",
+                                  "PRAGMA " + name +
+                                      " is the database's own (WAL for files, query_only on the readers, shared "
+                                      "locking between its writer and readers); got \"" + o.pragmas[i] + "\"",
+                                  struct_name);
+  }
   // The fields shared with sqlite::options are checked by its validate();
   // its message is re-issued under this struct's name (same field names).
   if (auto e = sqlite::validate(adapter_options(o, false, o.name))) {

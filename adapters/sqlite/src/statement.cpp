@@ -56,6 +56,13 @@ void statement::bind_out_of_range(int index) const {
   conn_->fail_with(SQLITE_RANGE, std::move(why), sql());
 }
 
+void statement::bind_value_out_of_range(int index, std::uint64_t value) const {
+  conn_->fail_with(SQLITE_RANGE,
+                   "bind " + std::to_string(index) + ": the value " + std::to_string(value) +
+                       " is above INT64_MAX, the largest integer SQLite stores (bind it as text or a blob)",
+                   sql());
+}
+
 void statement::bind(int index, std::nullptr_t) { check_bind(index, sqlite3_bind_null(stmt_, index)); }
 void statement::bind(int index, std::int64_t value) { check_bind(index, sqlite3_bind_int64(stmt_, index, value)); }
 void statement::bind(int index, double value) {

@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace berth::sqlite {
 
@@ -25,25 +26,38 @@ const char* begin_sql(transaction_mode m) noexcept {
 }  // namespace
 
 transaction::transaction(connection& conn, transaction_mode mode)
-    : conn_(conn), level_(conn.transaction_depth() + 1), savepoint_(conn.in_transaction()) {
-  if (!conn_.s_) throw std::logic_error("berth::sqlite::transaction: the connection is closed");
-  if (!savepoint_ && level_ == 1) conn_.s_->rollback_cause = 0;  // a new transaction: no cause from an earlier one
-  conn_.execute(savepoint_ ? "SAVEPOINT " + savepoint_name(level_) : std::string(begin_sql(mode)));
-  conn_.s_->depth = level_;
+    : s_(conn.s_.get()), level_(conn.transaction_depth() + 1), savepoint_(conn.in_transaction()) {
+  if (s_ == nullptr || s_->db == nullptr) throw std::logic_error("berth::sqlite::transaction: the connection is closed");
+  if (!savepoint_ && level_ == 1) s_->rollback_cause = 0;  // a new transaction: no cause from an earlier one
+  s_->execute(savepoint_ ? "SAVEPOINT " + savepoint_name(level_) : std::string(begin_sql(mode)));
+  s_->depth = level_;
+  outer_ = std::exchange(s_->guards, this);
 }
 
 transaction::~transaction() {
-  if (!active_) return;
-  try {
-    end_rollback();
-  } catch (...) {
-    // Nothing to report from a destructor; the adapter's reset() rolls back
-    // what is still open before the connection is reused.
+  if (active_) {
+    try {
+      end_rollback();
+    } catch (...) {
+      // Nothing to report from a destructor; the adapter's reset() rolls back
+      // what is still open before the connection is reused.
+    }
   }
+  unlink();
+}
+
+void transaction::unlink() noexcept {
+  if (s_ == nullptr) return;
+  for (transaction** g = &s_->guards; *g != nullptr; g = &(*g)->outer_)
+    if (*g == this) {
+      *g = outer_;
+      break;
+    }
+  outer_ = nullptr;
 }
 
 void transaction::finish_check(const char* what) const {
-  if (!conn_) {  // closed under the guard: nothing to commit or roll back on
+  if (s_ == nullptr || s_->db == nullptr) {  // closed under the guard: nothing to commit or roll back on
     const std::string sql = std::string(what) == "commit" ? (savepoint_ ? "RELEASE" : "COMMIT") : "ROLLBACK";
     throw_sqlite_error(to_error_code(SQLITE_MISUSE),
                        std::string("berth::sqlite::transaction::") + what +
@@ -52,21 +66,20 @@ void transaction::finish_check(const char* what) const {
   }
   if (!active_)
     throw std::logic_error(std::string("berth::sqlite::transaction::") + what + ": already finished");
-  if (conn_.transaction_depth() != level_)
+  if (s_->depth != level_)
     throw std::logic_error(std::string("berth::sqlite::transaction::") + what +
-                           ": not the innermost live guard on its connection (depth " +
-                           std::to_string(conn_.transaction_depth()) + ", this guard " + std::to_string(level_) +
-                           ")");
+                           ": not the innermost live guard on its connection (depth " + std::to_string(s_->depth) +
+                           ", this guard " + std::to_string(level_) + ")");
 }
 
 void transaction::commit() {
   finish_check("commit");
   // A writing statement left mid-result would make COMMIT fail with
   // SQLITE_BUSY, which write() retries until its deadline (reset_pending_writes).
-  conn_.s_->reset_pending_writes();
-  conn_.execute(savepoint_ ? "RELEASE " + savepoint_name(level_) : std::string("COMMIT"));
+  s_->reset_pending_writes();
+  s_->execute(savepoint_ ? "RELEASE " + savepoint_name(level_) : std::string("COMMIT"));
   active_ = false;
-  conn_.s_->depth = level_ - 1;
+  s_->depth = level_ - 1;
 }
 
 void transaction::rollback() {
@@ -78,19 +91,20 @@ void transaction::end_rollback() {
   // Finished whatever happens: a failed rollback leaves nothing to retry
   // through this guard.
   active_ = false;
-  if (conn_.s_) conn_.s_->depth = level_ - 1;
+  if (s_ == nullptr || s_->db == nullptr) return;  // its connection closed: the transaction went with it
+  s_->depth = level_ - 1;
   // SQLite may already have rolled the whole transaction back on its own
   // (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY in some cases, ...): then there
   // is nothing to undo, and ROLLBACK would fail with "no transaction".
-  if (!conn_.in_transaction()) return;
+  if (sqlite3_get_autocommit(s_->db) != 0) return;
   if (savepoint_) {
     // A writing statement left mid-result would make RELEASE fail with
     // SQLITE_BUSY (reset_pending_writes; SavepointRollbackAfterInsertReturningSteppedOnceBug).
-    conn_.s_->reset_pending_writes();
+    s_->reset_pending_writes();
     const std::string name = savepoint_name(level_);
-    conn_.execute("ROLLBACK TO " + name + "; RELEASE " + name);
+    s_->execute("ROLLBACK TO " + name + "; RELEASE " + name);
   } else {
-    conn_.execute("ROLLBACK");
+    s_->execute("ROLLBACK");
   }
 }
 

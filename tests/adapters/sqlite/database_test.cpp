@@ -1,4 +1,5 @@
 #include <berth/sqlite/database.hpp>
+#include <berth/sqlite/url.hpp>
 
 #include "temp_dir.hpp"
 
@@ -78,6 +79,29 @@ TEST(SqliteDatabaseOptions, EachBadFieldIsNamed) {
     EXPECT_THROW(database{r.o}, berth::options_error) << r.field;
   }
   EXPECT_FALSE(validate(base()).has_value());
+}
+
+// journal_mode=DELETE made a write during a read fail as if another process
+// held the lock; query_only=0 let read() write; locking_mode=EXCLUSIVE made
+// the first write time out: the database sets these itself, so they are
+// refused, naming the entry (review of 957e949).
+TEST(SqliteDatabaseOptions, PragmasThatBreakTheDatabaseAreRefusedByFieldBug) {
+  for (const char* bad : {"journal_mode=DELETE", "JOURNAL_MODE = wal", "main.locking_mode=EXCLUSIVE", "query_only=0",
+                          "query_only(0)", " locking_mode"}) {
+    SCOPED_TRACE(bad);
+    database_options o;
+    o.in_memory = true;
+    o.pragmas = {"cache_size=-2000", bad};
+    const auto e = validate(o);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->field(), "pragmas[1]");
+    EXPECT_NE(std::string(e->what()).find("the database's own"), std::string::npos) << e->what();
+  }
+  database_options ok;
+  ok.in_memory = true;
+  ok.pragmas = {"cache_size=-2000", "journal_size_limit=1000000", "query_only_not_a_pragma"};
+  EXPECT_FALSE(validate(ok).has_value());
+  EXPECT_THROW((void)config_from_url("sqlite:app.db?readers=2&pragma=journal_mode%3DDELETE"), std::invalid_argument);
 }
 
 // ---- behaviour on both forms ---------------------------------------------
@@ -451,6 +475,36 @@ TEST(SqliteDatabaseMemory, AReadKeptOutByAWriteTransactionSaysSoBug) {
   }
   w.join();
   EXPECT_EQ(db.read(count_rows), 2);
+}
+
+// busy_timeout was set once, before BEGIN, to the time then left: the
+// COMMIT's wait for the reads (in memory) could take that much again after
+// the function ran, so write_for(300 ms) with a 200 ms function failed after
+// ~500 ms (review of 957e949). Every lock wait now ends by the deadline.
+TEST(SqliteDatabaseMemory, NoLockWaitOfAWriteOrReadOverrunsItsDeadlineBug) {
+  database db({.in_memory = true, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  std::latch reading(1);
+  std::thread r([&] {
+    (void)db.read([&](connection& c) {
+      const auto n = count_rows(c);  // the read transaction holds its lock from here
+      reading.count_down();
+      std::this_thread::sleep_for(1500ms);
+      return n;
+    });
+  });
+  reading.wait();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(db.write_for(300ms,
+                            [](connection& c) {
+                              c.execute("INSERT INTO t VALUES (2)");
+                              std::this_thread::sleep_for(200ms);  // then COMMIT waits for the read
+                            }),
+               sqlite_error);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 300ms + 120ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  r.join();
+  EXPECT_EQ(db.read(count_rows), 1) << "nothing of the failed write stayed";
 }
 
 // The documentation and the give-up message said a write transaction keeps

@@ -88,6 +88,26 @@ TEST_F(StatementTest, UnsignedAboveInt64MaxIsRejectedNotWrapped) {
   EXPECT_EQ(e.code().value(), SQLITE_RANGE);
 }
 
+// The value's overflow was reported as the index's ("bind index 1 out of
+// range: the statement has 1 parameter (valid: 1..1)"), and a null const
+// char* was read as a string (a segfault) (review of 957e949).
+TEST_F(StatementTest, AnUnsignedTooLargeNamesTheValueAndANullCharPointerIsNullBug) {
+  auto& ins = c.prepare("INSERT INTO t(i, s) VALUES (?, ?)");
+  const auto e = thrown([&] { ins.bind(1, std::numeric_limits<std::uint64_t>::max()); });
+  EXPECT_EQ(e.code().value(), SQLITE_RANGE);
+  EXPECT_NE(std::string(e.what()).find("18446744073709551615 is above INT64_MAX"), std::string::npos) << e.what();
+  EXPECT_EQ(std::string(e.what()).find("out of range: the statement has"), std::string::npos) << e.what();
+  const char* none = nullptr;
+  ins.bind(1, 7);
+  ins.bind(2, none);
+  EXPECT_FALSE(ins.step());
+  ins.reset();
+  auto& sel = c.prepare("SELECT s IS NULL FROM t WHERE i = 7");
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::int64_t>(0), 1);
+  sel.reset();
+}
+
 TEST_F(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
   auto& sel = c.prepare("SELECT 3, 9007199254740993");
   ASSERT_TRUE(sel.step());

@@ -148,6 +148,49 @@ TEST_F(TransactionTest, CommitAfterTheConnectionWasClosedSaysSoBug) {
   EXPECT_THROW(tx.rollback(), sqlite_error);
 }
 
+// The guard held the connection object, not its state: after the connection
+// was moved out from under it, the guard found nothing and left the
+// transaction open in the new object with its depth stuck, so a later
+// guard's commit() only RELEASEd a savepoint and the row was lost on close;
+// after another connection was moved into its object, it rolled back that
+// connection's transaction (review of 957e949).
+TEST_F(TransactionTest, AGuardFollowsItsConnectionsStateNotTheObjectBug) {
+  {  // moved out: the guard still ends its own transaction, in the new object
+    connection b;
+    {
+      transaction tx(c);
+      c.execute("INSERT INTO t VALUES (1)");
+      b = std::move(c);
+      b.execute("INSERT INTO t VALUES (2)");
+      tx.commit();
+    }
+    EXPECT_FALSE(b.in_transaction());
+    EXPECT_EQ(b.transaction_depth(), 0);
+    {
+      transaction tx2(b);
+      EXPECT_FALSE(tx2.is_savepoint()) << "no transaction was left open";
+      b.execute("INSERT INTO t VALUES (3)");
+      tx2.commit();
+    }
+    c = std::move(b);
+  }
+  EXPECT_EQ(rows(), 3) << "every committed row stays";
+  {  // moved onto: the guard's connection closed; the other's transaction is left alone
+    connection other = connection::open(dir.file("t.db"));
+    {
+      transaction tx(c);
+      c.execute("INSERT INTO t VALUES (4)");
+      other.execute("BEGIN");
+      c = std::move(other);  // closes the guarded connection: its transaction goes with it
+      EXPECT_TRUE(c.in_transaction()) << "the moved-in connection's own BEGIN";
+      EXPECT_THROW(tx.commit(), sqlite_error) << "its connection was closed";
+    }  // the destructor does nothing to the moved-in connection
+    EXPECT_TRUE(c.in_transaction());
+    c.execute("ROLLBACK");
+  }
+  EXPECT_EQ(rows(), 3) << "row 4 went with its closed connection";
+}
+
 TEST_F(TransactionTest, ExplicitRollbackAndDestructorRollback) {
   {
     transaction tx(c);

@@ -78,7 +78,8 @@ struct database_options {
   bool foreign_keys = true;
   /// Extra "PRAGMA <entry>" run on every connection (readers too, so only
   /// pragmas a read-only connection accepts). Default none. Each non-empty,
-  /// no ';'.
+  /// no ';', and not journal_mode, locking_mode or query_only (the
+  /// database sets those itself: WAL, shared locking, read-only readers).
   std::vector<std::string> pragmas{};
   /// Prefix of the two pools' names ("<pool_name>.writer", ".readers"), as
   /// they appear in acquire errors. Default "sqlite". Non-empty.

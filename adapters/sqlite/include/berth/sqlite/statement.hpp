@@ -59,7 +59,8 @@ class alignas(128) statement {
     requires std::is_integral_v<I> && (!std::is_same_v<I, std::int64_t>)
   void bind(int index, I value) {
     if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
-      if (value > static_cast<I>(std::numeric_limits<std::int64_t>::max())) bind_out_of_range(index);
+      if (value > static_cast<I>(std::numeric_limits<std::int64_t>::max()))
+        bind_value_out_of_range(index, static_cast<std::uint64_t>(value));
     }
     bind(index, static_cast<std::int64_t>(value));
   }
@@ -67,7 +68,13 @@ class alignas(128) statement {
   void bind(int index, double value);
   /// Text (UTF-8). An empty view binds an empty string, never NULL.
   void bind(int index, std::string_view text);
-  void bind(int index, const char* text) { bind(index, std::string_view(text)); }
+  /// A null pointer binds NULL, as bind(index, nullptr) does.
+  void bind(int index, const char* text) {
+    if (text == nullptr)
+      bind(index, nullptr);
+    else
+      bind(index, std::string_view(text));
+  }
   void bind(int index, const std::string& text) { bind(index, std::string_view(text)); }
   /// A blob. An empty span binds an empty blob, never NULL.
   void bind(int index, std::span<const std::byte> blob);
@@ -158,6 +165,7 @@ class alignas(128) statement {
   void check_type(int col, int expected, const char* expected_name) const;
   void check_bind(int index, int rc);
   [[noreturn]] void bind_out_of_range(int index) const;
+  [[noreturn]] void bind_value_out_of_range(int index, std::uint64_t value) const;
 
   // Immutable after construction.
   void set_stepping(bool on) noexcept;

@@ -22,6 +22,9 @@
 namespace berth::sqlite {
 
 class connection;
+namespace detail {
+struct connection_state;
+}
 
 /// How BEGIN takes its locks (SQLite's BEGIN DEFERRED/IMMEDIATE/EXCLUSIVE).
 enum class transaction_mode : std::uint8_t {
@@ -70,8 +73,17 @@ class transaction {
   void finish_check(const char* what) const;
   void end_rollback();
 
+  friend struct detail::connection_state;
+  void unlink() noexcept;
+
+  // The connection's state, not the connection object: the state stays
+  // where it is while the object moves (as statements point to it), and a
+  // state that closes (close(), a move-assignment onto its connection, a
+  // pool's reset that discards it) sets this to null, so the guard never
+  // ends another connection's transaction.
+  detail::connection_state* s_;
+  transaction* outer_ = nullptr;  // the next live guard on s_ (connection_state::guards)
   // Immutable after construction.
-  connection& conn_;
   int level_;  // this guard's depth, 1 = outermost
   bool savepoint_;
   // Mutable.
