@@ -311,6 +311,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// runs again.
   BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
+    // A fast-path handler's mark ends with its lease (completion_done).
+    // Relaxed: single writer (the owner), stop_async counts leased slots only.
+    slots_[i].completion.store(0, std::memory_order_relaxed);
     if (leaks_) [[unlikely]] {
       if (forked()) return;  // [G8] a record's mutex may be held by a parent's thread: leak the slot
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
@@ -340,9 +343,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Slot i's completion takes it: its handler gets the lease now, counted
   /// (note_claimed). Returns the running mark, for completion_done().
   std::uint64_t completion_taken(std::uint32_t i) noexcept {
-    note_count(i);
-    // Relaxed: our own write in note_count (single writer, see slot.hpp).
-    const std::uint64_t mark = (slots_[i].leases.load(std::memory_order_relaxed) << 2) | completion_running;
+    const std::uint64_t mark = (note_count(i) << 2) | completion_running;
     slots_[i].completion.store(mark, std::memory_order_release);  // pairs with stop_async
     return mark;
   }
@@ -351,9 +352,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// (AsyncTest.AFastPathLeaseKeptPastItsHandlerIsReportedNotWaitedForBug).
   /// A later lease on slot i changed the mark: then nothing.
   void completion_done(std::uint32_t i, std::uint64_t mark) noexcept {
-    // release: pairs with stop_async's acquire load (the handler's use of
-    // the pool happens before a destroyer that sees 0 goes on).
-    slots_[i].completion.compare_exchange_strong(mark, 0, std::memory_order_release, std::memory_order_relaxed);
+    // Usually the handler released its lease, and the release cleared the
+    // mark: a load, and no read-modify-write. Relaxed: a newer mark (a
+    // later lease) is never equal to ours.
+    std::atomic<std::uint64_t>& c = slots_[i].completion;
+    if (c.load(std::memory_order_relaxed) != mark) return;
+    // Kept past the handler. release: pairs with stop_async's acquire load
+    // (the handler's use of the pool happens before a destroyer that sees 0
+    // goes on); a CAS, as the lease's holder may release it meanwhile.
+    c.compare_exchange_strong(mark, 0, std::memory_order_release, std::memory_order_relaxed);
   }
 
   /// A completion this thread is delivering (its handler is running), in a
@@ -433,6 +440,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// with its site: AsyncTest.APendingFastPathClaimKeepsItsSiteAndLeakRecordBug)
   /// ends. The claimant only.
   void release_unclaimed(std::uint32_t i) noexcept {
+    slots_[i].completion.store(0, std::memory_order_relaxed);  // as in release()
     if (leaks_) [[unlikely]] {
       if (forked()) return;  // [G8] as in release()
       leaks_->ended(i, clock_.now());
@@ -546,19 +554,20 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     note_site(i, site);
   }
   /// The count and the hold-time sample of a lease on slot i.
-  BERTH_HOT void note_count(std::uint32_t i) noexcept {
+  /// Returns the lease's number on slot i.
+  BERTH_HOT std::uint64_t note_count(std::uint32_t i) noexcept {
     slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
     const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
     m.leases.store(n, std::memory_order_relaxed);
     if ((n & hold_mask_) == 0) [[unlikely]]
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
+    return n;
   }
   /// Where slot i's claim was made (timeout and leak reports), and its leak
-  /// record; a completion mark left by a dropped or finished completion ends here.
+  /// record.
   BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept {
     slots_[i].site.store(site, std::memory_order_relaxed);  // single writer (the lessee), see slot.hpp
-    slots_[i].completion.store(0, std::memory_order_relaxed);  // the same
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }

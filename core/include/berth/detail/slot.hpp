@@ -74,10 +74,10 @@ struct slot_meta {
   /// handler is running (completion_taken, with the lease's number, until
   /// completion_done); 0 otherwise. While the slot
   /// is leased and this is not 0, the pool's destruction waits (stop_async),
-  /// as it waits for a request's completion. Every lease's start sets 0
-  /// (note_site): a dropped completion gives the slot back with its mark.
-  /// Written by the slot's owner, and by the handler's end, which clears
-  /// only its own mark (a CAS); release stores, stop_async's acquire loads.
+  /// as it waits for a request's completion. Every release sets 0 (so an
+  /// idle slot has none). Written by the slot's owner, and by the handler's
+  /// end, which clears only its own mark (a CAS); release stores,
+  /// stop_async's acquire loads.
   std::atomic<std::uint64_t> completion{0};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
