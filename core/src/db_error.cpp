@@ -23,8 +23,8 @@ constexpr std::size_t npos = std::string::npos;
 /// /* to its */, nested as PostgreSQL nests them; the end of s if it is not
 /// closed. b itself when no comment starts there.
 std::size_t comment_end(const std::string& s, std::size_t b) noexcept {
-  if (s.compare(b, 2, "--") == 0) {
-    const std::size_t nl = s.find('\n', b);
+  if (s.compare(b, 2, "--") == 0) {  // to a line break: PostgreSQL's scanner takes \r as one too
+    const std::size_t nl = s.find_first_of("\r\n", b);
     return nl == npos ? s.size() : nl + 1;
   }
   if (s.compare(b, 2, "/*") != 0) return b;
@@ -47,12 +47,12 @@ std::size_t comment_end(const std::string& s, std::size_t b) noexcept {
 std::size_t skip_blank(const std::string& s, std::size_t b, bool equals, bool* newline = nullptr) noexcept {
   for (;;) {
     while (b < s.size() && (std::isspace(static_cast<unsigned char>(s[b])) != 0 || (equals && s[b] == '='))) {
-      if (newline != nullptr && s[b] == '\n') *newline = true;
+      if (newline != nullptr && (s[b] == '\n' || s[b] == '\r')) *newline = true;
       ++b;
     }
     const std::size_t e = comment_end(s, b);
     if (e == b) return b;
-    if (newline != nullptr && s.find('\n', b) < e) *newline = true;
+    if (newline != nullptr && s.find_first_of("\r\n", b) < e) *newline = true;
     b = e;
   }
 }

@@ -164,6 +164,9 @@ TEST(DbError, AContinuedOrNestedCommentedOrBackslashedPasswordIsRedactedBug) {
       {"ALTER ROLE v PASSWORD E'aa'\n'hunter2'\n'more'", "ALTER ROLE v PASSWORD ***"},
       {"ALTER ROLE v PASSWORD /* x /* nested */ y */ 'hunter2'", "ALTER ROLE v PASSWORD /* x /* nested */ y */ ***"},
       {"ALTER ROLE v PASSWORD 'ab\\'hunter2'", "ALTER ROLE v PASSWORD ***"},
+      // A carriage return alone is a line break to PostgreSQL's scanner.
+      {"ALTER ROLE v PASSWORD 'aa'\r'hunter2'", "ALTER ROLE v PASSWORD ***"},
+      {"ALTER ROLE v PASSWORD -- c\r'hunter2'", "ALTER ROLE v PASSWORD -- c\r***"},
       // Not continued: no line break between the constants (a syntax error
       // for the server, which the statement message redaction covers).
       {"ALTER ROLE v PASSWORD 'aa' VALID UNTIL 'x'", "ALTER ROLE v PASSWORD *** VALID UNTIL 'x'"},

@@ -9,7 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <utility>
 #include <vector>
@@ -82,6 +87,28 @@ TEST(LeaseTest, WithReturningAViewIntoTheConnectionDoesNotCompileBug) {
   EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_chars)>));
   EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_vector_of_views)>));
   EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_optional_string)>));
+}
+
+// The first list missed a pointer to the connection itself, a
+// std::reference_wrapper, and views in any container but vector and array
+// (deque, map, ...): each dangled as much (review of 957e949).
+TEST(LeaseTest, WithReturningAPointerAWrapperOrAContainerOfViewsDoesNotCompileBug) {
+  auto returns_connection = [](fake_connection& c) { return &c; };
+  auto returns_wrapper = [](fake_connection& c) { return std::ref(c); };
+  auto returns_deque = [](fake_connection&) { return std::deque<std::string_view>{}; };
+  auto returns_map = [](fake_connection&) { return std::map<int, std::string_view>{}; };
+  auto returns_set_of_pointers = [](fake_connection&) { return std::set<const fake_connection*>{}; };
+  auto returns_map_of_strings = [](fake_connection&) { return std::map<int, std::string>{}; };
+  auto returns_list_of_ints = [](fake_connection&) { return std::list<int>{}; };
+  auto returns_string = [](fake_connection& c) { return std::to_string(c.id); };
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_connection)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_wrapper)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_deque)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_map)>));
+  EXPECT_FALSE((with_accepts<fake_pool, decltype(returns_set_of_pointers)>));
+  EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_map_of_strings)>));
+  EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_list_of_ints)>));
+  EXPECT_TRUE((with_accepts<fake_pool, decltype(returns_string)>)) << "std::string is a range of char: owning";
 }
 
 // Every build, not only with assertions on (see

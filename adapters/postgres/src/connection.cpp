@@ -632,16 +632,19 @@ struct connection::state {
   /// FROM STDIN fails with our message, COPY TO STDOUT's rows are read and
   /// dropped, within deadline. COPY BOTH (replication) has no clean end:
   /// the session is marked broken.
-  result<void, error> end_copy(ExecStatusType copy, clock::time_point deadline) {
+  result<void, error> end_copy(ExecStatusType copy, clock::time_point deadline, std::chrono::milliseconds timeout) {
     if (copy == PGRES_COPY_BOTH) {
       broken = true;
       broken_why = "a replication COPY was started through execute()";
       return {};
     }
     if (copy == PGRES_COPY_IN) {
-      if (PQputCopyEnd(conn, "COPY is not supported by berth's execute(); use native_handle()") < 0)
-        return failure{libpq_error("08006")};
-      return {};  // the caller flushes it, then reads the server's error
+      for (;;) {  // 0: not queued yet (non-blocking, buffers full): send what is queued, then again
+        const int r = PQputCopyEnd(conn, "COPY is not supported by berth's execute(); use native_handle()");
+        if (r > 0) return {};  // the caller flushes it, then reads the server's error
+        if (r < 0) return failure{libpq_error("08006")};
+        if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
+      }
     }
     for (;;) {
       char* row = nullptr;
@@ -704,7 +707,7 @@ struct connection::state {
           // connection, and a router ejected a healthy replica
           // (PostgresConnection.ARefusedCopyLeavesTheSessionUsableBug).
           if (!first_error) first_error = make_error("0A000", "COPY is not supported by execute(); use native_handle()");
-          if (auto e = end_copy(PQresultStatus(r), deadline); !e) return failure{std::move(e).error()};
+          if (auto e = end_copy(PQresultStatus(r), deadline, timeout); !e) return failure{std::move(e).error()};
           if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
           break;
         }

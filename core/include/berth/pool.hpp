@@ -237,8 +237,9 @@ class pool final : public detail::pool_core, private sweep_target {
   template <executor E>
   class acquire_awaiter {
    public:
-    acquire_awaiter(const acquire_awaiter&) = delete;
-    acquire_awaiter& operator=(const acquire_awaiter&) = delete;
+    /// Movable until co_awaited (as awaitable combinators store them).
+    acquire_awaiter(acquire_awaiter&&) noexcept(std::is_nothrow_move_constructible_v<E>) = default;
+    acquire_awaiter& operator=(acquire_awaiter&&) = delete;
     /// Suspended: cancels the request; its outcome is dropped (see above).
     ~acquire_awaiter() {
       if (!link_) return;
@@ -339,8 +340,9 @@ class pool final : public detail::pool_core, private sweep_target {
   /// result. Throws acquire_exception if none could be had; if f throws, the
   /// exception propagates and the connection is reset or discarded (see
   /// pool_options::on_unwind). f may not return a reference, a
-  /// std::string_view, a std::span or a char or byte pointer, nor one inside
-  /// an optional, pair, tuple, variant, vector or array (detail::borrows_v):
+  /// std::string_view, a std::span, a pointer or a std::reference_wrapper,
+  /// nor one inside an optional, pair, tuple, variant or container
+  /// (detail::borrows_v):
   /// it would refer into a connection that is back in the pool (a compile
   /// error).
   /// Thread-safe.
@@ -408,16 +410,13 @@ class pool final : public detail::pool_core, private sweep_target {
     void drop() noexcept {
       if (pool* const p = std::exchange(pool_, nullptr)) p->release_unclaimed(slot_);
     }
-    /// The lease, counted as handed out now, with its delivery d (on the
-    /// pool and the slot: claim()); the claim is empty afterwards.
-    lease_type take(typename detail::pool_core::fast_delivery& d) noexcept {
+    /// The lease, counted as handed out now; the claim is empty afterwards.
+    lease_type take() noexcept {
       pool* const p = std::exchange(pool_, nullptr);
       p->fast_running();
-      d.mark = p->completion_taken(slot_);
+      p->completion_taken(slot_);
       return p->make_lease(slot_);
     }
-    pool* owner() const noexcept { return pool_; }
-    std::uint32_t slot() const noexcept { return slot_; }
 
    private:
     pool* pool_;  // null once taken, dropped or moved from
@@ -436,12 +435,9 @@ class pool final : public detail::pool_core, private sweep_target {
     /// which may destroy the pool (a handler owning the last reference to
     /// it: AsyncTest.ADroppedFastPathCompletionWhoseHandlerOwnsThePoolBug).
     ~fast_completion() { claim.drop(); }
-    /// The pool waits for the handler until it returns (or throws), unless
-    /// the handler destroyed the pool (fast_delivery).
-    void operator()() {
-      detail::pool_core::fast_delivery d(claim.owner(), claim.slot());
-      std::move(h)(acquire_result(claim.take(d)));
-    }
+    /// Nothing touches the pool after the handler: it may have let the pool
+    /// be destroyed (slot_meta::completion).
+    void operator()() { std::move(h)(acquire_result(claim.take())); }
   };
 
   /// The fast path of async_acquire(_for): posts slot i's completion, which

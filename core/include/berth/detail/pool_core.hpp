@@ -311,9 +311,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// runs again.
   BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
     tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i};
-    // A fast-path handler's mark ends with its lease (completion_done).
-    // Relaxed: single writer (the owner), stop_async counts leased slots only.
-    slots_[i].completion.store(0, std::memory_order_relaxed);
     if (leaks_) [[unlikely]] {
       if (forked()) return;  // [G8] a record's mutex may be held by a parent's thread: leak the slot
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
@@ -327,52 +324,36 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
-  // A completion posted and not yet run, and then its handler until it
-  // returns, mark their leased slot (slot_meta::completion): the pool's
-  // destruction waits for them, as for a request that waited
+  // A completion posted and not yet run, and then its handler while it
+  // holds the lease, mark their leased slot (slot_meta::completion): the
+  // pool's destruction waits for them, as for a request that waited
   // (stop_async; AsyncTest.DestroyingThePoolWaitsForAQueuedFastPathCompletionBug).
   // No shared counter: the claimer and then the completion own the slot.
-  // The running mark carries the lease's number, so that the handler's end
-  // clears its own mark and never a later lease's.
-  static constexpr std::uint64_t completion_queued = 1, completion_running = 2;
+  // The mark lasts until the next lease's start (note_site), so that
+  // nothing touches the pool after the handler returns (it may have let the
+  // pool be destroyed); a lease kept past its handler keeps the mark, and
+  // the destruction names it once it gives up waiting.
+  static constexpr std::uint8_t completion_queued = 1, completion_running = 2;
 
   /// Slot i's completion is about to be posted (the claimer, owning slot i).
   void completion_posted(std::uint32_t i) noexcept {
     slots_[i].completion.store(completion_queued, std::memory_order_release);  // pairs with stop_async
   }
-  /// Slot i's completion takes it: its handler gets the lease now, counted
-  /// (note_claimed). Returns the running mark, for completion_done().
-  std::uint64_t completion_taken(std::uint32_t i) noexcept {
-    const std::uint64_t mark = (note_count(i) << 2) | completion_running;
-    slots_[i].completion.store(mark, std::memory_order_release);  // pairs with stop_async
-    return mark;
-  }
-  /// Slot i's handler that got the lease marked `mark` has returned: the
-  /// pool no longer waits for it; a lease it kept is an ordinary lease
-  /// (AsyncTest.AFastPathLeaseKeptPastItsHandlerIsReportedNotWaitedForBug).
-  /// A later lease on slot i changed the mark: then nothing.
-  void completion_done(std::uint32_t i, std::uint64_t mark) noexcept {
-    // Usually the handler released its lease, and the release cleared the
-    // mark: a load, and no read-modify-write. Relaxed: a newer mark (a
-    // later lease) is never equal to ours.
-    std::atomic<std::uint64_t>& c = slots_[i].completion;
-    if (c.load(std::memory_order_relaxed) != mark) return;
-    // Kept past the handler. release: pairs with stop_async's acquire load
-    // (the handler's use of the pool happens before a destroyer that sees 0
-    // goes on); a CAS, as the lease's holder may release it meanwhile.
-    c.compare_exchange_strong(mark, 0, std::memory_order_release, std::memory_order_relaxed);
+  /// Slot i's completion takes it: its handler gets the lease now, counted.
+  void completion_taken(std::uint32_t i) noexcept {
+    note_count(i);
+    slots_[i].completion.store(completion_running, std::memory_order_release);  // pairs with stop_async
   }
 
-  /// A completion this thread is delivering (its handler is running), in a
-  /// stack: the innermost first. The pool waits for a delivery until it
-  /// ends (a request's: async_outstanding_; a fast-path one: its slot's
-  /// mark); a handler that destroys the pool itself (a coroutine whose
+  /// A request's completion this thread is delivering (its handler is
+  /// running), in a stack: the innermost first. The pool counts the request
+  /// as outstanding until the delivery ends, so that its destructor waits
+  /// for it; a handler that destroys the pool itself (a coroutine whose
   /// frame owns the pool) must not wait for its own delivery, and then the
   /// delivery must not touch the pool afterwards (pool_gone).
   struct delivery {
     pool_core* pool;
     delivery* outer;
-    std::uint32_t fast_slot = no_slot;  // a fast-path delivery: its slot
     bool pool_gone = false;
   };
   static inline thread_local delivery* deliveries_ = nullptr;
@@ -404,22 +385,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
  protected:
 
-  /// A fast-path handler's run (pool<A>::fast_completion), from the
-  /// lease's hand-out to the handler's return or throw.
-  class fast_delivery {
-   public:
-    fast_delivery(pool_core* p, std::uint32_t i) noexcept : d_{p, deliveries_, i} { deliveries_ = &d_; }
-    fast_delivery(const fast_delivery&) = delete;
-    fast_delivery& operator=(const fast_delivery&) = delete;
-    ~fast_delivery() {
-      deliveries_ = d_.outer;
-      if (!d_.pool_gone) d_.pool->completion_done(d_.fast_slot, mark);
-    }
-    std::uint64_t mark = 0;  // set by completion_taken
-
-   private:
-    delivery d_;
-  };
   /// This thread is inside post() of this pool's fast-path completion (p),
   /// or no longer (nullptr); fast_running() aborts naming an executor that
   /// runs the completion inline there, as the slow path does (run_task).
@@ -440,7 +405,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// with its site: AsyncTest.APendingFastPathClaimKeepsItsSiteAndLeakRecordBug)
   /// ends. The claimant only.
   void release_unclaimed(std::uint32_t i) noexcept {
-    slots_[i].completion.store(0, std::memory_order_relaxed);  // as in release()
     if (leaks_) [[unlikely]] {
       if (forked()) return;  // [G8] as in release()
       leaks_->ended(i, clock_.now());
@@ -554,20 +518,19 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     note_site(i, site);
   }
   /// The count and the hold-time sample of a lease on slot i.
-  /// Returns the lease's number on slot i.
-  BERTH_HOT std::uint64_t note_count(std::uint32_t i) noexcept {
+  BERTH_HOT void note_count(std::uint32_t i) noexcept {
     slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
     const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
     m.leases.store(n, std::memory_order_relaxed);
     if ((n & hold_mask_) == 0) [[unlikely]]
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
-    return n;
   }
   /// Where slot i's claim was made (timeout and leak reports), and its leak
-  /// record.
+  /// record; a completion mark left by a dropped or finished completion ends here.
   BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept {
     slots_[i].site.store(site, std::memory_order_relaxed);  // single writer (the lessee), see slot.hpp
+    slots_[i].completion.store(0, std::memory_order_relaxed);  // the same
     if (leaks_) [[unlikely]]
       leaks_->began(i, clock_.now(), site);  // leak detection on: time + stack, cold
   }
@@ -696,6 +659,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void deadline_erase_locked(async_request& r) noexcept;
   void deadline_sift_locked(std::size_t k) noexcept;
   void async_loop() noexcept;
+  /// Runs (or drops) the requests queued for the async thread; lk held on
+  /// entry and on a true return; false: a handler destroyed the pool (lk is
+  /// not held, `this` is gone).
+  bool run_fallbacks(std::unique_lock<std::mutex>& lk) noexcept;
   void stop_async() noexcept;
 
   // clock_listener

@@ -71,14 +71,13 @@ struct slot_meta {
   std::atomic<clock_source::time_point> handed_at{clock_source::time_point::min()};
   /// The asynchronous fast path claimed this slot and posted its
   /// completion (completion_posted), or the completion took it and its
-  /// handler is running (completion_taken, with the lease's number, until
-  /// completion_done); 0 otherwise. While the slot
+  /// handler got the lease (completion_taken); 0 otherwise. While the slot
   /// is leased and this is not 0, the pool's destruction waits (stop_async),
-  /// as it waits for a request's completion. Every release sets 0 (so an
-  /// idle slot has none). Written by the slot's owner, and by the handler's
-  /// end, which clears only its own mark (a CAS); release stores,
-  /// stop_async's acquire loads.
-  std::atomic<std::uint64_t> completion{0};
+  /// as it waits for a request's completion. Every lease's start sets 0
+  /// (note_site): a dropped completion gives the slot back with its mark,
+  /// and a handler that released its lease left it. Written only by the
+  /// slot's owner; release stores, stop_async's acquire loads.
+  std::atomic<std::uint8_t> completion{0};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);

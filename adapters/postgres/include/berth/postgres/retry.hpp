@@ -48,9 +48,9 @@ std::invoke_result_t<F&, connection&> run_transaction(berth::pool<adapter>& p, c
                                                       const retry_policy& r = {}) {
   using R = std::invoke_result_t<F&, connection&>;
   static_assert(!berth::detail::borrows_v<R>,
-                "berth::postgres::run_transaction: fn may not return a reference, std::string_view or std::span (nor a char or byte "
-                "pointer, nor one inside an optional, pair, tuple, variant, vector or array: it would refer into "
-                "a connection that is back in its pool); return an owning value (std::string, std::vector)");
+                "berth::postgres::run_transaction: fn may not return a reference, std::string_view or std::span (nor a pointer or "
+                "std::reference_wrapper, nor one inside an optional, pair, tuple, variant or container: it would "
+                "refer into a connection that is back in its pool); return an owning value (std::string, std::vector)");
   return berth::run_with_retry(r, [&](attempt_context& ctx) -> R {
     // acquire_exception (timeout, pool_closed) is no db_error: not retried.
     auto l = p.acquire_until(ctx.deadline_within(p.options().acquire_timeout)).value();

@@ -41,9 +41,9 @@ template <class F, class Run>
 std::invoke_result_t<F&, connection&> with_body(F& fn, Run&& run) {
   using R = std::invoke_result_t<F&, connection&>;
   static_assert(!berth::detail::borrows_v<R>,
-                "berth::sqlite: fn may not return a reference, std::string_view or std::span (nor a char or byte "
-                "pointer, nor one inside an optional, pair, tuple, variant, vector or array: it would refer into "
-                "a connection that is back in its pool); return an owning value (std::string, std::vector)");
+                "berth::sqlite: fn may not return a reference, std::string_view or std::span (nor a pointer or "
+                "std::reference_wrapper, nor one inside an optional, pair, tuple, variant or container: it would "
+                "refer into a connection that is back in its pool); return an owning value (std::string, std::vector)");
   if constexpr (std::is_void_v<R>) {
     // F may be const (a const lambda passed by reference): erase constness
     // for body_ref and restore it in call.
