@@ -850,35 +850,46 @@ TEST_F(AsyncTest, AFastPathLeaseKeptPastItsHandlerIsNamedBug) {
 // A handler run on the pool's async thread (its executor's post() threw)
 // that destroyed the pool made the thread join itself: std::terminate
 // ("Resource deadlock avoided"), every time (review of 957e949).
+/// The last owner of a pool, held by a handler: its destruction destroys
+/// the pool, then says so (the pool's destructor has returned: a test may
+/// end, and its clock go, only after that).
+struct last_owner {
+  std::shared_ptr<fake_pool> pool;
+  std::promise<void>* gone;
+  last_owner(std::shared_ptr<fake_pool> p, std::promise<void>* g) : pool(std::move(p)), gone(g) {}
+  last_owner(const last_owner&) = delete;
+  last_owner& operator=(const last_owner&) = delete;
+  ~last_owner() {
+    pool.reset();
+    gone->set_value();
+  }
+};
+
 TEST_F(AsyncTest, AHandlerOnTheAsyncThreadMayDestroyItsPoolBug) {
   for (const bool throws : {false, true}) {
     SCOPED_TRACE(throws ? "post() throws" : "post() drops the run");
     std::shared_ptr<fake_pool> owned = make(opts(1, 1));
-    const std::weak_ptr<fake_pool> watch = owned;
     auto held = owned->try_acquire();
-    std::promise<void> done;
-    auto finished = done.get_future();
+    std::promise<void> gone;
+    auto destroyed = gone.get_future();
     struct refusing_executor {
       bool throws;
       void post(unique_task t) const {
         if (throws) throw std::bad_alloc();
-        unique_task gone = std::move(t);
+        unique_task gone_too = std::move(t);
       }
     };
-    struct signal {
-      std::promise<void>* p;
-      ~signal() { p->set_value(); }
-    };
+    // The handler (run, or dropped unrun) holds the last owner; releasing
+    // it destroys the pool on the async thread.
     owned->async_acquire(in(1h), refusing_executor{throws},
-                         [keep = owned, s = std::make_shared<signal>(&done)](result_type r) mutable {
+                         [keep = std::make_shared<last_owner>(owned, &gone)](result_type r) mutable {
                            if (r) (*r).release();
-                           keep.reset();  // the last owner: the pool goes, on the async thread
+                           keep.reset();
                          });
     (*held).release();  // handed: the post fails, the async thread runs (or drops) the run
     owned.reset();
-    ASSERT_EQ(finished.wait_for(10s), std::future_status::ready);
-    // expired() as the last reference goes, before the destructor has run
-    EXPECT_TRUE(eventually([&] { return watch.expired() && script->live.load() == 0; }));
+    ASSERT_EQ(destroyed.wait_for(10s), std::future_status::ready) << "the pool was not destroyed";
+    EXPECT_EQ(script->live.load(), 0);
   }
 }
 
@@ -891,20 +902,24 @@ TEST_F(AsyncTest, AHandlerOnTheAsyncThreadDestroyingItsPoolRunsTheOtherQueuedReq
   struct throwing_executor {
     void post(unique_task) const { throw std::bad_alloc(); }
   };
+  std::promise<void> gone;
+  auto destroyed = gone.get_future();
   std::promise<errc> second;
   auto second_f = second.get_future();
-  owned->async_acquire(in(1h), throwing_executor{}, [keep = owned](result_type r) mutable {
-    if (r) (*r).release();
-    keep.reset();  // the last owner: the pool goes, on the async thread
-  });
+  owned->async_acquire(in(1h), throwing_executor{},
+                       [keep = std::make_shared<last_owner>(owned, &gone)](result_type r) mutable {
+                         if (r) (*r).release();
+                         keep.reset();  // the last owner: the pool goes, on the async thread
+                       });
   owned->async_acquire(in(1h), throwing_executor{},
                        [&second](result_type r) { second.set_value(r ? errc{} : r.error().code); });
   (*held).release();  // handed to the first; both runs' posts throw
   owned.reset();
-  ASSERT_EQ(second_f.wait_for(5s), std::future_status::ready) << "the second request was never run";
+  ASSERT_EQ(destroyed.wait_for(10s), std::future_status::ready) << "the pool's destruction did not end";
+  ASSERT_EQ(second_f.wait_for(0s), std::future_status::ready) << "the second request was never run";
   const errc got = second_f.get();  // the first's released connection, or pool_closed
   EXPECT_TRUE(got == errc{} || got == errc::pool_closed) << static_cast<int>(got);
-  EXPECT_TRUE(eventually([&] { return script->live.load() == 0; }));
+  EXPECT_EQ(script->live.load(), 0);
 }
 
 // A handler that threw on the async thread was caught and dropped without
