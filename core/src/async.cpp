@@ -429,17 +429,15 @@ void pool_core::stop_async() noexcept {
   // pairs with completion_posted()'s and completion_taken()'s release). A
   // dropped one, or a handler that released its lease, gave the slot back:
   // only leased slots count.
-  const auto fast_left = [&](std::uint8_t which) {
+  const auto fast_left = [&](std::uint8_t which) {  // which: a mark, or 0 for either
     std::size_t n = 0;
-    for (std::uint32_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].completion.load(std::memory_order_acquire) == which &&
-          slots_[i].word.state() == slot_state::leased)
-        ++n;
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+      const std::uint8_t c = slots_[i].completion.load(std::memory_order_acquire);
+      if (c != 0 && (which == 0 || c == which) && slots_[i].word.state() == slot_state::leased) ++n;
+    }
     return n;
   };
-  const auto waiting = [&] {
-    return async_outstanding_ != mine || fast_left(completion_queued) != 0 || fast_left(completion_running) != 0;
-  };
+  const auto waiting = [&] { return async_outstanding_ != mine || fast_left(0) != 0; };
   while (waiting()) {
     if (on_async_thread) (void)run_fallbacks(lk);
     // Nothing notifies about a fast-path completion (it takes no mutex):
