@@ -287,6 +287,7 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
         std::lock_guard lk(mutex_);
         waits_.record(d);
       }
+      remember(i);  // a slot that reached us on the slow path is this thread's hint too
       note_lease(i, site);
       return i;
     }

@@ -240,7 +240,7 @@ TEST_F(ForcedInterleavingTest, AWokenHeadThatFoundNothingIsWokenByTheNextRelease
   held.reset();  // publishes, wakes the head W1, which stops before it looks
   ASSERT_TRUE(gate.wait_stopped(hook_point::waiter_woke, 1));
 
-  auto barged = p.try_acquire();  // this thread's hint: the slot it released
+  auto barged = p.try_acquire();  // this thread's hint: the slot it claimed and released
   ASSERT_TRUE(barged) << barged.error().message();
 
   gate.arm(hook_point::woken_found_nothing, 1);

@@ -55,7 +55,9 @@ TEST_F(PoolTest, FailFastStartOpensMinIdleAndReusesThem) {
   EXPECT_EQ(p->stats().acquired, 1u);
 }
 
-TEST_F(PoolTest, ThreadReacquiresTheConnectionItReleasedLast) {
+// The thread's hint is the connection it last claimed (pool_core::claim_idle),
+// whatever order it released them in: the release path writes no hint.
+TEST_F(PoolTest, ThreadReacquiresTheConnectionItClaimedLast) {
   auto p = make(opts(8, 8));
   std::uint64_t id = 0;
   {
@@ -63,14 +65,26 @@ TEST_F(PoolTest, ThreadReacquiresTheConnectionItReleasedLast) {
     auto b = p->try_acquire();
     ASSERT_TRUE(a && b);
     id = (*b)->id;
-    a.value().release();
-    b.value().release();  // released last: b is this thread's hint
+    b.value().release();
+    a.value().release();  // released last, but b was claimed last: b is this thread's hint
   }
   for (int k = 0; k < 100; ++k) {
     auto l = p->try_acquire();
     ASSERT_TRUE(l);
     EXPECT_EQ((*l)->id, id);
   }
+  // Another thread has no hint in this pool: it takes the ring's oldest idle
+  // connection, not b, and b stays this thread's.
+  std::uint64_t other = 0;
+  std::thread([&] {
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l);
+    other = (*l)->id;
+  }).join();
+  EXPECT_NE(other, id);
+  auto l = p->try_acquire();
+  ASSERT_TRUE(l);
+  EXPECT_EQ((*l)->id, id);
 }
 
 TEST_F(PoolTest, FailFastStartupFailureNamesTheCauseAndClosesWhatItOpened) {
