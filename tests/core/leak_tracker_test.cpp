@@ -148,7 +148,10 @@ TEST_F(LeakTest, LeakIsReportedWithinOnePeriodOfCrossingTheThreshold) {
 // per thread) before its first pass, so a lease taken just after
 // construction was reported 100 to 200 ms late (review of 957e949). The
 // constructor now waits for it. The cost is measured here on a new thread,
-// so the bound scales with the build (sanitizers, debug information).
+// so the bound scales with the build (sanitizers, debug information). Late,
+// the report would take the load plus the report; on time, the report
+// alone, which under TSan on a loaded CI machine was up to 65% of the load
+// (110 of 170 ms: the bound was half the load, and failed there).
 TEST_F(LeakTest, TheFirstReportIsNotLateBug) {
   const auto t0 = std::chrono::steady_clock::now();
   std::thread([] { detail::leak_tracker::warm_up(); }).join();
@@ -159,7 +162,7 @@ TEST_F(LeakTest, TheFirstReportIsNotLateBug) {
   ticks(*p, 2);  // 200 ms held: past the threshold at the second pass
   ASSERT_TRUE(eventually([&] { return suspected() == 1; }));
   const auto took = std::chrono::steady_clock::now() - t1;
-  EXPECT_LT(took, cost / 2) << "loading the symbolizer costs " << ms(cost) << "; the first report took " << ms(took);
+  EXPECT_LT(took, cost) << "loading the symbolizer costs " << ms(cost) << "; the first report took " << ms(took);
 }
 
 // check() decides a lease is a suspected leak, then builds and emits its
