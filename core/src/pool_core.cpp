@@ -257,6 +257,7 @@ std::uint32_t pool_core::claim_slow(std::uint32_t held, const acquire_limit& lim
       fill_would_block(err, true);
       return no_slot;
     }
+    remember(i);  // not the stale one the fast path found: it went back
     note_lease(i, site);
     return i;
   }

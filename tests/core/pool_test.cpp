@@ -236,7 +236,7 @@ TEST_F(PoolTest, ReleasedConnectionGoesToAStarvingLoneWaiterNotToABarger) {
   clock.advance(1ms);  // it has waited handoff_after: it wakes, finds nothing, is owed
   ASSERT_TRUE(eventually([&] { return p->counts().strict_handoff; }));
   held.value().release();
-  // This thread's hint points at the slot it just released; it must not win.
+  // This thread's hint points at the slot it claimed and just released; it must not win.
   auto barger = p->try_acquire();
   EXPECT_FALSE(barger);
   auto got = f.get();

@@ -149,7 +149,7 @@ TEST_F(SweepTest, AConnectionInUseAtTheSweepIsValidatedByItsNextAcquirer) {
   sweep();
   EXPECT_EQ(script->closes.load(), 0u) << "in use: not closed under its lessee";
   a.release();
-  b.release();  // last: this thread's hint, so the next acquire tries it first
+  b.release();  // claimed last: this thread's hint, so the next acquire tries it first
   // Both came back flagged. The next acquire validates b (stale: closed),
   // then a (fresh: handed out).
   auto l = p->acquire_for(1s);

@@ -478,10 +478,10 @@ inline offer_contended(x, from) {
   fi
 }
 
-/* pool_core::release(i, normal): the hint, [G3] gate load, hand or publish */
+/* pool_core::release(i, normal): [G3] gate load, hand or publish (the hint
+ * is written by the acquire that claimed the slot, not here) */
 inline release(x) {
   atomic {
-    hint = x;
     assert(st[x] == LEASED && holders[x] == 1); holders[x]--;
     mayp = GATE_NZ && MUST_HAND
   }
@@ -680,7 +680,7 @@ inline acquire(out) {
   :: mayp ->
      mayp = 0;
      /* claim_idle: the thread's hint (slot_atomic::try_lease [W1][W3]),
-      * then the ring (pop_idle) */
+      * then the ring (pop_idle), whose slot becomes the hint */
      if
      :: hint != NONE ->
         atomic {
@@ -692,13 +692,23 @@ inline acquire(out) {
      :: else
      fi;
      if
-     :: out == NONE -> pop_idle(out)
+     :: out == NONE ->
+        pop_idle(out);
+        if
+        :: out != NONE -> hint = out
+        :: else
+        fi
      :: else
      fi
   :: else
   fi;
   if
-  :: out == NONE -> wait_for_slot(out)
+  :: out == NONE ->
+     wait_for_slot(out);
+     if
+     :: out != NONE -> hint = out  /* claim_slow remembers it too */
+     :: else
+     fi
   :: else
   fi;
   if

@@ -542,15 +542,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   /// This thread's hint, then the ring; w receives the slot's word before
-  /// our CAS (its flags). Never blocks. A slot from the ring becomes the
-  /// hint: the hint is the slot this thread last claimed, so a thread that
-  /// reuses its connection writes nothing here (the hint used to be written
-  /// by every release: 11 instructions of a 103-instruction cycle).
+  /// our CAS (its flags). Never blocks. A slot from the ring that needs no
+  /// attention becomes the hint (a flagged one goes back or is retired by
+  /// the slow path, which remembers what it hands out instead): the hint is
+  /// the slot this thread last claimed, so a thread that reuses its
+  /// connection writes nothing here.
   BERTH_HOT std::uint32_t claim_idle(slot_word::rep& w) noexcept {
     const thread_hint h = tls_hints[id_ % thread_hint_ways];
     if (h.pool_id == id_ && (w = slots_[h.slot].word.try_lease()) != 0) return h.slot;
     const std::uint32_t i = pop_idle(w);
-    if (i != no_slot) remember(i);
+    if (i != no_slot && !(w & slow_mask_)) remember(i);
     return i;
   }
   /// Makes slot i this thread's hint for this pool (thread-local).
