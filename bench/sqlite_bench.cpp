@@ -43,6 +43,7 @@
 #include "null_adapter.hpp"
 #include "run_wall_clock.hpp"
 #include "sqlite_kv.hpp"
+#include "sqlite_select1.hpp"
 
 #include <berth/pool.hpp>
 #include <berth/sqlite/adapter.hpp>
@@ -124,13 +125,7 @@ sqlite_pool& shared_pool() {
   return p;
 }
 
-std::int64_t select1(connection& c) {
-  auto& st = c.prepare("SELECT 1");
-  (void)st.step();
-  const auto v = st.get<std::int64_t>(0);
-  st.reset();
-  return v;
-}
+using berth::bench::select1;
 
 std::size_t point_read(connection& c, std::int64_t key) {
   auto& st = c.prepare("SELECT v FROM kv WHERE k = ?1");

@@ -15,6 +15,8 @@
 #include <berth/pool.hpp>
 #include <berth/sqlite/adapter.hpp>
 
+#include "sqlite_select1.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -29,15 +31,7 @@ namespace {
 using berth::sqlite::connection;
 using pool_t = berth::pool<berth::sqlite::adapter>;
 
-/// The same as sqlite_bench.cpp's select1(): the statement comes from the
-/// connection's cache.
-std::int64_t select1(connection& c) {
-  auto& st = c.prepare("SELECT 1");
-  (void)st.step();
-  const auto v = st.get<std::int64_t>(0);
-  st.reset();
-  return v;
-}
+using berth::bench::select1;  // the same statement as sqlite_bench.cpp
 
 }  // namespace
 

@@ -28,8 +28,8 @@ namespace berth::detail {
 inline constexpr std::uint32_t no_slot = 0xffffffffu;
 
 /// The slot this thread last claimed from one pool's ring or slow path
-/// (pool_core::claim_idle, claim_slow): tried first by its next acquire. Four ways indexed by the
-/// pool's id, so a thread alternating between a few pools keeps a hint in
+/// (pool_core::claim_idle, claim_slow): tried first by its next acquire.
+/// Four ways indexed by the pool's id, so a thread alternating between a few pools keeps a hint in
 /// each. Pool ids are never reused, so a hint of a destroyed pool never
 /// matches a live one. Thread-local: no synchronization.
 struct thread_hint {
