@@ -524,6 +524,39 @@ TEST_F(AcquireDeadlineTest, TryOnceTakesAReadyConnectionBesideAStaleOneBug) {
   }
 }
 
+// The thread's hint is the connection it was handed, not a stale one its
+// fast path popped from the ring and put back. Observed in review of 84dda15
+// (fixed in bb3f01d): the stale one became the hint, so this thread's next
+// acquire claimed it again, validated it on the caller's time and got it
+// instead of the ready connection it had just used.
+TEST_F(AcquireDeadlineTest, TryAcquireRemembersTheReadyConnectionNotTheStaleOneItSkippedBug) {
+  auto p = stale_pool(2);
+  vs->mode = validate_mode::succeed;
+  std::uint64_t ready = 0;
+  {
+    auto l = p->acquire_for(1s);  // validates one (at once): it is ready, the other still stale
+    ASSERT_TRUE(l) << l.error().message();
+    ready = (*l)->id;
+  }
+  // Another thread (no hint in this pool): the ring holds the stale one first.
+  auto f = std::async(std::launch::async, [&] {
+    std::vector<std::uint64_t> got;
+    {
+      auto l = p->try_acquire();  // pops the stale one, puts it back, takes the ready one
+      if (!l) return got;
+      got.push_back((*l)->id);
+    }
+    for (int k = 0; k < 3; ++k) {
+      auto l = p->acquire_for(1s);
+      if (!l) return got;
+      got.push_back((*l)->id);
+    }
+    return got;
+  });
+  const std::vector<std::uint64_t> got = f.get();
+  EXPECT_EQ(got, std::vector<std::uint64_t>(4, ready)) << "the thread's later acquires took the stale connection";
+}
+
 // validation_bypass 0: every blocking acquire validates, so one with no time
 // left can never succeed; it must say why (it used to say only "timed out
 // after 0 ms" while a connection sat idle), and one with time validates.
