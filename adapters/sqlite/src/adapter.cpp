@@ -94,6 +94,7 @@ result<connection, adapter_error> adapter::connect() {
     c.execute(opts_.foreign_keys ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF");
     if (opts_.in_memory && opts_.read_only) c.execute("PRAGMA query_only=1");
     for (const std::string& p : opts_.pragmas) c.execute("PRAGMA " + p);
+    detail::mark_configured(c);  // the settings above are the ones a reset keeps
     return c;
   } catch (const sqlite_error& e) {
     // Name the file: after the open, SQLite's messages do not ("file is
@@ -152,6 +153,15 @@ result<void, adapter_error> adapter::reset(connection& c) {
     return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
   if (c.transaction_depth() != 0)
     return fail(SQLITE_MISUSE, "reset: a transaction guard is still alive on the connection (it outlived its lease)");
+  // Discarded rather than restored: re-applying what connect set would
+  // leave any other setting (recursive_triggers, cache_size, a busy
+  // handler, a function or limit set through the handle) with the next
+  // user. Statements that only read pragmas do not come here.
+  if (c.session_may_have_changed())
+    return fail(SQLITE_ABORT,
+                "reset: the connection's session configuration may have changed (a PRAGMA given a value, ATTACH or "
+                "DETACH ran on it, or its native_handle() was handed out); discarding it, so that the next user gets "
+                "a newly configured connection");
   c.reset_statements();
   if (c.in_transaction()) {
     try {

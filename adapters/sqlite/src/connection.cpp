@@ -36,39 +36,6 @@ bool only_separators(std::string_view s) noexcept {
 }
 }  // namespace
 
-bool controls_transaction(std::string_view sql) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = sql.size();
-  for (;;) {  // skip whitespace, comments and empty statements (";BEGIN" runs BEGIN)
-    while (i < n && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '\f' ||
-                     sql[i] == ';'))
-      ++i;
-    if (i + 1 < n && sql[i] == '-' && sql[i + 1] == '-') {
-      const std::size_t eol = sql.find('\n', i);
-      if (eol == std::string_view::npos) return false;  // only a comment: no statement
-      i = eol + 1;
-    } else if (i + 1 < n && sql[i] == '/' && sql[i + 1] == '*') {
-      const std::size_t end = sql.find("*/", i + 2);
-      if (end == std::string_view::npos) return true;  // cannot read: assume it can
-      i = end + 2;
-    } else {
-      break;
-    }
-  }
-  std::size_t j = i;
-  while (j < n && ((sql[j] >= 'a' && sql[j] <= 'z') || (sql[j] >= 'A' && sql[j] <= 'Z'))) ++j;
-  const std::string_view word = sql.substr(i, j - i);
-  static constexpr std::string_view control[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"};
-  for (const std::string_view k : control) {
-    if (word.size() != k.size()) continue;
-    bool same = true;
-    for (std::size_t x = 0; x < k.size() && same; ++x)
-      same = (word[x] & ~0x20) == k[x];  // ASCII letters: clear the lower-case bit
-    if (same) return true;
-  }
-  return false;
-}
-
 statement& connection_state::prepare_cached(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
   check_not_inherited(sql);
@@ -90,7 +57,7 @@ statement& connection_state::prepare_cached(std::string_view sql) {
                             : "prepare: the SQL must hold exactly one statement (use execute() for several)",
               sql);
   }
-  if (controls_transaction(sql)) may_open_transactions = true;
+  note(classify(sql));
   auto owned = std::unique_ptr<statement>(new statement(*this, st));
   statement& ref = *owned;
   cache.emplace(std::string(sql), std::move(owned));
@@ -224,7 +191,7 @@ void detail::connection_state::execute(std::string_view sql) {
       if (this_sql.empty()) break;  // nothing consumed: only trailing text left
       continue;                     // whitespace or a comment
     }
-    if (detail::controls_transaction(this_sql)) may_open_transactions = true;
+    note(classify(this_sql));
     if (depth > 0 && sqlite3_get_autocommit(db) != 0) [[unlikely]] {
       sqlite3_finalize(st);
       fail_transaction_lost(this_sql);
@@ -272,7 +239,8 @@ std::error_code connection::last_error() const noexcept {
 
 sqlite3* connection::native_handle() const noexcept {
   if (!s_) return nullptr;
-  s_->may_open_transactions = true;  // the caller may BEGIN through it
+  // The caller may BEGIN through it, and set anything.
+  s_->may_open_transactions = s_->may_change_session = true;
   return s_->db;
 }
 connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }
@@ -286,6 +254,9 @@ bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_
 
 namespace detail {
 sqlite3* handle_of(const connection& c) noexcept { return c.s_ ? c.s_->db : nullptr; }
+void mark_configured(connection& c) noexcept {
+  if (c.s_) c.s_->may_open_transactions = c.s_->may_change_session = false;
+}
 }  // namespace detail
 
 void connection::close() noexcept {

@@ -8,6 +8,8 @@
 #include <berth/sqlite/error.hpp>
 #include <berth/sqlite/statement.hpp>
 
+#include "statement_kind.hpp"
+
 #include <sqlite3.h>
 
 #include <functional>
@@ -23,14 +25,6 @@ struct sql_hash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
-
-/// True when `sql`'s first keyword (after whitespace, comments and empty
-/// statements: SQLite skips a leading ";") is one
-/// that can open or end a transaction: BEGIN, COMMIT, END, ROLLBACK,
-/// SAVEPOINT or RELEASE (SQLite changes its autocommit state only through
-/// these). Errs towards true: text it cannot read (a keyword cut by the end
-/// of the text, an unterminated comment) counts as transaction control.
-bool controls_transaction(std::string_view sql) noexcept;
 
 /// Thread-safety: that of the owning connection (one user at a time).
 /// On its own 128-byte line pair (berth::detail::cache_pair_size): a pool's
@@ -50,6 +44,12 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   [[noreturn]] void fail_with(int rc, std::string message, std::string_view sql);
   /// Prepares one statement (for the cache or for execute()).
   statement& prepare_cached(std::string_view sql);
+  /// Records what a statement about to be prepared or run can do (see the
+  /// flags below): once, at prepare time, never per step.
+  void note(statement_kind k) noexcept {
+    if (controls_transaction(k)) may_open_transactions = true;
+    if (changes_session(k)) may_open_transactions = may_change_session = true;
+  }
   /// Resets the cached statements that write and are mid-result (INSERT ...
   /// RETURNING stepped once, the usual way to read a new id): they make
   /// COMMIT, RELEASE and ROLLBACK TO fail with SQLITE_BUSY ("SQL statements
@@ -92,10 +92,13 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   // transaction): fail_transaction_lost's cause, 0 if none was seen.
   int rollback_cause = 0;
   // From connection_flags: `stepping` (statements between their first row
-  // and done/reset: they pin a read snapshot) and `may_open_transactions`
+  // and done/reset: they pin a read snapshot), `may_open_transactions`
   // (set for good once this connection has prepared a transaction-control
   // statement or handed out its native handle: from then on needs_reset()
-  // asks sqlite3_get_autocommit, connection.hpp).
+  // asks sqlite3_get_autocommit, connection.hpp) and `may_change_session`
+  // (set for good, with may_open_transactions, once it has prepared a
+  // statement that can change its configuration or handed out its native
+  // handle: the adapter's reset then discards it).
 };
 
 }  // namespace berth::sqlite::detail

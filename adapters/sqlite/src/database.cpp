@@ -6,6 +6,8 @@
 #include <berth/detail/json_writer.hpp>
 #include <berth/sqlite/transaction.hpp>
 
+#include "statement_kind.hpp"
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -180,7 +182,7 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
                        std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
                            where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
                            std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts") + ": " +
-                           busy_cause(r) + " (" + e.engine_message() + ")",
+                           busy_cause(r, e) + " (" + e.engine_message() + ")",
                        e.sql());
   }
 }
@@ -195,17 +197,56 @@ void database::file_moved_under_writer() {
                          "that path (a replacement must come without the old file's -wal and -shm files)");
 }
 
-std::string database::busy_cause(role r) const {
-  if (!opts_.in_memory)
-    return r == role::writer ? "the write lock (BEGIN IMMEDIATE) is held by another connection or process"
-                             : "a read lock is held by another connection or process";
-  // memdb has no WAL: a write transaction that has written admits no new
-  // reader until it ends, and a commit waits for the reads running.
-  return r == role::writer ? "the commit waited for reads still running (an in-memory database has no WAL: a "
-                             "commit waits for every read of it, this database's readers included)"
-                           : "a write transaction held the database (an in-memory database has no WAL: from its "
-                             "BEGIN IMMEDIATE until it ends, a write transaction, this database's writer's "
-                             "included, keeps reads out, whether or not it has written)";
+std::string database::busy_cause(role r, const sqlite_error& e) const {
+  // From what failed, not from the role alone: a write's BUSY may come at
+  // BEGIN IMMEDIATE (the write lock), at COMMIT, or at a statement of its
+  // function (a database it attached); LOCKED is this connection's own.
+  const int code = e.code().value();
+  const char* const fn = r == role::writer ? "a statement of the write function" : "a statement of the read function";
+  switch (code) {
+    case SQLITE_BUSY_SNAPSHOT:
+      return std::string(fn) + " could not start writing on its stale read snapshot (SQLITE_BUSY_SNAPSHOT: another "
+                               "connection or process committed after this transaction's first read)";
+    case SQLITE_BUSY_RECOVERY:
+      return "another connection or process was recovering the write-ahead log (SQLITE_BUSY_RECOVERY: the first "
+             "opener after a crash rebuilds its index)";
+    case SQLITE_LOCKED_SHAREDCACHE:
+      return std::string(fn) + " waited for a table lock held by another connection sharing this one's cache "
+                               "(SQLITE_LOCKED_SHAREDCACHE)";
+    default: break;
+  }
+  if ((code & 0xff) == SQLITE_LOCKED)
+    return std::string(fn) + " conflicted with this same connection (SQLITE_LOCKED: e.g. a checkpoint or DROP "
+                             "inside its own transaction, or a table one of its unfinished statements reads), "
+                             "which waiting does not end";
+  switch (detail::classify(e.sql())) {
+    case detail::statement_kind::begin:
+      if (r == role::writer)
+        return opts_.in_memory ? "the write lock (BEGIN IMMEDIATE) is held by another connection (of another "
+                                 "database or pool given this in-memory database's name)"
+                               : "the write lock (BEGIN IMMEDIATE) is held by another connection or process";
+      break;
+    case detail::statement_kind::commit:
+      if (r == role::writer)
+        // memdb has no WAL: a commit waits for the reads running.
+        return opts_.in_memory ? "the commit waited for reads still running (an in-memory database has no WAL: a "
+                                 "commit waits for every read of it, this database's readers included)"
+                               : "the COMMIT waited for a lock held by another connection or process (its readers: "
+                                 "without WAL a commit needs the EXCLUSIVE lock, and in WAL a checkpoint waits for "
+                                 "them)";
+      break;
+    default: break;
+  }
+  // memdb has no WAL: a write transaction admits no new reader until it ends.
+  if (r == role::reader && opts_.in_memory)
+    return "a write transaction held the database (an in-memory database has no WAL: from its BEGIN IMMEDIATE "
+           "until it ends, a write transaction, this database's writer's included, keeps reads out, whether or "
+           "not it has written)";
+  if (r == role::writer)
+    return std::string(fn) + " waited for a lock held by another connection or process (not this database's "
+                             "write lock, which BEGIN IMMEDIATE had taken: that of a database it attached, for one)";
+  return std::string(fn) + " waited for a lock held by another connection or process (one that keeps reads out: an "
+                           "EXCLUSIVE lock, as a commit without WAL or locking_mode=EXCLUSIVE takes)";
 }
 
 void database::close() noexcept {

@@ -8,8 +8,10 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace berth::sqlite {
 namespace {
@@ -370,6 +372,47 @@ TEST(SqliteAdapter, BusyTimeoutWaitsThenReportsRetryable) {
   a->execute("ROLLBACK");
   ad.close(*a);
   ad.close(*b);
+}
+
+
+// Session settings changed through a pooled connection reached the next
+// lessee of that connection: PRAGMA foreign_keys=OFF left constraints
+// unenforced, busy_timeout=0 made the next user fail at once on a lock, an
+// ATTACHed file stayed attached, and a setting made through native_handle()
+// stayed too. Such a connection is now discarded at its return (the pool
+// opens a configured one).
+TEST(SqliteAdapter, SessionSettingsChangedInALeaseDoNotReachTheNextLeaseBug) {
+  struct row {
+    const char* name;
+    std::function<void(connection&, const std::string& dir)> change;
+    const char* query;
+    const char* configured;
+  };
+  const std::vector<row> rows = {
+      {"foreign_keys by execute", [](connection& c, auto&) { c.execute("PRAGMA foreign_keys=OFF"); },
+       "PRAGMA foreign_keys", "1"},
+      {"foreign_keys, schema-qualified, after a comment",
+       [](connection& c, auto&) { c.execute("/* off */ pragma main . foreign_keys = 0"); }, "PRAGMA foreign_keys",
+       "1"},
+      {"busy_timeout by prepare",
+       [](connection& c, auto&) { EXPECT_TRUE(c.prepare("PRAGMA busy_timeout(0)").step()); },
+       "PRAGMA busy_timeout", "5000"},
+      {"a pragma from options", [](connection& c, auto&) { c.execute("PRAGMA cache_size=10"); },
+       "PRAGMA cache_size", "-1234"},
+      {"ATTACH", [](connection& c, const std::string& d) { c.execute("ATTACH '" + d + "/aux.db' AS aux"); },
+       "SELECT count(*) FROM pragma_database_list WHERE name = 'aux'", "0"},
+      {"the native handle",
+       [](connection& c, auto&) { ASSERT_EQ(sqlite3_busy_timeout(c.native_handle(), 0), SQLITE_OK); },
+       "PRAGMA busy_timeout", "5000"},
+  };
+  for (const row& r : rows) {
+    SCOPED_TRACE(r.name);
+    temp_dir dir;
+    sqlite_pool p(adapter({.path = dir.file("app.db"), .pragmas = {"cache_size=-1234"}}), pool_opts(1, 1));
+    p.with([&](connection& c) { EXPECT_EQ(text(c, r.query), r.configured) << "before"; });
+    p.with([&](connection& c) { r.change(c, dir.path().string()); });
+    p.with([&](connection& c) { EXPECT_EQ(text(c, r.query), r.configured) << "the next lease"; });
+  }
 }
 
 }  // namespace

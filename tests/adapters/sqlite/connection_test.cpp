@@ -171,7 +171,8 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
     ASSERT_EQ(sqlite3_exec(c.native_handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
     EXPECT_TRUE(c.needs_reset());
     ASSERT_EQ(sqlite3_exec(c.native_handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
-    EXPECT_FALSE(c.needs_reset());
+    EXPECT_TRUE(c.session_may_have_changed());
+    EXPECT_TRUE(c.needs_reset()) << "the handle may have set anything: a pool discards the connection";
   }
   {  // a statement mid-result, with no transaction control ever prepared
     auto c = connection::open(path);
@@ -189,6 +190,66 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
     EXPECT_FALSE(c.needs_reset());
   }
   EXPECT_TRUE(connection{}.needs_reset()) << "a closed connection needs a reset, which fails: the pool discards it";
+}
+
+/// session_may_have_changed() is decided once per statement, when it is
+/// prepared or run, from its first words: settings, ATTACH and DETACH
+/// count, whatever the spelling; reading a pragma costs nothing.
+TEST(SqliteConnection, SessionChangesAreSeenByEveryPathAndPragmaReadsAreNot) {
+  temp_dir dir;
+  const std::string path = dir.file("t.db");
+  connection::open(path).execute("CREATE TABLE t(x); CREATE INDEX tx ON t(x)");
+  const std::string aux = dir.file("aux.db");
+  struct row {
+    std::string sql;
+    bool changes;
+  };
+  const row rows[] = {
+      {"PRAGMA foreign_keys=OFF", true},
+      {"pragma Foreign_Keys = off", true},
+      {"PRAGMA busy_timeout(0)", true},
+      {"PRAGMA main.cache_size = 10", true},
+      {"PRAGMA main . query_only=1", true},
+      {"/* c */ -- d\n ;PRAGMA\n\tquery_only /* e */ (1)", true},
+      {"PRAGMA \"recursive_triggers\" = 1", true},
+      {"PRAGMA [synchronous]=OFF", true},
+      {"ATTACH '" + aux + "' AS aux", true},
+      {"attach database '" + aux + "' as aux2", true},
+      {"PRAGMA foreign_keys", false},
+      {"PRAGMA main.journal_mode", false},
+      {"PRAGMA table_info(t)", false},
+      {"PRAGMA main.table_info('t')", false},
+      {"PRAGMA index_list = t", false},
+      {"PRAGMA INTEGRITY_CHECK(5)", false},
+      {"PRAGMA wal_checkpoint(PASSIVE)", false},
+      {"SELECT * FROM pragma_table_info('t')", false},
+      {"SELECT 'PRAGMA foreign_keys=OFF'", false},
+      {"CREATE TEMP TABLE pragmas(attach)", false},
+  };
+  for (const row& r : rows) {
+    SCOPED_TRACE(r.sql);
+    {  // through a cached prepared statement
+      auto c = connection::open(path);
+      auto& st = c.prepare(r.sql);
+      while (st.step()) {
+      }
+      EXPECT_EQ(c.session_may_have_changed(), r.changes);
+      EXPECT_EQ(c.needs_reset(), r.changes);
+    }
+    {  // through execute(), after another statement in the same text
+      auto c = connection::open(path);
+      c.execute("SELECT 1; " + r.sql);
+      EXPECT_EQ(c.session_may_have_changed(), r.changes);
+      EXPECT_EQ(c.needs_reset(), r.changes);
+    }
+  }
+  auto d = connection::open(path);  // attached behind berth's back, to see DETACH alone
+  ASSERT_EQ(sqlite3_exec(detail::handle_of(d), ("ATTACH '" + aux + "' AS aux").c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_FALSE(d.session_may_have_changed());
+  d.execute("DETACH aux");
+  EXPECT_TRUE(d.session_may_have_changed());
+  EXPECT_FALSE(connection{}.session_may_have_changed());
 }
 
 // SQLite skips empty statements, so ";BEGIN" and "INSERT ...;; BEGIN" open a

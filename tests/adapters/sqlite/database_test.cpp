@@ -1,6 +1,7 @@
 #include <berth/sqlite/database.hpp>
 #include <berth/sqlite/url.hpp>
 
+#include "query_int.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -26,16 +27,11 @@ namespace berth::sqlite {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::query_int;
 using testing::temp_dir;
 using steady = std::chrono::steady_clock;
 
-std::int64_t count_rows(connection& c) {
-  auto& st = c.prepare("SELECT count(*) FROM t");
-  EXPECT_TRUE(st.step());
-  const auto n = st.get<std::int64_t>(0);
-  st.reset();
-  return n;
-}
+std::int64_t count_rows(connection& c) { return query_int(c, "SELECT count(*) FROM t"); }
 
 std::int64_t ms_since(steady::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
@@ -631,6 +627,133 @@ TEST(SqliteDatabaseFile, WriteFailsClearlyWhenAnotherProcessHoldsTheLockPastItsD
   EXPECT_LT(waited, 280) << "gave up at its deadline, not when the lock was released";
   EXPECT_EQ(other.join(), 0);
   EXPECT_EQ(db.read(count_rows), 1) << "only the other process's row";
+}
+
+
+/// What a write_for(timeout, fn) that must give up at its deadline threw.
+template <class F>
+std::string give_up_message(database& db, std::chrono::milliseconds timeout, F&& fn) {
+  try {
+    db.write_for(timeout, std::forward<F>(fn));
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code(), db_errc::retryable) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "the write did not give up";
+  return {};
+}
+
+// The give-up message's cause came from the role alone: a write whose BUSY
+// came from a statement of its function, on a database that function had
+// attached and another process had locked, said "the write lock (BEGIN
+// IMMEDIATE) is held by another connection or process", though this
+// database's write lock was ours from BEGIN IMMEDIATE on.
+TEST(SqliteDatabaseFile, AGiveUpOnAnAttachedDatabasesLockDoesNotBlameTheWriteLockBug) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db"), aux = dir.file("aux.db");
+  connection::open(aux).execute("CREATE TABLE t(x)");
+  database db({.path = path, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  lock_holder other(aux, 400);
+  const std::string what = give_up_message(db, 150ms, [&](connection& c) {
+    if (query_int(c, "SELECT count(*) FROM pragma_database_list WHERE name = 'aux'") == 0)
+      c.execute("ATTACH '" + aux + "' AS aux");
+    c.execute("INSERT INTO t VALUES (1); INSERT INTO aux.t VALUES (1)");
+  });
+  EXPECT_EQ(what.find("BEGIN IMMEDIATE) is held"), std::string::npos) << what;
+  EXPECT_NE(what.find("a statement of the write function waited for a lock"), std::string::npos) << what;
+  EXPECT_EQ(other.join(), 0);
+}
+
+// SQLITE_LOCKED from the write's own connection (a checkpoint inside its
+// transaction) was reported as the write lock held by another connection or
+// process.
+TEST(SqliteDatabaseFile, AGiveUpOnItsOwnConnectionsLockSaysSoBug) {
+  temp_dir dir;
+  database db({.path = dir.file("app.db"), .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  const std::string what = give_up_message(db, 100ms, [](connection& c) { c.execute("PRAGMA wal_checkpoint"); });
+  EXPECT_EQ(what.find("another connection or process"), std::string::npos) << what;
+  EXPECT_NE(what.find("this same connection"), std::string::npos) << what;
+}
+
+// In memory, every write's give-up blamed the commit waiting for reads,
+// also when BEGIN IMMEDIATE waited for the write lock held by another
+// database on the same named in-memory database. Now each names its own
+// lock.
+TEST(SqliteDatabaseMemory, AGiveUpNamesTheLockOfTheStatementThatWaitedBug) {
+  database a({.in_memory = true, .name = "give-up-names-its-lock", .readers = 1});
+  database b({.in_memory = true, .name = "give-up-names-its-lock", .readers = 1});
+  a.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  {
+    std::latch begun(1);
+    std::thread w([&] {
+      a.write([&](connection&) {
+        begun.count_down();
+        std::this_thread::sleep_for(600ms);
+      });
+    });
+    begun.wait();
+    const std::string what = give_up_message(b, 150ms, [](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
+    EXPECT_NE(what.find("the write lock (BEGIN IMMEDIATE) is held by another connection"), std::string::npos) << what;
+    EXPECT_EQ(what.find("commit"), std::string::npos) << what;
+    w.join();
+  }
+  {
+    std::latch reading(1);
+    std::thread r([&] {
+      (void)a.read([&](connection& c) {
+        const auto n = count_rows(c);
+        reading.count_down();
+        std::this_thread::sleep_for(600ms);
+        return n;
+      });
+    });
+    reading.wait();
+    const std::string what = give_up_message(a, 150ms, [](connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
+    EXPECT_NE(what.find("the commit waited for reads still running"), std::string::npos) << what;
+    r.join();
+  }
+  EXPECT_EQ(b.read(count_rows), 1);
+}
+
+// PRAGMA query_only=1 run inside write() stayed on the database's only
+// writer: every later write failed with "attempt to write a readonly
+// database", for the life of the database object.
+TEST(SqliteDatabaseFile, QueryOnlySetInsideAWriteDoesNotOutliveItBug) {
+  temp_dir dir;
+  database db({.path = dir.file("app.db"), .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  db.write([](connection& c) { c.execute("PRAGMA query_only=1"); });
+  EXPECT_NO_THROW(db.write([](connection& c) { c.execute("INSERT INTO t VALUES (1)"); }));
+  EXPECT_EQ(db.read(count_rows), 1);
+}
+
+// A reader of an in-memory database is read-only through PRAGMA query_only:
+// a read() that turned it off left a reader that later read() calls could
+// write through.
+TEST(SqliteDatabaseMemory, QueryOnlyClearedInsideAReadDoesNotOutliveItBug) {
+  database db({.in_memory = true, .readers = 1});
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  (void)db.read([](connection& c) { c.execute("PRAGMA query_only=0"); });
+  EXPECT_THROW((void)db.read([](connection& c) { c.execute("INSERT INTO t VALUES (1)"); }), sqlite_error);
+  EXPECT_EQ(db.read(count_rows), 0);
+}
+
+// A database attached inside write() stayed attached to the writer (SQLite
+// allows ATTACH inside a transaction): later writes saw it, and attaching it
+// again failed with "database aux is already in use".
+TEST(SqliteDatabaseFile, AnAttachInsideAWriteDoesNotOutliveItBug) {
+  temp_dir dir;
+  const std::string aux = dir.file("aux.db");
+  database db({.path = dir.file("app.db"), .readers = 1});
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    db.write([&](connection& c) {
+      EXPECT_EQ(query_int(c, "SELECT count(*) FROM pragma_database_list WHERE name = 'aux'"), 0);
+      c.execute("ATTACH '" + aux + "' AS aux");
+    });
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <berth/registry.hpp>
 
+#include "query_int.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -16,16 +17,9 @@ namespace berth::sqlite {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::query_int;
 using testing::temp_dir;
 using sqlite_pool = berth::pool<adapter>;
-
-std::int64_t query_int(connection& c, const std::string& sql) {
-  auto& st = c.prepare(sql);
-  EXPECT_TRUE(st.step()) << sql;
-  const auto v = st.get<std::int64_t>(0);
-  st.reset();
-  return v;
-}
 
 TEST(SqliteUrl, FileUrlConfiguresTheAdapterAndThePool) {
   temp_dir dir;

@@ -44,13 +44,18 @@ class adapter {
   /// (is_fatal: IOERR, CORRUPT, NOTADB, CANTOPEN) or a cached "SELECT 1"
   /// fails. Never blocks on locks (SELECT 1 reads no table).
   result<void, adapter_error> validate(connection& c);
-  /// Fails for a fatal last error, a fork-inherited connection or a moved
-  /// database file (as validate()); otherwise resets every cached statement
-  /// and, if a transaction is open, rolls it back (ROLLBACK). A failure
-  /// makes the pool close the connection.
+  /// Fails for a fatal last error, a fork-inherited connection, a moved
+  /// database file (as validate()) and a connection whose session
+  /// configuration may have changed (SQLITE_ABORT,
+  /// connection::session_may_have_changed(): a PRAGMA given a value,
+  /// ATTACH, DETACH, or its native_handle() handed out); otherwise resets
+  /// every cached statement and, if a transaction is open, rolls it back
+  /// (ROLLBACK). A failure makes the pool close the connection (and open a
+  /// configured one when it needs one).
   result<void, adapter_error> reset(connection& c);
   /// On every release (berth::adapter's optional check): a connection left
-  /// in a transaction or with a statement mid-result is reset before reuse.
+  /// in a transaction, with a statement mid-result or with its session
+  /// configuration possibly changed is reset (or discarded) before reuse.
   /// No I/O. Thread-safety: the releasing thread owns c.
   bool needs_reset(const connection& c) const noexcept { return c.needs_reset(); }
   /// Finalizes the statements and closes the handle. Never throws.

@@ -28,6 +28,11 @@ namespace detail {
 /// berth's own access to the handle (pragmas, busy_timeout): unlike
 /// native_handle() it does not mark the connection as used natively.
 sqlite3* handle_of(const connection& c) noexcept;
+/// adapter::connect has configured c: the PRAGMAs it ran are the
+/// connection's own settings, not changes to undo, so
+/// session_may_have_changed() is false again (and needs_reset() back on its
+/// fast path: nothing before this opened a transaction). Never throws.
+void mark_configured(connection& c) noexcept;
 
 /// The part of a connection's state that needs_reset() reads inline, on
 /// the release of every lease (a call into the adapter's library cost about
@@ -39,6 +44,9 @@ struct connection_flags {
   /// A statement's native handle was handed out: it may be stepped behind
   /// berth's back, so every release resets (set with may_open_transactions).
   bool raw_statements = false;
+  /// See connection::session_may_have_changed() (set with
+  /// may_open_transactions, so the fast path reads neither).
+  bool may_change_session = false;
 };
 }  // namespace detail
 
@@ -94,20 +102,37 @@ class connection {
   /// A counter read, no I/O. Thread-safety: that of the connection.
   bool has_active_statements() const noexcept;
   /// True when the connection must be cleaned up before another user gets
-  /// it: a transaction is open or a statement is mid-result, or it was
-  /// closed (then the adapter's reset fails and the pool discards it). Exact, and
-  /// cheap enough for every pool release: sqlite3_get_autocommit is asked
-  /// only on a connection that has prepared transaction control (BEGIN,
-  /// COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) or handed out
-  /// native_handle(), the only ways a transaction can open; a connection
-  /// that handed out a statement's native_handle() (which may be stepped
-  /// without berth seeing it) is reset on every release; otherwise it
-  /// reads two fields (issue 8: the call cost 3 to 5 ns, half of berth's
-  /// overhead on a prepared SELECT 1). Thread-safety: that of the connection.
+  /// it: a transaction is open or a statement is mid-result, its session
+  /// configuration may have changed (session_may_have_changed(): the
+  /// adapter's reset then fails, so the pool discards it), or it was closed
+  /// (likewise). Exact for transactions, and cheap enough for every pool
+  /// release: sqlite3_get_autocommit is asked only on a connection that has
+  /// prepared transaction control (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT,
+  /// RELEASE) or handed out native_handle(), the only ways a transaction
+  /// can open; a connection that handed out a statement's native_handle()
+  /// (which may be stepped without berth seeing it) is reset on every
+  /// release; otherwise it reads two fields (issue 8: the call cost 3 to
+  /// 5 ns, half of berth's overhead on a prepared SELECT 1). Statements are
+  /// classified when prepared, never per step. Thread-safety: that of the
+  /// connection.
   bool needs_reset() const noexcept {
     return flags_ == nullptr || flags_->stepping > 0 ||
-           (flags_->may_open_transactions && (flags_->raw_statements || transaction_open()));
+           (flags_->may_open_transactions &&
+            (flags_->raw_statements || flags_->may_change_session || transaction_open()));
   }
+  /// True once this connection has prepared (or run through execute()) a
+  /// statement that can change its session configuration: ATTACH, DETACH,
+  /// or a PRAGMA given a value ("PRAGMA foreign_keys=OFF",
+  /// "PRAGMA busy_timeout(0)"; not one that only reads, "PRAGMA
+  /// foreign_keys", nor the few whose value names what to inspect or act on
+  /// the file: table_info(t), index_list(t), integrity_check(n),
+  /// wal_checkpoint(m), ...), or handed out native_handle(), through which
+  /// anything may be set. Such a connection cannot be brought back to its
+  /// connect-time configuration with certainty, so the adapter's reset()
+  /// fails for it and the pool discards it at its release (a new one gets
+  /// the configured settings). False after the adapter's connect. A field
+  /// read. Thread-safety: that of the connection.
+  bool session_may_have_changed() const noexcept { return flags_ != nullptr && flags_->may_change_session; }
   /// Nesting depth of live transaction guards (0: none).
   int transaction_depth() const noexcept;
 
@@ -144,7 +169,9 @@ class connection {
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks
   /// SQLite whether a transaction is open (the caller may run BEGIN
-  /// through the handle).
+  /// through the handle), and session_may_have_changed() is true: a pool
+  /// discards the connection at its release rather than hand on whatever
+  /// was set through the handle (busy handler, limits, functions, pragmas).
   sqlite3* native_handle() const noexcept;
 
   /// Finalizes the cached statements and closes the handle
@@ -155,6 +182,7 @@ class connection {
  private:
   friend class transaction;
   friend sqlite3* detail::handle_of(const connection& c) noexcept;
+  friend void detail::mark_configured(connection& c) noexcept;
   explicit connection(std::unique_ptr<detail::connection_state> s) noexcept;
   /// !sqlite3_get_autocommit, for needs_reset (false when closed).
   bool transaction_open() const noexcept;

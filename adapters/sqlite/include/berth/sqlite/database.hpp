@@ -190,8 +190,10 @@ class database {
   /// the deadline; its give-up and read-only errors reworded to name this
   /// database; see write_until/read_until.
   void run_erased(role r, clock::time_point deadline, detail::body_ref body);
-  /// Why a read or write gave up at its deadline on BUSY/LOCKED, for its error.
-  std::string busy_cause(role r) const;
+  /// Why a read or write gave up at its deadline on BUSY/LOCKED, for its
+  /// error: the lock that the statement which failed last (e.sql(): BEGIN,
+  /// COMMIT or one of fn's) waited for, read from it and its extended code.
+  std::string busy_cause(role r, const sqlite_error& e) const;
   /// A write found its file removed or replaced (connection::file_moved):
   /// evicts every connection and throws SQLITE_READONLY_DBMOVED naming the
   /// file. Thread-safe.

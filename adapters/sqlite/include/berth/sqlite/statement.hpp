@@ -144,6 +144,9 @@ class alignas(128) statement {
   /// The underlying handle, for SQLite calls berth does not wrap. Once it
   /// has been handed out, the connection is reset on every release to its
   /// pool (a step through it is not seen by connection::needs_reset()).
+  /// Settings changed on its connection (sqlite3_db_handle) are not seen:
+  /// take connection::native_handle() for those, so that a pool discards
+  /// the connection at its release (connection::session_may_have_changed()).
   sqlite3_stmt* native_handle() const noexcept;
 
  private:
