@@ -160,7 +160,7 @@ result<void, adapter_error> adapter::reset(connection& c) {
   if (c.session_may_have_changed())
     return fail(SQLITE_ABORT,
                 "reset: the connection's session configuration may have changed (a PRAGMA given a value, ATTACH or "
-                "DETACH ran on it, or its native_handle() was handed out); discarding it, so that the next user gets "
+                "DETACH ran on it); discarding it, so that the next user gets "
                 "a newly configured connection");
   c.reset_statements();
   if (c.in_transaction()) {

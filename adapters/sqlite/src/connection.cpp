@@ -239,8 +239,11 @@ std::error_code connection::last_error() const noexcept {
 
 sqlite3* connection::native_handle() const noexcept {
   if (!s_) return nullptr;
-  // The caller may BEGIN through it, and set anything.
-  s_->may_open_transactions = s_->may_change_session = true;
+  // The caller may BEGIN through it. Settings made through it are the
+  // caller's to undo (connection.hpp): the handle is the everyday escape
+  // hatch (last_insert_rowid, blob I/O, backup), and discarding the
+  // connection at every such lease would cost a reconnect per use.
+  s_->may_open_transactions = true;
   return s_->db;
 }
 connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }

@@ -126,8 +126,7 @@ class connection {
   /// "PRAGMA busy_timeout(0)"; not one that only reads, "PRAGMA
   /// foreign_keys", nor the few whose value names what to inspect or act on
   /// the file: table_info(t), index_list(t), integrity_check(n),
-  /// wal_checkpoint(m), ...), or handed out native_handle(), through which
-  /// anything may be set. Such a connection cannot be brought back to its
+  /// wal_checkpoint(m), ...). Such a connection cannot be brought back to its
   /// connect-time configuration with certainty, so the adapter's reset()
   /// fails for it and the pool discards it at its release (a new one gets
   /// the configured settings). False after the adapter's connect. A field
@@ -169,9 +168,14 @@ class connection {
   /// The underlying handle (nullptr when closed), for calls berth does not
   /// wrap. Do not close it. From the first call on, needs_reset() asks
   /// SQLite whether a transaction is open (the caller may run BEGIN
-  /// through the handle), and session_may_have_changed() is true: a pool
-  /// discards the connection at its release rather than hand on whatever
-  /// was set through the handle (busy handler, limits, functions, pragmas).
+  /// through the handle). What the caller sets through the handle (a busy
+  /// handler, limits, functions, sqlite3_db_config) stays with the
+  /// connection for its next user: undo it before the lease ends, or run
+  /// the PRAGMA through execute(), which makes the pool discard the
+  /// connection at its return (session_may_have_changed()). Handing the
+  /// handle out does not: it is the way to everything berth does not wrap
+  /// (last_insert_rowid, blob I/O, backup), and a reconnect per such lease
+  /// would cost 60 us and up.
   sqlite3* native_handle() const noexcept;
 
   /// Finalizes the cached statements and closes the handle
