@@ -75,15 +75,7 @@ struct pool_core::run_task {
     if (!out.deliver) return;
     // The request is done but still outstanding: the pool's destructor waits
     // until the handler has returned (or thrown) and been destroyed.
-    delivery d{pool, deliveries_};
-    deliveries_ = &d;
-    struct end_delivery {
-      delivery& d;
-      ~end_delivery() {
-        deliveries_ = d.outer;
-        if (!d.pool_gone) d.pool->async_delivered();
-      }
-    } end{d};
+    delivery_scope scope(pool);
     r->complete(out.slot, std::move(out.error));
   }
   run_task(std::shared_ptr<async_request> req) noexcept : r(std::move(req)) {}
@@ -283,11 +275,8 @@ void pool_core::async_dropped(async_request& r) noexcept {
   // Destroying the handler may destroy the pool (a handler owning the last
   // reference to it): a delivery of this pool on this thread, as in
   // run_task, so that its destructor does not wait for this very request.
-  delivery d{this, deliveries_};
-  deliveries_ = &d;
+  delivery_scope scope(this);  // its end is last: the pool may be destroyed from there on
   r.abandon();
-  deliveries_ = d.outer;
-  if (!d.pool_gone) async_delivered();  // last: the pool may be destroyed from here on
 }
 
 void pool_core::finish_locked(async_request& r) noexcept {

@@ -2,8 +2,10 @@
 // (callbacks, use_awaitable, use_future, deferred), the handler's executor,
 // outstanding work, cancellation through the handler's slot (a
 // cancellation_signal, parallel_group and the awaitable operator || racing a
-// timer), timeout and close. A fake adapter and, where deadlines matter, a
-// fake clock: no sleeps. Timers that race an acquire are set already expired.
+// timer), timeout and close; a handler that destroys its pool from the
+// pool's async thread (in a child process, with a watchdog). A fake adapter
+// and, where deadlines matter, a fake clock: no sleeps. Timers that race an
+// acquire are set already expired.
 #include <berth/asio.hpp>
 #include <berth/pool.hpp>
 
@@ -64,14 +66,26 @@ struct AsioAcquireTest : ::testing::Test {
   std::unique_ptr<fake_pool> pool;
   asio::io_context ioc;
 
-  fake_pool& make(std::size_t max, std::size_t min_idle) {
+  berth::pool_options options(std::size_t max, std::size_t min_idle) const {
     berth::pool_options o;
     o.name = "asio";
     o.max_size = max;
     o.min_idle = min_idle;
     o.startup = berth::startup_mode::fail_fast;
-    pool = std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+    return o;
+  }
+  fake_pool& make(std::size_t max, std::size_t min_idle) {
+    pool = std::make_unique<fake_pool>(fake_adapter{script}, options(max, min_idle), clock);
     return *pool;
+  }
+  /// A pool owned by shared_ptrs (a handler may hold the last one) that
+  /// sets `destroyed` once its destructor has returned.
+  std::shared_ptr<fake_pool> make_owned(std::size_t max, std::size_t min_idle, std::promise<void>& destroyed) {
+    return std::shared_ptr<fake_pool>(new fake_pool(fake_adapter{script}, options(max, min_idle), clock),
+                                      [&destroyed](fake_pool* p) {
+                                        delete p;
+                                        destroyed.set_value();
+                                      });
   }
   fake_pool::time_point in(std::chrono::nanoseconds d) const { return clock.now() + d; }
 };
@@ -463,11 +477,15 @@ TEST_F(AsioAcquireTest, ManyRacingCoroutinesAndBlockingAcquirersLeaveThePoolWhol
               totals.gave_up.load());
 }
 
-/// An io_context executor whose execute() throws while *fail is positive
-/// (bad_alloc), which berth's executor contract allows: berth then runs the
-/// completion on the pool's async thread.
+/// An Asio executor (an io_context's, or the system executor) whose
+/// execute() throws while *fail is positive (bad_alloc), which berth's
+/// executor contract allows: berth then runs the completion on the pool's
+/// async thread. Otherwise it forwards to `inner`, so a dispatch (blocking
+/// possibly) runs inline where `inner`'s does: always for the system
+/// executor, never off an io_context's threads.
+template <class Inner>
 struct flaky_executor {
-  asio::io_context* ctx;
+  Inner inner;
   std::atomic<int>* fail;
   bool never = false;
   template <class F>
@@ -477,12 +495,13 @@ struct flaky_executor {
       throw std::bad_alloc();
     }
     if (never)
-      asio::execution::execute(asio::require(ctx->get_executor(), asio::execution::blocking.never),
-                               std::forward<F>(f));
+      asio::execution::execute(asio::require(inner, asio::execution::blocking.never), std::forward<F>(f));
     else
-      asio::execution::execute(ctx->get_executor(), std::forward<F>(f));
+      asio::execution::execute(inner, std::forward<F>(f));
   }
-  asio::execution_context& query(asio::execution::context_t) const noexcept { return *ctx; }
+  asio::execution_context& query(asio::execution::context_t) const noexcept {
+    return asio::query(inner, asio::execution::context);
+  }
   flaky_executor require(asio::execution::blocking_t::never_t) const {
     flaky_executor e = *this;
     e.never = true;
@@ -494,10 +513,12 @@ struct flaky_executor {
     return e;
   }
   friend bool operator==(const flaky_executor& a, const flaky_executor& b) noexcept {
-    return a.ctx == b.ctx && a.never == b.never;
+    return a.inner == b.inner && a.fail == b.fail && a.never == b.never;
   }
   friend bool operator!=(const flaky_executor& a, const flaky_executor& b) noexcept { return !(a == b); }
 };
+using flaky_io_executor = flaky_executor<asio::io_context::executor_type>;
+using flaky_system_executor = flaky_executor<asio::system_executor>;
 
 // When berth ran the completion on its async thread (the executor's post
 // threw), berth::asio's dispatch posted the handler, with its lease, to the
@@ -510,7 +531,8 @@ TEST_F(AsioAcquireTest, AFallbackDeliveryIsWaitedForByThePoolBug) {
   auto held = p.try_acquire();
   std::atomic<int> fail{0};
   std::atomic<bool> handled{false};
-  berth::asio::async_acquire(p, no_deadline, asio::bind_executor(flaky_executor{&ioc, &fail}, [&](result_type r) {
+  berth::asio::async_acquire(p, no_deadline,
+                             asio::bind_executor(flaky_io_executor{ioc.get_executor(), &fail}, [&](result_type r) {
                                EXPECT_TRUE(r);
                                handled = true;
                              }));
@@ -535,6 +557,171 @@ TEST_F(AsioAcquireTest, AFallbackDeliveryIsWaitedForByThePoolBug) {
   guard.reset();
   io.join();
   EXPECT_EQ(script->live.load(), 0);
+}
+
+// ---- a handler that destroys its pool, run from the pool's async thread ----------
+
+/// Runs `scenario` in a child process (a death test) and expects it to
+/// return within 5 s. A pool whose destruction waits for a delivery that
+/// cannot end waits 10 s and then aborts: in the child, that fails the test
+/// in 5 s instead of taking the test binary down. A scenario fails a check
+/// with check().
+template <class Scenario>
+void expect_returns_promptly(Scenario scenario) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the pool runs threads
+  EXPECT_EXIT(
+      {
+        std::thread([] {
+          std::this_thread::sleep_for(5s);  // a watchdog, not a wait for progress
+          std::fputs("hung for 5 s: the pool's destruction waited for a delivery\n", stderr);
+          std::_Exit(2);
+        }).detach();
+        scenario();
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+/// In expect_returns_promptly's child: ends it with a failure unless ok.
+void check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "check failed: %s\n", what);
+  std::_Exit(3);
+}
+
+/// What a pool_owning_handler saw: written before `called` is set.
+struct handler_report {
+  std::atomic<bool> called{false};
+  std::thread::id on;
+  errc got{};
+};
+
+/// Waits, when destroyed, until `let_go` is ready (unless moved from).
+struct gate {
+  std::shared_future<void> let_go;
+  explicit gate(std::shared_future<void> f) : let_go(std::move(f)) {}
+  gate(gate&&) noexcept = default;
+  ~gate() {
+    if (let_go.valid()) let_go.wait();
+  }
+};
+
+/// A handler owning a reference to its pool (as a coroutine frame owning
+/// it does), the last one once the test has let go of its own (`until`:
+/// the test is out of the pool then, so that only the handler destroys
+/// it), and optionally the lease that keeps the request waiting. Called,
+/// it reports, releases both leases, then the pool; destroyed unrun, it
+/// releases the pool.
+struct pool_owning_handler {
+  std::shared_ptr<fake_pool> pool;
+  std::optional<result_type> kept;
+  handler_report* report;
+  gate until;  // destroyed before `pool`
+  void operator()(result_type r) {
+    report->on = std::this_thread::get_id();
+    report->got = r ? errc{} : r.error().code;
+    report->called.store(true, std::memory_order_release);
+    if (r) (*r).release();
+    if (kept) (**kept).release();
+    until.let_go.wait();
+    pool.reset();  // the last owner: the pool goes here
+  }
+};
+
+/// A pool of one connection, leased, that the handler it hands out owns,
+/// alone once let_go() is called; its destruction is awaited with
+/// wait_destroyed().
+struct handler_owned_pool {
+  std::promise<void> destroyed;
+  std::shared_ptr<fake_pool> owner;  // until let_go()
+  fake_pool& pool;
+  result_type held;
+  std::atomic<int> fail{0};  // for a flaky_executor
+  handler_report seen;
+  std::promise<void> gone;
+
+  explicit handler_owned_pool(AsioAcquireTest& t)
+      : owner(t.make_owned(1, 1, destroyed)), pool(*owner), held(pool.try_acquire()) {}
+  /// The handler, which will own the pool.
+  pool_owning_handler handler() { return {owner, std::nullopt, &seen, gate(gone.get_future().share())}; }
+  /// After this thread's last call on the pool: the handler owns it alone.
+  void let_go() {
+    owner.reset();
+    gone.set_value();
+  }
+  void wait_destroyed() { destroyed.get_future().wait(); }
+};
+
+// A handler whose associated executor runs a dispatch inline (the system
+// executor: here one whose post() throws, as the system executor's may
+// when memory runs out) ran on the pool's async thread inside berth's
+// delivery and inside berth::asio's hold on the pool, which no delivery
+// named: a handler destroying the pool there made the destruction wait
+// for the handler itself for 10 s and then abort ("1 asynchronous
+// acquire(s) have not completed after 10 s"), whether the request was
+// handed a connection or timed out.
+TEST_F(AsioAcquireTest, AHandlerDispatchedInlineOnTheAsyncThreadMayDestroyItsPoolBug) {
+  for (const bool times_out : {false, true}) {
+    SCOPED_TRACE(times_out ? "the request times out" : "the request is handed a connection");
+    expect_returns_promptly([&] {
+      handler_owned_pool s(*this);
+      pool_owning_handler h = s.handler();
+      if (times_out) h.kept.emplace(std::move(s.held));  // the handler releases it
+      berth::asio::async_acquire_for(
+          s.pool, 50ms, asio::bind_executor(flaky_system_executor{asio::system_executor(), &s.fail}, std::move(h)));
+      s.fail = 1;  // the run's post throws: the async thread runs it, and the handler inline
+      if (times_out)
+        clock.advance(50ms);
+      else
+        (*s.held).release();
+      s.let_go();
+      s.wait_destroyed();
+      check(s.seen.called.load(std::memory_order_acquire), "the handler ran");
+      check(s.seen.on != std::this_thread::get_id(), "on the async thread");
+      check(s.seen.got == (times_out ? errc::timeout : errc{}), "with its outcome");
+      check(s.fail.load() == 0, "its dispatch did not post");
+    });
+  }
+}
+
+// The same when the handler's dispatch posts it (to an io_context): it
+// ran on the io_context's thread holding berth::asio's hold on the pool,
+// which no delivery named, and destroying the pool there waited 10 s for
+// the hold, then aborted.
+TEST_F(AsioAcquireTest, AHandlerPostedFromTheAsyncThreadMayDestroyItsPoolBug) {
+  expect_returns_promptly([&] {
+    handler_owned_pool s(*this);
+    berth::asio::async_acquire(s.pool, no_deadline,
+                               asio::bind_executor(flaky_io_executor{ioc.get_executor(), &s.fail}, s.handler()));
+    auto guard = asio::make_work_guard(ioc);
+    s.fail = 1;  // the run's post throws: the async thread runs it and posts the handler here
+    (*s.held).release();
+    s.let_go();
+    ioc.run_one();  // the handler: the pool goes
+    s.wait_destroyed();
+    check(s.seen.called.load(std::memory_order_acquire), "the handler ran");
+    check(s.seen.on == std::this_thread::get_id(), "on the io_context's thread");
+    check(s.seen.got == errc{}, "with the lease");
+  });
+}
+
+// The same when the handler's dispatch threw too (out of memory): the
+// handler, dropped unrun on the async thread, destroyed the pool, whose
+// destruction waited 10 s for berth::asio's hold, then aborted. (The
+// async thread then reports the exception, after the pool has gone.)
+TEST_F(AsioAcquireTest, AHandlerDroppedOnTheAsyncThreadMayDestroyItsPoolBug) {
+  expect_returns_promptly([&] {
+    handler_owned_pool s(*this);
+    berth::asio::async_acquire(
+        s.pool, no_deadline, asio::bind_executor(flaky_system_executor{asio::system_executor(), &s.fail}, s.handler()));
+    s.fail = 2;  // the run's post throws, and then the handler's dispatch
+    (*s.held).release();
+    s.let_go();
+    s.wait_destroyed();
+    check(!s.seen.called.load(std::memory_order_acquire), "the handler was dropped unrun");
+    check(s.fail.load() == 0, "by its dispatch");
+    check(script->live.load() == 0, "its connection went back and was closed with the pool");
+  });
 }
 
 }  // namespace

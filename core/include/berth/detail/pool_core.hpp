@@ -360,10 +360,30 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   };
   static inline thread_local delivery* deliveries_ = nullptr;
 
+  /// One count of async_outstanding_ being delivered on this thread, for
+  /// the scope's lifetime: a delivery on the stack, and at its end the
+  /// count's async_delivered(), unless the pool was destroyed inside it
+  /// (stop_async does not wait for it and marks it pool_gone). Nothing may
+  /// touch the pool after the scope ends. Never blocks, except on mutex_ at
+  /// the end.
+  class delivery_scope {
+   public:
+    explicit delivery_scope(pool_core* p) noexcept : d_{p, deliveries_} { deliveries_ = &d_; }
+    delivery_scope(const delivery_scope&) = delete;
+    delivery_scope& operator=(const delivery_scope&) = delete;
+    ~delivery_scope() {
+      deliveries_ = d_.outer;
+      if (!d_.pool_gone) d_.pool->async_delivered();
+    }
+
+   private:
+    delivery d_;
+  };
+
   // Public: berth::asio's completion uses them (detail).
  public:
   /// Keeps the pool's destruction waiting, as for a request whose handler
-  /// has not returned, until destroyed. Move-only.
+  /// has not returned, until destroyed or spent by deliver(). Move-only.
   class delivery_hold {
    public:
     delivery_hold() noexcept = default;
@@ -373,6 +393,18 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     ~delivery_hold() {
       if (p_ != nullptr) p_->async_delivered();
     }
+    /// Calls f (the handler with its outcome, or the outcome's and the
+    /// handler's destruction) as the held delivery of the pool on this
+    /// thread, then ends the hold: a handler that destroys the pool inside
+    /// f (it owned the last reference) is not waited for, and the hold then
+    /// leaves the pool alone. An empty hold just calls f. Empty afterwards,
+    /// even when f throws. As thread-safe as f.
+    template <class F>
+    void deliver(F&& f) {
+      if (p_ == nullptr) return std::forward<F>(f)();
+      delivery_scope scope(std::exchange(p_, nullptr));
+      std::forward<F>(f)();
+    }
 
    private:
     pool_core* p_ = nullptr;
@@ -381,7 +413,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// own (berth::asio's dispatch, which must post when it does not run on
   /// the handler's executor): when this thread is the pool's async thread
   /// (the executor's post() threw, so berth runs the completion there), a
-  /// hold to keep with the outcome until it is delivered or dropped;
+  /// hold to keep with the outcome until it is delivered or dropped, both
+  /// through deliver() (the handler may destroy the pool, wherever dispatch
+  /// runs it: inline on this thread, or on the executor);
   /// otherwise an empty one (the completion runs on its executor). Thread-safe.
   delivery_hold hold_delivery_on_async_thread();
 

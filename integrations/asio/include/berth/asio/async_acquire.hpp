@@ -43,8 +43,10 @@
 //     (posting_executor): berth posts the request's steps to it, so the
 //     handler never runs inside the initiating call or inside another
 //     thread's release(), and is then invoked as if by asio::dispatch on
-//     that executor (inline, since the step already runs there; a post when
-//     berth had to fall back to its own thread because a post threw).
+//     that executor (inline, since the step already runs there; when
+//     berth had to fall back to its own thread because a post threw, a
+//     post, or inline there for an executor whose dispatch runs anywhere,
+//     such as the system executor).
 //   - While a request waits, it holds outstanding work on that executor
 //     (outstanding_work.tracked), so io_context::run() does not return
 //     under a waiting coroutine; the work ends when the request completes.
@@ -97,6 +99,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <type_traits>
 #include <utility>
@@ -149,23 +152,54 @@ class completion {
 
   void operator()(Result r) {
     const auto ex = ::asio::get_associated_executor(handler_, default_ex_);
-    // On berth's async thread (the executor's post() threw) dispatch posts:
-    // the hold keeps the pool's destruction waiting until the outcome (a
-    // lease) is delivered or dropped, declared first so it ends last
-    // (AsioAcquire.AFallbackDeliveryIsWaitedForByThePoolBug).
-    ::asio::dispatch(ex, deliver{pool_->hold_delivery_on_async_thread(), std::move(handler_), std::move(r), clear_slot_});
+    // On berth's async thread (the executor's post() threw) dispatch may
+    // post: the hold keeps the pool's destruction waiting until the outcome
+    // (a lease) is delivered or dropped
+    // (AsioAcquireTest.AFallbackDeliveryIsWaitedForByThePoolBug).
+    ::asio::dispatch(ex,
+                     deliver(pool_->hold_delivery_on_async_thread(), std::move(handler_), std::move(r), clear_slot_));
   }
 
  private:
-  struct deliver {
-    berth::detail::pool_core::delivery_hold hold;
-    Handler h;
-    Result r;
-    bool clear;
-    void operator()() {
-      if (clear) ::asio::get_associated_cancellation_slot(h).clear();
-      std::move(h)(std::move(r));
+  /// The handler with its outcome, and the hold (empty off the async
+  /// thread). Called or destroyed unrun, it ends the handler and the
+  /// outcome as the hold's delivery: a handler owning the pool may destroy
+  /// it there, run inline on the async thread (a dispatch on the system
+  /// executor), on the executor (a posting dispatch), or dropped
+  /// (AsioAcquireTest.AHandlerDispatchedInlineOnTheAsyncThreadMayDestroyItsPoolBug,
+  /// AHandlerPostedFromTheAsyncThreadMayDestroyItsPoolBug,
+  /// AHandlerDroppedOnTheAsyncThreadMayDestroyItsPoolBug).
+  class deliver {
+   public:
+    deliver(berth::detail::pool_core::delivery_hold&& hold, Handler&& h, Result&& r, bool clear)
+        : hold_(std::move(hold)), h_(std::in_place, std::move(h)), r_(std::in_place, std::move(r)), clear_(clear) {}
+    deliver(deliver&&) = default;
+    deliver& operator=(deliver&&) = delete;
+    ~deliver() {
+      hold_.deliver([this]() noexcept { end(); });  // dropped unrun (or moved from: the hold is empty)
     }
+    void operator()() {
+      hold_.deliver([this] {
+        if (clear_) ::asio::get_associated_cancellation_slot(*h_).clear();
+        struct ends {  // even if the handler throws
+          deliver& d;
+          ~ends() { d.end(); }
+        } at_end{*this};
+        std::move(*h_)(std::move(*r_));
+      });
+    }
+
+   private:
+    /// The outcome first (a lease goes back to the pool), then the handler
+    /// (which may own the pool).
+    void end() noexcept {
+      r_.reset();
+      h_.reset();
+    }
+    berth::detail::pool_core::delivery_hold hold_;
+    std::optional<Handler> h_;  // engaged until called or dropped
+    std::optional<Result> r_;
+    bool clear_;
   };
   Handler handler_;
   [[no_unique_address]] DefaultExecutor default_ex_;  // asio::system_executor unless the caller gave one
