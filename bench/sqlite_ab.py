@@ -53,6 +53,19 @@ def median_ci(xs, conf=0.95):
     return xs[k - 1], xs[n - k]
 
 
+def paired(binary, base, other, rounds, min_time):
+    """Runs benchmarks `base` and `other` of `binary` in `rounds` ABBA
+    rounds; returns the (base, other) ns/op pairs, the median of other / base
+    - 1 and its 95% interval."""
+    pairs = []
+    for r in range(rounds):
+        order = [base, other] if r % 2 == 0 else [other, base]
+        got = {n: run(binary, n, min_time) for n in order}
+        pairs.append((got[base], got[other]))
+    ratios = [o / b - 1 for b, o in pairs]
+    return pairs, statistics.median(ratios), median_ci(ratios)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binary", help="berth_sqlite_bench")
@@ -76,14 +89,7 @@ def main():
             for v in a.variants.split(","):
                 base = f"{prefix[db]}dedicated/manual_time/threads:{t}"
                 other = f"{prefix[db]}{v}/manual_time/threads:{t}"
-                pairs = []
-                for r in range(a.rounds):
-                    order = [base, other] if r % 2 == 0 else [other, base]
-                    got = {n: run(a.binary, n, a.min_time) for n in order}
-                    pairs.append((got[base], got[other]))
-                ratios = [o / b - 1 for b, o in pairs]
-                lo, hi = median_ci(ratios)
-                med = statistics.median(ratios)
+                pairs, med, (lo, hi) = paired(a.binary, base, other, a.rounds, a.min_time)
                 print(f"{db:8} {t:>7} {v:14} {statistics.median(b for b, _ in pairs):12.1f} "
                       f"{statistics.median(o for _, o in pairs):10.1f} {med * 100:+27.1f}% "
                       f"{lo * 100:+8.1f}% .. {hi * 100:+.1f}%")

@@ -14,16 +14,22 @@ two tables. ns/op is the time per operation of the whole system (all threads
 together, wall clock); berth overhead = berth ns/op / dedicated ns/op - 1;
 2-CAS floor = the same for the dedicated handle plus one CAS before and one
 after each query (the least any pool with an atomic acquire and release adds).
+Then the prepared SELECT 1's overhead again, measured in --ab-rounds paired
+rounds of 0.1 s alternating dedicated and berth (bench/sqlite_ab.py): the
+median of the rounds' ratios and its 95% interval, which a VM's drift between
+two single runs does not move.
 Exits non-zero if a binary fails or reports an error, or if any
 SQLITE_BUSY/LOCKED reached a caller in the mix. Python 3 standard library only.
 """
 
 import argparse
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402  (shares the runner and table printer)
+import sqlite_ab  # noqa: E402  (paired rounds)
 
 
 def run_binary(path, min_time, filter=None):
@@ -43,6 +49,8 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("bench_dir", help="directory holding berth_sqlite_bench and berth_sqlite_mix_bench")
     p.add_argument("--min-time", type=float, default=0.3)
+    p.add_argument("--ab-rounds", type=int, default=10,
+                   help="paired rounds for the SELECT 1 overhead (bench/sqlite_ab.py); 0: skip; default 10")
     args = p.parse_args(argv)
 
     cycle, errors = report.index_runs(run_binary(os.path.join(args.bench_dir, "berth_sqlite_bench"), args.min_time,
@@ -70,6 +78,24 @@ def main(argv):
     report.print_table(("database", "query", "threads", "dedicated handle ns/op", "berth pool ns/op",
                         "berth overhead", "2-CAS floor", "new connection per query ns/op"), rows, label_column=2)
     print()
+
+    if args.ab_rounds > 0:
+        # One run per row (above) moves by several points between runs on a
+        # VM whose speed drifts; short runs alternating ABBA cancel the drift.
+        print("Prepared SELECT 1: berth's overhead over a dedicated handle in %d paired rounds of 0.1 s "
+              "(median of the rounds' ratios, 95%% interval; bench/sqlite_ab.py)" % args.ab_rounds)
+        rows = []
+        binary = os.path.join(args.bench_dir, "berth_sqlite_bench")
+        for database, prefix in (("WAL file", "BM_sqlite"), ("in-memory", "BM_sqlite_mem")):
+            for threads in (1, 2):
+                fam = "%s_select1_%%s/manual_time/threads:%d" % (prefix, threads)
+                pairs, med, (lo, hi) = sqlite_ab.paired(binary, fam % "dedicated", fam % "berth", args.ab_rounds, 0.1)
+                rows.append((database, threads, fmt(statistics.median(d for d, _ in pairs)),
+                             fmt(statistics.median(b for _, b in pairs)), "%+.1f%%" % (med * 100),
+                             "%+.1f%% .. %+.1f%%" % (lo * 100, hi * 100)))
+        report.print_table(("database", "threads", "dedicated ns/op", "berth ns/op", "berth overhead",
+                            "95% interval"), rows, label_column=1)
+        print()
 
     print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")
     m = mix.get(("BM_sqlite_database_mix", 100))
