@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include "client_copy.hpp"
 #include "failover_tracker.hpp"
 
 #include <algorithm>
@@ -85,9 +86,12 @@ std::string connect_failure_message(std::string m) {
   return m;
 }
 
+/// What make_error() puts before every message.
+constexpr std::string_view message_prefix = "berth postgres: ";
+
 error make_error(std::string_view sqlstate, std::string_view msg) {
   return error{make_sqlstate_error(sqlstate),
-               redact_sql_password(redact_password("berth postgres: " + one_line(msg)))};
+               redact_sql_password(redact_password(std::string(message_prefix) + one_line(msg)))};
 }
 
 /// A server error from its fields, without PQresultErrorMessage's echo of
@@ -250,6 +254,35 @@ std::string upper_prefix(std::string_view s, std::size_t n) {
   std::string u(s.substr(0, std::min(n, s.size())));
   for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return u;
+}
+
+/// What execute() reports when the server began a COPY that
+/// find_client_copy() did not see (client_copy.hpp), after collect_results
+/// ended it: what ran and what stands. copy: the COPY's status; tx: the
+/// session's transaction status at the end of the call; failed_after: the
+/// message of an error the server sent after the COPY began (the COPY's own
+/// or a later statement's), when it ran to the client.
+std::string late_copy_refusal(ExecStatusType copy, PGTransactionStatusType tx,
+                              const std::optional<std::string>& failed_after) {
+  if (copy == PGRES_COPY_BOTH)
+    return "a replication COPY (COPY BOTH), which execute() does not support, was begun: the connection is "
+           "marked broken, as it has no clean end";
+  if (copy == PGRES_COPY_IN)
+    return std::string("a COPY from the client, which execute() does not support (use native_handle()), was "
+                       "begun by the server before berth saw it; berth failed it, which ") +
+           (tx == PQTRANS_INERROR ? "failed the transaction (roll it back)" : "rolled back its transaction") +
+           ", and no statement of the text after it ran";
+  std::string m = "a COPY to the client, which execute() does not support (use native_handle()), was run by the "
+                  "server before berth saw it, and so was any statement of the text after it";
+  if (failed_after)
+    m += "; it or one of them failed (" + *failed_after + "), which " +
+         (tx == PQTRANS_INERROR ? "failed the transaction (roll it back)"
+                                : "rolled back what the text had not committed before");
+  else if (tx == PQTRANS_IDLE)
+    m += ": the effects are committed, unless the text itself rolled them back";
+  else
+    m += ": the effects stand unless the transaction is rolled back";
+  return m;
 }
 
 }  // namespace
@@ -541,6 +574,11 @@ struct connection::state {
                                    " ms; connection marked broken (the server did not answer in time)");
   }
 
+  /// Why sql must not be sent at all (a NUL byte, a COPY to or from the
+  /// client: nothing of it would run as the caller means); nullopt when it
+  /// can be. No I/O.
+  std::optional<error> unsendable(std::string_view sql) const;
+
   /// Sends sql (simple protocol) / sql with params (prepared, cached) and
   /// collects its results.
   result<query_result, error> run(std::string_view sql, clock::time_point deadline,
@@ -657,8 +695,9 @@ struct connection::state {
       if (w == 0) {
         broken = true;
         broken_why = "the rows of a refused COPY did not end by the deadline";
-        return failure{make_error("57014", "COPY is not supported by execute(); its rows did not end by the "
-                                           "deadline: connection marked broken")};
+        return failure{make_error("57014", "a COPY to the client, which execute() does not support, was running "
+                                           "and its rows did not end by the deadline: connection marked broken, "
+                                           "so whether it and the statements after it took effect is unknown")};
       }
       if (w < 0 || PQconsumeInput(conn) == 0) return failure{libpq_error("08006")};
     }
@@ -670,6 +709,10 @@ struct connection::state {
     if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
     query_result last;
     std::optional<error> first_error;
+    // A COPY the server began (first_error is then ours), and the message of
+    // a server error after a COPY to the client: late_copy_refusal().
+    std::optional<ExecStatusType> copy_begun;
+    std::optional<std::string> failed_after_copy;
     bool cancelled = false;
     std::shared_ptr<cancel_done> cancel;  // the helper sending our cancel request
     for (;;) {
@@ -701,12 +744,17 @@ struct connection::state {
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH: {
-          // Refused, and the COPY ended here so that the session stays
-          // usable: left in COPY state, every later command failed with
-          // "another command is already in progress", read as a lost
+          // A COPY find_client_copy() missed (run() refuses those it sees
+          // before sending: PostgresConnection.ARefusedCopyHasRunNothingBug):
+          // refused, saying what ran, and ended here so that the session
+          // stays usable: left in COPY state, every later command failed
+          // with "another command is already in progress", read as a lost
           // connection, and a router ejected a healthy replica
           // (PostgresConnection.ARefusedCopyLeavesTheSessionUsableBug).
-          if (!first_error) first_error = make_error("0A000", "COPY is not supported by execute(); use native_handle()");
+          if (!first_error) {
+            copy_begun = PQresultStatus(r);
+            first_error = make_error("0A000", "");  // late_copy_refusal() once the outcome is in
+          }
           if (auto e = end_copy(PQresultStatus(r), deadline, timeout); !e) return failure{std::move(e).error()};
           if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
           break;
@@ -714,6 +762,10 @@ struct connection::state {
         case PGRES_FATAL_ERROR:
         case PGRES_BAD_RESPONSE:
         case PGRES_NONFATAL_ERROR:
+          if (copy_begun == PGRES_COPY_OUT && !failed_after_copy) {
+            const std::string m = redact_statement_message(server_error(r).message, call_sql);
+            failed_after_copy = m.substr(std::min(m.size(), message_prefix.size()));
+          }
           if (!first_error) {
             first_error = server_error(r);
             // The server may quote a piece of a password literal
@@ -759,11 +811,13 @@ struct connection::state {
       broken_why = "a cancel request for an earlier timed-out statement had not reached the server in time and "
                    "could still cancel a later one";
     }
+    if (copy_begun)
+      first_error = make_error("0A000", late_copy_refusal(*copy_begun, PQtransactionStatus(conn), failed_after_copy));
     if (first_error) {
       if (cancelled && first_error->code == make_sqlstate_error("57014")) {
-        constexpr std::string_view prefix = "berth postgres: ";
-        first_error->message.insert(prefix.size(), "statement timed out after " + std::to_string(timeout.count()) +
-                                                       " ms and was cancelled: ");
+        first_error->message.insert(message_prefix.size(), "statement timed out after " +
+                                                               std::to_string(timeout.count()) +
+                                                               " ms and was cancelled: ");
       }
       note_failure(*first_error);
       return failure{std::move(*first_error)};
@@ -859,20 +913,30 @@ result<server_role, error> connection::state::query_role(clock::time_point deadl
   return role;
 }
 
-namespace {
-/// libpq reads SQL text up to a NUL byte: "SELECT 1\0; DROP ..." would run
-/// its first part alone, without a word (PostgresConnection.SqlWithANulByteIsRefusedNotCutBug).
-std::optional<error> nul_in_sql(std::string_view sql) {
-  const std::size_t at = sql.find('\0');
-  if (at == std::string_view::npos) return std::nullopt;
-  return make_error("22021", "the SQL text holds a NUL byte at offset " + std::to_string(at) +
-                                 " (libpq would ignore everything after it)");
+std::optional<error> connection::state::unsendable(std::string_view sql) const {
+  // libpq reads SQL text up to a NUL byte: "SELECT 1\0; DROP ..." would run
+  // its first part alone, without a word (PostgresConnection.SqlWithANulByteIsRefusedNotCutBug).
+  if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
+    return make_error("22021", "the SQL text holds a NUL byte at offset " + std::to_string(at) +
+                                   " (libpq would ignore everything after it)");
+  // execute() carries no COPY data, and once the server has begun a COPY it
+  // has run (COPY (INSERT ... RETURNING *) TO STDOUT its INSERT), and so do
+  // the statements after it: refuse it before sending anything
+  // (PostgresConnection.ARefusedCopyHasRunNothingBug). The server reads the
+  // text with the settings it has now.
+  const char* standard = PQparameterStatus(conn, "standard_conforming_strings");
+  const detail::sql_reading how{standard == nullptr || std::strcmp(standard, "off") != 0, PQclientEncoding(conn)};
+  if (const auto copy = detail::find_client_copy(sql, how))
+    return make_error("0A000", "the statement at offset " + std::to_string(copy->offset) + " is a COPY " +
+                                   (copy->from_client ? "from" : "to") +
+                                   " the client, which execute() does not support (use native_handle()): "
+                                   "nothing was sent, so no statement of the text ran");
+  return std::nullopt;
 }
-}  // namespace
 
 result<query_result, error> connection::state::run(std::string_view sql, clock::time_point deadline,
                                                    std::chrono::milliseconds timeout, on_timeout policy) {
-  if (auto e = nul_in_sql(sql)) return failure{std::move(*e)};
+  if (auto e = unsendable(sql)) return failure{std::move(*e)};
   const std::string q(sql);
   if (PQsendQuery(conn, q.c_str()) == 0) return failure{send_failed()};
   call_sql = sql;
@@ -883,7 +947,7 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
                                                    clock::time_point deadline, std::chrono::milliseconds timeout,
                                                    on_timeout policy) {
   if (params.size() > 65535) return failure{make_error("54000", "more than 65535 parameters")};
-  if (auto e = nul_in_sql(sql)) return failure{std::move(*e)};
+  if (auto e = unsendable(sql)) return failure{std::move(*e)};
   const int n = static_cast<int>(params.size());
   std::vector<std::string> texts(params.size());
   std::vector<const char*> values(params.size());

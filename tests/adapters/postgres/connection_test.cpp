@@ -326,9 +326,167 @@ TEST(PostgresConnection, ARefusedCopyLeavesTheSessionUsableBug) {
     EXPECT_EQ(next->get<std::int64_t>(0, 0), 5000) << "COPY FROM STDIN was ended without a row";
     EXPECT_EQ(c.transaction(), transaction_state::idle);
   }
-  // Inside a transaction the refused COPY fails the transaction, as any error.
+  // Inside a transaction the COPY is refused before it is sent, so the
+  // transaction goes on (ARefusedCopyHasRunNothingBug); a COPY the server
+  // begins is ended as above (ACopyTheServerBeganIsRefusedSayingWhatRanBug).
   c.execute("BEGIN").value();
   EXPECT_FALSE(c.execute("COPY cp FROM STDIN"));
+  EXPECT_EQ(c.transaction(), transaction_state::in_transaction);
+  c.execute("ROLLBACK").value();
+  EXPECT_TRUE(c.ping(5s));
+}
+
+// A COPY to or from the client was refused with 0A000 "not supported" only
+// once the server had begun it: COPY (INSERT ... RETURNING *) TO STDOUT had
+// inserted its row, COPY (WITH ... DELETE ...) TO STDOUT had deleted, and in
+// "INSERT; COPY ... TO STDOUT; INSERT" both inserts ran, all committed, while
+// the caller was told the statement was not supported. Now the text is read
+// first and refused before anything is sent, by both protocols.
+TEST(PostgresConnection, ARefusedCopyHasRunNothingBug) {
+  for (const statement_mode mode : {statement_mode::named, statement_mode::unnamed}) {
+    SCOPED_TRACE(mode == statement_mode::named ? "named" : "unnamed");
+    connection c = connection::open(shared_pg_server().conninfo(), 5s, mode).value();
+    c.execute("CREATE TEMP TABLE cr (id int)").value();
+    c.execute("INSERT INTO cr VALUES (0)").value();
+    const auto rows = [&c] { return c.execute("SELECT count(*) FROM cr").value().get<std::int64_t>(0, 0); };
+    const auto refused = [&](const result<query_result, error>& r) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().sqlstate(), "0A000") << r.error().message;
+      EXPECT_NE(r.error().message.find("nothing was sent"), std::string::npos) << r.error().message;
+      EXPECT_FALSE(c.broken());
+      EXPECT_EQ(rows(), 1) << "the refused text changed the table";
+    };
+    for (const char* copy : {
+             "COPY (INSERT INTO cr VALUES (1) RETURNING *) TO STDOUT",
+             "COPY (WITH x AS (DELETE FROM cr RETURNING *) SELECT * FROM x) TO STDOUT",
+             "INSERT INTO cr VALUES (2); COPY (SELECT 1) TO STDOUT; INSERT INTO cr VALUES (3)",
+             "INSERT INTO cr VALUES (4); copy cr from stdin; INSERT INTO cr VALUES (5)",
+             "/* a; */ -- b;\n\t CoPy (INSERT INTO cr VALUES (6) RETURNING *) TO StdOut",
+             "INSERT INTO cr VALUES (7); SELECT 'x;' AS \"y;\", $$;$$; COPY BINARY cr (id) TO STDOUT",
+             "COPY cr TO STDIN",  // the grammar takes either word either way
+         }) {
+      SCOPED_TRACE(copy);
+      refused(c.execute(copy));
+      EXPECT_EQ(c.transaction(), transaction_state::idle);
+    }
+    // With parameters (the extended protocol; one statement per call).
+    refused(c.execute("COPY (INSERT INTO cr VALUES (8) RETURNING *) TO STDOUT", std::span<const param>{}));
+    refused(c.execute("COPY (SELECT $1::int) TO STDOUT", 9));
+    EXPECT_EQ(c.prepared_count(), 0u) << "nothing was prepared";
+    // Inside a transaction, the refusal leaves the transaction as it was,
+    // as any call refused before it is sent.
+    c.execute("BEGIN").value();
+    refused(c.execute("COPY (INSERT INTO cr VALUES (10) RETURNING *) TO STDOUT"));
+    EXPECT_EQ(c.transaction(), transaction_state::in_transaction);
+    c.execute("COMMIT").value();
+    EXPECT_EQ(rows(), 1);
+  }
+}
+
+// Texts are read as the server reads them: COPY in a comment, a constant or
+// a quoted identifier is no statement, and what standard_conforming_strings
+// and the client encoding make of a backslash decides where a constant ends.
+TEST(PostgresConnection, ACopyIsFoundWhereTheServerFindsIt) {
+  connection c = open_test_connection();
+  c.execute("CREATE TEMP TABLE cf (id int)").value();
+  // Each text inserts into cf first, so a refused one shows by cf's rows.
+  const auto runs = [&c](const std::string& tail, bool copies) {
+    SCOPED_TRACE(tail);
+    c.execute("TRUNCATE cf").value();
+    auto r = c.execute("INSERT INTO cf VALUES (1); " + tail);
+    EXPECT_EQ(!r && r.error().sqlstate() == "0A000", copies) << (r ? "ran" : r.error().message);
+    EXPECT_EQ(c.execute("SELECT count(*) FROM cf").value().get<std::int64_t>(0, 0), copies ? 0 : 1);
+    EXPECT_FALSE(c.broken());
+  };
+  for (const char* text : {
+           "SELECT 'COPY cf TO STDOUT'",
+           "SELECT 1; -- ; COPY cf TO STDOUT\nSELECT 2",
+           "SELECT /* ; /* nested; */ COPY cf TO STDOUT; */ 1",
+           "SELECT $$; COPY cf TO STDOUT; $$",
+           "SELECT $q$ $$; COPY cf TO STDOUT; $$ $q$",
+           "SELECT 1 AS \"a\"\";COPY cf TO STDOUT;--\"",
+           "SELECT U&\"a;\" FROM (SELECT 1 AS \"a;\") s; SELECT U&'; COPY cf TO STDOUT; --'",
+           "SELECT 'it''s; COPY cf TO STDOUT; --'",
+           "SELECT E'\\'; COPY cf TO STDOUT; --'",
+           "SELECT E'x'\n'\\'; COPY cf TO STDOUT; --'",  // continued on a line of its own, still E'...'
+           "SELECT 1 AS copy; SELECT 1 AS copy_to",
+           "SELECT 'a\\', 'b; COPY cf TO STDOUT; --'",  // standard_conforming_strings on: two constants
+       })
+    runs(text, false);
+  for (const char* text : {
+           "SELECT 1 AS a$$; COPY cf TO STDOUT; SELECT 1 AS b$$",  // a$$ is an identifier
+           "SELECT 'x'\n'y'; \n COPY cf TO STDOUT",
+       })
+    runs(text, true);
+  // A COPY to or from a server file or program is the server's to allow
+  // (this user may not): sent, not refused here.
+  for (const char* copy : {"COPY cf TO '/nonexistent/berth'", "COPY cf FROM PROGRAM 'true'"}) {
+    auto r = c.execute(copy);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().sqlstate(), "42501") << r.error().message;
+  }
+  c.execute("SET standard_conforming_strings = off").value();
+  runs("SELECT 'a\\', 'b; COPY cf TO STDOUT; --'", true);  // now one constant, then a COPY
+  c.execute("SET standard_conforming_strings = on").value();
+  // In SJIS, 0x95 0x5C is one character, whose second byte is a backslash.
+  c.execute("SET client_encoding = 'SJIS'").value();
+  runs("SELECT E'\x95\x5c', '; COPY cf TO STDOUT; --'", false);
+  runs("SELECT E'\x95\x5c'; COPY cf TO STDOUT", true);
+}
+
+// A COPY the server began (one this reading of the text missed: here a
+// statement prepared as berth's through native_handle()) was refused with
+// "COPY is not supported by execute()", though it had run and its INSERT was
+// committed. The refusal says now what ran and what stands.
+TEST(PostgresConnection, ACopyTheServerBeganIsRefusedSayingWhatRanBug) {
+  connection c = open_test_connection();
+  c.execute("CREATE TEMP TABLE cb (id int)").value();
+  const auto rows = [&c] { return c.execute("SELECT count(*) FROM cb").value().get<std::int64_t>(0, 0); };
+  int n = 0;
+  // Runs copy as the statement berth prepared for another text.
+  const auto run_as_prepared = [&](const std::string& copy) {
+    const std::string text = "SELECT " + std::to_string(++n);
+    c.execute(text, std::span<const param>{}).value();
+    const std::string name =
+        c.execute("SELECT name FROM pg_prepared_statements WHERE statement = $1", text).value().get<std::string>(0, 0);
+    PGresult* d = PQexec(c.native_handle(), ("DEALLOCATE " + name).c_str());
+    EXPECT_EQ(PQresultStatus(d), PGRES_COMMAND_OK);
+    PQclear(d);
+    PGresult* p = PQprepare(c.native_handle(), name.c_str(), copy.c_str(), 0, nullptr);
+    EXPECT_EQ(PQresultStatus(p), PGRES_COMMAND_OK) << PQresultErrorMessage(p);
+    PQclear(p);
+    auto r = c.execute(text, std::span<const param>{});
+    EXPECT_FALSE(c.broken());
+    EXPECT_TRUE(!r && r.error().sqlstate() == "0A000") << (r ? "ran" : r.error().message);
+    return r ? std::string() : r.error().message;
+  };
+  const auto says = [](const std::string& m, const char* what) {
+    EXPECT_NE(m.find(what), std::string::npos) << m;
+  };
+  std::string m = run_as_prepared("COPY (INSERT INTO cb VALUES (1) RETURNING *) TO STDOUT");
+  says(m, "was run by the server");
+  says(m, "committed");
+  EXPECT_EQ(rows(), 1) << "the message must say what happened";
+  EXPECT_EQ(c.transaction(), transaction_state::idle);
+
+  m = run_as_prepared("COPY cb FROM STDIN");
+  says(m, "rolled back its transaction");
+  EXPECT_EQ(rows(), 1);
+
+  m = run_as_prepared("COPY (SELECT 1 / (id - id) FROM cb) TO STDOUT");  // fails after it began
+  says(m, "division by zero");
+  EXPECT_EQ(c.transaction(), transaction_state::idle);
+
+  const std::string insert = "COPY (INSERT INTO cb VALUES (2) RETURNING *) TO STDOUT";
+  c.execute("BEGIN").value();
+  says(run_as_prepared(insert), "stand unless the transaction is rolled back");
+  EXPECT_EQ(c.transaction(), transaction_state::in_transaction);
+  EXPECT_EQ(rows(), 2);
+  c.execute("ROLLBACK").value();
+  EXPECT_EQ(rows(), 1);
+
+  c.execute("BEGIN").value();
+  says(run_as_prepared("COPY cb FROM STDIN"), "failed the transaction (roll it back)");
   EXPECT_EQ(c.transaction(), transaction_state::in_error);
   c.execute("ROLLBACK").value();
   EXPECT_TRUE(c.ping(5s));

@@ -194,6 +194,20 @@ class connection {
 
   /// Runs sql with the simple query protocol (several statements allowed;
   /// the last statement's result is returned). No parameters. Blocks.
+  ///
+  /// COPY to or from the client (COPY ... FROM STDIN, COPY ... TO STDOUT)
+  /// is for native_handle(): a text holding one as any of its statements
+  /// fails with 0A000 before anything is sent, so none of its statements
+  /// runs and a transaction goes on as it was. The text is read as the
+  /// server reads it (comments, constants, quoted identifiers, dollar
+  /// quotes, standard_conforming_strings, the client encoding); a COPY to
+  /// or from a server file or program is sent as any statement. Should the
+  /// server still begin a COPY (a statement prepared behind berth's back),
+  /// the call ends it and fails with 0A000 saying what ran: a COPY to the
+  /// client has run, with the statements after it, and their effects stand
+  /// (committed outside a transaction); a COPY from the client is failed,
+  /// which aborts its transaction. The same holds for execute(sql, params)
+  /// and execute_for().
   result<query_result, error> execute(std::string_view sql);
   /// Runs sql with $1..$n bound to params: statement_mode::named prepares
   /// it on first use and caches it on this connection by its SQL text;
