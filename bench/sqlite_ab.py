@@ -5,15 +5,17 @@ Issue 8's target (a pooled prepared `SELECT 1` within 5% of a dedicated
 handle) is a few nanoseconds on a ~100 to 250 ns statement. On a VM whose
 speed drifts by 10 to 20% over seconds, two medians taken minutes apart
 cannot resolve it. This runs the two benchmarks in short alternating runs
-(ABBA order, so that a drift within a round cancels), takes the ratio of each
-round's pair, and reports the median ratio with a distribution-free 95%
+(pairs whose order alternates, AB then BA, so that a steady drift cancels over
+the rounds), takes the ratio of each round's pair, and reports the median ratio with a distribution-free 95%
 confidence interval (order statistics of the binomial, no normality assumed).
 
   python3 bench/sqlite_ab.py build/release/bench/berth_sqlite_bench --rounds 30 --threads 1,2 \\
       --variants berth,cas_floor --db file,mem
 
 Each variant is compared with `dedicated` (one connection per thread, no
-pool) of the same database and thread count. Exit 0; the verdict is printed.
+pool) of the same database and thread count. Exits non-zero if a run fails or
+reports an error. Each round is one pair, its order alternating from round to
+round (AB, BA, ...): use an even --rounds so that both orders count alike.
 """
 import argparse
 import json
@@ -32,6 +34,8 @@ def run(binary, name, min_time):
     if len(runs) != 1:
         sys.exit(f"sqlite_ab: {name}: expected one benchmark, got {len(runs)} (is the name right?)")
     b = runs[0]
+    if b.get("error_occurred") or not b.get("real_time"):
+        sys.exit(f"sqlite_ab: {name} reported an error: {b.get('error_message', 'no time measured')}")
     scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
     return b["real_time"] * scale
 
@@ -41,6 +45,8 @@ def median_ci(xs, conf=0.95):
     smallest and k-th largest values, with k from Binomial(n, 1/2)."""
     xs = sorted(xs)
     n = len(xs)
+    if n < 6:  # even (min, max) covers less than 95% of the median below 6 values
+        raise ValueError(f"a 95% interval for the median needs at least 6 values, got {n}")
     cdf, k = 0.0, 0
     for j in range(n + 1):
         p = math.comb(n, j) / 2 ** n
@@ -54,8 +60,8 @@ def median_ci(xs, conf=0.95):
 
 
 def paired(binary, base, other, rounds, min_time):
-    """Runs benchmarks `base` and `other` of `binary` in `rounds` ABBA
-    rounds; returns the (base, other) ns/op pairs, the median of other / base
+    """Runs benchmarks `base` and `other` of `binary` in `rounds` pairs, the
+    order alternating (AB, BA, ...); returns the (base, other) ns/op pairs, the median of other / base
     - 1 and its 95% interval."""
     pairs = []
     for r in range(rounds):
@@ -69,7 +75,7 @@ def paired(binary, base, other, rounds, min_time):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("binary", help="berth_sqlite_bench")
-    ap.add_argument("--rounds", type=int, default=20, help="ABBA rounds per comparison (default 20)")
+    ap.add_argument("--rounds", type=int, default=20, help="pairs per comparison, order alternating (default 20)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--variants", default="berth", help="compared with dedicated: berth, cas_floor, busy_floor/10, ...")
     ap.add_argument("--db", default="file", help="file, mem or both (file,mem)")

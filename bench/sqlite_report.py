@@ -52,6 +52,8 @@ def main(argv):
     p.add_argument("--ab-rounds", type=int, default=10,
                    help="paired rounds for the SELECT 1 overhead (bench/sqlite_ab.py); 0: skip; default 10")
     args = p.parse_args(argv)
+    if 0 < args.ab_rounds < 6:
+        p.error("--ab-rounds: 0 (skip) or at least 6 (a 95% interval for the median needs them)")
 
     cycle, errors = report.index_runs(run_binary(os.path.join(args.bench_dir, "berth_sqlite_bench"), args.min_time,
                                               # the 2-thread controls (busy_floor, jitter_floor, nullpool, ownpool) are not in the table
@@ -81,7 +83,7 @@ def main(argv):
 
     if args.ab_rounds > 0:
         # One run per row (above) moves by several points between runs on a
-        # VM whose speed drifts; short runs alternating ABBA cancel the drift.
+        # VM whose speed drifts; short runs paired, their order alternating, cancel the drift.
         print("Prepared SELECT 1: berth's overhead over a dedicated handle in %d paired rounds of 0.1 s "
               "(median of the rounds' ratios, 95%% interval; bench/sqlite_ab.py)" % args.ab_rounds)
         rows = []

@@ -87,14 +87,34 @@ statement_kind classify_pragma(std::string_view sql, std::size_t i) noexcept {
   return statement_kind::session;
 }
 
+/// The keyword (letters only) at or after i, past blanks; i moves past it.
+/// Empty when none starts there; i = npos inside an unterminated comment.
+std::string_view read_keyword(std::string_view sql, std::size_t& i, bool semicolons) noexcept {
+  if ((i = skip_blanks(sql, i, semicolons)) == npos) return {};
+  const std::size_t start = i;
+  while (i < sql.size() && ((sql[i] >= 'a' && sql[i] <= 'z') || (sql[i] >= 'A' && sql[i] <= 'Z'))) ++i;
+  return sql.substr(start, i - start);
+}
+
 }  // namespace
 
 statement_kind classify(std::string_view sql) noexcept {
-  std::size_t i = skip_blanks(sql, 0, true);
-  if (i == npos) return statement_kind::unreadable;
-  std::size_t j = i;
-  while (j < sql.size() && ((sql[j] >= 'a' && sql[j] <= 'z') || (sql[j] >= 'A' && sql[j] <= 'Z'))) ++j;
-  const std::string_view word = sql.substr(i, j - i);
+  std::size_t j = 0;
+  const std::string_view word = read_keyword(sql, j, true);
+  if (j == npos) return statement_kind::unreadable;
+  if (same_word(word, "EXPLAIN")) {
+    // SQLite applies a flag pragma (foreign_keys, query_only, ...),
+    // busy_timeout or cache_size while it compiles the statement, so
+    // EXPLAIN [QUERY PLAN] PRAGMA x=v sets it too. Other statements under
+    // EXPLAIN do not run (an EXPLAIN ATTACH attaches nothing).
+    std::string_view next = read_keyword(sql, j, false);
+    if (j != npos && same_word(next, "QUERY")) {
+      (void)read_keyword(sql, j, false);  // PLAN
+      if (j != npos) next = read_keyword(sql, j, false);
+    }
+    if (j == npos) return statement_kind::unreadable;
+    return same_word(next, "PRAGMA") ? classify_pragma(sql, j) : statement_kind::other;
+  }
   if (same_word(word, "BEGIN")) return statement_kind::begin;
   if (same_word(word, "COMMIT") || same_word(word, "END")) return statement_kind::commit;
   if (same_word(word, "ROLLBACK") || same_word(word, "SAVEPOINT") || same_word(word, "RELEASE"))

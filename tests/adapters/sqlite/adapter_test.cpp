@@ -412,6 +412,22 @@ TEST(SqliteAdapter, SessionSettingsChangedInALeaseDoNotReachTheNextLeaseBug) {
   }
 }
 
+// Review of 01fa2f1: "EXPLAIN PRAGMA foreign_keys=OFF" turned the setting
+// off (SQLite applies it while compiling the statement) but was read as an
+// EXPLAIN, so the connection was kept and the next lease had no foreign keys.
+TEST(SqliteAdapter, AnExplainedPragmaDoesNotOutliveTheLeaseBug) {
+  temp_dir dir;
+  sqlite_pool p(adapter({.path = dir.file("app.db")}), pool_opts(1, 1));
+  for (const char* sql : {"EXPLAIN PRAGMA foreign_keys=OFF", "EXPLAIN QUERY PLAN PRAGMA foreign_keys=OFF"}) {
+    SCOPED_TRACE(sql);
+    p.with([&](connection& c) {
+      c.execute(sql);
+      EXPECT_EQ(text(c, "PRAGMA foreign_keys"), "0") << "SQLite no longer applies it: the test proves nothing";
+    });
+    p.with([&](connection& c) { EXPECT_EQ(text(c, "PRAGMA foreign_keys"), "1") << "the next lease"; });
+  }
+}
+
 // The native handle is the way to what berth does not wrap; using it must
 // not cost a reconnect per lease. A transaction opened through it is still
 // rolled back at the return.

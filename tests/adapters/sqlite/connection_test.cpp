@@ -225,6 +225,13 @@ TEST(SqliteConnection, SessionChangesAreSeenByEveryPathAndPragmaReadsAreNot) {
       {"SELECT * FROM pragma_table_info('t')", false},
       {"SELECT 'PRAGMA foreign_keys=OFF'", false},
       {"CREATE TEMP TABLE pragmas(attach)", false},
+      // SQLite applies a setting pragma while compiling it: EXPLAIN sets it too
+      // (SqliteAdapter.AnExplainedPragmaDoesNotOutliveTheLeaseBug).
+      {"EXPLAIN PRAGMA foreign_keys=OFF", true},
+      {"explain query plan pragma query_only = 0", true},
+      {"EXPLAIN PRAGMA foreign_keys", false},
+      {"EXPLAIN ATTACH '" + aux + "' AS aux3", false},
+      {"EXPLAIN QUERY PLAN SELECT * FROM t", false},
   };
   for (const row& r : rows) {
     SCOPED_TRACE(r.sql);
