@@ -756,6 +756,11 @@ struct connection::state {
             first_error = make_error("0A000", "");  // late_copy_refusal() once the outcome is in
           }
           if (auto e = end_copy(PQresultStatus(r), deadline, timeout); !e) return failure{std::move(e).error()};
+          // COPY BOTH has no clean end: libpq returns it from every later
+          // PQgetResult, so going round again spun at full CPU past any
+          // deadline (PostgresConnection.AReplicationCopyFailsAtOnceBug).
+          if (PQresultStatus(r) == PGRES_COPY_BOTH)
+            return failure{make_error("0A000", late_copy_refusal(PGRES_COPY_BOTH, PQtransactionStatus(conn), {}))};
           if (auto f = flush(deadline, timeout); !f) return failure{f.error()};
           break;
         }

@@ -438,6 +438,27 @@ TEST(PostgresConnection, ACopyIsFoundWhereTheServerFindsIt) {
 // statement prepared as berth's through native_handle()) was refused with
 // "COPY is not supported by execute()", though it had run and its INSERT was
 // committed. The refusal says now what ran and what stands.
+// A replication COPY (COPY BOTH) begun through execute() never returned: the
+// connection was marked broken, but libpq hands COPY BOTH back from every
+// later PQgetResult, and the loop spun at 100% CPU past the call's timeout
+// (review of 62debd9). Now the call fails at once with 0A000.
+TEST(PostgresConnection, AReplicationCopyFailsAtOnceBug) {
+  const auto& s = shared_pg_server();
+  const std::string ci = "host=" + s.host() + " port=" + std::to_string(s.port()) + " dbname=" + s.dbname() +
+                         " user=" + s.replication_user() + " password=" + s.password() + " replication=database";
+  connection c = connection::open(ci, 5s).value();
+  auto id = c.execute("IDENTIFY_SYSTEM");
+  ASSERT_TRUE(id) << id.error().message;
+  const std::string pos = id.value().get<std::string>(0, 2);
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = c.execute_for(2s, "START_REPLICATION PHYSICAL " + pos);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "0A000") << r.error().message;
+  EXPECT_NE(r.error().message.find("COPY BOTH"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(c.broken());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
 TEST(PostgresConnection, ACopyTheServerBeganIsRefusedSayingWhatRanBug) {
   connection c = open_test_connection();
   c.execute("CREATE TEMP TABLE cb (id int)").value();
