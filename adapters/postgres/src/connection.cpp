@@ -577,7 +577,7 @@ struct connection::state {
   /// Why sql must not be sent at all (a NUL byte, a COPY to or from the
   /// client: nothing of it would run as the caller means); nullopt when it
   /// can be. No I/O.
-  std::optional<error> unsendable(std::string_view sql) const;
+  std::optional<error> unsendable(std::string_view sql, bool look_for_copy = true) const;
 
   /// Sends sql (simple protocol) / sql with params (prepared, cached) and
   /// collects its results.
@@ -918,12 +918,13 @@ result<server_role, error> connection::state::query_role(clock::time_point deadl
   return role;
 }
 
-std::optional<error> connection::state::unsendable(std::string_view sql) const {
+std::optional<error> connection::state::unsendable(std::string_view sql, bool look_for_copy) const {
   // libpq reads SQL text up to a NUL byte: "SELECT 1\0; DROP ..." would run
   // its first part alone, without a word (PostgresConnection.SqlWithANulByteIsRefusedNotCutBug).
   if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
     return make_error("22021", "the SQL text holds a NUL byte at offset " + std::to_string(at) +
                                    " (libpq would ignore everything after it)");
+  if (!look_for_copy) return std::nullopt;
   // execute() carries no COPY data, and once the server has begun a COPY it
   // has run (COPY (INSERT ... RETURNING *) TO STDOUT its INSERT), and so do
   // the statements after it: refuse it before sending anything
@@ -952,7 +953,13 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
                                                    clock::time_point deadline, std::chrono::milliseconds timeout,
                                                    on_timeout policy) {
   if (params.size() > 65535) return failure{make_error("54000", "more than 65535 parameters")};
-  if (auto e = unsendable(sql)) return failure{std::move(*e)};
+  // Named mode reads the text for a COPY only before preparing it: the
+  // server parsed a cached statement when it was prepared and never reads
+  // its text again, so reading it now, under settings changed since
+  // (standard_conforming_strings), could only refuse it wrongly, and would
+  // cost every cached call the scan
+  // (PostgresConnection.ACachedStatementIsNotReadAgainForACopyBug).
+  if (auto e = unsendable(sql, statements == statement_mode::unnamed)) return failure{std::move(*e)};
   const int n = static_cast<int>(params.size());
   std::vector<std::string> texts(params.size());
   std::vector<const char*> values(params.size());
@@ -988,6 +995,7 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       if (auto d = drop_stale(deadline, timeout, policy); !d) return failure{std::move(d).error()};
     auto it = prepared.find(sql);
     if (it == prepared.end()) {
+      if (auto e = unsendable(sql)) return failure{std::move(*e)};
       std::string name = "berth_" + std::to_string(++next_statement);
       const std::string q(sql);
       if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{send_failed()};

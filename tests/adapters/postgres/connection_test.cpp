@@ -459,6 +459,23 @@ TEST(PostgresConnection, AReplicationCopyFailsAtOnceBug) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
+// In named mode the text was read for a COPY on every call, before the cache
+// lookup, with the session's settings of now: a statement prepared while
+// standard_conforming_strings was on, whose literal hides a "COPY ... TO
+// STDOUT" from the server, was refused with 0A000 once the setting was off,
+// though the server runs the cached statement as before (review of 62debd9).
+TEST(PostgresConnection, ACachedStatementIsNotReadAgainForACopyBug) {
+  connection c = connection::open(shared_pg_server().conninfo(), 5s, statement_mode::named).value();
+  const std::string sql = "SELECT 'a\\', 'b; COPY t TO STDOUT; --' AS x";
+  c.execute("SET standard_conforming_strings = on").value();
+  auto first = c.execute(sql, std::span<const param>{});
+  ASSERT_TRUE(first) << first.error().message;
+  c.execute("SET standard_conforming_strings = off").value();
+  auto again = c.execute(sql, std::span<const param>{});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again.value().get<std::string>(0, 0), "a\\");
+}
+
 TEST(PostgresConnection, ACopyTheServerBeganIsRefusedSayingWhatRanBug) {
   connection c = open_test_connection();
   c.execute("CREATE TEMP TABLE cb (id int)").value();
