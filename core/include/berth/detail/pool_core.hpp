@@ -365,7 +365,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// count's async_delivered(), unless the pool was destroyed inside it
   /// (stop_async does not wait for it and marks it pool_gone). Nothing may
   /// touch the pool after the scope ends. Never blocks, except on mutex_ at
-  /// the end.
+  /// the end. Thread-safety: used only by the delivering thread, on its
+  /// stack (deliveries_ is thread-local; scopes end in reverse order).
   class delivery_scope {
    public:
     explicit delivery_scope(pool_core* p) noexcept : d_{p, deliveries_} { deliveries_ = &d_; }
