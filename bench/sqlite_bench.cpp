@@ -15,6 +15,13 @@
 //                         berth's overhead is measured against; in memory,
 //                         a second connection that joins the shared database
 //                         through the same adapter's connect()
+//   *_select1_raw         SQLite's C API alone: a SELECT 1 prepared once on a
+//                         connection per thread (the adapter's connect(),
+//                         so the same pragmas), then sqlite3_step +
+//                         sqlite3_column_int64 + sqlite3_reset: the floor
+//                         under *_select1_dedicated, whose difference from
+//                         it is the adapter's own cost (statement cache,
+//                         checks), as berth's minus dedicated is the pool's
 //   *_select1_new_conn    a new connection per query (open with the
 //                         adapter's pragmas, prepare, step, close): what a
 //                         service without a pool pays; in memory it joins
@@ -49,6 +56,7 @@
 #include <berth/sqlite/adapter.hpp>
 
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <cstdint>
@@ -166,6 +174,40 @@ void select1_dedicated(benchmark::State& state) {
   connection& c = dedicated<D>();
   wall.arrive();
   for (auto _ : state) benchmark::DoNotOptimize(select1(c));
+  wall.depart(state);
+  state.SetItemsProcessed(state.iterations());
+}
+
+/// A SELECT 1 prepared once through SQLite's C API, on a connection to
+/// database D of this thread's own (not dedicated<D>(): taking a
+/// connection's native_handle() marks it as used behind berth's back,
+/// connection.hpp, which must not move the dedicated rows). Null if it
+/// cannot be prepared. Finalized at thread exit, before its connection
+/// closes.
+template <database D>
+sqlite3_stmt* raw_select1() {
+  thread_local connection c = shared_adapter<D>().connect().value();
+  thread_local std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st{[] {
+    sqlite3_stmt* s = nullptr;
+    (void)sqlite3_prepare_v3(c.native_handle(), "SELECT 1", -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    return s;
+  }(), &sqlite3_finalize};
+  return st.get();
+}
+
+template <database D>
+void select1_raw(benchmark::State& state) {
+  static run_wall_clock wall;
+  sqlite3_stmt* st = raw_select1<D>();
+  wall.arrive();
+  for (auto _ : state) {
+    if (st == nullptr || sqlite3_step(st) != SQLITE_ROW) [[unlikely]] {
+      state.SkipWithError("raw SELECT 1 failed");
+      break;
+    }
+    benchmark::DoNotOptimize(sqlite3_column_int64(st, 0));
+    sqlite3_reset(st);
+  }
   wall.depart(state);
   state.SetItemsProcessed(state.iterations());
 }
@@ -329,6 +371,7 @@ void point_read_dedicated(benchmark::State& state) {
 // Named wrappers: a benchmark's name is its function's, and the report keys on it.
 void BM_sqlite_select1_dedicated(benchmark::State& s) { select1_dedicated<database::file>(s); }
 void BM_sqlite_select1_berth(benchmark::State& s) { select1_berth<database::file>(s); }
+void BM_sqlite_select1_raw(benchmark::State& s) { select1_raw<database::file>(s); }
 void BM_sqlite_select1_new_conn(benchmark::State& s) { select1_new_conn<database::file>(s); }
 void BM_sqlite_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::file>(s); }
 void BM_sqlite_select1_busy_floor(benchmark::State& s) { select1_busy_floor<database::file>(s); }
@@ -343,6 +386,7 @@ void BM_sqlite_point_read_dedicated(benchmark::State& s) { point_read_dedicated<
 void BM_sqlite_point_read_berth(benchmark::State& s) { point_read_berth<database::file>(s); }
 void BM_sqlite_mem_select1_dedicated(benchmark::State& s) { select1_dedicated<database::memory>(s); }
 void BM_sqlite_mem_select1_berth(benchmark::State& s) { select1_berth<database::memory>(s); }
+void BM_sqlite_mem_select1_raw(benchmark::State& s) { select1_raw<database::memory>(s); }
 void BM_sqlite_mem_select1_new_conn(benchmark::State& s) { select1_new_conn<database::memory>(s); }
 void BM_sqlite_mem_select1_cas_floor(benchmark::State& s) { select1_cas_floor<database::memory>(s); }
 void BM_sqlite_mem_point_read_dedicated(benchmark::State& s) { point_read_dedicated<database::memory>(s); }
@@ -350,6 +394,7 @@ void BM_sqlite_mem_point_read_berth(benchmark::State& s) { point_read_berth<data
 
 BENCHMARK(BM_sqlite_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_select1_raw)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_select1_busy_floor)->Arg(10)->Arg(30)->Threads(1)->Threads(2)->UseManualTime();
@@ -361,6 +406,7 @@ BENCHMARK(BM_sqlite_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->U
 BENCHMARK(BM_sqlite_point_read_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_berth)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
+BENCHMARK(BM_sqlite_mem_select1_raw)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_new_conn)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_select1_cas_floor)->Threads(1)->Threads(2)->UseManualTime();
 BENCHMARK(BM_sqlite_mem_point_read_dedicated)->Threads(1)->Threads(2)->Threads(8)->UseManualTime();

@@ -6,14 +6,21 @@
 //                       step, read, reset) on one connection opened once
 //   queries_berth       the same on a connection leased from a berth pool of
 //                       the same adapter: acquire + the query + release
+//   queries_raw         the floor under both: SQLite's C API alone on a
+//                       connection of the same adapter (its native_handle()),
+//                       one sqlite3_stmt prepared once, then per query
+//                       sqlite3_step + sqlite3_column_int64 + sqlite3_reset
 //
-// Both use one WAL file database in a temporary directory, the adapter's
-// pragmas, and the same query function. Their difference per query is
-// berth's cost on the statement; icount.sh prints it as a percentage.
+// All use one WAL file database in a temporary directory and the adapter's
+// pragmas; dedicated and berth run the same query function. berth minus
+// dedicated is the pool's cost on the statement, dedicated minus raw the
+// adapter's; icount.sh prints both, and each relative to raw.
 //
 // Usage: berth_sqlite_icount_driver [queries]   (default 100000)
 #include <berth/pool.hpp>
 #include <berth/sqlite/adapter.hpp>
+
+#include <sqlite3.h>
 
 #include "sqlite_select1.hpp"
 
@@ -39,6 +46,16 @@ using berth::bench::select1;  // the same statement as sqlite_bench.cpp
 extern "C" __attribute__((noinline)) std::int64_t queries_dedicated(connection& c, long n) {
   std::int64_t sum = 0;
   for (long i = 0; i < n; ++i) sum += select1(c);
+  return sum;
+}
+
+extern "C" __attribute__((noinline)) std::int64_t queries_raw(sqlite3_stmt* st, long n) {
+  std::int64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    if (sqlite3_step(st) != SQLITE_ROW) return -1;
+    sum += sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+  }
   return sum;
 }
 
@@ -69,20 +86,29 @@ int main(int argc, char** argv) {
   {
     berth::sqlite::adapter a{{.path = (dir / "icount.db").string()}};
     auto c = a.connect();
-    if (!c) {
-      std::fprintf(stderr, "sqlite_icount_driver: connect failed: %s\n", c.error().message.c_str());
+    auto raw_conn = a.connect();  // its own, so that native_handle() marks no other
+    sqlite3_stmt* raw = nullptr;
+    if (!c || !raw_conn) {
+      std::fprintf(stderr, "sqlite_icount_driver: connect failed: %s\n",
+                   (!c ? c.error() : raw_conn.error()).message.c_str());
+      rc = 1;
+    } else if (sqlite3_prepare_v3(raw_conn->native_handle(), "SELECT 1", -1, SQLITE_PREPARE_PERSISTENT, &raw,
+                                  nullptr) != SQLITE_OK) {
+      std::fprintf(stderr, "sqlite_icount_driver: raw prepare failed: %s\n",
+                   sqlite3_errmsg(raw_conn->native_handle()));
       rc = 1;
     } else {
       pool_t p(a, {.name = "sqlite-icount", .max_size = 2, .min_idle = 2, .validate_on_acquire = false});
-      // Warm both: statements prepared and cached, pages read.
-      const bool ok = queries_dedicated(*c, 100) == 100 && queries_berth(p, 100) == 100;
-      if (!ok || queries_dedicated(*c, n) != n || queries_berth(p, n) != n) {
+      // Warm all three: statements prepared and cached, pages read.
+      const bool ok = queries_raw(raw, 100) == 100 && queries_dedicated(*c, 100) == 100 && queries_berth(p, 100) == 100;
+      if (!ok || queries_raw(raw, n) != n || queries_dedicated(*c, n) != n || queries_berth(p, n) != n) {
         std::fprintf(stderr, "sqlite_icount_driver: a query failed\n");
         rc = 1;
       } else {
         std::printf("%ld queries of each\n", n);
       }
     }
+    sqlite3_finalize(raw);  // before its connection closes (a no-op on null)
   }
   std::filesystem::remove_all(dir, ec);
   return rc;
