@@ -40,8 +40,7 @@ statement& connection_state::prepare_cached(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
   check_not_inherited(sql);
   if (auto it = cache.find(sql); it != cache.end()) {
-    it->second->reset();
-    it->second->clear_bindings();
+    it->second->rewind(statements_unseen);
     return *it->second;
   }
   sqlite3_stmt* st = nullptr;
@@ -67,6 +66,10 @@ statement& connection_state::prepare_cached(std::string_view sql) {
 void connection_state::reset_pending_writes() noexcept {
   for (auto& [sql, st] : cache)
     if (sqlite3_stmt_busy(st->stmt_) != 0 && sqlite3_stmt_readonly(st->stmt_) == 0) st->reset();
+}
+
+void connection_state::rewind_statements() noexcept {
+  for (auto& [sql, st] : cache) st->rewind(statements_unseen);
 }
 
 void connection_state::close() noexcept {
@@ -225,10 +228,7 @@ bool connection::transaction_open() const noexcept { return s_ && s_->db && sqli
 
 void connection::reset_statements() noexcept {
   if (!s_) return;
-  for (auto& [sql, st] : s_->cache) {
-    st->reset();
-    st->clear_bindings();
-  }
+  s_->rewind_statements();
 }
 
 std::size_t connection::cached_statements() const noexcept { return s_ ? s_->cache.size() : 0; }
@@ -244,6 +244,9 @@ sqlite3* connection::native_handle() const noexcept {
   // hatch (last_insert_rowid, blob I/O, backup), and discarding the
   // connection at every such lease would cost a reconnect per use.
   s_->may_open_transactions = true;
+  // Cached statements reached through it (sqlite3_next_stmt) may be
+  // stepped or bound unseen: prepare() then always resets and clears.
+  s_->statements_unseen = true;
   return s_->db;
 }
 connection::operator bool() const noexcept { return s_ && s_->db != nullptr; }

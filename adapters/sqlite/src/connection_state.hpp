@@ -57,6 +57,9 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   /// makes all of such a statement's changes at its first step, so the
   /// reset keeps them. Statements that only read may stay mid-result.
   void reset_pending_writes() noexcept;
+  /// connection::reset_statements(): every cached statement back to how
+  /// prepare() hands it out (statement::rewind).
+  void rewind_statements() noexcept;
   /// Finalizes the statements and closes the handle; in a fork child that
   /// inherited them (origin), forgets both instead (see connection::close).
   void close() noexcept;
@@ -87,6 +90,13 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   int depth = 0;       // live transaction guards
   transaction* guards = nullptr;  // the live guards on this state, innermost first (transaction::outer_)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
+  // Set for good once a native handle (the connection's or a statement's)
+  // was handed out: a cached statement may then be stepped or bound behind
+  // berth's back (sqlite3_next_stmt reaches every one from the
+  // connection's), so its own stepped/bound flags no longer tell its state
+  // and prepare() and reset_statements() reset and clear it every time
+  // (statement::rewind).
+  bool statements_unseen = false;
   // The failure after which SQLite had rolled back the transaction of a live
   // guard (recorded by fail_with; cleared when a guard begins a new
   // transaction): fail_transaction_lost's cause, 0 if none was seen.

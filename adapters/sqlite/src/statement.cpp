@@ -35,6 +35,7 @@ statement::~statement() { sqlite3_finalize(stmt_); }
 // ---- binding
 
 void statement::check_bind(int index, int rc) {
+  bound_ = true;  // a failed bind set nothing, but one clear too many costs less than a branch
   if (rc == SQLITE_OK) return;
   if (rc == SQLITE_RANGE) bind_out_of_range(index);
   if (rc == SQLITE_MISUSE && sqlite3_stmt_busy(stmt_) != 0)
@@ -89,10 +90,14 @@ void statement::bind(int index, std::span<const std::byte> blob) {
   check_bind(index, sqlite3_bind_blob64(stmt_, index, blob.data(), blob.size(), transient()));
 }
 
-void statement::clear_bindings() noexcept { sqlite3_clear_bindings(stmt_); }
+void statement::clear_bindings() noexcept {
+  sqlite3_clear_bindings(stmt_);
+  bound_ = false;
+}
 void statement::reset() noexcept {
   sqlite3_reset(stmt_);
   set_stepping(false);
+  stepped_ = false;
 }
 
 // ---- execution
@@ -111,6 +116,7 @@ bool statement::step() {
   // A first step under a live guard only (sql() is a call: not on the hot path).
   if (!stepping_ && conn_->depth > 0) [[unlikely]]
     conn_->check_transaction_alive(sql());
+  stepped_ = true;  // even a step that fails or returns done leaves a reset to do
   const int rc = sqlite3_step(stmt_);
   set_stepping(rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) return true;
@@ -207,7 +213,8 @@ std::span<const std::byte> statement::get_blob(int col) const {
 
 sqlite3_stmt* statement::native_handle() const noexcept {
   conn_->may_open_transactions = true;  // needs_reset() then looks further,
-  conn_->raw_statements = true;         // and resets on every release
+  conn_->raw_statements = true;         // and resets on every release,
+  conn_->statements_unseen = true;      // and prepare() always rewinds
   return stmt_;
 }
 

@@ -278,5 +278,133 @@ TEST_F(StatementTest, BindingNanIsRefusedNotStoredAsNullBug) {
   EXPECT_EQ(sel.get<double>(0), std::numeric_limits<double>::infinity());
 }
 
+// ---- hand-out from the cache: prepare() skips a reset or a clear that
+// berth saw has nothing to do. These tests take no native handle (that
+// turns the skipping off) and watch the state through berth alone.
+
+TEST_F(StatementTest, ACachedStatementLeftMidResultIsHandedOutFromItsFirstRow) {
+  c.execute("INSERT INTO t(i) VALUES (1), (2), (3)");
+  const char* sql = "SELECT i FROM t ORDER BY i";
+  auto& st = c.prepare(sql);
+  ASSERT_TRUE(st.step());
+  ASSERT_TRUE(st.step());  // left on row 2
+  EXPECT_TRUE(c.has_active_statements());
+  auto& again = c.prepare(sql);
+  ASSERT_EQ(&again, &st);
+  EXPECT_FALSE(c.has_active_statements()) << "reset on hand-out";
+  ASSERT_TRUE(again.step());
+  EXPECT_EQ(again.get<std::int64_t>(0), 1);
+  again.reset();  // the user's own reset: the next hand-out has nothing to do
+  auto& clean = c.prepare(sql);
+  ASSERT_TRUE(clean.step());
+  EXPECT_EQ(clean.get<std::int64_t>(0), 1);
+  EXPECT_TRUE(c.has_active_statements());
+  while (clean.step()) {
+  }
+  EXPECT_FALSE(c.has_active_statements()) << "done";
+  auto& after_done = c.prepare(sql);  // stepped to its end, never reset
+  ASSERT_TRUE(after_done.step());
+  EXPECT_EQ(after_done.get<std::int64_t>(0), 1);
+}
+
+// SQLite refuses a bind on a statement that has run (SQLITE_MISUSE) until it
+// is reset, whether it returned SQLITE_DONE or failed: the usual INSERT
+// that is stepped once and never reset must still be handed out bindable.
+TEST_F(StatementTest, ACachedStatementThatRanOrFailedIsHandedOutBindable) {
+  c.execute("CREATE TABLE u(x NOT NULL)");
+  const char* sql = "INSERT INTO u VALUES (?1)";
+  auto& ins = c.prepare(sql);
+  ins.bind(1, 1);
+  EXPECT_FALSE(ins.step());  // done, not reset
+  c.prepare(sql).bind(1, 2);
+  EXPECT_FALSE(ins.step());
+  ins.reset();
+  ins.bind(1, nullptr);
+  EXPECT_EQ(thrown([&] { (void)ins.step(); }).code().value(), SQLITE_CONSTRAINT_NOTNULL);
+  c.prepare(sql).bind(1, 3);  // failed, not reset
+  EXPECT_FALSE(ins.step());
+  auto& sum = c.prepare("SELECT sum(x) FROM u");
+  ASSERT_TRUE(sum.step());
+  EXPECT_EQ(sum.get<std::int64_t>(0), 6);
+}
+
+TEST_F(StatementTest, ACachedStatementLeftBoundIsHandedOutCleared) {
+  const char* sql = "SELECT ?1";
+  auto& st = c.prepare(sql);
+  st.bind(1, 5);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.get<std::int64_t>(0), 5);
+  st.reset();  // rewound, the binding kept
+  auto& again = c.prepare(sql);
+  ASSERT_TRUE(again.step());
+  EXPECT_TRUE(again.is_null(0)) << "cleared on hand-out";
+  again.reset();
+  again.bind(1, 6);  // bound, never stepped
+  auto& third = c.prepare(sql);
+  ASSERT_TRUE(third.step());
+  EXPECT_TRUE(third.is_null(0));
+  third.reset();
+  third.bind(1, 7);
+  third.clear_bindings();  // the user's own clear
+  third.bind(1, 8);        // and a bind after it
+  auto& fourth = c.prepare(sql);
+  ASSERT_TRUE(fourth.step());
+  EXPECT_TRUE(fourth.is_null(0));
+}
+
+// reset_statements() (the adapter's reset at a pool release) skips what
+// prepare() skips: what was left mid-result or bound is still rewound, and
+// the read lock of a statement left mid-result is released.
+TEST_F(StatementTest, ResetStatementsStillRewindsWhatWasLeftMidResultOrBound) {
+  c.execute("INSERT INTO t(i) VALUES (1), (2)");
+  auto& sel = c.prepare("SELECT i FROM t ORDER BY i");
+  ASSERT_TRUE(sel.step());
+  auto& param = c.prepare("SELECT ?1");
+  param.bind(1, 3);
+  auto& untouched = c.prepare("SELECT 2");
+  c.reset_statements();
+  EXPECT_FALSE(c.has_active_statements());
+  auto writer = connection::open(dir.file("t.db"));
+  EXPECT_NO_THROW(writer.execute("BEGIN EXCLUSIVE; COMMIT")) << "sel's shared lock is gone";
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::int64_t>(0), 1);
+  sel.reset();
+  ASSERT_TRUE(param.step());
+  EXPECT_TRUE(param.is_null(0));
+  param.reset();
+  ASSERT_TRUE(untouched.step());
+  EXPECT_EQ(untouched.get<std::int64_t>(0), 2);
+}
+
+// A native handle lets a statement be stepped and bound where berth does not
+// see it: from then on every hand-out resets and clears, whichever handle
+// it was (a statement's, or the connection's, which reaches every cached
+// statement through sqlite3_next_stmt).
+TEST_F(StatementTest, AStatementUsedThroughANativeHandleIsAlwaysHandedOutResetAndCleared) {
+  c.execute("INSERT INTO t(i) VALUES (1), (2)");
+  const char* sql = "SELECT i, ?1 FROM t ORDER BY i";
+  for (const bool through_connection : {false, true}) {
+    SCOPED_TRACE(through_connection ? "the connection's handle" : "the statement's handle");
+    connection own = connection::open(dir.file("t.db"));
+    auto& st = own.prepare(sql);
+    sqlite3_stmt* h = through_connection ? sqlite3_next_stmt(own.native_handle(), nullptr) : st.native_handle();
+    ASSERT_NE(h, nullptr);
+    for (int round = 0; round < 2; ++round) {
+      ASSERT_EQ(sqlite3_bind_int64(h, 1, 9), SQLITE_OK);
+      ASSERT_EQ(sqlite3_step(h), SQLITE_ROW);  // row 1, unseen
+      auto& again = own.prepare(sql);
+      ASSERT_TRUE(again.step());
+      EXPECT_EQ(again.get<std::int64_t>(0), 1) << "reset on hand-out";
+      EXPECT_TRUE(again.is_null(1)) << "cleared on hand-out";
+      again.reset();  // berth sees a clean statement; round 1 steps it unseen again
+      again.clear_bindings();
+    }
+    ASSERT_EQ(sqlite3_bind_int64(h, 1, 9), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(h), SQLITE_ROW);
+    own.reset_statements();
+    EXPECT_EQ(sqlite3_stmt_busy(h), 0) << "reset_statements() rewinds it too";
+  }
+}
+
 }  // namespace
 }  // namespace berth::sqlite

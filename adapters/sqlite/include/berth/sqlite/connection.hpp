@@ -85,7 +85,10 @@ class connection {
   /// statement; trailing text other than whitespace and ';' throws),
   /// preparing it on first use. The same text returns the same statement
   /// object, reset and with bindings cleared, so do not interleave two uses
-  /// of one SQL text. The reference is valid until close(). Throws
+  /// of one SQL text. Each of the reset and the clear is skipped when berth
+  /// saw that it has nothing to do (no step since the last reset(), no bind
+  /// since the last clear); after a native_handle() of the connection or of
+  /// a statement, never. The reference is valid until close(). Throws
   /// sqlite_error on a syntax error, and SQLITE_MISUSE for text holding a
   /// NUL byte. Allocates on first use of a text.
   statement& prepare(std::string_view sql);
@@ -136,7 +139,7 @@ class connection {
   int transaction_depth() const noexcept;
 
   /// Resets every cached statement and clears its bindings (releases their
-  /// read locks). Never throws.
+  /// read locks), skipping what prepare() would skip. Never throws.
   void reset_statements() noexcept;
   /// Number of cached statements.
   std::size_t cached_statements() const noexcept;
@@ -175,7 +178,9 @@ class connection {
   /// connection at its return (session_may_have_changed()). Handing the
   /// handle out does not: it is the way to everything berth does not wrap
   /// (last_insert_rowid, blob I/O, backup), and a reconnect per such lease
-  /// would cost 60 us and up.
+  /// would cost 60 us and up. The cached statements can be reached through
+  /// the handle (sqlite3_next_stmt), so from the first call on prepare()
+  /// resets and clears every statement it hands out, seen used or not.
   sqlite3* native_handle() const noexcept;
 
   /// Finalizes the cached statements and closes the handle
