@@ -12,6 +12,32 @@
 
 namespace berth::sqlite {
 
+namespace {
+/// Text longer than an int can count is refused before it is read:
+/// sqlite3_prepare takes the length as an int, and a negative one means
+/// "read up to a NUL" past the end of the view; the cache's hash would read
+/// it all too (SqliteConnection.SqlLongerThanAnIntIsRefusedUnreadBug). A
+/// compare, on every prepare() and execute().
+void refuse_too_long(std::string_view sql) {
+  if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) [[unlikely]]
+    throw_sqlite_error(to_error_code(SQLITE_TOOBIG),
+                       "the SQL text is " + std::to_string(sql.size()) + " bytes, more than SQLite can prepare (" +
+                           std::to_string(std::numeric_limits<int>::max()) + "); not shown");
+}
+
+/// SQLite reads SQL text only up to a NUL byte: what follows would be
+/// dropped without a word (the second statement of "A;\0B"). A memchr: on
+/// every execute(), and on a prepare() that misses the cache only (a hit
+/// matched text that was checked when it was cached).
+void refuse_nul(std::string_view sql) {
+  if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
+    throw_sqlite_error(to_error_code(SQLITE_MISUSE),
+                       "the SQL text holds a NUL byte at offset " + std::to_string(at) +
+                           " (SQLite would ignore everything after it)",
+                       std::string(sql.substr(0, at)));
+}
+}  // namespace
+
 namespace detail {
 
 void connection_state::fail(int rc, std::string_view sql) {
@@ -43,6 +69,7 @@ statement& connection_state::prepare_cached(std::string_view sql) {
     it->second->rewind(statements_unseen);
     return *it->second;
   }
+  refuse_nul(sql);
   sqlite3_stmt* st = nullptr;
   const char* tail = nullptr;
   const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
@@ -152,31 +179,13 @@ connection& connection::operator=(connection&& o) noexcept {
 }
 connection::~connection() = default;
 
-namespace {
-/// SQLite reads SQL text only up to a NUL byte: what follows would be
-/// dropped without a word (the second statement of "A;\0B"). Text longer
-/// than an int can count is refused first, before it is read: prepare()
-/// takes the length as an int, and a negative one means "read up to a NUL"
-/// past the end of the view (SqliteConnection.SqlLongerThanAnIntIsRefusedUnreadBug).
-void refuse_nul(std::string_view sql) {
-  if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    throw_sqlite_error(to_error_code(SQLITE_TOOBIG),
-                       "the SQL text is " + std::to_string(sql.size()) + " bytes, more than SQLite can prepare (" +
-                           std::to_string(std::numeric_limits<int>::max()) + "); not shown");
-  if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
-    throw_sqlite_error(to_error_code(SQLITE_MISUSE),
-                       "the SQL text holds a NUL byte at offset " + std::to_string(at) +
-                           " (SQLite would ignore everything after it)",
-                       std::string(sql.substr(0, at)));
-}
-}  // namespace
-
 void connection::execute(std::string_view sql) {
   if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
   s_->execute(sql);
 }
 
 void detail::connection_state::execute(std::string_view sql) {
+  refuse_too_long(sql);
   refuse_nul(sql);
   check_not_inherited(sql);
   std::string_view rest = sql;
@@ -213,8 +222,8 @@ void detail::connection_state::execute(std::string_view sql) {
 
 statement& connection::prepare(std::string_view sql) {
   if (!s_) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
-  refuse_nul(sql);
-  return s_->prepare_cached(sql);
+  refuse_too_long(sql);
+  return s_->prepare_cached(sql);  // refuses a NUL byte on a cache miss
 }
 
 std::int64_t connection::changes() const noexcept { return s_ && s_->db ? sqlite3_changes64(s_->db) : 0; }

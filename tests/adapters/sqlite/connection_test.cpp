@@ -63,6 +63,27 @@ TEST(SqliteConnection, SqlWithANulByteIsRefusedNotCutBug) {
   st.reset();
 }
 
+// prepare() looks for the NUL byte only when the text misses the cache: a
+// hit matched text that was checked when it was cached. Text that begins
+// with a cached one and then holds a NUL must still miss, and be refused.
+TEST(SqliteConnection, ANulByteAfterCachedTextIsStillRefused) {
+  using namespace std::string_literals;
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  auto& cached = c.prepare("SELECT 1");
+  for (const std::string& sql : {"SELECT 1\0"s, "SELECT 1\0; DROP TABLE x"s}) {
+    try {
+      (void)c.prepare(sql);
+      ADD_FAILURE() << "prepare accepted a NUL byte after cached text";
+    } catch (const sqlite_error& e) {
+      EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+      EXPECT_NE(std::string(e.what()).find("NUL byte at offset 8"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(c.cached_statements(), 1u);
+  EXPECT_EQ(&c.prepare("SELECT 1"), &cached);
+}
+
 TEST(SqliteConnection, CacheReturnsTheSamePreparedStatementForTheSameSql) {
   temp_dir dir;
   auto c = connection::open(dir.file("t.db"));
