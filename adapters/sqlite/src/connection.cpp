@@ -65,7 +65,12 @@ bool only_separators(std::string_view s) noexcept {
 statement& connection_state::prepare_cached(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
   check_not_inherited(sql);
+  if (last_prepared != nullptr && std::string_view(last_prepared->first) == sql) [[likely]] {
+    last_prepared->second->rewind(statements_unseen);
+    return *last_prepared->second;
+  }
   if (auto it = cache.find(sql); it != cache.end()) {
+    last_prepared = &*it;
     it->second->rewind(statements_unseen);
     return *it->second;
   }
@@ -85,9 +90,8 @@ statement& connection_state::prepare_cached(std::string_view sql) {
   }
   note(classify(sql));
   auto owned = std::unique_ptr<statement>(new statement(*this, st));
-  statement& ref = *owned;
-  cache.emplace(std::string(sql), std::move(owned));
-  return ref;
+  last_prepared = &*cache.emplace(std::string(sql), std::move(owned)).first;
+  return *last_prepared->second;
 }
 
 void connection_state::reset_pending_writes() noexcept {
@@ -110,10 +114,12 @@ void connection_state::close() noexcept {
     // release locks, roll back or checkpoint behind the parent's back
     // (sqlite.org/howtocorrupt.html, 2.6): forget them, leaking the memory.
     for (auto& [sql, st] : cache) (void)st.release();
+    last_prepared = nullptr;
     cache.clear();
     db = nullptr;
     return;
   }
+  last_prepared = nullptr;
   cache.clear();  // finalizes every statement before the handle goes
   if (db != nullptr) sqlite3_close_v2(std::exchange(db, nullptr));
 }

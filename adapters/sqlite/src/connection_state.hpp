@@ -86,7 +86,15 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
 
   sqlite3* db;  // null once closed
   const berth::fork_guard origin;  // the process that opened db
-  std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache;
+  using statement_cache = std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>>;
+  statement_cache cache;
+  // The entry prepare() found or made last, compared before the hash (size,
+  // then the bytes: the same pointer may hold other text by now): a loop
+  // preparing one text skips the hash and the bucket walk (about 100
+  // instructions). Points into a node of `cache` (stable across rehashes,
+  // only an erase moves it): null whenever the cache is cleared, which
+  // close() alone does; nothing erases single entries.
+  statement_cache::value_type* last_prepared = nullptr;
   int depth = 0;       // live transaction guards
   transaction* guards = nullptr;  // the live guards on this state, innermost first (transaction::outer_)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none

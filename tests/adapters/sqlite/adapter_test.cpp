@@ -234,6 +234,36 @@ TEST(SqliteAdapter, NormalReleaseWithAStatementMidResultResetsIt) {
   p.with([](connection& c) { EXPECT_FALSE(c.has_active_statements()) << "reset at release"; });
 }
 
+// prepare() skips the reset and clear it saw are not needed, and looks up
+// the last prepared text first: across leases, the reset at release and a
+// discarded connection (its cache finalized), each lease still gets its
+// statement from the first row with no bindings (run under ASan too).
+TEST(SqliteAdapter, EveryLeaseGetsItsCachedStatementRewoundAcrossResetsAndADiscard) {
+  temp_dir dir;
+  sqlite_pool p(adapter({.path = dir.file("app.db")}), pool_opts(1, 1));
+  p.with([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)"); });
+  const char* sql = "SELECT x, ?1 FROM t ORDER BY x";
+  const auto first_row = [&](connection& c) {
+    auto& st = c.prepare(sql);
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.get<std::int64_t>(0), 1);
+    EXPECT_TRUE(st.is_null(1)) << "no binding left from an earlier lease";
+  };
+  for (int lease = 0; lease < 4; ++lease) {
+    SCOPED_TRACE(lease);
+    p.with([&](connection& c) {
+      first_row(c);
+      auto& st = c.prepare(sql);
+      st.bind(1, 7);
+      ASSERT_TRUE(st.step());
+      if (lease % 2 == 1) st.reset();  // bound only: no reset at the release, the next prepare clears
+      EXPECT_EQ(c.needs_reset(), lease % 2 == 0);
+      if (lease == 1) c.execute("PRAGMA foreign_keys=OFF");  // discarded at its return
+    });
+  }
+  EXPECT_EQ(p.stats().created, 2u);
+}
+
 TEST(SqliteAdapter, ReleaseAfterBeginThroughTheNativeHandleRollsBack) {
   temp_dir dir;
   sqlite_pool p{adapter{{.path = dir.file("t.db")}}, pool_opts(1, 1)};

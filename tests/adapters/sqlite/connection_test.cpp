@@ -1,5 +1,6 @@
 #include <berth/sqlite/connection.hpp>
 
+#include "query_int.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 namespace berth::sqlite {
 namespace {
 
+using testing::query_int;
 using testing::temp_dir;
 
 static_assert(std::is_nothrow_move_constructible_v<connection>);
@@ -109,6 +111,58 @@ TEST(SqliteConnection, CacheReturnsTheSamePreparedStatementForTheSameSql) {
        s = sqlite3_next_stmt(c.native_handle(), s))
     ++n;
   EXPECT_EQ(n, 2);
+}
+
+// prepare() compares the text with the entry it found or made last before
+// it hashes (connection_state::last_prepared): by content, never by the
+// pointer, which may hold other text by now.
+TEST(SqliteConnection, TheLastPreparedTextIsComparedByContentNotPointer) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  std::string sql = "SELECT 1";
+  auto& one = c.prepare(sql);
+  sql[7] = '2';  // the same buffer and size, other text
+  auto& two = c.prepare(sql);
+  EXPECT_NE(&two, &one);
+  ASSERT_TRUE(two.step());
+  EXPECT_EQ(two.get<std::int64_t>(0), 2);
+  two.reset();
+  sql[7] = '1';
+  EXPECT_EQ(&c.prepare(sql), &one);
+  sql += ' ';  // a longer text that begins with the last one
+  EXPECT_NE(&c.prepare(sql), &one);
+  EXPECT_EQ(c.cached_statements(), 3u);
+  // Alternating texts find each other through the hash, still rewound.
+  c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)");
+  auto& a = c.prepare("SELECT x FROM t ORDER BY x");
+  ASSERT_TRUE(a.step());
+  (void)c.prepare("SELECT 1");
+  auto& again = c.prepare("SELECT x FROM t ORDER BY x");
+  EXPECT_EQ(&again, &a);
+  ASSERT_TRUE(again.step());
+  EXPECT_EQ(again.get<std::int64_t>(0), 1);
+}
+
+// The last prepared entry points into the cache: nothing may reach a
+// statement through it once close() finalized the cache (ASan sees a use
+// after free), and reset_statements() keeps the cache, and so the entry.
+TEST(SqliteConnection, NoFinalizedStatementIsReachedThroughTheLastPreparedEntry) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  auto& st = c.prepare("SELECT 1");
+  ASSERT_TRUE(st.step());
+  c.reset_statements();
+  EXPECT_EQ(&c.prepare("SELECT 1"), &st) << "reset_statements() keeps the cache";
+  c.close();
+  EXPECT_THROW((void)c.prepare("SELECT 1"), sqlite_error);
+  c = connection::open(dir.file("t.db"));
+  EXPECT_EQ(query_int(c, "SELECT 1"), 1);
+  const statement* fresh = &c.prepare("SELECT 1");
+  auto other = connection::open(dir.file("t.db"));
+  (void)other.prepare("SELECT 1");
+  other = std::move(c);  // other's own state and cache go
+  EXPECT_EQ(query_int(other, "SELECT 1"), 1);
+  EXPECT_EQ(&other.prepare("SELECT 1"), fresh);
 }
 
 TEST(SqliteConnection, PrepareRejectsSeveralStatementsAndBadSql) {
