@@ -156,8 +156,19 @@ void statement::check_row(int col) const {
                    sql());
 }
 
+// The getters' fast path: a row to read and the column in range, in a
+// flag read and one cheap call. The column count is asked each time, not
+// kept: a schema change makes SQLite re-prepare the statement at its next
+// step, which may change it (SELECT * after ALTER TABLE ADD COLUMN).
+// When it fails, or the type is not the one asked for, check_row() or
+// check_type() run every check again in their order and throw the error.
+bool statement::readable(int col) const noexcept {
+  return stepping_ && static_cast<unsigned>(col) < static_cast<unsigned>(sqlite3_column_count(stmt_));
+}
+
 bool statement::is_null(int col) const {
-  check_row(col);
+  if (!readable(col)) [[unlikely]]
+    check_row(col);  // throws
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
@@ -173,13 +184,18 @@ void statement::check_type(int col, int expected, const char* expected_name) con
 }
 
 std::int64_t statement::get_int64(int col) const {
-  check_type(col, SQLITE_INTEGER, "INTEGER (std::int64_t)");
+  if (!readable(col) || sqlite3_column_type(stmt_, col) != SQLITE_INTEGER) [[unlikely]]
+    check_type(col, SQLITE_INTEGER, "INTEGER (std::int64_t)");  // throws
   return sqlite3_column_int64(stmt_, col);
 }
 
 double statement::get_double(int col) const {
-  check_row(col);
-  if (sqlite3_column_type(stmt_, col) == SQLITE_INTEGER) {
+  if (!readable(col)) [[unlikely]]
+    check_row(col);  // throws
+  const int type = sqlite3_column_type(stmt_, col);
+  if (type == SQLITE_FLOAT) [[likely]]
+    return sqlite3_column_double(stmt_, col);
+  if (type == SQLITE_INTEGER) {
     // The one widening allowed: only when exact.
     const std::int64_t i = sqlite3_column_int64(stmt_, col);
     const auto d = static_cast<double>(i);
@@ -195,7 +211,8 @@ double statement::get_double(int col) const {
 }
 
 std::string_view statement::get_text(int col) const {
-  check_type(col, SQLITE_TEXT, "TEXT (string)");
+  if (!readable(col) || sqlite3_column_type(stmt_, col) != SQLITE_TEXT) [[unlikely]]
+    check_type(col, SQLITE_TEXT, "TEXT (string)");  // throws
   // Pointer first, then the size (SQLite's documented order).
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
   const int n = sqlite3_column_bytes(stmt_, col);
@@ -204,7 +221,8 @@ std::string_view statement::get_text(int col) const {
 }
 
 std::span<const std::byte> statement::get_blob(int col) const {
-  check_type(col, SQLITE_BLOB, "BLOB (bytes)");
+  if (!readable(col) || sqlite3_column_type(stmt_, col) != SQLITE_BLOB) [[unlikely]]
+    check_type(col, SQLITE_BLOB, "BLOB (bytes)");  // throws
   const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(stmt_, col));
   const int n = sqlite3_column_bytes(stmt_, col);
   if (p == nullptr) return {};  // a zero-length blob

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -167,6 +168,67 @@ TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
   const auto none = thrown([&] { (void)ins.get<std::int64_t>(0); });
   EXPECT_EQ(none.code().value(), SQLITE_RANGE);
   EXPECT_NE(std::string(none.what()).find("the statement returns no columns"), std::string::npos) << none.what();
+}
+
+// Each getter reads through a fast path (a current row and the index in
+// range, then one type check) and falls back to the full checks to throw:
+// every getter must still give each mistake its own code.
+TEST_F(StatementTest, EveryGetterGivesEachMistakeItsCode) {
+  c.execute("INSERT INTO t(i, r, s, b) VALUES (1, 1.5, 'abc', x'00ff')");
+  auto& sel = c.prepare("SELECT i, r, s, b, n FROM t");  // INTEGER, REAL, TEXT, BLOB, NULL
+  struct getter {
+    const char* name;
+    int stored_at;  // the column holding its type
+    std::function<void(statement&, int)> read;
+  };
+  const std::vector<getter> getters = {
+      {"int64", 0, [](statement& s, int col) { (void)s.get<std::int64_t>(col); }},
+      {"double", 1, [](statement& s, int col) { (void)s.get<double>(col); }},
+      {"string", 2, [](statement& s, int col) { (void)s.get<std::string>(col); }},
+      {"string_view", 2, [](statement& s, int col) { (void)s.get<std::string_view>(col); }},
+      {"bytes", 3, [](statement& s, int col) { (void)s.get<std::vector<std::byte>>(col); }},
+      {"span", 3, [](statement& s, int col) { (void)s.get<std::span<const std::byte>>(col); }},
+      {"optional", 0, [](statement& s, int col) { (void)s.get<std::optional<std::int64_t>>(col); }},
+      {"is_null", 4, [](statement& s, int col) { (void)s.is_null(col); }},
+  };
+  for (const getter& g : getters) {
+    SCOPED_TRACE(g.name);
+    sel.reset();
+    EXPECT_EQ(thrown([&] { g.read(sel, g.stored_at); }).code().value(), SQLITE_MISUSE) << "before a step";
+    ASSERT_TRUE(sel.step());
+    EXPECT_NO_THROW(g.read(sel, g.stored_at));
+    for (const int bad : {-1, 5, 1 << 30})
+      EXPECT_EQ(thrown([&] { g.read(sel, bad); }).code().value(), SQLITE_RANGE) << bad;
+    if (g.stored_at != 4) {  // is_null() reads any type
+      const int other = g.stored_at == 2 ? 0 : 2;  // TEXT, or INTEGER for the text getters
+      EXPECT_EQ(thrown([&] { g.read(sel, other); }).code().value(), SQLITE_MISMATCH);
+      if (std::string_view(g.name) == "optional")
+        EXPECT_NO_THROW(g.read(sel, 4)) << "NULL";
+      else
+        EXPECT_EQ(thrown([&] { g.read(sel, 4); }).code().value(), SQLITE_MISMATCH) << "NULL";
+    }
+    ASSERT_FALSE(sel.step());
+    EXPECT_EQ(thrown([&] { g.read(sel, g.stored_at); }).code().value(), SQLITE_MISUSE) << "after the last row";
+  }
+}
+
+// The getters ask SQLite for the column count on each read rather than keep
+// it: a schema change re-prepares a statement at its next step, and SELECT *
+// then has another count.
+TEST_F(StatementTest, AColumnAddedUnderACachedSelectStarIsRead) {
+  c.execute("INSERT INTO t(i) VALUES (1)");
+  auto& st = c.prepare("SELECT * FROM t");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_count(), 5);
+  EXPECT_EQ(thrown([&] { (void)st.get<std::int64_t>(5); }).code().value(), SQLITE_RANGE);
+  st.reset();
+  c.execute("ALTER TABLE t ADD COLUMN extra INTEGER DEFAULT 42");
+  auto& again = c.prepare("SELECT * FROM t");
+  ASSERT_EQ(&again, &st);
+  ASSERT_TRUE(again.step());
+  EXPECT_EQ(again.column_count(), 6);
+  EXPECT_EQ(again.get<std::int64_t>(5), 42);
+  EXPECT_EQ(again.column_name(5), "extra");
 }
 
 TEST_F(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {

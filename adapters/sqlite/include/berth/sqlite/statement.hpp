@@ -164,6 +164,8 @@ class alignas(128) statement {
   double get_double(int col) const;
   std::string_view get_text(int col) const;
   std::span<const std::byte> get_blob(int col) const;
+  /// A current row (stepping_) and col in range: the getters' fast path.
+  bool readable(int col) const noexcept;
   void check_column(int col) const;
   /// check_column, and a current row to read (stepping_).
   void check_row(int col) const;
