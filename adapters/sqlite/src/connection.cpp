@@ -18,11 +18,20 @@ namespace {
 /// "read up to a NUL" past the end of the view; the cache's hash would read
 /// it all too (SqliteConnection.SqlLongerThanAnIntIsRefusedUnreadBug). A
 /// compare, on every prepare() and execute().
+[[noreturn, gnu::cold]] void fail_too_long(std::size_t size) {
+  throw_sqlite_error(to_error_code(SQLITE_TOOBIG),
+                     "the SQL text is " + std::to_string(size) + " bytes, more than SQLite can prepare (" +
+                         std::to_string(std::numeric_limits<int>::max()) + "); not shown");
+}
 void refuse_too_long(std::string_view sql) {
   if (sql.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) [[unlikely]]
-    throw_sqlite_error(to_error_code(SQLITE_TOOBIG),
-                       "the SQL text is " + std::to_string(sql.size()) + " bytes, more than SQLite can prepare (" +
-                           std::to_string(std::numeric_limits<int>::max()) + "); not shown");
+    fail_too_long(sql.size());
+}
+
+/// A call on a closed (or moved-from) connection. Out of line and cold, so
+/// that the callers' fast paths build no string.
+[[noreturn, gnu::cold]] void fail_closed(std::string_view sql) {
+  throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
 }
 
 /// SQLite reads SQL text only up to a NUL byte: what follows would be
@@ -63,12 +72,20 @@ bool only_separators(std::string_view s) noexcept {
 }  // namespace
 
 statement& connection_state::prepare_cached(std::string_view sql) {
+  // The repeated text, apart so that it pays no stack frame for the rest:
+  // open, not inherited, and the text prepared last.
+  if (db != nullptr && !origin.inherited() && last_prepared != nullptr &&
+      std::string_view(last_prepared->first) == sql) [[likely]] {
+    statement& st = *last_prepared->second;
+    st.rewind(statements_unseen);
+    return st;
+  }
+  return find_or_prepare(sql);
+}
+
+statement& connection_state::find_or_prepare(std::string_view sql) {
   if (db == nullptr) fail_with(SQLITE_MISUSE, "connection is closed", sql);
   check_not_inherited(sql);
-  if (last_prepared != nullptr && std::string_view(last_prepared->first) == sql) [[likely]] {
-    last_prepared->second->rewind(statements_unseen);
-    return *last_prepared->second;
-  }
   if (auto it = cache.find(sql); it != cache.end()) {
     last_prepared = &*it;
     it->second->rewind(statements_unseen);
@@ -186,7 +203,7 @@ connection& connection::operator=(connection&& o) noexcept {
 connection::~connection() = default;
 
 void connection::execute(std::string_view sql) {
-  if (!s_ || s_->db == nullptr) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  if (!s_ || s_->db == nullptr) fail_closed(sql);
   s_->execute(sql);
 }
 
@@ -227,7 +244,8 @@ void detail::connection_state::execute(std::string_view sql) {
 }
 
 statement& connection::prepare(std::string_view sql) {
-  if (!s_) throw_sqlite_error(to_error_code(SQLITE_MISUSE), "connection is closed", std::string(sql));
+  if (!s_) [[unlikely]]
+    fail_closed(sql);
   refuse_too_long(sql);
   return s_->prepare_cached(sql);  // refuses a NUL byte on a cache miss
 }

@@ -42,8 +42,12 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   [[noreturn]] void fail(int rc, std::string_view sql);
   /// Records rc and throws berth's own message (mismatch, range).
   [[noreturn]] void fail_with(int rc, std::string message, std::string_view sql);
-  /// Prepares one statement (for the cache or for execute()).
+  /// connection::prepare() on an existing state: the cached statement for
+  /// `sql`, rewound (statement::rewind), or a new one prepared and cached.
   statement& prepare_cached(std::string_view sql);
+  /// prepare_cached() past the text prepared last (last_prepared): the
+  /// checks with their errors, the cache's hash, or a new statement.
+  statement& find_or_prepare(std::string_view sql);
   /// Records what a statement about to be prepared or run can do (see the
   /// flags below): once, at prepare time, never per step.
   void note(statement_kind k) noexcept {
