@@ -8,6 +8,7 @@
 
 #include "client_copy.hpp"
 #include "failover_tracker.hpp"
+#include "transaction_chain.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -118,27 +119,6 @@ error server_error(const PGresult* r) {
 /// statement ("LINE 1: ... PASSWORD 'x' ...") included; berth prints the
 /// same notices built from their fields as server_error() builds an error
 /// message: redacted, without the echo, the position as an offset.
-
-/// Whether sql has the words AND CHAIN (COMMIT AND CHAIN, ROLLBACK AND
-/// CHAIN: the transaction ends and the next begins at once), in any case
-/// and spacing; "AND NO CHAIN" is not. Read only when a ROLLBACK tag came
-/// back, so a literal that spells them costs at most a boundary too many.
-bool chains(std::string_view sql) noexcept {
-  const auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
-  const auto word_at = [sql, word_char](std::size_t i, std::string_view w) {
-    if (i + w.size() > sql.size()) return false;
-    for (std::size_t j = 0; j < w.size(); ++j)
-      if (std::toupper(static_cast<unsigned char>(sql[i + j])) != w[j]) return false;
-    return (i == 0 || !word_char(sql[i - 1])) && (i + w.size() == sql.size() || !word_char(sql[i + w.size()]));
-  };
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    if (!word_at(i, "AND")) continue;
-    std::size_t j = i + 3;
-    while (j < sql.size() && std::isspace(static_cast<unsigned char>(sql[j])) != 0) ++j;
-    if (j > i + 3 && word_at(j, "CHAIN")) return true;
-  }
-  return false;
-}
 
 /// Waits until fd is ready for events or deadline passes: 1 ready, 0 timed
 /// out, -1 failed (errno).
@@ -574,6 +554,13 @@ struct connection::state {
                                    " ms; connection marked broken (the server did not answer in time)");
   }
 
+  /// How the server reads a text sent now (its settings as it last
+  /// reported them). No I/O.
+  detail::sql_reading reading() const noexcept {
+    const char* standard = PQparameterStatus(conn, "standard_conforming_strings");
+    return {standard == nullptr || std::strcmp(standard, "off") != 0, PQclientEncoding(conn)};
+  }
+
   /// Why sql must not be sent at all (a NUL byte, a COPY to or from the
   /// client: nothing of it would run as the caller means); nullopt when it
   /// can be. No I/O.
@@ -790,13 +777,18 @@ struct connection::state {
           // Not a BEGIN inside a transaction (WARNING 25001, a no-op), and
           // also a ROLLBACK or COMMIT that began the next transaction at
           // once (AND CHAIN; ROLLBACK TO shares the tag ROLLBACK)
-          // (PostgresTransaction.AChainedOrStrayBoundaryIsSeenByTheGuardBug).
+          // (PostgresTransaction.AChainedOrStrayBoundaryIsSeenByTheGuardBug),
+          // read from the statements, not from their constants or comments
+          // (PostgresTransaction.AndChainOutsideAStatementsOwnWordsIsNoChainBug).
+          // The settings read are those of now: a text that changes
+          // standard_conforming_strings or client_encoding before its
+          // ROLLBACK may be read otherwise than the server read it.
           if (tag == "BEGIN" || tag == "START TRANSACTION") {
             if (stray_begins > 0)
               --stray_begins;
             else
               ++guards.epoch;
-          } else if (tag == "COMMIT" || (tag == "ROLLBACK" && chains(call_sql))) {
+          } else if (tag == "COMMIT" || (tag == "ROLLBACK" && detail::chains(call_sql, reading()))) {
             ++guards.epoch;
           }
           if (tag.starts_with("DISCARD ALL") || tag.starts_with("DEALLOCATE ALL")) {
@@ -930,9 +922,7 @@ std::optional<error> connection::state::unsendable(std::string_view sql, bool lo
   // the statements after it: refuse it before sending anything
   // (PostgresConnection.ARefusedCopyHasRunNothingBug). The server reads the
   // text with the settings it has now.
-  const char* standard = PQparameterStatus(conn, "standard_conforming_strings");
-  const detail::sql_reading how{standard == nullptr || std::strcmp(standard, "off") != 0, PQclientEncoding(conn)};
-  if (const auto copy = detail::find_client_copy(sql, how))
+  if (const auto copy = detail::find_client_copy(sql, reading()))
     return make_error("0A000", "the statement at offset " + std::to_string(copy->offset) + " is a COPY " +
                                    (copy->from_client ? "from" : "to") +
                                    " the client, which execute() does not support (use native_handle()): "

@@ -322,6 +322,44 @@ TEST(PostgresTransaction, AChainedOrStrayBoundaryIsSeenByTheGuardBug) {
   EXPECT_EQ(count(other, "tx_chain"), 2) << "rows 3 and 4, committed by the guard; 1 and 2 rolled back";
 }
 
+// A ROLLBACK tag (which ROLLBACK TO SAVEPOINT shares) moved the transaction
+// epoch whenever the words AND CHAIN stood anywhere in the text, in a string
+// constant, a quoted identifier, a dollar quote or a comment too: the guard
+// then took its own transaction for the user's and refused to commit it.
+// The text is now read as the server reads it; a real chain is still seen,
+// COMMIT and END AND CHAIN of a failed transaction (tagged ROLLBACK) included.
+TEST(PostgresTransaction, AndChainOutsideAStatementsOwnWordsIsNoChainBug) {
+  for (const char* sql :
+       {"ROLLBACK TO SAVEPOINT s; SELECT 'x AND CHAIN'", "ROLLBACK TO s /* and chain */", "ROLLBACK TO s -- AND CHAIN",
+        "ROLLBACK TO s; SELECT 1 AS \"and chain\"", "ROLLBACK TO s; SELECT $$ AND CHAIN $$",
+        "ROLLBACK TO s; SELECT E'\\' AND CHAIN'"}) {
+    SCOPED_TRACE(sql);
+    connection c = open_test_connection();
+    {
+      transaction tx(c);
+      c.execute("SAVEPOINT s").value();
+      c.execute(sql).value();
+      EXPECT_NO_THROW(tx.commit()) << "the guard's own transaction, rolled back to a savepoint only";
+    }
+    EXPECT_EQ(c.transaction(), transaction_state::idle);
+    EXPECT_FALSE(c.broken());
+  }
+  for (const char* sql : {"ROLLBACK AND CHAIN", "abort work and chain", "COMMIT AND CHAIN",
+                          "END TRANSACTION AND CHAIN; SELECT 'AND NO CHAIN'"}) {
+    SCOPED_TRACE(sql);
+    connection c = open_test_connection();
+    {
+      transaction tx(c);
+      EXPECT_FALSE(c.execute("SELECT 1/0")) << "a failed transaction: its COMMIT is tagged ROLLBACK";
+      c.execute(sql).value();
+      EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "chained";
+      EXPECT_THROW(tx.commit(), std::logic_error) << "the chained transaction is the user's";
+    }
+    EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "the guard left the user's transaction alone";
+    c.execute("ROLLBACK").value();
+  }
+}
+
 TEST(PostgresTransaction, RollbackThatFailsMarksTheConnectionBroken) {
   connection c = open_test_connection();
   const auto pid = c.execute("SELECT pg_backend_pid()").value().get<std::int64_t>(0, 0);
