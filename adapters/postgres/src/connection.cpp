@@ -565,6 +565,9 @@ struct connection::state {
   /// client: nothing of it would run as the caller means); nullopt when it
   /// can be. No I/O.
   std::optional<error> unsendable(std::string_view sql, bool look_for_copy = true) const;
+  /// unsendable()'s second half: the refusal of a COPY to or from the
+  /// client in sql, or nullopt. No I/O.
+  std::optional<error> copy_refusal(std::string_view sql) const;
 
   /// Sends sql (simple protocol) / sql with params (prepared, cached) and
   /// collects its results.
@@ -916,7 +919,10 @@ std::optional<error> connection::state::unsendable(std::string_view sql, bool lo
   if (const std::size_t at = sql.find('\0'); at != std::string_view::npos)
     return make_error("22021", "the SQL text holds a NUL byte at offset " + std::to_string(at) +
                                    " (libpq would ignore everything after it)");
-  if (!look_for_copy) return std::nullopt;
+  return look_for_copy ? copy_refusal(sql) : std::nullopt;
+}
+
+std::optional<error> connection::state::copy_refusal(std::string_view sql) const {
   // execute() carries no COPY data, and once the server has begun a COPY it
   // has run (COPY (INSERT ... RETURNING *) TO STDOUT its INSERT), and so do
   // the statements after it: refuse it before sending anything
@@ -985,7 +991,8 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
       if (auto d = drop_stale(deadline, timeout, policy); !d) return failure{std::move(d).error()};
     auto it = prepared.find(sql);
     if (it == prepared.end()) {
-      if (auto e = unsendable(sql)) return failure{std::move(*e)};
+      // The NUL byte was looked for above, beside the parameters.
+      if (auto e = copy_refusal(sql)) return failure{std::move(*e)};
       std::string name = "berth_" + std::to_string(++next_statement);
       const std::string q(sql);
       if (PQsendPrepare(conn, name.c_str(), q.c_str(), n, nullptr) == 0) return failure{send_failed()};
