@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include "client_copy.hpp"
 #include "failover_tracker.hpp"
 
 #include <cstdint>
@@ -39,6 +40,27 @@ std::string conninfo_value(const std::string& conninfo, const char* key) {
   return v;
 }
 
+/// The COPY to or from the client that every session reads in sql, or
+/// nullopt: sql is a reset query, sent by reset() as it stands, and read by
+/// execute() with the session's standard_conforming_strings and client
+/// encoding, which validation cannot know. So each reading is tried (both
+/// settings, each encoding libpq knows; they differ only around backslashes
+/// and bytes >= 0x80), and only a COPY found in all of them is reported: a
+/// refusal here is one execute() makes at every return of a connection, never
+/// a text some session would run. A COPY only some sessions see still meets
+/// execute()'s refusal there.
+std::optional<detail::client_copy> copy_in_every_reading(std::string_view sql) {
+  std::optional<detail::client_copy> first;
+  for (const bool standard : {true, false}) {
+    for (int encoding = 0; *pg_encoding_to_char(encoding) != '\0'; ++encoding) {
+      const auto copy = detail::find_client_copy(sql, {standard, encoding});
+      if (!copy) return std::nullopt;
+      if (!first) first = copy;
+    }
+  }
+  return first;
+}
+
 }  // namespace
 
 /// PostgreSQL's largest timeout setting (an int of milliseconds, INT_MAX).
@@ -68,6 +90,15 @@ std::optional<options_error> validate(const options& o) {
   if (auto e = bad_duration("reset_timeout", o.reset_timeout)) return e;
   if (o.reset_query && o.reset_query->empty())
     return options_error("reset_query", "must not be empty when set", "postgres::options");
+  if (o.reset_query) {
+    if (const auto copy = copy_in_every_reading(*o.reset_query))
+      return options_error("reset_query",
+                           "the statement at offset " + std::to_string(copy->offset) + " is a COPY " +
+                               (copy->from_client ? "from" : "to") +
+                               " the client, which execute() does not support: every return of a connection "
+                               "would fail to reset it and discard it",
+                           "postgres::options");
+  }
   if (o.statement_timeout && *o.statement_timeout <= std::chrono::milliseconds::zero())
     return options_error("statement_timeout", "must be > 0 when set", "postgres::options");
   if (o.statement_timeout && *o.statement_timeout > max_option_duration)

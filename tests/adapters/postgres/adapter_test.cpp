@@ -47,6 +47,7 @@ TEST(PostgresOptions, EachBadFieldIsNamed) {
       {"reset_timeout", [](options& o) { o.reset_timeout = -1ms; }},
       {"reset_timeout", [](options& o) { o.reset_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"reset_query", [](options& o) { o.reset_query = ""; }},
+      {"reset_query", [](options& o) { o.reset_query = "COPY t TO STDOUT"; }},
       {"statement_timeout", [](options& o) { o.statement_timeout = 0ms; }},
       {"statement_timeout", [](options& o) { o.statement_timeout = std::chrono::hours(24 * 365 * 11); }},
       {"statements", [](options& o) { o.statements = static_cast<statement_mode>(7); }},
@@ -109,6 +110,52 @@ TEST(PostgresOptions, StatementTimeoutAboveTheServersLimitIsRefusedBug) {
   o.statement_timeout = std::chrono::milliseconds(2'147'483'647);
   EXPECT_FALSE(validate(o)) << "the server's own limit is accepted";
   EXPECT_THROW(config_from_url("postgresql://u@127.0.0.1/db?statement_timeout=720h"), std::exception);
+}
+
+// A reset_query holding a COPY to or from the client passed validation, and
+// then every return of a connection failed to reset it (execute() refuses
+// the COPY) and discarded it. It is refused by validate() now, but only when
+// every session would read it so: the text is read with
+// standard_conforming_strings on and off and in each client encoding, since
+// validation cannot know the session's.
+TEST(PostgresOptions, AResetQueryThatCopiesToOrFromTheClientIsRefusedBug) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  struct refused {
+    const char* sql;
+    const char* what;
+  };
+  for (const refused& r : {refused{"COPY t FROM STDIN", "offset 0 is a COPY from the client"},
+                           refused{"DISCARD ALL; copy (select 1) to stdout", "offset 13 is a COPY to the client"},
+                           refused{"/* ok */ COPY t (a, b) TO STDOUT", "offset 9 is a COPY to the client"}}) {
+    o.reset_query = r.sql;
+    const auto e = validate(o);
+    ASSERT_TRUE(e) << r.sql;
+    EXPECT_EQ(e->field(), "reset_query");
+    EXPECT_NE(std::string(e->what()).find(r.what), std::string::npos) << e->what();
+    EXPECT_THROW(adapter{o}, options_error);
+  }
+  for (const char* sql : {
+           "DISCARD ALL", "COPY t TO '/tmp/berth_reset_copy'", "SELECT 'COPY t TO STDOUT'",
+           "DISCARD ALL -- ; COPY t TO STDOUT",
+           // A COPY only with standard_conforming_strings on: off, the
+           // constant runs on over it.
+           "SELECT 'a\\'; COPY t TO STDOUT; --'",
+           // A COPY only where 0x95 is a byte of its own (SQL_ASCII, UTF8,
+           // LATIN1, ...): in SJIS "\x95\\" is one character, the next
+           // backslash escapes the quote, and the constant runs on over it.
+           "SELECT E'\x95\\\\'; COPY t TO STDOUT; --'"}) {
+    o.reset_query = sql;
+    EXPECT_FALSE(validate(o)) << sql << " is no COPY to the client in some session";
+  }
+  try {
+    config_from_url("postgresql://u@127.0.0.1/db?reset_query=COPY%20t%20FROM%20STDIN");
+    ADD_FAILURE() << "accepted";
+  } catch (const url_error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter reset_query: the statement at offset 0 is a COPY from"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(PostgresOptions, TheTargetIsTheOptionsElseTheConninfosElseAny) {

@@ -49,7 +49,10 @@ struct options {
   /// server_reset_query), by reset() after the rollback, e.g. "DISCARD ALL":
   /// needs_reset() is then always true, so each release costs this round
   /// trip in the releasing thread. Default none (reset() then runs only when
-  /// a transaction or command was left open); when set, non-empty. Must be
+  /// a transaction or command was left open); when set, non-empty and no
+  /// COPY to or from the client, which execute() refuses (validate() refuses
+  /// a text that every session would read as one, whatever its
+  /// standard_conforming_strings and client encoding). Must be
   /// none with pooler_mode::transaction: there the connection has no session
   /// of its own to reset, and the query would run on whichever server
   /// session the pooler picks, one that other clients share.
