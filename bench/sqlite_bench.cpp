@@ -179,11 +179,11 @@ void select1_dedicated(benchmark::State& state) {
 }
 
 /// A SELECT 1 prepared once through SQLite's C API, on a connection to
-/// database D of this thread's own (not dedicated<D>(): taking a
-/// connection's native_handle() marks it as used behind berth's back,
-/// connection.hpp, which must not move the dedicated rows). Null if it
-/// cannot be prepared. Finalized at thread exit, before its connection
-/// closes.
+/// database D of this thread's own (not dedicated<D>(): once a connection's
+/// native_handle() is out, its prepare() resets and clears every statement
+/// it hands out, connection.hpp, which would move the dedicated rows). Null
+/// if it cannot be prepared. Finalized at thread exit, before its
+/// connection closes.
 template <database D>
 sqlite3_stmt* raw_select1() {
   thread_local connection c = shared_adapter<D>().connect().value();

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   {
     berth::sqlite::adapter a{{.path = (dir / "icount.db").string()}};
     auto c = a.connect();
-    auto raw_conn = a.connect();  // its own, so that native_handle() marks no other
+    auto raw_conn = a.connect();  // its own: after native_handle(), prepare() on c would always reset
     sqlite3_stmt* raw = nullptr;
     if (!c || !raw_conn) {
       std::fprintf(stderr, "sqlite_icount_driver: connect failed: %s\n",
