@@ -23,9 +23,12 @@ seeds=("$corpus")
 if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && command -v llvm-symbolizer >/dev/null; then
   export ASAN_SYMBOLIZER_PATH; ASAN_SYMBOLIZER_PATH=$(readlink -f "$(command -v llvm-symbolizer)")
 fi
+# The target's own dictionary (NAME.dict) when it has one, else the URLs'.
+dict=$here/$name.dict
+[ -f "$dict" ] || dict=$here/url.dict
 # -timeout: an input runs in milliseconds; 60 s (wall clock) only catches a hang,
 # never a run starved of CPU on a busy machine.
-flags=(-dict="$here/url.dict" -max_len=512 -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 "$@")
+flags=(-dict="$dict" -max_len=512 -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 "$@")
 
 echo "=== fuzz $name: the corpus and kept crashers (${seeds[*]}) ==="
 "$binary" "${flags[@]}" -runs=0 "${seeds[@]}"
