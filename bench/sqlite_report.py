@@ -12,6 +12,8 @@ through a new connection per query) and berth_sqlite_mix_bench (100 threads
 on berth::sqlite::database: one writer, 4 readers, 30% writes), then prints
 two tables. ns/op is the time per operation of the whole system (all threads
 together, wall clock); berth overhead = berth ns/op / dedicated ns/op - 1;
+raw C API = SQLite's C API alone on a statement prepared once (the adapter's
+cost is dedicated - raw; berth vs raw = berth ns/op / raw ns/op - 1);
 2-CAS floor = the same for the dedicated handle plus one CAS before and one
 after each query (the least any pool with an atomic acquire and release adds).
 Then the prepared SELECT 1's overhead again, measured in --ab-rounds paired
@@ -72,13 +74,16 @@ def main(argv):
                 b = ns(cycle.get((fam + "_berth", threads)))
                 n = ns(cycle.get((fam + "_new_conn", threads)))
                 f = ns(cycle.get((fam + "_cas_floor", threads)))
+                r = ns(cycle.get((fam + "_raw", threads)))
                 if d is None and b is None:
                     continue
                 over = "%+.1f%%" % ((b / d - 1) * 100) if b and d else "-"
                 floor = "%+.1f%%" % ((f / d - 1) * 100) if f and d else "-"
-                rows.append((database, query, threads, fmt(d), fmt(b), over, floor, fmt(n)))
-    report.print_table(("database", "query", "threads", "dedicated handle ns/op", "berth pool ns/op",
-                        "berth overhead", "2-CAS floor", "new connection per query ns/op"), rows, label_column=2)
+                over_raw = "%+.1f%%" % ((b / r - 1) * 100) if b and r else "-"
+                rows.append((database, query, threads, fmt(r), fmt(d), fmt(b), over, over_raw, floor, fmt(n)))
+    report.print_table(("database", "query", "threads", "raw C API ns/op", "dedicated handle ns/op",
+                        "berth pool ns/op", "berth overhead", "berth vs raw", "2-CAS floor",
+                        "new connection per query ns/op"), rows, label_column=2)
     print()
 
     if args.ab_rounds > 0:
