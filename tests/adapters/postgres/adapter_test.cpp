@@ -118,6 +118,20 @@ TEST(PostgresOptions, StatementTimeoutAboveTheServersLimitIsRefusedBug) {
 // every session would read it so: the text is read with
 // standard_conforming_strings on and off and in each client encoding, since
 // validation cannot know the session's.
+// A reset_query holding a NUL byte passed validation, then every return of
+// a connection failed its reset (execute() refuses the text, 22021) and
+// discarded the connection (review of bad3bca).
+TEST(PostgresOptions, AResetQueryWithANulByteIsRefusedBug) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  o.reset_query = std::string("DISCARD ALL\0; SELECT 1", 22);
+  const auto e = validate(o);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->field(), "reset_query");
+  EXPECT_NE(std::string(e->what()).find("NUL byte at offset 11"), std::string::npos) << e->what();
+  EXPECT_THROW(adapter{o}, options_error);
+}
+
 TEST(PostgresOptions, AResetQueryThatCopiesToOrFromTheClientIsRefusedBug) {
   options o;
   o.conninfo = "host=127.0.0.1 dbname=x";
