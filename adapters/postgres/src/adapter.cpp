@@ -93,12 +93,12 @@ std::optional<options_error> validate(const options& o) {
   // libpq takes the text as a C string: the server would be sent only what
   // comes before the NUL, and execute() refuses such a text (22021) at every
   // return of a connection, discarding it.
-  if (o.reset_query && o.reset_query->find('\0') != std::string::npos)
-    return options_error("reset_query",
-                         "contains a NUL byte at offset " + std::to_string(o.reset_query->find('\0')) +
-                             " (libpq sends text up to the first NUL)",
-                         "postgres::options");
   if (o.reset_query) {
+    if (const std::size_t nul = o.reset_query->find('\0'); nul != std::string::npos)
+      return options_error("reset_query",
+                           "contains a NUL byte at offset " + std::to_string(nul) +
+                               " (libpq sends text up to the first NUL)",
+                           "postgres::options");
     if (const auto copy = copy_in_every_reading(*o.reset_query))
       return options_error("reset_query",
                            "the statement at offset " + std::to_string(copy->offset) + " is a COPY " +
