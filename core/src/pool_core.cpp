@@ -49,18 +49,32 @@ class pool_core::blocking_waiter final : public waiter {
   void wake() noexcept override { cv.notify_one(); }
 };
 
+namespace {
+/// validate_on_acquire with validation_bypass 0 (pool_core::always_validate_).
+bool always_validates(const pool_options& o) noexcept {
+  return o.validate_on_acquire && o.validation_bypass.count() == 0;
+}
+/// pool_core::hold_mask_.
+std::uint64_t hold_mask_of(const pool_options& o) noexcept {
+  return o.hold_time_sampling == 0 ? ~std::uint64_t{0} : o.hold_time_sampling - 1u;
+}
+}  // namespace
+
 pool_core::pool_core(const pool_options& opts, clock_source& clock)
     : opts_(checked(opts)),
       clock_(clock),
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
-      events_(opts_),
-      always_validate_(opts_.validate_on_acquire && opts_.validation_bypass.count() == 0),
-      slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
+      fast_key_(always_validates(opts_) ? ~std::uint64_t{0} : id_),
+      check_mask_(opts_.leak_threshold.count() > 0 ? 0 : hold_mask_of(opts_)),
       slots_(slot_capacity(opts_)),  // max_size_limit: resize() may grow max_size up to it
+      discard_on_unwind_(opts_.on_unwind == unwind_policy::discard),
+      always_validate_(always_validates(opts_)),
+      slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
+      events_(opts_),
       leaks_(opts_.leak_threshold.count() > 0
                  ? std::make_unique<leak_tracker>(slots_.size(), opts_.leak_threshold, events_)
                  : nullptr),
-      hold_mask_(opts_.hold_time_sampling == 0 ? ~std::uint64_t{0} : opts_.hold_time_sampling - 1u),
+      hold_mask_(hold_mask_of(opts_)),
       ring_(2 * slots_.size()),  // see push_idle()
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       sync_(std::make_unique<sync_block>()),
@@ -106,6 +120,13 @@ void pool_core::fill_forked(acquire_error& err) const noexcept {
     err.pool_name = opts_.name;
   } catch (...) {  // out of memory: the code still says it
   }
+}
+
+void pool_core::note_lease_checked(slot_meta& m, std::uint32_t i, std::source_location site,
+                                   std::uint64_t n) noexcept {
+  const clock_source::time_point now = clock_.now();
+  if ((n & hold_mask_) == 0) m.hold_since.store(now, std::memory_order_relaxed);  // timed; single writer, see slot.hpp
+  if (leaks_) leaks_->began(i, now, site);  // leak detection on: time + stack
 }
 
 // ---- release side ------------------------------------------------------------

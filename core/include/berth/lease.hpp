@@ -122,7 +122,7 @@ class lease {
     if constexpr (adapter_with_needs_reset<A>) {
       // The adapter sees its session state: unwinding matters only when
       // the user asked to close such connections.
-      if (pool_->options().on_unwind == unwind_policy::discard && unwinding())
+      if (pool_->discard_on_unwind() && unwinding())
         mode = detail::release_mode::unwinding;
       else if (pool_->adapter().needs_reset(*conn_))
         mode = detail::release_mode::reset;

@@ -97,6 +97,7 @@ class pool final : public detail::pool_core, private sweep_target {
       : pool_core(opts, clock),
         adapter_(std::move(adapter)),
         conns_(std::make_unique<std::optional<connection_type>[]>(slot_capacity(options()))) {
+    set_conn_base(conns_.get());  // read by every acquire, beside the slots (pool_core.hpp)
     if constexpr (adapter_with_sweep<A>) {
       force_reaper();  // a sweep flags idle connections stale; the reaper validates them for try_acquire
       adapter_.attach(static_cast<sweep_target*>(this));
@@ -137,11 +138,11 @@ class pool final : public detail::pool_core, private sweep_target {
   /// waking the reaper may briefly take the slow-path mutex. Calls no
   /// adapter function. Thread-safe. Never allocates.
   BERTH_HOT acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
-    if (i != detail::no_slot) [[likely]]
-      return lease_type(this, &*conns_[i], i);
-    return slow(held, detail::acquire_limit{}, site);
+    std::uint32_t i;
+    detail::slot_word::rep seen;
+    if (claim_steady(site, i, seen)) [[likely]]
+      return lease_type(this, conn_at(i), i);
+    return acquire_general(seen, detail::acquire_limit{}, site);
   }
 
   /// Waits until deadline for a connection, FIFO among waiters. The deadline
@@ -158,11 +159,11 @@ class pool final : public detail::pool_core, private sweep_target {
   /// queue) never blocks, never allocates and reads no clock.
   BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
-    if (i != detail::no_slot) [[likely]]
-      return lease_type(this, &*conns_[i], i);
-    return slow(held, {.k = detail::acquire_limit::kind::absolute, .deadline = deadline}, site);
+    std::uint32_t i;
+    detail::slot_word::rep seen;
+    if (claim_steady(site, i, seen)) [[likely]]
+      return lease_type(this, conn_at(i), i);
+    return acquire_general(seen, {.k = detail::acquire_limit::kind::absolute, .deadline = deadline}, site);
   }
 
   /// acquire_until(now + timeout), computed without overflow: a timeout
@@ -172,12 +173,12 @@ class pool final : public detail::pool_core, private sweep_target {
   template <class Rep, class Period>
   BERTH_HOT acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t held;
-    const std::uint32_t i = try_claim(site, held);
-    if (i != detail::no_slot) [[likely]]
-      return lease_type(this, &*conns_[i], i);
-    return slow(held, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(timeout)},
-                site);
+    std::uint32_t i;
+    detail::slot_word::rep seen;
+    if (claim_steady(site, i, seen)) [[likely]]
+      return lease_type(this, conn_at(i), i);
+    return acquire_general(
+        seen, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(timeout)}, site);
   }
 
   // ---- asynchronous acquire ---------------------------------------------------
@@ -333,7 +334,11 @@ class pool final : public detail::pool_core, private sweep_target {
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
   BERTH_HOT acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
-    return acquire_for(options().acquire_timeout, site);
+    std::uint32_t i;
+    detail::slot_word::rep seen;
+    if (claim_steady(site, i, seen)) [[likely]]
+      return lease_type(this, conn_at(i), i);
+    return acquire_general(seen, site);  // reads the option there, not here
   }
 
   /// Runs f(connection&) with a connection from acquire() and returns its
@@ -390,7 +395,7 @@ class pool final : public detail::pool_core, private sweep_target {
   friend class lease<A>;
 
   /// A lease on slot i, which the caller has claimed.
-  lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, &*conns_[i], i); }
+  lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, conn_at(i), i); }
 
   /// A slot the fast path claimed for an asynchronous completion, until the
   /// completion runs. Destroyed before (its executor dropped the task, its
@@ -518,10 +523,34 @@ class pool final : public detail::pool_core, private sweep_target {
     return async_handle(r);
   }
 
+  /// The blocking and non-blocking acquires beyond claim_steady(): the
+  /// ring, a flagged hint, then (cold) the slow path. `seen`: see
+  /// pool_core::claim_general.
+  BERTH_OUT_OF_LINE acquire_result acquire_general(detail::slot_word::rep seen, const detail::acquire_limit& limit,
+                                                   std::source_location site) noexcept {
+    std::uint32_t held;
+    const std::uint32_t i = claim_general<true>(site, held, seen);
+    if (i != detail::no_slot) [[likely]]
+      return lease_type(this, conn_at(i), i);
+    return slow(held, limit, site);
+  }
+
+  /// acquire_general() with options().acquire_timeout (acquire()).
+  BERTH_OUT_OF_LINE acquire_result acquire_general(detail::slot_word::rep seen, std::source_location site) noexcept {
+    return acquire_general(
+        seen, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(options().acquire_timeout)},
+        site);
+  }
+
+  /// Slot i's connection (engaged: the caller owns slot i, which holds one).
+  connection_type* conn_at(std::uint32_t i) const noexcept {
+    return &**(static_cast<std::optional<connection_type>*>(conn_base()) + i);
+  }
+
   BERTH_COLD acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
     acquire_error err;
     const std::uint32_t i = claim_slow(held, limit, site, err);
-    if (i != detail::no_slot) return lease_type(this, &*conns_[i], i);
+    if (i != detail::no_slot) return lease_type(this, conn_at(i), i);
     return failure{std::move(err)};
   }
 

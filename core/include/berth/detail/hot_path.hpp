@@ -10,6 +10,12 @@
 //   BERTH_HOT   always inline: a function of the fast path (small, no loop
 //               that can block).
 //   BERTH_COLD  never inline, laid out with the cold code: a slow path.
+//   BERTH_OUT_OF_LINE  never inline, but optimized as usual: the general
+//               case of a fast path (the ring, a flagged slot), common
+//               under contention, kept out of the inline case's frame.
+//   BERTH_EXPECT_TRUE(cond)  cond, expected true: GCC 12 laid the fast
+//               path's successful CAS out in .text.cold with [[likely]]
+//               on the branch (a taken jump there and back, every cycle).
 //   BERTH_INTERNAL_ASSERT(cond, msg)  checks an invariant of berth's own
 //               protocol (not a user's mistake). On only when the build
 //               defines BERTH_INTERNAL_CHECKS (berth's own debug and
@@ -23,9 +29,13 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define BERTH_HOT [[gnu::always_inline]] inline
 #define BERTH_COLD [[gnu::noinline, gnu::cold]]
+#define BERTH_OUT_OF_LINE [[gnu::noinline]]
+#define BERTH_EXPECT_TRUE(cond) __builtin_expect(static_cast<bool>(cond), 1)
 #else
 #define BERTH_HOT inline
 #define BERTH_COLD
+#define BERTH_OUT_OF_LINE
+#define BERTH_EXPECT_TRUE(cond) static_cast<bool>(cond)
 #endif
 
 #ifdef BERTH_INTERNAL_CHECKS

@@ -159,6 +159,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// The options, as validated. Thread-safe. Never blocks.
   const pool_options& options() const noexcept { return opts_; }
+  /// options().on_unwind == unwind_policy::discard, read from the fast
+  /// path's cache line (lease::release_when). Thread-safe.
+  bool discard_on_unwind() const noexcept { return discard_on_unwind_; }
 
   /// Counts by state. Approximate under load, exact at quiescence.
   /// Thread-safe. Never blocks. Never allocates. O(max_size).
@@ -284,15 +287,66 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Count = false: the lease is not counted yet (the asynchronous fast
   /// path counts it with completion_taken() when its completion runs, so that
   /// stats().acquired never counts a claim that is given back unused).
+  ///
+  /// Inline here is only the case of a thread that reuses its connection
+  /// (its hint's slot idle, in the ring, no flag, no waiter): one CAS and
+  /// the lease's bookkeeping. Everything else is claim_general(), out of
+  /// line. Every instruction here is paid on every query: on a prepared
+  /// SQLite SELECT 1 (~900 instructions) the time berth adds tracks the
+  /// instructions it adds (bench/sqlite_interleave.cpp, BENCHMARKS.md).
   template <bool Count = true>
   BERTH_HOT std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
+    std::uint32_t i;
+    slot_word::rep seen;
+    if (claim_steady<Count>(site, i, seen)) [[likely]] {
+      held = no_slot;
+      return i;
+    }
+    return claim_general<Count>(site, held, seen);
+  }
+
+  /// pool<A>'s connection storage: set once by its constructor, read by
+  /// every acquire from the fast path's cache line (conn_base_).
+  void set_conn_base(void* base) noexcept { conn_base_ = base; }
+  void* conn_base() const noexcept { return conn_base_; }
+
+  /// try_claim()'s inline case alone: true with slot i claimed and noted;
+  /// else false, and `seen` is the word the hint's CAS found (untried when
+  /// none was made), to pass to claim_general(). pool<A>'s blocking entry
+  /// points call it directly, so that their inline code has one exit test.
+  template <bool Count = true>
+  BERTH_HOT bool claim_steady(std::source_location site, std::uint32_t& i, slot_word::rep& seen) noexcept {
+    seen = slot_atomic::untried;
+    const thread_hint& h = tls_hints[id_ % thread_hint_ways];
+    // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
+    // path, which applies must_queue().
+    if (h.pool_id != fast_key_ || waiters_.load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
+      return false;
+    i = h.slot;
+    slot_meta& m = slots_[i];
+    if (!BERTH_EXPECT_TRUE(m.word.lease_steady(seen))) [[unlikely]]
+      return false;
+    if constexpr (Count)
+      note_lease(m, i, site);
+    else
+      note_site(m, i, site);
+    return true;
+  }
+
+  /// try_claim() beyond its inline case: the gate's fairness test, the hint
+  /// with whatever flags its word carries, the ring. Same contract.
+  /// `seen`: claim_steady()'s, so that a hint whose CAS failed is not
+  /// tried again when its word says it cannot lease.
+  template <bool Count>
+  BERTH_OUT_OF_LINE std::uint32_t claim_general(std::source_location site, std::uint32_t& held,
+                                                slot_word::rep seen = slot_atomic::untried) noexcept {
     held = no_slot;
     // [G1] relaxed: fairness heuristic.
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed); g != 0 && waiters_.must_queue(g))
         [[unlikely]]
       return no_slot;
     slot_word::rep w = 0;
-    const std::uint32_t i = claim_idle(w);
+    const std::uint32_t i = claim_idle(w, seen);
     // The word our CAS replaced carries the reaper's flags: a flagged slot
     // takes the slow path (as every slot does when validation_bypass is 0:
     // then slow_mask_ has every bit, and a claimed word is never 0).
@@ -312,7 +366,33 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// queued a short mutex section hands the slot over, and in the ring's
   /// rare blocking corner (idle_ring.hpp) it yields until a preempted popper
   /// runs again.
+  /// Inline is the case of a lease that ends normally, untimed and
+  /// unrecorded (check_mask_), with no waiter, on a slot whose index is in
+  /// the ring and whose word has no flag: one CAS between two gate loads.
+  /// Everything else is release_general(), out of line.
   BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
+    slot_meta& m = slots_[i];
+    slot_word::rep seen = slot_atomic::steady_leased();
+    // Relaxed: the count is our own write at acquire (single writer, slot.hpp).
+    if (mode == release_mode::normal && (m.leases.load(std::memory_order_relaxed) & check_mask_) != 0) [[likely]] {
+      // [G3] seq_cst: pairs with close()/waiter registration [G2] (put_back's load).
+      if (waiters_.load_gate(std::memory_order_seq_cst) == 0) [[likely]] {
+        if (m.word.publish_steady(seen)) [[likely]] {
+          BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
+          // [G3] seq_cst: after our publication; pairs with [G2] and [G6] (publish's load).
+          if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
+            after_publish(i, g, false);
+          return;
+        }
+      }
+    }
+    release_general(i, mode, seen);
+  }
+
+  /// release() beyond its inline case: leak record and hold time, abnormal
+  /// modes, waiters, retire flags, the ring push. `seen` seeds the
+  /// publication's CAS ([W3]: the word publish_steady() found, or its guess).
+  BERTH_OUT_OF_LINE void release_general(std::uint32_t i, release_mode mode, slot_word::rep seen) noexcept {
     if (leaks_) [[unlikely]] {
       if (forked()) return;  // [G8] a record's mutex may be held by a parent's thread: leak the slot
       leaks_->ended(i, clock_.now());  // before anyone else can own slot i
@@ -322,7 +402,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       end_hold(i);  // a timed lease (pool_options::hold_time_sampling)
     if (mode != release_mode::normal) [[unlikely]]
       return release_abnormal(i, mode);
-    put_back(i);
+    put_back(i, seen);
   }
 
   // ---- the asynchronous fast path's completions (pool<A>::post_fast) ----
@@ -540,26 +620,34 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   struct run_task;
 
   /// The end of every normal release: hands slot i to a waiter when one is
-  /// owed it, else publishes it idle. The owner only.
-  BERTH_HOT void put_back(std::uint32_t i) noexcept {
+  /// owed it, else publishes it idle. The owner only. `seed`: see publish().
+  void put_back(std::uint32_t i, slot_word::rep seed = 0) noexcept {
     // [G3] seq_cst: pairs with close()/waiter registration [G2].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
         [[unlikely]]
       return offer_contended(i, slot_state::leased);
-    publish(i, slot_state::leased);
+    publish(i, slot_state::leased, false, seed);
   }
 
   /// A lease on slot i begins at `site`: counted, maybe timed, recorded.
-  /// Slot i's metadata is looked up once: the compiler cannot keep the
-  /// table's address in a register across the stores below.
-  BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept {
-    slot_meta& m = slots_[i];
-    note_count(m);
-    note_site(m, i, site);
+  BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept { note_lease(slots_[i], i, site); }
+  BERTH_HOT void note_lease(slot_meta& m, std::uint32_t i, std::source_location site) noexcept {
+    // Relaxed: single writer (the lessee); readers want approximate values.
+    const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
+    m.leases.store(n, std::memory_order_relaxed);
+    m.site.store(site, std::memory_order_relaxed);       // single writer (the lessee), see slot.hpp
+    m.completion.store(0, std::memory_order_relaxed);  // the same
+    if ((n & check_mask_) == 0) [[unlikely]]
+      note_lease_checked(m, i, site, n);  // timed (1 in hold_time_sampling) or leak-recorded: cold
   }
-  /// The count and the hold-time sample of a lease on slot i.
-  BERTH_HOT void note_count(std::uint32_t i) noexcept { note_count(slots_[i]); }
-  BERTH_HOT void note_count(slot_meta& m) noexcept {
+  /// The part of note_lease() for a lease that is timed, leak-recorded or
+  /// both (n: its count); its release takes release_general().
+  BERTH_OUT_OF_LINE void note_lease_checked(slot_meta& m, std::uint32_t i, std::source_location site,
+                                     std::uint64_t n) noexcept;
+  /// The count and the hold-time sample of a lease on slot i (the
+  /// asynchronous fast path's completion_taken; its site was noted at the claim).
+  void note_count(std::uint32_t i) noexcept {
+    slot_meta& m = slots_[i];
     // Relaxed: single writer (the lessee); readers want approximate values.
     const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
     m.leases.store(n, std::memory_order_relaxed);
@@ -568,7 +656,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
   /// Where slot i's claim was made (timeout and leak reports), and its leak
   /// record; a completion mark left by a dropped or finished completion ends here.
-  BERTH_HOT void note_site(std::uint32_t i, std::source_location site) noexcept { note_site(slots_[i], i, site); }
+  void note_site(std::uint32_t i, std::source_location site) noexcept { note_site(slots_[i], i, site); }
   BERTH_HOT void note_site(slot_meta& m, std::uint32_t i, std::source_location site) noexcept {
     m.site.store(site, std::memory_order_relaxed);       // single writer (the lessee), see slot.hpp
     m.completion.store(0, std::memory_order_relaxed);  // the same
@@ -582,9 +670,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// the slow path, which remembers what it hands out instead): the hint is
   /// the slot this thread last claimed, so a thread that reuses its
   /// connection writes nothing here.
-  BERTH_HOT std::uint32_t claim_idle(slot_word::rep& w) noexcept {
+  /// `seen`: the word a CAS on the hint's slot just found, or untried.
+  std::uint32_t claim_idle(slot_word::rep& w, slot_word::rep seen = slot_atomic::untried) noexcept {
     const thread_hint h = tls_hints[id_ % thread_hint_ways];
-    if (h.pool_id == id_ && (w = slots_[h.slot].word.try_lease()) != 0) return h.slot;
+    if (h.pool_id == id_) {
+      slot_atomic& word = slots_[h.slot].word;
+      if ((w = seen == slot_atomic::untried ? word.try_lease() : word.try_lease(seen)) != 0) return h.slot;
+    }
     const std::uint32_t i = pop_idle(w);
     if (i != no_slot && !(w & slow_mask_)) remember(i);
     return i;
@@ -603,8 +695,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Owner of `from` makes slot i idle and findable; see [G3].
   /// spared: a slot the owed hand-off leaves with its holder
   /// (offer_contended): waiters are woken as in throughput mode.
-  BERTH_HOT void publish(std::uint32_t i, slot_state from, bool spared = false) noexcept {
-    const slot_word::rep before = slots_[i].word.publish_idle(from);
+  /// seed: the word release()'s CAS found, or 0 (never an owned slot's
+  /// word: empty, no flag) for publish_idle()'s own guess [W3].
+  void publish(std::uint32_t i, slot_state from, bool spared = false, slot_word::rep seed = 0) noexcept {
+    slot_atomic& word = slots_[i].word;
+    const slot_word::rep before = seed != 0 ? word.publish_idle(from, seed) : word.publish_idle(from);
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));
     if (!(before & slot_word::in_ring)) push_idle(i);
@@ -752,8 +847,26 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // ---- immutable after construction ----
   const pool_options opts_;
   clock_source& clock_;
-  const std::uint64_t id_;
-  const event_sink events_;
+  // What every acquire and release reads, together on one cache line (the
+  // fast path touches this line, the gate's, the thread's hint, the slot's
+  // and the connection; on a SQLite SELECT 1 the pool's cost tracks what
+  // it touches, bench/sqlite_interleave.cpp).
+  alignas(64) const std::uint64_t id_;
+  /// id_, or a value no hint holds when every acquire must validate
+  /// (always_validate_): then claim_steady() never matches, and
+  /// claim_general() uses the hint (keyed by id_) and sends its slot to
+  /// the slow path.
+  const std::uint64_t fast_key_;
+  /// hold_mask_, or 0 when leak detection records every lease: a lease
+  /// whose count has none of these bits set needs note_lease_checked() at
+  /// its start and release_general() at its end (one test on each side).
+  const std::uint64_t check_mask_;
+  slot_table slots_;
+  /// pool<A>'s connection storage (its first element), set by its
+  /// constructor: read here, beside the slots, by every acquire.
+  void* conn_base_ = nullptr;
+  /// on_unwind == unwind_policy::discard (lease::release_when).
+  const bool discard_on_unwind_;
   /// validate_on_acquire with validation_bypass 0: every blocking acquire
   /// validates (HikariCP's aliveBypassWindowMs = 0), not only the
   /// connections the reaper flagged stale.
@@ -761,7 +874,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Word bits that send a claimed slot to the slow path: attention_mask,
   /// or every bit when always_validate_.
   const slot_word::rep slow_mask_;
-  slot_table slots_;
+  // (end of the fast path's line)
+  const event_sink events_;
   /// Null when leak_threshold is 0.
   const std::unique_ptr<leak_tracker> leaks_;
   /// hold_time_sampling - 1: a lease whose slot lease count has none of

@@ -41,7 +41,18 @@ inline thread_local std::array<thread_hint, thread_hint_ways> tls_hints{};
 
 /// Per-slot metadata on its own 128-byte line pair.
 struct slot_meta {
+  // The fast path's fields first, on one 64-byte line: word, completion,
+  // leases, site (note_lease writes the last three on every lease).
   slot_atomic word;
+  /// The asynchronous fast path claimed this slot and posted its
+  /// completion (completion_posted), or the completion took it and its
+  /// handler got the lease (completion_taken); 0 otherwise. While the slot
+  /// is leased and this is not 0, the pool's destruction waits (stop_async),
+  /// as it waits for a request's completion. Every lease's start sets 0
+  /// (note_site): a dropped completion gives the slot back with its mark,
+  /// and a handler that released its lease left it. Written only by the
+  /// slot's owner; release stores, stop_async's acquire loads.
+  std::atomic<std::uint8_t> completion{0};
   /// Leases granted on this slot. Written only by the lessee while it owns
   /// the slot (relaxed load + store, no RMW: single writer); summed by stats.
   std::atomic<std::uint64_t> leases{0};
@@ -70,15 +81,6 @@ struct slot_meta {
   /// their release's slow path; relaxed: the slot word's CAS chain [W1] and
   /// the hand-off's mutex [G4] order the write before any later lease.
   std::atomic<clock_source::time_point> handed_at{clock_source::time_point::min()};
-  /// The asynchronous fast path claimed this slot and posted its
-  /// completion (completion_posted), or the completion took it and its
-  /// handler got the lease (completion_taken); 0 otherwise. While the slot
-  /// is leased and this is not 0, the pool's destruction waits (stop_async),
-  /// as it waits for a request's completion. Every lease's start sets 0
-  /// (note_site): a dropped completion gives the slot back with its mark,
-  /// and a handler that released its lease left it. Written only by the
-  /// slot's owner; release stores, stop_async's acquire loads.
-  std::atomic<std::uint8_t> completion{0};
 };
 static_assert(std::atomic<std::source_location>::is_always_lock_free);
 static_assert(std::atomic<clock_source::time_point>::is_always_lock_free);

@@ -163,8 +163,11 @@ class slot_atomic {
   /// Returns the word as it was (non-zero: idle is not 0), flags included,
   /// or 0 when the slot was not idle. [W1] pairs with the releaser's CAS in
   /// publish_idle(). Never blocks.
-  BERTH_HOT rep try_lease() noexcept {
-    rep w = steady_word(slot_state::idle);  // [W3]
+  BERTH_HOT rep try_lease() noexcept { return try_lease(steady_word(slot_state::idle)); }
+  /// try_lease() seeded with `seed`, the word as a failed CAS found it
+  /// (lease_steady's `seen`): no CAS at all when it is not idle.
+  BERTH_HOT rep try_lease(rep seed) noexcept {
+    rep w = seed;  // [W3]
     while (slot_word::state(w) == slot_state::idle) {
       if (word_.compare_exchange_weak(w, slot_word::with_state(w, slot_state::leased), std::memory_order_seq_cst,
                                       std::memory_order_relaxed))
@@ -173,6 +176,36 @@ class slot_atomic {
     return 0;
   }
   static_assert(static_cast<rep>(slot_state::idle) != 0);
+
+  /// The fast path's lease: idle|in_ring (a slot in steady reuse: no flag
+  /// to act on) -> leased|in_ring, one CAS seeded with that word [W3].
+  /// False when the word was anything else (a flag set, another state, the
+  /// index out of the ring): nothing changed, and the caller's general path
+  /// (try_lease) acts on the word it finds. The acquirer's linearization
+  /// point. [W1] pairs with the releaser's CAS. Never blocks.
+  /// On failure `seen` holds the word as it was (for try_lease(seed)).
+  BERTH_HOT bool lease_steady(rep& seen) noexcept {
+    seen = steady_word(slot_state::idle);
+    return word_.compare_exchange_strong(seen, steady_word(slot_state::leased), std::memory_order_seq_cst,
+                                         std::memory_order_relaxed);
+  }
+
+  /// The fast path's release by the owner of a leased slot:
+  /// leased|in_ring -> idle|in_ring, one CAS [W3]. False when the word
+  /// carried anything else (a retire or stale flag, in_ring clear): nothing
+  /// changed, and `seen` holds the word as it was, to seed the general
+  /// path's publish_idle(). The releaser's linearization point. [W1] pairs
+  /// with try_lease()/lease_steady(). Never blocks.
+  BERTH_HOT bool publish_steady(rep& seen) noexcept {
+    seen = steady_word(slot_state::leased);
+    return word_.compare_exchange_strong(seen, steady_word(slot_state::idle), std::memory_order_seq_cst,
+                                         std::memory_order_relaxed);
+  }
+
+  /// The word a leased slot has on the fast path ([W3]'s guess).
+  static constexpr rep steady_leased() noexcept { return steady_word(slot_state::leased); }
+  /// No word at all (the state byte is never 0xff): "no CAS was tried".
+  static constexpr rep untried = ~rep{0};
 
   /// idle -> reserved (HikariCP's reserve-then-act). [W1]
   bool try_reserve() noexcept { return transition(slot_state::idle, slot_state::reserved); }
@@ -215,8 +248,10 @@ class slot_atomic {
   /// the index to the ring iff in_ring was clear, and retires instead when
   /// evict is set (in which case nothing changed and the state is still from).
   /// The releaser's linearization point. [W1] pairs with try_lease().
-  BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from) noexcept {
-    rep w = steady_word(from);  // [W3]
+  /// `seed` is a guess of the word ([W3]; publish_steady()'s `seen`).
+  BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from) noexcept { return publish_idle(from, steady_word(from)); }
+  BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from, rep seed) noexcept {
+    rep w = seed;  // [W3]
     for (;;) {
       BERTH_INTERNAL_ASSERT(slot_word::state(w) == from, "publish_idle by a non-owner");
       if (w & slot_word::retire_mask) return w;

@@ -1,0 +1,242 @@
+// Tests of the fast path's inline case (pool_core::claim_steady and the
+// inline part of pool_core::release): a thread that reuses the connection it
+// claimed last leases it with one CAS on the word idle|in_ring, and releases
+// it with one CAS back, when nothing else applies. Everything else takes the
+// general path out of line.
+//
+// The first acquire of a thread goes through the ring (no hint yet) and
+// clears the slot's in_ring, so its release takes the general path too; the
+// inline case starts with the second cycle. Each test here therefore runs one
+// cycle first ("warm"), then checks that the policy in question still
+// applies on the inline case: validation on every acquire, hold-time
+// sampling, leak records, eviction, and the ring push a release owes when
+// another thread popped the index meanwhile.
+#include <berth/pool.hpp>
+
+#include "support/eventually.hpp"
+#include "support/fake_adapter.hpp"
+#include "support/fake_clock.hpp"
+#include "support/protocol_options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace berth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::fake_adapter;
+using testing::fake_clock;
+using testing::fake_script;
+using testing::protocol_options;
+using fake_pool = pool<fake_adapter>;
+
+struct FastPathTest : ::testing::Test {
+  std::shared_ptr<fake_script> script = std::make_shared<fake_script>();
+  fake_clock clock;
+
+  std::unique_ptr<fake_pool> make(const pool_options& o) {
+    return std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+  }
+  /// One cycle on this thread: the hint is set and the slot's index is back
+  /// in the ring, so the next acquire here takes the inline case.
+  static void warm(fake_pool& p) {
+    auto l = p.acquire_for(1s);
+    ASSERT_TRUE(l.has_value()) << l.error().message();
+  }
+};
+
+// validation_bypass = 0 validates every blocking acquire, the thread's own
+// connection included: the inline case must never match in such a pool
+// (pool_core::fast_key_).
+TEST_F(FastPathTest, ABypassOfZeroValidatesEveryAcquireOfTheThreadsOwnConnection) {
+  pool_options o = protocol_options("fast", 1, 1);
+  o.validate_on_acquire = true;
+  o.validation_bypass = 0ms;
+  o.reaper_period = 1h;  // no pass: only acquires validate
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  const auto before = script->validates.load();
+  for (int k = 0; k < 5; ++k) {
+    auto l = p->acquire_for(1s);
+    ASSERT_TRUE(l.has_value()) << l.error().message();
+  }
+  EXPECT_EQ(script->validates.load() - before, 5u);
+  EXPECT_EQ(p->stats().acquire_validations, 6u);
+  // try_acquire never validates: it takes the general path too and hands
+  // out a connection that is not stale without validating it.
+  const auto validated = script->validates.load();
+  EXPECT_TRUE(p->try_acquire().has_value());
+  EXPECT_EQ(script->validates.load(), validated);
+}
+
+// hold_time_sampling = 1 times every lease, those of the inline case too
+// (its count test routes them to note_lease_checked and release_general).
+TEST_F(FastPathTest, EveryLeaseOfTheThreadsOwnConnectionIsTimedWhenSamplingIsOne) {
+  pool_options o = protocol_options("fast", 1, 1);
+  o.hold_time_sampling = 1;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  for (int k = 0; k < 5; ++k) {
+    auto l = p->acquire_for(1s);
+    ASSERT_TRUE(l.has_value());
+    clock.advance(2ms);
+  }
+  const auto s = p->stats();
+  EXPECT_EQ(s.hold_time.count, 6u);
+  EXPECT_EQ(s.acquired, 6u);
+}
+
+// 1 in 4: the 4th and 8th leases of the slot are timed, whichever path
+// claimed them.
+TEST_F(FastPathTest, OneLeaseInFourIsTimedWhenSamplingIsFour) {
+  pool_options o = protocol_options("fast", 1, 1);
+  o.hold_time_sampling = 4;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  for (int k = 0; k < 7; ++k) {
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l.has_value());
+    clock.advance(1ms);
+  }
+  const auto s = p->stats();
+  EXPECT_EQ(s.acquired, 8u);
+  EXPECT_EQ(s.hold_time.count, 2u);
+}
+
+// Leak detection records every lease (check_mask_ is 0): a lease of the
+// thread's own connection held past the threshold is reported, and its
+// return too.
+TEST_F(FastPathTest, ALeakOfTheThreadsOwnConnectionIsReportedAndItsReturnToo) {
+  script->clock = &clock;
+  std::mutex m;
+  int suspected = 0, returned = 0;
+  pool_options o = protocol_options("fast", 1, 1);
+  o.reaper_period = 100ms;
+  o.leak_threshold = 1s;
+  o.on_event = [&](const pool_event& e) {
+    std::lock_guard lk(m);
+    if (e.kind == event_kind::leak_suspected) ++suspected;
+    if (e.kind == event_kind::leak_returned) ++returned;
+  };
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  auto tick = [&] {
+    const auto before = p->stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+  };
+  {
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l.has_value());
+    for (int k = 0; k < 12; ++k) ASSERT_NO_FATAL_FAILURE(tick());
+    EXPECT_EQ(p->stats().leaks_suspected, 1u);
+  }
+  ASSERT_NO_FATAL_FAILURE(tick());
+  std::lock_guard lk(m);
+  EXPECT_EQ(suspected, 1);
+  EXPECT_EQ(returned, 1);
+}
+
+// A lease that starts and ends between two passes is never reported: each
+// inline-case release ends the record its acquire began.
+TEST_F(FastPathTest, ShortLeasesOfTheThreadsOwnConnectionAreNeverReported) {
+  script->clock = &clock;
+  pool_options o = protocol_options("fast", 1, 1);
+  o.reaper_period = 100ms;
+  o.leak_threshold = 1s;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  for (int k = 0; k < 30; ++k) {
+    {
+      auto l = p->try_acquire();
+      ASSERT_TRUE(l.has_value());
+    }
+    const auto before = p->stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+  }
+  EXPECT_EQ(p->stats().leaks_suspected, 0u);
+}
+
+// Another thread that pops the index of a leased slot clears its in_ring
+// (the index leaves the ring); the release then owes the push, which the
+// inline case's CAS (expecting in_ring) leaves to the general path. Without
+// it the connection would be idle but unreachable from other threads.
+TEST_F(FastPathTest, AReleaseAfterAnotherThreadPoppedTheIndexPutsItBackInTheRing) {
+  auto p = make(protocol_options("fast", 1, 1));
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  auto l = p->try_acquire();  // the inline case: in_ring stays set
+  ASSERT_TRUE(l.has_value());
+  auto other = [&] {
+    return std::async(std::launch::async, [&] {
+      auto r = p->try_acquire();
+      return r.has_value() ? std::optional<errc>{} : std::optional<errc>{r.error().code};
+    });
+  };
+  EXPECT_EQ(other().get(), std::optional<errc>{errc::would_block});  // popped the index, found it leased
+  l->release();
+  EXPECT_EQ(p->counts().idle, 1u);
+  EXPECT_EQ(other().get(), std::nullopt) << "the release did not put the index back in the ring";
+}
+
+// evict() on a lease of the thread's own connection flags the word, so the
+// inline release CAS fails and the general path closes it.
+TEST_F(FastPathTest, AnEvictedLeaseOfTheThreadsOwnConnectionIsClosedAtRelease) {
+  auto p = make(protocol_options("fast", 1, 1));
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  {
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l.has_value());
+    p->evict(*l);
+  }
+  EXPECT_EQ(script->closes.load(), 1u);
+  EXPECT_EQ(p->stats().destroyed, 1u);
+}
+
+// A pool closed while the thread's own connection is idle: the gate's closed
+// bit sends the acquire to the general path, which fails it.
+TEST_F(FastPathTest, AClosedPoolRefusesTheThreadsOwnConnection) {
+  auto p = make(protocol_options("fast", 1, 1));
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  p->close();
+  auto l = p->try_acquire();
+  ASSERT_FALSE(l.has_value());
+  EXPECT_EQ(l.error().code, errc::pool_closed);
+}
+
+// Two threads each reusing their own connection of two: each takes the
+// inline case on its own slot, and neither ever holds the other's.
+TEST_F(FastPathTest, TwoThreadsEachReuseTheirOwnConnection) {
+  auto p = make(protocol_options("fast", 2, 2));
+  std::atomic<int> holders[2] = {0, 0};
+  std::atomic<bool> overlap{false};
+  auto run = [&] {
+    for (int k = 0; k < 20000; ++k) {
+      auto l = p->acquire_for(1s);
+      if (!l) {
+        overlap.store(true);
+        return;
+      }
+      const int i = static_cast<int>((*l)->id % 2);
+      if (holders[i].fetch_add(1) != 0) overlap.store(true);
+      holders[i].fetch_sub(1);
+    }
+  };
+  auto a = std::async(std::launch::async, run);
+  auto b = std::async(std::launch::async, run);
+  a.get();
+  b.get();
+  EXPECT_FALSE(overlap.load());
+  EXPECT_EQ(p->stats().acquired, 40000u);
+  EXPECT_EQ(p->counts().idle, 2u);
+}
+
+}  // namespace
+}  // namespace berth
