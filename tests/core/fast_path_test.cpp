@@ -16,6 +16,7 @@
 #include "support/eventually.hpp"
 #include "support/fake_adapter.hpp"
 #include "support/fake_clock.hpp"
+#include "support/manual_executor.hpp"
 #include "support/protocol_options.hpp"
 
 #include <gtest/gtest.h>
@@ -236,6 +237,86 @@ TEST_F(FastPathTest, TwoThreadsEachReuseTheirOwnConnection) {
   EXPECT_FALSE(overlap.load());
   EXPECT_EQ(p->stats().acquired, 40000u);
   EXPECT_EQ(p->counts().idle, 2u);
+}
+
+// The asynchronous fast path claims without counting (try_claim<false>) and
+// counts when its completion runs; a dropped completion gives the claim back
+// uncounted. Sampling 1 in 2 over 8 counted leases times 4.
+TEST_F(FastPathTest, AsyncLeasesOfTheThreadsOwnConnectionAreCountedAndTimedAndADroppedClaimIsNot) {
+  pool_options o = protocol_options("fast", 1, 1);
+  o.hold_time_sampling = 2;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));  // lease 1
+  testing::manual_executor ex;
+  for (int k = 0; k < 4; ++k) {  // leases 2..5
+    std::optional<fake_pool::acquire_result> r;
+    p->async_acquire_for(1s, ex.executor(), [&](fake_pool::acquire_result x) { r.emplace(std::move(x)); });
+    ex.run_all();
+    ASSERT_TRUE(r && r->has_value());
+    clock.advance(1ms);
+    r.reset();
+  }
+  // one dropped claim in the middle: never counted
+  p->async_acquire_for(1s, ex.executor(), [&](fake_pool::acquire_result) {});
+  ex.drop_all();
+  for (int k = 0; k < 3; ++k) {  // leases 6..8
+    auto l = p->try_acquire();
+    ASSERT_TRUE(l.has_value());
+    clock.advance(1ms);
+  }
+  const auto s = p->stats();
+  EXPECT_EQ(s.acquired, 8u);
+  EXPECT_EQ(s.hold_time.count, 4u);
+}
+
+// With leak detection on, asynchronous leases and dropped claims of the
+// thread's own connection each end the record they began.
+TEST_F(FastPathTest, AsyncLeasesAndDroppedClaimsOfTheThreadsOwnConnectionLeaveNoLeakRecord) {
+  script->clock = &clock;
+  pool_options o = protocol_options("fast", 1, 1);
+  o.reaper_period = 100ms;
+  o.leak_threshold = 1s;
+  o.hold_time_sampling = 2;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  testing::manual_executor ex;
+  for (int k = 0; k < 20; ++k) {
+    std::optional<fake_pool::acquire_result> r;
+    p->async_acquire_for(1s, ex.executor(), [&](fake_pool::acquire_result x) { r.emplace(std::move(x)); });
+    ex.run_all();
+    ASSERT_TRUE(r && r->has_value());
+    r.reset();
+    p->async_acquire_for(1s, ex.executor(), [&](fake_pool::acquire_result) {});
+    ex.drop_all();
+    const auto before = p->stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+  }
+  EXPECT_EQ(p->stats().leaks_suspected, 0u);
+  EXPECT_EQ(p->stats().acquired, 21u);
+  EXPECT_EQ(p->stats().hold_time.count, 10u);
+  EXPECT_EQ(p->counts().idle, 1u);
+}
+
+// The reaper flags the thread's idle connection stale (unused past
+// validation_bypass): the inline CAS, expecting no flag, fails, and the
+// general path validates it before handing it out.
+TEST_F(FastPathTest, AHintedConnectionTheReaperFlaggedStaleIsValidatedAtTheNextAcquire) {
+  pool_options o = protocol_options("fast", 1, 1);
+  o.validate_on_acquire = true;
+  o.validation_bypass = 500ms;
+  o.reaper_period = 100ms;
+  auto p = make(o);
+  ASSERT_NO_FATAL_FAILURE(warm(*p));
+  for (int k = 0; k < 8; ++k) {
+    const auto before = p->stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+  }
+  const auto v = script->validates.load();
+  { auto l = p->acquire_for(1s); ASSERT_TRUE(l.has_value()); }
+  EXPECT_GT(script->validates.load(), v);
+  EXPECT_EQ(p->stats().acquire_validations, 1u);
 }
 
 }  // namespace
