@@ -24,6 +24,9 @@
 //               connections: berth's core cycle without the SQLite adapter
 //   raw         SQLite's C API alone (sqlite3_step, sqlite3_column_int64,
 //               sqlite3_reset on a statement prepared once): the floor
+//   held        select1() on a connection of berth's pool, leased once and
+//               held (no acquire per query): the pool's connection without
+//               the pool's cycle, the control for berth - nullpool
 //
 // With --threads N, N threads run the same rounds, meeting at a barrier
 // between rounds so that they run the same variant at the same time.
@@ -64,8 +67,8 @@ using null_pool = berth::pool<berth::bench::null_adapter>;
 using clock_type = std::chrono::steady_clock;
 using berth::bench::select1;
 
-enum variant { dedicated, berth_pool, cas_floor, nullpool, raw, variant_count };
-constexpr const char* variant_names[variant_count] = {"dedicated", "berth", "cas_floor", "nullpool", "raw"};
+enum variant { dedicated, berth_pool, cas_floor, nullpool, raw, held, variant_count };
+constexpr const char* variant_names[variant_count] = {"dedicated", "berth", "cas_floor", "nullpool", "raw", "held"};
 
 struct config {
   bool memory = false;
@@ -157,6 +160,12 @@ std::int64_t run_block(variant v, worker& w, sqlite_pool& sp, null_pool& np, lon
         sqlite3_reset(w.raw_stmt);
       }
       break;
+    case held: {
+      auto l = sp.acquire();
+      if (!l) return -1;
+      for (long i = 0; i < n; ++i) sum += select1(**l);
+      break;
+    }
     case variant_count:
       break;
   }

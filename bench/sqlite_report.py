@@ -16,22 +16,22 @@ raw C API = SQLite's C API alone on a statement prepared once (the adapter's
 cost is dedicated - raw; berth vs raw = berth ns/op / raw ns/op - 1);
 2-CAS floor = the same for the dedicated handle plus one CAS before and one
 after each query (the least any pool with an atomic acquire and release adds).
-Then the prepared SELECT 1's overhead again, measured in --ab-rounds paired
-rounds of 0.1 s alternating dedicated and berth (bench/sqlite_ab.py): the
-median of the rounds' ratios and its 95% interval, which a VM's drift between
-two single runs does not move.
+Then the prepared SELECT 1's overhead again, measured by
+berth_sqlite_interleave (bench/sqlite_interleave.cpp): --interleave-rounds
+rounds in which dedicated, berth and the controls each run 1000 queries in
+turn inside one process; the median of the rounds' ratios and its 95%
+interval, which a VM's drift between two single runs does not move.
 Exits non-zero if a binary fails or reports an error, or if any
 SQLITE_BUSY/LOCKED reached a caller in the mix. Python 3 standard library only.
 """
 
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402  (shares the runner and table printer)
-import sqlite_ab  # noqa: E402  (paired rounds)
+import subprocess  # noqa: E402
 
 
 def run_binary(path, min_time, filter=None):
@@ -47,15 +47,31 @@ def fmt(x, digits=0):
     return ("%." + str(digits) + "f") % x if x is not None else "-"
 
 
+def parse_interleave(text):
+    """berth_sqlite_interleave's table: {variant: (ns/query, overhead %, low %, high %)}; dedicated has
+    (ns/query, 0, 0, 0)."""
+    rows = {}
+    for line in text.splitlines():
+        f = line.replace("(", " ").replace(")", " ").replace("..", " ").replace("%", " ").split()
+        if len(f) == 3 and f[0] == "dedicated" and f[2] == "-":
+            rows["dedicated"] = (float(f[1]), 0.0, 0.0, 0.0)
+        elif len(f) == 5 and f[0] in ("berth", "cas_floor", "nullpool", "raw", "held"):
+            try:
+                rows[f[0]] = tuple(float(x) for x in f[1:])
+            except ValueError:
+                pass
+    return rows
+
+
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("bench_dir", help="directory holding berth_sqlite_bench and berth_sqlite_mix_bench")
     p.add_argument("--min-time", type=float, default=0.3)
-    p.add_argument("--ab-rounds", type=int, default=10,
-                   help="paired rounds for the SELECT 1 overhead (bench/sqlite_ab.py); 0: skip; default 10")
+    p.add_argument("--interleave-rounds", type=int, default=3000,
+                   help="rounds of berth_sqlite_interleave for the SELECT 1 overhead; 0: skip; default 3000")
     args = p.parse_args(argv)
-    if 0 < args.ab_rounds < 6:
-        p.error("--ab-rounds: 0 (skip) or at least 6 (a 95% interval for the median needs them)")
+    if 0 < args.interleave_rounds < 20:
+        p.error("--interleave-rounds: 0 (skip) or at least 20 (a 95% interval for the median needs them)")
 
     cycle, errors = report.index_runs(run_binary(os.path.join(args.bench_dir, "berth_sqlite_bench"), args.min_time,
                                               # the 2-thread controls (busy_floor, jitter_floor, nullpool, ownpool) are not in the table
@@ -86,22 +102,30 @@ def main(argv):
                         "new connection per query ns/op"), rows, label_column=2)
     print()
 
-    if args.ab_rounds > 0:
+    if args.interleave_rounds > 0:
         # One run per row (above) moves by several points between runs on a
-        # VM whose speed drifts; short runs paired, their order alternating, cancel the drift.
-        print("Prepared SELECT 1: berth's overhead over a dedicated handle in %d paired rounds of 0.1 s "
-              "(median of the rounds' ratios, 95%% interval; bench/sqlite_ab.py)" % args.ab_rounds)
+        # VM whose speed drifts; blocks alternating inside one process cancel the drift.
+        print("Prepared SELECT 1: berth's overhead over a dedicated handle, %d rounds of 1000 queries per variant "
+              "alternating in one process (median of the rounds' ratios, 95%% interval; "
+              "berth_sqlite_interleave)" % args.interleave_rounds)
         rows = []
-        binary = os.path.join(args.bench_dir, "berth_sqlite_bench")
-        for database, prefix in (("WAL file", "BM_sqlite"), ("in-memory", "BM_sqlite_mem")):
+        binary = os.path.join(args.bench_dir, "berth_sqlite_interleave")
+        for database, db in (("WAL file", "file"), ("in-memory", "mem")):
             for threads in (1, 2):
-                fam = "%s_select1_%%s/manual_time/threads:%d" % (prefix, threads)
-                pairs, med, (lo, hi) = sqlite_ab.paired(binary, fam % "dedicated", fam % "berth", args.ab_rounds, 0.1)
-                rows.append((database, threads, fmt(statistics.median(d for d, _ in pairs)),
-                             fmt(statistics.median(b for _, b in pairs)), "%+.1f%%" % (med * 100),
-                             "%+.1f%% .. %+.1f%%" % (lo * 100, hi * 100)))
-        report.print_table(("database", "threads", "dedicated ns/op", "berth ns/op", "berth overhead",
-                            "95% interval"), rows, label_column=1)
+                cmd = [binary, "--db", db, "--threads", str(threads), "--rounds", str(args.interleave_rounds)]
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode != 0:
+                    errors.append("%s failed (%d): %s" % (" ".join(cmd), out.returncode, out.stderr.strip()))
+                    continue
+                v = parse_interleave(out.stdout)
+                if "dedicated" not in v or "berth" not in v:
+                    errors.append("%s: unexpected output: %s" % (" ".join(cmd), out.stdout.strip()))
+                    continue
+                b, f = v["berth"], v.get("cas_floor")
+                rows.append((database, threads, fmt(v["dedicated"][0], 1), fmt(b[0], 1), "%+.2f%%" % b[1],
+                             "%+.2f%% .. %+.2f%%" % (b[2], b[3]), "%+.2f%%" % f[1] if f else "-"))
+        report.print_table(("database", "threads", "dedicated ns/query", "berth ns/query", "berth overhead",
+                            "95% interval", "2-CAS floor"), rows, label_column=1)
         print()
 
     print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")
