@@ -64,6 +64,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
     : opts_(checked(opts)),
       clock_(clock),
       id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+      hint_way_(static_cast<std::uint32_t>(id_ % thread_hint_ways)),
       fast_key_(always_validates(opts_) ? ~std::uint64_t{0} : id_),
       check_mask_(opts_.leak_threshold.count() > 0 ? 0 : hold_mask_of(opts_)),
       slots_(slot_capacity(opts_)),  // max_size_limit: resize() may grow max_size up to it

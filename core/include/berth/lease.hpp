@@ -63,7 +63,11 @@ class lease {
   lease& operator=(const lease&) = delete;
   /// Returns the connection (see class doc). Never blocks unless acquirers are
   /// queued (brief hand-off) or the connection needs a reset.
-  BERTH_HOT ~lease() { release(); }
+  BERTH_HOT ~lease() {
+    // As release(), without emptying a lease that is ending anyway (a store
+    // on every cycle's path).
+    if (pool_ != nullptr) end(pool_, [] { return std::uncaught_exceptions() != 0; });
+  }
 
   /// True while the lease holds a connection. Never blocks.
   explicit operator bool() const noexcept { return pool_ != nullptr; }
@@ -117,19 +121,24 @@ class lease {
   /// unwinding through the destructor that calls with().
   template <class Unwinding>
   BERTH_HOT void release_when(Unwinding unwinding) noexcept {
-    if (pool_ == nullptr) return;
+    if (pool_ != nullptr) end(std::exchange(pool_, nullptr), unwinding);
+  }
+  /// The lease on slot_ ends in pool p (pool_, already cleared unless the
+  /// lease is being destroyed).
+  template <class Unwinding>
+  BERTH_HOT void end(pool<A>* p, Unwinding unwinding) noexcept {
     auto mode = detail::release_mode::normal;
     if constexpr (adapter_with_needs_reset<A>) {
       // The adapter sees its session state: unwinding matters only when
       // the user asked to close such connections.
-      if (pool_->discard_on_unwind() && unwinding())
+      if (p->discard_on_unwind() && unwinding())
         mode = detail::release_mode::unwinding;
-      else if (pool_->adapter().needs_reset(*conn_))
+      else if (p->adapter().needs_reset(*conn_))
         mode = detail::release_mode::reset;
     } else if (unwinding()) {
       mode = detail::release_mode::unwinding;
     }
-    std::exchange(pool_, nullptr)->release(slot_, mode);
+    p->release(slot_, mode);
   }
 
   pool<A>* pool_ = nullptr;

@@ -326,7 +326,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   template <bool Count = true>
   BERTH_HOT bool claim_steady(std::source_location site, std::uint32_t& i, slot_word::rep& seen) noexcept {
     seen = slot_atomic::untried;
-    const thread_hint& h = tls_hints[id_ % thread_hint_ways];
+    const thread_hint& h = tls_hints[hint_way_];
     // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
     // path, which applies must_queue().
     if (h.pool_id != fast_key_ || waiters_.load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
@@ -681,7 +681,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// connection writes nothing here.
   /// `seen`: the word a CAS on the hint's slot just found, or untried.
   std::uint32_t claim_idle(slot_word::rep& w, slot_word::rep seen = slot_atomic::untried) noexcept {
-    const thread_hint h = tls_hints[id_ % thread_hint_ways];
+    const thread_hint h = tls_hints[hint_way_];
     if (h.pool_id == id_) {
       slot_atomic& word = slots_[h.slot].word;
       if ((w = seen == slot_atomic::untried ? word.try_lease() : word.try_lease(seen)) != 0) return h.slot;
@@ -691,7 +691,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     return i;
   }
   /// Makes slot i this thread's hint for this pool (thread-local).
-  void remember(std::uint32_t i) noexcept { tls_hints[id_ % thread_hint_ways] = thread_hint{id_, i}; }
+  void remember(std::uint32_t i) noexcept { tls_hints[hint_way_] = thread_hint{id_, i}; }
 
   /// Pops indices until one leases; w receives its word before the CAS.
   std::uint32_t pop_idle(slot_word::rep& w) noexcept {
@@ -861,6 +861,8 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // and the connection; on a SQLite SELECT 1 the pool's cost tracks what
   // it touches, bench/sqlite_interleave.cpp).
   alignas(64) const std::uint64_t id_;
+  /// id_ % thread_hint_ways: this pool's way in each thread's hints.
+  const std::uint32_t hint_way_;
   /// id_, or a value no hint holds when every acquire must validate
   /// (always_validate_): then claim_steady() never matches, and
   /// claim_general() uses the hint (keyed by id_) and sends its slot to

@@ -13,9 +13,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 struct sqlite3;
 
@@ -47,7 +49,11 @@ struct connection_flags {
   /// See connection::session_may_have_changed() (set with
   /// may_open_transactions, so the fast path reads neither).
   bool may_change_session = false;
+  /// Always false: with it the struct has no padding, so needs_reset()
+  /// can test all of it with one 8-byte load (zero: nothing to reset).
+  bool unused = false;
 };
+static_assert(sizeof(connection_flags) == 8 && std::is_trivially_copyable_v<connection_flags>);
 }  // namespace detail
 
 /// One SQLite connection (sqlite3*), closed with sqlite3_close_v2 after its
@@ -119,7 +125,12 @@ class connection {
   /// classified when prepared, never per step. Thread-safety: that of the
   /// connection.
   bool needs_reset() const noexcept {
-    return flags_ == nullptr || flags_->stepping > 0 ||
+    if (flags_ == nullptr) return true;
+    std::uint64_t any;  // every flag at once (connection_flags has no padding): the usual answer in one test
+    std::memcpy(&any, flags_, sizeof any);
+    if (any == 0) [[likely]]
+      return false;
+    return flags_->stepping > 0 ||
            (flags_->may_open_transactions &&
             (flags_->raw_statements || flags_->may_change_session || transaction_open()));
   }
