@@ -51,6 +51,13 @@ struct FastPathTest : ::testing::Test {
     auto l = p.acquire_for(1s);
     ASSERT_TRUE(l.has_value()) << l.error().message();
   }
+  /// Moves the fake clock one reaper period (100 ms in these tests) and
+  /// waits for the pass it starts.
+  void pass(fake_pool& p) {
+    const auto before = p.stats().reaper_passes;
+    clock.advance(100ms);
+    ASSERT_TRUE(eventually([&] { return p.stats().reaper_passes > before; }));
+  }
 };
 
 // validation_bypass = 0 validates every blocking acquire, the thread's own
@@ -128,18 +135,13 @@ TEST_F(FastPathTest, ALeakOfTheThreadsOwnConnectionIsReportedAndItsReturnToo) {
   };
   auto p = make(o);
   ASSERT_NO_FATAL_FAILURE(warm(*p));
-  auto tick = [&] {
-    const auto before = p->stats().reaper_passes;
-    clock.advance(100ms);
-    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
-  };
   {
     auto l = p->try_acquire();
     ASSERT_TRUE(l.has_value());
-    for (int k = 0; k < 12; ++k) ASSERT_NO_FATAL_FAILURE(tick());
+    for (int k = 0; k < 12; ++k) ASSERT_NO_FATAL_FAILURE(pass(*p));
     EXPECT_EQ(p->stats().leaks_suspected, 1u);
   }
-  ASSERT_NO_FATAL_FAILURE(tick());
+  ASSERT_NO_FATAL_FAILURE(pass(*p));
   std::lock_guard lk(m);
   EXPECT_EQ(suspected, 1);
   EXPECT_EQ(returned, 1);
@@ -159,9 +161,7 @@ TEST_F(FastPathTest, ShortLeasesOfTheThreadsOwnConnectionAreNeverReported) {
       auto l = p->try_acquire();
       ASSERT_TRUE(l.has_value());
     }
-    const auto before = p->stats().reaper_passes;
-    clock.advance(100ms);
-    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+    ASSERT_NO_FATAL_FAILURE(pass(*p));
   }
   EXPECT_EQ(p->stats().leaks_suspected, 0u);
 }
@@ -288,9 +288,7 @@ TEST_F(FastPathTest, AsyncLeasesAndDroppedClaimsOfTheThreadsOwnConnectionLeaveNo
     r.reset();
     p->async_acquire_for(1s, ex.executor(), [&](fake_pool::acquire_result) {});
     ex.drop_all();
-    const auto before = p->stats().reaper_passes;
-    clock.advance(100ms);
-    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+    ASSERT_NO_FATAL_FAILURE(pass(*p));
   }
   EXPECT_EQ(p->stats().leaks_suspected, 0u);
   EXPECT_EQ(p->stats().acquired, 21u);
@@ -309,9 +307,7 @@ TEST_F(FastPathTest, AHintedConnectionTheReaperFlaggedStaleIsValidatedAtTheNextA
   auto p = make(o);
   ASSERT_NO_FATAL_FAILURE(warm(*p));
   for (int k = 0; k < 8; ++k) {
-    const auto before = p->stats().reaper_passes;
-    clock.advance(100ms);
-    ASSERT_TRUE(eventually([&] { return p->stats().reaper_passes > before; }));
+    ASSERT_NO_FATAL_FAILURE(pass(*p));
   }
   const auto v = script->validates.load();
   { auto l = p->acquire_for(1s); ASSERT_TRUE(l.has_value()); }

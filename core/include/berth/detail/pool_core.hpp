@@ -320,12 +320,12 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void* conn_base() const noexcept { return conn_base_; }
 
   /// try_claim()'s inline case alone: true with slot i claimed and noted;
-  /// else false, and `seen` is the word the hint's CAS found (untried when
-  /// none was made), to pass to claim_general(). pool<A>'s blocking entry
+  /// else false, and `seen` is the word the hint's CAS found (the [W3]
+  /// guess when none was made), to pass to claim_general(). pool<A>'s blocking entry
   /// points call it directly, so that their inline code has one exit test.
   template <bool Count = true>
   BERTH_HOT bool claim_steady(std::source_location site, std::uint32_t& i, slot_word::rep& seen) noexcept {
-    seen = slot_atomic::untried;
+    seen = slot_atomic::steady_word(slot_state::idle);
     const thread_hint& h = tls_hints[hint_way_];
     // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
     // path, which applies must_queue().
@@ -348,7 +348,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// tried again when its word says it cannot lease.
   template <bool Count>
   BERTH_OUT_OF_LINE std::uint32_t claim_general(std::source_location site, std::uint32_t& held,
-                                                slot_word::rep seen = slot_atomic::untried) noexcept {
+                                                slot_word::rep seen = slot_atomic::steady_word(slot_state::idle)) noexcept {
     held = no_slot;
     // [G1] relaxed: fairness heuristic.
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed); g != 0 && waiters_.must_queue(g))
@@ -381,7 +381,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Everything else is release_general(), out of line.
   BERTH_HOT void release(std::uint32_t i, release_mode mode) noexcept {
     slot_meta& m = slots_[i];
-    slot_word::rep seen = slot_atomic::steady_leased();
+    slot_word::rep seen = slot_atomic::steady_word(slot_state::leased);
     // Relaxed: the count is our own write at acquire (single writer, slot.hpp).
     if (mode == release_mode::normal && (m.leases.load(std::memory_order_relaxed) & check_mask_) != 0) [[likely]] {
       // [G3] seq_cst: pairs with close()/waiter registration [G2] (put_back's load).
@@ -630,7 +630,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// The end of every normal release: hands slot i to a waiter when one is
   /// owed it, else publishes it idle. The owner only. `seed`: see publish().
-  void put_back(std::uint32_t i, slot_word::rep seed = 0) noexcept {
+  void put_back(std::uint32_t i, slot_word::rep seed = slot_atomic::steady_word(slot_state::leased)) noexcept {
     // [G3] seq_cst: pairs with close()/waiter registration [G2].
     if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
         [[unlikely]]
@@ -641,13 +641,18 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// A lease on slot i begins at `site`: counted, maybe timed, recorded.
   BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept { note_lease(slots_[i], i, site); }
   BERTH_HOT void note_lease(slot_meta& m, std::uint32_t i, std::source_location site) noexcept {
-    // Relaxed: single writer (the lessee); readers want approximate values.
-    const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
-    m.leases.store(n, std::memory_order_relaxed);
+    const std::uint64_t n = count_lease(m);
     m.site.store(site, std::memory_order_relaxed);       // single writer (the lessee), see slot.hpp
     m.completion.store(0, std::memory_order_relaxed);  // the same
     if ((n & check_mask_) == 0) [[unlikely]]
       note_lease_checked(m, i, site, n);  // timed (1 in hold_time_sampling) or leak-recorded: cold
+  }
+  /// One more lease on m; returns its count. The lessee only.
+  BERTH_HOT static std::uint64_t count_lease(slot_meta& m) noexcept {
+    // Relaxed: single writer (the lessee); readers want approximate values.
+    const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
+    m.leases.store(n, std::memory_order_relaxed);
+    return n;
   }
   /// The part of note_lease() for a lease that is timed, leak-recorded or
   /// both (n: its count); its release takes release_general().
@@ -657,10 +662,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// asynchronous fast path's completion_taken; its site was noted at the claim).
   void note_count(std::uint32_t i) noexcept {
     slot_meta& m = slots_[i];
-    // Relaxed: single writer (the lessee); readers want approximate values.
-    const std::uint64_t n = m.leases.load(std::memory_order_relaxed) + 1;
-    m.leases.store(n, std::memory_order_relaxed);
-    if ((n & hold_mask_) == 0) [[unlikely]]
+    if ((count_lease(m) & hold_mask_) == 0) [[unlikely]]
       m.hold_since.store(clock_.now(), std::memory_order_relaxed);  // timed lease; single writer, see slot.hpp
   }
   /// Where slot i's claim was made (timeout and leak reports), and its leak
@@ -679,13 +681,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// the slow path, which remembers what it hands out instead): the hint is
   /// the slot this thread last claimed, so a thread that reuses its
   /// connection writes nothing here.
-  /// `seen`: the word a CAS on the hint's slot just found, or untried.
-  std::uint32_t claim_idle(slot_word::rep& w, slot_word::rep seen = slot_atomic::untried) noexcept {
+  /// `seen`: the word a CAS on the hint's slot just found, or the [W3] guess.
+  std::uint32_t claim_idle(slot_word::rep& w, slot_word::rep seen) noexcept {
     const thread_hint h = tls_hints[hint_way_];
-    if (h.pool_id == id_) {
-      slot_atomic& word = slots_[h.slot].word;
-      if ((w = seen == slot_atomic::untried ? word.try_lease() : word.try_lease(seen)) != 0) return h.slot;
-    }
+    if (h.pool_id == id_ && (w = slots_[h.slot].word.try_lease(seen)) != 0) return h.slot;
     const std::uint32_t i = pop_idle(w);
     if (i != no_slot && !(w & slow_mask_)) remember(i);
     return i;
@@ -704,11 +703,12 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Owner of `from` makes slot i idle and findable; see [G3].
   /// spared: a slot the owed hand-off leaves with its holder
   /// (offer_contended): waiters are woken as in throughput mode.
-  /// seed: the word release()'s CAS found, or 0 (never an owned slot's
-  /// word: empty, no flag) for publish_idle()'s own guess [W3].
-  void publish(std::uint32_t i, slot_state from, bool spared = false, slot_word::rep seed = 0) noexcept {
-    slot_atomic& word = slots_[i].word;
-    const slot_word::rep before = seed != 0 ? word.publish_idle(from, seed) : word.publish_idle(from);
+  void publish(std::uint32_t i, slot_state from, bool spared = false) noexcept {
+    publish(i, from, spared, slot_atomic::steady_word(from));
+  }
+  /// seed: the word release()'s CAS found, or the [W3] guess.
+  void publish(std::uint32_t i, slot_state from, bool spared, slot_word::rep seed) noexcept {
+    const slot_word::rep before = slots_[i].word.publish_idle(from, seed);
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));
     if (!(before & slot_word::in_ring)) push_idle(i);

@@ -164,8 +164,8 @@ class slot_atomic {
   /// or 0 when the slot was not idle. [W1] pairs with the releaser's CAS in
   /// publish_idle(). Never blocks.
   BERTH_HOT rep try_lease() noexcept { return try_lease(steady_word(slot_state::idle)); }
-  /// try_lease() seeded with `seed`, the word as a failed CAS found it
-  /// (lease_steady's `seen`): no CAS at all when it is not idle.
+  /// `seed`: a guess of the word (steady_word(idle), [W3]) or the word a
+  /// failed CAS found (lease_steady's `seen`): no CAS at all when it is not idle.
   BERTH_HOT rep try_lease(rep seed) noexcept {
     rep w = seed;  // [W3]
     while (slot_word::state(w) == slot_state::idle) {
@@ -202,10 +202,9 @@ class slot_atomic {
                                          std::memory_order_relaxed);
   }
 
-  /// The word a leased slot has on the fast path ([W3]'s guess).
-  static constexpr rep steady_leased() noexcept { return steady_word(slot_state::leased); }
-  /// No word at all (the state byte is never 0xff): "no CAS was tried".
-  static constexpr rep untried = ~rep{0};
+  /// [W3] the usual word of a slot in state s on the fast path (the state
+  /// and in_ring, no other flag): the guess that seeds a CAS.
+  static constexpr rep steady_word(slot_state s) noexcept { return static_cast<rep>(s) | slot_word::in_ring; }
 
   /// idle -> reserved (HikariCP's reserve-then-act). [W1]
   bool try_reserve() noexcept { return transition(slot_state::idle, slot_state::reserved); }
@@ -248,8 +247,9 @@ class slot_atomic {
   /// the index to the ring iff in_ring was clear, and retires instead when
   /// evict is set (in which case nothing changed and the state is still from).
   /// The releaser's linearization point. [W1] pairs with try_lease().
-  /// `seed` is a guess of the word ([W3]; publish_steady()'s `seen`).
-  BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from) noexcept { return publish_idle(from, steady_word(from)); }
+  BERTH_HOT rep publish_idle(slot_state from) noexcept { return publish_idle(from, steady_word(from)); }
+  /// `seed`: a guess of the word (steady_word(from), [W3]) or the word
+  /// publish_steady() found.
   BERTH_HOT rep publish_idle([[maybe_unused]] slot_state from, rep seed) noexcept {
     rep w = seed;  // [W3]
     for (;;) {
@@ -327,8 +327,6 @@ class slot_atomic {
     return slot_word::state(word_.load(order));
   }
  private:
-  /// [W3] the usual word of a slot in state s on the fast path.
-  static constexpr rep steady_word(slot_state s) noexcept { return static_cast<rep>(s) | slot_word::in_ring; }
 
   std::atomic<rep> word_{static_cast<rep>(slot_state::empty)};
 };
