@@ -215,6 +215,30 @@ TEST_F(ForcedInterleavingTest, ReleaseStoppedBeforeItsGateLoadIsFoundByTheRegist
   expect_served(p, clock, t0, {&a});
 }
 
+// The same Dekker half on the fast path's inline release (pool_core::release,
+// publish_steady): `held` was taken through this thread's hint, so its index
+// is still in the ring and B's release is the inline CAS. B stops after it,
+// before its [G3] gate load; A (no hint) must find the connection through
+// the ring without B. A waiter whose pop came before B's CAS would have
+// cleared in_ring, sending B to the general path (the test above).
+TEST_F(ForcedInterleavingTest, AnInlineReleaseStoppedBeforeItsGateLoadIsFoundByANewAcquirer) {
+  fake_pool& p = make();
+  (void)p.try_acquire().value();  // the hint: the next claim here is the inline one
+  held.emplace(std::move(p.try_acquire().value()));
+
+  auto b = release_stopped_before_gate_load();
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
+  EXPECT_EQ(p.counts().idle, 1u) << "published by the inline CAS";
+
+  auto a = start_acquirer(1);  // B is still stopped
+  EXPECT_TRUE(eventually([&] { return ready(a); }, 5s)) << "A waited for B's gate load: " << p.counts().to_string();
+  gate.release(2);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  expect_served(p, clock, t0, {&a});
+  EXPECT_EQ(gate.hits(hook_point::waiter_enqueued), 0) << "A found it without queueing";
+}
+
 // ---- the woken head that finds nothing ([G5]) ------------------------------------
 
 // Two waiters, throughput mode. A release wakes the head W1 ([G5]: the woken
