@@ -8,6 +8,7 @@
 #include <berth/postgres/adapter.hpp>
 #include <berth/postgres/transaction.hpp>
 
+#include "support/eventually.hpp"
 #include "support/pg_pair.hpp"
 
 #include <gtest/gtest.h>
@@ -238,6 +239,11 @@ TEST(PostgresFailover, WritesResumeThroughThePoolAfterThePrimaryStopsAndTheStand
     EXPECT_EQ(standby_log.closed(close_reason::evicted), 1) << "the other, idle, at once";
   }
   EXPECT_EQ(standby_log.closed(close_reason::reset_failed), 1) << "this one on release";
+  // The creator's first attempt must have failed before the timed acquire:
+  // under the TSan stage's load it was still connecting after 300 ms, and
+  // the timeout carried no creation message yet.
+  ASSERT_TRUE(berth::testing::eventually([&] { return ro.stats().creation_failures >= 1; }))
+      << "the creator never failed to connect to the promoted standby";
   auto none = ro.acquire_for(300ms);
   ASSERT_FALSE(none) << "no standby left to connect to";
   EXPECT_NE(none.error().last_creation_message.find("hot standby"), std::string::npos)
