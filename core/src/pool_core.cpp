@@ -245,10 +245,21 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   w.clear_flags(slot_word::all_flags);
   if (!w.transition(slot_state::closing, slot_state::empty)) die("closing slot changed hands");
   pool_counters::bump(counters_.destroyed);
+  // The count goes down under mutex_, as this thread's last touch of the
+  // pool: drain() reads open_ under mutex_, so neither it nor a destruction
+  // after it can go on before this thread lets go of the mutex. Counted
+  // down before the lock, a drain() could see 0 and the pool be destroyed
+  // while this thread still had to lock the mutex to notify
+  // (ForcedInterleavingTest.ADrainWaitsForTheThreadRetiringTheLastSlotBug:
+  // Registry.DestructorWaitsForOutstandingLeases hung 1 run in ~7 on a freed
+  // mutex). The release paths return right after retire().
+  std::lock_guard lk(mutex_);
   // release: pairs with drain()'s and the reaper's acquire loads, so they see
   // every adapter.close() effect.
   open_.fetch_sub(1, std::memory_order_release);
-  wake_creator();
+  BERTH_TEST_HOOK(slot_retired, nullptr);  // test builds only (test_hooks.hpp)
+  creator_cv_.notify_one();
+  drained_cv_.notify_all();
 }
 
 // ---- acquire side --------------------------------------------------------------

@@ -239,6 +239,41 @@ TEST_F(ForcedInterleavingTest, AnInlineReleaseStoppedBeforeItsGateLoadIsFoundByA
   EXPECT_EQ(gate.hits(hook_point::waiter_enqueued), 0) << "A found it without queueing";
 }
 
+// ---- a drain and the thread retiring the last slot ---------------------------------
+
+// B's lease outlives close(): its release retires the slot (the pool is
+// closed) and counted it out of open_ before it locked the slow-path mutex
+// to notify drain(). A drain() that checked open_ in between saw 0 and
+// returned, and the pool could be destroyed while B still had to lock its
+// mutex: Registry.DestructorWaitsForOutstandingLeases hung on a freed
+// mutex about 1 run in 7. B stops after the count (slot_retired); a drain()
+// begun then must not return before B goes on.
+//
+// Breaking it: counting down before the mutex is taken in pool_core::retire
+// (as before the fix) lets the drain return while B is stopped, and this
+// test fails (checked on this commit).
+TEST_F(ForcedInterleavingTest, ADrainWaitsForTheThreadRetiringTheLastSlotBug) {
+  fake_pool& p = exhausted();
+  p.close();  // `held` is still out
+
+  gate.arm(hook_point::slot_retired, 2);
+  unstick guard{gate, clock};
+  auto b = std::async(std::launch::async, [this] {
+    hook_role = 2;
+    held.reset();  // into a closed pool: retired
+  });
+  ASSERT_TRUE(gate.wait_stopped(hook_point::slot_retired, 2));
+  EXPECT_EQ(p.counts().total, 0u) << "counted out of open_, B still in the pool";
+
+  auto d = std::async(std::launch::async, [&p] { return p.drain(1h); });
+  EXPECT_EQ(d.wait_for(200ms), std::future_status::timeout) << "drain() returned while B was still in the pool";
+  gate.release(2);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(d.wait_for(5s), std::future_status::ready);
+  const std::error_code e = d.get();
+  EXPECT_FALSE(e) << e.message();
+}
+
 // ---- the woken head that finds nothing ([G5]) ------------------------------------
 
 // Two waiters, throughput mode. A release wakes the head W1 ([G5]: the woken

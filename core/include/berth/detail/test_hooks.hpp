@@ -44,6 +44,9 @@
 //                        wake-ups fixed by [G5] and [G6].
 //   release_published    pool_core::publish: the index is in the ring, before
 //                        the releaser's [G3] gate load (mutex not held).
+//   slot_retired         pool_core::retire: the slot is empty and counted out
+//                        of open_, before the retiring thread lets go of the
+//                        pool (mutex held).
 #pragma once
 
 #if defined(BERTH_TEST_HOOKS)
@@ -61,6 +64,7 @@ enum class hook_point : std::uint8_t {
   waiter_woke,
   woken_found_nothing,
   release_published,
+  slot_retired,
 };
 
 /// A test's hook: the point and its subject (the waiter for the waiter_*
