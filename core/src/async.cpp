@@ -151,7 +151,7 @@ void pool_core::async_start(const std::shared_ptr<async_request>& rp, std::uint3
   ++async_outstanding_;
   if (held != no_slot) {  // a flagged slot: checked by a run, on the executor
     r.slot = held;
-  } else if (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
+  } else if (load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
     r.closed = true;
   } else if (const std::uint32_t i = waiters_.register_locked(); i != no_slot) {  // [G2]
     r.slot = i;
@@ -193,7 +193,7 @@ async_outcome pool_core::async_run(async_request& r) noexcept {
       finish_locked(r);
       out.deliver = true;
       return out;
-    } else if (r.closed || (!r.queued && (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed))) {
+    } else if (r.closed || (!r.queued && (load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed))) {
       fill_error_locked(out.error, errc::pool_closed, waited);
       finish_locked(r);
       out.deliver = true;

@@ -61,16 +61,19 @@ std::uint64_t hold_mask_of(const pool_options& o) noexcept {
 }  // namespace
 
 pool_core::pool_core(const pool_options& opts, clock_source& clock)
+    : pool_core(opts, clock, next_pool_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+pool_core::pool_core(const pool_options& opts, clock_source& clock, std::uint64_t id)
     : opts_(checked(opts)),
       clock_(clock),
-      id_(next_pool_id.fetch_add(1, std::memory_order_relaxed)),
-      hint_way_(static_cast<std::uint32_t>(id_ % thread_hint_ways)),
-      fast_key_(always_validates(opts_) ? ~std::uint64_t{0} : id_),
+      hint_way_(static_cast<std::uint32_t>(id % thread_hint_ways)),
+      fast_key_(always_validates(opts_) ? ~std::uint64_t{0} : id),
       check_mask_(opts_.leak_threshold.count() > 0 ? 0 : hold_mask_of(opts_)),
       slots_(slot_capacity(opts_)),  // max_size_limit: resize() may grow max_size up to it
       discard_on_unwind_(opts_.on_unwind == unwind_policy::discard),
       always_validate_(always_validates(opts_)),
       slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
+      id_(id),
       events_(opts_),
       leaks_(opts_.leak_threshold.count() > 0
                  ? std::make_unique<leak_tracker>(slots_.size(), opts_.leak_threshold, events_)
@@ -80,7 +83,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       sync_(std::make_unique<sync_block>()),
       mutex_(sync_->mutex),
-      waiters_(mutex_, *this, saturating_ns(opts_.handoff_after)),
+      waiters_(mutex_, gate_, *this, saturating_ns(opts_.handoff_after)),
       creator_(opts_, static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
       breaker_(breaker_config_of(opts_), static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 8))),
       creator_cv_(sync_->creator_cv),
@@ -167,13 +170,13 @@ void pool_core::give_back(std::uint32_t i) noexcept {
   // Never used: not a hold to record, but a lease may have been noted (a
   // completion dropped unrun). Relaxed: lessee only, see slot.hpp.
   slots_[i].hold_since.store(clock_source::time_point::min(), std::memory_order_relaxed);
-  if (waiters_.must_hand(waiters_.load_gate(std::memory_order_seq_cst)))  // [G3]
+  if (waiters_.must_hand(load_gate(std::memory_order_seq_cst)))  // [G3]
     return offer_contended(i, slot_state::leased);
   publish(i, slot_state::leased);
 }
 
 void pool_core::offer_contended(std::uint32_t i, slot_state from) noexcept {
-  const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst);  // [G3]
+  const std::uint64_t g = load_gate(std::memory_order_seq_cst);  // [G3]
   if (g & waiter_queue::gate_forked) return;  // [G8] a fork child: no mutex, no close; the slot is leaked
   if (g & waiter_queue::gate_closed) return retire(i, from, close_reason::pool_closed);
   bool spared;
@@ -223,7 +226,7 @@ void pool_core::after_publish(std::uint32_t i, std::uint64_t g, bool spared) noe
     // connection's tenure is fresh (it keeps it). Each check is a relaxed
     // load: a stale value only ends the courtesy early or late.
     for (int k = 0; k < release_yields && slots_[i].word.state() == slot_state::idle &&
-                    (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) > 1 &&
+                    (load_gate(std::memory_order_relaxed) & waiter_queue::gate_waiters) > 1 &&
                     !fresh_tenure(i);
          ++k)
       std::this_thread::yield();
@@ -437,7 +440,7 @@ std::uint32_t pool_core::wait_for_slot(clock_source::time_point deadline, clock_
   }
   BERTH_TEST_HOOK(acquire_slow, nullptr);  // test builds only (test_hooks.hpp)
   std::unique_lock lk(mutex_);
-  if (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
+  if (load_gate(std::memory_order_relaxed) & waiter_queue::gate_closed) {  // set before close() locks
     fill_closed(err, saturating_sub(clock_.now(), start));
     return no_slot;
   }
@@ -554,7 +557,7 @@ pool_counts pool_core::counts() const noexcept {
   c.max_size = z.max_size;
   c.min_idle = z.min_idle;
   slots_.count_states(c);
-  const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed);  // approximate by contract
+  const std::uint64_t g = load_gate(std::memory_order_relaxed);  // approximate by contract
   c.waiting = static_cast<std::size_t>(g & waiter_queue::gate_waiters);
   c.strict_handoff = c.waiting != 0 && waiters_.must_hand(g);
   c.suspended = (g & waiter_queue::gate_suspended) != 0;

@@ -511,6 +511,7 @@ class recording_waiter final : public waiter {
 
 struct WaiterQueueTest : ::testing::Test {
   std::mutex mutex;
+  std::atomic<std::uint64_t> gate_word{0};  // the queue's gate (a pool keeps it on its fast path's line)
   scripted_idle source;
   std::vector<std::string> woken;  // waiter names, in wake() order
 
@@ -543,7 +544,7 @@ struct WaiterQueueTest : ::testing::Test {
 // (a context switch per cycle) against 27 M for a mutex pool. A lone waiter
 // now waits handoff_after like any head before it is owed a release.
 TEST_F(WaiterQueueTest, ALoneWaiterDoesNotMakeNewcomersQueueBug) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   EXPECT_FALSE(q.must_queue(0));
   EXPECT_FALSE(q.must_queue(1)) << "a lone waiter that has not starved yet";
   EXPECT_FALSE(q.must_hand(1));
@@ -554,7 +555,7 @@ TEST_F(WaiterQueueTest, ALoneWaiterDoesNotMakeNewcomersQueueBug) {
 // The handoff bit (an owed head) sends releases to the head but lets
 // newcomers take what is idle (issue 9: queueing them too was a convoy).
 TEST_F(WaiterQueueTest, TheHandoffBitMakesReleasersHandButNotNewcomersQueue) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   constexpr std::uint64_t h = waiter_queue::gate_handoff;
   EXPECT_FALSE(q.must_hand(h)) << "the bit alone, nobody waiting: nothing to hand off to";
   EXPECT_TRUE(q.must_hand(h | 1));
@@ -569,7 +570,7 @@ TEST_F(WaiterQueueTest, TheHandoffBitMakesReleasersHandButNotNewcomersQueue) {
 }
 
 TEST_F(WaiterQueueTest, MustQueueIgnoresTheWokenBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   constexpr std::uint64_t k = waiter_queue::gate_woken;
   EXPECT_FALSE(q.must_queue(k));
   EXPECT_FALSE(q.must_queue(k | 1));
@@ -578,7 +579,7 @@ TEST_F(WaiterQueueTest, MustQueueIgnoresTheWokenBit) {
 }
 
 TEST_F(WaiterQueueTest, MustQueueWithHandoffAfterZeroIsStrictForAnyNumberOfWaiters) {
-  waiter_queue q(mutex, source, 0ns);
+  waiter_queue q(mutex, gate_word, source, 0ns);
   EXPECT_FALSE(q.must_queue(0));
   EXPECT_TRUE(q.must_queue(1));
   EXPECT_TRUE(q.must_queue(2));
@@ -588,7 +589,7 @@ TEST_F(WaiterQueueTest, MustQueueWithHandoffAfterZeroIsStrictForAnyNumberOfWaite
 }
 
 TEST_F(WaiterQueueTest, HandoffAfterZeroKeepsAQueueOfManyStrict) {
-  waiter_queue q(mutex, source, 0ns);
+  waiter_queue q(mutex, gate_word, source, 0ns);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   EXPECT_FALSE(strict(q));
@@ -600,7 +601,7 @@ TEST_F(WaiterQueueTest, HandoffAfterZeroKeepsAQueueOfManyStrict) {
 }
 
 TEST_F(WaiterQueueTest, MustQueueIsTrueWhenClosedWhateverTheWaiters) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   constexpr std::uint64_t c = waiter_queue::gate_closed;
   EXPECT_TRUE(q.must_queue(c));
   EXPECT_TRUE(q.must_queue(c | 2));
@@ -619,7 +620,7 @@ TEST_F(WaiterQueueTest, GateBitsAreDisjointAndTheCountTakesTheRest) {
 }
 
 TEST_F(WaiterQueueTest, MarkClosedSetsTheClosedBitSoEveryoneQueues) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   EXPECT_EQ(gate(q), 0u) << "a new queue: no bit, no waiter";
   EXPECT_FALSE(strict(q));
   q.mark_closed();
@@ -628,7 +629,7 @@ TEST_F(WaiterQueueTest, MarkClosedSetsTheClosedBitSoEveryoneQueues) {
 }
 
 TEST_F(WaiterQueueTest, RegisterPopsAnIdleSlotAndDeregisters) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   source.idle = {7};
   std::lock_guard lk(mutex);
   EXPECT_EQ(q.register_locked(), 7u);
@@ -639,7 +640,7 @@ TEST_F(WaiterQueueTest, RegisterPopsAnIdleSlotAndDeregisters) {
 }
 
 TEST_F(WaiterQueueTest, RegisterWithNothingIdleStaysRegisteredUntilEnqueued) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w("w", woken);
   std::lock_guard lk(mutex);
   EXPECT_EQ(q.register_locked(), no_slot);
@@ -653,7 +654,7 @@ TEST_F(WaiterQueueTest, RegisterWithNothingIdleStaysRegisteredUntilEnqueued) {
 }
 
 TEST_F(WaiterQueueTest, RegisterThatPopsSettlesWhatElseIsIdleOnTheQueuedHead) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -666,7 +667,7 @@ TEST_F(WaiterQueueTest, RegisterThatPopsSettlesWhatElseIsIdleOnTheQueuedHead) {
 }
 
 TEST_F(WaiterQueueTest, EnqueueSettlesAnIdleSlotOntoTheNewHead) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w("w", woken);
   std::lock_guard lk(mutex);
   ASSERT_EQ(q.register_locked(), no_slot);
@@ -679,7 +680,7 @@ TEST_F(WaiterQueueTest, EnqueueSettlesAnIdleSlotOntoTheNewHead) {
 }
 
 TEST_F(WaiterQueueTest, SettleHandsIdleSlotsToTheHeadUntilTheQueueIsEmpty) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -695,7 +696,7 @@ TEST_F(WaiterQueueTest, SettleHandsIdleSlotsToTheHeadUntilTheQueueIsEmpty) {
 }
 
 TEST_F(WaiterQueueTest, SettleWithNothingIdleWakesNobody) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -706,7 +707,7 @@ TEST_F(WaiterQueueTest, SettleWithNothingIdleWakesNobody) {
 }
 
 TEST_F(WaiterQueueTest, SettleOnAnEmptyQueueDoesNotPop) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   source.idle = {1};
   std::lock_guard lk(mutex);
   q.settle_locked();
@@ -715,7 +716,7 @@ TEST_F(WaiterQueueTest, SettleOnAnEmptyQueueDoesNotPop) {
 }
 
 TEST_F(WaiterQueueTest, HandGoesToWaitersInFifoOrder) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -735,14 +736,14 @@ TEST_F(WaiterQueueTest, HandGoesToWaitersInFifoOrder) {
 }
 
 TEST_F(WaiterQueueTest, HandWithNobodyWaitingReturnsFalse) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   std::lock_guard lk(mutex);
   EXPECT_FALSE(q.hand_locked(3));
   EXPECT_EQ(gate(q), 0u);
 }
 
 TEST_F(WaiterQueueTest, HandThenSettlesIdleSlotsOntoTheNextWaiters) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -756,7 +757,7 @@ TEST_F(WaiterQueueTest, HandThenSettlesIdleSlotsOntoTheNextWaiters) {
 }
 
 TEST_F(WaiterQueueTest, EnqueueAtFrontPutsTheWaiterAheadAndClearsTheWokenBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), again("again", woken);
   {
     std::lock_guard lk(mutex);
@@ -779,7 +780,7 @@ TEST_F(WaiterQueueTest, EnqueueAtFrontPutsTheWaiterAheadAndClearsTheWokenBit) {
 }
 
 TEST_F(WaiterQueueTest, EnqueueAtFrontOfAnEmptyQueueIsAPlainEnqueue) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1, /*front=*/true);
@@ -790,7 +791,7 @@ TEST_F(WaiterQueueTest, EnqueueAtFrontOfAnEmptyQueueIsAPlainEnqueue) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeHeadPopsInStrictMode) {
-  waiter_queue q(mutex, source, 0ns);  // always strict
+  waiter_queue q(mutex, gate_word, source, 0ns);  // always strict
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -803,7 +804,7 @@ TEST_F(WaiterQueueTest, AfterWakeHeadPopsInStrictMode) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeHeadPopsInThroughputModeToo) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -817,7 +818,7 @@ TEST_F(WaiterQueueTest, AfterWakeHeadPopsInThroughputModeToo) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopInStrictMode) {
-  waiter_queue q(mutex, source, 0ns);  // always strict
+  waiter_queue q(mutex, gate_word, source, 0ns);  // always strict
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -833,7 +834,7 @@ TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopInStrictMode) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopWhenNewcomersMustQueue) {
-  waiter_queue q(mutex, source, 0ns);  // always strict
+  waiter_queue q(mutex, gate_word, source, 0ns);  // always strict
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -846,7 +847,7 @@ TEST_F(WaiterQueueTest, AfterWakeNonHeadDoesNotPopWhenNewcomersMustQueue) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeNonHeadPopsInThroughputModeAndLeavesTheQueue) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -865,7 +866,7 @@ TEST_F(WaiterQueueTest, AfterWakeNonHeadPopsInThroughputModeAndLeavesTheQueue) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeWithNothingIdleKeepsTheWaiterQueued) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -875,7 +876,7 @@ TEST_F(WaiterQueueTest, AfterWakeWithNothingIdleKeepsTheWaiterQueued) {
 }
 
 TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSetTheHandoffBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -889,7 +890,7 @@ TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSetTheHandoffBit) {
 }
 
 TEST_F(WaiterQueueTest, StarvingAtHandoffAfterSetsTheHandoffBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -904,7 +905,7 @@ TEST_F(WaiterQueueTest, StarvingAtHandoffAfterSetsTheHandoffBit) {
 }
 
 TEST_F(WaiterQueueTest, StarvingWithHandoffAfterZeroNeverSetsTheBit) {
-  waiter_queue q(mutex, source, 0ns);  // strict already; the bit is not needed
+  waiter_queue q(mutex, gate_word, source, 0ns);  // strict already; the bit is not needed
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -917,7 +918,7 @@ TEST_F(WaiterQueueTest, StarvingWithHandoffAfterZeroNeverSetsTheBit) {
 // The switch to strict mode settles [G6]: a connection published while the
 // pool was in throughput mode goes to the head (issue 6).
 TEST_F(WaiterQueueTest, StarvingSettlesAnIdleSlotOntoTheHead) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -932,7 +933,7 @@ TEST_F(WaiterQueueTest, StarvingSettlesAnIdleSlotOntoTheHead) {
 }
 
 TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSettle) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -948,14 +949,15 @@ TEST_F(WaiterQueueTest, StarvingBelowHandoffAfterDoesNotSettle) {
 // handoff_after, never when it began at time_point::min() (the slot was
 // never handed to a waiter), and never in strict mode.
 TEST_F(WaiterQueueTest, ATenureIsFreshForHandoffAfterAndNeverInStrictMode) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   const clock_source::time_point t{std::chrono::hours{1}};
   EXPECT_TRUE(q.fresh(t, t));
   EXPECT_TRUE(q.fresh(t, t + 999us));
   EXPECT_FALSE(q.fresh(t, t + 1ms));
   EXPECT_FALSE(q.fresh(clock_source::time_point::min(), t)) << "never handed: not fresh (and no overflow)";
   EXPECT_FALSE(q.fresh(clock_source::time_point::min(), clock_source::time_point::max()));
-  waiter_queue strict_q(mutex, source, 0ms);
+  std::atomic<std::uint64_t> strict_gate{0};
+  waiter_queue strict_q(mutex, strict_gate, source, 0ms);
   EXPECT_FALSE(strict_q.fresh(t, t)) << "handoff_after 0: every release is handed";
 }
 
@@ -963,7 +965,7 @@ TEST_F(WaiterQueueTest, ATenureIsFreshForHandoffAfterAndNeverInStrictMode) {
 // long as waiters kept starving, which on 2 cores with 128 threads was
 // always: a convoy. Now one hand-off per mark.
 TEST_F(WaiterQueueTest, AHandoffToTheOwedHeadClearsTheMarkBug) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -979,7 +981,7 @@ TEST_F(WaiterQueueTest, AHandoffToTheOwedHeadClearsTheMarkBug) {
 }
 
 TEST_F(WaiterQueueTest, NoSecondMarkWhileAHandoffIsInFlight) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -993,7 +995,7 @@ TEST_F(WaiterQueueTest, NoSecondMarkWhileAHandoffIsInFlight) {
 }
 
 TEST_F(WaiterQueueTest, ServedMarksANextHeadThatHasWaitedHandoffAfter) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   const clock_source::time_point t0{std::chrono::seconds(100)};
   w1.since = w2.since = w3.since = t0;
@@ -1014,7 +1016,7 @@ TEST_F(WaiterQueueTest, ServedMarksANextHeadThatHasWaitedHandoffAfter) {
 }
 
 TEST_F(WaiterQueueTest, ServedDoesNotMarkAHeadThatWaitedLess) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   const clock_source::time_point t0{std::chrono::seconds(100)};
   w1.since = t0;
@@ -1032,7 +1034,7 @@ TEST_F(WaiterQueueTest, ServedDoesNotMarkAHeadThatWaitedLess) {
 }
 
 TEST_F(WaiterQueueTest, ServedWithTheQueueEmptyClearsTheHandoffBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   std::lock_guard lk(mutex);
   q.starving_locked(1h);  // the bit set with nobody queued (the contract does not forbid it)
   ASSERT_TRUE(gate(q) & waiter_queue::gate_handoff);
@@ -1041,7 +1043,7 @@ TEST_F(WaiterQueueTest, ServedWithTheQueueEmptyClearsTheHandoffBit) {
 }
 
 TEST_F(WaiterQueueTest, ServingTheLastWaiterClearsTheHandoffBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1054,7 +1056,7 @@ TEST_F(WaiterQueueTest, ServingTheLastWaiterClearsTheHandoffBit) {
 }
 
 TEST_F(WaiterQueueTest, LeaveOfTheHeadSettlesAnIdleSlotOntoTheNextWaiter) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1072,7 +1074,7 @@ TEST_F(WaiterQueueTest, LeaveOfTheHeadSettlesAnIdleSlotOntoTheNextWaiter) {
 }
 
 TEST_F(WaiterQueueTest, LeaveOfANonHeadLeavingOneWaiterMakesThePoolStrictOnlyWithHandoffAfterZero) {
-  waiter_queue q(mutex, source, 50ms);
+  waiter_queue q(mutex, gate_word, source, 50ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1088,7 +1090,7 @@ TEST_F(WaiterQueueTest, LeaveOfANonHeadLeavingOneWaiterMakesThePoolStrictOnlyWit
 // waiters leaves; what was published in throughput mode goes to the one
 // left (settle [G6], which every change of the queue runs).
 TEST_F(WaiterQueueTest, LeaveOfANonHeadSettlesWhatWasPublishedInThroughputMode) {
-  waiter_queue q(mutex, source, 50ms);
+  waiter_queue q(mutex, gate_word, source, 50ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1104,7 +1106,7 @@ TEST_F(WaiterQueueTest, LeaveOfANonHeadSettlesWhatWasPublishedInThroughputMode) 
 }
 
 TEST_F(WaiterQueueTest, LeaveOfTheLastWaiterClearsTheWokenAndHandoffBits) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   {
     std::lock_guard lk(mutex);
@@ -1121,7 +1123,7 @@ TEST_F(WaiterQueueTest, LeaveOfTheLastWaiterClearsTheWokenAndHandoffBits) {
 }
 
 TEST_F(WaiterQueueTest, FailAllMarksEveryWaiterClosedWakesEachOnceAndEmptiesTheQueue) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1143,7 +1145,7 @@ TEST_F(WaiterQueueTest, FailAllMarksEveryWaiterClosedWakesEachOnceAndEmptiesTheQ
 }
 
 TEST_F(WaiterQueueTest, FailAllOnAnEmptyQueueDoesNothing) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   std::lock_guard lk(mutex);
   q.fail_all_locked();
   EXPECT_EQ(gate(q), 0u);
@@ -1151,7 +1153,7 @@ TEST_F(WaiterQueueTest, FailAllOnAnEmptyQueueDoesNothing) {
 }
 
 TEST_F(WaiterQueueTest, RejectAllMarksEveryWaiterRejectedWakesEachOnceAndLeavesThePoolOpen) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1177,7 +1179,7 @@ TEST_F(WaiterQueueTest, RejectAllMarksEveryWaiterRejectedWakesEachOnceAndLeavesT
 }
 
 TEST_F(WaiterQueueTest, RejectAllOnAnEmptyQueueDoesNothing) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   std::lock_guard lk(mutex);
   q.reject_all_locked();
   EXPECT_EQ(gate(q), 0u);
@@ -1185,7 +1187,7 @@ TEST_F(WaiterQueueTest, RejectAllOnAnEmptyQueueDoesNothing) {
 }
 
 TEST_F(WaiterQueueTest, WithdrawUndoesARegistration) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   std::lock_guard lk(mutex);
   ASSERT_EQ(q.register_locked(), no_slot);
   EXPECT_EQ(waiters_in(gate(q)), 1u);
@@ -1195,7 +1197,7 @@ TEST_F(WaiterQueueTest, WithdrawUndoesARegistration) {
 }
 
 TEST_F(WaiterQueueTest, WithdrawSettlesWhatWasPublishedMeanwhileOntoTheQueuedHead) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1209,7 +1211,7 @@ TEST_F(WaiterQueueTest, WithdrawSettlesWhatWasPublishedMeanwhileOntoTheQueuedHea
 }
 
 TEST_F(WaiterQueueTest, WakeAllWakesEveryWaiterAndKeepsThemQueued) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1222,7 +1224,7 @@ TEST_F(WaiterQueueTest, WakeAllWakesEveryWaiterAndKeepsThemQueued) {
 }
 
 TEST_F(WaiterQueueTest, WakeHeadWakesTheHeadOnceForABurstAndAgainAfterItRan) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   {
     std::lock_guard lk(mutex);
@@ -1249,7 +1251,7 @@ TEST_F(WaiterQueueTest, WakeHeadWakesTheHeadOnceForABurstAndAgainAfterItRan) {
 }
 
 TEST_F(WaiterQueueTest, AfterWakeOfANonHeadDoesNotClearTheWokenBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken);
   {
     std::lock_guard lk(mutex);
@@ -1267,13 +1269,13 @@ TEST_F(WaiterQueueTest, AfterWakeOfANonHeadDoesNotClearTheWokenBit) {
 }
 
 TEST_F(WaiterQueueTest, WakeHeadWithNobodyWaitingDoesNothing) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   q.wake_head();
   EXPECT_EQ(gate(q), 0u);
 }
 
 TEST_F(WaiterQueueTest, WakeHeadAfterTheWokenHeadLeftWakesTheNewHead) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   {
     std::lock_guard lk(mutex);
@@ -1294,7 +1296,7 @@ TEST_F(WaiterQueueTest, WakeHeadAfterTheWokenHeadLeftWakesTheNewHead) {
 }
 
 TEST_F(WaiterQueueTest, HandToTheWokenHeadClearsTheWokenBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   {
     std::lock_guard lk(mutex);
@@ -1316,19 +1318,20 @@ TEST_F(WaiterQueueTest, HandToTheWokenHeadClearsTheWokenBit) {
 // ---- [G7] the suspended bit (issue 11) --------------------------------------------
 
 TEST_F(WaiterQueueTest, TheSuspendedBitMakesEveryoneQueueAndNobodyHand) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   constexpr std::uint64_t z = waiter_queue::gate_suspended;
   EXPECT_TRUE(q.must_queue(z)) << "the bit alone: the fast path's one test sends newcomers to queue";
   EXPECT_TRUE(q.must_queue(z | 3));
   EXPECT_FALSE(q.must_hand(z | 1));
   EXPECT_FALSE(q.must_hand(z | waiter_queue::gate_handoff | 2)) << "an owed head waits too";
   EXPECT_TRUE(q.must_hand(z | waiter_queue::gate_closed)) << "closed wins: releases are retired";
-  waiter_queue strict_q(mutex, source, 0ns);
+  std::atomic<std::uint64_t> strict_gate{0};
+  waiter_queue strict_q(mutex, strict_gate, source, 0ns);
   EXPECT_FALSE(strict_q.must_hand(z | 1)) << "strict mode publishes too";
 }
 
 TEST_F(WaiterQueueTest, SuspendedRegisterDoesNotPopAndEnqueueDoesNotSettle) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken);
   source.idle = {4, 5};
   std::lock_guard lk(mutex);
@@ -1342,7 +1345,7 @@ TEST_F(WaiterQueueTest, SuspendedRegisterDoesNotPopAndEnqueueDoesNotSettle) {
 }
 
 TEST_F(WaiterQueueTest, SuspendedHeadAfterWakeSettleAndHandTakeNothing) {
-  waiter_queue q(mutex, source, 0ns);
+  waiter_queue q(mutex, gate_word, source, 0ns);
   recording_waiter w1("w1", woken), w2("w2", woken);
   std::lock_guard lk(mutex);
   queue_up(q, w1);
@@ -1360,7 +1363,7 @@ TEST_F(WaiterQueueTest, SuspendedHeadAfterWakeSettleAndHandTakeNothing) {
 }
 
 TEST_F(WaiterQueueTest, ResumeHandsWhatIsIdleInFifoOrderThenClearsTheBit) {
-  waiter_queue q(mutex, source, 1ms);
+  waiter_queue q(mutex, gate_word, source, 1ms);
   recording_waiter w1("w1", woken), w2("w2", woken), w3("w3", woken);
   std::lock_guard lk(mutex);
   q.suspend_locked();
@@ -1401,7 +1404,7 @@ class late_idle final : public idle_source {
 
 TEST_F(WaiterQueueTest, AReleaseBetweenResumesPourAndItsClearIsNotStranded) {
   late_idle late;
-  waiter_queue q(mutex, late, 1ms);
+  waiter_queue q(mutex, gate_word, late, 1ms);
   recording_waiter w1("w1", woken);
   std::lock_guard lk(mutex);
   q.suspend_locked();

@@ -206,7 +206,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// True after close() or drain(). Thread-safe. Never blocks.
   bool closed() const noexcept {
-    return (waiters_.load_gate(std::memory_order_acquire) & waiter_queue::gate_closed) != 0;
+    return (load_gate(std::memory_order_acquire) & waiter_queue::gate_closed) != 0;
   }
 
   /// Soft-evicts every connection: idle ones are closed now, leased ones when
@@ -271,14 +271,14 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Thread-safe. Never blocks.
   bool forked() const noexcept {
     // Relaxed: [G8], set in the child's only thread inside fork().
-    return (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_forked) != 0;
+    return (load_gate(std::memory_order_relaxed) & waiter_queue::gate_forked) != 0;
   }
 
   /// True between suspend() and resume(). Thread-safe. Never blocks.
   bool suspended() const noexcept {
     // Relaxed: a flag with nothing behind it; a caller ordered after
     // suspend()/resume() reads its value by coherence.
-    return (waiters_.load_gate(std::memory_order_relaxed) & waiter_queue::gate_suspended) != 0;
+    return (load_gate(std::memory_order_relaxed) & waiter_queue::gate_suspended) != 0;
   }
 
  protected:
@@ -286,6 +286,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   virtual ~pool_core();  // virtual: friends (async_request, async_handle) make it accessible
 
   // ---- fast path -------------------------------------------------------
+
+  /// The gate word with the caller's order ([G1]-[G3] at each call site).
+  /// Lock-free; any thread.
+  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.load(order); }
 
   /// Claims an idle slot that needs no attention without waiting: the
   /// thread's hint, then the ring. Returns its index, or no_slot when none
@@ -329,7 +333,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     const thread_hint& h = tls_hints[hint_way_];
     // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
     // path, which applies must_queue().
-    if (h.pool_id != fast_key_ || waiters_.load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
+    if (h.pool_id != fast_key_ || load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
       return false;
     i = h.slot;
     slot_meta& m = slots_[i];
@@ -351,7 +355,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
                                                 slot_word::rep seen = slot_atomic::steady_word(slot_state::idle)) noexcept {
     held = no_slot;
     // [G1] relaxed: fairness heuristic.
-    if (const std::uint64_t g = waiters_.load_gate(std::memory_order_relaxed); g != 0 && waiters_.must_queue(g))
+    if (const std::uint64_t g = load_gate(std::memory_order_relaxed); g != 0 && waiters_.must_queue(g))
         [[unlikely]]
       return no_slot;
     slot_word::rep w = 0;
@@ -385,11 +389,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     // Relaxed: the count is our own write at acquire (single writer, slot.hpp).
     if (mode == release_mode::normal && (m.leases.load(std::memory_order_relaxed) & check_mask_) != 0) [[likely]] {
       // [G3] seq_cst: pairs with close()/waiter registration [G2] (put_back's load).
-      if (waiters_.load_gate(std::memory_order_seq_cst) == 0) [[likely]] {
+      if (load_gate(std::memory_order_seq_cst) == 0) [[likely]] {
         if (m.word.publish_steady(seen)) [[likely]] {
           BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
           // [G3] seq_cst: after our publication; pairs with [G2] and [G6] (publish's load).
-          if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
+          if (const std::uint64_t g = load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
             after_publish(i, g, false);
           return;
         }
@@ -628,11 +632,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   friend class berth::async_handle;
   struct run_task;
 
+  /// The constructor, given this pool's number (id_ comes after the
+  /// fast path's line, whose fields are derived from it).
+  pool_core(const pool_options& opts, clock_source& clock, std::uint64_t id);
+
   /// The end of every normal release: hands slot i to a waiter when one is
   /// owed it, else publishes it idle. The owner only. `seed`: see publish().
   void put_back(std::uint32_t i, slot_word::rep seed = slot_atomic::steady_word(slot_state::leased)) noexcept {
     // [G3] seq_cst: pairs with close()/waiter registration [G2].
-    if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
+    if (const std::uint64_t g = load_gate(std::memory_order_seq_cst); g != 0 && waiters_.must_hand(g))
         [[unlikely]]
       return offer_contended(i, slot_state::leased);
     publish(i, slot_state::leased, false, seed);
@@ -714,7 +722,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if (!(before & slot_word::in_ring)) push_idle(i);
     BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
     // [G3] seq_cst: after our publication; pairs with [G2] and [G6].
-    if (const std::uint64_t g = waiters_.load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
+    if (const std::uint64_t g = load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
       after_publish(i, g, spared);
   }
 
@@ -857,10 +865,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   const pool_options opts_;
   clock_source& clock_;
   // What every acquire and release reads, together on one cache line (the
-  // fast path touches this line, the gate's, the thread's hint, the slot's
-  // and the connection; on a SQLite SELECT 1 the pool's cost tracks what
-  // it touches, bench/sqlite_interleave.cpp).
-  alignas(64) const std::uint64_t id_;
+  // fast path touches this line, the thread's hint, the slot's and the
+  // connection; on a SQLite SELECT 1 the pool's cost tracks what it
+  // touches, bench/sqlite_interleave.cpp).
+  /// The gate word (waiter_queue.hpp: waiter count and mode bits), which
+  /// waiters_ writes and every acquire and release loads ([G1]-[G3]). Here
+  /// rather than alone on its own line: only the slow path writes it, when
+  /// the fast path is not taken anyway, and then the line it invalidates is
+  /// the one its readers load next.
+  alignas(64) std::atomic<std::uint64_t> gate_{0};
   /// id_ % thread_hint_ways: this pool's way in each thread's hints.
   const std::uint32_t hint_way_;
   /// id_, or a value no hint holds when every acquire must validate
@@ -886,6 +899,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// or every bit when always_validate_.
   const slot_word::rep slow_mask_;
   // (end of the fast path's line)
+  /// This pool's number, unique in the process: the key of its threads'
+  /// hints (tls_hints), read by the general paths.
+  const std::uint64_t id_;
   const event_sink events_;
   /// Null when leak_threshold is 0.
   const std::unique_ptr<leak_tracker> leaks_;

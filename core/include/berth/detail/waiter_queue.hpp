@@ -1,10 +1,11 @@
 // waiter_queue.hpp: the acquirers that wait for a connection, and the rules
 // by which released connections reach them (hand-off and fairness).
 //
-// Owns: the FIFO of waiters, the gate word (waiter count | closed | handoff
-// | woken | suspended | forked) that the fast path reads, the mode (strict or throughput), and
-// the settle step that keeps an idle connection from sitting beside a
-// sleeping waiter.
+// Owns: the FIFO of waiters, the gate word's writes (waiter count | closed |
+// handoff | woken | suspended | forked; the word itself lives in the pool,
+// on the cache line its fast path reads anyway), the mode (strict or
+// throughput), and the settle step that keeps an idle connection from
+// sitting beside a sleeping waiter.
 // Never touches: slot words other than through idle_source (a popped slot
 // arrives leased), connection objects, the clock (callers pass elapsed
 // times), creation. How a waiter sleeps is the waiter's business: wake() is
@@ -139,7 +140,6 @@
 #pragma once
 
 #include <berth/clock.hpp>
-#include <berth/detail/cache_padded.hpp>
 #include <berth/detail/slot.hpp>
 
 #include <atomic>
@@ -205,11 +205,14 @@ class waiter_queue {
   static constexpr std::uint64_t gate_forked = std::uint64_t{1} << 59;     // [G8] a fork child's copy
   static constexpr std::uint64_t gate_waiters = gate_forked - 1;
 
-  /// handoff_after: the fairness bound (0: always strict).
-  waiter_queue(std::mutex& mutex, idle_source& idle, std::chrono::nanoseconds handoff_after) noexcept;
+  /// handoff_after: the fairness bound (0: always strict). `gate`: the gate
+  /// word, owned by the caller (the pool keeps it on its fast path's cache
+  /// line), 0 and outliving the queue; the queue is its only writer.
+  waiter_queue(std::mutex& mutex, std::atomic<std::uint64_t>& gate, idle_source& idle,
+               std::chrono::nanoseconds handoff_after) noexcept;
 
   /// The gate word, with the caller's order (see [G1]-[G3] at the call site).
-  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.value.load(order); }
+  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.load(order); }
 
   /// True when a new acquirer must queue behind the waiters rather than
   /// take an idle connection (strict mode, see "Fairness"); also when the
@@ -232,10 +235,10 @@ class waiter_queue {
 
   /// Sets the closed bit ([G2]: seq_cst, before close() scans for idle
   /// slots). Lock-free.
-  void mark_closed() noexcept { gate_.value.fetch_or(gate_closed, std::memory_order_seq_cst); }
+  void mark_closed() noexcept { gate_.fetch_or(gate_closed, std::memory_order_seq_cst); }
   /// [G8] Sets the forked bit. Fork child handler only (relaxed: the
   /// child's only thread, inside fork()). Lock-free; never blocks.
-  void mark_forked() noexcept { gate_.value.fetch_or(gate_forked, std::memory_order_relaxed); }
+  void mark_forked() noexcept { gate_.fetch_or(gate_forked, std::memory_order_relaxed); }
 
   /// Registers a waiter [G2] and pops the ring for it: the popped slot (the
   /// registration is withdrawn, then settle), or no_slot (still registered:
@@ -286,7 +289,7 @@ class waiter_queue {
   /// Whether the suspended bit is set. Relaxed: the bit changes only under
   /// the mutex, which the caller holds.
   bool suspended_locked() const noexcept {
-    return (gate_.value.load(std::memory_order_relaxed) & gate_suspended) != 0;
+    return (gate_.load(std::memory_order_relaxed) & gate_suspended) != 0;
   }
   /// True while a tenure that began at `handed_at` (a waiter got the slot
   /// then) is younger than handoff_after: its releases are neither handed to
@@ -313,16 +316,15 @@ class waiter_queue {
 
   // ---- immutable after construction ----
   std::mutex& mutex_;
+  /// waiters (low 59 bits) | forked | suspended | woken | handoff | closed. Read on every
+  /// acquire/release, written only on the slow path. The owner's word (see
+  /// the constructor): this reference is not on the fast path.
+  std::atomic<std::uint64_t>& gate_;
   idle_source& idle_;
   /// handoff_after is 0: every release is handed over and newcomers queue
   /// while anyone waits (strict FIFO).
   const bool always_strict_;
   const std::chrono::nanoseconds handoff_after_;
-
-  // ---- atomics only ----
-  /// waiters (low 59 bits) | forked | suspended | woken | handoff | closed. Read on every
-  /// acquire/release, written only on the slow path.
-  cache_padded<std::atomic<std::uint64_t>> gate_{};
 
   // ---- guarded by mutex_ ----
   waiter* head_ = nullptr;
