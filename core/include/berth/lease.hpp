@@ -131,11 +131,14 @@ class lease {
     if constexpr (adapter_with_needs_reset<A>) {
       // The adapter sees its session state: unwinding matters only when
       // the user asked to close such connections.
-      if (p->discard_on_unwind() && unwinding())
+      // Both unlikely: the code of the usual release (a clean session)
+      // then follows in line (GCC 12 placed it away from the loop, behind
+      // a taken branch, and laid out the unwinding test in line instead).
+      if (p->discard_on_unwind() && unwinding()) [[unlikely]]
         mode = detail::release_mode::unwinding;
-      else if (p->adapter().needs_reset(*conn_))
+      else if (p->adapter().needs_reset(*conn_)) [[unlikely]]
         mode = detail::release_mode::reset;
-    } else if (unwinding()) {
+    } else if (unwinding()) [[unlikely]] {
       mode = detail::release_mode::unwinding;
     }
     p->release(slot_, mode);
