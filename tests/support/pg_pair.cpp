@@ -15,7 +15,19 @@ pg_pair pg_pair::start() {
   primary.admin_execute("ALTER SYSTEM SET synchronous_commit = on");
   primary.admin_execute("SELECT pg_reload_conf()");
   pg_server standby = pg_server::start_standby(primary);
-  return pg_pair(std::move(primary), std::move(standby));
+  pg_pair pair(std::move(primary), std::move(standby));
+  pair.wait_for_streaming();
+  return pair;
+}
+
+void pg_pair::wait_for_streaming(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (primary_.admin_execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "0") {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("pg_pair: the standby is not streaming from the primary after " +
+                               std::to_string(timeout.count()) + " ms");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string pg_pair::conninfo(std::initializer_list<const pg_server*> order, std::string_view extra) const {

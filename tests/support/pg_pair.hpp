@@ -46,6 +46,12 @@ class pg_pair {
   /// (pg_current_wal_flush_lsn() against
   /// pg_last_wal_replay_lsn()). Throws std::runtime_error after timeout.
   void wait_for_replay(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  /// Blocks until the primary reports the standby's walsender streaming
+  /// (pg_stat_replication). start() calls it: a standby in recovery may
+  /// still be starting its walreceiver, as it was under the TSan stage's
+  /// load (PgPair.TheStandbyReplaysThePrimarysWritesAndRefusesItsOwn saw no
+  /// streaming walsender). Throws std::runtime_error after timeout.
+  void wait_for_streaming(std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
 
   /// Stops both servers and deletes their directories. Idempotent.
   void stop() noexcept;
