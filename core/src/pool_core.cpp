@@ -261,8 +261,7 @@ void pool_core::retire(std::uint32_t i, slot_state from, close_reason why) noexc
   // every adapter.close() effect.
   open_.fetch_sub(1, std::memory_order_release);
   BERTH_TEST_HOOK(slot_retired, nullptr);  // test builds only (test_hooks.hpp)
-  creator_cv_.notify_one();
-  drained_cv_.notify_all();
+  wake_creator_locked();
 }
 
 // ---- acquire side --------------------------------------------------------------
@@ -876,8 +875,7 @@ void pool_core::breaker_opened_locked(std::unique_lock<std::mutex>& lk) noexcept
 
 void pool_core::wake_creator() noexcept {
   std::lock_guard lk(mutex_);
-  creator_cv_.notify_one();
-  drained_cv_.notify_all();
+  wake_creator_locked();
 }
 
 void pool_core::creator_loop() noexcept {

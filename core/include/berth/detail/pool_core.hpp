@@ -796,6 +796,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   void creator_loop() noexcept;
   void reaper_loop(clock_source::time_point first_pass) noexcept;
   void wake_creator() noexcept;
+  /// wake_creator()'s notifications, for a caller that holds mutex_.
+  void wake_creator_locked() noexcept {
+    creator_cv_.notify_one();
+    drained_cv_.notify_all();
+  }
 
   // living with change (issue 11)
   /// Sets the sizing in force: sizing_ and the creator's copy.
