@@ -255,6 +255,14 @@ int main(int argc, char** argv) {
     } else {
       std::printf("%s database, %d thread(s), %d rounds of %ld queries per variant (order rotating)\n",
                   cfg.memory ? "in-memory" : "WAL file", cfg.threads, cfg.rounds, cfg.block);
+      // Debian's libsqlite3 is built with SQLITE_ENABLE_UNLOCK_NOTIFY: then every statement that ends
+      // outside an explicit transaction takes the library's process-global mutex
+      // (sqlite3ConnectionUnlocked, from sqlite3VdbeHalt), and threads on separate connections queue on
+      // it; sqlite_report.py explains the two-thread rows with this line.
+      std::printf("SQLite %s%s\n", sqlite3_libversion(),
+                  sqlite3_compileoption_used("ENABLE_UNLOCK_NOTIFY")
+                      ? ", built with SQLITE_ENABLE_UNLOCK_NOTIFY (a process-global mutex per statement end)"
+                      : "");
       std::printf("%-10s %12s %28s\n", "variant", "ns/query", "vs dedicated (95% interval)");
       for (int v = 0; v < variant_count; ++v) {
         std::vector<double> abs, rel;

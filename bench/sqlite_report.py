@@ -109,6 +109,7 @@ def main(argv):
               "alternating in one process (median of the rounds' ratios, 95%% interval; "
               "berth_sqlite_interleave)" % args.interleave_rounds)
         rows = []
+        unlock_notify = False
         binary = os.path.join(args.bench_dir, "berth_sqlite_interleave")
         for database, db in (("WAL file", "file"), ("in-memory", "mem")):
             for threads in (1, 2):
@@ -118,6 +119,7 @@ def main(argv):
                     errors.append("%s failed (%d): %s" % (" ".join(cmd), out.returncode, out.stderr.strip()))
                     continue
                 v = parse_interleave(out.stdout)
+                unlock_notify = unlock_notify or "SQLITE_ENABLE_UNLOCK_NOTIFY" in out.stdout
                 if "dedicated" not in v or "berth" not in v:
                     errors.append("%s: unexpected output: %s" % (" ".join(cmd), out.stdout.strip()))
                     continue
@@ -126,6 +128,11 @@ def main(argv):
                              "%+.2f%% .. %+.2f%%" % (b[2], b[3]), "%+.2f%%" % f[1] if f else "-"))
         report.print_table(("database", "threads", "dedicated ns/query", "berth ns/query", "berth overhead",
                             "95% interval", "2-CAS floor"), rows, label_column=1)
+        if unlock_notify:
+            print("Note: this libsqlite3 is built with SQLITE_ENABLE_UNLOCK_NOTIFY (Debian's is), so every statement "
+                  "that ends outside\nan explicit transaction takes one process-global mutex: at 2 threads the "
+                  "queries queue on it and the\nrows compare contention more than the pool (BENCHMARKS.md, "
+                  "\"What two threads share\").")
         print()
 
     print("SQLite single writer, 100 threads on berth::sqlite::database (1 writer, 4 readers, 30% writes)")
