@@ -170,14 +170,21 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
                              " (berth::sqlite::database::read() runs on a read-only connection; "
                              "do writes in write())",
                          e.sql());
+    const std::string where =
+        opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
+    // Plain SQLITE_LOCKED: fn's transaction conflicted with its own
+    // connection. Not retryable (error.cpp): it failed at once, say why.
+    if (e.code().value() == SQLITE_LOCKED)
+      throw_sqlite_error(e.code(),
+                         std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
+                             where + " failed, not retried: " + busy_cause(r, e) + " (" + e.engine_message() + ")",
+                         e.sql());
     if (e.code() != db_errc::retryable) throw;
     // BUSY/LOCKED left when the deadline came: another process holds the
     // lock (busy_timeout waited for it up to the deadline). The runner has
     // restarted the whole transaction function until then (GRDB restarts a
     // whole write transaction the same way).
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
-    const std::string where =
-        opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
     throw_sqlite_error(e.code(),
                        std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
                            where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
@@ -215,7 +222,7 @@ std::string database::busy_cause(role r, const sqlite_error& e) const {
                                "(SQLITE_LOCKED_SHAREDCACHE)";
     default: break;
   }
-  if ((code & 0xff) == SQLITE_LOCKED)
+  if (code == SQLITE_LOCKED)
     return std::string(fn) + " conflicted with this same connection (SQLITE_LOCKED: e.g. a checkpoint or DROP "
                              "inside its own transaction, or a table one of its unfinished statements reads), "
                              "which waiting does not end";

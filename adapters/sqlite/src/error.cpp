@@ -14,7 +14,13 @@ class category final : public std::error_category {
     if (cond.category() != db_category()) return default_error_condition(code) == cond;
     const int primary = code & 0xff;  // an extended code's low byte is its primary code
     switch (static_cast<db_errc>(cond.value())) {
-      case db_errc::retryable: return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+      // Plain SQLITE_LOCKED, with the extended codes every berth connection
+      // enables, is a conflict inside one connection (a DROP or checkpoint
+      // while its own statement reads, a checkpoint inside its own
+      // transaction): running the transaction again meets it again, so it is
+      // not contention. Shared-cache and virtual-table locks
+      // (SQLITE_LOCKED_SHAREDCACHE, _VTAB) are another connection's.
+      case db_errc::retryable: return primary == SQLITE_BUSY || (primary == SQLITE_LOCKED && code != SQLITE_LOCKED);
       case db_errc::constraint_violation: return primary == SQLITE_CONSTRAINT;
       case db_errc::connection_lost:
         return primary == SQLITE_IOERR || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||

@@ -17,7 +17,7 @@
 //   any other than db_errc::retryable                  not_retryable: rethrown
 //   retryable, attempts used up                        attempts_exhausted: rethrown
 //   retryable, the next delay would reach the deadline budget_exhausted: rethrown
-//   retryable (40001, 40P01, SQLITE_BUSY*/LOCKED*)      retry: after the delay, a new attempt
+//   retryable (40001, 40P01, SQLITE_BUSY*/LOCKED_*)     retry: after the delay, a new attempt
 //
 // A retryable failure is safe to retry because the transaction is known to
 // have rolled back: PostgreSQL aborts a transaction that fails with 40001 or

@@ -26,8 +26,8 @@ TEST(SqliteErrorCategory, ClassifiesExtendedCodesIntoConditions) {
   const row equal[] = {
       {SQLITE_BUSY, db_errc::retryable},
       {SQLITE_BUSY_SNAPSHOT, db_errc::retryable},
-      {SQLITE_LOCKED, db_errc::retryable},
       {SQLITE_LOCKED_SHAREDCACHE, db_errc::retryable},
+      {SQLITE_LOCKED_VTAB, db_errc::retryable},
       {SQLITE_CONSTRAINT_UNIQUE, db_errc::constraint_violation},
       {SQLITE_CONSTRAINT_FOREIGNKEY, db_errc::constraint_violation},
       {SQLITE_CONSTRAINT_NOTNULL, db_errc::constraint_violation},
@@ -48,6 +48,11 @@ TEST(SqliteErrorCategory, ClassifiesExtendedCodesIntoConditions) {
       }
   }
   EXPECT_NE(to_error_code(SQLITE_ERROR), db_errc::retryable);
+  // Plain SQLITE_LOCKED (extended codes on): a conflict inside one
+  // connection, which running again meets again; no condition.
+  for (const db_errc c : {db_errc::retryable, db_errc::constraint_violation, db_errc::connection_lost,
+                          db_errc::timeout, db_errc::resource_exhausted})
+    EXPECT_NE(to_error_code(SQLITE_LOCKED), c) << static_cast<int>(c);
   EXPECT_NE(to_error_code(SQLITE_MISMATCH), db_errc::constraint_violation);
   EXPECT_TRUE(is_fatal(to_error_code(SQLITE_CORRUPT_INDEX)));
   EXPECT_FALSE(is_fatal(to_error_code(SQLITE_BUSY)));

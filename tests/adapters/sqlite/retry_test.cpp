@@ -134,6 +134,38 @@ TEST(SqliteRunTransaction, AConstraintViolationIsNotRetried) {
   EXPECT_EQ(f.pool.with(count_rows), 1) << "the attempt's first insert rolled back";
 }
 
+// Plain SQLITE_LOCKED is a conflict inside the connection itself (here a
+// DROP while the function's own statement reads the table): every run meets
+// it again. It was classified retryable, so run_transaction re-ran the
+// function until its attempts or budget ran out and then reported it as
+// contention.
+TEST(SqliteRunTransaction, ALockInsideTheConnectionItselfIsNotRetriedBug) {
+  fixture f;
+  f.holder.execute("INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)");
+  recorder rec;
+  int calls = 0;
+  try {
+    run_transaction(
+        f.pool, transaction_mode::immediate,
+        [&](connection& c) {
+          ++calls;
+          auto& st = c.prepare("SELECT x FROM t");
+          EXPECT_TRUE(st.step());
+          c.execute("DROP TABLE t");
+        },
+        rec.policy());
+    ADD_FAILURE() << "the DROP went through under the function's own reading statement";
+  } catch (const sqlite_error& e) {
+    EXPECT_EQ(e.code().value(), SQLITE_LOCKED) << e.what();
+    EXPECT_NE(e.code(), db_errc::retryable);
+    EXPECT_EQ(dynamic_cast<const retryable_error*>(&e), nullptr);
+  }
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(rec.events.size(), 1u);
+  EXPECT_EQ(rec.events[0].verdict, retry_verdict::not_retryable);
+  EXPECT_EQ(f.pool.with(count_rows), 2) << "the table is still there";
+}
+
 TEST(SqliteRunTransaction, TheCallersOwnExceptionIsNotRetried) {
   fixture f;
   recorder rec;

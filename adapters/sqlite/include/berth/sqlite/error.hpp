@@ -6,7 +6,7 @@
 // (SQLITE_CONSTRAINT_UNIQUE) rather than 19 (SQLITE_CONSTRAINT). They compare
 // equal to the engine-neutral berth::db_errc conditions, and the thrown
 // sqlite_error is also the matching class of berth/db_error.hpp:
-//   catch (const berth::retryable_error& e) { ... }       // BUSY*, LOCKED*
+//   catch (const berth::retryable_error& e) { ... }       // BUSY*, LOCKED_SHAREDCACHE/_VTAB
 //   catch (const berth::sqlite::sqlite_error& e) {
 //     if (e.code() == berth::db_errc::retryable) ...      // the same test by code
 //     log(e.engine_message());                            // sqlite3_errmsg text

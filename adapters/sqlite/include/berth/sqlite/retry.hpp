@@ -11,7 +11,8 @@
 // time left in the budget, runs BEGIN <mode>, fn, COMMIT, and returns the
 // connection. BUSY and LOCKED (another connection or process holds the lock;
 // SQLITE_BUSY_SNAPSHOT, which busy_timeout never retries) are retried: the
-// attempt's transaction guard has rolled back. berth::sqlite::database's
+// attempt's transaction guard has rolled back. Plain SQLITE_LOCKED, a
+// conflict inside the connection itself, is not: another run meets it again. berth::sqlite::database's
 // write() and read() run on the same code.
 #pragma once
 
@@ -75,7 +76,7 @@ void run_transaction_erased(berth::pool<adapter>& p, transaction_mode mode, cloc
 
 /// Runs fn(connection&) in a transaction (BEGIN <mode> ... COMMIT) on a
 /// connection from p, re-running the whole transaction after SQLITE_BUSY*
-/// or SQLITE_LOCKED* as r allows (berth/retry.hpp), and returns fn's result.
+/// or SQLITE_LOCKED_* as r allows (berth/retry.hpp), and returns fn's result.
 /// fn may run more than once; only its last run's effects commit. Throws
 /// options_error for an invalid r, acquire_exception when no connection is
 /// free by the attempt's deadline (not retried), sqlite_error (retryable)
