@@ -15,11 +15,14 @@ class category final : public std::error_category {
     const int primary = code & 0xff;  // an extended code's low byte is its primary code
     switch (static_cast<db_errc>(cond.value())) {
       // Plain SQLITE_LOCKED, with the extended codes every berth connection
-      // enables, is a conflict inside one connection (a DROP or checkpoint
-      // while its own statement reads, a checkpoint inside its own
-      // transaction): running the transaction again meets it again, so it is
-      // not contention. Shared-cache and virtual-table locks
-      // (SQLITE_LOCKED_SHAREDCACHE, _VTAB) are another connection's.
+      // enables, is a conflict inside one connection (a DROP while its own
+      // statement reads the table, a checkpoint inside its own transaction):
+      // running the transaction again meets it again, so it is not
+      // contention. Table locks of a shared cache are SQLITE_LOCKED_SHAREDCACHE;
+      // berth's connections open with SQLITE_OPEN_PRIVATECACHE, so the one
+      // plain LOCKED another connection can cause (a checkpoint while it has
+      // a transaction open on the same shared cache) needs a database the
+      // user ATTACHed with cache=shared. Virtual tables' locks are _VTAB.
       case db_errc::retryable: return primary == SQLITE_BUSY || (primary == SQLITE_LOCKED && code != SQLITE_LOCKED);
       case db_errc::constraint_violation: return primary == SQLITE_CONSTRAINT;
       case db_errc::connection_lost:

@@ -16,8 +16,9 @@ namespace berth {
 /// Classes of database failure. Each says what the caller should do.
 enum class db_errc : int {
   /// Contention (SQLite: SQLITE_BUSY*, SQLITE_LOCKED_SHAREDCACHE and
-  /// SQLITE_LOCKED_VTAB, not plain SQLITE_LOCKED, a conflict inside one
-  /// connection that a retry meets again; PostgreSQL: 40001
+  /// SQLITE_LOCKED_VTAB, not plain SQLITE_LOCKED: on berth's connections
+  /// (private cache) a conflict inside one connection that a retry meets
+  /// again; PostgreSQL: 40001
   /// serialization_failure, 40P01 deadlock_detected). Nothing is wrong with
   /// the data or the connection: retry the statement or, inside a
   /// transaction, roll back and retry the whole transaction.

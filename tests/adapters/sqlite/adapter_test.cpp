@@ -135,6 +135,31 @@ TEST(SqliteAdapter, InMemoryContentionIsBusyAndWaitsBusyTimeoutNotLocked) {
   ad.close(*b);
 }
 
+// A process that enabled SQLite's shared cache (sqlite3_enable_shared_cache,
+// process-wide) gave the adapter's file connections one shared cache: a
+// reader then failed at once with SQLITE_LOCKED_SHAREDCACHE on a table a
+// writer had changed in an open transaction, where WAL gives it its
+// snapshot, and a checkpoint could fail with a plain SQLITE_LOCKED caused by
+// another connection, which berth classifies as the connection's own. The
+// adapter opens with SQLITE_OPEN_PRIVATECACHE.
+TEST(SqliteAdapter, ConnectionsKeepAPrivateCacheWhenTheProcessEnablesSharedCacheBug) {
+  temp_dir dir;
+  struct shared_cache_on {  // process-wide: restored whatever happens
+    shared_cache_on() { EXPECT_EQ(sqlite3_enable_shared_cache(1), SQLITE_OK); }
+    ~shared_cache_on() { sqlite3_enable_shared_cache(0); }
+  } on;
+  adapter ad({.path = dir.file("shared.db")});
+  auto a = ad.connect();
+  auto b = ad.connect();
+  ASSERT_TRUE(a && b);
+  a->execute("CREATE TABLE t(x); INSERT INTO t VALUES (1); BEGIN IMMEDIATE; INSERT INTO t VALUES (2)");
+  EXPECT_EQ(count(*b, "t"), 1) << "the reader reads its snapshot";
+  a->execute("COMMIT");
+  EXPECT_EQ(count(*b, "t"), 2);
+  ad.close(*a);
+  ad.close(*b);
+}
+
 TEST(SqliteAdapter, InMemoryDataSurvivesThePoolClosingItsConnections) {
   adapter ad({.in_memory = true});
   auto c = ad.connect();

@@ -22,7 +22,10 @@ namespace berth::sqlite {
 /// Connections are opened with SQLITE_OPEN_NOMUTEX (SQLite's multi-thread
 /// mode: no per-connection mutex), which is right because the pool gives a
 /// connection to one thread at a time and calls the adapter on it only when
-/// no lease holds it.
+/// no lease holds it, and SQLITE_OPEN_PRIVATECACHE: never SQLite's shared
+/// cache, even in a process that enabled it (sqlite3_enable_shared_cache),
+/// whose table locks fail at once with SQLITE_LOCKED_SHAREDCACHE where WAL
+/// readers would read their snapshot, and which busy_timeout does not wait on.
 /// Distinct objects: safe. Shared objects: connect/validate/reset/close are
 /// safe concurrently for different connections (the pool's contract);
 /// copies share the in-memory database.
