@@ -26,6 +26,7 @@ run fails.
 """
 import argparse
 import collections
+import math
 import os
 import shutil
 import statistics
@@ -57,6 +58,9 @@ def build(name, root, pad, out_dir):
                    check=True)
     stacktrace = subprocess.run(["g++", "-print-file-name=libboost_stacktrace_backtrace.so"], capture_output=True,
                                 text=True, check=True).stdout.strip()
+    if not os.path.isabs(stacktrace):  # g++ prints the bare name when it finds no such library
+        raise SystemExit("sqlite_layout_ab: libboost_stacktrace_backtrace.so not found (apt-get install "
+                         "libboost-stacktrace-dev)")
     subprocess.run(["g++", "-O3", obj, "-o", exe] + libs + [libs[0], stacktrace, "-ldl", "-lsqlite3", "-lpthread"],
                    check=True)
     return exe
@@ -81,18 +85,20 @@ def main():
     p.add_argument("builds", nargs="+", metavar="NAME=SRC_ROOT")
     a = p.parse_args()
     try:
-        pads = [int(x) for x in a.pads.split(",")]
+        pads = sorted({int(x) for x in a.pads.split(",")})
     except ValueError:
         p.error("--pads takes comma-separated byte counts, e.g. 0,16,32,48")
     if any(x < 0 or x > 4096 for x in pads):
         p.error("--pads: each between 0 and 4096")
-    if a.seconds <= 0 or a.rounds < 20:
-        p.error("--seconds must be positive and --rounds at least 20")
+    if not math.isfinite(a.seconds) or a.seconds <= 0 or a.rounds < 20:
+        p.error("--seconds must be a positive number and --rounds at least 20")
     builds = []
     for b in a.builds:
         name, sep, root = b.partition("=")
         if not sep or not name or not os.path.isdir(root):
             p.error("%r: expected NAME=SRC_ROOT with an existing directory" % b)
+        if os.sep in name or name in (n for n, _ in builds):
+            p.error("%r: each NAME must be unique and contain no %r" % (b, os.sep))
         builds.append((name, os.path.abspath(root)))
     if not shutil.which("setarch"):
         raise SystemExit("sqlite_layout_ab: setarch (util-linux) is needed")
@@ -108,6 +114,9 @@ def main():
                 if out.returncode != 0:
                     raise SystemExit("sqlite_layout_ab: %s failed: %s" % (exe, out.stderr.strip()))
                 v = parse(out.stdout)
+                if not all(k in v for k in ("dedicated", "berth", "nullpool")):
+                    raise SystemExit("sqlite_layout_ab: %s printed no dedicated/berth/nullpool rows:\n%s" %
+                                     (exe, out.stdout))
                 state = "fast" if v["dedicated"][0] < FAST_STATE_MAX_NS else "slow"
                 results[(state,) + key].append((v["berth"][1], v["nullpool"][1], v["dedicated"][0]))
         print("%s database, %d rounds per run, runs alternating for %.0f s; medians (quartiles) per build, layout"

@@ -676,7 +676,7 @@ TEST(SqliteDatabaseFile, ALockOnItsOwnConnectionFailsAtOnceSayingSoBug) {
   db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
   int calls = 0;
   try {
-    db.write_for(60s, [&](connection& c) {
+    db.write_for(5s, [&](connection& c) {
       ++calls;
       c.execute("PRAGMA wal_checkpoint");
     });

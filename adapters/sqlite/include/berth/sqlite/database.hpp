@@ -9,8 +9,10 @@
 // The shape is GRDB's DatabasePool (one writer, N readers, WAL) and the
 // single-writer pools sqlx users converged on; the code is berth's own.
 //
-// Why it holds its promise (no SQLITE_BUSY/LOCKED reaches the caller while
-// the deadline allows, no lost write, readers see committed data only):
+// Why it holds its promise (no SQLITE_BUSY/LOCKED from another connection
+// or process reaches the caller while the deadline allows, no lost write,
+// readers see committed data only; a plain SQLITE_LOCKED, fn's conflict with
+// its own connection, is not contention and fails at once):
 // - Writers queue FIFO in the writer pool's waiter queue (berth), never in
 //   SQLite's sleeping busy handler: at most one connection of this object
 //   ever asks for the write lock.
@@ -112,13 +114,16 @@ class database {
 
   /// Runs fn(connection&) on the writer inside BEGIN IMMEDIATE, commits and
   /// returns fn's result; if fn throws, rolls back and rethrows. On
-  /// SQLITE_BUSY/LOCKED (another process holds the lock; BUSY_SNAPSHOT) the
-  /// transaction is rolled back and fn called again, with backoff, until
+  /// SQLITE_BUSY/LOCKED_* (another process holds the lock; BUSY_SNAPSHOT)
+  /// the transaction is rolled back and fn called again, with backoff, until
   /// `deadline`: fn may run more than once, only its last run's database
   /// effects commit (keep other side effects out of it, or idempotent).
   /// Throws berth::acquire_exception when the writer is not free by the
   /// deadline, sqlite_error (retryable, naming the lock and the path) when
-  /// the lock is not, sqlite_error SQLITE_READONLY_DBMOVED naming the file
+  /// the lock is not, sqlite_error SQLITE_LOCKED (not retryable, at fn's
+  /// first run, saying so) when fn conflicted with its own connection (a
+  /// checkpoint inside its transaction, a DROP while its own statement reads
+  /// the table), which no re-run ends, sqlite_error SQLITE_READONLY_DBMOVED naming the file
   /// when the database file was removed or replaced since the writer opened
   /// it (fn does not run, nothing commits, and every connection is replaced
   /// so the next call opens the file now at the path), and whatever fn
@@ -144,7 +149,8 @@ class database {
   /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (on a
   /// file, only from another process's recovery; in memory, while a write
   /// transaction, this object's included, has begun and not ended)
-  /// restarts fn until the deadline, as in write().
+  /// restarts fn until the deadline, as in write(); a plain SQLITE_LOCKED
+  /// (fn's conflict with its own connection) fails at once, as in write().
   /// Throws berth::acquire_exception when no reader is free by the deadline.
   /// Thread-safe. Blocks.
   template <class F>
@@ -190,8 +196,8 @@ class database {
   /// the deadline; its give-up and read-only errors reworded to name this
   /// database; see write_until/read_until.
   void run_erased(role r, clock::time_point deadline, detail::body_ref body);
-  /// Why a read or write gave up at its deadline on BUSY/LOCKED, for its
-  /// error: the lock that the statement which failed last (e.sql(): BEGIN,
+  /// Why a read or write gave up at its deadline on BUSY/LOCKED_*, or
+  /// failed at once on a plain SQLITE_LOCKED, for its error: the lock that the statement which failed last (e.sql(): BEGIN,
   /// COMMIT or one of fn's) waited for, read from it and its extended code.
   std::string busy_cause(role r, const sqlite_error& e) const;
   /// A write found its file removed or replaced (connection::file_moved):

@@ -1,5 +1,5 @@
 // retry.hpp: berth::sqlite::run_transaction, a transaction on a pooled
-// connection re-run after SQLITE_BUSY/LOCKED (berth/retry.hpp's runner).
+// connection re-run after SQLITE_BUSY/LOCKED_* (berth/retry.hpp's runner).
 //
 //   berth::pool<berth::sqlite::adapter> db{berth::sqlite::adapter{{.path = "app.db"}}, {.max_size = 4}};
 //   auto id = berth::sqlite::run_transaction(db, berth::sqlite::transaction_mode::immediate,
