@@ -158,6 +158,12 @@ TEST(SqliteAdapter, ConnectionsKeepAPrivateCacheWhenTheProcessEnablesSharedCache
   EXPECT_EQ(count(*b, "t"), 2);
   ad.close(*a);
   ad.close(*b);
+  // connection::open(path), berth's own default, keeps a private cache too.
+  auto c = connection::open(dir.file("shared.db"));
+  auto d = connection::open(dir.file("shared.db"));
+  c.execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (3)");
+  EXPECT_EQ(count(d, "t"), 2) << "the reader reads its snapshot";
+  c.execute("ROLLBACK");
 }
 
 TEST(SqliteAdapter, InMemoryDataSurvivesThePoolClosingItsConnections) {

@@ -73,7 +73,8 @@ class connection {
   /// extended result codes. Throws sqlite_error with the engine's message.
   /// Blocks on file I/O.
   static connection open(const std::string& filename, int flags);
-  /// open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX).
+  /// open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+  /// SQLITE_OPEN_PRIVATECACHE): never the shared cache, as the adapter's.
   static connection open(const std::string& filename);
 
   /// An empty (closed) connection.
