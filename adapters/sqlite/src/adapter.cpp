@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "connection_state.hpp"
+
 #include <atomic>
 #include <new>
 #include <random>
@@ -57,8 +59,7 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
     // (mode=memory&cache=shared) locks per table and reports contention as
     // SQLITE_LOCKED, which busy_timeout does not retry.
     filename_ = "file:/" + opts_.name + "?vfs=memdb";
-    flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX |
-             SQLITE_OPEN_PRIVATECACHE;
+    flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | detail::open_mode_flags;
     // The database lives while one connection to it is open: keep one for
     // the adapter's lifetime, read-write so it exists even for read_only
     // pools (their connections get query_only).
@@ -71,7 +72,7 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
     // an absolute path starts with "/"). SQLite compares "file:" exactly.
     filename_ = opts_.path.starts_with("file:") ? "./" + opts_.path : opts_.path;
     flags_ = (opts_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-             SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
+             detail::open_mode_flags;
   }
 }
 

@@ -185,7 +185,7 @@ connection connection::open(const std::string& filename, int flags) {
 }
 
 connection connection::open(const std::string& filename) {
-  return open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE);
+  return open(filename, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | detail::open_mode_flags);
 }
 
 connection::connection() noexcept = default;

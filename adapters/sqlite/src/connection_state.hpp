@@ -20,6 +20,11 @@
 
 namespace berth::sqlite::detail {
 
+/// Beside its access mode, every connection berth opens (adapter::connect,
+/// connection::open(path)) carries SQLite's multi-thread mode (one user at a
+/// time, as a lease guarantees) and never the shared cache (adapter.hpp).
+inline constexpr int open_mode_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
+
 /// Transparent hash so the cache is searched with a string_view, no copy.
 struct sql_hash {
   using is_transparent = void;

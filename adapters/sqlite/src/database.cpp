@@ -170,24 +170,24 @@ void database::run_erased(role r, clock::time_point deadline, detail::body_ref b
                              " (berth::sqlite::database::read() runs on a read-only connection; "
                              "do writes in write())",
                          e.sql());
-    const std::string where =
-        opts_.in_memory ? "in-memory database '" + opts_.name + "'" : "database '" + opts_.path + "'";
+    const bool locked_itself = e.code().value() == SQLITE_LOCKED;
+    if (!locked_itself && e.code() != db_errc::retryable) throw;
+    const std::string head = std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") +
+                             " on " +
+                             (opts_.in_memory ? "in-memory database '" + opts_.name + "'"
+                                              : "database '" + opts_.path + "'");
     // Plain SQLITE_LOCKED: fn's transaction conflicted with its own
     // connection. Not retryable (error.cpp): it failed at once, say why.
-    if (e.code().value() == SQLITE_LOCKED)
-      throw_sqlite_error(e.code(),
-                         std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
-                             where + " failed, not retried: " + busy_cause(r, e) + " (" + e.engine_message() + ")",
+    if (locked_itself)
+      throw_sqlite_error(e.code(), head + " failed, not retried: " + busy_cause(r, e) + " (" + e.engine_message() + ")",
                          e.sql());
-    if (e.code() != db_errc::retryable) throw;
     // BUSY/LOCKED left when the deadline came: another process holds the
     // lock (busy_timeout waited for it up to the deadline). The runner has
     // restarted the whole transaction function until then (GRDB restarts a
     // whole write transaction the same way).
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count();
     throw_sqlite_error(e.code(),
-                       std::string("berth::sqlite::database: ") + (r == role::writer ? "write" : "read") + " on " +
-                           where + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
+                       head + " gave up at its deadline after " + std::to_string(ms) + " ms and " +
                            std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts") + ": " +
                            busy_cause(r, e) + " (" + e.engine_message() + ")",
                        e.sql());

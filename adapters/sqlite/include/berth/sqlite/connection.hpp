@@ -139,8 +139,8 @@ class connection {
     // bench/sqlite_interleave.cpp: berth's overhead on a SELECT 1 fell by
     // about 0.4 point (fast VM state) to 0.9 point (slow), BENCHMARKS.md.
     std::uint32_t flags;
-    std::memcpy(&flags, reinterpret_cast<const unsigned char*>(flags_) + offsetof(detail::connection_flags, may_open_transactions),
-                sizeof flags);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(flags_);
+    std::memcpy(&flags, bytes + offsetof(detail::connection_flags, may_open_transactions), sizeof flags);
     if ((static_cast<std::uint32_t>(flags_->stepping) | flags) == 0) [[likely]]
       return false;
     return flags_->stepping > 0 ||

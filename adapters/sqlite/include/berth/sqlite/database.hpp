@@ -122,9 +122,9 @@ class database {
   /// deadline, sqlite_error (retryable, naming the lock and the path) when
   /// the lock is not, sqlite_error SQLITE_LOCKED (not retryable, at fn's
   /// first run, saying so) when fn conflicted with its own connection (a
-  /// checkpoint inside its transaction, a DROP while its own statement reads
-  /// the table), which no re-run ends, sqlite_error SQLITE_READONLY_DBMOVED naming the file
-  /// when the database file was removed or replaced since the writer opened
+  /// checkpoint inside its transaction, a DROP while its own statement
+  /// reads the table), which no re-run ends, sqlite_error
+  /// SQLITE_READONLY_DBMOVED naming the file when the database file was removed or replaced since the writer opened
   /// it (fn does not run, nothing commits, and every connection is replaced
   /// so the next call opens the file now at the path), and whatever fn
   /// throws. Thread-safe. Blocks.
@@ -197,8 +197,9 @@ class database {
   /// database; see write_until/read_until.
   void run_erased(role r, clock::time_point deadline, detail::body_ref body);
   /// Why a read or write gave up at its deadline on BUSY/LOCKED_*, or
-  /// failed at once on a plain SQLITE_LOCKED, for its error: the lock that the statement which failed last (e.sql(): BEGIN,
-  /// COMMIT or one of fn's) waited for, read from it and its extended code.
+  /// failed at once on a plain SQLITE_LOCKED, for its error: the lock that
+  /// the statement which failed last (e.sql(): BEGIN, COMMIT or one of
+  /// fn's) waited for, read from it and its extended code.
   std::string busy_cause(role r, const sqlite_error& e) const;
   /// A write found its file removed or replaced (connection::file_moved):
   /// evicts every connection and throws SQLITE_READONLY_DBMOVED naming the

@@ -12,8 +12,8 @@
 // connection. BUSY and LOCKED (another connection or process holds the lock;
 // SQLITE_BUSY_SNAPSHOT, which busy_timeout never retries) are retried: the
 // attempt's transaction guard has rolled back. Plain SQLITE_LOCKED, a
-// conflict inside the connection itself, is not: another run meets it again. berth::sqlite::database's
-// write() and read() run on the same code.
+// conflict inside the connection itself, is not: another run meets it
+// again. berth::sqlite::database's write() and read() run on the same code.
 #pragma once
 
 #include <berth/pool.hpp>
