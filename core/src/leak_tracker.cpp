@@ -4,6 +4,7 @@
 
 #include <boost/stacktrace.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -11,6 +12,8 @@
 namespace berth::detail {
 
 namespace {
+std::atomic<std::uint64_t> warm_up_count{0};
+
 std::string to_ms(std::chrono::nanoseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
@@ -116,6 +119,11 @@ void leak_tracker::warm_up() noexcept {
     (void)boost::stacktrace::to_string(boost::stacktrace::stacktrace(0, 1));
   } catch (...) {
   }
+  warm_up_count.fetch_add(1, std::memory_order_release);  // pairs with warm_ups()'s acquire
+}
+
+std::uint64_t leak_tracker::warm_ups() noexcept {
+  return warm_up_count.load(std::memory_order_acquire);  // pairs with warm_up()'s release increment
 }
 
 }  // namespace berth::detail

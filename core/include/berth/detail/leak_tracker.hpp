@@ -60,6 +60,11 @@ class leak_tracker {
   /// first report on it is not late by that much.
   static void warm_up() noexcept;
 
+  /// Calls of warm_up() that have returned, in this process (tests check
+  /// that a pool's constructor waits for its reaper's). Acquire: pairs with
+  /// warm_up()'s release increment, so the load is seen done.
+  static std::uint64_t warm_ups() noexcept;
+
  private:
   struct record;
   void emit_returned(std::uint32_t i, std::chrono::nanoseconds held) const noexcept;
