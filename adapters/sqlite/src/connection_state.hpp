@@ -38,7 +38,7 @@ struct sql_hash {
 /// every query by whichever thread holds each connection (2 threads on 2
 /// pooled connections lost 18% on a prepared SELECT 1 to that, issue 8).
 struct alignas(berth::detail::cache_pair_size) connection_state : connection_flags {
-  explicit connection_state(sqlite3* h) noexcept : db(h) {}
+  explicit connection_state(sqlite3* h) noexcept : db(h), unmutexed(h != nullptr && sqlite3_db_mutex(h) == nullptr) {}
   connection_state(const connection_state&) = delete;
   connection_state& operator=(const connection_state&) = delete;
   ~connection_state() { close(); }
@@ -94,6 +94,12 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   void execute(std::string_view sql);
 
   sqlite3* db;  // null once closed
+  // db holds no mutex (SQLITE_OPEN_NOMUTEX, every connection berth opens:
+  // open_mode_flags): a column's value may then be read through
+  // sqlite3_column_value() (statement::type_of), which SQLite calls
+  // "unprotected", as if protected (sqlite.org/c3ref/value.html: with no
+  // mutex there is no distinction).
+  const bool unmutexed;
   const berth::fork_guard origin;  // the process that opened db
   using statement_cache = std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>>;
   statement_cache cache;

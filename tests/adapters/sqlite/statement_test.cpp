@@ -19,9 +19,13 @@ namespace {
 
 using testing::temp_dir;
 
-struct StatementTest : ::testing::Test {
+// Every test runs on a connection in SQLite's multi-thread mode (berth's
+// own, whose getters read a column through sqlite3_column_value()) and on
+// one opened with SQLITE_OPEN_FULLMUTEX through open(path, flags), whose
+// getters keep to the sqlite3_column_* readers that take its mutex.
+struct StatementTest : ::testing::TestWithParam<int> {
   temp_dir dir;
-  connection c = connection::open(dir.file("t.db"));
+  connection c = connection::open(dir.file("t.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | GetParam());
   void SetUp() override { c.execute("CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n)"); }
 
   /// Runs f and returns the sqlite_error it throws (fails the test if none).
@@ -37,7 +41,7 @@ struct StatementTest : ::testing::Test {
   }
 };
 
-TEST_F(StatementTest, BindsAndReadsEveryType) {
+TEST_P(StatementTest, BindsAndReadsEveryType) {
   const std::array<std::byte, 3> bytes{std::byte{0}, std::byte{0xff}, std::byte{7}};
   auto& ins = c.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)");
   ins.bind(1, std::int64_t{-9'000'000'000});
@@ -68,7 +72,7 @@ TEST_F(StatementTest, BindsAndReadsEveryType) {
   EXPECT_FALSE(sel.step());
 }
 
-TEST_F(StatementTest, BindsOtherIntegralsEmptyTextAndEmptyBlobAsValuesNotNull) {
+TEST_P(StatementTest, BindsOtherIntegralsEmptyTextAndEmptyBlobAsValuesNotNull) {
   auto& ins = c.prepare("INSERT INTO t(i, s, b) VALUES (?, ?, ?)");
   ins.bind(1, 42);  // int
   ins.bind(2, std::string_view());
@@ -83,7 +87,7 @@ TEST_F(StatementTest, BindsOtherIntegralsEmptyTextAndEmptyBlobAsValuesNotNull) {
   EXPECT_EQ(sel.get<std::string>(4), "blob");
 }
 
-TEST_F(StatementTest, UnsignedAboveInt64MaxIsRejectedNotWrapped) {
+TEST_P(StatementTest, UnsignedAboveInt64MaxIsRejectedNotWrapped) {
   auto& ins = c.prepare("INSERT INTO t(i) VALUES (?)");
   const auto e = thrown([&] { ins.bind(1, std::numeric_limits<std::uint64_t>::max()); });
   EXPECT_EQ(e.code().value(), SQLITE_RANGE);
@@ -92,7 +96,7 @@ TEST_F(StatementTest, UnsignedAboveInt64MaxIsRejectedNotWrapped) {
 // The value's overflow was reported as the index's ("bind index 1 out of
 // range: the statement has 1 parameter (valid: 1..1)"), and a null const
 // char* was read as a string (a segfault) (review of 957e949).
-TEST_F(StatementTest, AnUnsignedTooLargeNamesTheValueAndANullCharPointerIsNullBug) {
+TEST_P(StatementTest, AnUnsignedTooLargeNamesTheValueAndANullCharPointerIsNullBug) {
   auto& ins = c.prepare("INSERT INTO t(i, s) VALUES (?, ?)");
   const auto e = thrown([&] { ins.bind(1, std::numeric_limits<std::uint64_t>::max()); });
   EXPECT_EQ(e.code().value(), SQLITE_RANGE);
@@ -109,7 +113,7 @@ TEST_F(StatementTest, AnUnsignedTooLargeNamesTheValueAndANullCharPointerIsNullBu
   sel.reset();
 }
 
-TEST_F(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
+TEST_P(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
   auto& sel = c.prepare("SELECT 3, 9007199254740993");
   ASSERT_TRUE(sel.step());
   EXPECT_EQ(sel.get<double>(0), 3.0);
@@ -118,7 +122,7 @@ TEST_F(StatementTest, IntegerReadsAsDoubleOnlyWhenExact) {
   EXPECT_NE(std::string(e.what()).find("cannot hold exactly"), std::string::npos) << e.what();
 }
 
-TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
+TEST_P(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
   c.execute("INSERT INTO t(i, s, r, b) VALUES (1, 'abc', 1.5, x'00ff')");
   auto& sel = c.prepare("SELECT i, s AS name, n, r, b FROM t");
   ASSERT_TRUE(sel.step());
@@ -150,7 +154,7 @@ TEST_F(StatementTest, TypeMismatchIsAClearErrorNotASilentConversion) {
   EXPECT_NE(std::string(stored_blob.what()).find("the value is BLOB"), std::string::npos) << stored_blob.what();
 }
 
-TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
+TEST_P(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
   auto& sel = c.prepare("SELECT 1, 2");
   ASSERT_TRUE(sel.step());
   for (const int bad : {-1, 2}) {
@@ -173,7 +177,7 @@ TEST_F(StatementTest, ColumnIndexOutOfRangeNamesIndexAndValidRange) {
 // Each getter reads through a fast path (a current row and the index in
 // range, then one type check) and falls back to the full checks to throw:
 // every getter must still give each mistake its own code.
-TEST_F(StatementTest, EveryGetterGivesEachMistakeItsCode) {
+TEST_P(StatementTest, EveryGetterGivesEachMistakeItsCode) {
   c.execute("INSERT INTO t(i, r, s, b) VALUES (1, 1.5, 'abc', x'00ff')");
   auto& sel = c.prepare("SELECT i, r, s, b, n FROM t");  // INTEGER, REAL, TEXT, BLOB, NULL
   struct getter {
@@ -215,7 +219,7 @@ TEST_F(StatementTest, EveryGetterGivesEachMistakeItsCode) {
 // The getters ask SQLite for the column count on each read rather than keep
 // it: a schema change re-prepares a statement at its next step, and SELECT *
 // then has another count.
-TEST_F(StatementTest, AColumnAddedUnderACachedSelectStarIsRead) {
+TEST_P(StatementTest, AColumnAddedUnderACachedSelectStarIsRead) {
   c.execute("INSERT INTO t(i) VALUES (1)");
   auto& st = c.prepare("SELECT * FROM t");
   ASSERT_TRUE(st.step());
@@ -231,7 +235,7 @@ TEST_F(StatementTest, AColumnAddedUnderACachedSelectStarIsRead) {
   EXPECT_EQ(again.column_name(5), "extra");
 }
 
-TEST_F(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {
+TEST_P(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {
   auto& ins = c.prepare("INSERT INTO t(i, s) VALUES (?, ?)");
   for (const int bad : {0, 3}) {
     const auto e = thrown([&] { ins.bind(bad, std::int64_t{1}); });
@@ -246,7 +250,7 @@ TEST_F(StatementTest, BindIndexOutOfRangeNamesIndexAndParameterCount) {
   EXPECT_NE(std::string(e.what()).find("no parameters"), std::string::npos) << e.what();
 }
 
-TEST_F(StatementTest, ResetRerunsWithBindingsAndClearBindingsNullsThem) {
+TEST_P(StatementTest, ResetRerunsWithBindingsAndClearBindingsNullsThem) {
   auto& ins = c.prepare("INSERT INTO t(i) VALUES (?)");
   ins.bind(1, 7);
   EXPECT_FALSE(ins.step());
@@ -262,7 +266,7 @@ TEST_F(StatementTest, ResetRerunsWithBindingsAndClearBindingsNullsThem) {
   EXPECT_EQ(sel.get<std::int64_t>(2), 14);
 }
 
-TEST_F(StatementTest, StepFailureCarriesEngineMessageAndSql) {
+TEST_P(StatementTest, StepFailureCarriesEngineMessageAndSql) {
   c.execute("CREATE TABLE u(x NOT NULL)");
   auto& ins = c.prepare("INSERT INTO u VALUES (?)");
   ins.bind(1, nullptr);
@@ -275,7 +279,7 @@ TEST_F(StatementTest, StepFailureCarriesEngineMessageAndSql) {
 // A bind the engine refuses for another reason than the index (here
 // SQLITE_TOOBIG, text over the connection's length limit) throws the
 // engine's code and names the statement.
-TEST_F(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
+TEST_P(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
   auto& ins = c.prepare("INSERT INTO t(s) VALUES (?)");
   sqlite3_limit(c.native_handle(), SQLITE_LIMIT_LENGTH, 8);
   const auto e = thrown([&] { ins.bind(1, std::string(64, 'x')); });
@@ -287,7 +291,7 @@ TEST_F(StatementTest, BindTheEngineRefusesThrowsItsCodeAndTheSql) {
 // "Reads are strict": reading with no current row (before the first step(),
 // or after step() returned false) read as NULL: is_null() true, an optional
 // empty, get<int64> "the value is NULL" on a NOT NULL column (d5a77a9).
-TEST_F(StatementTest, ReadingWithNoCurrentRowIsAnErrorNotNullBug) {
+TEST_P(StatementTest, ReadingWithNoCurrentRowIsAnErrorNotNullBug) {
   c.execute("INSERT INTO t(i) VALUES (1)");
   auto& st = c.prepare("SELECT i FROM t");
   for (int round = 0; round < 2; ++round) {
@@ -311,7 +315,7 @@ TEST_F(StatementTest, ReadingWithNoCurrentRowIsAnErrorNotNullBug) {
 
 // bind() on a statement that is mid-result said only "bad parameter or other
 // API misuse" (d5a77a9): it now says that a reset is needed.
-TEST_F(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
+TEST_P(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
   c.execute("INSERT INTO t(i) VALUES (1), (2)");
   auto& st = c.prepare("SELECT i FROM t WHERE i >= ?1");
   st.bind(1, 0);
@@ -328,7 +332,7 @@ TEST_F(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
 // SQLite stores a bound NaN as NULL without a word (d5a77a9 passed it on):
 // a nullable column silently held NULL, a NOT NULL one failed with a
 // constraint error that did not name the NaN.
-TEST_F(StatementTest, BindingNanIsRefusedNotStoredAsNullBug) {
+TEST_P(StatementTest, BindingNanIsRefusedNotStoredAsNullBug) {
   auto& ins = c.prepare("INSERT INTO t(r) VALUES (?1)");
   const auto e = thrown([&] { ins.bind(1, std::numeric_limits<double>::quiet_NaN()); });
   EXPECT_EQ(e.code().value(), SQLITE_MISMATCH);
@@ -344,7 +348,7 @@ TEST_F(StatementTest, BindingNanIsRefusedNotStoredAsNullBug) {
 // berth saw has nothing to do. These tests take no native handle (that
 // turns the skipping off) and watch the state through berth alone.
 
-TEST_F(StatementTest, ACachedStatementLeftMidResultIsHandedOutFromItsFirstRow) {
+TEST_P(StatementTest, ACachedStatementLeftMidResultIsHandedOutFromItsFirstRow) {
   c.execute("INSERT INTO t(i) VALUES (1), (2), (3)");
   const char* sql = "SELECT i FROM t ORDER BY i";
   auto& st = c.prepare(sql);
@@ -372,7 +376,7 @@ TEST_F(StatementTest, ACachedStatementLeftMidResultIsHandedOutFromItsFirstRow) {
 // SQLite refuses a bind on a statement that has run (SQLITE_MISUSE) until it
 // is reset, whether it returned SQLITE_DONE or failed: the usual INSERT
 // that is stepped once and never reset must still be handed out bindable.
-TEST_F(StatementTest, ACachedStatementThatRanOrFailedIsHandedOutBindable) {
+TEST_P(StatementTest, ACachedStatementThatRanOrFailedIsHandedOutBindable) {
   c.execute("CREATE TABLE u(x NOT NULL)");
   const char* sql = "INSERT INTO u VALUES (?1)";
   auto& ins = c.prepare(sql);
@@ -390,7 +394,7 @@ TEST_F(StatementTest, ACachedStatementThatRanOrFailedIsHandedOutBindable) {
   EXPECT_EQ(sum.get<std::int64_t>(0), 6);
 }
 
-TEST_F(StatementTest, ACachedStatementLeftBoundIsHandedOutCleared) {
+TEST_P(StatementTest, ACachedStatementLeftBoundIsHandedOutCleared) {
   const char* sql = "SELECT ?1";
   auto& st = c.prepare(sql);
   st.bind(1, 5);
@@ -417,7 +421,7 @@ TEST_F(StatementTest, ACachedStatementLeftBoundIsHandedOutCleared) {
 // reset_statements() (the adapter's reset at a pool release) skips what
 // prepare() skips: what was left mid-result or bound is still rewound, and
 // the read lock of a statement left mid-result is released.
-TEST_F(StatementTest, ResetStatementsStillRewindsWhatWasLeftMidResultOrBound) {
+TEST_P(StatementTest, ResetStatementsStillRewindsWhatWasLeftMidResultOrBound) {
   c.execute("INSERT INTO t(i) VALUES (1), (2)");
   auto& sel = c.prepare("SELECT i FROM t ORDER BY i");
   ASSERT_TRUE(sel.step());
@@ -442,7 +446,7 @@ TEST_F(StatementTest, ResetStatementsStillRewindsWhatWasLeftMidResultOrBound) {
 // see it: from then on every hand-out resets and clears, whichever handle
 // it was (a statement's, or the connection's, which reaches every cached
 // statement through sqlite3_next_stmt).
-TEST_F(StatementTest, AStatementUsedThroughANativeHandleIsAlwaysHandedOutResetAndCleared) {
+TEST_P(StatementTest, AStatementUsedThroughANativeHandleIsAlwaysHandedOutResetAndCleared) {
   c.execute("INSERT INTO t(i) VALUES (1), (2)");
   const char* sql = "SELECT i, ?1 FROM t ORDER BY i";
   for (const bool through_connection : {false, true}) {
@@ -467,6 +471,11 @@ TEST_F(StatementTest, AStatementUsedThroughANativeHandleIsAlwaysHandedOutResetAn
     EXPECT_EQ(sqlite3_stmt_busy(h), 0) << "reset_statements() rewinds it too";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(MutexModes, StatementTest, ::testing::Values(SQLITE_OPEN_NOMUTEX, SQLITE_OPEN_FULLMUTEX),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return p.param == SQLITE_OPEN_NOMUTEX ? std::string("NoMutex") : std::string("FullMutex");
+                         });
 
 }  // namespace
 }  // namespace berth::sqlite

@@ -23,6 +23,7 @@
 #include <vector>
 
 struct sqlite3_stmt;
+struct sqlite3_value;
 
 namespace berth::sqlite {
 
@@ -166,6 +167,10 @@ class alignas(128) statement {
   std::span<const std::byte> get_blob(int col) const;
   /// A current row (stepping_) and col in range: the getters' fast path.
   bool readable(int col) const noexcept;
+  /// The type of column col of the current row (readable(col) checked);
+  /// `v` is its value for the sqlite3_value_* readers, or null when they
+  /// may not read it (a connection with a mutex: use sqlite3_column_*).
+  int type_of(int col, sqlite3_value*& v) const noexcept;
   void check_column(int col) const;
   /// check_column, and a current row to read (stepping_).
   void check_row(int col) const;
