@@ -4,7 +4,7 @@
 //   st.bind(1, 30);
 //   while (st.step()) use(st.get<std::int64_t>(0), st.get<std::string>(1));
 //
-// Reads are strict: get<T> checks sqlite3_column_type first and throws
+// Reads are strict: get<T> checks the stored type first and throws
 // sqlite_error (SQLITE_MISMATCH) naming the column, the SQL, the type asked
 // for and the type stored, instead of converting as sqlite3_column_int64 and
 // friends do (TEXT "abc" read as 0). One widening is allowed: an INTEGER read
