@@ -239,6 +239,79 @@ TEST_F(FastPathTest, TwoThreadsEachReuseTheirOwnConnection) {
   EXPECT_EQ(p->counts().idle, 2u);
 }
 
+// The thread's hint carries its slot's metadata and connection addresses,
+// and a lease its slot's metadata address (pool_core.hpp), so that neither
+// side computes them from the index. Five pools: two share a hint way (4
+// ways). A thread alternating between them must get each pool's own
+// connections on the inline case, give each back to its own pool, and
+// discard or evict exactly the connection its lease holds.
+TEST_F(FastPathTest, PoolsSharingAHintWayEachLeaseAndTakeBackTheirOwnConnections) {
+  constexpr std::size_t pools = 5;
+  constexpr std::uint64_t rounds = 100;
+  std::vector<std::shared_ptr<fake_script>> scripts;
+  std::vector<std::unique_ptr<fake_pool>> ps;
+  for (std::size_t k = 0; k < pools; ++k) {
+    scripts.push_back(std::make_shared<fake_script>());
+    scripts.back()->next_id = 1000u * (k + 1);  // pool k's ids: (k + 1) * 1000 + n
+    ps.push_back(std::make_unique<fake_pool>(fake_adapter{scripts.back()},
+                                             protocol_options("way" + std::to_string(k), 2, 2), clock));
+  }
+  for (auto& p : ps) ASSERT_NO_FATAL_FAILURE(warm(*p));
+  // Each round holds two leases of each pool at once: the first on the
+  // thread's hint (inline, except where the pool sharing its way took the
+  // hint since), the second from the ring. A hint whose addresses named
+  // another slot would hand out one connection twice, or another pool's.
+  for (std::uint64_t r = 0; r < rounds; ++r) {
+    for (std::size_t k = 0; k < pools; ++k) {
+      auto a = ps[k]->acquire_for(1s);
+      auto b = ps[k]->acquire_for(1s);
+      ASSERT_TRUE(a.has_value() && b.has_value()) << "pool " << k << ", round " << r;
+      ASSERT_NE((*a)->id, (*b)->id) << "pool " << k << ", round " << r << ": one connection leased twice";
+      ASSERT_EQ((*a)->id / 1000, std::uint64_t{k + 1}) << "pool " << k << ", round " << r;
+      ASSERT_EQ((*b)->id / 1000, std::uint64_t{k + 1}) << "pool " << k << ", round " << r;
+      b = std::move(a);  // b's lease ends here: a release while another is out
+      auto c = ps[k]->acquire_for(1s);  // the one just released
+      ASSERT_TRUE(c.has_value());
+      ASSERT_NE((*c)->id, (*b)->id) << "pool " << k << ", round " << r << ": one connection leased twice";
+    }
+  }
+  // Holds every connection of pool k; their ids.
+  const auto ids_of = [&](std::size_t k) {
+    std::vector<std::uint64_t> ids;
+    std::vector<fake_pool::lease_type> held;
+    for (int n = 0; n < 2; ++n) {
+      auto l = ps[k]->acquire_for(1s);
+      if (!l) {
+        ADD_FAILURE() << "pool " << k << ": " << l.error().message();
+        break;
+      }
+      ids.push_back((*l)->id);
+      held.push_back(std::move(*l));
+    }
+    return ids;
+  };
+  for (std::size_t k = 0; k < pools; ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_EQ(ps[k]->stats().acquired, 1u + 3 * rounds);
+    EXPECT_TRUE(eventually([&] { return ps[k]->counts().idle == ps[k]->counts().total; })) << "every lease came back";
+    auto a = ps[k]->acquire_for(1s);  // the inline case: this thread's hint
+    ASSERT_TRUE(a.has_value());
+    const auto discarded = (*a)->id;
+    a->discard();
+    auto b = ps[k]->acquire_for(1s);
+    ASSERT_TRUE(b.has_value());
+    const auto evicted = (*b)->id;
+    ps[k]->evict(*b);
+    b->release();  // closed (evicted)
+    EXPECT_TRUE(eventually([&] { return scripts[k]->closes.load() == 2u; })) << scripts[k]->closes.load();
+    for (const auto id : ids_of(k)) {
+      EXPECT_NE(id, discarded);
+      EXPECT_NE(id, evicted);
+      EXPECT_EQ(id / 1000, std::uint64_t{k + 1});
+    }
+  }
+}
+
 // The asynchronous fast path claims without counting (try_claim<false>) and
 // counts when its completion runs; a dropped completion gives the claim back
 // uncounted. Sampling 1 in 2 over 8 counted leases times 4.

@@ -98,7 +98,7 @@ class lease {
   /// session state is unknown); the pool replaces it as demand requires. The
   /// lease becomes empty. No-op on an empty lease.
   void discard() noexcept {
-    if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(slot_, detail::release_mode::discard);
+    if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(*slot_, detail::release_mode::discard);
   }
 
  private:
@@ -112,7 +112,7 @@ class lease {
       detail::empty_lease_dereferenced();
     return conn_;
   }
-  lease(pool<A>* p, connection_type* c, std::uint32_t slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
+  lease(pool<A>* p, connection_type* c, detail::slot_meta* slot) noexcept : pool_(p), conn_(c), slot_(slot) {}
 
   /// release(), with unwinding() telling whether the user's code threw;
   /// called only where the answer changes the outcome. pool::with() knows
@@ -141,12 +141,12 @@ class lease {
     } else if (unwinding()) [[unlikely]] {
       mode = detail::release_mode::unwinding;
     }
-    p->release(slot_, mode);
+    p->release(*slot_, mode);
   }
 
   pool<A>* pool_ = nullptr;
   connection_type* conn_ = nullptr;
-  std::uint32_t slot_ = 0;
+  detail::slot_meta* slot_ = nullptr;  // its slot in pool_ (release reads no index: pool_core::slot_at)
 };
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

@@ -97,7 +97,7 @@ class pool final : public detail::pool_core, private sweep_target {
       : pool_core(opts, clock),
         adapter_(std::move(adapter)),
         conns_(std::make_unique<std::optional<connection_type>[]>(slot_capacity(options()))) {
-    set_conn_base(conns_.get());  // read by every acquire, beside the slots (pool_core.hpp)
+    set_conn_base(conns_.get(), sizeof(std::optional<connection_type>));  // before any acquire (pool_core.hpp)
     if constexpr (adapter_with_sweep<A>) {
       force_reaper();  // a sweep flags idle connections stale; the reaper validates them for try_acquire
       adapter_.attach(static_cast<sweep_target*>(this));
@@ -138,10 +138,10 @@ class pool final : public detail::pool_core, private sweep_target {
   /// waking the reaper may briefly take the slow-path mutex. Calls no
   /// adapter function. Thread-safe. Never allocates.
   BERTH_HOT acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t i;
+    const detail::thread_hint* h;
     detail::slot_word::rep seen;
-    if (claim_steady(site, i, seen)) [[likely]]
-      return lease_type(this, conn_at(i), i);
+    if (claim_steady(site, h, seen)) [[likely]]
+      return lease_type(this, conn_in(h->conn), h->meta);
     return acquire_general(seen, detail::acquire_limit{}, site);
   }
 
@@ -159,10 +159,10 @@ class pool final : public detail::pool_core, private sweep_target {
   /// queue) never blocks, never allocates and reads no clock.
   BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t i;
+    const detail::thread_hint* h;
     detail::slot_word::rep seen;
-    if (claim_steady(site, i, seen)) [[likely]]
-      return lease_type(this, conn_at(i), i);
+    if (claim_steady(site, h, seen)) [[likely]]
+      return lease_type(this, conn_in(h->conn), h->meta);
     return acquire_general(seen, {.k = detail::acquire_limit::kind::absolute, .deadline = deadline}, site);
   }
 
@@ -173,10 +173,10 @@ class pool final : public detail::pool_core, private sweep_target {
   template <class Rep, class Period>
   BERTH_HOT acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t i;
+    const detail::thread_hint* h;
     detail::slot_word::rep seen;
-    if (claim_steady(site, i, seen)) [[likely]]
-      return lease_type(this, conn_at(i), i);
+    if (claim_steady(site, h, seen)) [[likely]]
+      return lease_type(this, conn_in(h->conn), h->meta);
     return acquire_general(
         seen, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(timeout)}, site);
   }
@@ -334,10 +334,10 @@ class pool final : public detail::pool_core, private sweep_target {
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
   BERTH_HOT acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
-    std::uint32_t i;
+    const detail::thread_hint* h;
     detail::slot_word::rep seen;
-    if (claim_steady(site, i, seen)) [[likely]]
-      return lease_type(this, conn_at(i), i);
+    if (claim_steady(site, h, seen)) [[likely]]
+      return lease_type(this, conn_in(h->conn), h->meta);
     return acquire_general(seen, site);  // reads the option there, not here
   }
 
@@ -385,7 +385,7 @@ class pool final : public detail::pool_core, private sweep_target {
     // `this == nullptr` and warned of a call through a null `this`
     // (-Wnonnull), which fails a -Werror build of the caller (the tsan
     // preset, LeaseMisuseTest.AMovedFromLeaseIsEmpty...).
-    if (l.pool_ != nullptr && l.pool_ == this) evict_slot(l.slot_);
+    if (l.pool_ != nullptr && l.pool_ == this) evict_slot(slot_index(*l.slot_));
   }
 
   /// The adapter. Thread-safety: that of A's const members.
@@ -395,7 +395,7 @@ class pool final : public detail::pool_core, private sweep_target {
   friend class lease<A>;
 
   /// A lease on slot i, which the caller has claimed.
-  lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, conn_at(i), i); }
+  lease_type make_lease(std::uint32_t i) noexcept { return lease_type(this, conn_at(i), slot_at(i)); }
 
   /// A slot the fast path claimed for an asynchronous completion, until the
   /// completion runs. Destroyed before (its executor dropped the task, its
@@ -531,7 +531,7 @@ class pool final : public detail::pool_core, private sweep_target {
     std::uint32_t held;
     const std::uint32_t i = claim_general<true>(site, held, seen);
     if (i != detail::no_slot) [[likely]]
-      return lease_type(this, conn_at(i), i);
+      return lease_type(this, conn_at(i), slot_at(i));
     return slow(held, limit, site);
   }
 
@@ -543,14 +543,17 @@ class pool final : public detail::pool_core, private sweep_target {
   }
 
   /// Slot i's connection (engaged: the caller owns slot i, which holds one).
-  connection_type* conn_at(std::uint32_t i) const noexcept {
-    return &**(static_cast<std::optional<connection_type>*>(conn_base()) + i);
+  connection_type* conn_at(std::uint32_t i) const noexcept { return conn_in(conn_storage(i)); }
+  /// The connection in one element of the storage (conn_storage(i), or a
+  /// thread hint's copy of it).
+  static connection_type* conn_in(void* storage) noexcept {
+    return &**static_cast<std::optional<connection_type>*>(storage);
   }
 
   BERTH_COLD acquire_result slow(std::uint32_t held, const detail::acquire_limit& limit, std::source_location site) noexcept {
     acquire_error err;
     const std::uint32_t i = claim_slow(held, limit, site, err);
-    if (i != detail::no_slot) return lease_type(this, conn_at(i), i);
+    if (i != detail::no_slot) return lease_type(this, conn_at(i), slot_at(i));
     return failure{std::move(err)};
   }
 

@@ -32,9 +32,15 @@ inline constexpr std::uint32_t no_slot = 0xffffffffu;
 /// Four ways indexed by the pool's id, so a thread alternating between a few pools keeps a hint in
 /// each. Pool ids are never reused, so a hint of a destroyed pool never
 /// matches a live one. Thread-local: no synchronization.
+/// The slot's metadata and connection addresses ride along, so that the
+/// fast path's claim computes neither from the index (five instructions of
+/// a ~60-instruction cycle, bench/icount.sh).
+struct slot_meta;
 struct thread_hint {
   std::uint64_t pool_id = 0;
   std::uint32_t slot = 0;
+  slot_meta* meta = nullptr;  // &pool's slots_[slot]
+  void* conn = nullptr;       // the pool<A>'s connection storage of slot (pool_core::conn_storage)
 };
 inline constexpr std::size_t thread_hint_ways = 4;
 inline thread_local std::array<thread_hint, thread_hint_ways> tls_hints{};
@@ -95,6 +101,12 @@ class slot_table {
   explicit slot_table(std::size_t n) : slots_(std::make_unique<cache_padded<slot_meta>[]>(n)), size_(n) {}
 
   slot_meta& operator[](std::uint32_t i) const noexcept { return slots_[i].value; }
+  /// The index of m, an element of this table (m == (*this)[index_of(m)]).
+  std::uint32_t index_of(const slot_meta& m) const noexcept {
+    const auto bytes = static_cast<std::size_t>(reinterpret_cast<const char*>(&m) -
+                                                reinterpret_cast<const char*>(&slots_[0].value));
+    return static_cast<std::uint32_t>(bytes / sizeof(cache_padded<slot_meta>));
+  }
   std::size_t size() const noexcept { return size_; }
 
   /// Slots by state ([W2] relaxed loads: approximate under load, exact at
