@@ -97,8 +97,10 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   // db holds no mutex (SQLITE_OPEN_NOMUTEX, every connection berth opens:
   // open_mode_flags): a column's value may then be read through
   // sqlite3_column_value() (statement::type_of), which SQLite calls
-  // "unprotected", as if protected (sqlite.org/c3ref/value.html: with no
-  // mutex there is no distinction).
+  // "unprotected", as if protected. "Protected" means that db's mutex is
+  // held (sqlite.org/c3ref/value.html); a connection without one has
+  // nothing to hold, which the page says of the multi-thread mode that
+  // SQLITE_OPEN_NOMUTEX gives a single connection.
   const bool unmutexed;
   const berth::fork_guard origin;  // the process that opened db
   using statement_cache = std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>>;

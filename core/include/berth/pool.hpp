@@ -138,10 +138,10 @@ class pool final : public detail::pool_core, private sweep_target {
   /// waking the reaper may briefly take the slow-path mutex. Calls no
   /// adapter function. Thread-safe. Never allocates.
   BERTH_HOT acquire_result try_acquire(std::source_location site = std::source_location::current()) noexcept {
-    const detail::thread_hint* h;
+    detail::thread_hint h;
     detail::slot_word::rep seen;
     if (claim_steady(site, h, seen)) [[likely]]
-      return lease_type(this, conn_in(h->conn), h->meta);
+      return lease_type(this, conn_in(h.conn), h.meta);
     return acquire_general(seen, detail::acquire_limit{}, site);
   }
 
@@ -159,10 +159,10 @@ class pool final : public detail::pool_core, private sweep_target {
   /// queue) never blocks, never allocates and reads no clock.
   BERTH_HOT acquire_result acquire_until(time_point deadline,
                                std::source_location site = std::source_location::current()) noexcept {
-    const detail::thread_hint* h;
+    detail::thread_hint h;
     detail::slot_word::rep seen;
     if (claim_steady(site, h, seen)) [[likely]]
-      return lease_type(this, conn_in(h->conn), h->meta);
+      return lease_type(this, conn_in(h.conn), h.meta);
     return acquire_general(seen, {.k = detail::acquire_limit::kind::absolute, .deadline = deadline}, site);
   }
 
@@ -173,10 +173,10 @@ class pool final : public detail::pool_core, private sweep_target {
   template <class Rep, class Period>
   BERTH_HOT acquire_result acquire_for(std::chrono::duration<Rep, Period> timeout,
                              std::source_location site = std::source_location::current()) noexcept {
-    const detail::thread_hint* h;
+    detail::thread_hint h;
     detail::slot_word::rep seen;
     if (claim_steady(site, h, seen)) [[likely]]
-      return lease_type(this, conn_in(h->conn), h->meta);
+      return lease_type(this, conn_in(h.conn), h.meta);
     return acquire_general(
         seen, {.k = detail::acquire_limit::kind::relative, .timeout = detail::saturating_ns(timeout)}, site);
   }
@@ -334,10 +334,10 @@ class pool final : public detail::pool_core, private sweep_target {
 
   /// acquire_for(options().acquire_timeout). Thread-safe.
   BERTH_HOT acquire_result acquire(std::source_location site = std::source_location::current()) noexcept {
-    const detail::thread_hint* h;
+    detail::thread_hint h;
     detail::slot_word::rep seen;
     if (claim_steady(site, h, seen)) [[likely]]
-      return lease_type(this, conn_in(h->conn), h->meta);
+      return lease_type(this, conn_in(h.conn), h.meta);
     return acquire_general(seen, site);  // reads the option there, not here
   }
 

@@ -312,11 +312,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// instructions it adds (bench/sqlite_interleave.cpp, BENCHMARKS.md).
   template <bool Count = true>
   BERTH_HOT std::uint32_t try_claim(std::source_location site, std::uint32_t& held) noexcept {
-    const thread_hint* h;
+    thread_hint h;
     slot_word::rep seen;
     if (claim_steady<Count>(site, h, seen)) [[likely]] {
       held = no_slot;
-      return h->slot;
+      return h.slot;
     }
     return claim_general<Count>(site, held, seen);
   }
@@ -332,28 +332,30 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Slot i's element of that storage.
   void* conn_storage(std::uint32_t i) const noexcept { return static_cast<char*>(conn_base_) + i * conn_stride_; }
 
-  /// try_claim()'s inline case alone: true with slot i claimed and noted;
-  /// else false, and `seen` is the word the hint's CAS found (the [W3]
-  /// guess when none was made), to pass to claim_general(). pool<A>'s blocking entry
-  /// points call it directly, so that their inline code has one exit test.
-  /// `claimed`: this thread's hint, whose slot (with its metadata and
-  /// connection storage) is the one claimed when true is returned.
+  /// try_claim()'s inline case alone: true with the slot of `claimed` (a
+  /// copy of this thread's hint: its index, metadata and connection
+  /// storage) claimed and noted; else false, and `seen` is the word the
+  /// hint's CAS found (the [W3] guess when none was made), to pass to
+  /// claim_general(). pool<A>'s blocking entry points call it directly, so
+  /// that their inline code has one exit test.
   template <bool Count = true>
-  BERTH_HOT bool claim_steady(std::source_location site, const thread_hint*& claimed, slot_word::rep& seen) noexcept {
+  BERTH_HOT bool claim_steady(std::source_location site, thread_hint& claimed, slot_word::rep& seen) noexcept {
     seen = slot_atomic::steady_word(slot_state::idle);
     const thread_hint& h = tls_hints[hint_way_];
-    claimed = &h;
     // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
     // path, which applies must_queue().
     if (h.pool_id != fast_key_ || load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
       return false;
-    slot_meta& m = *h.meta;
+    // A copy: a timed lease's note_lease() reads the user's clock, which
+    // could acquire from a pool sharing this hint's way and replace it.
+    claimed = h;
+    slot_meta& m = *claimed.meta;
     if (!BERTH_EXPECT_TRUE(m.word.lease_steady(seen))) [[unlikely]]
       return false;
     if constexpr (Count)
-      note_lease(m, h.slot, site);
+      note_lease(m, claimed.slot, site);
     else
-      note_site(m, h.slot, site);
+      note_site(m, claimed.slot, site);
     return true;
   }
   /// Slot i's metadata (the lease keeps its address: its release computes nothing from the index).
@@ -905,10 +907,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// its start and release_general() at its end (one test on each side).
   const std::uint64_t check_mask_;
   slot_table slots_;
-  /// pool<A>'s connection storage (its first element), set by its
-  /// constructor: read here, beside the slots, by every acquire.
+  /// pool<A>'s connection storage (its first element) and the size of an
+  /// element, set by its constructor: read where a hint is written
+  /// (remember) and where the general paths build a lease; the inline
+  /// acquire takes the hint's copy of the address.
   void* conn_base_ = nullptr;
-  std::size_t conn_stride_ = 0;
   /// on_unwind == unwind_policy::discard (lease::release_when).
   const bool discard_on_unwind_;
   /// validate_on_acquire with validation_bypass 0: every blocking acquire
@@ -919,6 +922,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// or every bit when always_validate_.
   const slot_word::rep slow_mask_;
   // (end of the fast path's line)
+  std::size_t conn_stride_ = 0;  // see conn_base_
   /// This pool's number, unique in the process: the key of its threads'
   /// hints (tls_hints), read by the general paths.
   const std::uint64_t id_;
