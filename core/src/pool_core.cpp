@@ -517,7 +517,9 @@ void pool_core::fill_lease_sites(acquire_error& err, std::source_location site) 
   tally seen[distinct];
   std::size_t n = 0;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].word.state() != slot_state::leased) continue;
+    // acquire: pairs with the [W1] chain, so that a releaser's mark [M1],
+    // stored before its publication, is visible to wait_for_releasers().
+    if (slots_[i].word.state(std::memory_order_acquire) != slot_state::leased) continue;
     const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);  // see above
     if (at.line() == 0) continue;
     std::size_t k = 0;
@@ -773,7 +775,9 @@ void pool_core::shutdown() noexcept {
   std::string report;
   std::size_t outstanding = 0;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].word.state() != slot_state::leased) continue;
+    // acquire: pairs with the [W1] chain, so that a releaser's mark [M1],
+    // stored before its publication, is visible to wait_for_releasers().
+    if (slots_[i].word.state(std::memory_order_acquire) != slot_state::leased) continue;
     ++outstanding;
     const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);
     char line[512];
@@ -788,6 +792,25 @@ void pool_core::shutdown() noexcept {
                  "Release every lease (or call drain()) before destroying the pool.\n",
                  opts_.name.c_str(), outstanding, report.c_str());
     std::abort();
+  }
+  wait_for_releasers();
+}
+
+void pool_core::wait_for_releasers() noexcept {
+  // Every lease is back, but a releaser may still be between its
+  // publication and its last access to this pool (release_mark.hpp). The
+  // window is a few instructions unless the thread was preempted there:
+  // yield, then sleep in growing steps (destruction is not a hot path).
+  std::chrono::microseconds nap{0};
+  while (releasing(this)) {
+    BERTH_TEST_HOOK(releaser_awaited, nullptr);  // test builds only (test_hooks.hpp)
+    if (nap.count() == 0) {
+      std::this_thread::yield();
+      nap = std::chrono::microseconds{1};
+    } else {
+      std::this_thread::sleep_for(nap);
+      nap = std::min(nap * 2, std::chrono::microseconds{1000});
+    }
   }
 }
 

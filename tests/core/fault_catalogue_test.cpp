@@ -274,6 +274,61 @@ TEST_F(ForcedInterleavingTest, ADrainWaitsForTheThreadRetiringTheLastSlotBug) {
   EXPECT_FALSE(e) << e.message();
 }
 
+// ---- a destruction and a releaser past its publication -------------------------------
+
+// B's release has published its slot and stopped before its [G3] gate load
+// (release_published). From there on close() retires the slot and sees no
+// lease out, so a thread may destroy the pool (~registry drains, then
+// destroys); B's gate load, and whatever after_publish() does, would then
+// read freed memory. The destruction must wait for B's release mark
+// (release_mark.hpp): it reaches releaser_awaited, and ends only after B goes
+// on.
+//
+// Breaking it: without the mark (arm_release() removed from the path under
+// test) the destruction does not wait, never reaches releaser_awaited, and
+// this test fails (and B then reads the freed pool: ASan reports it).
+// Checked on this commit for both paths.
+struct DestructionRaceTest : ForcedInterleavingTest {
+  /// Ends `held` on role 2, stopped after its publication; destroys the pool
+  /// on role 3, which must stop at releaser_awaited while B is stopped.
+  void destroy_while_b_is_past_its_publication() {
+    auto b = release_stopped_before_gate_load();
+    unstick guard{gate, clock};
+    ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
+    EXPECT_EQ(pool->counts().leased, 0u) << "B's lease is back: nothing holds the destruction";
+
+    gate.arm(hook_point::releaser_awaited, 3);
+    auto d = std::async(std::launch::async, [this] {
+      hook_role = 3;
+      pool.reset();
+    });
+    ASSERT_TRUE(gate.wait_stopped(hook_point::releaser_awaited, 3))
+        << "the destruction did not wait for B, still inside the pool";
+    EXPECT_EQ(d.wait_for(0s), std::future_status::timeout);
+    gate.release(3);  // it waits on for B's mark, now without stopping
+    gate.release(2);
+    ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+    ASSERT_EQ(d.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(pool, nullptr);
+  }
+};
+
+// The general path: the first lease came from the ring, so its release
+// pushes the index back (pool_core::publish).
+TEST_F(DestructionRaceTest, ADestructionWaitsForAReleaserPastItsPublicationBug) {
+  exhausted();
+  destroy_while_b_is_past_its_publication();
+}
+
+// The inline path: a lease on this thread's hint, whose index is still in
+// the ring, ends with one CAS (pool_core::release).
+TEST_F(DestructionRaceTest, ADestructionWaitsForAnInlineReleaserPastItsPublicationBug) {
+  fake_pool& p = make();
+  p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
+  held.emplace(std::move(p.try_acquire().value()));
+  destroy_while_b_is_past_its_publication();
+}
+
 // ---- the woken head that finds nothing ([G5]) ------------------------------------
 
 // Two waiters, throughput mode. A release wakes the head W1 ([G5]: the woken

@@ -118,6 +118,7 @@
 #include <berth/detail/idle_ring.hpp>
 #include <berth/detail/leak_tracker.hpp>
 #include <berth/detail/reaper.hpp>
+#include <berth/detail/release_mark.hpp>
 #include <berth/detail/slot.hpp>
 #include <berth/detail/slot_state.hpp>
 #include <berth/detail/test_hooks.hpp>
@@ -406,13 +407,16 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if (mode == release_mode::normal && (m.leases.load(std::memory_order_relaxed) & check_mask_) != 0) [[likely]] {
       // [G3] seq_cst: pairs with close()/waiter registration [G2] (put_back's load).
       if (load_gate(std::memory_order_seq_cst) == 0) [[likely]] {
+        arm_release(this);  // [M1] before the publication: shutdown() waits for the mark (release_mark.hpp)
         if (m.word.publish_steady(seen)) [[likely]] {
           BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
           // [G3] seq_cst: after our publication; pairs with [G2] and [G6] (publish's load).
           if (const std::uint64_t g = load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
             after_publish(slot_index(m), g, false);
+          disarm_release();  // [M2] our last access to the pool is behind us
           return;
         }
+        disarm_release();  // nothing published; publish() arms its own
       }
     }
     release_general(slot_index(m), mode, seen);
@@ -591,6 +595,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// the alternative is a silent use-after-free. Called by pool<A>'s
   /// destructor before its storage goes away.
   void shutdown() noexcept;
+  /// shutdown()'s last step: until no thread holds a release mark naming
+  /// this pool (release_mark.hpp [M3]). Never returns while one does.
+  void wait_for_releasers() noexcept;
   /// shutdown() for a fork child's copy (forked()): joins nothing, closes
   /// nothing, locks nothing; leaks the parent's thread handles, the mutex and
   /// the condition variables so that destruction neither terminates nor
@@ -731,7 +738,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     publish(i, from, spared, slot_atomic::steady_word(from));
   }
   /// seed: the word release()'s CAS found, or the [W3] guess.
+  /// Marks this thread [M1] for the publication and what follows it, and
+  /// puts back the caller's mark afterwards (release_mark.hpp).
   void publish(std::uint32_t i, slot_state from, bool spared, slot_word::rep seed) noexcept {
+    const void* const outer = current_release_mark();
+    arm_release(this);  // [M1] before the publication
+    publish_marked(i, from, spared, seed);
+    disarm_release(outer);  // [M2] our last access to the pool is behind us
+  }
+  void publish_marked(std::uint32_t i, slot_state from, bool spared, slot_word::rep seed) noexcept {
     const slot_word::rep before = slots_[i].word.publish_idle(from, seed);
     if (before & slot_word::retire_mask) [[unlikely]]
       return retire(i, from, retire_reason(before));

@@ -47,6 +47,9 @@
 //   slot_retired         pool_core::retire: the slot is empty and counted out
 //                        of open_, before the retiring thread lets go of the
 //                        pool (mutex held).
+//   releaser_awaited     pool_core::wait_for_releasers: the destruction found
+//                        a thread still marked as releasing into this pool
+//                        (release_mark.hpp), before it waits (mutex not held).
 #pragma once
 
 #if defined(BERTH_TEST_HOOKS)
@@ -65,6 +68,7 @@ enum class hook_point : std::uint8_t {
   woken_found_nothing,
   release_published,
   slot_retired,
+  releaser_awaited,
 };
 
 /// A test's hook: the point and its subject (the waiter for the waiter_*
