@@ -22,12 +22,12 @@
 //        acquires that start after close()/drain() returned must fail with
 //        errc::pool_closed, every thread must finish, and after the last lease
 //        comes back no connection is left open.
-//   destroy-racing-release   rounds of --threads threads cycling on a fresh
-//        pool of 16 until told to stop; once every thread has made its last
-//        acquire call, the main thread drains and destroys the pool while
-//        their last releases may still run: the destruction waits for them
-//        (release_mark.hpp), nothing is read after free (ASan, TSan) and no
-//        connection is left open.
+//   destroy-racing-release   rounds of --threads threads cycling a few times
+//        on a fresh pool of 16, each then holding its last lease (if any);
+//        once every thread has made its last acquire call, the main thread
+//        lets them go and at once drains and destroys the pool while their
+//        releases may still run: the destruction waits for them
+//        (release_mark.hpp), never hangs, and leaves no connection open.
 //   live-resize, live-resize-strict   ("living with change", issue 11) the
 //        hammer on a pool of max_size 12 with max_size_limit 24, while a
 //        changer thread resizes it at random (max_size 1..24, min_idle up to
@@ -422,9 +422,13 @@ void run_close_under_load(close_variant v, const run_args& a, std::uint64_t seed
 /// at once drains and destroys the pool, racing their releases. A release
 /// is over for drain() at its publication, before its last access to the
 /// pool: the destruction must wait for that access (release_mark.hpp).
-/// Without the wait ASan reports a heap-use-after-free, TSan a race with the
-/// free. Checked per round: drain() succeeds, and after the destruction the
-/// adapter has no connection open.
+/// Checked per round: drain() succeeds, the destruction ends (the watchdog),
+/// and after it the adapter has no connection open; under ASan and TSan,
+/// nothing is read after the free. The window itself is a few instructions:
+/// without the wait, 3 quick runs under ASan did not land in it (measured),
+/// so the proof that it is closed is the forced interleaving
+/// (DestructionRaceTest in tests/core/fault_catalogue_test.cpp); this
+/// scenario proves that the wait neither hangs nor leaks with 136 threads.
 void run_destroy_racing_release(const run_args& a, std::uint64_t seed) {
   const char* name = "destroy-racing-release";
   const auto start = clock_type::now();

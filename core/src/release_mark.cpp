@@ -2,6 +2,7 @@
 #include <berth/detail/release_mark.hpp>
 
 #include <mutex>
+#include <type_traits>
 
 #include <pthread.h>
 
@@ -66,6 +67,10 @@ struct release_list {
     l.mutex.unlock();
   }
 };
+
+// Never destroyed: a pool destroyed during static destruction (a global
+// pool), or a thread exiting then, still finds the list.
+static_assert(std::is_trivially_destructible_v<release_list>);
 
 }  // namespace
 

@@ -27,8 +27,12 @@
 //            idle to leased; else pop indices from the idle ring until one
 //            CASes idle -> leased, and remember it as the hint. No mutex, no
 //            allocation, no system call.
-//   release: load gate; CAS the slot leased -> idle setting in_ring; push the
-//            index only if in_ring was clear; load gate again. No hint write:
+//   release: load gate; mark this thread as releasing into the pool (a
+//            thread-local store, release_mark.hpp); CAS the slot leased ->
+//            idle setting in_ring; push the index only if in_ring was clear;
+//            load gate again; clear the mark, after which the thread touches
+//            the pool no more (shutdown() waits for marks: from the CAS on,
+//            drain() sees the lease returned). No hint write:
 //            the release used to store it, and dropping that store (with one
 //            metadata lookup fewer in note_lease) took the single-thread cycle
 //            from 16.8 to 12.2 ns on the issue 9 host (BENCHMARKS.md).
@@ -37,7 +41,8 @@
 // thread-local list idea, made a single hint per pool and thread). The hint
 // carries its slot's metadata and connection addresses and the lease keeps
 // the metadata's, so neither side computes them from the index (70.4 ->
-// 59.5 instructions added to a pooled SQLite SELECT 1, bench/icount.sh).
+// 59.5 instructions added to a pooled SQLite SELECT 1, bench/icount.sh; the
+// release mark then added 4: 63.5).
 // Only that steady state is inline in the caller (claim_steady, and the
 // first part of release): each CAS expects the exact steady word (idle or
 // leased, with in_ring, no flag), so any flag, a popped index, a waiter, a
