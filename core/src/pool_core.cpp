@@ -517,9 +517,7 @@ void pool_core::fill_lease_sites(acquire_error& err, std::source_location site) 
   tally seen[distinct];
   std::size_t n = 0;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    // acquire: pairs with the [W1] chain, so that a releaser's mark [M1],
-    // stored before its publication, is visible to wait_for_releasers().
-    if (slots_[i].word.state(std::memory_order_acquire) != slot_state::leased) continue;
+    if (slots_[i].word.state() != slot_state::leased) continue;
     const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);  // see above
     if (at.line() == 0) continue;
     std::size_t k = 0;
@@ -793,7 +791,32 @@ void pool_core::shutdown() noexcept {
                  opts_.name.c_str(), outstanding, report.c_str());
     std::abort();
   }
+  wait_for_retirements();
   wait_for_releasers();
+}
+
+void pool_core::wait_for_retirements() noexcept {
+  // No lease is out, but a releaser may still be retiring its connection
+  // (a discard, a failed reset, a lease ended into the closed pool): its
+  // slot is closing, not leased, so the scan above passed it, and a pool
+  // destroyed without a completed drain() (~registry goes on after a
+  // drain_timeout) would be freed under it. retire()'s last touch is under
+  // mutex_, where it counts open_ down and notifies drained_cv_: wait for
+  // open_ to reach 0 there. The creator and reaper are joined and
+  // close_idle() retired what was idle, so only such retirements remain.
+  std::unique_lock lk(mutex_);
+  bool reported = false;
+  while (open_.load(std::memory_order_acquire) != 0) {  // pairs with retire()'s release
+    BERTH_TEST_HOOK(retirement_awaited, nullptr);      // test builds only (test_hooks.hpp)
+    if (drained_cv_.wait_for(lk, std::chrono::seconds{10}) == std::cv_status::timeout && !reported) {
+      reported = true;  // an adapter's close() that hangs: say what the destruction waits for
+      std::fprintf(stderr,
+                   "berth: pool '%s' is being destroyed and has waited 10 s for %zu connection(s) still "
+                   "being closed by the adapter (a discarded lease, a failed reset, or one returned after "
+                   "close()); it waits on.\n",
+                   opts_.name.c_str(), static_cast<std::size_t>(open_.load(std::memory_order_relaxed)));
+    }
+  }
 }
 
 void pool_core::wait_for_releasers() noexcept {
@@ -802,6 +825,8 @@ void pool_core::wait_for_releasers() noexcept {
   // window is a few instructions unless the thread was preempted there:
   // yield, then sleep in growing steps (destruction is not a hot path).
   std::chrono::microseconds nap{0};
+  const auto since = std::chrono::steady_clock::now();
+  bool reported = false;
   while (releasing(this)) {
     BERTH_TEST_HOOK(releaser_awaited, nullptr);  // test builds only (test_hooks.hpp)
     if (nap.count() == 0) {
@@ -810,6 +835,13 @@ void pool_core::wait_for_releasers() noexcept {
     } else {
       std::this_thread::sleep_for(nap);
       nap = std::min(nap * 2, std::chrono::microseconds{1000});
+    }
+    if (!reported && std::chrono::steady_clock::now() - since > std::chrono::seconds{10}) {
+      reported = true;  // a thread stuck inside a release (waking a waiter, yielding to it)
+      std::fprintf(stderr,
+                   "berth: pool '%s' is being destroyed and has waited 10 s for a thread still inside "
+                   "release() (past the point where its lease counted as returned); it waits on.\n",
+                   opts_.name.c_str());
     }
   }
 }

@@ -38,11 +38,18 @@ struct release_list {
     r.listed = r.linked = false;
   }
 
-  /// The key's destructor: the thread is exiting, its record goes.
+  /// The key's destructor: the thread is exiting, its record goes. It stays
+  /// `listed`, so that a release in a later key destructor of this thread
+  /// does not link it again: glibc runs at most PTHREAD_DESTRUCTOR_ITERATIONS
+  /// rounds, and a record linked in the last one would outlive the thread's
+  /// storage. Such a release (after C++ thread_local destructors, which run
+  /// first) goes unmarked.
   static void on_thread_exit(void* p) noexcept {
     release_list& l = get();
     std::lock_guard lk(l.mutex);
-    l.unlink_locked(*static_cast<release_record*>(p));
+    auto& r = *static_cast<release_record*>(p);
+    l.unlink_locked(r);
+    r.listed = true;
   }
 
   // fork(): the list must not be changing across it, and in the child only

@@ -28,8 +28,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -304,8 +306,13 @@ struct DestructionRaceTest : ForcedInterleavingTest {
     });
     ASSERT_TRUE(gate.wait_stopped(hook_point::releaser_awaited, 3))
         << "the destruction did not wait for B, still inside the pool";
+    // Let it go on: it must keep waiting (it comes back to the point), not
+    // give up after one look, for as long as B is stopped.
+    const int looks = gate.hits(hook_point::releaser_awaited);
+    gate.release(3);
+    ASSERT_TRUE(eventually([&] { return gate.hits(hook_point::releaser_awaited) > looks + 2; }))
+        << "the destruction stopped waiting while B was still inside the pool";
     EXPECT_EQ(d.wait_for(0s), std::future_status::timeout);
-    gate.release(3);  // it waits on for B's mark, now without stopping
     gate.release(2);
     ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
     ASSERT_EQ(d.wait_for(5s), std::future_status::ready);
@@ -327,6 +334,73 @@ TEST_F(DestructionRaceTest, ADestructionWaitsForAnInlineReleaserPastItsPublicati
   p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
   held.emplace(std::move(p.try_acquire().value()));
   destroy_while_b_is_past_its_publication();
+}
+
+// B discards its lease: the slot goes leased -> closing and B closes the
+// connection (the adapter's close(), then the closed event) before it takes
+// the mutex to count it out of open_. The slot is not leased, so a
+// destruction without a completed drain() (~registry goes on after a
+// drain_timeout; here the pool is destroyed directly) found no lease out and
+// freed the pool under B. It must wait until B has counted the connection
+// out (wait_for_retirements): it reaches retirement_awaited and ends only
+// after B goes on. B stops inside its closed event (the pool's on_event).
+//
+// Breaking it: without wait_for_retirements() in shutdown() the destruction
+// never reaches retirement_awaited and this test fails (checked on this
+// commit).
+TEST_F(DestructionRaceTest, ADestructionWaitsForAReleaserStillRetiringItsConnectionBug) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool in_event = false, let_go = false;  // guarded by m
+  pool_options o = testing::protocol_options("forced", 1, 1);
+  o.on_event = [&](const pool_event& e) {
+    if (e.kind != event_kind::closed || hook_role != 2) return;
+    std::unique_lock lk(m);
+    in_event = true;
+    cv.notify_all();
+    cv.wait_for(lk, hook_gate::stop_bound, [&] { return let_go; });
+  };
+  pool = std::make_unique<fake_pool>(fake_adapter{script}, o, clock);
+  held.emplace(std::move(pool->try_acquire().value()));
+  unstick guard{gate, clock};
+  struct let_b_go {
+    std::mutex& m;
+    std::condition_variable& cv;
+    bool& flag;
+    ~let_b_go() {
+      std::lock_guard lk(m);
+      flag = true;
+      cv.notify_all();
+    }
+  } b_guard{m, cv, let_go};
+
+  auto b = std::async(std::launch::async, [this] {
+    hook_role = 2;
+    held->discard();  // retired by B: closing, closed, then counted out under the mutex
+  });
+  {
+    std::unique_lock lk(m);
+    ASSERT_TRUE(cv.wait_for(lk, hook_gate::stop_bound, [&] { return in_event; }));
+  }
+  EXPECT_EQ(pool->counts().leased, 0u) << "B's slot is closing, not leased: nothing holds the destruction";
+
+  gate.arm(hook_point::retirement_awaited, 3);
+  auto d = std::async(std::launch::async, [this] {
+    hook_role = 3;
+    pool.reset();
+  });
+  ASSERT_TRUE(gate.wait_stopped(hook_point::retirement_awaited, 3))
+      << "the destruction did not wait for B, still retiring its connection";
+  gate.release(3);  // it waits on the condition variable; B's count wakes it
+  {
+    std::lock_guard lk(m);
+    let_go = true;
+    cv.notify_all();
+  }
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(d.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(pool, nullptr);
+  EXPECT_EQ(script->live.load(), 0);
 }
 
 // ---- the woken head that finds nothing ([G5]) ------------------------------------

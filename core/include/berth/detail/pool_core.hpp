@@ -600,6 +600,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// the alternative is a silent use-after-free. Called by pool<A>'s
   /// destructor before its storage goes away.
   void shutdown() noexcept;
+  /// shutdown(), after its lease check: until no connection is open, i.e.
+  /// until every retirement in progress (a discard, a failed reset, a lease
+  /// ended into the closed pool) has let go of mutex_.
+  void wait_for_retirements() noexcept;
   /// shutdown()'s last step: until no thread holds a release mark naming
   /// this pool (release_mark.hpp [M3]). Never returns while one does.
   void wait_for_releasers() noexcept;

@@ -28,13 +28,22 @@
 // CAS (a new hand-off protocol: every [G3]-[G7] role of the post-publication
 // gate load moved into the slot words).
 //
-// User code after a publication: only retire() runs it (the adapter's
-// close, the event hook), and retire() is safe on its own (its last touch is
-// under the mutex drain() takes). A release nested in that user code clears
-// the mark early; nothing of the outer release but retire()'s return follows.
-// pool_core::publish() re-arms the mark right before its CAS and restores the
+// User code after a publication, and releases nested in it: the inline
+// release clears its mark to null (restoring an outer mark would cost a
+// load, and would not cover the outer pool during the nested window anyway),
+// so a release nested in user code ends the outer release's protection
+// early. Two kinds of user code run in a marked window:
+//   - retire() (the adapter's close, the event hook). It needs no mark: its
+//     last touch is under mutex_, where it counts open_ down, and
+//     shutdown() waits for open_ to reach 0 under mutex_
+//     (wait_for_retirements), whether or not a drain() completed. Nothing
+//     of the outer release but retire()'s return follows it.
+//   - an executor's post() (waking an asynchronous waiter, under mutex_).
+//     The executor contract (berth/executor.hpp) forbids post() to end a
+//     lease of any pool.
+// pool_core::publish() arms the mark right before its CAS and restores the
 // caller's mark afterwards, so a publication nested in another pool's
-// post-publication code (none today) would not clear it.
+// post-publication code would not clear it.
 //
 // Synchronization:
 //   [M1] arm: store(pool, release), sequenced before the publishing CAS

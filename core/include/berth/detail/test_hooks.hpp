@@ -47,6 +47,9 @@
 //   slot_retired         pool_core::retire: the slot is empty and counted out
 //                        of open_, before the retiring thread lets go of the
 //                        pool (mutex held).
+//   retirement_awaited   pool_core::wait_for_retirements: the destruction found
+//                        a connection still being closed by its releaser,
+//                        before it waits for it (mutex held).
 //   releaser_awaited     pool_core::wait_for_releasers: the destruction found
 //                        a thread still marked as releasing into this pool
 //                        (release_mark.hpp), before it waits (mutex not held).
@@ -68,6 +71,7 @@ enum class hook_point : std::uint8_t {
   woken_found_nothing,
   release_published,
   slot_retired,
+  retirement_awaited,
   releaser_awaited,
 };
 
