@@ -472,6 +472,40 @@ TEST_P(StatementTest, AStatementUsedThroughANativeHandleIsAlwaysHandedOutResetAn
   }
 }
 
+// A TEXT value of a UTF-16 database is converted to UTF-8 when read as
+// text, which allocates; when that fails SQLite returns a null pointer, and
+// get_text() returned an empty view: a 256 KiB string read as "" with no
+// error. It throws SQLITE_NOMEM, and the row reads whole again once memory
+// is there. The allocation fails under sqlite3_hard_heap_limit64 (process
+// wide: restored before the test ends).
+TEST_P(StatementTest, TextThatCannotBeConvertedForLackOfMemoryThrowsNomemNotEmptyBug) {
+  connection u = connection::open(dir.file("u16.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | GetParam());
+  u.execute("PRAGMA encoding = 'UTF-16le'");
+  u.execute("CREATE TABLE w(s TEXT)");
+  const std::string big(256 * 1024, 'x');
+  auto& ins = u.prepare("INSERT INTO w VALUES (?1)");
+  ins.bind(1, std::string_view(big));
+  EXPECT_FALSE(ins.step());
+  auto& sel = u.prepare("SELECT s FROM w");
+  ASSERT_TRUE(sel.step());
+  if (sqlite3_memory_used() == 0) GTEST_SKIP() << "this SQLite keeps no memory statistics: no heap limit";
+  const sqlite3_int64 before = sqlite3_hard_heap_limit64(-1);
+  struct restore {
+    sqlite3_int64 limit;
+    ~restore() { sqlite3_hard_heap_limit64(limit); }
+  } guard{before};
+  sqlite3_hard_heap_limit64(sqlite3_memory_used() + 16 * 1024);  // far below the 256 KiB conversion
+  const sqlite_error e = thrown([&] { (void)sel.get<std::string_view>(0); });
+  sqlite3_hard_heap_limit64(before);
+  EXPECT_EQ(e.code().value() & 0xff, SQLITE_NOMEM) << e.what();
+  EXPECT_NE(std::string(e.what()).find("column 0 as TEXT"), std::string::npos) << e.what();
+  // SQLite drops the value it could not convert (the column reads NULL
+  // from then on): the row is read again.
+  sel.reset();
+  ASSERT_TRUE(sel.step());
+  EXPECT_EQ(sel.get<std::string>(0), big) << "the value is read whole once memory is there";
+}
+
 INSTANTIATE_TEST_SUITE_P(MutexModes, StatementTest, ::testing::Values(SQLITE_OPEN_NOMUTEX, SQLITE_OPEN_FULLMUTEX),
                          [](const ::testing::TestParamInfo<int>& p) {
                            return p.param == SQLITE_OPEN_NOMUTEX ? std::string("NoMutex") : std::string("FullMutex");

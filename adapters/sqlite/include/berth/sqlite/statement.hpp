@@ -114,7 +114,9 @@ class alignas(128) statement {
   /// std::optional of any of these (nullopt for NULL). Throws sqlite_error
   /// (SQLITE_MISMATCH) when the stored type differs, (SQLITE_RANGE) on a bad
   /// index, (SQLITE_MISUSE) when there is no current row (see is_null); the
-  /// message names column, SQL, expected and actual types.
+  /// message names column, SQL, expected and actual types. A TEXT read that
+  /// SQLite cannot convert to UTF-8 for lack of memory (a UTF-16 database)
+  /// throws SQLITE_NOMEM, never an empty string.
   template <class T>
   T get(int col) const {
     if constexpr (is_optional<T>::value) {
@@ -175,6 +177,9 @@ class alignas(128) statement {
   /// check_column, and a current row to read (stepping_).
   void check_row(int col) const;
   void check_type(int col, int expected, const char* expected_name) const;
+  /// get_text() could not read a TEXT value for lack of memory: throws
+  /// SQLITE_NOMEM naming the column.
+  [[noreturn]] void read_failed(int col, const char* as, const char* doing) const;
   void check_bind(int index, int rc);
   [[noreturn]] void bind_out_of_range(int index) const;
   [[noreturn]] void bind_value_out_of_range(int index, std::uint64_t value) const;
