@@ -288,7 +288,7 @@ TEST_F(ForcedInterleavingTest, ADrainWaitsForTheThreadRetiringTheLastSlotBug) {
 //
 // Breaking it: without the mark (arm_release() removed from the path under
 // test) the destruction does not wait, never reaches releaser_awaited, and
-// this test fails (and B then reads the freed pool: ASan reports it).
+// this test fails (and B then reads the freed pool).
 // Checked on this commit for both paths.
 struct DestructionRaceTest : ForcedInterleavingTest {
   /// Ends `held` on role 2, stopped after its publication; destroys the pool
