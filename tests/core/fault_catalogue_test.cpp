@@ -291,6 +291,18 @@ TEST_F(ForcedInterleavingTest, ADrainWaitsForTheThreadRetiringTheLastSlotBug) {
 // this test fails (and B then reads the freed pool).
 // Checked on this commit for both paths.
 struct DestructionRaceTest : ForcedInterleavingTest {
+  /// Destroys the pool on a thread with role 3, which stops at `p` if it
+  /// gets there (check with gate.stopped()).
+  std::future<void> destroy_stopped_at(hook_point p) {
+    gate.arm(p, 3);
+    auto d = std::async(std::launch::async, [this] {
+      hook_role = 3;
+      pool.reset();
+    });
+    (void)gate.wait_stopped(p, 3);
+    return d;
+  }
+
   /// Ends `held` on role 2, stopped after its publication; destroys the pool
   /// on role 3, which must stop at releaser_awaited while B is stopped.
   void destroy_while_b_is_past_its_publication() {
@@ -299,12 +311,8 @@ struct DestructionRaceTest : ForcedInterleavingTest {
     ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
     EXPECT_EQ(pool->counts().leased, 0u) << "B's lease is back: nothing holds the destruction";
 
-    gate.arm(hook_point::releaser_awaited, 3);
-    auto d = std::async(std::launch::async, [this] {
-      hook_role = 3;
-      pool.reset();
-    });
-    ASSERT_TRUE(gate.wait_stopped(hook_point::releaser_awaited, 3))
+    auto d = destroy_stopped_at(hook_point::releaser_awaited);
+    ASSERT_TRUE(gate.stopped(hook_point::releaser_awaited, 3))
         << "the destruction did not wait for B, still inside the pool";
     // Let it go on: it must keep waiting (it comes back to the point), not
     // give up after one look, for as long as B is stopped.
@@ -384,12 +392,8 @@ TEST_F(DestructionRaceTest, ADestructionWaitsForAReleaserStillRetiringItsConnect
   }
   EXPECT_EQ(pool->counts().leased, 0u) << "B's slot is closing, not leased: nothing holds the destruction";
 
-  gate.arm(hook_point::retirement_awaited, 3);
-  auto d = std::async(std::launch::async, [this] {
-    hook_role = 3;
-    pool.reset();
-  });
-  ASSERT_TRUE(gate.wait_stopped(hook_point::retirement_awaited, 3))
+  auto d = destroy_stopped_at(hook_point::retirement_awaited);
+  ASSERT_TRUE(gate.stopped(hook_point::retirement_awaited, 3))
       << "the destruction did not wait for B, still retiring its connection";
   gate.release(3);  // it waits on the condition variable; B's count wakes it
   {

@@ -235,16 +235,16 @@ std::string_view statement::get_text(int col) const {
   // Pointer first, then the size (SQLite's documented order).
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
   if (p == nullptr) [[unlikely]]  // a TEXT value: out of memory converting it (a UTF-16 database)
-    read_failed(col, "TEXT (string)", "converting it to UTF-8");
+    text_failed(col);
   const int n = sqlite3_column_bytes(stmt_, col);
   return {p, static_cast<std::size_t>(n)};
 }
 
-void statement::read_failed(int col, const char* as, const char* doing) const {
-  // An empty view would pass for "" (or an empty blob) and lose the value
-  // without a word.
+void statement::text_failed(int col) const {
+  // An empty view would pass for "" and lose the value without a word.
   conn_->fail_with(SQLITE_NOMEM,
-                   "reading column " + std::to_string(col) + " as " + as + ": out of memory " + doing, sql());
+                   "reading column " + std::to_string(col) + " as TEXT (string): out of memory converting it to UTF-8",
+                   sql());
 }
 
 std::span<const std::byte> statement::get_blob(int col) const {

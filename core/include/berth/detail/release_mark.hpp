@@ -11,7 +11,7 @@
 // freed memory. retire() already ends with its last touch under the mutex
 // that drain() takes (ADrainWaitsForTheThreadRetiringTheLastSlotBug); this
 // closes the same window on the publishing paths
-// (ForcedInterleavingTest.ADestructionWaitsForAReleaserPastItsPublicationBug).
+// (DestructionRaceTest in tests/core/fault_catalogue_test.cpp).
 //
 // The mark. Each thread that releases has one release_record in its static
 // thread-local storage: `pool` is the pool whose slot it is publishing, or
@@ -82,9 +82,9 @@ struct release_record {
 /// thread-local load, with no initialization guard.
 inline thread_local release_record tls_release{};
 
-/// Lists this thread's record (its first release, or a release during its
-/// exit after the key's destructor ran). Takes the list's mutex. Never
-/// allocates after the process's first call (pthread_key_create).
+/// Lists this thread's record (its first release; after the key's
+/// destructor ran at its exit the record stays unlinked). Takes the list's
+/// mutex. Never allocates after the process's first call (pthread_key_create).
 BERTH_COLD void list_releaser() noexcept;
 
 /// Marks this thread as possibly touching `pool` from now until

@@ -177,9 +177,9 @@ class alignas(128) statement {
   /// check_column, and a current row to read (stepping_).
   void check_row(int col) const;
   void check_type(int col, int expected, const char* expected_name) const;
-  /// get_text() could not read a TEXT value for lack of memory: throws
+  /// get_text() could not convert a TEXT value for lack of memory: throws
   /// SQLITE_NOMEM naming the column.
-  [[noreturn]] void read_failed(int col, const char* as, const char* doing) const;
+  [[noreturn]] void text_failed(int col) const;
   void check_bind(int index, int rc);
   [[noreturn]] void bind_out_of_range(int index) const;
   [[noreturn]] void bind_value_out_of_range(int index, std::uint64_t value) const;
