@@ -29,8 +29,8 @@
 //        the pool, or every other round destroys it without drain() as soon
 //        as no lease is counted out, while their releases and retirements
 //        may still run: the destruction waits for them (release_mark.hpp,
-//        pool_core::wait_for_retirements), never hangs, and leaves no
-//        connection open.
+//        gate_line.hpp's pins, pool_core::wait_for_retirements), never
+//        hangs, and leaves no connection open.
 //   live-resize, live-resize-strict   ("living with change", issue 11) the
 //        hammer on a pool of max_size 12 with max_size_limit 24, while a
 //        changer thread resizes it at random (max_size 1..24, min_idle up to
@@ -426,7 +426,8 @@ void run_close_under_load(close_variant v, const run_args& a, std::uint64_t seed
 /// soon as no lease is counted out, without drain()), racing their releases
 /// and discards. A release
 /// is over for drain() at its publication, before its last access to the
-/// pool: the destruction must wait for that access (release_mark.hpp).
+/// pool: the destruction must wait for that access (release_mark.hpp,
+/// gate_line.hpp), or the access must not be to the pool.
 /// Checked per round: drain() succeeds, the destruction ends (the watchdog),
 /// and after it the adapter has no connection open; under ASan and TSan,
 /// nothing is read after the free. The window itself is a few instructions:

@@ -83,7 +83,7 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock, std::uint64_
       sizing_(pack({.max_size = opts_.max_size, .min_idle = opts_.min_idle})),
       sync_(std::make_unique<sync_block>()),
       mutex_(sync_->mutex),
-      waiters_(mutex_, gate_, *this, saturating_ns(opts_.handoff_after)),
+      waiters_(mutex_, gate_.line().word, *this, saturating_ns(opts_.handoff_after)),
       creator_(opts_, static_cast<std::uint_fast32_t>(std::random_device{}() ^ id_)),
       breaker_(breaker_config_of(opts_), static_cast<std::uint_fast32_t>(std::random_device{}() ^ (id_ << 8))),
       creator_cv_(sync_->creator_cv),
@@ -115,6 +115,7 @@ void pool_core::abandon() noexcept {
   for (std::thread* t : {&creator_thread_, &reaper_thread_, &async_thread_})
     if (t->joinable()) (void)new (std::nothrow) std::thread(std::move(*t));
   (void)sync_.release();
+  gate_.abandon();  // a parent's releaser may have been pinned at the fork: the line stays out of the table
 }
 
 void pool_core::fill_forked(acquire_error& err) const noexcept {
@@ -791,8 +792,25 @@ void pool_core::shutdown() noexcept {
                  opts_.name.c_str(), outstanding, report.c_str());
     std::abort();
   }
-  wait_for_retirements();
+  // Every lease is back. A releaser may still be past its publication:
+  // inline ones enter the pool only through a pin of the gate line, which
+  // fails from the generation's bump on; the general paths are marked
+  // (release_mark.hpp). Wait for both; then nothing publishes any more, and
+  // a connection an inline releaser published after close() and left idle
+  // (its pin failed) is closed here.
+  gate_.retire();
   wait_for_releasers();
+  close_idle();
+  wait_for_retirements();
+}
+
+void pool_core::after_publish_pinned(pool_core* p, slot_meta& m, gate_line& gate, std::uint64_t generation) noexcept {
+  if (!pin(gate, generation)) return;  // the pool is gone or going: its destruction closes what we published
+  BERTH_TEST_HOOK(release_pinned, nullptr);  // test builds only (test_hooks.hpp)
+  // [G3] seq_cst: a later load than release()'s, after the same publication.
+  if (const std::uint64_t g = p->load_gate(std::memory_order_seq_cst); g != 0)
+    p->after_publish(p->slot_index(m), g, false);
+  unpin(gate);  // [L4] our last access to the pool is behind us
 }
 
 void pool_core::wait_for_retirements() noexcept {
@@ -827,7 +845,7 @@ void pool_core::wait_for_releasers() noexcept {
   std::chrono::microseconds nap{0};
   const auto since = std::chrono::steady_clock::now();
   bool reported = false;
-  while (releasing(this)) {
+  while (releasing(this) || gate_.pinned()) {
     BERTH_TEST_HOOK(releaser_awaited, nullptr);  // test builds only (test_hooks.hpp)
     if (nap.count() == 0) {
       std::this_thread::yield();

@@ -16,6 +16,7 @@
 // connection and a sleeping waiter cannot coexist once every thread has
 // finished its step; a release is never lost whatever point of an acquirer's
 // slow path it lands in.
+#include <berth/detail/gate_line.hpp>
 #include <berth/pool.hpp>
 
 #include "support/eventually.hpp"
@@ -29,6 +30,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -282,14 +284,21 @@ TEST_F(ForcedInterleavingTest, ADrainWaitsForTheThreadRetiringTheLastSlotBug) {
 // (release_published). From there on close() retires the slot and sees no
 // lease out, so a thread may destroy the pool (~registry drains, then
 // destroys); B's gate load, and whatever after_publish() does, would then
-// read freed memory. The destruction must wait for B's release mark
-// (release_mark.hpp): it reaches releaser_awaited, and ends only after B goes
-// on.
+// read freed memory.
 //
-// Breaking it: without the mark (arm_release() removed from the path under
-// test) the destruction does not wait, never reaches releaser_awaited, and
-// this test fails (and B then reads the freed pool).
-// Checked on this commit for both paths.
+// The general paths (publish(), release_general()) are marked: the
+// destruction must wait for B's release mark (release_mark.hpp): it reaches
+// releaser_awaited, and ends only after B goes on. The inline release is
+// not marked: it reads only the gate line after its CAS, which outlives the
+// pool (gate_line.hpp), and enters the pool only through a pin the
+// destruction waits for.
+//
+// Breaking it: without the mark (arm_release() removed from publish()) the
+// general-path test fails (and B then reads the freed pool); without the
+// pin wait (gate_.pinned() out of wait_for_releasers()) the pinned test
+// does; with the inline release's second gate load back on the pool, or
+// pin() ignoring the generation, the freed-pool test crashes on the
+// poisoned storage. Checked on this commit.
 struct DestructionRaceTest : ForcedInterleavingTest {
   /// Destroys the pool on a thread with role 3, which stops at `p` if it
   /// gets there (check with gate.stopped()).
@@ -303,25 +312,19 @@ struct DestructionRaceTest : ForcedInterleavingTest {
     return d;
   }
 
-  /// Ends `held` on role 2, stopped after its publication; destroys the pool
-  /// on role 3, which must stop at releaser_awaited while B is stopped.
-  void destroy_while_b_is_past_its_publication() {
-    auto b = release_stopped_before_gate_load();
-    unstick guard{gate, clock};
-    ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
-    EXPECT_EQ(pool->counts().leased, 0u) << "B's lease is back: nothing holds the destruction";
-
+  /// The destruction on role 3 must stop at releaser_awaited while B (role
+  /// 2, its future `b`) is stopped inside the pool, keep waiting (come back
+  /// to the point, not give up after one look), and end once B goes on.
+  void expect_destruction_waits_for_b(std::future<void>& b) {
     auto d = destroy_stopped_at(hook_point::releaser_awaited);
     ASSERT_TRUE(gate.stopped(hook_point::releaser_awaited, 3))
         << "the destruction did not wait for B, still inside the pool";
-    // Let it go on: it must keep waiting (it comes back to the point), not
-    // give up after one look, for as long as B is stopped.
     const int looks = gate.hits(hook_point::releaser_awaited);
     gate.release(3);
     ASSERT_TRUE(eventually([&] { return gate.hits(hook_point::releaser_awaited) > looks + 2; }))
         << "the destruction stopped waiting while B was still inside the pool";
     EXPECT_EQ(d.wait_for(0s), std::future_status::timeout);
-    gate.release(2);
+    gate.release_all();
     ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
     ASSERT_EQ(d.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(pool, nullptr);
@@ -332,16 +335,72 @@ struct DestructionRaceTest : ForcedInterleavingTest {
 // pushes the index back (pool_core::publish).
 TEST_F(DestructionRaceTest, ADestructionWaitsForAReleaserPastItsPublicationBug) {
   exhausted();
-  destroy_while_b_is_past_its_publication();
+  auto b = release_stopped_before_gate_load();
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
+  EXPECT_EQ(pool->counts().leased, 0u) << "B's lease is back: nothing holds the destruction";
+  expect_destruction_waits_for_b(b);
 }
 
-// The inline path: a lease on this thread's hint, whose index is still in
-// the ring, ends with one CAS (pool_core::release).
-TEST_F(DestructionRaceTest, ADestructionWaitsForAnInlineReleaserPastItsPublicationBug) {
+// The inline path, the pool destroyed while B is stopped after its CAS: the
+// destruction does not wait for B (no mark, no pin), and B, let go after
+// the pool's storage was poisoned, loads only the gate line: closed, so it
+// tries a pin with its pool's generation, which fails. A pool made next
+// takes the same line (the table's last given back) and sees neither B's
+// failed pin nor anything of the old pool: it serves, and its own
+// destruction does not hang on a pin.
+TEST_F(DestructionRaceTest, AnInlineReleaserPastItsPublicationTouchesNothingOfTheDestroyedPoolBug) {
+  struct storage_t {
+    alignas(fake_pool) unsigned char bytes[sizeof(fake_pool)];
+  };
+  auto storage = std::make_unique<storage_t>();
+  auto* p = new (storage->bytes) fake_pool(fake_adapter{script}, testing::protocol_options("forced", 1, 1), clock);
+  p->try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
+  held.emplace(std::move(p->try_acquire().value()));
+  const std::size_t free_before = detail::free_gate_lines();
+
+  auto b = release_stopped_before_gate_load();
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
+  EXPECT_EQ(p->counts().leased, 0u) << "B's lease is back: nothing holds the destruction";
+  auto d = std::async(std::launch::async, [p] {
+    hook_role = 3;
+    p->~fake_pool();
+  });
+  ASSERT_EQ(d.wait_for(5s), std::future_status::ready) << "the destruction waited for an inline releaser";
+  EXPECT_EQ(script->live.load(), 0) << "the connection B published was closed by the destruction";
+  EXPECT_EQ(detail::free_gate_lines(), free_before + 1) << "the line went back to the table";
+  std::memset(storage->bytes, 0xA5, sizeof storage->bytes);  // B must not read the pool now
+
+  fake_pool& next = exhausted();  // takes the line back; a waiter makes its gate non-zero
+  EXPECT_EQ(detail::free_gate_lines(), free_before);
+  auto w = start_acquirer(1);
+  ASSERT_TRUE(asleep(1));
+  gate.release(2);  // B: the gate line (now next's, non-zero), a pin with an old generation, nothing else
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
+  held.reset();
+  expect_served(next, clock, t0, {&w});
+  pool.reset();  // would wait forever for a pin B left behind
+  EXPECT_EQ(script->live.load(), 0);
+}
+
+// The inline path, B inside the pool: the pool closed while B was stopped
+// after its CAS, so B's gate load sees the closed bit, pins the line and
+// stops there (release_pinned), about to retire what it published. The
+// destruction must wait for the pin.
+TEST_F(DestructionRaceTest, ADestructionWaitsForAnInlineReleaserPinnedInThePoolBug) {
   fake_pool& p = make();
   p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
   held.emplace(std::move(p.try_acquire().value()));
-  destroy_while_b_is_past_its_publication();
+  auto b = release_stopped_before_gate_load();
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
+  gate.arm(hook_point::release_pinned, 2);
+  EXPECT_FALSE(p.drain(0s)) << "drain() closes the pool and retires what B published";
+  gate.release(2);
+  ASSERT_TRUE(gate.wait_stopped(hook_point::release_pinned, 2)) << "B saw the closed gate and pinned";
+  expect_destruction_waits_for_b(b);
+  EXPECT_EQ(script->live.load(), 0);
 }
 
 // B discards its lease: the slot goes leased -> closing and B closes the

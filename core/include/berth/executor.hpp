@@ -21,10 +21,8 @@ namespace berth {
 ///     must not run task inline (berth calls post with its slow-path mutex
 ///     held: an inline run would deadlock, and user code must not run under
 ///     berth's lock);
-///   - it must not block and must not call back into the pool, nor end a
-///     lease of any berth pool (berth may call post() from inside another
-///     thread's release, whose protection against the pool's destruction
-///     a nested release would end early: detail/release_mark.hpp);
+///   - it must not block and must not call back into the pool (berth may
+///     call post() from inside another thread's release);
 ///   - if it throws (out of memory), berth runs the completion on the
 ///     pool's own async thread instead, so nothing is lost;
 ///   - if the executor is destroyed with the task still queued, the task is

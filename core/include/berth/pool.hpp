@@ -115,8 +115,9 @@ class pool final : public detail::pool_core, private sweep_target {
   /// Closes the pool and joins its thread. Aborts, naming each lease and
   /// where it was acquired, if leases are still outstanding. A lease whose
   /// connection is back but whose release() has not returned yet is waited
-  /// for (detail/release_mark.hpp): destroying the pool right after drain()
-  /// is safe while other threads finish their releases. In a fork child
+  /// for when it still needs the pool (detail/release_mark.hpp,
+  /// detail/gate_line.hpp): destroying the pool right after drain() is safe
+  /// while other threads finish their releases. In a fork child
   /// that inherited the pool (forked(), berth/fork.hpp) it closes nothing,
   /// joins nothing and never blocks: the connections (the parent's
   /// sessions), the parent's thread handles and the slow-path mutex are

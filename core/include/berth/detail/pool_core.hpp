@@ -27,12 +27,14 @@
 //            idle to leased; else pop indices from the idle ring until one
 //            CASes idle -> leased, and remember it as the hint. No mutex, no
 //            allocation, no system call.
-//   release: load gate; mark this thread as releasing into the pool (a
-//            thread-local store, release_mark.hpp); CAS the slot leased ->
-//            idle setting in_ring; push the index only if in_ring was clear;
-//            load gate again; clear the mark, after which the thread touches
-//            the pool no more (shutdown() waits for marks: from the CAS on,
-//            drain() sees the lease returned). No hint write:
+//   release: load gate (and its generation, gate_line.hpp); CAS the slot
+//            leased -> idle setting in_ring; push the index only if in_ring
+//            was clear; load gate again. From the CAS on drain() sees the
+//            lease returned and the pool may be destroyed: the second load
+//            reads the gate line, which outlives the pool, and a non-zero
+//            gate enters the pool only through a pin that shutdown() waits
+//            for; the general paths mark the thread instead
+//            (release_mark.hpp). No hint write:
 //            the release used to store it, and dropping that store (with one
 //            metadata lookup fewer in note_lease) took the single-thread cycle
 //            from 16.8 to 12.2 ns on the issue 9 host (BENCHMARKS.md).
@@ -42,7 +44,7 @@
 // carries its slot's metadata and connection addresses and the lease keeps
 // the metadata's, so neither side computes them from the index (70.4 ->
 // 59.5 instructions added to a pooled SQLite SELECT 1, bench/icount.sh; the
-// release mark then added 4: 63.5).
+// release mark then added 4: 63.5; the gate line in its place, 62.5).
 // Only that steady state is inline in the caller (claim_steady, and the
 // first part of release): each CAS expects the exact steady word (idle or
 // leased, with in_ring, no flag), so any flag, a popped index, a waiter, a
@@ -119,6 +121,7 @@
 #include <berth/detail/creator.hpp>
 #include <berth/detail/duration.hpp>
 #include <berth/detail/event_sink.hpp>
+#include <berth/detail/gate_line.hpp>
 #include <berth/detail/hot_path.hpp>
 #include <berth/detail/idle_ring.hpp>
 #include <berth/detail/leak_tracker.hpp>
@@ -298,7 +301,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
 
   /// The gate word with the caller's order ([G1]-[G3] at each call site).
   /// Lock-free; any thread.
-  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.load(order); }
+  std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.line().word.load(order); }
+  /// Where the gate word lives (gate_line.hpp; tests). Lock-free; any thread.
+  const gate_line& gate_line_of() const noexcept { return gate_.line(); }
 
   /// Claims an idle slot that needs no attention without waiting: the
   /// thread's hint, then the ring. Returns its index, or no_slot when none
@@ -405,27 +410,38 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// Inline is the case of a lease that ends normally, untimed and
   /// unrecorded (check_mask_), with no waiter, on a slot whose index is in
   /// the ring and whose word has no flag: one CAS between two gate loads.
+  /// From the CAS on the pool may be destroyed by another thread: the
+  /// second gate load reads the gate line, which outlives the pool, and a
+  /// non-zero gate enters the pool only through a pin (gate_line.hpp).
   /// Everything else is release_general(), out of line.
   BERTH_HOT void release(slot_meta& m, release_mode mode) noexcept {
     slot_word::rep seen = slot_atomic::steady_word(slot_state::leased);
     // Relaxed: the count is our own write at acquire (single writer, slot.hpp).
     if (mode == release_mode::normal && (m.leases.load(std::memory_order_relaxed) & check_mask_) != 0) [[likely]] {
+      gate_line& gate = gate_.line();
       // [G3] seq_cst: pairs with close()/waiter registration [G2] (put_back's load).
-      if (load_gate(std::memory_order_seq_cst) == 0) [[likely]] {
-        arm_release(this);  // [M1] before the publication: shutdown() waits for the mark (release_mark.hpp)
+      if (gate.word.load(std::memory_order_seq_cst) == 0) [[likely]] {
+        // [L1] relaxed: our lease keeps the pool, and so its generation, alive until the CAS below.
+        const std::uint64_t generation = gate.generation.load(std::memory_order_relaxed);
         if (m.word.publish_steady(seen)) [[likely]] {
           BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
-          // [G3] seq_cst: after our publication; pairs with [G2] and [G6] (publish's load).
-          if (const std::uint64_t g = load_gate(std::memory_order_seq_cst); g != 0) [[unlikely]]
-            after_publish(slot_index(m), g, false);
-          disarm_release();  // [M2] our last access to the pool is behind us
+          // [G3] seq_cst: after our publication; pairs with [G2] and [G6]. `this` may be gone.
+          if (gate.word.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+            after_publish_pinned(this, m, gate, generation);
           return;
         }
-        disarm_release();  // nothing published; publish() arms its own
       }
     }
     release_general(slot_index(m), mode, seen);
   }
+
+  /// The inline release saw a non-zero gate after its publication of slot
+  /// m, in pool p, which may be gone: pins p's gate line with the
+  /// generation read before the publication (gate_line.hpp [L2]); if that
+  /// holds, p is alive until the unpin and after_publish() runs; else it
+  /// touches nothing. Static: p is not dereferenced before the pin.
+  BERTH_OUT_OF_LINE static void after_publish_pinned(pool_core* p, slot_meta& m, gate_line& gate,
+                                                     std::uint64_t generation) noexcept;
 
   /// release() beyond its inline case: leak record and hold time, abnormal
   /// modes, waiters, retire flags, the ring push. `seen` seeds the
@@ -604,8 +620,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// until every retirement in progress (a discard, a failed reset, a lease
   /// ended into the closed pool) has let go of mutex_.
   void wait_for_retirements() noexcept;
-  /// shutdown()'s last step: until no thread holds a release mark naming
-  /// this pool (release_mark.hpp [M3]). Never returns while one does.
+  /// shutdown(), after the gate line's retirement: until no thread holds a
+  /// release mark naming this pool (release_mark.hpp [M3]) and no inline
+  /// releaser holds a pin on its gate line (gate_line.hpp [L3]). Never
+  /// returns while one does.
   void wait_for_releasers() noexcept;
   /// shutdown() for a fork child's copy (forked()): joins nothing, closes
   /// nothing, locks nothing; leaks the parent's thread handles, the mutex and
@@ -913,12 +931,11 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   // fast path touches this line, the thread's hint, the slot's and the
   // connection; on a SQLite SELECT 1 the pool's cost tracks what it
   // touches, bench/sqlite_interleave.cpp).
-  /// The gate word (waiter_queue.hpp: waiter count and mode bits), which
-  /// waiters_ writes and every acquire and release loads ([G1]-[G3]). Here
-  /// rather than alone on its own line: only the slow path writes it, when
-  /// the fast path is not taken anyway, and then the line it invalidates is
-  /// the one its readers load next.
-  alignas(64) std::atomic<std::uint64_t> gate_{0};
+  /// The gate word's line (waiter_queue.hpp: waiter count and mode bits;
+  /// gate_line.hpp: why it is not a member), which waiters_ writes and
+  /// every acquire and release loads ([G1]-[G3]) through this pointer.
+  /// Declared before everything that writes the word: destroyed after it.
+  alignas(64) gate_lease gate_;
   /// id_ % thread_hint_ways: this pool's way in each thread's hints.
   const std::uint32_t hint_way_;
   /// id_, or a value no hint holds when every acquire must validate

@@ -28,22 +28,22 @@
 // CAS (a new hand-off protocol: every [G3]-[G7] role of the post-publication
 // gate load moved into the slot words).
 //
-// User code after a publication, and releases nested in it: the inline
-// release clears its mark to null (restoring an outer mark would cost a
-// load, and would not cover the outer pool during the nested window anyway),
-// so a release nested in user code ends the outer release's protection
-// early. Two kinds of user code run in a marked window:
+// The inline release (pool_core::release, the steady state of every
+// query) carries no mark since the gate line (gate_line.hpp): after its CAS
+// it reads only that line, which outlives the pool, and enters the pool
+// through a pin the destruction waits for. The marks remain on the general
+// paths (publish(), release_general()'s hand-offs), out of line.
+//
+// User code in a marked window:
 //   - retire() (the adapter's close, the event hook). It needs no mark: its
 //     last touch is under mutex_, where it counts open_ down, and
 //     shutdown() waits for open_ to reach 0 under mutex_
 //     (wait_for_retirements), whether or not a drain() completed. Nothing
 //     of the outer release but retire()'s return follows it.
 //   - an executor's post() (waking an asynchronous waiter, under mutex_).
-//     The executor contract (berth/executor.hpp) forbids post() to end a
-//     lease of any pool.
-// pool_core::publish() arms the mark right before its CAS and restores the
-// caller's mark afterwards, so a publication nested in another pool's
-// post-publication code would not clear it.
+//     A release nested there is harmless to the outer window: an inline one
+//     does not touch the mark, and pool_core::publish() arms its own mark
+//     right before its CAS and restores the caller's afterwards.
 //
 // Synchronization:
 //   [M1] arm: store(pool, release), sequenced before the publishing CAS

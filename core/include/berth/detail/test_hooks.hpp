@@ -42,8 +42,13 @@
 //                        after_wake_locked popped nothing, before
 //                        starving_locked (mutex held): the window of the lost
 //                        wake-ups fixed by [G5] and [G6].
-//   release_published    pool_core::publish: the index is in the ring, before
-//                        the releaser's [G3] gate load (mutex not held).
+//   release_published    pool_core::publish and the inline pool_core::release:
+//                        the slot is published, before the releaser's [G3]
+//                        gate load (mutex not held).
+//   release_pinned       pool_core::after_publish_pinned: an inline releaser
+//                        that saw a non-zero gate after its publication has
+//                        pinned the gate line (gate_line.hpp), before it
+//                        enters the pool (mutex not held).
 //   slot_retired         pool_core::retire: the slot is empty and counted out
 //                        of open_, before the retiring thread lets go of the
 //                        pool (mutex held).
@@ -52,7 +57,8 @@
 //                        before it waits for it (mutex held).
 //   releaser_awaited     pool_core::wait_for_releasers: the destruction found
 //                        a thread still marked as releasing into this pool
-//                        (release_mark.hpp), before it waits (mutex not held).
+//                        (release_mark.hpp) or a pin on its gate line
+//                        (gate_line.hpp), before it waits (mutex not held).
 #pragma once
 
 #if defined(BERTH_TEST_HOOKS)
@@ -70,6 +76,7 @@ enum class hook_point : std::uint8_t {
   waiter_woke,
   woken_found_nothing,
   release_published,
+  release_pinned,
   slot_retired,
   retirement_awaited,
   releaser_awaited,
