@@ -19,7 +19,9 @@ struct line_table {
   gate_line* free = nullptr;  // guarded by mutex
   std::size_t free_count = 0;  // guarded by mutex
 
-  static line_table& get() noexcept {
+  /// Throws std::bad_alloc only on its first call (made at static
+  /// initialization, below).
+  static line_table& get() {
     // Never destroyed: a pool destroyed during static destruction (a
     // global pool) still gives its line back; the chunks stay reachable
     // from the free list or from their pools.
@@ -27,11 +29,23 @@ struct line_table {
       auto* made = new line_table;
       // fork(): the list must not be changing across it; the child may
       // then make pools of its own.
-      (void)::pthread_atfork([] { get().mutex.lock(); }, [] { get().mutex.unlock(); },
-                             [] { get().mutex.unlock(); });
+      (void)::pthread_atfork(&prepare, &parent, &child);
       return made;
     }();
     return *t;
+  }
+
+  static void prepare() noexcept { get().mutex.lock(); }
+  static void parent() noexcept { get().mutex.unlock(); }
+  /// The child's only thread. A free line's pins can only be failed pins
+  /// of stale releasers (a line is given back after its pins were waited
+  /// out): one a parent's thread was making at the fork never ends here,
+  /// and would hold the next pool's destruction forever.
+  static void child() noexcept {
+    line_table& t = get();
+    for (gate_line* l = t.free; l != nullptr; l = l->next_free)
+      l->pins.store(0, std::memory_order_relaxed);  // no other thread in the child
+    t.mutex.unlock();  // locked by this thread's prepare() (a normal mutex)
   }
 
   gate_line& take() {
@@ -58,6 +72,11 @@ struct line_table {
     ++free_count;
   }
 };
+
+// Made at static initialization (one thread, as a rule), not by the first
+// pool: a fork() in one thread while another made the first pool could
+// leave the child with the initialization's guard held.
+[[maybe_unused]] const bool table_made = (line_table::get(), true);
 
 }  // namespace
 

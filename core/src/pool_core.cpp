@@ -771,11 +771,15 @@ void pool_core::shutdown() noexcept {
   if (reaper_thread_.joinable()) reaper_thread_.join();
   stop_async();  // every asynchronous request completes (pool_closed) first
   close_idle();  // anything published by the creator or reaper before they saw stop_
+  BERTH_TEST_HOOK(idle_closed, nullptr);  // test builds only (test_hooks.hpp)
   std::string report;
   std::size_t outstanding = 0;
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     // acquire: pairs with the [W1] chain, so that a releaser's mark [M1],
-    // stored before its publication, is visible to wait_for_releasers().
+    // stored before its publication, is visible to wait_for_releasers(),
+    // and its generation load [L1] happens before gate_.retire()'s bump
+    // (gate_line.hpp): it cannot read the bumped value and pin the next
+    // pool to hold the line. Do not weaken.
     if (slots_[i].word.state(std::memory_order_acquire) != slot_state::leased) continue;
     ++outstanding;
     const std::source_location at = slots_[i].site.load(std::memory_order_relaxed);

@@ -28,6 +28,10 @@
 
 #include <gtest/gtest.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -371,6 +375,14 @@ TEST_F(DestructionRaceTest, AnInlineReleaserPastItsPublicationTouchesNothingOfTh
   EXPECT_EQ(script->live.load(), 0) << "the connection B published was closed by the destruction";
   EXPECT_EQ(detail::free_gate_lines(), free_before + 1) << "the line went back to the table";
   std::memset(storage->bytes, 0xA5, sizeof storage->bytes);  // B must not read the pool now
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_POISON_MEMORY_REGION(storage->bytes, sizeof storage->bytes);  // not even a plain load
+  struct unpoison {
+    void* at;
+    std::size_t n;
+    ~unpoison() { ASAN_UNPOISON_MEMORY_REGION(at, n); }
+  } unpoison_guard{storage->bytes, sizeof storage->bytes};
+#endif
 
   fake_pool& next = exhausted();  // takes the line back; a waiter makes its gate non-zero
   EXPECT_EQ(detail::free_gate_lines(), free_before);
@@ -380,8 +392,42 @@ TEST_F(DestructionRaceTest, AnInlineReleaserPastItsPublicationTouchesNothingOfTh
   ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
   held.reset();
   expect_served(next, clock, t0, {&w});
-  pool.reset();  // would wait forever for a pin B left behind
+  auto e = std::async(std::launch::async, [this] { pool.reset(); });
+  ASSERT_EQ(e.wait_for(5s), std::future_status::ready) << "next's destruction waits for a pin B left behind";
   EXPECT_EQ(script->live.load(), 0);
+}
+
+// The inline path, B's publication landing after the destruction closed
+// what was idle and before its lease check: B loaded the gate (0) before the
+// close and stopped before its CAS (release_checked); it publishes once the
+// destruction has closed what was idle, and stops again; the lease check
+// passes, and B, let go only once the destruction is over, sees the closed
+// gate, and its pin fails. Nobody retired B's connection but shutdown()'s
+// second close_idle().
+//
+// Breaking it: without that call the connection is never closed
+// (script->live stays 1; checked on this commit).
+TEST_F(DestructionRaceTest, AConnectionAnUnpinnedInlineReleaserLeftIdleIsClosedByTheDestructionBug) {
+  fake_pool& p = make();
+  p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
+  held.emplace(std::move(p.try_acquire().value()));
+  gate.arm(hook_point::release_checked, 2);
+  auto b = std::async(std::launch::async, [this] {
+    hook_role = 2;
+    held.reset();
+  });
+  unstick guard{gate, clock};
+  ASSERT_TRUE(gate.wait_stopped(hook_point::release_checked, 2)) << "B takes the inline path, gate 0";
+  auto d = destroy_stopped_at(hook_point::idle_closed);
+  ASSERT_TRUE(gate.stopped(hook_point::idle_closed, 3));
+  gate.arm(hook_point::release_published, 2);
+  gate.release(2);  // B publishes into the closed pool, then stops
+  ASSERT_TRUE(gate.wait_stopped(hook_point::release_published, 2));
+  gate.release(3);
+  ASSERT_EQ(d.wait_for(5s), std::future_status::ready) << "the destruction waited for an inline releaser";
+  EXPECT_EQ(script->live.load(), 0) << "the connection B published was left open";
+  gate.release(2);
+  ASSERT_EQ(b.wait_for(5s), std::future_status::ready);
 }
 
 // The inline path, B inside the pool: the pool closed while B was stopped

@@ -439,7 +439,10 @@ inline after_publish(x) {
 /* ---- pool_core fast path -------------------------------------------- */
 /* pool_core::publish(i, from): publish_idle [W1] (the retire flags: not
  * modelled), push iff in_ring was clear, [G3] seq_cst gate load, and
- * after_publish if the gate is not 0. */
+ * after_publish if the gate is not 0. The inline release's pin of the gate
+ * line (gate_line.hpp, after_publish_pinned) loads the gate once more
+ * before after_publish: the same as this load taken later, which the
+ * model's interleavings include. */
 inline publish(x, from) {
   atomic {
     assert(st[x] == from); bef = in_ring[x]; st[x] = IDLE; in_ring[x] = 1;

@@ -21,8 +21,10 @@ namespace berth {
 ///     must not run task inline (berth calls post with its slow-path mutex
 ///     held: an inline run would deadlock, and user code must not run under
 ///     berth's lock);
-///   - it must not block and must not call back into the pool (berth may
-///     call post() from inside another thread's release);
+///   - it must not block and must not call back into the pool, nor end a
+///     lease of any berth pool: berth calls post() holding the pool's
+///     slow-path mutex, and a release that wakes a waiter takes its own
+///     pool's, so two such executors crossing two pools could deadlock;
 ///   - if it throws (out of memory), berth runs the completion on the
 ///     pool's own async thread instead, so nothing is lost;
 ///   - if the executor is destroyed with the task still queued, the task is

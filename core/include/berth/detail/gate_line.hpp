@@ -4,8 +4,8 @@
 // The problem (release_mark.hpp has the whole story). A release publishes
 // its slot with a CAS and then loads the gate [G3]. From the publication on,
 // close()/drain() may see the lease returned and another thread may destroy
-// the pool. The general paths (publish(), release_general()) mark the thread
-// for that window and the destruction waits for the mark. The inline
+// the pool. The general paths (all through publish()) mark the thread for
+// that window and the destruction waits for the mark. The inline
 // release, which runs on every query, did the same until this file: its
 // mark's stores cost about 1 point of a pooled SQLite SELECT 1
 // (BENCHMARKS.md, "The gate line").

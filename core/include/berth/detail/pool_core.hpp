@@ -67,7 +67,9 @@
 //        must_queue() test).
 //   [G3] release publishes, then loads the gate seq_cst; a non-zero gate
 //        sends it to after_publish() (close, strict hand-off, or waking the
-//        head).
+//        head); on the inline release through a pin of the gate line
+//        (after_publish_pinned, gate_line.hpp), which loads the gate again:
+//        a later load after the same publication, as valid as the first.
 //   Linearization points: acquire at the successful try_lease/lease_from_ring
 //   CAS or at the hand-off under mutex_; release at publish_idle's CAS or the
 //   hand-off.
@@ -302,8 +304,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// The gate word with the caller's order ([G1]-[G3] at each call site).
   /// Lock-free; any thread.
   std::uint64_t load_gate(std::memory_order order) const noexcept { return gate_.line().word.load(order); }
-  /// Where the gate word lives (gate_line.hpp; tests). Lock-free; any thread.
-  const gate_line& gate_line_of() const noexcept { return gate_.line(); }
 
   /// Claims an idle slot that needs no attention without waiting: the
   /// thread's hint, then the ring. Returns its index, or no_slot when none
@@ -423,6 +423,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
       if (gate.word.load(std::memory_order_seq_cst) == 0) [[likely]] {
         // [L1] relaxed: our lease keeps the pool, and so its generation, alive until the CAS below.
         const std::uint64_t generation = gate.generation.load(std::memory_order_relaxed);
+        BERTH_TEST_HOOK(release_checked, nullptr);  // test builds only (test_hooks.hpp)
         if (m.word.publish_steady(seen)) [[likely]] {
           BERTH_TEST_HOOK(release_published, nullptr);  // test builds only (test_hooks.hpp)
           // [G3] seq_cst: after our publication; pairs with [G2] and [G6]. `this` may be gone.

@@ -20,8 +20,10 @@
 // found every lease returned, waits until no listed thread's mark names the
 // pool. The records are listed (linked under a process-wide mutex) on a
 // thread's first release and unlinked at its exit (a pthread key's
-// destructor), so the fast path's cost is a test of `listed` and two plain
-// stores on a thread-local line: no read-modify-write, no shared line. The
+// destructor), so a marked release's cost is a test of `listed` and two
+// plain stores on a thread-local line: no read-modify-write, no shared line
+// (on the inline release that still cost about 1 point of a pooled SQLite
+// SELECT 1, hence gate_line.hpp there). The
 // alternatives weighed: a per-pool count of releasers in the window (two
 // locked instructions on a line every releaser shares), and signalling
 // waiters and close through the slot word so that nothing follows a release's
@@ -32,7 +34,10 @@
 // query) carries no mark since the gate line (gate_line.hpp): after its CAS
 // it reads only that line, which outlives the pool, and enters the pool
 // through a pin the destruction waits for. The marks remain on the general
-// paths (publish(), release_general()'s hand-offs), out of line.
+// paths, out of line: publish() arms one around its CAS and what follows,
+// whichever path reaches it (release_general(), a spared hand-off, the
+// reaper's and the asynchronous paths). A hand-off to a waiter needs none:
+// the slot stays leased (now the waiter's) and the lease check waits for it.
 //
 // User code in a marked window:
 //   - retire() (the adapter's close, the event hook). It needs no mark: its

@@ -42,6 +42,9 @@
 //                        after_wake_locked popped nothing, before
 //                        starving_locked (mutex held): the window of the lost
 //                        wake-ups fixed by [G5] and [G6].
+//   release_checked      the inline pool_core::release: its gate loaded 0 and
+//                        its generation read, before its publishing CAS
+//                        (mutex not held).
 //   release_published    pool_core::publish and the inline pool_core::release:
 //                        the slot is published, before the releaser's [G3]
 //                        gate load (mutex not held).
@@ -52,6 +55,10 @@
 //   slot_retired         pool_core::retire: the slot is empty and counted out
 //                        of open_, before the retiring thread lets go of the
 //                        pool (mutex held).
+//   idle_closed          pool_core::shutdown: the pool is closed and what was
+//                        idle retired, before the lease check (mutex not
+//                        held): a release published from here on is closed
+//                        by shutdown()'s second close_idle().
 //   retirement_awaited   pool_core::wait_for_retirements: the destruction found
 //                        a connection still being closed by its releaser,
 //                        before it waits for it (mutex held).
@@ -75,9 +82,11 @@ enum class hook_point : std::uint8_t {
   waiter_given,
   waiter_woke,
   woken_found_nothing,
+  release_checked,
   release_published,
   release_pinned,
   slot_retired,
+  idle_closed,
   retirement_awaited,
   releaser_awaited,
 };

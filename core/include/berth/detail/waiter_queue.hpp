@@ -206,8 +206,8 @@ class waiter_queue {
   static constexpr std::uint64_t gate_waiters = gate_forked - 1;
 
   /// handoff_after: the fairness bound (0: always strict). `gate`: the gate
-  /// word, owned by the caller (the pool keeps it on its fast path's cache
-  /// line), 0 and outliving the queue; the queue is its only writer.
+  /// word, owned by the caller (the pool's gate line, gate_line.hpp), 0
+  /// and outliving the queue; the queue is its only writer.
   waiter_queue(std::mutex& mutex, std::atomic<std::uint64_t>& gate, idle_source& idle,
                std::chrono::nanoseconds handoff_after) noexcept;
 
