@@ -812,7 +812,7 @@ void pool_core::after_publish_pinned(pool_core* p, slot_meta& m, gate_line& gate
   if (!pin(gate, generation)) return;  // the pool is gone or going: its destruction closes what we published
   BERTH_TEST_HOOK(release_pinned, nullptr);  // test builds only (test_hooks.hpp)
   // [G3] seq_cst: a later load than release()'s, after the same publication.
-  if (const std::uint64_t g = p->load_gate(std::memory_order_seq_cst); g != 0)
+  if (const std::uint64_t g = gate.word.load(std::memory_order_seq_cst); g != 0)
     p->after_publish(p->slot_index(m), g, false);
   unpin(gate);  // [L4] our last access to the pool is behind us
 }

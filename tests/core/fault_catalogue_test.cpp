@@ -316,6 +316,13 @@ struct DestructionRaceTest : ForcedInterleavingTest {
     return d;
   }
 
+  /// This thread holds a lease on its hint's slot (`held`), whose index is
+  /// still in the ring: its release takes the inline path (one CAS).
+  void hold_the_hint(fake_pool& p) {
+    p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
+    held.emplace(std::move(p.try_acquire().value()));
+  }
+
   /// The destruction on role 3 must stop at releaser_awaited while B (role
   /// 2, its future `b`) is stopped inside the pool, keep waiting (come back
   /// to the point, not give up after one look), and end once B goes on.
@@ -359,8 +366,7 @@ TEST_F(DestructionRaceTest, AnInlineReleaserPastItsPublicationTouchesNothingOfTh
   };
   auto storage = std::make_unique<storage_t>();
   auto* p = new (storage->bytes) fake_pool(fake_adapter{script}, testing::protocol_options("forced", 1, 1), clock);
-  p->try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
-  held.emplace(std::move(p->try_acquire().value()));
+  hold_the_hint(*p);
   const std::size_t free_before = detail::free_gate_lines();
 
   auto b = release_stopped_before_gate_load();
@@ -409,8 +415,7 @@ TEST_F(DestructionRaceTest, AnInlineReleaserPastItsPublicationTouchesNothingOfTh
 // (script->live stays 1; checked on this commit).
 TEST_F(DestructionRaceTest, AConnectionAnUnpinnedInlineReleaserLeftIdleIsClosedByTheDestructionBug) {
   fake_pool& p = make();
-  p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
-  held.emplace(std::move(p.try_acquire().value()));
+  hold_the_hint(p);
   gate.arm(hook_point::release_checked, 2);
   auto b = std::async(std::launch::async, [this] {
     hook_role = 2;
@@ -436,8 +441,7 @@ TEST_F(DestructionRaceTest, AConnectionAnUnpinnedInlineReleaserLeftIdleIsClosedB
 // destruction must wait for the pin.
 TEST_F(DestructionRaceTest, ADestructionWaitsForAnInlineReleaserPinnedInThePoolBug) {
   fake_pool& p = make();
-  p.try_acquire().value().release();  // from the ring: the index goes back, the slot is the hint
-  held.emplace(std::move(p.try_acquire().value()));
+  hold_the_hint(p);
   auto b = release_stopped_before_gate_load();
   unstick guard{gate, clock};
   ASSERT_TRUE(gate.stopped(hook_point::release_published, 2));
