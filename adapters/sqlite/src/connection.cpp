@@ -191,12 +191,12 @@ connection connection::open(const std::string& filename) {
 connection::connection() noexcept = default;
 connection::connection(std::unique_ptr<detail::connection_state> s) noexcept
     : s_(std::move(s)), flags_(s_.get()) {}
-connection::connection(connection&& o) noexcept : s_(std::move(o.s_)), flags_(std::exchange(o.flags_, nullptr)) {}
+connection::connection(connection&& o) noexcept : s_(std::move(o.s_)), flags_(std::exchange(o.flags_, &detail::closed_connection_flags)) {}
 connection& connection::operator=(connection&& o) noexcept {
   if (this != &o) {
     close();
     s_ = std::move(o.s_);
-    flags_ = std::exchange(o.flags_, nullptr);
+    flags_ = std::exchange(o.flags_, &detail::closed_connection_flags);
   }
   return *this;
 }
@@ -299,7 +299,7 @@ void mark_configured(connection& c) noexcept {
 }  // namespace detail
 
 void connection::close() noexcept {
-  flags_ = nullptr;
+  flags_ = &detail::closed_connection_flags;
   s_.reset();
 }
 

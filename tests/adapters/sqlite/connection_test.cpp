@@ -265,6 +265,21 @@ TEST(SqliteConnection, NeedsResetSeesATransactionOpenedByEveryPath) {
     EXPECT_FALSE(c.needs_reset());
   }
   EXPECT_TRUE(connection{}.needs_reset()) << "a closed connection needs a reset, which fails: the pool discards it";
+  {  // closed by close(), or moved from: the same (their flags are closed_connection_flags, not null)
+    auto c = connection::open(path);
+    ASSERT_FALSE(c.needs_reset());
+    connection d = std::move(c);
+    EXPECT_TRUE(c.needs_reset()) << "moved from";  // NOLINT(bugprone-use-after-move): the moved-from state is the test
+    EXPECT_FALSE(c.session_may_have_changed());
+    EXPECT_FALSE(d.needs_reset());
+    connection e = connection::open(path);
+    e = std::move(d);
+    EXPECT_TRUE(d.needs_reset()) << "moved from by assignment";  // NOLINT(bugprone-use-after-move)
+    EXPECT_FALSE(e.needs_reset());
+    e.close();
+    EXPECT_TRUE(e.needs_reset()) << "closed";
+    EXPECT_FALSE(e.session_may_have_changed());
+  }
 }
 
 /// session_may_have_changed() is decided once per statement, when it is

@@ -58,6 +58,10 @@ static_assert(sizeof(connection_flags) == 8 && std::is_trivially_copyable_v<conn
               std::is_standard_layout_v<connection_flags>);
 static_assert(offsetof(connection_flags, may_open_transactions) == sizeof(int) &&
               offsetof(connection_flags, unused) == sizeof(int) + 3);
+/// The flags a closed (or moved-from) connection points at: `stepping` 1
+/// makes needs_reset() true without a null test of its own on every
+/// release (the pool then resets, which fails, and discards).
+inline constexpr connection_flags closed_connection_flags{.stepping = 1};
 }  // namespace detail
 
 /// One SQLite connection (sqlite3*), closed with sqlite3_close_v2 after its
@@ -130,7 +134,7 @@ class connection {
   /// classified when prepared, never per step. Thread-safety: that of the
   /// connection.
   bool needs_reset() const noexcept {
-    if (flags_ == nullptr) return true;
+    // A closed connection's flags_ is closed_connection_flags, never null.
     // `stepping` and the four flags as two 4-byte loads, not the whole
     // struct as one 8-byte load: the statement::reset() that usually ends a
     // lease has just stored `stepping`, and a load wider than a store still
@@ -158,7 +162,7 @@ class connection {
   /// fails for it and the pool discards it at its release (a new one gets
   /// the configured settings). False after the adapter's connect. A field
   /// read. Thread-safety: that of the connection.
-  bool session_may_have_changed() const noexcept { return flags_ != nullptr && flags_->may_change_session; }
+  bool session_may_have_changed() const noexcept { return flags_->may_change_session; }
   /// Nesting depth of live transaction guards (0: none).
   int transaction_depth() const noexcept;
 
@@ -221,7 +225,8 @@ class connection {
   bool transaction_open() const noexcept;
 
   std::unique_ptr<detail::connection_state> s_;  // null when closed or moved from
-  detail::connection_flags* flags_ = nullptr;    // s_'s flags, or null with it
+  /// s_'s flags, or detail::closed_connection_flags when s_ is null.
+  const detail::connection_flags* flags_ = &detail::closed_connection_flags;
 };
 
 }  // namespace berth::sqlite
