@@ -66,11 +66,11 @@ pool_core::pool_core(const pool_options& opts, clock_source& clock)
 pool_core::pool_core(const pool_options& opts, clock_source& clock, std::uint64_t id)
     : opts_(checked(opts)),
       clock_(clock),
-      hint_way_(static_cast<std::uint32_t>(id % thread_hint_ways)),
+      hint_offset_(static_cast<std::uint32_t>(id % thread_hint_ways * sizeof(thread_hint))),
+      discard_on_unwind_(opts_.on_unwind == unwind_policy::discard),
       fast_key_(always_validates(opts_) ? ~std::uint64_t{0} : id),
       check_mask_(opts_.leak_threshold.count() > 0 ? 0 : hold_mask_of(opts_)),
       slots_(slot_capacity(opts_)),  // max_size_limit: resize() may grow max_size up to it
-      discard_on_unwind_(opts_.on_unwind == unwind_policy::discard),
       always_validate_(always_validates(opts_)),
       slow_mask_(always_validate_ ? ~slot_word::rep{0} : slot_word::attention_mask),
       id_(id),
@@ -127,8 +127,9 @@ void pool_core::fill_forked(acquire_error& err) const noexcept {
   }
 }
 
-void pool_core::note_lease_checked(slot_meta& m, std::uint32_t i, std::source_location site,
-                                   std::uint64_t n) noexcept {
+void pool_core::note_lease_checked(slot_meta& m, std::source_location site) noexcept {
+  const std::uint64_t n = m.leases.load(std::memory_order_relaxed);  // our own count_lease() (single writer)
+  const std::uint32_t i = slot_index(m);
   const clock_source::time_point now = clock_.now();
   if ((n & hold_mask_) == 0) m.hold_since.store(now, std::memory_order_relaxed);  // timed; single writer, see slot.hpp
   if (leaks_) leaks_->began(i, now, site);  // leak detection on: time + stack

@@ -44,7 +44,8 @@
 // carries its slot's metadata and connection addresses and the lease keeps
 // the metadata's, so neither side computes them from the index (70.4 ->
 // 59.5 instructions added to a pooled SQLite SELECT 1, bench/icount.sh; the
-// release mark then added 4: 63.5; the gate line in its place, 62.5).
+// release mark then added 4: 63.5; the gate line in its place, 62.5;
+// four cuts of the session of 2026-11-29, 57.5).
 // Only that steady state is inline in the caller (claim_steady, and the
 // first part of release): each CAS expects the exact steady word (idle or
 // leased, with in_ring, no flag), so any flag, a popped index, a waiter, a
@@ -144,6 +145,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <source_location>
 #include <thread>
 #include <vector>
@@ -352,7 +354,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   template <bool Count = true>
   BERTH_HOT bool claim_steady(std::source_location site, thread_hint& claimed, slot_word::rep& seen) noexcept {
     seen = slot_atomic::steady_word(slot_state::idle);
-    const thread_hint& h = tls_hints[hint_way_];
+    const thread_hint& h = my_hint();
     // [G1] relaxed: fairness heuristic; any non-zero gate takes the general
     // path, which applies must_queue().
     if (h.pool_id != fast_key_ || load_gate(std::memory_order_relaxed) != 0) [[unlikely]]
@@ -364,7 +366,7 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     if (!BERTH_EXPECT_TRUE(m.word.lease_steady(seen))) [[unlikely]]
       return false;
     if constexpr (Count)
-      note_lease(m, claimed.slot, site);
+      note_lease(m, site);
     else
       note_site(m, claimed.slot, site);
     return true;
@@ -698,13 +700,15 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   }
 
   /// A lease on slot i begins at `site`: counted, maybe timed, recorded.
-  BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept { note_lease(slots_[i], i, site); }
-  BERTH_HOT void note_lease(slot_meta& m, std::uint32_t i, std::source_location site) noexcept {
+  BERTH_HOT void note_lease(std::uint32_t i, std::source_location site) noexcept { note_lease(slots_[i], site); }
+  BERTH_HOT void note_lease(slot_meta& m, std::source_location site) noexcept {
     const std::uint64_t n = count_lease(m);
     m.site.store(site, std::memory_order_relaxed);       // single writer (the lessee), see slot.hpp
     m.completion.store(0, std::memory_order_relaxed);  // the same
+    // The cold call takes neither the index nor n (it finds both from m):
+    // the inline code then loads no index and tests n in place.
     if ((n & check_mask_) == 0) [[unlikely]]
-      note_lease_checked(m, i, site, n);  // timed (1 in hold_time_sampling) or leak-recorded: cold
+      note_lease_checked(m, site);  // timed (1 in hold_time_sampling) or leak-recorded: cold
   }
   /// One more lease on m; returns its count. The lessee only.
   BERTH_HOT static std::uint64_t count_lease(slot_meta& m) noexcept {
@@ -713,10 +717,9 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
     m.leases.store(n, std::memory_order_relaxed);
     return n;
   }
-  /// The part of note_lease() for a lease that is timed, leak-recorded or
-  /// both (n: its count); its release takes release_general().
-  BERTH_OUT_OF_LINE void note_lease_checked(slot_meta& m, std::uint32_t i, std::source_location site,
-                                     std::uint64_t n) noexcept;
+  /// The part of note_lease() for a lease on m that is timed,
+  /// leak-recorded or both; its release takes release_general().
+  BERTH_OUT_OF_LINE void note_lease_checked(slot_meta& m, std::source_location site) noexcept;
   /// The count and the hold-time sample of a lease on slot i (the
   /// asynchronous fast path's completion_taken; its site was noted at the claim).
   void note_count(std::uint32_t i) noexcept {
@@ -742,14 +745,20 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// connection writes nothing here.
   /// `seen`: the word a CAS on the hint's slot just found, or the [W3] guess.
   std::uint32_t claim_idle(slot_word::rep& w, slot_word::rep seen) noexcept {
-    const thread_hint h = tls_hints[hint_way_];
+    const thread_hint h = my_hint();
     if (h.pool_id == id_ && (w = slots_[h.slot].word.try_lease(seen)) != 0) return h.slot;
     const std::uint32_t i = pop_idle(w);
     if (i != no_slot && !(w & slow_mask_)) remember(i);
     return i;
   }
+  /// This thread's hint for this pool: tls_hints' element at byte offset
+  /// hint_offset_ (a byte offset, not an index: the inline acquire adds it
+  /// to the thread pointer without a shift).
+  thread_hint& my_hint() const noexcept {
+    return *std::launder(reinterpret_cast<thread_hint*>(reinterpret_cast<char*>(tls_hints.data()) + hint_offset_));
+  }
   /// Makes slot i this thread's hint for this pool (thread-local).
-  void remember(std::uint32_t i) noexcept { tls_hints[hint_way_] = thread_hint{id_, i, slot_at(i), conn_storage(i)}; }
+  void remember(std::uint32_t i) noexcept { my_hint() = thread_hint{id_, i, slot_at(i), conn_storage(i)}; }
 
   /// Pops indices until one leases; w receives its word before the CAS.
   std::uint32_t pop_idle(slot_word::rep& w) noexcept {
@@ -937,8 +946,13 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// every acquire and release loads ([G1]-[G3]) through this pointer.
   /// Declared before everything that writes the word: destroyed after it.
   alignas(64) gate_lease gate_;
-  /// id_ % thread_hint_ways: this pool's way in each thread's hints.
-  const std::uint32_t hint_way_;
+  /// (id_ % thread_hint_ways) * sizeof(thread_hint): the byte offset of
+  /// this pool's way in each thread's hints (my_hint()).
+  const std::uint32_t hint_offset_;
+  /// on_unwind == unwind_policy::discard (lease::end reads it on every
+  /// release: here, in hint_offset_'s padding, it shares the line the release
+  /// already reads, not the next one).
+  const bool discard_on_unwind_;
   /// id_, or a value no hint holds when every acquire must validate
   /// (always_validate_): then claim_steady() never matches, and
   /// claim_general() uses the hint (keyed by id_) and sends its slot to
@@ -954,8 +968,6 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// (remember) and where the general paths build a lease; the inline
   /// acquire takes the hint's copy of the address.
   void* conn_base_ = nullptr;
-  /// on_unwind == unwind_policy::discard (lease::release_when).
-  const bool discard_on_unwind_;
   /// validate_on_acquire with validation_bypass 0: every blocking acquire
   /// validates (HikariCP's aliveBypassWindowMs = 0), not only the
   /// connections the reaper flagged stale.
