@@ -4,14 +4,23 @@
 //
 // pqxx::connection is neither copyable nor movable (libpqxx 6: transactions
 // and other objects point at it), so the pool holds
-// std::unique_ptr<pqxx::connection>. The four callables:
+// std::unique_ptr<pqxx::connection>. The four callables, and two optional
+// ones:
 //   connect   std::make_unique<pqxx::connection>(conninfo); its constructor
-//             throws pqxx::broken_connection with libpq's message on failure
-//             (libpq does not echo the password);
-//   validate  SELECT 1 in a pqxx::nontransaction;
+//             throws pqxx::broken_connection with libpq's message on failure;
+//   validate_for  SELECT 1 in a pqxx::nontransaction, under a statement
+//             timeout of the time the pool allows (validation_timeout, capped
+//             by the acquire's deadline): it bounds a server that stalls. A
+//             peer that goes silent is bounded only by the socket: libpq's
+//             tcp_user_timeout and keepalives conninfo parameters (libpqxx
+//             6's calls block), so put them in a production conninfo;
 //   reset     nothing (see below);
 //   close     nothing: the pool destroys the unique_ptr right after close(),
-//             and ~connection closes the session.
+//             and ~connection closes the session;
+//   redact    berth::postgres::redact_conninfo_message: libpq echoes parts
+//             of a malformed conninfo in its message (a URI's password, a
+//             token after a bad quote), which the pool would otherwise keep
+//             in its start-up error, creation errors and events.
 //
 // Why reset has nothing to do: libpqxx lets a connection have at most one
 // open transaction object at a time, and a dbtransaction (pqxx::work,
@@ -44,16 +53,21 @@
 
 #include <berth/function_adapter.hpp>
 #include <berth/pool.hpp>
+#include <berth/postgres/error.hpp>  // redact_conninfo_message
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -65,14 +79,19 @@ using pg_pool = berth::pool<berth::function_adapter<connection_ptr>>;
 /// The callables for a conninfo string ("host=... dbname=... user=...").
 inline berth::function_adapter<connection_ptr>::callables callables_for(std::string conninfo) {
   return {
-      .connect = [conninfo = std::move(conninfo)] { return std::make_unique<pqxx::connection>(conninfo); },
-      .validate =
-          [](connection_ptr& c) {
+      .connect = [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
+      .validate_for =
+          [](connection_ptr& c, std::chrono::milliseconds budget) {
+            // One round trip: the bound, the check, the session's own
+            // setting back (RESET restores what the conninfo or role set).
+            const long long ms = std::clamp<long long>(budget.count(), 1, INT_MAX);
             pqxx::nontransaction tx(*c);
-            return tx.exec1("SELECT 1")[0].as<int>() == 1;
+            tx.exec("SET statement_timeout = " + std::to_string(ms) + "; SELECT 1; RESET statement_timeout");
+            return true;  // a throw (timeout, broken connection) is a failure: the pool closes it
           },
       .reset = [](connection_ptr&) {},  // see the file comment: libpqxx already rolled back
       .close = [](connection_ptr&) {},  // ~connection closes the session
+      .redact = [conninfo](std::string_view text) { return berth::postgres::redact_conninfo_message(text, conninfo); },
   };
 }
 

@@ -9,8 +9,12 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
 
 namespace berth {
 namespace {
@@ -171,6 +175,123 @@ TEST(FunctionAdapterTest, NonStandardExceptionsAreFailuresNamingTheCall) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, make_error_code(errc::adapter_failure));
   EXPECT_EQ(r.error().message, "reset threw a non-standard exception");
+}
+
+// A validate callable could not learn the time the pool allows it: a check
+// that took 2 s held an acquire_for(100ms) for 2 s (found by a review of
+// issue 8). validate_for receives validation_timeout capped by what is
+// left of the acquire's deadline (fake clock: exact).
+TEST(FunctionAdapterTest, ValidateForReceivesTheTimeTheAcquireHasLeftBug) {
+  testing::fake_clock clock;
+  std::atomic<long long> budget_ms{-1};
+  function_adapter<client_ptr>::callables c{
+      .connect = [] { return std::make_unique<client>(1); },
+      .validate_for = [&](client_ptr&, std::chrono::milliseconds t) {
+        budget_ms = t.count();
+        return true;
+      }};
+  pool_options o = opts();
+  o.validate_on_acquire = true;
+  o.validation_bypass = 0ms;  // every acquire validates
+  o.validation_timeout = 300ms;
+  pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>(std::move(c)), o, clock);
+  {
+    auto l = p.acquire_for(100ms);
+    ASSERT_TRUE(l) << l.error().message();
+  }
+  EXPECT_EQ(budget_ms.load(), 100) << "capped by the acquire's deadline";
+  {
+    auto l = p.acquire_for(10s);
+    ASSERT_TRUE(l) << l.error().message();
+  }
+  EXPECT_EQ(budget_ms.load(), 300) << "validation_timeout";
+  function_adapter<client_ptr> direct({.connect = [] { return std::make_unique<client>(2); },
+                                       .validate_for = [&](client_ptr&, std::chrono::milliseconds t) {
+                                         budget_ms = t.count();
+                                         return false;
+                                       }});
+  auto conn = direct.connect();
+  ASSERT_TRUE(conn);
+  const auto v = direct.validate(*conn);  // a direct call: the pool's default validation_timeout
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().message, "validate_for returned false");
+  EXPECT_EQ(budget_ms.load(), pool_options{}.validation_timeout.count());
+}
+
+TEST(FunctionAdapterTest, ValidateAndValidateForTogetherAreRefusedNamingTheField) {
+  try {
+    function_adapter<client_ptr> a({.connect = [] { return std::make_unique<client>(1); },
+                                    .validate = [](client_ptr&) { return true; },
+                                    .validate_for = [](client_ptr&, std::chrono::milliseconds) { return true; }});
+    FAIL() << "both set";
+  } catch (const options_error& e) {
+    EXPECT_NE(std::string(e.what()).find("validate_for"), std::string::npos) << e.what();
+  }
+}
+
+// A connect that returned a null unique_ptr counted as a success: the pool
+// handed out a null client (found by a review of issue 8).
+TEST(FunctionAdapterTest, ConnectReturningANullClientIsACreationErrorBug) {
+  testing::fake_clock clock;
+  try {
+    pool<function_adapter<client_ptr>> p(function_adapter<client_ptr>({.connect = [] { return client_ptr{}; }}),
+                                         opts(), clock);
+    FAIL() << "fail-fast start-up should have thrown";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), errc::startup_failed);
+    EXPECT_NE(std::string(e.what()).find("connect returned a null client"), std::string::npos) << e.what();
+  }
+}
+
+// A std::system_error's code (a connection refused, a db_error's class)
+// became adapter_failure, its code kept only as text.
+TEST(FunctionAdapterTest, ASystemErrorKeepsItsCodeBug) {
+  function_adapter<client_ptr> a({.connect = []() -> client_ptr {
+    throw std::system_error(std::make_error_code(std::errc::connection_refused), "dial db:5432");
+  }});
+  const auto c = a.connect();
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, std::make_error_code(std::errc::connection_refused));
+  EXPECT_NE(c.error().message.find("connect threw: dial db:5432"), std::string::npos) << c.error().message;
+}
+
+// A client library may echo its connection string, password included, in
+// an exception (libpq does for a malformed one): redact rewrites every text
+// before the pool keeps it, in the creation error, the start-up exception
+// and the events. A redact that throws withholds the text.
+TEST(FunctionAdapterTest, RedactKeepsASecretOutOfErrorsAndEvents) {
+  testing::fake_clock clock;
+  const auto echo = []() -> client_ptr { throw std::runtime_error("bad conninfo \"password=hunter2 host=x\""); };
+  std::vector<std::string> texts;
+  std::mutex m;
+  pool_options o = opts();
+  o.on_event = [&](const pool_event& e) {
+    const std::lock_guard lock(m);
+    texts.emplace_back(e.message);
+  };
+  try {
+    pool<function_adapter<client_ptr>> p(
+        function_adapter<client_ptr>({.connect = echo,
+                                      .redact = [](std::string_view t) {
+                                        std::string s(t);
+                                        for (auto at = s.find("hunter2"); at != std::string::npos; at = s.find("hunter2"))
+                                          s.replace(at, 7, "***");
+                                        return s;
+                                      }}),
+        o, clock);
+    FAIL() << "fail-fast start-up should have thrown";
+  } catch (const std::system_error& e) {
+    texts.emplace_back(e.what());
+  }
+  ASSERT_FALSE(texts.empty());
+  for (const std::string& t : texts) EXPECT_EQ(t.find("hunter2"), std::string::npos) << t;
+  EXPECT_NE(texts.back().find("password=***"), std::string::npos) << texts.back();
+
+  function_adapter<client_ptr> withholding(
+      {.connect = echo, .redact = [](std::string_view) -> std::string { throw std::bad_alloc(); }});
+  const auto c = withholding.connect();
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message, "connect threw: (message withheld: redact threw)");
 }
 
 }  // namespace

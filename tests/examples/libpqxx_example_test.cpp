@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
+
 #include <sys/wait.h>
 
 namespace berth_examples::libpqxx {
@@ -58,6 +61,34 @@ TEST(LibpqxxExample, ProgramExitsTwoWhenItCannotConnect) {
   EXPECT_EQ(status, 2) << output;
   EXPECT_NE(output.find("start-up failed"), std::string::npos) << output;
   EXPECT_EQ(output.find("not-the-password"), std::string::npos) << "libpq does not echo the password:\n" << output;
+}
+
+// libpq echoes parts of a malformed conninfo in its message, and the
+// example's connect passed it on word for word: `libpqxx_pool
+// "postgresql://u:hunter2@[::1/db"` printed the password in its start-up
+// error (found by a review of issue 8). The callables' redact now blanks it.
+TEST(LibpqxxExample, ProgramNeverPrintsThePasswordOfAMalformedConninfoBug) {
+  for (const auto& [conninfo, secret] : std::vector<std::pair<std::string, std::string>>{
+           {"postgresql://u:hunter2@[::1/db", "hunter2"},
+           {"postgresql://u:s%zzecret@localhost/db", "zzecret"},
+           {"host=127.0.0.1 user=u password=hun ter2", "ter2"},
+           {"host=127.0.0.1 user=u password='hunter2", "hunter2"},
+       }) {
+    const auto [status, output] = run_program(conninfo);
+    EXPECT_EQ(status, 2) << conninfo << "\n" << output;
+    EXPECT_EQ(output.find(secret), std::string::npos) << conninfo << " leaked:\n" << output;
+  }
+}
+
+// The check is bounded by the time the pool allows: validate_for runs it
+// under that statement timeout, and the session's own setting is back
+// afterwards.
+TEST(LibpqxxExample, ValidateForBoundsTheCheckAndRestoresTheSession) {
+  auto c = callables_for(shared_pg_server().conninfo());
+  connection_ptr conn = c.connect();
+  ASSERT_TRUE(c.validate_for(conn, std::chrono::milliseconds(250)));
+  pqxx::nontransaction tx(*conn);
+  EXPECT_EQ(tx.exec1("SHOW statement_timeout")[0].as<std::string>(), "0") << "RESET restores the default";
 }
 
 }  // namespace

@@ -13,7 +13,19 @@
 //       {.max_size = 8}};
 //
 // A client type that cannot be moved without throwing (or at all) is pooled
-// as std::unique_ptr<Client>.
+// as std::unique_ptr<Client> (a null one from connect is a creation error).
+//
+// What berth cannot do for a client it does not know, and the callables
+// that let the user do it:
+//   - bound a check: validate runs as long as the client's round trip
+//     takes (a peer that went silent holds the acquirer that validates);
+//     validate_for receives the time the pool allows (validation_timeout,
+//     capped by what is left of the acquire's deadline) to pass on to the
+//     client (a statement timeout, a socket timeout, an asynchronous call);
+//   - keep secrets out of messages: a client library may echo its
+//     connection string, password included, in an exception (libpq does for
+//     a malformed one); redact rewrites every exception text before it
+//     becomes a creation error, an event or a log line.
 #pragma once
 
 #include <berth/adapter.hpp>
@@ -21,9 +33,13 @@
 #include <berth/options.hpp>
 #include <berth/result.hpp>
 
+#include <chrono>
+#include <concepts>
 #include <exception>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -40,14 +56,22 @@ class function_adapter {
  public:
   using connection_type = Conn;
 
-  /// The four callables. Only connect is required.
+  /// The four callables, and two optional ones. Only connect is required.
   struct callables {
     /// Opens a connection; throws to report failure (its what() becomes the
-    /// creation error). Runs on the pool's creator thread.
+    /// creation error, and a std::system_error's code its code). Runs on the
+    /// pool's creator thread. A Conn that compares equal to nullptr (a null
+    /// std::unique_ptr) is a failure too: there is nothing to pool.
     std::function<Conn()> connect;
     /// Is the connection usable? (a cheap round trip). false or a throw:
-    /// the pool closes it. Default: always usable.
+    /// the pool closes it. Default: always usable. Not bounded by berth:
+    /// prefer validate_for when the client can bound a call.
     std::function<bool(Conn&)> validate{};
+    /// validate with the time it may take: pool_options::validation_timeout,
+    /// capped by what is left of the acquire's deadline (the acquire that
+    /// validates). Pass it on to the client; past it, return false or throw
+    /// (the pool closes the connection). Set this or validate, not both.
+    std::function<bool(Conn&, std::chrono::milliseconds)> validate_for{};
     /// Brings the connection back to a clean session (roll back, discard
     /// temporary state); a throw makes the pool close it. Default: nothing.
     std::function<void(Conn&)> reset{};
@@ -61,32 +85,53 @@ class function_adapter {
     /// as true. Default: true only for a release during stack unwinding (the
     /// session state of a connection abandoned by an exception is unknown).
     std::function<bool(const Conn&)> needs_reset{};
+    /// Rewrites the text of every exception a callable throws before berth
+    /// keeps it (creation errors, events, acquire errors, logs), e.g. to
+    /// blank a password the client library echoes from its connection
+    /// string. Called on the creator thread or an acquirer's; must be
+    /// thread-safe. A throw from it withholds the text. Default: kept as is.
+    std::function<std::string(std::string_view)> redact{};
   };
 
-  /// Throws options_error naming "connect" when connect is empty.
+  /// Throws options_error naming "connect" when connect is empty, and
+  /// "validate_for" when validate is set too.
   explicit function_adapter(callables c) : c_(std::move(c)) {
     if (!c_.connect) throw options_error("connect", "must be set", "function_adapter::callables");
+    if (c_.validate && c_.validate_for)
+      throw options_error("validate_for", "set validate or validate_for, not both", "function_adapter::callables");
   }
 
   /// Thread-safe (see class). May block (it is the client's connect).
   result<Conn, adapter_error> connect() {
     try {
-      return c_.connect();
+      Conn c = c_.connect();
+      if constexpr (requires(const Conn& x) {
+                      { x == nullptr } -> std::convertible_to<bool>;
+                    }) {
+        if (c == nullptr)
+          return failure{adapter_error{make_error_code(errc::adapter_failure),
+                                       "connect returned a null client: there is nothing to pool"}};
+      }
+      return c;
     } catch (...) {
       return failure{current_error("connect")};
     }
   }
 
-  /// Thread-safe for distinct connections.
-  result<void, adapter_error> validate(Conn& c) {
-    if (!c_.validate) return {};
+  /// The pool's call: validate_for with `timeout`, or validate. Thread-safe
+  /// for distinct connections.
+  result<void, adapter_error> validate(Conn& c, std::chrono::milliseconds timeout) {
+    if (!c_.validate && !c_.validate_for) return {};
     try {
-      if (c_.validate(c)) return {};
-      return failure{adapter_error{make_error_code(errc::adapter_failure), "validate returned false"}};
+      if (c_.validate_for ? c_.validate_for(c, timeout) : c_.validate(c)) return {};
+      return failure{adapter_error{make_error_code(errc::adapter_failure),
+                                   c_.validate_for ? "validate_for returned false" : "validate returned false"}};
     } catch (...) {
-      return failure{current_error("validate")};
+      return failure{current_error(c_.validate_for ? "validate_for" : "validate")};
     }
   }
+  /// As above with pool_options' default validation_timeout.
+  result<void, adapter_error> validate(Conn& c) { return validate(c, pool_options{}.validation_timeout); }
 
   /// Thread-safe for distinct connections.
   result<void, adapter_error> reset(Conn& c) {
@@ -119,20 +164,34 @@ class function_adapter {
   }
 
  private:
-  /// The exception in flight as an adapter_error naming the call.
-  static adapter_error current_error(const char* call) noexcept {
+  /// The exception in flight as an adapter_error naming the call: a
+  /// std::system_error keeps its code, anything else is adapter_failure;
+  /// the text goes through redact.
+  adapter_error current_error(const char* call) const noexcept {
     adapter_error e{make_error_code(errc::adapter_failure), {}};
     try {
       try {
         throw;
+      } catch (const std::system_error& ex) {
+        e.code = ex.code();
+        e.message = std::string(call) + " threw: " + redacted(ex.what());
       } catch (const std::exception& ex) {
-        e.message = std::string(call) + " threw: " + ex.what();
+        e.message = std::string(call) + " threw: " + redacted(ex.what());
       } catch (...) {
         e.message = std::string(call) + " threw a non-standard exception";
       }
     } catch (...) {  // out of memory building the message: the code still says it
     }
     return e;
+  }
+  /// text through redact; "(message withheld: redact threw)" when it throws.
+  std::string redacted(std::string_view text) const {
+    if (!c_.redact) return std::string(text);
+    try {
+      return c_.redact(text);
+    } catch (...) {
+      return "(message withheld: redact threw)";
+    }
   }
 
   callables c_;
