@@ -1,4 +1,5 @@
 #include <berth/acquire_error.hpp>
+#include <berth/db_errc.hpp>
 #include <berth/errc.hpp>
 
 #include <chrono>
@@ -26,6 +27,20 @@ class category final : public std::error_category {
       case errc::forked: return "pool inherited through fork(); create a new pool in the child process";
     }
     return "unknown berth error";
+  }
+  // An acquire that ran out of time is a db_errc::timeout, and a database
+  // that creation cannot reach (the breaker open) a db_errc::connection_lost,
+  // so that code classifying database failures by db_errc needs no second
+  // test for the pool's own (db_error.hpp).
+  bool equivalent(int ev, const std::error_condition& cond) const noexcept override {
+    if (cond.category() == db_category()) {
+      switch (static_cast<errc>(ev)) {
+        case errc::timeout: return cond.value() == static_cast<int>(db_errc::timeout);
+        case errc::database_unavailable: return cond.value() == static_cast<int>(db_errc::connection_lost);
+        default: return false;
+      }
+    }
+    return default_error_condition(ev) == cond;
   }
 };
 }  // namespace
@@ -72,6 +87,10 @@ std::string acquire_error::message() const {
          (last_creation_message.empty() ? last_creation_error.message() : last_creation_message);
   else if (counts.suspended && (code == errc::timeout || code == errc::would_block))
     m += "; pool suspended: acquirers wait until resume()";
+  else if (code == errc::timeout && counts.idle == 0 && counts.connecting > 0 && counts.leased < counts.max_size)
+    m += "; " + std::to_string(counts.connecting) +
+         " connection(s) being opened had not connected by the deadline: a slow or hung connect (bound it with "
+         "the adapter's connect timeout)";
   else if (code == errc::timeout && counts.total >= counts.max_size && counts.idle == 0)
     m += "; pool exhausted: every connection is leased, raise max_size or shorten lease hold times";
   if (code == errc::timeout && awaiting_validation)

@@ -683,5 +683,28 @@ TEST(AcquireErrorMessageTest, TimeoutSaysExhaustedOnlyWhenNothingIsIdleBug) {
   EXPECT_NE(e.message().find("pool exhausted: every connection is leased"), std::string::npos) << e.message();
 }
 
+// A timeout while the pool's only connection was still being opened (a
+// connect that hangs) said "pool exhausted: every connection is leased,
+// raise max_size", with leased=0 in its own counts: the wrong fix. Found by
+// a review of the function adapter: "(total=1, idle=0, leased=0, ...,
+// connecting=1 ...); pool exhausted: every connection is leased". Now it
+// names the connect.
+TEST(AcquireErrorMessageTest, TimeoutWhileConnectingBlamesTheConnectNotTheLeasesBug) {
+  acquire_error e;
+  e.code = errc::timeout;
+  e.pool_name = "p";
+  e.counts.max_size = e.counts.total = 1;
+  e.counts.connecting = 1;
+  const std::string m = e.message();
+  EXPECT_EQ(m.find("exhausted"), std::string::npos) << m;
+  EXPECT_NE(m.find("1 connection(s) being opened had not connected by the deadline"), std::string::npos) << m;
+  e.counts.max_size = e.counts.total = 2;  // one leased, one still connecting: not exhausted either
+  e.counts.leased = 1;
+  EXPECT_EQ(e.message().find("exhausted"), std::string::npos) << e.message();
+  e.counts.connecting = 0;  // both leased
+  e.counts.leased = 2;
+  EXPECT_NE(e.message().find("pool exhausted"), std::string::npos) << e.message();
+}
+
 }  // namespace
 }  // namespace berth

@@ -20,6 +20,22 @@
 // A failure of none of the four classes (a syntax error, say) is the engine
 // error alone. throw_db_error<Engine>() picks the class from the code.
 //
+// Outside this tree, both std::system_errors as well:
+//   berth::acquire_exception      the pool gave no connection (acquire's
+//                                 value(), database::write/read, with()):
+//                                 code() in berth's category (berth::errc);
+//                                 errc::timeout compares equal to
+//                                 db_errc::timeout and errc::database_unavailable
+//                                 (creation keeps failing, the breaker is
+//                                 open) to db_errc::connection_lost, so one
+//                                 test of e.code() covers both kinds of
+//                                 failure; a catch of timeout_error or
+//                                 connection_lost_error does not catch it
+//   berth::commit_unknown_error   (retry.hpp) a db_error whose COMMIT's
+//                                 outcome is unknown: never retried, and
+//                                 deliberately not a connection_lost_error
+//                                 even when its code compares equal to one
+//
 // what() is "<source>: <engine message> (in \"<sql>\"): <code's message>".
 // A password never appears in it or in sql(): the engines hand over messages
 // that never contain one (the PostgreSQL adapter redacts conninfo passwords
