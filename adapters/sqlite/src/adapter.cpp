@@ -3,9 +3,11 @@
 #include <sqlite3.h>
 
 #include "connection_state.hpp"
+#include "read_guard.hpp"
 
 #include <atomic>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -48,7 +50,9 @@ std::string query_text(connection& c, const char* sql) {
 
 }  // namespace
 
-adapter::adapter(options opts) : opts_(std::move(opts)) {
+adapter::adapter(options opts) : adapter(std::move(opts), role::plain) {}
+
+adapter::adapter(options opts, role r) : role_(r), opts_(std::move(opts)) {
   if (auto e = sqlite::validate(opts_)) throw *e;
   if (opts_.in_memory) {
     if (opts_.name.empty()) opts_.name = unique_memory_name();
@@ -76,6 +80,36 @@ adapter::adapter(options opts) : opts_(std::move(opts)) {
   }
 }
 
+std::string adapter::pragma_field(std::size_t i) const {
+  return std::string(role_ == role::plain ? "sqlite::options" : "sqlite::database_options") + ".pragmas[" +
+         std::to_string(i) + "]";
+}
+
+std::optional<adapter_error> adapter::check_database_settings(connection& c, std::size_t i) const {
+  // Read back, not parsed from the pragma's text: SQLite's grammar admits
+  // spellings no name check foresees ("MAIN . journal_mode", a quoted name,
+  // a comment before '='). journal_mode of files only: on a memdb
+  // connection, reading it once made a later prepare that met a writer's
+  // lock fail with "no such table" instead of SQLITE_BUSY, which read()
+  // retries (SqliteDatabaseMemory.AReadKeptOutByAWriteTransactionSaysSoBug).
+  const std::string journal = opts_.in_memory ? std::string("wal") : query_text(c, "PRAGMA journal_mode");
+  const std::string locking = query_text(c, "PRAGMA locking_mode");
+  const std::string query_only = query_text(c, "PRAGMA query_only");
+  const char* const query_only_wanted = role_ == role::database_reader ? "1" : "0";
+  std::string changed;
+  if (journal != "wal") changed = "journal_mode to '" + journal + "' (the database needs 'wal')";
+  else if (locking != "normal") changed = "locking_mode to '" + locking + "' (the database needs 'normal')";
+  else if (query_only != query_only_wanted)
+    changed = "query_only to " + query_only + " (the database needs " + query_only_wanted + " on its " +
+              (role_ == role::database_reader ? "readers" : "writer") + ")";
+  if (changed.empty()) return std::nullopt;
+  return adapter_error{to_error_code(SQLITE_MISUSE),
+                       "berth::sqlite::database: " + pragma_field(i) + " (\"" + opts_.pragmas[i] + "\") changed " +
+                           changed +
+                           "; the database sets journal_mode, locking_mode and query_only itself: remove that "
+                           "pragma (database '" + filename_ + "')"};
+}
+
 result<connection, adapter_error> adapter::connect() {
   try {
     connection c = connection::open(filename_, flags_);
@@ -84,18 +118,38 @@ result<connection, adapter_error> adapter::connect() {
     // Read the database header now, so a file that is not a database
     // (SQLITE_NOTADB) or cannot be read fails connect, not the first query.
     (void)query_text(c, "PRAGMA schema_version");
-    if (!opts_.in_memory && opts_.wal && !opts_.read_only) {
-      const std::string mode = query_text(c, "PRAGMA journal_mode=WAL");
-      if (mode != "wal")
-        return failure{adapter_error{to_error_code(SQLITE_CANTOPEN),
-                                     "berth::sqlite: options.wal is set but '" + opts_.path +
-                                         "' stays in journal_mode '" + mode +
-                                         "' (the file system may not support WAL; set wal = false)"}};
+    if (!opts_.in_memory && opts_.wal) {
+      if (!opts_.read_only) {
+        const std::string mode = query_text(c, "PRAGMA journal_mode=WAL");
+        if (mode != "wal")
+          return failure{adapter_error{to_error_code(SQLITE_CANTOPEN),
+                                       "berth::sqlite: options.wal is set but '" + opts_.path +
+                                           "' stays in journal_mode '" + mode +
+                                           "' (the file system may not support WAL; set wal = false)"}};
+      }
+      // synchronous is the connection's own setting, so read-only
+      // connections get it too: a database's readers reported FULL where
+      // database.hpp promises NORMAL (SqliteDatabaseFile.ReadersRunSynchronousNormalAndBusyTimeoutBug).
       c.execute("PRAGMA synchronous=NORMAL");
     }
     c.execute(opts_.foreign_keys ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF");
-    if (opts_.in_memory && opts_.read_only) c.execute("PRAGMA query_only=1");
-    for (const std::string& p : opts_.pragmas) c.execute("PRAGMA " + p);
+    // Files also open with SQLITE_OPEN_READONLY; query_only on them too, so
+    // every read-only connection reports it (a database checks it below).
+    if (opts_.read_only) c.execute("PRAGMA query_only=1");
+    for (std::size_t i = 0; i < opts_.pragmas.size(); ++i) {
+      try {
+        c.execute("PRAGMA " + opts_.pragmas[i]);
+      } catch (const sqlite_error& e) {
+        // Name the field: SQLite's message names only the SQL.
+        return failure{adapter_error{e.code(), "berth::sqlite: " + pragma_field(i) + " (\"" + opts_.pragmas[i] +
+                                                   "\") failed: " + e.engine_message() + " (database '" +
+                                                   filename_ + "')"}};
+      }
+      if (role_ != role::plain)
+        if (auto changed = check_database_settings(c, i)) return failure{std::move(*changed)};
+    }
+    // Last: it would refuse connect's own pragmas above.
+    if (role_ == role::database_reader) detail::install_read_guard(*detail::state_of(c));
     detail::mark_configured(c);  // the settings above are the ones a reset keeps
     return c;
   } catch (const sqlite_error& e) {
@@ -132,8 +186,10 @@ result<void, adapter_error> adapter::validate(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "validate: the connection is closed");
   if (c.inherited()) return inherited_error("validate");
   if (c.file_moved()) return moved_error("validate", opts_.path);
-  if (const std::error_code last = c.last_error(); is_fatal(last))
-    return fail(last.value(), "validate: the connection failed earlier with '" + last.message() + "'; discarding it");
+  // fatal_error(), not last_error(): a later ordinary error replaces the latter.
+  if (const std::error_code fatal = c.fatal_error())
+    return fail(fatal.value(), "validate: the connection failed earlier with '" + fatal.message() + "' (extended code " +
+                                   std::to_string(fatal.value()) + "); discarding it");
   try {
     statement& st = c.prepare("SELECT 1");
     const bool row = st.step();
@@ -151,8 +207,10 @@ result<void, adapter_error> adapter::reset(connection& c) {
   if (!c) return fail(SQLITE_MISUSE, "reset: the connection is closed");
   if (c.inherited()) return inherited_error("reset");
   if (c.file_moved()) return moved_error("reset", opts_.path);
-  if (const std::error_code last = c.last_error(); is_fatal(last))
-    return fail(last.value(), "reset: the connection failed earlier with '" + last.message() + "'; discarding it");
+  // fatal_error(), not last_error(): a later ordinary error replaces the latter.
+  if (const std::error_code fatal = c.fatal_error())
+    return fail(fatal.value(), "reset: the connection failed earlier with '" + fatal.message() + "' (extended code " +
+                                   std::to_string(fatal.value()) + "); discarding it");
   if (c.transaction_depth() != 0)
     return fail(SQLITE_MISUSE, "reset: a transaction guard is still alive on the connection (it outlived its lease)");
   // Discarded rather than restored: re-applying what connect set would
@@ -178,6 +236,20 @@ result<void, adapter_error> adapter::reset(connection& c) {
   return {};
 }
 
-void adapter::close(connection& c) noexcept { c.close(); }
+void adapter::close(connection& c) noexcept {
+  // Only the last connection to close checkpoints on its own (and deletes
+  // the -wal): with another one open (another process's, an idle handle),
+  // a closed pool left its commits in the -wal alone. PASSIVE: takes no
+  // lock a reader or writer holds and never calls the busy handler, so a
+  // close never waits; what it cannot copy now stays in the WAL, which the
+  // next checkpoint or open replays. Not after a fatal error (no more I/O
+  // through a connection that reported corruption or an I/O error), nor in
+  // a fork child (the handle is the parent's: connection::close leaves it).
+  // SQLITE_OK without a WAL (rollback journal), LOCKED inside a
+  // transaction: nothing to do either way.
+  if (!opts_.in_memory && !opts_.read_only && c && !c.fatal_error() && !c.inherited())
+    (void)sqlite3_wal_checkpoint_v2(detail::handle_of(c), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  c.close();
+}
 
 }  // namespace berth::sqlite

@@ -2,6 +2,7 @@
 #include <berth/sqlite/transaction.hpp>
 
 #include "connection_state.hpp"
+#include "read_guard.hpp"
 
 #include <sqlite3.h>
 
@@ -52,24 +53,38 @@ namespace detail {
 void connection_state::fail(int rc, std::string_view sql) {
   // sqlite3_errmsg describes the most recent failed call on this handle,
   // which is the one that returned rc.
-  fail_with(rc, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), sql);
+  std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (refused_action >= 0 && (rc == SQLITE_AUTH || rc == SQLITE_SCHEMA)) [[unlikely]] {
+    // A refusal inside a transaction after another connection changed the
+    // schema comes back as SQLITE_SCHEMA (SQLite cannot reload the schema
+    // there to tell "refused" from "stale"): the refusal is the cause.
+    rc = SQLITE_AUTH;
+    // SQLite's own words are "not authorized": say whose refusal it was.
+    message += read_guard_explanation(std::exchange(refused_action, -1));
+  }
+  fail_with(rc, std::move(message), sql);
+}
+
+void connection_state::record_failure(int rc) noexcept {
+  last_error = rc;
+  // Sticky: SELECT 1 still works on a file with a corrupt page elsewhere,
+  // and a later ordinary error (a typo) used to replace the code that
+  // validate() and reset() looked at, so a corrupt connection went back to
+  // idle and was handed out again
+  // (SqliteAdapter.AConnectionThatReportedCorruptionIsDiscardedAtItsReleaseBug).
+  if (fatal_error == 0 && is_fatal(to_error_code(rc))) {
+    fatal_error = rc;
+    fatal = true;
+  }
 }
 
 void connection_state::fail_with(int rc, std::string message, std::string_view sql) {
-  last_error = rc;
+  record_failure(rc);
   // This failure ended the transaction of a live guard (SQLite rolled it
   // back on its own): the cause a later refused statement names.
   if (depth > 0 && rollback_cause == 0 && db != nullptr && sqlite3_get_autocommit(db) != 0) rollback_cause = rc;
   throw_sqlite_error(to_error_code(rc), std::move(message), std::string(sql));
 }
-
-namespace {
-bool only_separators(std::string_view s) noexcept {
-  for (const char ch : s)
-    if (ch != ';' && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') return false;
-  return true;
-}
-}  // namespace
 
 statement& connection_state::prepare_cached(std::string_view sql) {
   // The repeated text, apart so that it pays no stack frame for the rest:
@@ -94,11 +109,14 @@ statement& connection_state::find_or_prepare(std::string_view sql) {
   refuse_nul(sql);
   sqlite3_stmt* st = nullptr;
   const char* tail = nullptr;
+  refused_action = -1;  // set by the read guard during this prepare only
   const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
                                     &tail);
   if (rc != SQLITE_OK) fail(rc, sql);
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
-  if (st == nullptr || !only_separators(rest)) {
+  // A tail of whitespace, ';' and comments is no second statement
+  // (SqliteConnection.PrepareAcceptsATrailingCommentBug).
+  if (st == nullptr || !only_blanks(rest)) {
     sqlite3_finalize(st);
     fail_with(SQLITE_MISUSE,
               st == nullptr ? "prepare: the SQL holds no statement"
@@ -164,7 +182,7 @@ void connection_state::fail_transaction_lost(std::string_view sql) {
   else
     why += "SQLite rolled it back after an error, or a COMMIT, END or ROLLBACK outside the guards ended it";
   why += "; end the guards (their rollback is then a no-op) and run the transaction again";
-  last_error = cause != 0 ? cause : SQLITE_ABORT_ROLLBACK;  // not fail_with: this is no new cause
+  record_failure(cause != 0 ? cause : SQLITE_ABORT_ROLLBACK);  // not fail_with: this is no new cause
   throw_sqlite_error(to_error_code(last_error), std::move(why), std::string(sql));
 }
 
@@ -218,6 +236,7 @@ void detail::connection_state::execute(std::string_view sql) {
     if (rest.empty()) break;
     sqlite3_stmt* st = nullptr;
     const char* tail = nullptr;
+    refused_action = -1;  // set by the read guard during this prepare only
     int rc = sqlite3_prepare_v2(db, rest.data(), static_cast<int>(rest.size()), &st, &tail);
     if (rc != SQLITE_OK) fail(rc, rest);
     const std::string_view this_sql(rest.data(), static_cast<std::size_t>(tail - rest.data()));
@@ -270,6 +289,10 @@ std::error_code connection::last_error() const noexcept {
   return s_ && s_->last_error != 0 ? to_error_code(s_->last_error) : std::error_code{};
 }
 
+std::error_code connection::fatal_error() const noexcept {
+  return s_ && s_->fatal_error != 0 ? to_error_code(s_->fatal_error) : std::error_code{};
+}
+
 sqlite3* connection::native_handle() const noexcept {
   if (!s_) return nullptr;
   // The caller may BEGIN through it. Settings made through it are the
@@ -293,6 +316,7 @@ bool connection::inherited() const noexcept { return s_ && s_->origin.inherited_
 
 namespace detail {
 sqlite3* handle_of(const connection& c) noexcept { return c.s_ ? c.s_->db : nullptr; }
+connection_state* state_of(connection& c) noexcept { return c.s_.get(); }
 void mark_configured(connection& c) noexcept {
   if (c.s_) c.s_->may_open_transactions = c.s_->may_change_session = false;
 }

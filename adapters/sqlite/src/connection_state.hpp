@@ -43,6 +43,9 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   connection_state& operator=(const connection_state&) = delete;
   ~connection_state() { close(); }
 
+  /// Records rc as the last failure (and, if is_fatal, as the connection's
+  /// fatal one: sticky). Never throws.
+  void record_failure(int rc) noexcept;
   /// Records rc as the last failure and throws it with the engine's message.
   [[noreturn]] void fail(int rc, std::string_view sql);
   /// Records rc and throws berth's own message (mismatch, range).
@@ -115,6 +118,14 @@ struct alignas(berth::detail::cache_pair_size) connection_state : connection_fla
   int depth = 0;       // live transaction guards
   transaction* guards = nullptr;  // the live guards on this state, innermost first (transaction::outer_)
   int last_error = 0;  // extended code of the last failure thrown, 0 if none
+  // The first failure thrown that is_fatal(), 0 if none; set with the
+  // `fatal` flag (connection_flags) and, like it, never cleared: a later
+  // ordinary error must not make a corrupt connection look reusable.
+  int fatal_error = 0;
+  // The authorizer action that the read guard (read_guard.hpp) refused
+  // last, -1 if none since fail() explained one: the SQLITE_AUTH that
+  // follows then says that this is a database's reader.
+  int refused_action = -1;
   // Set for good once a native handle (the connection's or a statement's)
   // was handed out: a cached statement may then be stepped or bound behind
   // berth's back (sqlite3_next_stmt reaches every one from the

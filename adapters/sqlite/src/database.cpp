@@ -71,6 +71,11 @@ std::optional<berth::options_error> validate(const database_options& o) {
     return berth::options_error("default_timeout",
                                 "must be > 0 ms, got " + std::to_string(o.default_timeout.count()) + " ms",
                                 struct_name);
+  // The plain spellings are refused here, early and by field; the others
+  // ("MAIN . journal_mode", a quoted name, a comment before '=') fail the
+  // connect, which reads the three settings back after each pragma
+  // (adapter::check_database_settings;
+  // SqliteDatabaseOptions.PragmasSpelledPastTheNameCheckFailTheConnectBug).
   // The database sets these itself, and its promises stand on them: WAL
   // (readers and the writer never wait for each other), query_only on the
   // readers (a write inside read() fails), and a shared lock (the writer and
@@ -107,9 +112,13 @@ std::optional<berth::options_error> validate(const database_options& o) {
 
 database::database(database_options opts)
     : opts_(validated(opts)),
-      writer_(adapter(adapter_options(opts_, false, opts_.name)), pool_options_for(opts_, ".writer", 1)),
+      // The roles make connect check, after each of the user's pragmas,
+      // that journal_mode, locking_mode and query_only still hold, and put
+      // the read guard on the readers (adapter.hpp).
+      writer_(adapter(adapter_options(opts_, false, opts_.name), adapter::role::database_writer),
+              pool_options_for(opts_, ".writer", 1)),
       // In-memory readers join the writer's database by its (generated) name.
-      readers_(adapter(adapter_options(opts_, true, writer_.adapter().opts().name)),
+      readers_(adapter(adapter_options(opts_, true, writer_.adapter().opts().name), adapter::role::database_reader),
                pool_options_for(opts_, ".readers", opts_.readers)) {
   opts_.name = writer_.adapter().opts().name;
 }

@@ -1,7 +1,12 @@
 #include <berth/sqlite/options.hpp>
 
+#include <sqlite3.h>
+
+#include <algorithm>
 #include <climits>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 namespace berth::sqlite {
 
@@ -12,6 +17,62 @@ namespace {
 bool name_char(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
          c == '-';
+}
+
+bool word_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/// The pragma name of a plainly spelled entry ("name", "name=v",
+/// "name(v)", "schema.name ...", spaces allowed around '.'), lower-cased;
+/// empty for any other spelling (a quoted name, a comment), which is left
+/// to SQLite: this is no parser of its grammar.
+std::string plain_pragma_name(std::string_view p) {
+  const auto word = [&p](std::size_t& i) {
+    const std::size_t start = i;
+    while (i < p.size() && word_char(p[i])) ++i;
+    return p.substr(start, i - start);
+  };
+  const auto blanks = [&p](std::size_t& i) {
+    while (i < p.size() && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) ++i;
+  };
+  std::size_t i = 0;
+  blanks(i);
+  std::string_view name = word(i);
+  blanks(i);
+  if (i < p.size() && p[i] == '.') {
+    ++i;
+    blanks(i);
+    name = word(i);
+    blanks(i);
+  }
+  if (name.empty() || (i < p.size() && p[i] != '=' && p[i] != '(')) return {};
+  std::string out(name);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+/// The pragmas this SQLite knows (PRAGMA pragma_list, in Debian's build
+/// without SQLITE_INTROSPECTION_PRAGMAS too), read once from a private
+/// in-memory connection; empty if it cannot be read (then nothing is
+/// refused for its name). Thread-safe (a function-local static).
+const std::vector<std::string>& known_pragmas() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_pragma_list", -1, &st, nullptr) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+          if (const unsigned char* t = sqlite3_column_text(st, 0)) out.emplace_back(reinterpret_cast<const char*>(t));
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close_v2(db);
+    return out;
+  }();
+  return names;
 }
 }  // namespace
 
@@ -47,6 +108,15 @@ std::optional<options_error> validate(const options& o) {
     if (p.find('\0') != std::string::npos) return options_error(field, "must not contain a NUL byte");
     if (p.find(';') != std::string::npos)
       return options_error(field, "must not contain ';' (one pragma per entry), got \"" + p + "\"");
+    // SQLite ignores a pragma it does not know, without a word: a typo
+    // ("foriegn_keys=ON") would leave the setting as it was.
+    if (const std::string name = plain_pragma_name(p); !name.empty()) {
+      const auto& known = known_pragmas();
+      if (!known.empty() && std::find(known.begin(), known.end(), name) == known.end())
+        return options_error(field, "PRAGMA " + name +
+                                        " is not a pragma this SQLite knows (PRAGMA pragma_list), which it would "
+                                        "ignore without a word; got \"" + p + "\"");
+    }
   }
   return std::nullopt;
 }

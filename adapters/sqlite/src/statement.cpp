@@ -43,6 +43,14 @@ void statement::check_bind(int index, int rc) {
                      "bind " + std::to_string(index) +
                          " on a statement that is mid-result: reset() it first (or step it to its end)",
                      sql());
+  // After its last step (false) or a failed one SQLite still refuses binds
+  // until a reset, with only "bad parameter or other API misuse"
+  // (StatementTest.BindAfterTheLastStepSaysResetFirstBug).
+  if (rc == SQLITE_MISUSE && stepped_)
+    conn_->fail_with(rc,
+                     "bind " + std::to_string(index) +
+                         " on a statement that has run (step() returned false or failed): reset() it first",
+                     sql());
   conn_->fail(rc, sql());
 }
 

@@ -98,6 +98,11 @@ std::string_view read_keyword(std::string_view sql, std::size_t& i, bool semicol
 
 }  // namespace
 
+bool only_blanks(std::string_view sql) noexcept {
+  const std::size_t end = skip_blanks(sql, 0, true);
+  return end == npos || end == sql.size();
+}
+
 statement_kind classify(std::string_view sql) noexcept {
   std::size_t j = 0;
   const std::string_view word = read_keyword(sql, j, true);

@@ -33,6 +33,12 @@ enum class statement_kind : std::uint8_t {
 /// Thread-safe.
 statement_kind classify(std::string_view sql) noexcept;
 
+/// True when `sql` holds no statement: only whitespace, ';', and comments
+/// ("-- ..." to the end of a line, "/* ... */", an unterminated "/* ..." at
+/// the end, which SQLite's tokenizer also takes for a comment). Never
+/// allocates. Thread-safe.
+bool only_blanks(std::string_view sql) noexcept;
+
 /// True for statements that can open or end a transaction: SQLite changes
 /// its autocommit state only through BEGIN, COMMIT, END, ROLLBACK,
 /// SAVEPOINT and RELEASE.

@@ -6,7 +6,6 @@
 
 #include <sqlite3.h>
 
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -14,6 +13,15 @@ namespace berth::sqlite {
 
 namespace {
 std::string savepoint_name(int level) { return "berth_sp_" + std::to_string(level); }
+
+/// A guard used against its contract: SQLITE_MISUSE, as the connection's
+/// own misuse errors (a closed connection, a NUL byte), so that the throwing
+/// API's exceptions all derive from std::system_error (issue 8); these were
+/// std::logic_error. Not recorded as the connection's last error: the
+/// connection did nothing wrong.
+[[noreturn, gnu::cold]] void fail_misuse(std::string message, std::string sql) {
+  throw_sqlite_error(to_error_code(SQLITE_MISUSE), std::move(message), std::move(sql));
+}
 
 const char* begin_sql(transaction_mode m) noexcept {
   switch (m) {
@@ -27,7 +35,7 @@ const char* begin_sql(transaction_mode m) noexcept {
 
 transaction::transaction(connection& conn, transaction_mode mode)
     : s_(conn.s_.get()), level_(conn.transaction_depth() + 1), savepoint_(conn.in_transaction()) {
-  if (s_ == nullptr || s_->db == nullptr) throw std::logic_error("berth::sqlite::transaction: the connection is closed");
+  if (s_ == nullptr || s_->db == nullptr) fail_misuse("berth::sqlite::transaction: the connection is closed", begin_sql(mode));
   if (!savepoint_ && level_ == 1) s_->rollback_cause = 0;  // a new transaction: no cause from an earlier one
   s_->execute(savepoint_ ? "SAVEPOINT " + savepoint_name(level_) : std::string(begin_sql(mode)));
   s_->depth = level_;
@@ -64,12 +72,12 @@ void transaction::finish_check(const char* what) const {
                            ": the connection was closed while the guard was live (its transaction ended with it)",
                        sql);
   }
-  if (!active_)
-    throw std::logic_error(std::string("berth::sqlite::transaction::") + what + ": already finished");
+  if (!active_) fail_misuse(std::string("berth::sqlite::transaction::") + what + ": already finished", {});
   if (s_->depth != level_)
-    throw std::logic_error(std::string("berth::sqlite::transaction::") + what +
-                           ": not the innermost live guard on its connection (depth " + std::to_string(s_->depth) +
-                           ", this guard " + std::to_string(level_) + ")");
+    fail_misuse(std::string("berth::sqlite::transaction::") + what +
+                    ": not the innermost live guard on its connection (depth " + std::to_string(s_->depth) +
+                    ", this guard " + std::to_string(level_) + ")",
+                {});
 }
 
 void transaction::commit() {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -507,6 +508,129 @@ TEST(SqliteAdapter, HandingOutTheNativeHandleKeepsTheConnection) {
     EXPECT_FALSE(c.in_transaction()) << "the transaction opened through the handle was not rolled back";
     EXPECT_EQ(text(c, "SELECT count(*) FROM t"), "0");
   });
+}
+
+/// A database file whose header and first pages are sound (it opens, and
+/// SELECT 1 works) but whose table pages from page 6 on are overwritten:
+/// reading the table fails with SQLITE_CORRUPT.
+void make_corrupt_database(const std::string& path) {
+  {
+    auto c = connection::open(path);
+    c.execute("PRAGMA page_size=1024; CREATE TABLE t(x BLOB); "
+              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+              "INSERT INTO t SELECT randomblob(300) FROM n");
+  }
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(std::fseek(f, 5 * 1024, SEEK_SET), 0);
+  const std::string junk(100 * 1024, 'Z');
+  ASSERT_EQ(std::fwrite(junk.data(), 1, junk.size(), f), junk.size());
+  std::fclose(f);
+}
+
+/// Reads the whole table t, which fails on the corrupt file.
+void read_whole_table(connection& c) {
+  auto& st = c.prepare("SELECT sum(length(x)) FROM t");
+  while (st.step()) {
+  }
+}
+
+// A connection that reported corruption went back to idle and was handed
+// out again: needs_reset() did not look at the error, validate() was
+// skipped for a connection used just now, and a later ordinary error (a
+// typo) replaced the fatal code that validate() and reset() checked, so
+// they passed. Pass: after SQLITE_CORRUPT (caught in the lease, followed by
+// a syntax error, or escaping through with()), the next lease is a new
+// connection with no fatal error, and the old one was closed.
+TEST(SqliteAdapter, AConnectionThatReportedCorruptionIsDiscardedAtItsReleaseBug) {
+  temp_dir dir;
+  const std::string path = dir.file("corrupt.db");
+  make_corrupt_database(path);
+  sqlite_pool p{adapter{{.path = path, .wal = false}}, {.name = "corrupt", .max_size = 1, .min_idle = 0}};
+  std::uint64_t created = 0, destroyed = 0;
+  const auto before = [&] {
+    created = p.stats().created;
+    destroyed = p.stats().destroyed;
+  };
+  const auto expect_fresh_connection = [&](const char* after) {
+    SCOPED_TRACE(after);
+    auto l = p.acquire().value();
+    EXPECT_FALSE(l->fatal_error()) << "the corrupt connection was handed out again";
+    EXPECT_FALSE(l->last_error());
+    EXPECT_EQ(p.stats().destroyed, destroyed + 1);
+    EXPECT_EQ(p.stats().created, created + 1);
+  };
+  p.with([](connection& c) { c.execute("SELECT 1"); });  // the connection exists
+  before();
+  {  // caught inside the lease
+    auto l = p.acquire().value();
+    EXPECT_THROW(read_whole_table(*l), connection_lost_error);
+    EXPECT_EQ(l->fatal_error().value() & 0xff, SQLITE_CORRUPT);
+    EXPECT_TRUE(l->needs_reset());
+  }
+  expect_fresh_connection("caught in the lease");
+  before();
+  {  // then an ordinary error, which replaces last_error but not fatal_error
+    auto l = p.acquire().value();
+    EXPECT_THROW(read_whole_table(*l), sqlite_error);
+    EXPECT_THROW(l->execute("SELEC 1"), sqlite_error);
+    EXPECT_EQ(l->last_error().value(), SQLITE_ERROR);
+    EXPECT_EQ(l->fatal_error().value() & 0xff, SQLITE_CORRUPT) << "sticky";
+    EXPECT_TRUE(l->needs_reset());
+    adapter direct{{.path = path, .wal = false}};
+    const auto v = direct.validate(*l);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, db_errc::connection_lost);
+    EXPECT_NE(v.error().message.find("discarding it"), std::string::npos) << v.error().message;
+    EXPECT_FALSE(direct.reset(*l));
+  }
+  expect_fresh_connection("a later ordinary error");
+  before();
+  EXPECT_THROW(p.with([](connection& c) { read_whole_table(c); }), connection_lost_error);
+  expect_fresh_connection("escaping through with()");
+}
+
+// A closed pool left its commits in the -wal alone when another connection
+// kept the file open (only the last connection to close checkpoints): a
+// copy of the main file (a backup that skips -wal and -shm) missed them.
+// Pass: with an idle outside connection open, after the pool is closed, a
+// copy of the main file alone holds every committed row.
+TEST(SqliteAdapter, ClosingAPoolCheckpointsItsCommitsIntoTheMainFileBug) {
+  temp_dir dir;
+  const std::string path = dir.file("app.db");
+  sqlite_pool p{adapter{{.path = path}}, pool_opts(2, 1)};
+  p.with([](connection& c) { c.execute("CREATE TABLE t(x)"); });
+  auto outside = connection::open(path);
+  EXPECT_EQ(count(outside, "t"), 0);  // it has the file (and the WAL index) open, and is idle
+  p.with([](connection& c) {
+    c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+              "INSERT INTO t SELECT randomblob(200) FROM n");
+  });
+  ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0u);
+  p.close();
+  const std::string copy = dir.file("copy.db");
+  std::filesystem::copy_file(path, copy);
+  ASSERT_FALSE(std::filesystem::exists(copy + "-wal"));
+  auto c = connection::open(copy);
+  try {
+    EXPECT_EQ(count(c, "t"), 500);
+  } catch (const sqlite_error& e) {
+    ADD_FAILURE() << "the main file lacks the pool's commits: " << e.what();
+  }
+  EXPECT_EQ(count(outside, "t"), 500);
+}
+
+// A pragma SQLite refused failed the connect with its SQL only; the options
+// name their fields. Pass: the error names options.pragmas[1].
+TEST(SqliteAdapter, APragmaSqliteRefusesNamesItsFieldBug) {
+  temp_dir dir;
+  adapter ad({.path = dir.file("app.db"), .pragmas = {"cache_size=-2000", "cache_size=("}});
+  const auto r = ad.connect();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code.value(), SQLITE_ERROR);
+  EXPECT_NE(r.error().message.find("sqlite::options.pragmas[1] (\"cache_size=(\") failed"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("syntax error"), std::string::npos) << r.error().message;
 }
 
 }  // namespace

@@ -180,6 +180,27 @@ TEST(SqliteConnection, PrepareRejectsSeveralStatementsAndBadSql) {
   EXPECT_EQ(c.cached_statements(), 1u);
 }
 
+// prepare() refused "SELECT 1; -- c" and "SELECT 1; /* x */" as holding more
+// than one statement: a tail of whitespace and comments is none. Pass: both
+// are prepared; a second statement after a comment is still refused.
+TEST(SqliteConnection, PrepareAcceptsATrailingCommentBug) {
+  temp_dir dir;
+  auto c = connection::open(dir.file("t.db"));
+  for (const char* sql : {"SELECT 1; -- c", "SELECT 1; /* x */", "SELECT 1 -- c\n;\n/* a */ ; -- b", "SELECT 1; /* open"}) {
+    SCOPED_TRACE(sql);
+    try {
+      auto& st = c.prepare(sql);
+      ASSERT_TRUE(st.step());
+      EXPECT_EQ(st.get<std::int64_t>(0), 1);
+      st.reset();
+    } catch (const sqlite_error& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+  EXPECT_THROW(c.prepare("SELECT 1; /* x */ SELECT 2"), sqlite_error);
+  EXPECT_THROW(c.prepare("SELECT 1; -- c\nSELECT 2"), sqlite_error);
+}
+
 TEST(SqliteConnection, CloseFinalizesCachedStatementsAndMovesKeepThem) {
   temp_dir dir;
   auto c = connection::open(dir.file("t.db"));

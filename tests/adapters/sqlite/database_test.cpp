@@ -95,8 +95,14 @@ TEST(SqliteDatabaseOptions, PragmasThatBreakTheDatabaseAreRefusedByFieldBug) {
   }
   database_options ok;
   ok.in_memory = true;
-  ok.pragmas = {"cache_size=-2000", "journal_size_limit=1000000", "query_only_not_a_pragma"};
+  ok.pragmas = {"cache_size=-2000", "journal_size_limit=1000000", "main.temp_store=2"};
   EXPECT_FALSE(validate(ok).has_value());
+  // A longer name is no longer the database's: refused as unknown instead.
+  ok.pragmas.push_back("query_only_not_a_pragma");
+  const auto unknown = validate(ok);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->field(), "pragmas[3]");
+  EXPECT_NE(std::string(unknown->what()).find("not a pragma this SQLite knows"), std::string::npos) << unknown->what();
   EXPECT_THROW((void)config_from_url("sqlite:app.db?readers=2&pragma=journal_mode%3DDELETE"), std::invalid_argument);
 }
 
@@ -147,13 +153,56 @@ TEST_P(SqliteDatabase, ReadCannotWriteAndSaysSo) {
     db.read([](connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
     ADD_FAILURE() << "read() accepted a write";
   } catch (const sqlite_error& e) {
-    EXPECT_EQ(e.code().value() & 0xff, SQLITE_READONLY);
+    EXPECT_EQ(e.code().value(), SQLITE_AUTH);
     const std::string what = e.what();
-    EXPECT_NE(what.find("readonly database"), std::string::npos) << what;
-    EXPECT_NE(what.find("read() runs on a read-only connection; do writes in write()"), std::string::npos) << what;
+    EXPECT_NE(what.find("refused an INSERT: this connection is a reader of a berth::sqlite::database"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("writes go through database::write()"), std::string::npos) << what;
     EXPECT_NE(what.find("INSERT INTO t VALUES (1)"), std::string::npos) << what;
   }
   EXPECT_EQ(db.read(count_rows), 0);
+}
+
+// read() could write: on a read-only file connection, CREATE TEMP TABLE and
+// INSERT into it succeeded (the temp database is writable); in memory,
+// PRAGMA query_only=0 then INSERT committed. Pass: every statement that
+// would write fails at prepare with SQLITE_AUTH naming the reader, on both
+// forms (the first one right after the writer changed the schema); reads,
+// pragma reads, inspecting pragmas, virtual tables, recursive CTEs and
+// savepoints still work.
+TEST_P(SqliteDatabase, ReadCannotWriteTempTablesOrClearQueryOnlyBug) {
+  database db(opts());
+  db.write([](connection& c) { c.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); });
+  for (const char* sql : {"CREATE TEMP TABLE tt(x)", "PRAGMA query_only=0", "PRAGMA main.query_only(0)",
+                          "INSERT INTO t VALUES (2)", "UPDATE t SET x = 3", "DELETE FROM t", "CREATE TABLE u(x)",
+                          "DROP TABLE t", "CREATE INDEX i ON t(x)", "ALTER TABLE t ADD COLUMN y",
+                          "CREATE TEMP VIEW v AS SELECT 1", "ANALYZE", "PRAGMA user_version=7",
+                          "PRAGMA optimize", "ATTACH ':memory:' AS aux"}) {
+    SCOPED_TRACE(sql);
+    try {
+      db.read([sql](connection& c) { c.execute(sql); });
+      ADD_FAILURE() << "read() ran it";
+    } catch (const sqlite_error& e) {
+      EXPECT_EQ(e.code().value(), SQLITE_AUTH) << e.what();
+      EXPECT_NE(std::string(e.what()).find("reader of a berth::sqlite::database"), std::string::npos) << e.what();
+    }
+  }
+  // Through a cached statement too (prepare is where the check runs).
+  EXPECT_THROW(db.read([](connection& c) { (void)c.prepare("INSERT INTO t VALUES (4)"); }), sqlite_error);
+  db.read([](connection& c) {
+    EXPECT_EQ(query_int(c, "SELECT count(*) FROM t"), 1);
+    EXPECT_EQ(query_int(c, "PRAGMA query_only"), 1);
+    EXPECT_EQ(query_int(c, "SELECT count(*) FROM pragma_table_info('t')"), 1);
+    EXPECT_EQ(query_int(c, "SELECT count(*) FROM json_each('[1, 2]')"), 2);  // virtual tables connect
+    EXPECT_EQ(query_int(c, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) "
+                           "SELECT sum(i) FROM n"),
+              15);
+    c.execute("PRAGMA table_info(t); PRAGMA foreign_keys; SAVEPOINT s; RELEASE s");
+  });
+  EXPECT_EQ(db.read(count_rows), 1);
+  db.write([](connection& c) { c.execute("INSERT INTO t VALUES (5)"); });  // the writer is not guarded
+  EXPECT_EQ(db.read(count_rows), 2);
 }
 
 TEST_P(SqliteDatabase, WriteRollsBackWhenFnThrows) {
@@ -369,6 +418,64 @@ TEST(SqliteDatabaseFile, ReadersAreReadOnlyAndTheFileIsInWal) {
     st.reset();
   });
   db.write([](connection& c) { EXPECT_EQ(sqlite3_db_readonly(c.native_handle(), "main"), 0); });
+}
+
+// Readers of a file reported synchronous=FULL (connect skipped the WAL
+// settings for read-only connections) where database.hpp promises NORMAL.
+// Pass: every reader runs synchronous=NORMAL (1) and, outside read() (whose
+// own busy handler stands in while fn runs), the configured busy_timeout.
+TEST(SqliteDatabaseFile, ReadersRunSynchronousNormalAndBusyTimeoutBug) {
+  temp_dir dir;
+  database db({.path = dir.file("app.db"), .readers = 2, .busy_timeout = 1234ms});
+  db.read([](connection& c) { EXPECT_EQ(query_int(c, "PRAGMA synchronous"), 1); });
+  db.write([](connection& c) { EXPECT_EQ(query_int(c, "PRAGMA synchronous"), 1); });
+  // The reader pool is only const outside the database: the leases below
+  // are the test's way to look at idle readers as read() receives them.
+  auto& readers = const_cast<berth::pool<adapter>&>(db.reader_pool());
+  auto a = readers.acquire().value();
+  auto b = readers.acquire().value();
+  for (connection* c : {&*a, &*b}) {
+    EXPECT_EQ(query_int(*c, "PRAGMA synchronous"), 1);
+    EXPECT_EQ(query_int(*c, "PRAGMA busy_timeout"), 1234);
+    EXPECT_EQ(query_int(*c, "PRAGMA query_only"), 1);
+  }
+}
+
+// database_options.pragmas refused journal_mode, locking_mode and query_only
+// by a name check that other spellings passed: "MAIN . journal_mode=DELETE",
+// "\"journal_mode\"=DELETE" and "journal_mode/**/=DELETE" turned WAL off.
+// Pass: each fails the constructor, naming pragmas[i] and the setting.
+TEST(SqliteDatabaseFile, PragmasSpelledPastTheNameCheckFailTheConnectBug) {
+  temp_dir dir;
+  struct row {
+    const char* pragma;
+    const char* says;
+  };
+  for (const row& r : {row{"MAIN . journal_mode=DELETE", "changed journal_mode to 'delete'"},
+                       row{"\"journal_mode\"=DELETE", "changed journal_mode to 'delete'"},
+                       row{"journal_mode/**/=DELETE", "changed journal_mode to 'delete'"},
+                       row{"'locking_mode'=EXCLUSIVE", "changed locking_mode to 'exclusive'"},
+                       row{"\"query_only\"=1", "changed query_only to 1 (the database needs 0 on its writer)"}}) {
+    SCOPED_TRACE(r.pragma);
+    const std::string path = dir.file("p.db");
+    try {
+      database db({.path = path, .readers = 1, .pragmas = {"cache_size=-2000", r.pragma}});
+      ADD_FAILURE() << "accepted";
+    } catch (const std::system_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("sqlite::database_options.pragmas[1]"), std::string::npos) << what;
+      EXPECT_NE(what.find(r.says), std::string::npos) << what;
+    }
+  }
+  // On the readers: query_only turned off there.
+  try {
+    database db({.in_memory = true, .readers = 1, .pragmas = {"\"query_only\"=0"}});
+    ADD_FAILURE() << "accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed query_only to 0 (the database needs 1 on its readers)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(SqliteDatabaseFile, CloseCheckpointsTheWalIntoTheFile) {
@@ -753,7 +860,9 @@ TEST(SqliteDatabaseFile, QueryOnlySetInsideAWriteDoesNotOutliveItBug) {
 TEST(SqliteDatabaseMemory, QueryOnlyClearedInsideAReadDoesNotOutliveItBug) {
   database db({.in_memory = true, .readers = 1});
   db.write([](connection& c) { c.execute("CREATE TABLE t(x)"); });
-  (void)db.read([](connection& c) { c.execute("PRAGMA query_only=0"); });
+  // Refused outright now (the read guard); were it not, the discard at
+  // release still keeps it from the next read.
+  EXPECT_THROW((void)db.read([](connection& c) { c.execute("PRAGMA query_only=0"); }), sqlite_error);
   EXPECT_THROW((void)db.read([](connection& c) { c.execute("INSERT INTO t VALUES (1)"); }), sqlite_error);
   EXPECT_EQ(db.read(count_rows), 0);
 }

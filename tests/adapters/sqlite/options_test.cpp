@@ -77,5 +77,24 @@ TEST(SqliteOptions, EachBadFieldIsNamed) {
   }
 }
 
+// SQLite ignores a pragma it does not know, without a word: a typo in
+// options.pragmas ("foriegn_keys=ON") left the setting as it was. Pass:
+// plainly spelled unknown names are refused naming pragmas[i]; known names
+// in any case, with a schema, and spellings left to SQLite (quoted) pass.
+TEST(SqliteOptions, UnknownPragmaNamesAreRefusedByFieldBug) {
+  for (const char* bad : {"foriegn_keys=ON", " main . no_such_pragma(1)", "NO_SUCH", "query_only_not_a_pragma"}) {
+    SCOPED_TRACE(bad);
+    const auto e = validate(options{.path = "x.db", .pragmas = {"cache_size=-2000", bad}});
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->field(), "pragmas[1]");
+    EXPECT_NE(std::string(e->what()).find("is not a pragma this SQLite knows"), std::string::npos) << e->what();
+  }
+  for (const char* good : {"cache_size=-2000", "MAIN . Cache_Size = 10", "foreign_keys", "temp_store(2)",
+                           "\"journal_size_limit\"=1"}) {
+    SCOPED_TRACE(good);
+    EXPECT_FALSE(validate(options{.path = "x.db", .pragmas = {good}}).has_value());
+  }
+}
+
 }  // namespace
 }  // namespace berth::sqlite

@@ -329,6 +329,23 @@ TEST_P(StatementTest, BindOnAStatementMidResultSaysResetFirstBug) {
   EXPECT_EQ(st.get<std::int64_t>(0), 2);
 }
 
+// A bind after step() returned false (no reset) failed with SQLite's "bad
+// parameter or other API misuse" alone. Pass: the message says reset first.
+TEST_P(StatementTest, BindAfterTheLastStepSaysResetFirstBug) {
+  auto& ins = c.prepare("INSERT INTO t(i) VALUES (?1)");
+  ins.bind(1, 1);
+  ASSERT_FALSE(ins.step());
+  const auto e = thrown([&] { ins.bind(1, 2); });
+  EXPECT_EQ(e.code().value(), SQLITE_MISUSE);
+  EXPECT_NE(std::string(e.what()).find("bind 1 on a statement that has run (step() returned false or failed): "
+                                       "reset() it first"),
+            std::string::npos)
+      << e.what();
+  ins.reset();
+  ins.bind(1, 2);
+  EXPECT_FALSE(ins.step());
+}
+
 // SQLite stores a bound NaN as NULL without a word (d5a77a9 passed it on):
 // a nullable column silently held NULL, a NOT NULL one failed with a
 // constraint error that did not name the NaN.

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <stdexcept>
 #include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
 
 namespace berth::sqlite {
 namespace {
@@ -274,13 +276,41 @@ TEST_F(TransactionTest, GuardInsidePlainBeginBecomesSavepoint) {
   EXPECT_EQ(rows(), 0);
 }
 
-TEST_F(TransactionTest, OutOfOrderFinishIsALogicError) {
+/// The SQLite code and what() of the sqlite_error f throws (-1 if none).
+template <class F>
+std::pair<int, std::string> misuse_of(F&& f) {
+  try {
+    f();
+  } catch (const sqlite_error& e) {
+    return {e.code().value(), e.what()};
+  }
+  return {-1, {}};
+}
+
+// An out-of-order finish, a second commit and a guard on a closed
+// connection threw std::logic_error, outside the throwing API's hierarchy
+// rooted in std::system_error (issue 8): a catch of sqlite_error or
+// std::system_error missed them.
+TEST_F(TransactionTest, MisusesThrowSqliteMisuseNotLogicErrorBug) {
   transaction outer(c);
   transaction inner(c);
-  EXPECT_THROW(outer.commit(), std::logic_error);
+  auto [code, what] = misuse_of([&] { outer.commit(); });
+  EXPECT_EQ(code, SQLITE_MISUSE);
+  EXPECT_NE(what.find("not the innermost live guard on its connection (depth 2, this guard 1)"), std::string::npos)
+      << what;
   inner.commit();
-  EXPECT_THROW(inner.commit(), std::logic_error);
+  std::tie(code, what) = misuse_of([&] { inner.commit(); });
+  EXPECT_EQ(code, SQLITE_MISUSE);
+  EXPECT_NE(what.find("transaction::commit: already finished"), std::string::npos) << what;
+  std::tie(code, what) = misuse_of([&] { inner.rollback(); });
+  EXPECT_EQ(code, SQLITE_MISUSE);
+  EXPECT_NE(what.find("transaction::rollback: already finished"), std::string::npos) << what;
   outer.commit();
+  connection closed;
+  std::tie(code, what) = misuse_of([&] { transaction t(closed); });
+  EXPECT_EQ(code, SQLITE_MISUSE);
+  EXPECT_NE(what.find("transaction: the connection is closed"), std::string::npos) << what;
+  EXPECT_THROW(transaction t(closed), std::system_error);
 }
 
 TEST_F(TransactionTest, FailedCommitLeavesGuardActiveAndDestructorRollsBack) {

@@ -35,6 +35,9 @@ sqlite3* handle_of(const connection& c) noexcept;
 /// session_may_have_changed() is false again (and needs_reset() back on its
 /// fast path: nothing before this opened a transaction). Never throws.
 void mark_configured(connection& c) noexcept;
+/// The connection's state (null when closed), for the adapter's own
+/// configuration of a new connection (read_guard.cpp). Never throws.
+connection_state* state_of(connection& c) noexcept;
 
 /// The part of a connection's state that needs_reset() reads inline, on
 /// the release of every lease (a call into the adapter's library cost about
@@ -49,15 +52,18 @@ struct connection_flags {
   /// See connection::session_may_have_changed() (set with
   /// may_open_transactions, so the fast path reads neither).
   bool may_change_session = false;
-  /// Always false: with it the four flags fill a 4-byte word, which
-  /// needs_reset() tests with one load beside `stepping` (both zero:
-  /// nothing to reset).
-  bool unused = false;
+  /// Set for good once a failure that makes the connection unusable was
+  /// thrown through it (is_fatal(): IOERR*, CORRUPT*, NOTADB, CANTOPEN*);
+  /// never cleared by a later, ordinary error. Here, not beside last_error,
+  /// so that the four flags fill the 4-byte word that needs_reset() tests
+  /// with one load beside `stepping` (all zero: nothing to reset): the
+  /// fatal case costs the release fast path nothing.
+  bool fatal = false;
 };
 static_assert(sizeof(connection_flags) == 8 && std::is_trivially_copyable_v<connection_flags> &&
               std::is_standard_layout_v<connection_flags>);
 static_assert(offsetof(connection_flags, may_open_transactions) == sizeof(int) &&
-              offsetof(connection_flags, unused) == sizeof(int) + 3);
+              offsetof(connection_flags, fatal) == sizeof(int) + 3);
 /// The flags a closed (or moved-from) connection points at: `stepping` 1
 /// makes needs_reset() true without a null test of its own on every
 /// release (the pool then resets, which fails, and discards).
@@ -97,7 +103,7 @@ class connection {
   void execute(std::string_view sql);
 
   /// The cached prepared statement for exactly this SQL text (one
-  /// statement; trailing text other than whitespace and ';' throws),
+  /// statement; trailing text other than whitespace, comments and ';' throws),
   /// preparing it on first use. The same text returns the same statement
   /// object, reset and with bindings cleared, so do not interleave two uses
   /// of one SQL text. Each of the reset and the clear is skipped when berth
@@ -122,8 +128,8 @@ class connection {
   /// True when the connection must be cleaned up before another user gets
   /// it: a transaction is open or a statement is mid-result, its session
   /// configuration may have changed (session_may_have_changed(): the
-  /// adapter's reset then fails, so the pool discards it), or it was closed
-  /// (likewise). Exact for transactions, and cheap enough for every pool
+  /// adapter's reset then fails, so the pool discards it), it reported a
+  /// fatal error (fatal_error(): likewise), or it was closed (likewise). Exact for transactions, and cheap enough for every pool
   /// release: sqlite3_get_autocommit is asked only on a connection that has
   /// prepared transaction control (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT,
   /// RELEASE) or handed out native_handle(), the only ways a transaction
@@ -147,7 +153,7 @@ class connection {
     std::memcpy(&flags, bytes + offsetof(detail::connection_flags, may_open_transactions), sizeof flags);
     if ((static_cast<std::uint32_t>(flags_->stepping) | flags) == 0) [[likely]]
       return false;
-    return flags_->stepping > 0 ||
+    return flags_->stepping > 0 || flags_->fatal ||
            (flags_->may_open_transactions &&
             (flags_->raw_statements || flags_->may_change_session || transaction_open()));
   }
@@ -173,8 +179,17 @@ class connection {
   std::size_t cached_statements() const noexcept;
 
   /// The extended result code of the last failure raised through this
-  /// connection or its statements (0 if none); see is_fatal().
+  /// connection or its statements (0 if none); a later failure replaces it.
+  /// See fatal_error() for the one that decides the connection's fate.
   std::error_code last_error() const noexcept;
+  /// The first failure raised through this connection or its statements
+  /// that is_fatal() (IOERR*, CORRUPT*, NOTADB, CANTOPEN*: the connection
+  /// or its file cannot be trusted), or an empty code. Sticky: a later
+  /// failure, fatal or not, leaves it. While set, needs_reset() is true and
+  /// the adapter's validate() and reset() fail, so the pool discards the
+  /// connection at its release. A field read. Thread-safety: that of the
+  /// connection.
+  std::error_code fatal_error() const noexcept;
 
   /// True while open.
   explicit operator bool() const noexcept;
@@ -220,6 +235,7 @@ class connection {
   friend class transaction;
   friend sqlite3* detail::handle_of(const connection& c) noexcept;
   friend void detail::mark_configured(connection& c) noexcept;
+  friend detail::connection_state* detail::state_of(connection& c) noexcept;
   explicit connection(std::unique_ptr<detail::connection_state> s) noexcept;
   /// !sqlite3_get_autocommit, for needs_reset (false when closed).
   bool transaction_open() const noexcept;

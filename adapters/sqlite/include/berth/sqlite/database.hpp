@@ -59,7 +59,8 @@ namespace berth::sqlite {
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct database_options {
   /// Database file path (created if missing). Opened in WAL mode with
-  /// synchronous=NORMAL. Default empty; required unless in_memory.
+  /// synchronous=NORMAL on every connection (readers too). Default empty;
+  /// required unless in_memory.
   std::string path{};
   /// An in-memory database (memdb) private to this object unless `name`
   /// is given. Lost when the database object is destroyed. Default false.
@@ -67,11 +68,16 @@ struct database_options {
   /// In-memory only: name shared with other adapters/databases of the
   /// process that use it. Default empty (a unique name). [A-Za-z0-9._-], <= 64.
   std::string name{};
-  /// Reader connections (SQLITE_OPEN_READONLY for files, PRAGMA query_only
-  /// for in-memory). Default 4. Range 1..1024.
+  /// Reader connections (SQLITE_OPEN_READONLY for files, PRAGMA query_only=1
+  /// on all, and an authorizer that refuses every statement that would
+  /// write: see read()). Default 4. Range 1..1024.
   std::size_t readers = 4;
-  /// SQLite's busy_timeout on every connection; read() and write() cap it
-  /// to their time left. Default 5 s. Range [0, 2147483647 ms].
+  /// SQLite's busy_timeout on every connection, readers too. Inside read()
+  /// and write() a busy handler of their own replaces it on purpose (it
+  /// waits as busy_timeout does, but never past the call's deadline), so
+  /// `PRAGMA busy_timeout` read inside fn says 0; the configured value comes
+  /// back before the connection returns to its pool. Default 5 s. Range
+  /// [0, 2147483647 ms].
   std::chrono::milliseconds busy_timeout{5'000};
   /// Deadline of read()/write() called without one: bounds waiting for a
   /// connection, for locks and restarts. Default 30 s. Must be > 0.
@@ -80,8 +86,12 @@ struct database_options {
   bool foreign_keys = true;
   /// Extra "PRAGMA <entry>" run on every connection (readers too, so only
   /// pragmas a read-only connection accepts). Default none. Each non-empty,
-  /// no ';', and not journal_mode, locking_mode or query_only (the
-  /// database sets those itself: WAL, shared locking, read-only readers).
+  /// no ';', a pragma this SQLite knows (sqlite::options.pragmas), and not
+  /// journal_mode, locking_mode or query_only (the database sets those
+  /// itself: WAL, shared locking, read-only readers): the plain spellings
+  /// are refused here; any spelling that changes one of the three fails
+  /// the connect (and so the constructor), naming `pragmas[i]`, as does a
+  /// pragma SQLite refuses.
   std::vector<std::string> pragmas{};
   /// Prefix of the two pools' names ("<pool_name>.writer", ".readers"), as
   /// they appear in acquire errors. Default "sqlite". Non-empty.
@@ -145,8 +155,15 @@ class database {
 
   /// Runs fn(connection&) on a reader inside a read transaction
   /// (BEGIN DEFERRED: one snapshot from fn's first read to its end) and
-  /// returns fn's result. A write in fn fails with sqlite_error
-  /// (SQLITE_READONLY) saying that read() is read-only. BUSY/LOCKED (on a
+  /// returns fn's result. A statement in fn that would write fails when
+  /// prepared with sqlite_error SQLITE_AUTH saying that this is a reader of
+  /// a berth::sqlite::database and writes go through write(): INSERT,
+  /// UPDATE, DELETE (temp tables too), CREATE, DROP, ALTER, REINDEX,
+  /// ANALYZE, ATTACH, DETACH, and a PRAGMA given a value other than one
+  /// naming what to inspect (table_info(t), ...; PRAGMA query_only=0 among
+  /// the refused). Reads, functions, recursive CTEs, savepoints and pragma
+  /// reads pass. What the authorizer lets through and still writes fails
+  /// with SQLITE_READONLY, also saying so. BUSY/LOCKED (on a
   /// file, only from another process's recovery; in memory, while a write
   /// transaction, this object's included, has begun and not ended)
   /// restarts fn until the deadline, as in write(); a plain SQLITE_LOCKED

@@ -14,8 +14,8 @@ namespace berth::sqlite {
 /// validates it once (throwing options_error naming the field) and copies
 /// it; it is never re-read. Exactly one of `path` and `in_memory` selects
 /// the database. Every connection gets, in order: busy_timeout, then (files,
-/// unless read_only) journal_mode=WAL and synchronous=NORMAL when `wal`,
-/// foreign_keys, query_only (in-memory read_only), then `pragmas`.
+/// when `wal`) journal_mode=WAL (unless read_only) and synchronous=NORMAL,
+/// foreign_keys, query_only (read_only), then `pragmas`.
 /// Thread-safety: a value type; distinct objects safe, shared objects unsafe.
 struct options {
   /// Database file path, never read as a URI (not even "file:app.db?mode=ro",
@@ -47,19 +47,22 @@ struct options {
   /// journal_mode=WAL (readers do not block the writer) plus
   /// synchronous=NORMAL (durable across application crashes; the last
   /// transactions may roll back on power loss), for file databases; connect
-  /// fails if the file system cannot do WAL. Ignored for in-memory databases
-  /// and with read_only (a read-only connection cannot change the mode).
-  /// Default true.
+  /// fails if the file system cannot do WAL. Ignored for in-memory
+  /// databases; with read_only only synchronous=NORMAL is set (a read-only
+  /// connection cannot change the mode). Default true.
   bool wal = true;
   /// PRAGMA foreign_keys (SQLite's own default is off). Default true.
   bool foreign_keys = true;
   /// Reject writes: files open with SQLITE_OPEN_READONLY (the file must
-  /// exist); in-memory connections get PRAGMA query_only=1. Writes then fail
+  /// exist); every connection gets PRAGMA query_only=1. Writes then fail
   /// with SQLITE_READONLY. Default false.
   bool read_only = false;
   /// Extra pragmas run at connect as "PRAGMA <entry>", each "name" or
   /// "name=value", e.g. "cache_size=-16000". Default none. Each non-empty,
-  /// without ';' (one pragma per entry).
+  /// without ';' (one pragma per entry), and, when plainly spelled
+  /// ("[schema.]name[=value|(value)]"), a name this SQLite knows (PRAGMA
+  /// pragma_list: SQLite ignores unknown ones silently). A pragma SQLite
+  /// refuses at connect fails it with an error naming `pragmas[i]`.
   std::vector<std::string> pragmas{};
 };
 

@@ -41,13 +41,15 @@ enum class transaction_mode : std::uint8_t {
 /// Guards one transaction or savepoint on a connection, which must outlive
 /// it. Guards on one connection must end in reverse order of creation (as
 /// scopes do); commit()/rollback() of a guard that is not the innermost live
-/// one throws std::logic_error.
+/// one, or of one already finished, throws sqlite_error (SQLITE_MISUSE)
+/// saying so, as does a guard opened on a closed connection.
 /// Not copyable or movable. Distinct objects: safe when their connections
 /// differ. Shared objects: unsafe.
 class transaction {
  public:
   /// BEGIN <mode>, or SAVEPOINT when a transaction is already open. Throws
-  /// sqlite_error (e.g. SQLITE_BUSY: retryable) if it cannot start.
+  /// sqlite_error (e.g. SQLITE_BUSY: retryable) if it cannot start, and
+  /// SQLITE_MISUSE on a closed connection.
   explicit transaction(connection& conn, transaction_mode mode = transaction_mode::deferred);
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
