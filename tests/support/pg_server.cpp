@@ -146,9 +146,9 @@ std::string pg_server::admin_execute(const std::string& sql, const std::string& 
   return {};
 }
 
-int pg_server::terminate_user_backends() const {
-  return std::stoi(admin_execute(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '" + user_ + "'"));
+int pg_server::terminate_user_backends(bool wait) const {
+  return std::stoi(admin_execute(std::string("SELECT count(pg_terminate_backend(pid") + (wait ? ", 5000" : "") +
+                                 ")) FROM pg_stat_activity WHERE usename = '" + user_ + "'"));
 }
 
 void pg_server::run_pg_ctl(const std::string& action) const {

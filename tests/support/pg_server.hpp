@@ -72,8 +72,10 @@ class pg_server {
   /// first column of the first row, or "" when there is none. Throws
   /// std::runtime_error with the server's message.
   std::string admin_execute(const std::string& sql, const std::string& dbname = "postgres") const;
-  /// Terminates every backend of user() (pg_terminate_backend); returns how many.
-  int terminate_user_backends() const;
+  /// Terminates every backend of user() (pg_terminate_backend); returns how
+  /// many. wait: each termination is waited for (up to 5 s; the server's
+  /// pg_terminate_backend(pid, timeout)), so the sessions are gone on return.
+  int terminate_user_backends(bool wait = false) const;
   /// `pg_ctl restart -m fast`, waiting until it accepts connections again.
   void restart();
   /// `pg_ctl stop -m <mode>` ("fast", "immediate" or "smart"), waiting until

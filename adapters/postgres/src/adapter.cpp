@@ -68,6 +68,18 @@ constexpr std::int64_t max_server_timeout_ms = 2'147'483'647;
 
 std::optional<options_error> validate(const options& o) {
   if (o.conninfo.empty()) return options_error("conninfo", "must not be empty", "postgres::options");
+  // libpq takes a C string: it would connect with what comes before the NUL
+  // (the rest, password included, silently dropped). The offset only: the
+  // text may hold a password.
+  if (const std::size_t nul = o.conninfo.find('\0'); nul != std::string::npos)
+    return options_error("conninfo",
+                         "contains a NUL byte at offset " + std::to_string(nul) +
+                             " (libpq reads the text up to the first NUL)",
+                         "postgres::options");
+  // Blank, libpq would connect with its defaults (PGHOST, the local socket):
+  // never what a configuration meant.
+  if (o.conninfo.find_first_not_of(" \t\n\r\f\v") == std::string::npos)
+    return options_error("conninfo", "must not be blank (only whitespace)", "postgres::options");
   {
     char* err = nullptr;
     PQconninfoOption* p = PQconninfoParse(o.conninfo.c_str(), &err);
@@ -144,6 +156,13 @@ std::optional<options_error> validate(const options& o) {
                            "connection's to reset; it would run on a server session other clients share)",
                            "postgres::options");
   }
+  // An out-of-range value would reach libpq as to_string()'s "?".
+  if (o.target_session_attrs && to_string(*o.target_session_attrs) == "?")
+    return options_error("target_session_attrs",
+                         "must be a session_target (any, read_write, read_only, primary, standby, "
+                         "prefer_standby), got " +
+                             std::to_string(static_cast<int>(*o.target_session_attrs)),
+                         "postgres::options");
   if (const std::string t = conninfo_value(o.conninfo, "target_session_attrs"); !t.empty()) {
     const auto in_conninfo = parse_session_target(t);
     if (!in_conninfo)
@@ -196,6 +215,7 @@ result<void, adapter_error> adapter::apply_session_settings(connection& c, std::
   if (!o_.statement_timeout) return {};
   auto r = c.execute_bounded(bound, "SET statement_timeout = " + std::to_string(o_.statement_timeout->count()));
   if (!r) return failure{to_adapter_error(std::move(r).error())};
+  c.settings_applied();  // our own SET is not the lessee's
   return {};
 }
 
@@ -233,6 +253,7 @@ result<void, adapter_error> adapter::validate(connection& c, std::chrono::millis
   if (c.inherited()) return failure{inherited_error("validate")};
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
   if (c.superseded()) return failure{superseded_error(c, target_)};
+  if (c.peer_closed()) return failure{state_error("08006", "the server closed the session while it was idle")};
   if (c.transaction() != transaction_state::idle)
     return failure{state_error("25000", "idle connection is not idle (transaction or command left open)")};
   if (!c.role_reported() && target_ != session_target::any && target_ != session_target::prefer_standby) {
@@ -249,6 +270,11 @@ result<void, adapter_error> adapter::reset(connection& c) {
   if (c.inherited()) return failure{inherited_error("reset")};
   if (c.broken()) return failure{state_error("08003", "connection is broken")};
   if (c.superseded()) return failure{superseded_error(c, target_)};
+  if (c.peer_closed()) return failure{state_error("08006", "the server closed the session")};
+  // Pipeline mode, entered through native_handle(), makes every execute()
+  // fail (libpq refuses the simple protocol there): discard the connection.
+  if (c.pipelined())
+    return failure{state_error("55000", "connection left in libpq's pipeline mode (through native_handle())")};
   switch (c.transaction()) {
     case transaction_state::idle:
       break;
@@ -267,6 +293,10 @@ result<void, adapter_error> adapter::reset(connection& c) {
   if (o_.reset_query) {
     if (auto r = c.execute_bounded(o_.reset_timeout, *o_.reset_query); !r)
       return failure{to_adapter_error(std::move(r).error())};
+    if (auto s = apply_session_settings(c, o_.reset_timeout); !s) return s;
+  } else if (o_.statement_timeout && c.settings_touched()) {
+    // The lessee's SET, RESET ALL or DISCARD ALL may have changed or dropped
+    // statement_timeout: one round trip, on those releases only.
     if (auto s = apply_session_settings(c, o_.reset_timeout); !s) return s;
   }
   if (c.superseded()) return failure{superseded_error(c, target_)};

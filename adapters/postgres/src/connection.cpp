@@ -60,9 +60,10 @@ std::string one_line(std::string_view m) {
 /// A connect failure's libpq message, made with PQERRORS_VERBOSE so that a
 /// server's refusal carries its SQLSTATE ("FATAL:  53300: sorry, too many
 /// clients already" and a LOCATION line): the SQLSTATE goes to the end
-/// ("... (SQLSTATE 53300)"), the LOCATION line goes. The error's code stays
-/// 08001 (the connection could not be made), as documented.
-std::string connect_failure_message(std::string m) {
+/// ("... (SQLSTATE 53300)") and into *sqlstate, the LOCATION line goes.
+/// *sqlstate is left alone when the server sent none (refused, unreachable:
+/// libpq's own words).
+std::string connect_failure_message(std::string m, std::string* sqlstate) {
   if (const auto loc = m.find("\nLOCATION:"); loc != std::string::npos) {
     const auto eol = m.find('\n', loc + 1);
     m.erase(loc, eol == std::string::npos ? std::string::npos : eol - loc);
@@ -78,6 +79,7 @@ std::string connect_failure_message(std::string m) {
                                                        std::isupper(static_cast<unsigned char>(c)); });
     if (coded) {
       const std::string state = m.substr(p, 5);
+      *sqlstate = state;
       m.erase(p, 7);
       while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
       m += " (SQLSTATE " + state + ")";
@@ -214,6 +216,23 @@ std::shared_ptr<cancel_done> send_cancel_detached(PGcancel* c) noexcept {
 
 std::string oid_name_of(Oid t) {
   switch (t) {
+    case 18: return "char";
+    case 26: return "oid";
+    case 114: return "json";
+    case 142: return "xml";
+    case 869: return "inet";
+    case 1082: return "date";
+    case 1083: return "time";
+    case 1114: return "timestamp";
+    case 1184: return "timestamptz";
+    case 1186: return "interval";
+    case 1266: return "timetz";
+    case 1700: return "numeric";
+    case 2950: return "uuid";
+    case 3802: return "jsonb";
+    case 1007: return "int4[]";
+    case 1009: return "text[]";
+    case 1016: return "int8[]";
     case oid_bool: return "bool";
     case oid_bytea: return "bytea";
     case oid_name: return "name";
@@ -289,17 +308,28 @@ std::size_t query_result::columns() const noexcept {
   return r_ ? static_cast<std::size_t>(PQnfields(r_.get())) : 0;
 }
 
+field_error::field_error(std::error_code code, std::string message)
+    // db_error is a virtual base: initialized here, the most derived class.
+    : db_error(code, message, {}, what_source), postgres_error(code, std::move(message)) {}
+
+namespace {
+/// A getter's mistake, with the SQLSTATE that names it (field_error).
+[[noreturn]] void throw_field_error(std::string_view sqlstate, std::string message) {
+  throw field_error(make_sqlstate_error(sqlstate), std::move(message));
+}
+}  // namespace
+
 std::string query_result::column_name(std::size_t col) const {
   if (col >= columns())
-    throw field_error("berth postgres: column " + std::to_string(col) + " out of range (" +
-                      std::to_string(columns()) + " columns)");
+    throw_field_error("22023", "berth postgres: column " + std::to_string(col) + " out of range (" +
+                                   std::to_string(columns()) + " columns)");
   return PQfname(r_.get(), static_cast<int>(col));
 }
 
 std::size_t query_result::column(std::string_view name) const {
   for (std::size_t c = 0; c < columns(); ++c)
     if (name == PQfname(r_.get(), static_cast<int>(c))) return c;
-  throw field_error("berth postgres: no column named \"" + std::string(name) + "\"");
+  throw_field_error("42703", "berth postgres: no column named \"" + std::string(name) + "\"");
 }
 
 std::uint64_t query_result::rows_affected() const noexcept {
@@ -314,27 +344,30 @@ std::string_view query_result::command_tag() const noexcept { return r_ ? PQcmdS
 
 bool query_result::is_null(std::size_t row, std::size_t col) const {
   if (row >= rows())
-    throw field_error("berth postgres: row " + std::to_string(row) + " out of range (" + std::to_string(rows()) +
-                      " rows)");
+    throw_field_error("22023", "berth postgres: row " + std::to_string(row) + " out of range (" +
+                                   std::to_string(rows()) + " rows)");
   if (col >= columns())
-    throw field_error("berth postgres: column " + std::to_string(col) + " out of range (" +
-                      std::to_string(columns()) + " columns)");
+    throw_field_error("22023", "berth postgres: column " + std::to_string(col) + " out of range (" +
+                                   std::to_string(columns()) + " columns)");
   return PQgetisnull(r_.get(), static_cast<int>(row), static_cast<int>(col)) != 0;
 }
 
 namespace {
 
-/// The text of a non-NULL value of one of the accepted types, or field_error.
+/// The text of a non-NULL value of one of the accepted types (any type in
+/// text format when any_text), or field_error.
 std::string_view checked_value(const query_result& q, std::size_t row, std::size_t col,
-                               std::initializer_list<Oid> accepted, const char* as) {
+                               std::initializer_list<Oid> accepted, const char* as, bool any_text = false) {
   if (q.is_null(row, col))
-    throw field_error("berth postgres: row " + std::to_string(row) + " column " + std::to_string(col) + " (\"" +
-                      q.column_name(col) + "\") is NULL; read it as std::optional<" + as + ">");
+    throw_field_error("22004", "berth postgres: row " + std::to_string(row) + " column " + std::to_string(col) +
+                                   " (\"" + q.column_name(col) + "\") is NULL; read it as std::optional<" + as + ">");
   PGresult* r = q.native_handle();
   const Oid t = PQftype(r, static_cast<int>(col));
-  if (std::find(accepted.begin(), accepted.end(), t) == accepted.end())
-    throw field_error("berth postgres: column " + std::to_string(col) + " (\"" + q.column_name(col) + "\") is " +
-                      oid_name_of(t) + ", not readable as " + as);
+  // In text format every value is the server's text for it, readable as a string.
+  if (!(any_text && PQfformat(r, static_cast<int>(col)) == 0) &&
+      std::find(accepted.begin(), accepted.end(), t) == accepted.end())
+    throw_field_error("42804", "berth postgres: column " + std::to_string(col) + " (\"" + q.column_name(col) +
+                                   "\") is " + oid_name_of(t) + ", not readable as " + as);
   const int r_i = static_cast<int>(row), c_i = static_cast<int>(col);
   return {PQgetvalue(r, r_i, c_i), static_cast<std::size_t>(PQgetlength(r, r_i, c_i))};
 }
@@ -344,8 +377,9 @@ T parse_number(std::string_view v, std::size_t col, const char* as) {
   T out{};
   const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
   if (r.ec != std::errc{} || r.ptr != v.data() + v.size())
-    throw field_error("berth postgres: column " + std::to_string(col) + " value \"" + std::string(v) +
-                      "\" does not fit " + as);
+    throw_field_error(r.ec == std::errc::result_out_of_range ? "22003" : "22P02",
+                      "berth postgres: column " + std::to_string(col) + " value \"" + std::string(v) +
+                          "\" does not fit " + as);
   return out;
 }
 
@@ -362,6 +396,11 @@ std::int32_t query_result::get<std::int32_t>(std::size_t row, std::size_t col) c
                                     "int32");
 }
 template <>
+std::int16_t query_result::get<std::int16_t>(std::size_t row, std::size_t col) const {
+  return parse_number<std::int16_t>(checked_value(*this, row, col, {oid_int2, oid_int4, oid_int8}, "int16"), col,
+                                    "int16");
+}
+template <>
 double query_result::get<double>(std::size_t row, std::size_t col) const {
   return parse_number<double>(checked_value(*this, row, col, {oid_float4, oid_float8}, "double"), col, "double");
 }
@@ -372,7 +411,7 @@ bool query_result::get<bool>(std::size_t row, std::size_t col) const {
 template <>
 std::string query_result::get<std::string>(std::size_t row, std::size_t col) const {
   return std::string(
-      checked_value(*this, row, col, {oid_text, oid_varchar, oid_bpchar, oid_name, oid_unknown}, "std::string"));
+      checked_value(*this, row, col, {oid_text, oid_varchar, oid_bpchar, oid_name, oid_unknown}, "std::string", true));
 }
 template <>
 std::vector<std::byte> query_result::get<std::vector<std::byte>>(std::size_t row, std::size_t col) const {
@@ -427,6 +466,9 @@ struct connection::state {
   // outside a transaction (drop_stale), so they do not pile up server-side.
   std::vector<std::string> stale_statements;
   std::uint64_t next_statement = 0;
+  /// A SET, RESET or DISCARD ALL ran through execute() since the adapter
+  /// last applied its session settings (connection::settings_touched()).
+  bool settings_touched = false;
   /// The last call's first error was the server refusing a prepared
   /// statement's cached plan (0A000 raised by RevalidateCachedQuery), not
   /// any other 0A000 (feature_not_supported from a function, which ran).
@@ -441,6 +483,9 @@ struct connection::state {
   std::shared_ptr<detail::failover_tracker> tracker;
   detail::host_entry* host = nullptr;  // the reached server's entry in tracker
   std::uint64_t opened_epoch = 0;      // tracker's epoch when connecting began
+  /// Set by tracker's watcher when the server closed this session
+  /// (peer_watcher.hpp); registered by track(), unregistered by ~state.
+  std::atomic<bool> peer_closed{false};
   /// Bound on the cleanup statements run on this session's behalf (a
   /// transaction guard's rollback in its destructor): the adapter's
   /// reset_timeout, 5 s for a connection opened directly.
@@ -478,8 +523,11 @@ struct connection::state {
   ~state() {
     // In a fork child, conn is the parent's session (its socket is shared):
     // PQfinish would send Terminate on it and end the parent's session.
-    // Leak it instead.
-    if (conn != nullptr && !origin.inherited_checked()) PQfinish(conn);
+    // Leak it instead (and leave the watcher alone: its lock may have been
+    // held by a parent's thread at the fork).
+    if (conn == nullptr || origin.inherited_checked()) return;
+    if (tracker) tracker->watcher().unwatch(PQsocket(conn), &peer_closed);  // before the socket closes
+    PQfinish(conn);
   }
 
   /// Why a call cannot run on s: closed, broken, or inherited through
@@ -798,6 +846,11 @@ struct connection::state {
             prepared.clear();
             stale_statements.clear();
           }
+          // A session setting may have changed or been reset (SET, RESET ALL,
+          // DISCARD ALL: the statement_timeout the adapter applied among
+          // them): the adapter re-applies its settings at release
+          // (settings_touched()). Only these tags: no cost for the rest.
+          if (tag == "SET" || tag == "RESET" || tag.starts_with("DISCARD ALL")) settings_touched = true;
           last = std::move(q);
         }
       }
@@ -841,6 +894,10 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
 result<connection, error> connection::open_with_target(std::string_view conninfo, std::chrono::milliseconds timeout,
                                                        const char* target, statement_mode statements) {
   const std::string ci(conninfo);
+  // libpq would read up to the NUL and connect with that (the offset only:
+  // the text may hold a password).
+  if (const std::size_t nul = ci.find('\0'); nul != std::string::npos)
+    return failure{make_error("08001", "invalid conninfo: it holds a NUL byte at offset " + std::to_string(nul))};
   {
     char* err = nullptr;
     PQconninfoOption* o = PQconninfoParse(ci.c_str(), &err);
@@ -864,8 +921,15 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   // in a URI's password makes the rest a port or a host), and then quotes
   // them in its messages: blank every piece of the password
   // (PostgresError.AConnectErrorNeverShowsPiecesOfAMisreadPasswordBug).
-  const auto refused = [&ci](std::string message) {
-    return failure{make_error("08001", redact_conninfo_message(connect_failure_message(std::move(message)), ci, false))};
+  // The code is the server's SQLSTATE when it sent one (28P01 a wrong
+  // password, 53300 too many clients, 57P03 starting up: each classed by
+  // what it means), else 08001 (refused, unreachable); a connect that ran
+  // out of time is 57014, the code of every other round trip berth times
+  // out (db_errc::timeout).
+  const auto refused = [&ci](std::string message, std::string_view code = "08001") {
+    std::string sqlstate(code);
+    std::string m = connect_failure_message(std::move(message), &sqlstate);
+    return failure{make_error(sqlstate, redact_conninfo_message(m, ci, false))};
   };
   if (PQstatus(s->conn) == CONNECTION_BAD) return refused(PQerrorMessage(s->conn));
   // The server's refusal (too many connections, authentication, no such
@@ -880,7 +944,8 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
       const char* h = PQhost(s->conn);
       const char* p = PQport(s->conn);
       return refused(std::string("connect to ") + (h != nullptr ? h : "?") + ":" + (p != nullptr ? p : "?") +
-                     " timed out after " + std::to_string(std::max<std::int64_t>(timeout.count(), 0)) + " ms");
+                         " timed out after " + std::to_string(std::max<std::int64_t>(timeout.count(), 0)) + " ms",
+                     "57014");
     }
     if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
     st = PQconnectPoll(s->conn);
@@ -892,8 +957,9 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
     // No in_hot_standby (before 14, or a proxy): ask once. A server that
     // cannot answer (PgBouncer's console) leaves the role unknown; a session
     // lost meanwhile fails the open.
-    if (auto r = s->query_role(deadline, timeout); !r && s->broken)
-      return failure{make_error("08001", "asking the server for its role: " + r.error().message)};
+    if (auto r = s->query_role(deadline, timeout); !r && s->broken)  // 08006 lost, 57014 out of time
+      return failure{error{r.error().code, std::string(message_prefix) + "asking the server for its role: " +
+                                               r.error().message.substr(std::min(r.error().message.size(), message_prefix.size()))}};
   }
   return connection(std::move(s));
 }
@@ -990,6 +1056,7 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
     if (!stale_statements.empty() && PQtransactionStatus(conn) == PQTRANS_IDLE)
       if (auto d = drop_stale(deadline, timeout, policy); !d) return failure{std::move(d).error()};
     auto it = prepared.find(sql);
+    const bool was_cached = it != prepared.end();
     if (it == prepared.end()) {
       // The NUL byte was looked for above, beside the parameters.
       if (auto e = copy_refusal(sql)) return failure{std::move(*e)};
@@ -1005,12 +1072,23 @@ result<query_result, error> connection::state::run(std::string_view sql, std::sp
     call_sql = sql;
     auto r = collect(deadline, timeout, policy);
     if (!r && r.error().code == make_sqlstate_error("26000")) {
-      // Our statement is gone from the server (a manual DEALLOCATE, or a
-      // pooler that ran this call on another server session): prepare it
-      // again next time rather than fail forever. By key: collect() may
-      // have cleared the cache (DISCARD ALL), invalidating `it`.
+      // Our statement is gone from the server: forget it (by key: collect()
+      // may have cleared the cache, invalidating `it`). Cached before this
+      // call, it was dropped behind the cache's back (DISCARD ALL or
+      // DEALLOCATE through native_handle()): outside a transaction block
+      // the refused call ran nothing, so prepare it and run it once more
+      // (PostgresConnection.ACachedStatementDiscardedBehindTheCachesBackRunsAgainBug);
+      // inside one the transaction is aborted and the caller sees the error.
+      // Gone although prepared by this very call: a transaction pooler ran
+      // the two on different server sessions (with_pooler_hint).
       prepared.erase(std::string(sql));
-      return failure{with_pooler_hint(std::move(r).error())};
+      if (!was_cached) return failure{with_pooler_hint(std::move(r).error())};
+      if (attempt == 0 && !broken && PQtransactionStatus(conn) == PQTRANS_IDLE) continue;
+      error e = std::move(r).error();
+      e.message += " (the server session no longer has this connection's cached prepared statement: a DISCARD "
+                   "ALL or DEALLOCATE was run behind the statement cache's back, through native_handle(); the "
+                   "cache has forgotten it, so the next call prepares it again)";
+      return failure{std::move(e)};
     }
     if (!r && plan_refused) {  // a 0A000, from RevalidateCachedQuery
       // The server refusing its cached plan after the table changed shape
@@ -1132,6 +1210,11 @@ void connection::track(std::shared_ptr<detail::failover_tracker> tracker, std::u
   s_->opened_epoch = opened;
   s_->target = target;
   s_->check_target(nullptr);
+  s_->tracker->watcher().watch(PQsocket(s_->conn), &s_->peer_closed);
+}
+
+bool connection::peer_closed() const noexcept {
+  return s_ && s_->peer_closed.load(std::memory_order_acquire);  // pairs with peer_watcher::run()'s release store
 }
 
 bool connection::broken() const noexcept { return !s_ || s_->broken || PQstatus(s_->conn) != CONNECTION_OK; }
@@ -1149,6 +1232,11 @@ transaction_state connection::transaction() const noexcept {
 }
 
 int connection::transaction_depth() const noexcept { return s_ ? s_->guards.depth : 0; }
+bool connection::pipelined() const noexcept { return s_ && PQpipelineStatus(s_->conn) != PQ_PIPELINE_OFF; }
+bool connection::settings_touched() const noexcept { return s_ && s_->settings_touched; }
+void connection::settings_applied() noexcept {
+  if (s_) s_->settings_touched = false;
+}
 connection::guard_marks* connection::marks() noexcept { return s_ ? &s_->guards : nullptr; }
 void connection::mark_broken() noexcept {
   if (!s_) return;

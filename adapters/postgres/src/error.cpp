@@ -26,6 +26,12 @@ const char* sqlstate_name(std::string_view s) noexcept {
       {"42P01", "undefined_table"},         {"57014", "query_canceled"},
       {"57P01", "admin_shutdown"},          {"57P02", "crash_shutdown"},
       {"57P03", "cannot_connect_now"},
+      {"22003", "numeric_value_out_of_range"}, {"22004", "null_value_not_allowed"},
+      {"22023", "invalid_parameter_value"}, {"22P02", "invalid_text_representation"},
+      {"25000", "invalid_transaction_state"}, {"26000", "invalid_sql_statement_name"},
+      {"28000", "invalid_authorization_specification"}, {"42703", "undefined_column"},
+      {"42804", "datatype_mismatch"},       {"53300", "too_many_connections"},
+      {"55000", "object_not_in_prerequisite_state"}, {"55P03", "lock_not_available"},
   };
   for (const auto& e : names)
     if (s == e.code) return e.name;
@@ -38,7 +44,9 @@ bool classify(int v, db_errc c) noexcept {
   if (s.size() != 5) return false;
   switch (c) {
     case db_errc::retryable:
-      return s == "40001" || s == "40P01";
+      // 55P03: lock_timeout or NOWAIT gave up on a lock another session
+      // holds: contention, as a deadlock is.
+      return s == "40001" || s == "40P01" || s == "55P03";
     case db_errc::connection_lost:
       // 08P01 protocol_violation is also the server's plain ERROR for a
       // call it cannot take (a Bind with the wrong number of parameters),

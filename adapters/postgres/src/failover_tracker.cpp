@@ -24,6 +24,11 @@ void failover_tracker::report(host_entry& h) noexcept {
   if (target_ != nullptr) target_->sweep();
 }
 
+void failover_tracker::peer_closed() noexcept {
+  std::lock_guard lk(sweep_mutex_);
+  if (target_ != nullptr) target_->sweep();
+}
+
 void failover_tracker::attach(sweep_target* t) noexcept {
   std::lock_guard lk(sweep_mutex_);
   target_ = t;

@@ -27,6 +27,8 @@
 
 #include <berth/adapter.hpp>
 
+#include "peer_watcher.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -69,6 +71,13 @@ class failover_tracker {
   /// Thread-safe.
   void attach(sweep_target* t) noexcept;
 
+  /// The server closed a session the watcher watched (peer_watcher.hpp):
+  /// the attached pool sweeps, closing idle connections whose server closed
+  /// them (adapter::should_evict). Thread-safe. Blocks while it closes them.
+  void peer_closed() noexcept;
+  /// The sessions' watcher (connection::track registers each session).
+  peer_watcher& watcher() noexcept { return watcher_; }
+
  private:
   std::atomic<std::uint64_t> epoch_{0};
 
@@ -77,6 +86,10 @@ class failover_tracker {
 
   std::mutex sweep_mutex_;
   sweep_target* target_ = nullptr;  // guarded by sweep_mutex_
+
+  // Declared last, so destroyed first: its thread (which calls
+  // peer_closed()) is joined while the rest is intact.
+  peer_watcher watcher_{[this] { peer_closed(); }};
 };
 
 }  // namespace berth::postgres::detail

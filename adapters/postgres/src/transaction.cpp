@@ -3,7 +3,6 @@
 
 #include <berth/postgres/connection.hpp>
 
-#include <stdexcept>
 #include <string>
 
 namespace berth::postgres {
@@ -23,8 +22,12 @@ std::string begin_sql(const transaction_options& o) {
   return sql;
 }
 
+/// A guard used out of order: a postgres_error (25000
+/// invalid_transaction_state, in no db_errc class), as every exception of
+/// the throwing API is a std::system_error.
 [[noreturn]] void throw_misuse(const char* what, const std::string& why) {
-  throw std::logic_error(std::string("berth::postgres::transaction::") + what + ": " + why);
+  throw_exception(
+      error{make_sqlstate_error("25000"), std::string("berth::postgres::transaction::") + what + ": " + why});
 }
 
 }  // namespace

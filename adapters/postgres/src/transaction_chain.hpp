@@ -9,7 +9,7 @@
 // identifier or comment that spells AND CHAIN is not one (it made a guard
 // disown its own transaction). Where the reading errs (a ';' inside BEGIN
 // ATOMIC, sql_lexer.hpp), it errs towards a chain: a boundary too many makes
-// a guard refuse to finish a transaction it owns (std::logic_error), one
+// a guard refuse to finish a transaction it owns (postgres_error 25000), one
 // too few would let it commit or roll back the user's.
 #pragma once
 

@@ -19,7 +19,7 @@ enum class db_errc : int {
   /// SQLITE_LOCKED_VTAB, not plain SQLITE_LOCKED: on berth's connections
   /// (private cache) a conflict inside one connection that a retry meets
   /// again; PostgreSQL: 40001
-  /// serialization_failure, 40P01 deadlock_detected). Nothing is wrong with
+  /// serialization_failure, 40P01 deadlock_detected, 55P03 lock_not_available). Nothing is wrong with
   /// the data or the connection: retry the statement or, inside a
   /// transaction, roll back and retry the whole transaction.
   retryable = 1,

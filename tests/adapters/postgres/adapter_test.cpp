@@ -4,6 +4,7 @@
 #include <berth/postgres/adapter.hpp>
 #include <berth/postgres/url.hpp>
 
+#include "support/eventually.hpp"
 #include "support/pg_server.hpp"
 
 #include <gtest/gtest.h>
@@ -321,7 +322,9 @@ TEST(PostgresPool, KilledBackendIsNeverHandedOut) {
     auto r = (**l).execute("SELECT 1");
     ASSERT_TRUE(r) << "handed out a broken connection: " << r.error().message;
   }
-  EXPECT_GE(p.stats().validation_failures, 1u);
+  // Closed by the sweep the server's goodbye set off (peer_watcher.hpp), or
+  // by a validation that failed: never handed out.
+  EXPECT_GE(p.stats().destroyed, 2u);
 }
 
 // The other side of validation_bypass (README): a connection used less than
@@ -336,9 +339,11 @@ TEST(PostgresPool, ABackendKilledWithinValidationBypassFailsOneStatementAsLostTh
   po.validation_bypass = 10s;  // the window, made wide enough not to close during the test
   pg_pool p{adapter{test_options()}, po};
   p.with([](connection& c) { c.execute("SELECT 1").value(); });
-  EXPECT_GE(shared_pg_server().terminate_user_backends(), 1);
   {
+    // Killed while leased: a connection killed while idle is swept before
+    // anyone gets it (ABackendKilledWhileIdleIsNeverHandedOutWithDefaultOptionsBug).
     auto l = p.acquire_for(5s).value();
+    EXPECT_GE(shared_pg_server().terminate_user_backends(), 1);
     pollfd fd{PQsocket((*l).native_handle()), POLLIN, 0};
     ASSERT_EQ(::poll(&fd, 1, 5000), 1) << "the server's goodbye never arrived";
     auto r = (*l).execute("SELECT 1");
@@ -348,6 +353,36 @@ TEST(PostgresPool, ABackendKilledWithinValidationBypassFailsOneStatementAsLostTh
   auto l = p.acquire_for(5s).value();
   EXPECT_TRUE((*l).execute("SELECT 1")) << "a new connection";
   EXPECT_EQ(p.stats().destroyed, 1u);
+}
+
+// With the default validation_bypass (500 ms), a backend terminated while
+// its connection sat idle in the pool was handed out broken: acquired 50 ms
+// or 700 ms after pg_terminate_backend, the first statement failed with
+// 08006 (found by a review of issue 8; the test above set
+// validation_bypass = 0 and slept, which hid it). Each session's socket is
+// now watched for the server's end (peer_watcher.hpp), and the pool sweeps.
+TEST(PostgresPool, ABackendKilledWhileIdleIsNeverHandedOutWithDefaultOptionsBug) {
+  pool_options po;  // validation_bypass, validate_on_acquire, reaper_period: the defaults
+  po.name = "pg-killed-default";
+  po.max_size = 2;
+  po.min_idle = 2;
+  pg_pool p{adapter{test_options()}, po};
+  ASSERT_TRUE(berth::testing::eventually([&] { return p.counts().idle == 2; })) << p.counts().to_string();
+  // Both used just now: within validation_bypass, no check at acquire.
+  {
+    auto a = p.acquire_for(5s).value();
+    auto b = p.acquire_for(5s).value();
+    (*a).execute("SELECT 1").value();
+    (*b).execute("SELECT 1").value();
+  }
+  EXPECT_GE(shared_pg_server().terminate_user_backends(/*wait=*/true), 2);
+  for (int i = 0; i < 10; ++i) {
+    auto l = p.acquire_for(5s);
+    ASSERT_TRUE(l) << l.error().message();
+    auto r = (**l).execute("SELECT 1");
+    ASSERT_TRUE(r) << "handed out a connection whose backend was killed while idle: " << r.error().message;
+  }
+  EXPECT_GE(p.stats().destroyed, 2u);
 }
 
 TEST(PostgresPool, ServesAgainAfterServerRestart) {
@@ -433,6 +468,138 @@ TEST(PostgresAdapter, ConnectionLeftMidCommandFailsValidateAndReset) {
   EXPECT_EQ(r.error().code, make_sqlstate_error("25000"));
   EXPECT_NE(r.error().message.find("mid-command"), std::string::npos) << r.error().message;
   a.close(*c);
+}
+
+
+// validate() accepted an out-of-range target_session_attrs (libpq was sent
+// "?"), a conninfo holding a NUL byte (libpq read it up to the NUL, dropping
+// the rest silently) and a blank one (libpq's defaults).
+TEST(PostgresOptions, ABadTargetANulByteOrABlankConninfoIsRefusedBug) {
+  options o;
+  o.conninfo = "host=127.0.0.1 dbname=x";
+  o.target_session_attrs = static_cast<session_target>(42);
+  auto e = validate(o);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->field(), "target_session_attrs");
+  EXPECT_NE(std::string(e->what()).find("42"), std::string::npos) << e->what();
+  EXPECT_THROW(adapter{o}, options_error);
+  o.target_session_attrs.reset();
+  o.conninfo = std::string("host=127.0.0.1\0 password=sekrit sslmode=bogus", 45);
+  e = validate(o);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->field(), "conninfo");
+  EXPECT_NE(std::string(e->what()).find("NUL byte at offset 14"), std::string::npos) << e->what();
+  EXPECT_EQ(std::string(e->what()).find("sekrit"), std::string::npos) << e->what();
+  for (const char* blank : {" ", "   ", "\t\n "}) {
+    o.conninfo = blank;
+    e = validate(o);
+    ASSERT_TRUE(e) << "\"" << blank << "\"";
+    EXPECT_EQ(e->field(), "conninfo");
+    EXPECT_NE(std::string(e->what()).find("blank"), std::string::npos) << e->what();
+  }
+}
+
+// Creation errors carry the server's SQLSTATE now (28P01 for a wrong
+// password, not 08001): creation still fails clearly, the pool's start-up
+// error names the refusal, and the creation error is no connection_lost.
+TEST(PostgresAdapter, AWrongPasswordIsA28P01CreationErrorBug) {
+  options o = test_options();
+  o.conninfo = shared_pg_server().conninfo_with_password("wr0ng-pa55");
+  adapter a{o};
+  auto c = a.connect();
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, make_sqlstate_error("28P01")) << c.error().message;
+  EXPECT_NE(c.error().code, db_errc::connection_lost);
+  pool_options po;
+  po.name = "pg-28p01";
+  po.min_idle = 1;
+  po.startup = startup_mode::degraded;
+  pg_pool p{a, po};
+  auto l = p.acquire_for(300ms);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().last_creation_error, make_sqlstate_error("28P01")) << l.error().message();
+  EXPECT_NE(l.error().message().find("password authentication failed"), std::string::npos) << l.error().message();
+}
+
+// statement_timeout was applied at connect and after reset_query only: a
+// lease that ran RESET ALL, DISCARD ALL or its own SET statement_timeout
+// left every later lease without it (or with the lessee's). Such a lease
+// now needs a reset, which applies it again; a clean lease does not.
+TEST(PostgresPool, StatementTimeoutSurvivesALeaseThatResetItBug) {
+  options o = test_options();
+  o.statement_timeout = 1234ms;
+  adapter probe{o};
+  {
+    auto c = probe.connect();
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_FALSE(probe.needs_reset(*c)) << "the adapter's own SET at connect is not the lessee's";
+    c->execute("SELECT 1").value();
+    EXPECT_FALSE(probe.needs_reset(*c)) << "a clean lease costs no round trip";
+    c->execute("RESET ALL").value();
+    EXPECT_TRUE(probe.needs_reset(*c));
+    ASSERT_TRUE(probe.reset(*c));
+    EXPECT_FALSE(probe.needs_reset(*c));
+    EXPECT_EQ(c->execute("SHOW statement_timeout").value().get<std::string>(0, 0), "1234ms");
+    probe.close(*c);
+  }
+  pool_options po;
+  po.name = "pg-stmt-timeout";
+  po.max_size = 1;
+  po.min_idle = 1;
+  pg_pool p{adapter{o}, po};
+  for (const char* undo : {"RESET ALL", "DISCARD ALL", "SET statement_timeout = 0", "RESET statement_timeout",
+                           "SET statement_timeout = '7s'"}) {
+    p.with([&](connection& c) { c.execute(undo).value(); });
+    const std::string shown =
+        p.with([](connection& c) { return c.execute("SHOW statement_timeout").value().get<std::string>(0, 0); });
+    EXPECT_EQ(shown, "1234ms") << "after a lease that ran " << undo;
+  }
+  EXPECT_EQ(p.stats().created, 1u) << "re-applied, not reconnected";
+}
+
+// A connection left in libpq's pipeline mode through native_handle() (all
+// results read: idle, no transaction) passed needs_reset() and reset(), and
+// the next lessee's every execute() failed. It is discarded now.
+TEST(PostgresPool, AConnectionLeftInPipelineModeIsDiscardedBug) {
+  adapter a{test_options()};
+  auto c = a.connect();
+  ASSERT_TRUE(c) << c.error().message;
+  PGconn* h = c->native_handle();
+  ASSERT_EQ(PQenterPipelineMode(h), 1);
+  EXPECT_TRUE(c->pipelined());
+  EXPECT_EQ(c->transaction(), transaction_state::idle);
+  EXPECT_TRUE(a.needs_reset(*c));
+  const auto r = a.reset(*c);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("pipeline"), std::string::npos) << r.error().message;
+  ASSERT_EQ(PQexitPipelineMode(h), 1);
+  EXPECT_FALSE(c->pipelined());
+  EXPECT_FALSE(a.needs_reset(*c));
+  a.close(*c);
+
+  pool_options po;
+  po.name = "pg-pipeline";
+  po.max_size = 1;
+  po.min_idle = 1;
+  pg_pool p{adapter{test_options()}, po};
+  p.with([](connection& conn) {
+    PGconn* n = conn.native_handle();
+    ASSERT_EQ(PQenterPipelineMode(n), 1);
+    ASSERT_EQ(PQsendQueryParams(n, "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+    ASSERT_EQ(PQpipelineSync(n), 1);
+    ASSERT_EQ(PQflush(n), 0);
+    for (int results = 0; results < 2;) {  // SELECT 1's result, then the sync's
+      PGresult* res = PQgetResult(n);
+      if (res == nullptr) continue;
+      ++results;
+      PQclear(res);
+    }
+  });
+  auto l = p.acquire_for(5s);
+  ASSERT_TRUE(l) << l.error().message();
+  auto sel = (**l).execute("SELECT 1");
+  EXPECT_TRUE(sel) << sel.error().message;
+  EXPECT_EQ(p.stats().created, 2u) << "the pipelined connection was replaced";
 }
 
 }  // namespace

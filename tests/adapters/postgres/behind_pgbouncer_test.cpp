@@ -326,6 +326,11 @@ TEST(PostgresBehindPgBouncer, NamedStatementsCollideOnASharedServerConnection) {
 // The other way named statements fail: the statement was prepared on one
 // server connection, and the next call runs on another (PgBouncer hands
 // out whichever is free). Here the first one is made busy on purpose.
+// Outside a transaction the 26000 of a cached statement has berth prepare
+// it again and run the call once more (as after a DISCARD ALL behind the
+// cache's back), which here lands on the second server connection: the
+// cache heals, but statement_mode::unnamed is still the mode to use here
+// (inside a transaction the call would fail, and PREPAREs collide: above).
 TEST(PostgresBehindPgBouncer, NamedStatementIsMissingWhenTheNextCallGetsAnotherServerConnection) {
   BERTH_SKIP_WITHOUT_PGBOUNCER();
   pgbouncer b = start_bouncer(2);
@@ -334,9 +339,10 @@ TEST(PostgresBehindPgBouncer, NamedStatementIsMissingWhenTheNextCallGetsAnotherS
   connection other = open_through(b, statement_mode::unnamed);
   EXPECT_EQ(client.execute("SELECT $1::int8", 1).value().get<std::int64_t>(0, 0), 1);  // prepared there
   other.execute("BEGIN").value();  // holds that server connection until it ends
-  auto missing = client.execute("SELECT $1::int8", 2);
-  ASSERT_FALSE(missing) << "the call ran on a second server connection, without berth_1";
-  EXPECT_EQ(missing.error().code, make_sqlstate_error("26000")) << missing.error().message;
+  auto healed = client.execute("SELECT $1::int8", 2);
+  ASSERT_TRUE(healed) << "prepared again on the second server connection: " << healed.error().message;
+  EXPECT_EQ(healed->get<std::int64_t>(0, 0), 2);
+  EXPECT_EQ(server_connections(b), 2);
   other.execute("ROLLBACK").value();
 
   connection unnamed = open_through(b, statement_mode::unnamed);

@@ -309,6 +309,8 @@ TEST(PostgresFault, ServerAtMaxConnectionsFailsClearlyAndRecovers) {
   EXPECT_LT(took, 300ms + 2s);
   const std::string m = l.error().message();
   EXPECT_NE(m.find("53300"), std::string::npos) << m;
+  // The server's SQLSTATE is the code, not 08001 (AConnectRefusalCarriesTheServersSqlstateBug).
+  EXPECT_EQ(l.error().last_creation_error, db_errc::resource_exhausted) << m;
   EXPECT_TRUE(m.find("too many") != std::string::npos || m.find("reserved") != std::string::npos) << m;
   for (int k = 0; k < 2; ++k) {
     PQfinish(fillers.back());

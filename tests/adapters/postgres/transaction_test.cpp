@@ -12,6 +12,7 @@
 #include <chrono>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 #include <string>
 
 namespace berth::postgres {
@@ -211,18 +212,48 @@ TEST(PostgresTransaction, FinishingAGuardThatIsNotInnermostIsAClearError) {
     try {
       outer.commit();
       FAIL() << "committed around a live inner guard";
-    } catch (const std::logic_error& e) {
+    } catch (const postgres_error& e) {
       EXPECT_NE(std::string(e.what()).find("not the innermost"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(outer.rollback(), std::logic_error);
+    EXPECT_THROW(outer.rollback(), postgres_error);
     EXPECT_TRUE(outer.active()) << "the failed calls changed nothing";
     EXPECT_EQ(c.transaction_depth(), 2);
     inner.commit();
-    EXPECT_THROW(inner.commit(), std::logic_error) << "already finished";
+    EXPECT_THROW(inner.commit(), postgres_error) << "already finished";
   }
   outer.commit();
-  EXPECT_THROW(outer.rollback(), std::logic_error);
+  EXPECT_THROW(outer.rollback(), postgres_error);
   EXPECT_EQ(count(c, "tx_misuse"), 1);
+}
+
+// A guard's misuse threw std::logic_error, outside the throwing API's
+// hierarchy rooted in std::system_error (issue 8): a catch of db_error or
+// system_error let it through. Now a postgres_error 25000, in no db_errc
+// class (so never retried), and nothing is sent.
+TEST(PostgresTransaction, MisuseThrowsAPostgresErrorBug) {
+  connection c = open_test_connection();
+  transaction outer(c);
+  transaction inner(c);
+  try {
+    outer.commit();
+    FAIL() << "committed around a live inner guard";
+  } catch (const std::system_error& e) {
+    const auto* pe = dynamic_cast<const postgres_error*>(&e);
+    ASSERT_NE(pe, nullptr) << e.what();
+    EXPECT_EQ(pe->sqlstate(), "25000");
+    EXPECT_EQ(e.code(), make_sqlstate_error("25000"));
+    EXPECT_NE(e.code(), berth::db_errc::retryable);
+    EXPECT_NE(e.code(), berth::db_errc::connection_lost);
+  }
+  inner.commit();
+  try {
+    inner.rollback();
+    FAIL() << "rolled back a finished guard";
+  } catch (const berth::db_error& e) {
+    EXPECT_NE(std::string(e.what()).find("already finished"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "nothing sent";
+  outer.commit();
 }
 
 TEST(PostgresTransaction, CommitOfAFailedTransactionThrows25P02) {
@@ -285,7 +316,7 @@ TEST(PostgresTransaction, AChainedOrStrayBoundaryIsSeenByTheGuardBug) {
       c.execute("INSERT INTO tx_chain VALUES (1)").value();
       c.execute("ROLLBACK AND CHAIN").value();
       c.execute("INSERT INTO tx_chain VALUES (2)").value();
-      EXPECT_THROW(tx.commit(), std::logic_error) << "as after ROLLBACK; BEGIN: not the guard's transaction";
+      EXPECT_THROW(tx.commit(), postgres_error) << "as after ROLLBACK; BEGIN: not the guard's transaction";
     }
     EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "the user's chained transaction is theirs";
     c.execute("ROLLBACK").value();
@@ -353,7 +384,7 @@ TEST(PostgresTransaction, AndChainOutsideAStatementsOwnWordsIsNoChainBug) {
       EXPECT_FALSE(c.execute("SELECT 1/0")) << "a failed transaction: its COMMIT is tagged ROLLBACK";
       c.execute(sql).value();
       EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "chained";
-      EXPECT_THROW(tx.commit(), std::logic_error) << "the chained transaction is the user's";
+      EXPECT_THROW(tx.commit(), postgres_error) << "the chained transaction is the user's";
     }
     EXPECT_EQ(c.transaction(), transaction_state::in_transaction) << "the guard left the user's transaction alone";
     c.execute("ROLLBACK").value();

@@ -22,15 +22,20 @@ namespace berth::postgres {
 ///                current role; then fails if c turned out superseded. (A
 ///                server that reports no in_hot_standby is asked its role
 ///                instead of pinged, unless the target is any.)
-///   reset(c):    fails when c is broken, superseded or mid-command/COPY (the
-///                pool then discards it); ROLLBACK when a transaction is open
-///                or failed (live transaction guards then find their
-///                transaction gone); then reset_query and the session settings.
+///   reset(c):    fails when c is broken, superseded, mid-command/COPY or
+///                left in libpq's pipeline mode (the pool then discards it);
+///                ROLLBACK when a transaction is open or failed (live
+///                transaction guards then find their transaction gone); then
+///                reset_query and the session settings, or the session
+///                settings alone when a SET, RESET or DISCARD ALL ran on c
+///                (connection::settings_touched(): it may have changed or
+///                reset statement_timeout).
 ///   needs_reset(c): on every ordinary release; true when c is broken,
 ///                superseded, not idle (a transaction open or failed, a
-///                command unfinished) or has transaction guards alive, so
-///                reset() runs first; always true when options::reset_query
-///                is set.
+///                command unfinished), in pipeline mode, has transaction
+///                guards alive, or (with options::statement_timeout) ran a
+///                SET, RESET or DISCARD ALL, so reset() runs first; always
+///                true when options::reset_query is set.
 ///   close(c):    PQfinish.
 ///
 /// Failover (issue 11). The adapter knows the role each connection's server
@@ -44,6 +49,13 @@ namespace berth::postgres {
 ///     connection of this adapter to the same host:port opened before;
 ///   - its own session stops satisfying the target (read-write, but
 ///     default_transaction_read_only became on): that connection only.
+/// A session its server closes while it sits idle in the pool (a backend
+/// terminated by pg_terminate_backend, a server shutting down) is found
+/// without a round trip: each session's socket is watched, by one thread
+/// per adapter, for the server's end of the connection (epoll, EPOLLRDHUP;
+/// src/peer_watcher.hpp), and the pool sweeps at once, so it is closed and
+/// never handed out (validation_bypass's window does not apply).
+///
 /// When a whole server is superseded the adapter has its pool sweep
 /// (berth::adapter_with_sweep) in the thread that found out, before the
 /// failing call returns: idle connections to that server are closed at once,
@@ -78,13 +90,15 @@ class adapter {
   /// releasing thread owns c.
   bool needs_reset(const connection& c) const noexcept {
     return o_.reset_query.has_value() || c.broken() || c.transaction() != transaction_state::idle ||
-           c.transaction_depth() != 0 || c.superseded();
+           c.transaction_depth() != 0 || c.superseded() || c.peer_closed() || c.pipelined() ||
+           (o_.statement_timeout.has_value() && c.settings_touched());
   }
   void close(connection& c) noexcept;
 
-  /// berth::adapter_with_sweep: a sweep closes superseded idle connections.
-  /// No I/O. Thread-safety: the sweep owns c.
-  bool should_evict(const connection& c) const noexcept { return c.superseded(); }
+  /// berth::adapter_with_sweep: a sweep closes superseded idle connections,
+  /// and ones whose server closed them (connection::peer_closed). No I/O.
+  /// Thread-safety: the sweep owns c.
+  bool should_evict(const connection& c) const noexcept { return c.superseded() || c.peer_closed(); }
   /// berth::adapter_with_sweep: the pool to sweep when a server is
   /// superseded (nullptr: none). Waits for a sweep in progress. Thread-safe.
   void attach(sweep_target* t) noexcept;

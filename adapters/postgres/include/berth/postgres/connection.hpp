@@ -20,7 +20,7 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <stdexcept>
+#include <system_error>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -79,18 +79,28 @@ class param {
   std::string_view view_;  // text and bytea: the caller's data
 };
 
-/// Thrown by query_result getters on a caller's mistake: a row or column out
-/// of range, an unknown column name, a type that does not match the
-/// column's (by its type OID), or NULL read into a non-optional.
-class field_error : public std::logic_error {
+/// Thrown by query_result getters on a caller's mistake, a postgres_error
+/// (so a std::system_error, like every exception of the throwing API) whose
+/// code says which: 22023 invalid_parameter_value (a row or column out of
+/// range), 42703 undefined_column (no column of that name), 42804
+/// datatype_mismatch (a type the column's cannot be read as), 22004
+/// null_value_not_allowed (NULL read into a non-optional), 22003
+/// numeric_value_out_of_range (a value too large for the integer asked
+/// for). None of them is a db_errc class. Thread-safety: a value type.
+class field_error : public postgres_error {
  public:
-  using std::logic_error::logic_error;
+  /// Allocates.
+  field_error(std::error_code code, std::string message);
 };
 
 /// A query's result, owning its PGresult. Getters check the column's type:
-///   std::int64_t (and narrower ints, range-checked): int2, int4, int8
+///   std::int64_t, std::int32_t, std::int16_t: int2, int4, int8 (a value
+///                         out of the asked type's range: field_error 22003)
 ///   double: float4, float8      bool: bool       std::vector<std::byte>: bytea
-///   std::string: text, varchar, bpchar, name, unknown
+///   std::string: any column in text format (every result of execute():
+///                         numeric, timestamptz, uuid, jsonb... as the server
+///                         prints them); in binary format text, varchar,
+///                         bpchar, name, unknown
 ///   std::optional<T>: any of the above, nullopt for NULL
 /// Distinct objects: safe. Shared objects: safe for const members.
 class query_result {
@@ -132,6 +142,8 @@ std::int64_t query_result::get<std::int64_t>(std::size_t, std::size_t) const;
 template <>
 std::int32_t query_result::get<std::int32_t>(std::size_t, std::size_t) const;
 template <>
+std::int16_t query_result::get<std::int16_t>(std::size_t, std::size_t) const;
+template <>
 double query_result::get<double>(std::size_t, std::size_t) const;
 template <>
 bool query_result::get<bool>(std::size_t, std::size_t) const;
@@ -171,7 +183,11 @@ enum class transaction_state : std::uint8_t { idle, active, in_transaction, in_e
 class connection {
  public:
   /// Opens a session from a conninfo string ("host=... dbname=...") or a
-  /// URI ("postgresql://..."), failing with 08001 if it is not established
+  /// URI ("postgresql://..."). Fails with the server's SQLSTATE when it
+  /// refused the session (28P01 a wrong password, 53300 too many clients,
+  /// 57P03 starting up or shutting down, 3D000 no such database), with
+  /// 08001 when no server answered so (refused, unreachable, an invalid
+  /// conninfo), and with 57014 (db_errc::timeout) if it is not established
   /// within timeout (DNS resolution of a host name is the one step libpq
   /// does blocking: use hostaddr= to bound it too). The message never
   /// contains the password. Multi-host conninfos ("host=a,b port=5432,5433")
@@ -213,8 +229,11 @@ class connection {
   /// it on first use and caches it on this connection by its SQL text;
   /// statement_mode::unnamed sends it whole each time (one round trip,
   /// nothing cached). In named mode, a 26000 ("prepared statement ... does
-  /// not exist") drops the statement from the cache, so the next call
-  /// prepares it again. A 0A000 (the server refusing the cached plan after
+  /// not exist": a DISCARD ALL or DEALLOCATE sent through native_handle())
+  /// drops the statement from the cache: outside a transaction block the
+  /// call is prepared and run again at once (the refused run had no
+  /// effect); inside one the error is returned (the transaction is aborted)
+  /// and the next call prepares it again. A 0A000 (the server refusing the cached plan after
   /// a schema change: "cached plan must not change result type") drops it
   /// too: outside a transaction the call is prepared and run again at
   /// once (the refused run had no effect); inside one the error is
@@ -313,6 +332,12 @@ class connection {
   /// discards it (adapter.hpp). Always false for a connection from open().
   /// No I/O. Never blocks.
   bool superseded() const noexcept;
+  /// True once the server closed this session while the adapter that
+  /// opened it watched its socket (a backend terminated while the
+  /// connection sat idle in the pool; the adapter then discards it, and its
+  /// pool sweeps at once: adapter.hpp). Always false for a connection from
+  /// open(). No I/O. Never blocks. Thread-safe (an atomic load).
+  bool peer_closed() const noexcept;
 
   /// The session lost its server, or a command was cut short (remembered).
   bool broken() const noexcept;
@@ -320,6 +345,10 @@ class connection {
   /// Nesting depth of live berth::postgres::transaction guards (0: none).
   /// No I/O. Never blocks.
   int transaction_depth() const noexcept;
+  /// True while the session is in libpq's pipeline mode (entered through
+  /// native_handle()): the adapter's reset() then fails, so the pool
+  /// discards the connection. No I/O. Never blocks.
+  bool pipelined() const noexcept;
   /// Statements prepared by execute(sql, params) and still cached (always 0
   /// in statement_mode::unnamed).
   std::size_t prepared_count() const noexcept;
@@ -378,6 +407,13 @@ class connection {
   void set_cleanup_timeout(std::chrono::milliseconds t) noexcept;
   /// Forgets every guard (their transaction is gone): depth 0.
   void forget_transactions() noexcept;
+  /// True when a SET, RESET or DISCARD ALL (by command tag) ran through
+  /// execute...() since settings_applied(): a session setting the adapter
+  /// applies (statement_timeout) may be gone. Not what ran through
+  /// native_handle(), nor set_config(). No I/O.
+  bool settings_touched() const noexcept;
+  /// The adapter applied its session settings: settings_touched() false.
+  void settings_applied() noexcept;
   /// execute(sql) bounded by timeout (> 0) without a cancel request: on
   /// timeout the session is marked broken and the call fails with 57014 at
   /// once (as ping()). For the adapter's own statements (the rollback and

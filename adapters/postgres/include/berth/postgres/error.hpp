@@ -5,15 +5,18 @@
 // character - '0', first character lowest), so "00000" is 0 (no error) and
 // message() decodes it back ("SQLSTATE 23505 unique_violation"). Failures the
 // client detects itself use the SQLSTATE the situation corresponds to:
-// 08001 (could not connect, connect timeout), 08003 (connection broken and
-// remembered as such), 08006 (connection lost during a command), 57014 (a
-// round trip timed out and was cancelled).
+// 08001 (could not connect, the server having sent no SQLSTATE: refused,
+// unreachable; a server's refusal at connect keeps its own: 28P01, 53300,
+// 57P03, ...), 08003 (connection broken and remembered as such), 08006
+// (connection lost during a command), 57014 (a round trip or a connect ran
+// out of time; a statement was cancelled).
 //
 // Classification: the category's equivalent() maps codes onto the
 // engine-neutral berth::db_errc conditions (berth/db_errc.hpp), the same ones
 // the SQLite adapter uses, so ec == berth::db_errc::retryable works for both
 // engines; the is_...() helpers are shorthands.
-//   retryable:            40001 serialization_failure, 40P01 deadlock_detected
+//   retryable:            40001 serialization_failure, 40P01 deadlock_detected,
+//                         55P03 lock_not_available (lock_timeout, NOWAIT)
 //                         -> run the whole transaction again.
 //   connection_lost:      class 08 (but 08P01 protocol_violation, the server's
 //                         plain error for a malformed call such as a wrong
@@ -23,7 +26,8 @@
 //                         cannot_connect_now -> discard the connection.
 //   constraint_violation: class 23 -> the data is wrong; retrying will not help.
 //   timeout:              57014 query_canceled (statement_timeout, a cancel,
-//                         berth's round-trip timeout).
+//                         berth's round-trip or connect timeout).
+//   resource_exhausted:   class 53 (53300 too_many_connections, also at connect).
 //
 // Messages never contain a password: every message built here goes through
 // redact_password().

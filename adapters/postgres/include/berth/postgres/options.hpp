@@ -29,7 +29,8 @@ enum class pooler_mode : std::uint8_t {
 /// A plain struct, validated once by adapter's constructor (validate()).
 struct options {
   /// libpq conninfo ("host=... port=... dbname=... user=... password=...") or
-  /// URI ("postgresql://..."). Required: non-empty and parseable by libpq.
+  /// URI ("postgresql://..."). Required: not blank, no NUL byte, and
+  /// parseable by libpq.
   std::string conninfo;
   /// Bound on one connect(), name resolution aside (see connection::open),
   /// session settings (statement_timeout) included.
@@ -58,7 +59,9 @@ struct options {
   /// session the pooler picks, one that other clients share.
   std::optional<std::string> reset_query{};
   /// Applied to each session at connect and after reset_query
-  /// (SET statement_timeout). Default none (the server's); when set, > 0 and
+  /// (SET statement_timeout), and again at release after a lease ran a
+  /// SET, RESET or DISCARD ALL through execute() (which may have changed or
+  /// reset it; not seen through native_handle() or set_config()). Default none (the server's); when set, > 0 and
   /// <= 2,147,483,647 ms (PostgreSQL's limit, about 24.8 days). Must be none with
   /// pooler_mode::transaction: the SET would land on one shared server
   /// session and apply to other clients' statements there, not to this

@@ -63,7 +63,8 @@ struct transaction_options {
 /// Guards one transaction or savepoint on a connection, which must outlive
 /// it. Guards on one connection must finish in reverse order of creation (as
 /// scopes do): commit()/rollback() of a guard that is not the innermost live
-/// one throws std::logic_error and changes nothing.
+/// one throws postgres_error 25000 invalid_transaction_state and changes
+/// nothing.
 /// Keep the guard inside its lease's scope. If the lease is returned first
 /// with the transaction still open, the pool's reset rolls it back before
 /// reuse (needs_reset()), and the guard finds its transaction gone (even if
@@ -89,8 +90,8 @@ class transaction {
   ~transaction();
 
   /// COMMIT, or RELEASE of the savepoint (its work then commits with the
-  /// outer transaction). Throws std::logic_error when the guard is finished
-  /// or not the innermost; postgres_error on failure:
+  /// outer transaction). Throws postgres_error 25000 (nothing sent) when the
+  /// guard is finished or not the innermost; postgres_error on failure:
   ///  - outermost: the transaction is over either way (PostgreSQL ends it
   ///    when COMMIT fails, e.g. 40001 under serializable: retryable), so the
   ///    guard is finished. COMMIT of a failed transaction is a rollback:
@@ -98,7 +99,7 @@ class transaction {
   ///  - savepoint: the guard stays active; its destructor rolls it back.
   /// Blocks (one round trip).
   void commit();
-  /// Rolls back now. Throws std::logic_error as commit() does (nothing
+  /// Rolls back now. Throws 25000 as commit() does (nothing
   /// sent), postgres_error when the rollback fails (the guard is finished
   /// and the connection marked broken). Blocks (one round trip), for at
   /// most the adapter's reset_timeout, as the destructor.
