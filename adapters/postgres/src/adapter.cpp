@@ -227,7 +227,8 @@ result<connection, adapter_error> adapter::connect() {
   const auto deadline = std::chrono::steady_clock::now() + o_.connect_timeout;
   auto c = connection::open_with_target(
       o_.conninfo, o_.connect_timeout,
-      o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements);
+      o_.target_session_attrs ? to_string(*o_.target_session_attrs).data() : nullptr, o_.statements,
+      tracker_ ? tracker_->stop_flag() : nullptr);
   if (!c) return failure{to_adapter_error(std::move(c).error())};
   if (tracker_) c->track(tracker_, epoch, target_);
   c->set_cleanup_timeout(o_.reset_timeout);  // a guard's rollback in its destructor

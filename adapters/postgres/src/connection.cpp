@@ -892,7 +892,8 @@ result<connection, error> connection::open(std::string_view conninfo, std::chron
 }
 
 result<connection, error> connection::open_with_target(std::string_view conninfo, std::chrono::milliseconds timeout,
-                                                       const char* target, statement_mode statements) {
+                                                       const char* target, statement_mode statements,
+                                                       const std::atomic<bool>* stop) {
   const std::string ci(conninfo);
   // libpq would read up to the NUL and connect with that (the offset only:
   // the text may hold a password).
@@ -939,7 +940,18 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
     if (st == PGRES_POLLING_FAILED) return refused(PQerrorMessage(s->conn));
-    const int w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+    // With a stop flag the wait is cut in slices, so that a pool being
+    // destroyed does not wait out a connect to a silent server (up to
+    // connect_timeout): its destructor sets the flag first.
+    int w = 0;
+    for (;;) {
+      // Relaxed: a flag with nothing behind it; the slice bounds how late it is seen.
+      if (stop != nullptr && stop->load(std::memory_order_relaxed))
+        return failure{make_error("57014", "connect abandoned: the pool is being destroyed")};
+      const auto until = stop == nullptr ? deadline : std::min(deadline, clock::now() + stop_slice);
+      w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
+      if (w != 0 || until == deadline) break;
+    }
     if (w == 0) {
       const char* h = PQhost(s->conn);
       const char* p = PQport(s->conn);

@@ -30,6 +30,9 @@ void failover_tracker::peer_closed() noexcept {
 }
 
 void failover_tracker::attach(sweep_target* t) noexcept {
+  // Before the lock: a sweep in progress may take a while, and the pool's
+  // creator thread may be inside a connect that should end now.
+  stopping_.store(t == nullptr, std::memory_order_relaxed);  // relaxed: see stop_flag()
   std::lock_guard lk(sweep_mutex_);
   target_ = t;
 }

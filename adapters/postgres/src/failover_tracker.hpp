@@ -75,11 +75,16 @@ class failover_tracker {
   /// the attached pool sweeps, closing idle connections whose server closed
   /// them (adapter::should_evict). Thread-safe. Blocks while it closes them.
   void peer_closed() noexcept;
+  /// The pool is being destroyed (attach(nullptr)): connects in progress
+  /// give up within connection::stop_slice instead of waiting out
+  /// connect_timeout. attach(t) clears it. Thread-safe.
+  const std::atomic<bool>* stop_flag() const noexcept { return &stopping_; }
   /// The sessions' watcher (connection::track registers each session).
   peer_watcher& watcher() noexcept { return watcher_; }
 
  private:
   std::atomic<std::uint64_t> epoch_{0};
+  std::atomic<bool> stopping_{false};  // relaxed: see stop_flag()
 
   std::mutex hosts_mutex_;
   std::unordered_map<std::string, std::unique_ptr<host_entry>> hosts_;  // guarded by hosts_mutex_

@@ -14,6 +14,7 @@
 #include <berth/postgres/role.hpp>
 #include <berth/result.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -389,9 +390,14 @@ class connection {
   /// nullptr when closed.
   guard_marks* marks() noexcept;
   /// open() with libpq's target_session_attrs set to target (overriding the
-  /// conninfo's) when it is not null.
+  /// conninfo's) when it is not null. stop (may be null): set by another
+  /// thread, it ends the connect within stop_slice with 57014 ("abandoned":
+  /// the pool is being destroyed, failover_tracker::stop_connects).
   static result<connection, error> open_with_target(std::string_view conninfo, std::chrono::milliseconds timeout,
-                                                    const char* target, statement_mode statements);
+                                                    const char* target, statement_mode statements,
+                                                    const std::atomic<bool>* stop = nullptr);
+  /// How often a connect given a stop flag looks at it while it waits.
+  static constexpr std::chrono::milliseconds stop_slice{20};
   /// The adapter's failover tracking (failover_tracker.hpp): this session
   /// belongs to tracker's adapter, which wants target, and began connecting
   /// at epoch `opened`. Reports to tracker from then on. Throws std::bad_alloc.
