@@ -25,6 +25,9 @@
 #include <poll.h>
 #include <thread>
 #include <optional>
+#include <vector>
+#include <utility>
+#include <cstdlib>
 #include <unordered_map>
 
 #include <unistd.h>
@@ -899,6 +902,15 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
   // the text may hold a password).
   if (const std::size_t nul = ci.find('\0'); nul != std::string::npos)
     return failure{make_error("08001", "invalid conninfo: it holds a NUL byte at offset " + std::to_string(nul))};
+  // libpq's own per-host timeout (connect_timeout in the conninfo, whole
+  // seconds, at least 2): in non-blocking mode libpq ignores it, so berth
+  // applies it: with one host it shortens the whole connect; with several
+  // (host=a,b) each host gets it in turn, as libpq's blocking connect does,
+  // so a silent first host no longer keeps the connect from reaching the
+  // second (review of issue 8). The adapter's timeout bounds the whole.
+  std::chrono::milliseconds per_host{0};
+  std::vector<std::string> hosts, hostaddrs, ports;
+  std::vector<std::pair<std::string, std::string>> params;  // every other keyword that has a value
   {
     char* err = nullptr;
     PQconninfoOption* o = PQconninfoParse(ci.c_str(), &err);
@@ -907,60 +919,148 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
       PQfreemem(err);
       return failure{std::move(e)};
     }
+    const auto split = [](const char* v) {
+      std::vector<std::string> out;
+      if (v == nullptr || *v == '\0') return out;
+      std::string_view rest(v);
+      for (;;) {
+        const std::size_t comma = rest.find(',');
+        out.emplace_back(rest.substr(0, comma));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+      return out;
+    };
+    for (const PQconninfoOption* opt = o; opt->keyword != nullptr; ++opt) {
+      const std::string_view k(opt->keyword);
+      if (k == "connect_timeout" && opt->val != nullptr) {
+        const long t = std::strtol(opt->val, nullptr, 10);
+        if (t > 0) per_host = std::chrono::seconds{std::max(t, 2L)};  // libpq: 1 means 2
+      } else if (k == "host") {
+        hosts = split(opt->val);
+      } else if (k == "hostaddr") {
+        hostaddrs = split(opt->val);
+      } else if (k == "port") {
+        ports = split(opt->val);
+      } else if (opt->val != nullptr) {
+        params.emplace_back(opt->keyword, opt->val);
+      }
+    }
     PQconninfoFree(o);
   }
   const auto deadline = deadline_in(timeout);
-  // The conninfo is expanded from "dbname" first; a later keyword wins over
-  // the conninfo's own (libpq: "the last value ... is used").
-  const char* const keys[] = {"dbname", target != nullptr ? "target_session_attrs" : nullptr, nullptr};
-  const char* const values[] = {ci.c_str(), target, nullptr};
-  auto s = std::make_unique<state>();
-  s->statements = statements;
-  s->conn = PQconnectStartParams(keys, values, 1);
-  if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
-  // libpq may have read pieces of a password as other values (a '/' or '@'
-  // in a URI's password makes the rest a port or a host), and then quotes
-  // them in its messages: blank every piece of the password
-  // (PostgresError.AConnectErrorNeverShowsPiecesOfAMisreadPasswordBug).
+  const std::size_t n_hosts = std::max(hosts.size(), hostaddrs.size());
   // The code is the server's SQLSTATE when it sent one (28P01 a wrong
   // password, 53300 too many clients, 57P03 starting up: each classed by
   // what it means), else 08001 (refused, unreachable); a connect that ran
   // out of time is 57014, the code of every other round trip berth times
   // out (db_errc::timeout).
+  // libpq may have read pieces of a password as other values (a '/' or '@'
+  // in a URI's password makes the rest a port or a host), and then quotes
+  // them in its messages: blank every piece of the password
+  // (PostgresError.AConnectErrorNeverShowsPiecesOfAMisreadPasswordBug).
   const auto refused = [&ci](std::string message, std::string_view code = "08001") {
     std::string sqlstate(code);
     std::string m = connect_failure_message(std::move(message), &sqlstate);
     return failure{make_error(sqlstate, redact_conninfo_message(m, ci, false))};
   };
-  if (PQstatus(s->conn) == CONNECTION_BAD) return refused(PQerrorMessage(s->conn));
-  // The server's refusal (too many connections, authentication, no such
-  // database) with its SQLSTATE: connect_failure_message().
-  PQsetNoticeReceiver(s->conn, &state::on_notice, s.get());
-  PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
-  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED) return refused(PQerrorMessage(s->conn));
-    // With a stop flag the wait is cut in slices, so that a pool being
-    // destroyed does not wait out a connect to a silent server (up to
-    // connect_timeout): its destructor sets the flag first.
-    int w = 0;
-    for (;;) {
-      // Relaxed: a flag with nothing behind it; the slice bounds how late it is seen.
-      if (stop != nullptr && stop->load(std::memory_order_relaxed))
-        return failure{make_error("57014", "connect abandoned: the pool is being destroyed")};
-      const auto until = stop == nullptr ? deadline : std::min(deadline, clock::now() + stop_slice);
-      w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
-      if (w != 0 || until == deadline) break;
+  // One attempt: libpq's PQconnectPoll loop with keys/values until
+  // `until`; the session, or why not.
+  const auto attempt = [&](const char* const* keys, const char* const* values, int expand,
+                           clock::time_point until) -> result<std::unique_ptr<state>, error> {
+    auto s = std::make_unique<state>();
+    s->statements = statements;
+    s->conn = PQconnectStartParams(keys, values, expand);
+    if (s->conn == nullptr) return failure{make_error("08001", "out of memory")};
+    if (PQstatus(s->conn) == CONNECTION_BAD) return refused(PQerrorMessage(s->conn));
+    // The server's refusal (too many connections, authentication, no such
+    // database) with its SQLSTATE: connect_failure_message().
+    PQsetNoticeReceiver(s->conn, &state::on_notice, s.get());
+    PQsetErrorVerbosity(s->conn, PQERRORS_VERBOSE);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+      if (st == PGRES_POLLING_FAILED) return refused(PQerrorMessage(s->conn));
+      // With a stop flag the wait is cut in slices, so that a pool being
+      // destroyed does not wait out a connect to a silent server (up to
+      // connect_timeout): its destructor sets the flag first.
+      int w = 0;
+      for (;;) {
+        // Relaxed: a flag with nothing behind it; the slice bounds how late it is seen.
+        if (stop != nullptr && stop->load(std::memory_order_relaxed))
+          return failure{make_error("57014", "connect abandoned: the pool is being destroyed")};
+        const auto slice_end = stop == nullptr ? until : std::min(until, clock::now() + stop_slice);
+        w = wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, slice_end);
+        if (w != 0 || slice_end == until) break;
+      }
+      if (w == 0) {
+        const char* h = PQhost(s->conn);
+        const char* p = PQport(s->conn);
+        const auto waited = until == deadline ? timeout : std::min(timeout, per_host);
+        return refused(std::string("connect to ") + (h != nullptr ? h : "?") + ":" + (p != nullptr ? p : "?") +
+                           " timed out after " + std::to_string(std::max<std::int64_t>(waited.count(), 0)) + " ms",
+                       "57014");
+      }
+      if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
+      st = PQconnectPoll(s->conn);
     }
-    if (w == 0) {
-      const char* h = PQhost(s->conn);
-      const char* p = PQport(s->conn);
-      return refused(std::string("connect to ") + (h != nullptr ? h : "?") + ":" + (p != nullptr ? p : "?") +
-                         " timed out after " + std::to_string(std::max<std::int64_t>(timeout.count(), 0)) + " ms",
-                     "57014");
+    return s;
+  };
+  std::unique_ptr<state> s;
+  if (per_host.count() == 0 || n_hosts <= 1) {
+    // The conninfo is expanded from "dbname" first; a later keyword wins over
+    // the conninfo's own (libpq: "the last value ... is used").
+    const char* const keys[] = {"dbname", target != nullptr ? "target_session_attrs" : nullptr, nullptr};
+    const char* const values[] = {ci.c_str(), target, nullptr};
+    const auto until = per_host.count() == 0 ? deadline : std::min(deadline, deadline_in(per_host));
+    auto r = attempt(keys, values, 1, until);
+    if (!r) return failure{std::move(r).error()};
+    s = std::move(*r);
+  } else {
+    // Host by host, each with the parsed keywords (no expansion: a URI is
+    // already parsed), its own host/hostaddr/port, and per_host.
+    std::optional<error> last;
+    for (std::size_t i = 0; i < n_hosts && clock::now() < deadline; ++i) {
+      std::vector<const char*> keys, values;
+      for (const auto& [k, v] : params) {
+        if (target != nullptr && k == "target_session_attrs") continue;
+        keys.push_back(k.c_str());
+        values.push_back(v.c_str());
+      }
+      const auto at = [](const std::vector<std::string>& list, std::size_t j) -> const char* {
+        if (list.empty()) return nullptr;
+        return list.size() == 1 ? list[0].c_str() : (j < list.size() ? list[j].c_str() : nullptr);
+      };
+      for (const auto& [k, list] : {std::pair<const char*, const std::vector<std::string>*>{"host", &hosts},
+                                    {"hostaddr", &hostaddrs}, {"port", &ports}}) {
+        if (const char* v = at(*list, i); v != nullptr && *v != '\0') {
+          keys.push_back(k);
+          values.push_back(v);
+        }
+      }
+      if (target != nullptr) {
+        keys.push_back("target_session_attrs");
+        values.push_back(target);
+      }
+      keys.push_back(nullptr);
+      values.push_back(nullptr);
+      auto r = attempt(keys.data(), values.data(), 0, std::min(deadline, deadline_in(per_host)));
+      if (r) {
+        s = std::move(*r);
+        break;
+      }
+      // libpq tries the next host after a connection failure or a session
+      // of the wrong role (08001, and 57014 for this host's time), not
+      // after the server refused us (a wrong password, no such database:
+      // the server's own SQLSTATE), nor after a stop.
+      const std::string code = r.error().sqlstate();
+      if ((code != "08001" && code != "57014") || r.error().message.find("connect abandoned") != std::string::npos)
+        return failure{std::move(r).error()};
+      last = std::move(r).error();
     }
-    if (w < 0) return failure{make_error("08001", std::string("poll failed: ") + std::strerror(errno))};
-    st = PQconnectPoll(s->conn);
+    if (!s) {
+      if (last) return failure{std::move(*last)};
+      return refused("connect timed out after " + std::to_string(timeout.count()) + " ms", "57014");
+    }
   }
   PQsetErrorVerbosity(s->conn, PQERRORS_DEFAULT);
   if (PQsetnonblocking(s->conn, 1) != 0) return refused(PQerrorMessage(s->conn));

@@ -959,3 +959,81 @@ TEST(PostgresConnection, LockNotAvailableIsRetryableBug) {
 
 }  // namespace
 }  // namespace berth::postgres
+
+namespace berth::postgres {
+namespace {
+
+/// A loopback port whose listener accepts (the kernel completes the
+/// handshake) and never answers: a server that went silent.
+struct silent_server {
+  silent_server() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("silent_server: cannot listen");
+    port = ntohs(a.sin_port);
+  }
+  ~silent_server() { ::close(fd); }
+  silent_server(const silent_server&) = delete;
+  silent_server& operator=(const silent_server&) = delete;
+  int fd = -1;
+  int port = 0;
+};
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+}
+
+// libpq ignores the conninfo's connect_timeout in non-blocking mode, and
+// berth bounded a connect by its own timeout only: "connect_timeout=2"
+// against a silent server waited the whole adapter timeout (review of
+// issue 8). It now bounds each host's attempt, as libpq's does.
+TEST(PostgresConnection, TheConninfosConnectTimeoutBoundsAConnectBug) {
+  silent_server silent;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = connection::open(
+      "host=127.0.0.1 port=" + std::to_string(silent.port) + " dbname=x user=x connect_timeout=2", 20s);
+  const auto took = since(t0);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sqlstate(), "57014") << r.error().message;
+  EXPECT_GE(took, 1900ms);
+  EXPECT_LT(took, 10s) << "the conninfo's connect_timeout=2 was not applied";
+  EXPECT_NE(r.error().message.find("timed out after 2000 ms"), std::string::npos) << r.error().message;
+}
+
+// With several hosts, a silent first one kept the connect from ever
+// reaching the second: the whole adapter timeout went to the first (libpq's
+// blocking connect moves on after connect_timeout). Each host now gets the
+// conninfo's connect_timeout in turn.
+TEST(PostgresConnection, ASilentFirstHostIsLeftForTheNextAfterConnectTimeoutBug) {
+  silent_server silent;
+  const std::string ci = shared_pg_server().conninfo();  // "host=H port=P dbname=..."
+  const std::size_t h = ci.find("host="), p = ci.find(" port="), rest = ci.find(' ', p + 1);
+  ASSERT_TRUE(h == 0 && p != std::string::npos && rest != std::string::npos) << ci;
+  const std::string host = ci.substr(5, p - 5), port = ci.substr(p + 6, rest - p - 6);
+  const std::string two = "host=127.0.0.1," + host + " port=" + std::to_string(silent.port) + "," + port +
+                          ci.substr(rest) + " connect_timeout=2";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = connection::open(two, 20s);
+  const auto took = since(t0);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r).port(), port) << "connected to the second host";
+  EXPECT_LT(took, 10s);
+  EXPECT_TRUE((*r).execute("SELECT 1")) << "a working session";
+  // A server's own refusal is not a reason to try the next host (libpq):
+  // the wrong password on both, the first answering, fails at once.
+  const std::string wrong = shared_pg_server().conninfo_with_password("not-the-password");
+  const std::string both = "host=" + host + "," + host + " port=" + port + "," + port +
+                           wrong.substr(wrong.find(' ', wrong.find(" port=") + 1)) + " connect_timeout=2";
+  auto w = connection::open(both, 20s);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().sqlstate(), "28P01") << w.error().message;
+  EXPECT_EQ(w.error().message.find("not-the-password"), std::string::npos) << w.error().message;
+}
+
+}  // namespace
+}  // namespace berth::postgres
