@@ -222,6 +222,22 @@ TEST_F(ReplicaRouterTest, OtherExceptionsPropagateWithoutRetryOrEjection) {
   EXPECT_EQ(r.stats().replicas[0].failures + r.stats().replicas[1].failures, 0u);
 }
 
+// errc::database_unavailable now compares equal to db_errc::connection_lost
+// (db_error.hpp): a read whose function acquires from another pool whose
+// database is down must not count that against the replica it ran on.
+TEST_F(ReplicaRouterTest, AnAcquireFailureInsideTheReadIsNotTheReplicasFailure) {
+  router r(make_pool("primary"), make_replicas(2), opts(), {}, clock);
+  int calls = 0;
+  EXPECT_THROW(r.read([&](fake_connection&) -> int {
+    ++calls;
+    throw std::system_error(make_error_code(errc::database_unavailable), "another pool");
+  }),
+               std::system_error);
+  EXPECT_EQ(calls, 1) << "not retried elsewhere";
+  EXPECT_EQ(r.stats().replicas[0].failures + r.stats().replicas[1].failures, 0u);
+  EXPECT_EQ(r.stats().read_retries, 0u);
+}
+
 TEST_F(ReplicaRouterTest, EjectedReplicaIsReadmittedByTheMonitorAfterReadmitAfter) {
   router_options o = opts();
   o.readmit_after = 500ms;

@@ -60,7 +60,9 @@ class function_adapter {
   struct callables {
     /// Opens a connection; throws to report failure (its what() becomes the
     /// creation error, and a std::system_error's code its code). Runs on the
-    /// pool's creator thread. A Conn that compares equal to nullptr (a null
+    /// pool's creator thread. berth cannot interrupt it: bound it with the
+    /// client's own connect timeout, since the pool's destructor waits for a
+    /// connect in progress (one that never returns holds it forever). A Conn that compares equal to nullptr (a null
     /// std::unique_ptr) is a failure too: there is nothing to pool.
     std::function<Conn()> connect;
     /// Is the connection usable? (a cheap round trip). false or a throw:

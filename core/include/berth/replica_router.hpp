@@ -284,7 +284,10 @@ class replica_router {
           return v;
         }
       } catch (const std::system_error& e) {
-        if (e.code() != db_errc::connection_lost || where.is_primary()) {
+        // A code of berth's own (an acquire inside f from another pool:
+        // errc::database_unavailable compares equal to connection_lost) is
+        // not this replica's connection failing.
+        if (e.code() != db_errc::connection_lost || e.code().category() == error_category() || where.is_primary()) {
           succeeded(where);  // the replica answered; the error is the read's own
           throw;
         }
@@ -566,7 +569,9 @@ class replica_router {
     try {
       lag = probe_(c);
     } catch (const std::system_error& e) {
-      return e.code() == db_errc::connection_lost ? measured::lost : measured::failed;
+      // berth's own codes are not this replica's connection (see read()).
+      return e.code() == db_errc::connection_lost && e.code().category() != error_category() ? measured::lost
+                                                                                              : measured::failed;
     } catch (...) {
       return measured::failed;
     }
