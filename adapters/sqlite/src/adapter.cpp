@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "connection_state.hpp"
+#include "statement_kind.hpp"
 #include "read_guard.hpp"
 
 #include <atomic>
@@ -104,7 +105,7 @@ std::optional<adapter_error> adapter::check_database_settings(connection& c, std
               (role_ == role::database_reader ? "readers" : "writer") + ")";
   if (changed.empty()) return std::nullopt;
   return adapter_error{to_error_code(SQLITE_MISUSE),
-                       "berth::sqlite::database: " + pragma_field(i) + " (\"" + opts_.pragmas[i] + "\") changed " +
+                       "berth::sqlite::database: " + pragma_field(i) + " (\"" + detail::pragma_shown(opts_.pragmas[i]) + "\") changed " +
                            changed +
                            "; the database sets journal_mode, locking_mode and query_only itself: remove that "
                            "pragma (database '" + filename_ + "')"};
@@ -141,8 +142,8 @@ result<connection, adapter_error> adapter::connect() {
         c.execute("PRAGMA " + opts_.pragmas[i]);
       } catch (const sqlite_error& e) {
         // Name the field: SQLite's message names only the SQL.
-        return failure{adapter_error{e.code(), "berth::sqlite: " + pragma_field(i) + " (\"" + opts_.pragmas[i] +
-                                                   "\") failed: " + e.engine_message() + " (database '" +
+        return failure{adapter_error{e.code(), "berth::sqlite: " + pragma_field(i) + " (\"" + detail::pragma_shown(opts_.pragmas[i]) +
+                                                   "\") failed: " + detail::pragma_message_shown(e.engine_message(), opts_.pragmas[i]) + " (database '" +
                                                    filename_ + "')"}};
       }
       if (role_ != role::plain)

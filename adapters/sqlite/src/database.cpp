@@ -96,7 +96,7 @@ std::optional<berth::options_error> validate(const database_options& o) {
       return berth::options_error("pragmas[" + std::to_string(i) + "]",
                                   "PRAGMA " + name +
                                       " is the database's own (WAL for files, query_only on the readers, shared "
-                                      "locking between its writer and readers); got \"" + o.pragmas[i] + "\"",
+                                      "locking between its writer and readers); got \"" + detail::pragma_shown(o.pragmas[i]) + "\"",
                                   struct_name);
   }
   // The fields shared with sqlite::options are checked by its validate();

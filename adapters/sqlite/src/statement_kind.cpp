@@ -129,4 +129,36 @@ statement_kind classify(std::string_view sql) noexcept {
   return statement_kind::other;
 }
 
+std::string pragma_shown(std::string_view entry) {
+  const std::size_t v = entry.find_first_of("=(");
+  if (v == std::string_view::npos) return std::string(entry);
+  std::string out(entry.substr(0, v));
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
+  return out + (entry[v] == '=' ? "=\u2026" : "(\u2026)");
+}
+
+std::string pragma_message_shown(std::string_view message, std::string_view entry) {
+  const std::size_t v = entry.find_first_of("=(");
+  if (v == std::string_view::npos) return std::string(message);
+  const std::string_view value = entry.substr(v + 1);
+  std::string out;
+  std::size_t i = 0;
+  while (i < message.size()) {
+    const std::size_t open = message.find('"', i);
+    const std::size_t close = open == std::string_view::npos ? open : message.find('"', open + 1);
+    if (close == std::string_view::npos) {
+      out.append(message.substr(i));
+      break;
+    }
+    const std::string_view quoted = message.substr(open + 1, close - open - 1);
+    out.append(message.substr(i, open + 1 - i));
+    const bool from_value = !quoted.empty() && (value.find(quoted) != std::string_view::npos ||
+                                                quoted.find(value) != std::string_view::npos);
+    out.append(from_value ? std::string_view("\u2026") : quoted);
+    out.push_back('"');
+    i = close + 1;
+  }
+  return out;
+}
+
 }  // namespace berth::sqlite::detail

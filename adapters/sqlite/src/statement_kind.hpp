@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace berth::sqlite::detail {
@@ -38,6 +39,15 @@ statement_kind classify(std::string_view sql) noexcept;
 /// the end, which SQLite's tokenizer also takes for a comment). Never
 /// allocates. Thread-safe.
 bool only_blanks(std::string_view sql) noexcept;
+
+/// A pragma entry as errors show it: the text before its value, and "=…"
+/// in place of the value ("key=…"): a value may be a secret (SQLCipher's
+/// PRAGMA key='...'), and an error, event or log never holds one.
+std::string pragma_shown(std::string_view entry);
+/// SQLite's message about a pragma entry with every quoted piece of it
+/// ("near \"x\"", "unrecognized token: \"'x\"") that comes from the
+/// entry's value shown as \u2026, for the same reason.
+std::string pragma_message_shown(std::string_view message, std::string_view entry);
 
 /// True for statements that can open or end a transaction: SQLite changes
 /// its autocommit state only through BEGIN, COMMIT, END, ROLLBACK,
