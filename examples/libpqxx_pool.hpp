@@ -82,11 +82,11 @@ inline berth::function_adapter<connection_ptr>::callables callables_for(std::str
       .connect = [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
       .validate_for =
           [](connection_ptr& c, std::chrono::milliseconds budget) {
-            // One round trip: the bound, the check, the session's own
-            // setting back (RESET restores what the conninfo or role set).
+            // One round trip, the bound local to its own transaction, so
+            // that a session's own statement_timeout (a lessee's SET) stays.
             const long long ms = std::clamp<long long>(budget.count(), 1, INT_MAX);
             pqxx::nontransaction tx(*c);
-            tx.exec("SET statement_timeout = " + std::to_string(ms) + "; SELECT 1; RESET statement_timeout");
+            tx.exec("BEGIN; SET LOCAL statement_timeout = " + std::to_string(ms) + "; SELECT 1; COMMIT");
             return true;  // a throw (timeout, broken connection) is a failure: the pool closes it
           },
       .reset = [](connection_ptr&) {},  // see the file comment: libpqxx already rolled back

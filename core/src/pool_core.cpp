@@ -670,7 +670,8 @@ void pool_core::evict_slot(std::uint32_t i) noexcept {
   if (slots_[i].word.mark_evict_if_owned()) events_.emit({.kind = event_kind::evicted, .slot = i});
 }
 
-void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, const void* ctx) noexcept {
+void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, const void* ctx,
+                             bool owned_too) noexcept {
   if (forked()) return;  // [G8] no adapter call in a fork child
   // Flag, then reserve: a slot idle at the flag but leased before our
   // reserve carries stale to its lessee, whose claim reads the flag from the
@@ -688,7 +689,7 @@ void pool_core::sweep_slots(bool (*evict)(const void*, std::uint32_t) noexcept, 
     // before that write began connecting before this load, so this load sees
     // its slot connecting or later, never the empty word from before.
     if (!(live & slot_atomic::state_bit(w.state(std::memory_order_seq_cst)))) continue;  // empty or closing
-    const bool flagged = w.mark_if(slot_word::stale, live);
+    const bool flagged = owned_too && w.mark_if(slot_word::stale, live);
     if (!w.try_reserve()) continue;  // owned: flagged above (or stale already)
     // Our flag goes (not one that was there before), and before the
     // examination, as in validate_or_retire(): a concurrent sweep that found

@@ -165,6 +165,36 @@ TEST_F(SweepTest, AConnectionInUseAtTheSweepIsValidatedByItsNextAcquirer) {
   EXPECT_EQ(script->validates.load(), before);
 }
 
+// sweep_idle (the PostgreSQL adapter's answer to one session its server
+// closed): the idle connections the adapter picks are closed, and the ones
+// in use are left unflagged: their next acquirers validate nothing (a
+// sweep() flagged them all, and a review found every healthy lease then
+// paid a round trip after any one backend was terminated).
+TEST_F(SweepTest, SweepIdleClosesPickedIdleConnectionsAndLeavesThoseInUseUnflagged) {
+  auto p = make(opts(3, 3));
+  auto a = p->acquire_for(1s).value();
+  state->make_stale(a->id);  // in use: sweep_idle does not touch it
+  auto idle_stale = p->acquire_for(1s).value();
+  const std::uint64_t idle_stale_id = idle_stale->id;
+  state->make_stale(idle_stale_id);
+  idle_stale.release();
+  state->target.load()->sweep_idle();
+  EXPECT_EQ(script->closes.load(), 1u) << "the idle one the adapter picked";
+  EXPECT_EQ(count(event_kind::evicted), 1);
+  {
+    std::lock_guard lk(state->m);
+    state->stale.clear();
+  }  // a is healthy after all (only its own release would find out otherwise)
+  a.release();
+  const auto before = script->validates.load();
+  for (int k = 0; k < 2; ++k) {
+    auto l = p->acquire_for(1s);
+    ASSERT_TRUE(l);
+    EXPECT_NE((*l)->id, idle_stale_id);
+  }
+  EXPECT_EQ(script->validates.load(), before) << "nothing was flagged: no acquire validated";
+}
+
 TEST_F(SweepTest, TryAcquireNeverHandsOutAFlaggedConnection) {
   pool_options o = opts(1, 1);
   o.validate_on_acquire = true;  // the reaper runs and validates what try_acquire skips

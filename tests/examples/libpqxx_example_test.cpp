@@ -81,14 +81,18 @@ TEST(LibpqxxExample, ProgramNeverPrintsThePasswordOfAMalformedConninfoBug) {
 }
 
 // The check is bounded by the time the pool allows: validate_for runs it
-// under that statement timeout, and the session's own setting is back
-// afterwards.
-TEST(LibpqxxExample, ValidateForBoundsTheCheckAndRestoresTheSession) {
+// under that statement timeout, local to its transaction, so the session's
+// own setting (a lessee's SET) is what it was.
+TEST(LibpqxxExample, ValidateForBoundsTheCheckAndKeepsTheSessionsSetting) {
   auto c = callables_for(shared_pg_server().conninfo());
   connection_ptr conn = c.connect();
+  {
+    pqxx::nontransaction tx(*conn);
+    tx.exec0("SET statement_timeout = 7000");
+  }
   ASSERT_TRUE(c.validate_for(conn, std::chrono::milliseconds(250)));
   pqxx::nontransaction tx(*conn);
-  EXPECT_EQ(tx.exec1("SHOW statement_timeout")[0].as<std::string>(), "0") << "RESET restores the default";
+  EXPECT_EQ(tx.exec1("SHOW statement_timeout")[0].as<std::string>(), "7s") << "the session's own setting";
 }
 
 }  // namespace

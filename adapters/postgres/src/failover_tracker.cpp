@@ -25,8 +25,11 @@ void failover_tracker::report(host_entry& h) noexcept {
 }
 
 void failover_tracker::peer_closed() noexcept {
+  // Idle connections only: one in use whose server closed it fails its
+  // adapter's checks at its release (peer_closed), and the others in use
+  // are healthy; flagging them all would make each next acquirer validate.
   std::lock_guard lk(sweep_mutex_);
-  if (target_ != nullptr) target_->sweep();
+  if (target_ != nullptr) target_->sweep_idle();
 }
 
 void failover_tracker::attach(sweep_target* t) noexcept {

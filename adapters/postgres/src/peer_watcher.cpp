@@ -14,9 +14,14 @@ namespace berth::postgres::detail {
 
 peer_watcher::peer_watcher(std::function<void()> on_closed) noexcept : on_closed_(std::move(on_closed)) {}
 
+bool peer_watcher::inherited() const noexcept {
+  const pid_t owner = owner_.load(std::memory_order_relaxed);
+  return owner != 0 && owner != ::getpid();
+}
+
 peer_watcher::~peer_watcher() {
   if (thread_.joinable()) {
-    if (owner_ != ::getpid()) {
+    if (inherited()) {
       // A fork child's copy: the thread is the parent's. Leak its handle
       // (std::thread's destructor would terminate) and the descriptors,
       // which the parent's thread still uses.
@@ -39,13 +44,13 @@ bool peer_watcher::start_locked() noexcept {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // the stop signal
+  ev.data.u64 = 0;  // the stop signal
   if (epoll_fd_ < 0 || wake_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
     failed_ = true;
     return false;
   }
   try {
-    owner_ = ::getpid();
+    owner_.store(::getpid(), std::memory_order_relaxed);
     thread_ = std::thread([this] { run(); });
   } catch (...) {  // no thread: watch nothing (validation_bypass still applies)
     failed_ = true;
@@ -55,26 +60,36 @@ bool peer_watcher::start_locked() noexcept {
 }
 
 void peer_watcher::watch(int fd, std::atomic<bool>* closed) noexcept {
-  if (fd < 0 || closed == nullptr) return;
+  if (fd < 0 || closed == nullptr || inherited()) return;
   std::lock_guard lk(mutex_);
-  if (!start_locked()) return;
+  if (!start_locked() || by_flag_.count(closed) != 0) return;
+  const std::uint64_t id = next_id_++;
+  try {
+    by_id_.emplace(id, closed);
+    by_flag_.emplace(closed, id);
+  } catch (...) {  // out of memory: not watched
+    by_id_.erase(id);
+    return;
+  }
   epoll_event ev{};
   // EPOLLRDHUP alone, edge-triggered: ordinary results (EPOLLIN) never
   // wake the thread; the peer's FIN does, once. EPOLLHUP and EPOLLERR are
   // always reported.
   ev.events = EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = closed;
-  try {
-    if (!watched_.insert(closed).second) return;
-  } catch (...) {
-    return;  // out of memory: not watched
+  ev.data.u64 = id;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    by_id_.erase(id);
+    by_flag_.erase(closed);
   }
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) watched_.erase(closed);
 }
 
 void peer_watcher::unwatch(int fd, std::atomic<bool>* closed) noexcept {
+  if (inherited()) return;
   std::lock_guard lk(mutex_);
-  if (watched_.erase(closed) == 0) return;
+  const auto it = by_flag_.find(closed);
+  if (it == by_flag_.end()) return;
+  by_id_.erase(it->second);
+  by_flag_.erase(it);
   // The socket may already be closed by libpq (a failed call closes it):
   // then the kernel dropped it from the set, and this fails harmlessly.
   if (fd >= 0) (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
@@ -82,7 +97,7 @@ void peer_watcher::unwatch(int fd, std::atomic<bool>* closed) noexcept {
 
 std::size_t peer_watcher::watched() const noexcept {
   std::lock_guard lk(mutex_);
-  return watched_.size();
+  return by_id_.size();
 }
 
 void peer_watcher::run() noexcept {
@@ -97,12 +112,13 @@ void peer_watcher::run() noexcept {
     {
       std::lock_guard lk(mutex_);
       for (int k = 0; k < n; ++k) {
-        auto* flag = static_cast<std::atomic<bool>*>(events[static_cast<std::size_t>(k)].data.ptr);
-        if (flag == nullptr) return;  // the destructor's stop signal
-        // A registered flag only: one unwatched after epoll_wait returned
-        // may already be freed.
-        if (watched_.count(flag) == 0) continue;
-        flag->store(true, std::memory_order_release);  // pairs with connection::peer_closed()'s acquire load
+        const std::uint64_t id = events[static_cast<std::size_t>(k)].data.u64;
+        if (id == 0) return;  // the destructor's stop signal
+        // A live registration only: a flag unwatched after epoll_wait
+        // returned may be freed, or its address be another session's now.
+        const auto it = by_id_.find(id);
+        if (it == by_id_.end()) continue;
+        it->second->store(true, std::memory_order_release);  // pairs with connection::peer_closed()'s acquire load
         any = true;
       }
     }

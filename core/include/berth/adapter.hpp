@@ -93,6 +93,13 @@ class sweep_target {
   /// allowed. Never calls validate(); blocks while it closes connections
   /// (adapter.close()). O(max_size).
   virtual void sweep() noexcept = 0;
+  /// sweep() for idle connections only: the ones in use are not flagged
+  /// (the adapter finds those itself, at their release: needs_reset(),
+  /// reset(), validate() fail for them). For news about single connections
+  /// (a server closed one session), where flagging every connection in use
+  /// would make each one's next acquirer validate it for nothing.
+  /// Thread-safe. O(max_size).
+  virtual void sweep_idle() noexcept = 0;
 
  protected:
   ~sweep_target() = default;

@@ -175,7 +175,7 @@ class function_adapter {
       try {
         throw;
       } catch (const std::system_error& ex) {
-        e.code = ex.code();
+        if (ex.code()) e.code = ex.code();  // a zero code would read as success
         e.message = std::string(call) + " threw: " + redacted(ex.what());
       } catch (const std::exception& ex) {
         e.message = std::string(call) + " threw: " + redacted(ex.what());

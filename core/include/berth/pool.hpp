@@ -605,14 +605,16 @@ class pool final : public detail::pool_core, private sweep_target {
   }
 
   /// sweep_target: the adapter asked (adapter_with_sweep). Cold path.
-  void sweep() noexcept override {
+  void sweep() noexcept override { sweep_with(true); }
+  void sweep_idle() noexcept override { sweep_with(false); }
+  void sweep_with(bool owned_too) noexcept {
     if constexpr (adapter_with_sweep<A>)
       sweep_slots(
           [](const void* self, std::uint32_t i) noexcept -> bool {
             const pool& p = *static_cast<const pool*>(self);
             return p.adapter_.should_evict(*p.conns_[i]);  // slot i is reserved by the sweep: ours
           },
-          this);
+          this, owned_too);
   }
 
   A adapter_;

@@ -381,6 +381,12 @@ TEST(PostgresPool, ABackendKilledWhileIdleIsNeverHandedOutWithDefaultOptionsBug)
     (*b).execute("SELECT 1").value();
   }
   EXPECT_GE(shared_pg_server().terminate_user_backends(/*wait=*/true), 2);
+  // The sweep follows the server's goodbye within a thread wake-up: wait
+  // for it (2 s at most; without the watcher nothing closes them for
+  // validation_bypass and the reaper's next pass, and the acquires below
+  // get the dead sessions).
+  ASSERT_TRUE(berth::testing::eventually([&] { return p.stats().destroyed >= 2; }, 2s))
+      << "the killed sessions were not closed: " << p.counts().to_string();
   for (int i = 0; i < 10; ++i) {
     auto l = p.acquire_for(5s);
     ASSERT_TRUE(l) << l.error().message();

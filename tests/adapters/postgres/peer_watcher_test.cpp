@@ -104,19 +104,28 @@ TEST(PeerWatcher, ASessionAlreadyEndedWhenWatchedIsFlagged) {
 
 // Our own socket closed before unwatch (libpq closes it after a failed
 // call): the kernel already dropped it from the set; unwatch still forgets
-// the flag, and a descriptor number reused meanwhile is not confused.
-TEST(PeerWatcher, UnwatchAfterOurSocketClosedForgetsTheFlag) {
+// the flag, and the descriptor number, reused by the next session (and the
+// same flag address reused too), names only that session. Ordered by the
+// second session's end, which is seen after the first's peer closed.
+TEST(PeerWatcher, UnwatchAfterOurSocketClosedForgetsTheFlagAndAReusedNumberIsNotConfused) {
   peer_watcher w([] {});
   auto s = std::make_unique<socket_pair>();
-  std::atomic<bool> closed{false};
-  w.watch(s->ours, &closed);
+  std::atomic<bool> first{false};
+  w.watch(s->ours, &first);
   const int fd = s->ours;
   ::close(s->ours);
   s->ours = -1;
-  w.unwatch(fd, &closed);
+  w.unwatch(fd, &first);
   EXPECT_EQ(w.watched(), 0u);
-  s.reset();
-  EXPECT_FALSE(closed.load());
+  s->close_theirs();  // the first session's peer: nothing watches it
+  socket_pair next;  // takes the lowest free numbers: the first's, here
+  EXPECT_EQ(next.ours, fd) << "the descriptor number is reused (what this test is about)";
+  std::atomic<bool> second{false};
+  w.watch(next.ours, &second);
+  next.close_theirs();
+  ASSERT_TRUE(berth::testing::eventually([&] { return second.load(); }));
+  EXPECT_FALSE(first.load()) << "an unwatched session's flag was touched";
+  w.unwatch(next.ours, &second);
 }
 
 // A fork child destroys its copy of a watcher whose thread is the parent's:

@@ -654,8 +654,10 @@ class pool_core : private clock_listener, private idle_source, private reaper_ho
   /// published again; each owned slot (leased, reserved, connecting) is
   /// flagged stale, so its next acquirer validates it. evict runs with slot
   /// i reserved by this call. Thread-safe. Never validates; blocks while it
-  /// closes. O(max_size).
-  void sweep_slots(bool (*evict)(const void* ctx, std::uint32_t i) noexcept, const void* ctx) noexcept;
+  /// closes. O(max_size). owned_too = false (sweep_target::sweep_idle):
+  /// idle slots only; owned ones are left unflagged.
+  void sweep_slots(bool (*evict)(const void* ctx, std::uint32_t i) noexcept, const void* ctx,
+                   bool owned_too = true) noexcept;
 
   // ---- asynchronous acquire (async.cpp; protocol in async_request.hpp) ----
 

@@ -53,8 +53,10 @@ namespace berth::postgres {
 /// terminated by pg_terminate_backend, a server shutting down) is found
 /// without a round trip: each session's socket is watched, by one thread
 /// per adapter, for the server's end of the connection (epoll, EPOLLRDHUP;
-/// src/peer_watcher.hpp), and the pool sweeps at once, so it is closed and
-/// never handed out (validation_bypass's window does not apply).
+/// src/peer_watcher.hpp), and the pool sweeps its idle connections at once,
+/// closing it within a thread wake-up of the server's goodbye, not after
+/// validation_bypass. An acquire inside that wake-up still gets it, and its
+/// first statement fails as connection_lost (then it is discarded).
 ///
 /// When a whole server is superseded the adapter has its pool sweep
 /// (berth::adapter_with_sweep) in the thread that found out, before the
