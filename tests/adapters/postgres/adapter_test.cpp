@@ -6,13 +6,10 @@
 
 #include "support/eventually.hpp"
 #include "support/pg_server.hpp"
+#include "support/silent_server.hpp"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <poll.h>
@@ -402,16 +399,9 @@ TEST(PostgresPool, ABackendKilledWhileIdleIsNeverHandedOutWithDefaultOptionsBug)
 // set up to hours): "closing never hangs" did not hold. The destructor's
 // attach(nullptr) now stops connects in progress within a slice (20 ms).
 TEST(PostgresPool, DestroyingAPoolDoesNotWaitOutAConnectToASilentServerBug) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // accepts (the kernel does), never answers
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const berth::testing::silent_server silent;
   options o;
-  o.conninfo = "host=127.0.0.1 port=" + std::to_string(ntohs(a.sin_port)) + " dbname=x user=x";
+  o.conninfo = silent.host_port() + " dbname=x user=x";
   o.connect_timeout = 60s;
   pool_options po;
   po.name = "pg-silent";
@@ -422,7 +412,6 @@ TEST(PostgresPool, DestroyingAPoolDoesNotWaitOutAConnectToASilentServerBug) {
   const auto t0 = std::chrono::steady_clock::now();
   p.reset();
   const auto took = std::chrono::steady_clock::now() - t0;
-  ::close(fd);
   EXPECT_LT(took, 5s) << "the destructor waited for the connect: "
                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }

@@ -4,6 +4,7 @@
 #include <berth/postgres/connection.hpp>
 
 #include "support/pg_server.hpp"
+#include "support/silent_server.hpp"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -706,19 +707,11 @@ TEST(PostgresConnection, UnreachablePortFailsWithinTheDeadline) {
 TEST(PostgresConnection, SilentServerTimesOutAtTheDeadline) {
   // A listener that accepts (the kernel completes the handshake) but never
   // answers the startup packet: only berth's deadline ends the connect.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::string ci = "postgresql://u:hunter2-secret@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/db";
+  const berth::testing::silent_server silent;
+  const std::string ci = "postgresql://u:hunter2-secret@127.0.0.1:" + std::to_string(silent.port) + "/db";
   const auto t0 = std::chrono::steady_clock::now();
   auto r = connection::open(ci, 300ms);
   const auto took = std::chrono::steady_clock::now() - t0;
-  ::close(fd);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("timed out after 300 ms"), std::string::npos) << r.error().message;
   EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
@@ -806,16 +799,8 @@ TEST(PostgresConnection, AConnectRefusalCarriesTheServersSqlstateBug) {
   EXPECT_EQ(refused.error().sqlstate(), "08001") << "no server answered: " << refused.error().message;
   EXPECT_EQ(refused.error().code, db_errc::connection_lost);
 
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);  // accepts, never answers
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  auto silent = connection::open("host=127.0.0.1 port=" + std::to_string(ntohs(a.sin_port)) + " dbname=x user=x", 200ms);
-  ::close(fd);
+  const berth::testing::silent_server listener;  // accepts, never answers
+  auto silent = connection::open(listener.host_port() + " dbname=x user=x", 200ms);
   ASSERT_FALSE(silent);
   EXPECT_EQ(silent.error().sqlstate(), "57014") << silent.error().message;
   EXPECT_EQ(silent.error().code, db_errc::timeout);
@@ -963,26 +948,7 @@ TEST(PostgresConnection, LockNotAvailableIsRetryableBug) {
 namespace berth::postgres {
 namespace {
 
-/// A loopback port whose listener accepts (the kernel completes the
-/// handshake) and never answers: a server that went silent.
-struct silent_server {
-  silent_server() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("silent_server: cannot listen");
-    port = ntohs(a.sin_port);
-  }
-  ~silent_server() { ::close(fd); }
-  silent_server(const silent_server&) = delete;
-  silent_server& operator=(const silent_server&) = delete;
-  int fd = -1;
-  int port = 0;
-};
+using berth::testing::silent_server;
 
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
@@ -995,8 +961,7 @@ std::chrono::milliseconds since(std::chrono::steady_clock::time_point t0) {
 TEST(PostgresConnection, TheConninfosConnectTimeoutBoundsAConnectBug) {
   silent_server silent;
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = connection::open(
-      "host=127.0.0.1 port=" + std::to_string(silent.port) + " dbname=x user=x connect_timeout=2", 20s);
+  auto r = connection::open(silent.host_port() + " dbname=x user=x connect_timeout=2", 20s);
   const auto took = since(t0);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().sqlstate(), "57014") << r.error().message;
