@@ -69,38 +69,44 @@ int authorize(void* state, int action, const char* a1, const char* a2, const cha
   return SQLITE_DENY;
 }
 
+/// What each refused action is called in the error.
+struct named_action {
+  int action;
+  const char* name;
+};
+constexpr named_action action_names[] = {
+    {SQLITE_INSERT, "an INSERT"},
+    {SQLITE_UPDATE, "an UPDATE"},
+    {SQLITE_DELETE, "a DELETE"},
+    {SQLITE_CREATE_INDEX, "a CREATE"},
+    {SQLITE_CREATE_TABLE, "a CREATE"},
+    {SQLITE_CREATE_TRIGGER, "a CREATE"},
+    {SQLITE_CREATE_VIEW, "a CREATE"},
+    {SQLITE_CREATE_VTABLE, "a CREATE"},
+    {SQLITE_CREATE_TEMP_INDEX, "a CREATE TEMP (temporary objects are writes too)"},
+    {SQLITE_CREATE_TEMP_TABLE, "a CREATE TEMP (temporary objects are writes too)"},
+    {SQLITE_CREATE_TEMP_TRIGGER, "a CREATE TEMP (temporary objects are writes too)"},
+    {SQLITE_CREATE_TEMP_VIEW, "a CREATE TEMP (temporary objects are writes too)"},
+    {SQLITE_DROP_INDEX, "a DROP"},
+    {SQLITE_DROP_TABLE, "a DROP"},
+    {SQLITE_DROP_TEMP_INDEX, "a DROP"},
+    {SQLITE_DROP_TEMP_TABLE, "a DROP"},
+    {SQLITE_DROP_TEMP_TRIGGER, "a DROP"},
+    {SQLITE_DROP_TEMP_VIEW, "a DROP"},
+    {SQLITE_DROP_TRIGGER, "a DROP"},
+    {SQLITE_DROP_VIEW, "a DROP"},
+    {SQLITE_DROP_VTABLE, "a DROP"},
+    {SQLITE_ALTER_TABLE, "an ALTER TABLE"},
+    {SQLITE_REINDEX, "a REINDEX"},
+    {SQLITE_ANALYZE, "an ANALYZE"},
+    {SQLITE_ATTACH, "an ATTACH"},
+    {SQLITE_DETACH, "a DETACH"},
+    {SQLITE_PRAGMA, "a PRAGMA that sets a value or writes (a reader's settings come from database_options.pragmas)"},
+};
 const char* action_name(int action) noexcept {
-  switch (action) {
-    case SQLITE_INSERT: return "an INSERT";
-    case SQLITE_UPDATE: return "an UPDATE";
-    case SQLITE_DELETE: return "a DELETE";
-    case SQLITE_CREATE_INDEX:
-    case SQLITE_CREATE_TABLE:
-    case SQLITE_CREATE_TRIGGER:
-    case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_VTABLE: return "a CREATE";
-    case SQLITE_CREATE_TEMP_INDEX:
-    case SQLITE_CREATE_TEMP_TABLE:
-    case SQLITE_CREATE_TEMP_TRIGGER:
-    case SQLITE_CREATE_TEMP_VIEW: return "a CREATE TEMP (temporary objects are writes too)";
-    case SQLITE_DROP_INDEX:
-    case SQLITE_DROP_TABLE:
-    case SQLITE_DROP_TEMP_INDEX:
-    case SQLITE_DROP_TEMP_TABLE:
-    case SQLITE_DROP_TEMP_TRIGGER:
-    case SQLITE_DROP_TEMP_VIEW:
-    case SQLITE_DROP_TRIGGER:
-    case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_VTABLE: return "a DROP";
-    case SQLITE_ALTER_TABLE: return "an ALTER TABLE";
-    case SQLITE_REINDEX: return "a REINDEX";
-    case SQLITE_ANALYZE: return "an ANALYZE";
-    case SQLITE_ATTACH: return "an ATTACH";
-    case SQLITE_DETACH: return "a DETACH";
-    case SQLITE_PRAGMA:
-      return "a PRAGMA that sets a value or writes (a reader's settings come from database_options.pragmas)";
-    default: return "a statement that is not a read";
-  }
+  for (const named_action& n : action_names)
+    if (n.action == action) return n.name;
+  return "a statement that is not a read";
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -126,6 +127,24 @@ TEST(PeerWatcher, UnwatchAfterOurSocketClosedForgetsTheFlagAndAReusedNumberIsNot
   ASSERT_TRUE(berth::testing::eventually([&] { return second.load(); }));
   EXPECT_FALSE(first.load()) << "an unwatched session's flag was touched";
   w.unwatch(next.ours, &second);
+}
+
+// A descriptor epoll cannot watch (a regular file) is not registered, and
+// the watcher forgets it at once instead of keeping a flag nothing sets.
+TEST(PeerWatcher, ADescriptorEpollRefusesIsNotWatched) {
+  peer_watcher w([] {});
+  socket_pair s;
+  std::atomic<bool> started{false};
+  w.watch(s.ours, &started);  // starts the watcher
+  const int file = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(file, 0);
+  std::atomic<bool> closed{false};
+  w.watch(file, &closed);  // epoll_ctl: EPERM for a regular file
+  EXPECT_EQ(w.watched(), 1u) << "only the socket";
+  w.unwatch(file, &closed);  // harmless
+  ::close(file);
+  w.unwatch(s.ours, &started);
+  EXPECT_EQ(w.watched(), 0u);
 }
 
 // A fork child destroys its copy of a watcher whose thread is the parent's:
