@@ -1053,7 +1053,8 @@ result<connection, error> connection::open_with_target(std::string_view conninfo
       // after the server refused us (a wrong password, no such database:
       // the server's own SQLSTATE), nor after a stop.
       const std::string code = r.error().sqlstate();
-      if ((code != "08001" && code != "57014") || r.error().message.find("connect abandoned") != std::string::npos)
+      // Relaxed: the same flag attempt() read (a stop set since only ends the loop sooner).
+      if ((code != "08001" && code != "57014") || (stop != nullptr && stop->load(std::memory_order_relaxed)))
         return failure{std::move(r).error()};
       last = std::move(r).error();
     }
